@@ -1,0 +1,430 @@
+/*
+ * llv.h - the whole public API of llv, an inference engine for Llama 3.2 Vision
+ * (Hugging Face `mllama`) and Llama 3.x text models on CPUs.
+ *
+ * This header is the manual. Anything not declared here is not public.
+ *
+ * Conventions
+ * - Every fallible call returns an llv_status and, when `err` is not NULL, fills
+ *   it with the status and a human-readable message (what, where, expected vs
+ *   found). `err` may always be NULL.
+ * - Objects are opaque handles created by *_load / *_init / *_create and
+ *   released by the matching *_free. Passing NULL to any *_free is a no-op.
+ * - Thread-safety: an llv_model is read-only after load and may be shared by
+ *   any number of threads and sessions. An llv_session (one conversation) must
+ *   be used by one thread at a time. Functions taking only a model are
+ *   thread-safe.
+ * - Library code never exits, aborts or prints; progress and log messages go
+ *   to the callbacks given in params (none by default).
+ * - Strings are UTF-8. Token ids are int32_t.
+ *
+ * Minimal use:
+ *     llv_model *m; llv_session *s; llv_result r;
+ *     llv_model_load("model.gguf", NULL, &m, &err);
+ *     llv_session_create(m, NULL, &s, &err);
+ *     llv_session_add_image_file(s, "img.png", &err);
+ *     llv_session_add_text(s, "Describe the image.", &err);   (a user turn)
+ *     llv_session_generate(s, NULL, on_piece, NULL, &r, &err);
+ *     llv_session_free(s); llv_model_free(m);
+ */
+#ifndef LLV_H
+#define LLV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(LLV_SHARED) && defined(__GNUC__)
+#define LLV_API __attribute__((visibility("default")))
+#else
+#define LLV_API
+#endif
+
+#define LLV_VERSION_MAJOR 0
+#define LLV_VERSION_MINOR 1
+#define LLV_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------------- */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------- */
+
+typedef enum llv_status {
+    LLV_OK = 0,
+    LLV_ERR_INVALID_ARGUMENT = 1, /* a parameter is out of range; message names it   */
+    LLV_ERR_IO = 2,               /* a file could not be opened, read or written     */
+    LLV_ERR_FORMAT = 3,           /* malformed GGUF/safetensors/image/JSON data      */
+    LLV_ERR_UNSUPPORTED = 4,      /* valid input the engine does not handle          */
+    LLV_ERR_OUT_OF_MEMORY = 5,
+    LLV_ERR_LIMIT = 6,            /* a configured limit was exceeded (n_ctx, pixels) */
+    LLV_ERR_BUFFER_TOO_SMALL = 7, /* the size-needed out-parameter says how much     */
+    LLV_ERR_CANCELLED = 8,        /* a callback asked to stop                        */
+    LLV_ERR_STATE = 9,            /* call not valid in the object's current state    */
+    LLV_ERR_NOT_FOUND = 10,       /* a named thing (adapter, tensor, key) is absent  */
+    LLV_ERR_INTERNAL = 11
+} llv_status;
+
+#define LLV_ERROR_MESSAGE_SIZE 512
+
+typedef struct llv_error {
+    llv_status status;
+    char       message[LLV_ERROR_MESSAGE_SIZE];
+} llv_error;
+
+/* Stable name of a status ("LLV_ERR_FORMAT"); never NULL. */
+LLV_API const char *llv_status_name(llv_status s);
+
+/* "0.1.0" */
+LLV_API const char *llv_version(void);
+
+/* ------------------------------------------------------------------------- */
+/* Callbacks and enums                                                       */
+/* ------------------------------------------------------------------------- */
+
+typedef enum llv_log_level { LLV_LOG_DEBUG = 0, LLV_LOG_INFO = 1, LLV_LOG_WARN = 2, LLV_LOG_ERROR = 3 } llv_log_level;
+
+/* Log sink. `msg` has no trailing newline and is valid only during the call. */
+typedef void (*llv_log_fn)(llv_log_level level, const char *msg, void *user);
+
+/* Progress of long work (`what` is e.g. "load", "image"): fraction in [0,1].
+ * Return false to cancel the operation (it then fails with LLV_ERR_CANCELLED). */
+typedef bool (*llv_progress_fn)(const char *what, float fraction, void *user);
+
+/* Kernel instruction set. AUTO picks the best the CPU and OS support; the
+ * environment variable LLV_ISA=ref|avx2|avx512 overrides AUTO. */
+typedef enum llv_isa { LLV_ISA_AUTO = 0, LLV_ISA_REF = 1, LLV_ISA_AVX2 = 2, LLV_ISA_AVX512 = 3 } llv_isa;
+
+/* Weight/KV element types; values are ggml's type ids. */
+typedef enum llv_type {
+    LLV_TYPE_F32 = 0,
+    LLV_TYPE_F16 = 1,
+    LLV_TYPE_Q4_0 = 2,
+    LLV_TYPE_Q8_0 = 8,
+    LLV_TYPE_Q4_K = 12,
+    LLV_TYPE_Q6_K = 14,
+    LLV_TYPE_BF16 = 30,
+    /* a Q4_K_M-style mix; valid only as a conversion/quantization target */
+    LLV_TYPE_Q4_K_M = 1015
+} llv_type;
+
+/* "f32", "q4_k", ...; NULL for an unknown value. */
+LLV_API const char *llv_type_name(llv_type t);
+/* Parses "f32", "F16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k", "q4_k_m". */
+LLV_API llv_status llv_type_from_name(const char *name, llv_type *out, llv_error *err);
+
+/* ------------------------------------------------------------------------- */
+/* Model                                                                     */
+/* ------------------------------------------------------------------------- */
+
+typedef struct llv_model llv_model; /* read-only after load; thread-safe */
+
+typedef struct llv_model_params {
+    llv_isa         isa;         /* LLV_ISA_AUTO                                     */
+    int32_t         n_threads;   /* default threads for sessions; 0 = all cores      */
+    bool            use_mmap;    /* true: weights used in place from the file        */
+    llv_log_fn      log;         /* NULL = silent                                    */
+    void           *log_user;
+    llv_progress_fn progress;    /* NULL = none                                      */
+    void           *progress_user;
+} llv_model_params;
+
+LLV_API llv_model_params llv_model_default_params(void);
+
+/* Loads a GGUF file: an llv-converted file, or an Ollama single-file mllama
+ * GGUF, or a llama.cpp `llama` text model, or a vocabulary-only GGUF (which
+ * can tokenize but not generate). `params` may be NULL (defaults).
+ * On success *out owns the model; free it with llv_model_free after every
+ * session created from it has been freed. */
+LLV_API llv_status llv_model_load(const char *path, const llv_model_params *params, llv_model **out, llv_error *err);
+LLV_API void       llv_model_free(llv_model *model);
+
+typedef struct llv_model_info {
+    const char *architecture;     /* "mllama" or "llama"                               */
+    const char *name;             /* general.name or ""                                */
+    bool        has_vision;
+    bool        has_weights;      /* false for vocabulary-only files                   */
+    int32_t     n_vocab;          /* output vocabulary (lm_head rows)                  */
+    int32_t     n_ctx_train;      /* maximum context                                   */
+    int32_t     n_embd;
+    int32_t     n_layer;          /* text layers (self + cross)                        */
+    int32_t     n_cross_layers;
+    int32_t     image_size;       /* tile edge in pixels (0 without vision)            */
+    int32_t     max_tiles;
+    int32_t     bos_id, pad_id, image_token_id; /* -1 when absent                      */
+    int32_t     n_eog;            /* end-of-generation ids                             */
+    const int32_t *eog_ids;
+    llv_type    weight_type;      /* predominant type of the text weights              */
+    uint64_t    n_params;
+    uint64_t    file_bytes;
+    const char *isa;              /* kernels chosen: "ref", "avx2", "avx512"          */
+    const char *chat_template;    /* Jinja text from the file, or NULL                 */
+} llv_model_info;
+
+/* Fills *info; pointers stay valid while the model lives. */
+LLV_API void llv_model_get_info(const llv_model *model, llv_model_info *info);
+
+/* ------------------------------------------------------------------------- */
+/* Tokens (model-level, thread-safe)                                         */
+/* ------------------------------------------------------------------------- */
+
+enum {
+    LLV_TOKENIZE_ADD_BOS = 1u << 0,       /* prepend BOS if the model says so            */
+    LLV_TOKENIZE_PARSE_SPECIAL = 1u << 1  /* "<|eot_id|>" text becomes the special id    */
+};
+
+/* Encodes `n_bytes` of `text` (need not be NUL-terminated; invalid UTF-8 is
+ * encoded byte-wise as the reference does). If more than `capacity` tokens
+ * result, returns LLV_ERR_BUFFER_TOO_SMALL with *n_tokens = the count needed. */
+LLV_API llv_status llv_tokenize(const llv_model *model, const char *text, size_t n_bytes, uint32_t flags,
+                                int32_t *tokens, size_t capacity, size_t *n_tokens, llv_error *err);
+
+/* Bytes of one token (special tokens give their text). Pointer valid while the
+ * model lives; not NUL-terminated. Returns NULL for an id outside the vocabulary. */
+LLV_API const char *llv_token_bytes(const llv_model *model, int32_t token, size_t *n_bytes);
+
+/* Concatenated bytes of `n` tokens. The output may end in an incomplete UTF-8
+ * sequence. BUFFER_TOO_SMALL semantics as llv_tokenize (*n_bytes = needed). */
+LLV_API llv_status llv_detokenize(const llv_model *model, const int32_t *tokens, size_t n, bool skip_special,
+                                  char *buf, size_t capacity, size_t *n_bytes, llv_error *err);
+
+/* true if `token` ends generation for this model (eot, eom, end_of_text...). */
+LLV_API bool llv_token_is_eog(const llv_model *model, int32_t token);
+
+/* ------------------------------------------------------------------------- */
+/* Chat messages                                                             */
+/* ------------------------------------------------------------------------- */
+
+typedef enum llv_part_type { LLV_PART_TEXT = 0, LLV_PART_IMAGE = 1 } llv_part_type;
+
+typedef struct llv_part {
+    llv_part_type  type;
+    const char    *text;        /* LLV_PART_TEXT: UTF-8, NUL-terminated            */
+    const uint8_t *image;       /* LLV_PART_IMAGE: encoded bytes (JPEG, PNG, ...)  */
+    size_t         image_bytes;
+} llv_part;
+
+typedef struct llv_message {
+    const char     *role;       /* "system", "user", "assistant", "tool"/"ipython" */
+    const char     *content;    /* plain text content, or NULL when parts are used */
+    const llv_part *parts;      /* n_parts content parts in order                  */
+    size_t          n_parts;
+    const char     *tool_call_name;      /* assistant turn that called a tool, or NULL */
+    const char     *tool_call_arguments; /* its arguments as a JSON object text         */
+} llv_message;
+
+typedef struct llv_chat_params {
+    const char *tools_json;     /* JSON array of tool definitions, or NULL          */
+    const char *date_string;    /* "Today Date"; NULL = today (e.g. "24 Nov 2026")  */
+    bool        add_generation_prompt; /* true                                      */
+} llv_chat_params;
+
+LLV_API llv_chat_params llv_chat_default_params(void);
+
+/* Renders messages with the Llama 3.2 Vision chat format into text exactly as
+ * the model's Jinja template would (image parts become "<|image|>"). The text
+ * is written to buf (NUL-terminated); BUFFER_TOO_SMALL semantics as above with
+ * *n_bytes = length needed without the NUL. Thread-safe. */
+LLV_API llv_status llv_chat_render(const llv_model *model, const llv_message *msgs, size_t n_msgs,
+                                   const llv_chat_params *params, char *buf, size_t capacity, size_t *n_bytes,
+                                   llv_error *err);
+
+/* A parsed tool call. */
+typedef struct llv_tool_call {
+    char *name;       /* owned by the result */
+    char *arguments;  /* JSON object text, owned by the result */
+} llv_tool_call;
+
+/* ------------------------------------------------------------------------- */
+/* Session: one conversation                                                 */
+/* ------------------------------------------------------------------------- */
+
+typedef struct llv_session llv_session;
+
+typedef enum llv_kv_type { LLV_KV_F32 = 0, LLV_KV_F16 = 1 } llv_kv_type;
+
+typedef struct llv_session_params {
+    int32_t     n_ctx;        /* context tokens; 0 = min(model max, 4096); <= model max */
+    int32_t     n_threads;    /* 0 = model's default                                    */
+    int32_t     n_batch;      /* prompt tokens per forward pass (512)                  */
+    llv_kv_type kv_type;      /* LLV_KV_F16                                             */
+    int32_t     max_images;   /* images per session (8)                                */
+    uint64_t    max_image_pixels; /* decoded width*height limit (50,000,000)           */
+    uint64_t    max_image_bytes;  /* encoded size limit (64 MiB)                        */
+    size_t      image_cache_entries; /* encoded-image cache per session (4)            */
+    llv_progress_fn progress; /* image encoding progress; NULL = none                 */
+    void       *progress_user;
+} llv_session_params;
+
+LLV_API llv_session_params llv_session_default_params(void);
+
+/* Creates a session; allocates the KV cache once (size reported by
+ * llv_session_memory). The model must outlive the session. */
+LLV_API llv_status llv_session_create(const llv_model *model, const llv_session_params *params, llv_session **out,
+                                      llv_error *err);
+LLV_API void       llv_session_free(llv_session *s);
+
+/* Forgets the conversation (tokens, KV, images) but keeps the buffers. */
+LLV_API void llv_session_reset(llv_session *s);
+
+/* Bytes held by the KV cache, and by all session buffers together. */
+LLV_API void llv_session_memory(const llv_session *s, uint64_t *kv_bytes, uint64_t *total_bytes);
+
+/* --- input: the conversation is a token sequence with images at "<|image|>" --- */
+
+/* Appends raw token ids (no template). Ids must be < vocabulary size (the image
+ * token is only valid through the image calls). */
+LLV_API llv_status llv_session_add_tokens(llv_session *s, const int32_t *tokens, size_t n, llv_error *err);
+
+/* Appends text tokenized as given (raw mode, special tokens parsed; BOS added
+ * if this is the start of the conversation and the text has none). An
+ * "<|image|>" in the text consumes the next pending image (see add_image). */
+LLV_API llv_status llv_session_add_raw(llv_session *s, const char *text, llv_error *err);
+
+/* Queues an image (encoded bytes or a file). The image is decoded and checked
+ * at once (limits in the session params); the encoder runs lazily at the next
+ * "<|image|>" that consumes it. Bytes are copied. */
+LLV_API llv_status llv_session_add_image(llv_session *s, const void *bytes, size_t n_bytes, llv_error *err);
+LLV_API llv_status llv_session_add_image_file(llv_session *s, const char *path, llv_error *err);
+
+/* Appends one chat turn list (rendered with the chat format; images in parts
+ * become "<|image|>" and are encoded). The first call of a conversation starts
+ * with BOS and the system block as the template does; later calls append turns,
+ * reusing the KV cache of everything before. */
+LLV_API llv_status llv_session_add_messages(llv_session *s, const llv_message *msgs, size_t n_msgs,
+                                            const llv_chat_params *params, llv_error *err);
+
+/* Convenience: one user turn (queued images first, then `text`). */
+LLV_API llv_status llv_session_add_text(llv_session *s, const char *text, llv_error *err);
+
+/* --- generation --- */
+
+typedef struct llv_sampling_params {
+    int32_t  max_tokens;          /* 256                                           */
+    float    temperature;         /* 0.6; 0 = greedy (0..5)                        */
+    float    top_p;               /* 1.0 = off (0..2; values >= 1 keep everything) */
+    int32_t  top_k;               /* 0 = off (API range 1..50)                     */
+    float    min_p;               /* 0 = off                                       */
+    uint64_t seed;                /* 0 = random; API range 1..9999999999           */
+    float    repetition_penalty;  /* 1.0 = off (0..2), HF semantics                */
+    float    frequency_penalty;   /* 0 = off (0..2), OpenAI semantics              */
+    float    presence_penalty;    /* 0 = off (0..2), OpenAI semantics              */
+    const char *lora;             /* adapter name, NULL = none                     */
+    int32_t  timeout_ms;          /* 0 = none; exceeding it stops with LLV_STOP_TIMEOUT */
+} llv_sampling_params;
+
+LLV_API llv_sampling_params llv_sampling_default_params(void);
+
+/* Checks every field; the message names the offending one. */
+LLV_API llv_status llv_sampling_params_validate(const llv_sampling_params *p, llv_error *err);
+
+typedef enum llv_stop_reason {
+    LLV_STOP_NONE = 0,
+    LLV_STOP_EOG = 1,        /* an end-of-generation token      */
+    LLV_STOP_LENGTH = 2,     /* max_tokens reached               */
+    LLV_STOP_CALLBACK = 3,   /* the piece callback returned false */
+    LLV_STOP_CONTEXT = 4,    /* n_ctx is full                    */
+    LLV_STOP_TIMEOUT = 5
+} llv_stop_reason;
+
+typedef struct llv_timings {
+    double load_s;         /* model load (from the model)      */
+    double image_s;        /* image decode + encode this call  */
+    double prefill_s;
+    double decode_s;
+    int32_t n_images_encoded; /* encoder runs this call (cache hits excluded) */
+} llv_timings;
+
+typedef struct llv_result {
+    llv_stop_reason stop_reason;
+    int32_t         prompt_tokens;     /* tokens processed for this turn (prefill) */
+    int32_t         completion_tokens; /* tokens generated                          */
+    char           *text;              /* whole answer, UTF-8, NUL-terminated, owned */
+    size_t          text_len;
+    llv_tool_call  *tool_calls;        /* parsed from the answer, owned             */
+    size_t          n_tool_calls;
+    llv_timings     timings;
+} llv_result;
+
+/* Receives complete UTF-8 pieces of the answer as they are generated.
+ * Return false to stop generation (stop_reason = LLV_STOP_CALLBACK). */
+typedef bool (*llv_piece_fn)(const char *piece, size_t n_bytes, void *user);
+
+/* Runs prefill over everything pending, then samples until an end-of-
+ * generation token, max_tokens, a callback stop, the timeout or a full context.
+ * The generated tokens (and the end token) become part of the conversation.
+ * `params` may be NULL (defaults). `result` may be NULL; otherwise free it
+ * with llv_result_free. */
+LLV_API llv_status llv_session_generate(llv_session *s, const llv_sampling_params *params, llv_piece_fn on_piece,
+                                        void *user, llv_result *result, llv_error *err);
+LLV_API void       llv_result_free(llv_result *r);
+
+/* Low-level: runs prefill over pending input and returns the logits of the last
+ * position (n_vocab floats, valid until the next call on the session). */
+LLV_API llv_status llv_session_eval(llv_session *s, const float **logits, llv_error *err);
+
+/* Tokens of the conversation so far (prompt and generated). */
+LLV_API const int32_t *llv_session_tokens(const llv_session *s, size_t *n);
+
+/* Number of times the vision encoder ran in this session (cache misses). */
+LLV_API int32_t llv_session_encoder_runs(const llv_session *s);
+
+/* ------------------------------------------------------------------------- */
+/* Tool calls                                                                */
+/* ------------------------------------------------------------------------- */
+
+/* Parses a model answer in the Llama 3.1 JSON tool-call format
+ * ({"name": ..., "parameters": {...}}, optionally after <|python_tag|>).
+ * On success *calls and *n hold the list (empty when the text is not a tool call).
+ * Free with llv_tool_calls_free. */
+LLV_API llv_status llv_parse_tool_calls(const char *text, size_t len, llv_tool_call **calls, size_t *n,
+                                        llv_error *err);
+LLV_API void       llv_tool_calls_free(llv_tool_call *calls, size_t n);
+
+/* ------------------------------------------------------------------------- */
+/* Tools: conversion and synthetic models                                    */
+/* ------------------------------------------------------------------------- */
+
+typedef struct llv_convert_params {
+    llv_type        type;        /* LLV_TYPE_F32 / F16 / BF16 (quantized: later) */
+    bool            vocab_only;  /* only the tokenizer                            */
+    llv_log_fn      log;
+    void           *log_user;
+    llv_progress_fn progress;
+    void           *progress_user;
+} llv_convert_params;
+
+LLV_API llv_convert_params llv_convert_default_params(void);
+
+/* Converts a Hugging Face checkpoint directory (MllamaForConditionalGeneration
+ * or LlamaForCausalLM) into one GGUF file, tensor by tensor (bounded memory). */
+LLV_API llv_status llv_convert(const char *hf_dir, const char *out_path, const llv_convert_params *params,
+                               llv_error *err);
+
+typedef struct llv_synth_params {
+    const char *preset;       /* "tiny", "demo", "11b", "llama-tiny"          */
+    uint64_t    seed;         /* 1                                             */
+    llv_type    type;         /* LLV_TYPE_F32                                  */
+    bool        hf_dir;       /* true: write an HF checkpoint directory        */
+    llv_log_fn      log;
+    void           *log_user;
+    llv_progress_fn progress;
+    void           *progress_user;
+} llv_synth_params;
+
+LLV_API llv_synth_params llv_synth_default_params(void);
+
+/* Writes a random model of the preset's shapes with its own small byte-level
+ * BPE tokenizer: a GGUF file at `out`, or an HF directory when hf_dir. */
+LLV_API llv_status llv_synth(const char *out, const llv_synth_params *params, llv_error *err);
+
+/* Describes the machine and build: ISA chosen, BLAS, threads. Static string. */
+LLV_API const char *llv_system_info(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLV_H */

@@ -1,0 +1,52 @@
+#include "tensor.h"
+
+#include "common.h"
+
+int64_t llv_type_block_size(int type) {
+    switch (type) {
+    case LLV_TYPE_F32: case LLV_TYPE_F16: case LLV_TYPE_BF16: case LLV_TYPE_I8: case LLV_TYPE_I16:
+    case LLV_TYPE_I32: case LLV_TYPE_I64: case LLV_TYPE_F64: return 1;
+    case LLV_TYPE_Q4_0: case LLV_TYPE_Q8_0: return 32;
+    case LLV_TYPE_Q4_K: case LLV_TYPE_Q6_K: return 256;
+    default: return 0;
+    }
+}
+
+size_t llv_type_block_bytes(int type) {
+    switch (type) {
+    case LLV_TYPE_F32: return 4;
+    case LLV_TYPE_F16: case LLV_TYPE_BF16: return 2;
+    case LLV_TYPE_I8: return 1;
+    case LLV_TYPE_I16: return 2;
+    case LLV_TYPE_I32: return 4;
+    case LLV_TYPE_I64: case LLV_TYPE_F64: return 8;
+    case LLV_TYPE_Q4_0: return 18;
+    case LLV_TYPE_Q8_0: return 34;
+    case LLV_TYPE_Q4_K: return 144;
+    case LLV_TYPE_Q6_K: return 210;
+    default: return 0;
+    }
+}
+
+bool llv_type_is_weight(int type) {
+    switch (type) {
+    case LLV_TYPE_F32: case LLV_TYPE_F16: case LLV_TYPE_BF16: case LLV_TYPE_Q4_0: case LLV_TYPE_Q8_0:
+    case LLV_TYPE_Q4_K: case LLV_TYPE_Q6_K: return true;
+    default: return false;
+    }
+}
+
+bool llv_type_row_bytes(int type, int64_t ne0, size_t *out) {
+    int64_t bs = llv_type_block_size(type);
+    if (bs <= 0 || ne0 < 0 || ne0 % bs) return false;
+    return llv_mul_size((size_t)(ne0 / bs), llv_type_block_bytes(type), out);
+}
+
+bool llv_tensor_nelements(const int64_t *ne, int n_dims, int64_t *out) {
+    int64_t n = 1;
+    for (int i = 0; i < n_dims; i++) {
+        if (ne[i] < 0 || !llv_mul_i64(n, ne[i], &n)) return false;
+    }
+    *out = n;
+    return true;
+}

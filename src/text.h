@@ -1,0 +1,63 @@
+/* text.h - the text decoder forward pass (self-attention layers with a KV
+ * cache, gated cross-attention layers, final norm, lm_head). Numerics follow
+ * HF transformers' Mllama (shared/notes/mllama-reference.md sections 6-7). */
+#ifndef LLV_TEXT_H
+#define LLV_TEXT_H
+
+#include "model.h"
+#include "threadpool.h"
+
+/* Cross-attention keys/values of one image for every cross layer, computed once
+ * (llv_text_cross_kv) and kept with the session. For cross layer c:
+ * k[c], v[c] are float32 [n_head_kv, n_tok, head_dim]; k is already k_norm'ed. */
+typedef struct llv_cross_kv {
+    int32_t n_tok;       /* max_tiles * P (padding tiles included)              */
+    int32_t n_tiles;     /* real tiles; tokens of tiles >= n_tiles are masked   */
+    int32_t tile_tokens; /* P                                                   */
+    int32_t n_cross;
+    float **k, **v;
+} llv_cross_kv;
+
+/* Computes an image's cross K/V from its projector output cross_states
+ * [n_tok, n_embd] (as HF's cross_attention_states, one image). */
+llv_status llv_text_cross_kv(const llv_model *m, llv_threadpool *pool, const float *cross_states, int32_t n_tok,
+                             int32_t n_tiles, int32_t tile_tokens, llv_cross_kv **out, llv_error *err);
+void       llv_cross_kv_free(llv_cross_kv *kv);
+size_t     llv_cross_kv_bytes(const llv_cross_kv *kv);
+
+typedef struct llv_text_state llv_text_state; /* KV cache + scratch, per session */
+
+llv_status llv_text_state_create(const llv_model *m, int32_t n_ctx, int32_t n_batch, llv_kv_type kv_type,
+                                 llv_text_state **out, llv_error *err);
+void       llv_text_state_free(llv_text_state *st);
+size_t     llv_text_state_kv_bytes(const llv_text_state *st);
+size_t     llv_text_state_bytes(const llv_text_state *st);
+int32_t    llv_text_state_n_ctx(const llv_text_state *st);
+/* Drops cached positions >= n_keep (n_keep = 0: empty). */
+void       llv_text_state_truncate(llv_text_state *st, int32_t n_keep);
+int32_t    llv_text_state_n_past(const llv_text_state *st);
+
+typedef struct llv_text_batch {
+    const int32_t *tokens;     /* n ids (< n_embd_rows; the image token included)        */
+    int32_t        n;          /* rows; any n (split internally by n_batch)               */
+    /* Cross attention. n_images == 0: cross layers are skipped entirely.
+     * Otherwise row r attends the images whose bit is set in row_images[r]
+     * (bit i = images[i]); a row with no bit set attends every token of every
+     * image and gets its cross MLP branch zeroed (HF semantics). */
+    const llv_cross_kv *const *images;
+    int32_t        n_images;   /* <= 64                                                   */
+    const uint64_t *row_images;
+    /* Outputs (any may be NULL). */
+    float         *logits;     /* logits_all ? [n, n_vocab] : [n_vocab] of the last row    */
+    bool           logits_all;
+    float         *hidden;     /* [n_layer + 1, n, n_embd]: embeddings, each layer's output,
+                                  and at [n_layer] the final-norm output (HF hidden_states) */
+} llv_text_batch;
+
+/* Runs the rows at positions n_past .. n_past+n-1, appending to the KV cache.
+ * Fails with LLV_ERR_LIMIT when n_past + n > n_ctx, LLV_ERR_INVALID_ARGUMENT
+ * for an out-of-range token id. */
+llv_status llv_text_forward(const llv_model *m, llv_text_state *st, llv_threadpool *pool, const llv_text_batch *b,
+                            llv_error *err);
+
+#endif
