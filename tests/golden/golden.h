@@ -1,0 +1,57 @@
+/* golden.h - llv-golden, the conformance runner over any directory laid out
+ * like shared/golden (manifest.jsonl + files). Each area implements the
+ * checker of its manifest kinds in its own file:
+ *   golden-main.c    driver: manifest, model conversion (llv_convert) + load,
+ *                    tensor round-trip checks (kind "weights")
+ *   golden-text.c    text quantities of "model_case" entries, kind "rope"
+ *   golden-vision.c  vision quantities of "model_case" entries + end to end
+ *   golden-image.c   kinds "image_processor_case", "image_processor_canvas_table"
+ *   golden-sampler.c kind "sampler"
+ * A checker returns the number of failed quantities (0 = all passed). */
+#ifndef LLV_GOLDEN_H
+#define LLV_GOLDEN_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "llv.h"
+
+typedef struct golden_ctx {
+    const char *root;    /* the golden directory                         */
+    const char *workdir; /* scratch directory for converted GGUF files    */
+    int         n_pass, n_fail, n_skip;
+    bool        verbose;
+} golden_ctx;
+
+/* Compares and prints one line: "<case> <quantity> n max_abs max_rel tol ok|FAIL".
+ * Counts the result into ctx; returns true if within |a-b| <= atol + rtol*|ref|. */
+bool golden_compare(golden_ctx *ctx, const char *case_name, const char *quantity, const float *got,
+                    const float *ref, int64_t n, double atol, double rtol);
+/* Exact integer comparison with the same reporting. */
+bool golden_compare_i64(golden_ctx *ctx, const char *case_name, const char *quantity, const int64_t *got,
+                        const int64_t *ref, int64_t n);
+/* Records a pass/fail/skip with a message. */
+void golden_record(golden_ctx *ctx, const char *case_name, const char *quantity, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void golden_skip(golden_ctx *ctx, const char *case_name, const char *what, const char *why);
+
+/* ROOT/rel (malloc'd). */
+char *golden_path(const golden_ctx *ctx, const char *rel);
+/* Tolerance of a quantity from a manifest entry's "tolerance" object, with
+ * the MANIFEST.md defaults (1e-4 / 1e-5) when absent. */
+void golden_tolerance(const cJSON *entry, const char *quantity, double *atol, double *rtol);
+
+/* Returns a loaded model converted from DIR/models/<config> with llv_convert
+ * (cached per config for the run), or NULL after recording a failure. */
+llv_model *golden_model(golden_ctx *ctx, const char *config);
+
+int golden_check_weights(golden_ctx *ctx, const cJSON *entry);          /* golden-main.c    */
+int golden_check_rope(golden_ctx *ctx, const cJSON *entry);             /* golden-text.c    */
+int golden_check_text_case(golden_ctx *ctx, const cJSON *entry, llv_model *m);    /* golden-text.c   */
+int golden_check_vision_case(golden_ctx *ctx, const cJSON *entry, llv_model *m);  /* golden-vision.c */
+int golden_check_image_case(golden_ctx *ctx, const cJSON *entry);       /* golden-image.c   */
+int golden_check_canvas_table(golden_ctx *ctx, const cJSON *entry);     /* golden-image.c   */
+int golden_check_sampler(golden_ctx *ctx, const cJSON *entry);          /* golden-sampler.c */
+
+#endif
