@@ -1,0 +1,45 @@
+/* image.h - image decoding (libjpeg-turbo for JPEG, stb_image for the rest)
+ * and the exact MllamaImageProcessor preprocessing: RGBA over white, canvas
+ * and tile choice, Pillow's antialiased bilinear resize on uint8, pad,
+ * rescale, normalise, tile split (shared/notes/mllama-reference.md §3). */
+#ifndef LLV_IMAGE_H
+#define LLV_IMAGE_H
+
+#include "common.h"
+
+typedef struct llv_rgb_image {
+    int32_t  width, height;
+    uint8_t *rgb; /* height * width * 3, row-major HWC */
+} llv_rgb_image;
+
+typedef struct llv_image_limits {
+    uint64_t max_pixels; /* width * height, checked from the header before decoding */
+    uint64_t max_bytes;  /* encoded size */
+} llv_image_limits;
+
+/* Decodes JPEG, PNG, GIF (first frame), BMP, TGA, PNM. Corrupt or truncated
+ * data, zero dimensions and sizes over the limits are errors. */
+llv_status llv_image_decode(const void *bytes, size_t n, const llv_image_limits *limits, llv_rgb_image *out,
+                            llv_error *err);
+void       llv_rgb_image_free(llv_rgb_image *img);
+
+/* HF's get_optimal_tiled_canvas + get_image_size_fit_to_canvas (float64
+ * arithmetic as the reference). aspect_ratio_id is 1-based. */
+void llv_image_plan(int32_t h, int32_t w, int32_t tile, int32_t max_tiles, int32_t *canvas_h, int32_t *canvas_w,
+                    int32_t *resized_h, int32_t *resized_w, int32_t *tiles_h, int32_t *tiles_w,
+                    int32_t *aspect_ratio_id);
+
+typedef struct llv_image_tiles {
+    int32_t tile_size, max_tiles;
+    int32_t tiles_h, tiles_w, n_tiles, aspect_ratio_id;
+    int32_t resized_h, resized_w, canvas_h, canvas_w;
+    float  *pixels; /* [max_tiles, 3, tile, tile]; tiles >= n_tiles are exact 0 */
+} llv_image_tiles;
+
+/* Full preprocessing. If resized_out is not NULL it receives the resized
+ * uint8 HWC image (malloc'd, resized_h*resized_w*3) for golden checks. */
+llv_status llv_image_preprocess(const llv_rgb_image *img, int32_t tile_size, int32_t max_tiles, const float mean[3],
+                                const float std[3], llv_image_tiles *out, uint8_t **resized_out, llv_error *err);
+void       llv_image_tiles_free(llv_image_tiles *t);
+
+#endif
