@@ -13,12 +13,14 @@
 #define LLV_MAX_TOKENS_LIMIT 131072
 #define LLV_SEED_MAX 9999999999ull
 
+/* a logit and its id, for sorting */
+typedef struct vi_pair { float v; int32_t i; } vi_pair;
+
 struct llv_sampler {
     llv_sampling_params p;
     int32_t  n_vocab;
     uint64_t rng[4];
-    int32_t *idx;    /* n_vocab: sort / candidate scratch */
-    float   *prob;   /* n_vocab: probabilities in sorted order */
+    vi_pair *pairs;   /* n_vocab: top-p sort scratch */
     int32_t *count;  /* n_vocab: generated-token counts (kept all-zero between calls) */
     uint32_t *mark;  /* n_vocab: repetition "seen" stamps */
     uint32_t stamp;
@@ -140,11 +142,10 @@ llv_status llv_sampler_create(const llv_sampling_params *p, int32_t n_vocab, llv
     s->p = *p;
     s->p.lora = NULL; /* not owned; the sampler does not need it */
     s->n_vocab = n_vocab;
-    s->idx = malloc((size_t)n_vocab * sizeof *s->idx);
-    s->prob = malloc((size_t)n_vocab * sizeof *s->prob);
+    s->pairs = malloc((size_t)n_vocab * sizeof *s->pairs);
     s->count = calloc((size_t)n_vocab, sizeof *s->count);
     s->mark = calloc((size_t)n_vocab, sizeof *s->mark);
-    if (!s->idx || !s->prob || !s->count || !s->mark) {
+    if (!s->pairs || !s->count || !s->mark) {
         llv_sampler_free(s);
         return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "sampler: out of memory for %d vocabulary entries", (int)n_vocab);
     }
@@ -155,8 +156,7 @@ llv_status llv_sampler_create(const llv_sampling_params *p, int32_t n_vocab, llv
 
 void llv_sampler_free(llv_sampler *s) {
     if (!s) return;
-    free(s->idx);
-    free(s->prob);
+    free(s->pairs);
     free(s->count);
     free(s->mark);
     free(s);
@@ -238,7 +238,6 @@ static void apply_top_k(llv_sampler *s, float *logits, int32_t k) {
 
 /* ascending by value; among equal values the higher id first, so that the
  * lower ids of a tied group survive a cut (HF's order there is unspecified) */
-typedef struct { float v; int32_t i; } vi_pair;
 static int cmp_vi_asc(const void *a, const void *b) {
     const vi_pair *x = a, *y = b;
     if (x->v < y->v) return -1;
@@ -246,37 +245,69 @@ static int cmp_vi_asc(const void *a, const void *b) {
     return (x->i < y->i) - (x->i > y->i);
 }
 
-static llv_status apply_top_p(llv_sampler *s, float *logits, float top_p) {
+/* Rearranges a[0..m) so that a[k] is the element that sorted order puts
+ * there, smaller ones before it and larger ones after (quickselect; the
+ * order is total because ids differ). */
+static void select_nth(vi_pair *a, size_t m, size_t k) {
+    size_t lo = 0, hi = m - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        /* median of three as pivot, moved to hi */
+        if (cmp_vi_asc(&a[mid], &a[lo]) < 0) { vi_pair t = a[mid]; a[mid] = a[lo]; a[lo] = t; }
+        if (cmp_vi_asc(&a[hi], &a[lo]) < 0) { vi_pair t = a[hi]; a[hi] = a[lo]; a[lo] = t; }
+        if (cmp_vi_asc(&a[mid], &a[hi]) < 0) { vi_pair t = a[mid]; a[mid] = a[hi]; a[hi] = t; }
+        const vi_pair pivot = a[hi];
+        size_t st = lo;
+        for (size_t i = lo; i < hi; i++)
+            if (cmp_vi_asc(&a[i], &pivot) < 0) { vi_pair t = a[i]; a[i] = a[st]; a[st] = t; st++; }
+        { vi_pair t = a[st]; a[st] = a[hi]; a[hi] = t; }
+        if (st == k) return;
+        if (k < st) hi = st - 1;
+        else lo = st + 1;
+    }
+}
+
+static void apply_top_p(llv_sampler *s, float *logits, float top_p) {
     const int32_t n = s->n_vocab;
-    if (!(top_p < 1.0f)) return LLV_OK;
+    if (!(top_p < 1.0f)) return;
+    vi_pair *pairs = s->pairs;
     size_t m = 0;
-    vi_pair *pairs = malloc((size_t)n * sizeof *pairs);
-    if (!pairs) return LLV_ERR_OUT_OF_MEMORY;
+    float mx = -INFINITY;
     for (int32_t i = 0; i < n; i++)
-        if (logits[i] > -INFINITY) pairs[m++] = (vi_pair){logits[i], i};
-    if (m <= 1) {
-        free(pairs);
-        return LLV_OK;
-    }
-    qsort(pairs, m, sizeof *pairs, cmp_vi_asc);
-    /* float32 softmax like torch, cumulative sum accumulated in double and
-     * stored as float (torch's CPU cumsum), compared in float32 */
-    const float mx = pairs[m - 1].v;
+        if (logits[i] > -INFINITY) {
+            pairs[m++] = (vi_pair){logits[i], i};
+            if (logits[i] > mx) mx = logits[i];
+        }
+    if (m <= 1) return;
+    /* float32 softmax like torch, cumulative sum in ascending order
+     * accumulated in double and stored as float (torch's CPU cumsum),
+     * compared in float32 with 1 - top_p */
     double sum = 0.0;
-    for (size_t j = 0; j < m; j++) {
-        float e = expf(pairs[j].v - mx);
-        s->prob[j] = e;
-        sum += e;
-    }
+    for (size_t j = 0; j < m; j++) sum += expf(pairs[j].v - mx);
     const float thr = (float)(1.0 - (double)top_p);
     double cum = 0.0;
-    for (size_t j = 0; j + 1 < m; j++) { /* the last (largest) is always kept */
-        cum += (double)(float)(s->prob[j] / sum);
+    size_t start = 0; /* pairs[start..m) get sorted and walked */
+    /* Large vocabularies: only the top few hundred can survive. Partition off
+     * the top k; if even the whole rest sums to <= 1 - top_p, all of it is
+     * removed (each of its cumulative sums is smaller) and only the top k
+     * need sorting. Same result as the full sort. */
+    for (size_t k = 256; k < m / 2; k *= 4) {
+        select_nth(pairs, m, m - k);
+        double tail = 0.0;
+        for (size_t j = 0; j < m - k; j++) tail += (double)(float)(expf(pairs[j].v - mx) / sum);
+        if ((float)tail <= thr) {
+            for (size_t j = 0; j < m - k; j++) logits[pairs[j].i] = -INFINITY;
+            cum = tail;
+            start = m - k;
+            break;
+        }
+    }
+    qsort(pairs + start, m - start, sizeof *pairs, cmp_vi_asc);
+    for (size_t j = start; j + 1 < m; j++) { /* the last (largest) is always kept */
+        cum += (double)(float)(expf(pairs[j].v - mx) / sum);
         if ((float)cum <= thr) logits[pairs[j].i] = -INFINITY;
         else break; /* cumulative sums only grow */
     }
-    free(pairs);
-    return LLV_OK;
 }
 
 static void apply_min_p(llv_sampler *s, float *logits, float min_p) {
@@ -297,8 +328,8 @@ static void apply_min_p(llv_sampler *s, float *logits, float min_p) {
     }
 }
 
-static llv_status process(llv_sampler *s, float *logits, const int32_t *prompt, size_t n_prompt,
-                          const int32_t *gen, size_t n_gen) {
+static void process(llv_sampler *s, float *logits, const int32_t *prompt, size_t n_prompt, const int32_t *gen,
+                    size_t n_gen) {
     const llv_sampling_params *p = &s->p;
     const int32_t n = s->n_vocab;
     if (p->repetition_penalty != 0.0f && p->repetition_penalty != 1.0f) {
@@ -311,14 +342,12 @@ static llv_status process(llv_sampler *s, float *logits, const int32_t *prompt, 
     }
     if (p->frequency_penalty != 0.0f || p->presence_penalty != 0.0f)
         apply_freq_presence(s, logits, gen, n_gen, p->frequency_penalty, p->presence_penalty);
-    if (p->temperature == 0.0f) return LLV_OK; /* greedy: no warpers */
+    if (p->temperature == 0.0f) return; /* greedy: no warpers */
     if (p->temperature != 1.0f)
         for (int32_t i = 0; i < n; i++) logits[i] = logits[i] / p->temperature;
     apply_top_k(s, logits, p->top_k);
-    llv_status st = apply_top_p(s, logits, p->top_p);
-    if (st) return st;
+    apply_top_p(s, logits, p->top_p);
     apply_min_p(s, logits, p->min_p);
-    return LLV_OK;
 }
 
 llv_status llv_sampler_process(const llv_sampling_params *p, float *logits, int32_t n_vocab, const int32_t *prompt,
@@ -328,19 +357,15 @@ llv_status llv_sampler_process(const llv_sampling_params *p, float *logits, int3
     llv_sampler *s;
     llv_status st = llv_sampler_create(&q, n_vocab, &s, err);
     if (st) return st;
-    st = process(s, logits, prompt, n_prompt, generated, n_generated);
+    process(s, logits, prompt, n_prompt, generated, n_generated);
     llv_sampler_free(s);
-    if (st) return llv_err(err, st, "sampler: out of memory processing %d logits", (int)n_vocab);
     return LLV_OK;
 }
 
 int32_t llv_sampler_sample(llv_sampler *s, float *logits, const int32_t *prompt, size_t n_prompt,
                            const int32_t *generated, size_t n_generated) {
     const int32_t n = s->n_vocab;
-    if (process(s, logits, prompt, n_prompt, generated, n_generated) != LLV_OK) {
-        /* out of memory in top-p: fall back to the most likely token */
-        return llv_argmax_f32(logits, n);
-    }
+    process(s, logits, prompt, n_prompt, generated, n_generated);
     if (s->p.temperature == 0.0f) return llv_argmax_f32(logits, n);
     const int32_t top = llv_argmax_f32(logits, n);
     const double mx = logits[top];

@@ -276,6 +276,67 @@ static void test_frequencies(void) {
     llv_sampler_free(s);
 }
 
+
+/* reference top-p: HF's algorithm over a full ascending sort */
+typedef struct { float v; int32_t i; } ref_pair;
+static int ref_cmp(const void *a, const void *b) {
+    const ref_pair *x = a, *y = b;
+    if (x->v != y->v) return x->v < y->v ? -1 : 1;
+    return (x->i < y->i) - (x->i > y->i);
+}
+static void ref_top_p(float *l, int n, float top_p) {
+    ref_pair *a = malloc((size_t)n * sizeof *a);
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (l[i] > -INFINITY) a[m++] = (ref_pair){l[i], i};
+    qsort(a, (size_t)m, sizeof *a, ref_cmp);
+    double sum = 0, cum = 0;
+    for (int j = 0; j < m; j++) sum += expf(a[j].v - a[m - 1].v);
+    for (int j = 0; j + 1 < m; j++) {
+        cum += (double)(float)(expf(a[j].v - a[m - 1].v) / sum);
+        if ((float)cum <= (float)(1.0 - (double)top_p)) l[a[j].i] = -INFINITY;
+    }
+    free(a);
+}
+
+/* the partial-selection path for large vocabularies equals a full sort */
+static void test_top_p_large(void) {
+    if (!llv_test_case("top_p_large")) return;
+    enum { N = 128256 };
+    float *l = malloc(N * sizeof *l), *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+    uint64_t x = 12345;
+    const float scales[3] = {1.0f, 4.0f, 12.0f};
+    const float tps[5] = {0.0f, 0.3f, 0.9f, 0.99f, 0.999f};
+    int mismatches = 0, kept_total = 0;
+    for (int sc = 0; sc < 3; sc++) {
+        for (int i = 0; i < N; i++) { /* sum of uniforms ~ gaussian; some exact ties */
+            double g = 0;
+            for (int k = 0; k < 4; k++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                g += (double)(x >> 11) * 0x1.0p-53 - 0.5;
+            }
+            l[i] = (float)(g * scales[sc]);
+            if (i % 97 == 0) l[i] = roundf(l[i]);
+        }
+        for (int t = 0; t < 5; t++) {
+            memcpy(a, l, N * sizeof *a);
+            memcpy(b, l, N * sizeof *b);
+            llv_sampling_params p = base();
+            p.top_p = tps[t];
+            llv_error err;
+            CHECK_OK(llv_sampler_process(&p, a, N, NULL, 0, NULL, 0, &err), &err);
+            ref_top_p(b, N, tps[t]);
+            for (int i = 0; i < N; i++) {
+                mismatches += (a[i] > -INFINITY) != (b[i] > -INFINITY);
+                kept_total += a[i] > -INFINITY;
+            }
+        }
+    }
+    CHECK_MSG(mismatches == 0, "top-p kept sets equal to the full-sort reference (%d mismatches, %d kept)", mismatches,
+              kept_total);
+    free(l), free(a), free(b);
+}
+
 static void test_golden(void) {
     if (!llv_test_case("golden")) return;
     const char *shared = llv_test_shared_dir();
@@ -316,6 +377,7 @@ int main(int argc, char **argv) {
     test_processors();
     test_determinism();
     test_frequencies();
+    test_top_p_large();
     test_golden();
     return llv_test_finish();
 }
