@@ -437,6 +437,59 @@ static void test_tool_calls(void) {
     free(r);
 }
 
+
+/* random byte mutations of valid inputs: defined statuses, no crash (run under ASan) */
+static void test_mutations(void) {
+    if (!llv_test_case("mutations")) return;
+    const char *seeds[] = {
+        "[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": {\"a\": [1, 2.5e-3, -0, "
+        "true, null, \"x\\u00e9\\ud83d\\ude00\"], \"b\": {}}}}]",
+        "<|python_tag|>{\"name\": \"f\", \"parameters\": {\"q\": \"\\\"hi\\\"\", \"n\": [1, {\"k\": -2e5}]}}<|eom_id|>",
+    };
+    uint64_t x = 99;
+    int bad_status = 0, n_ok = 0;
+    llv_message m = {.role = "user", .content = "q"};
+    for (int it = 0; it < 4000; it++) {
+        const char *seed = seeds[it & 1];
+        size_t n = strlen(seed);
+        char buf[512];
+        memcpy(buf, seed, n + 1);
+        int edits = 1 + (int)((x >> 33) % 2);
+        for (int e = 0; e < edits; e++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = (size_t)((x >> 33) % n);
+            int op = (int)((x >> 20) % 6);
+            if (op == 0 || op >= 3) buf[pos] = (char)(x >> 40); /* replace (may be any byte) */
+            else if (op == 1) n = pos;              /* truncate (1 in 6) */
+            else buf[pos] = "{}[]\":,\\"[(x >> 40) % 8];
+            if (buf[pos] == '\0') n = pos;
+            buf[n] = '\0';
+            if (n == 0) break;
+        }
+        if (it & 1) {
+            llv_tool_call *calls = NULL;
+            size_t nc = 0;
+            llv_error err;
+            llv_status st = llv_parse_tool_calls(buf, n, &calls, &nc, &err);
+            bad_status += st != LLV_OK;
+            n_ok += nc > 0;
+            llv_tool_calls_free(calls, nc);
+        } else {
+            llv_chat_params p = llv_chat_default_params();
+            p.date_string = "D";
+            p.tools_json = buf;
+            char *out = NULL;
+            llv_error err;
+            llv_status st = llv_chat_render_text(&m, 1, &p, false, &out, NULL, &err);
+            bad_status += st != LLV_OK && st != LLV_ERR_INVALID_ARGUMENT && st != LLV_ERR_LIMIT;
+            n_ok += st == LLV_OK;
+            free(out);
+        }
+    }
+    CHECK_MSG(bad_status == 0, "mutated inputs: %d unexpected statuses", bad_status);
+    printf("  mutations: %d of 4000 still valid\n", n_ok);
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     test_golden_renders();
@@ -445,5 +498,6 @@ int main(int argc, char **argv) {
     test_parts_where_template_trims();
     test_bad_input();
     test_tool_calls();
+    test_mutations();
     return llv_test_finish();
 }
