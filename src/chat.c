@@ -23,6 +23,10 @@
  * parts (the template would print Python's repr of the list); image parts are
  * rejected in system and tool messages (no place for them).
  *
+ * Every image part becomes exactly one "<|image|>", in message and part
+ * order (images are accepted only where the template prints them), so the
+ * session can pair the tags with the images in order.
+ *
  * Tool JSON is parsed by a small parser that keeps what json.loads would see
  * (number lexemes: int vs float; duplicate keys: first position, last value),
  * so the output equals Python's json.dumps. */

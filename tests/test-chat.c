@@ -125,6 +125,12 @@ static void test_golden_renders(void) {
             CHECK_MSG(same, "%s: byte-exact with the Jinja render", name);
             if (!same) show_diff(name, got, want);
             n_ok += same;
+            /* every image part is exactly one <|image|>, so the session can pair them in order */
+            size_t parts_img = 0, tags = 0;
+            for (size_t k = 0; k < c.n; k++)
+                for (size_t j = 0; j < c.msgs[k].n_parts; j++) parts_img += c.msgs[k].parts[j].type == LLV_PART_IMAGE;
+            for (const char *q = got; (q = strstr(q, "<|image|>")) != NULL; q += 9) tags++;
+            CHECK_MSG(parts_img == tags, "%s: %zu image parts, %zu <|image|> tags", name, parts_img, tags);
             /* the public entry point gives the same bytes */
             size_t need = 0;
             char *buf = malloc(len + 1);
