@@ -13,6 +13,8 @@
 /* ------------------------------------------------------------------------ */
 /* helpers                                                                   */
 
+static char *g_tmpdir;
+
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint64_t rng(void) {
     rng_state ^= rng_state << 13;
@@ -328,7 +330,6 @@ static bool write_sample(const char *path, uint32_t alignment) {
     return s == LLV_OK;
 }
 
-static char *g_tmpdir;
 static unsigned char *g_sample; /* the written sample file, for the corpus */
 static size_t g_sample_n;
 
@@ -516,8 +517,23 @@ static bb kv_u32(const char *key, uint32_t v) {
     return b;
 }
 
+/* In memory, then the same bytes as a file through llv_gguf_open. */
 static void expect_bad(bb b, const char *what, const char *must_contain) {
     expect_format(b.p, b.n, what, must_contain);
+    char *path = llv_test_path(g_tmpdir, "bad.gguf");
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(b.p, 1, b.n, f);
+        fclose(f);
+        llv_gguf *g = NULL;
+        llv_error e = {0};
+        llv_status s = llv_gguf_open(path, &g, &e);
+        CHECK_MSG(s == LLV_ERR_FORMAT && e.message[0] && !g, "%s (file): got %s '%s'", what, llv_status_name(s),
+                  e.message);
+        llv_gguf_close(g);
+        unlink(path);
+    }
+    free(path);
     free(b.p);
 }
 
