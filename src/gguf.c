@@ -1160,6 +1160,14 @@ llv_status llv_gguf_writer_write(llv_gguf_writer *w, const void *data, size_t nb
     return LLV_OK;
 }
 
+static void gw_fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
 llv_status llv_gguf_writer_finish(llv_gguf_writer *w, llv_error *err) {
     if (!w) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_gguf_writer_finish: NULL writer");
     if (!w->begun || w->finished)
@@ -1189,5 +1197,16 @@ llv_status llv_gguf_writer_finish(llv_gguf_writer *w, llv_error *err) {
         return llv_err(err, LLV_ERR_IO, "cannot rename %s to %s: %s", w->tmp_path, w->path, strerror(errno));
     }
     w->finished = true;
+    /* make the rename durable too (best effort: some filesystems refuse) */
+    char *slash = strrchr(w->path, '/');
+    if (slash == w->path) {
+        gw_fsync_dir("/");
+    } else if (slash) {
+        *slash = 0;
+        gw_fsync_dir(w->path);
+        *slash = '/';
+    } else {
+        gw_fsync_dir(".");
+    }
     return LLV_OK;
 }
