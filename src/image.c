@@ -7,7 +7,7 @@
  *    Pillow). Grayscale → (l,l,l). CMYK/YCCK are refused (LLV_ERR_UNSUPPORTED).
  *    Every libjpeg warning (corrupt data, premature end) is an error, as
  *    Pillow refuses truncated files.
- *  - PNG/GIF/BMP/TGA/PNM: stb_image, after our own header checks. Images
+ *  - PNG/GIF/BMP/TGA: stb_image, after our own header checks; PNM here. Images
  *    whose Pillow mode carries alpha (RGBA, LA, P with tRNS/transparency)
  *    are composited over white with Pillow's integer alpha_composite; modes
  *    Pillow opens as "RGB" keep their bytes and ignore any alpha (PNG RGB
@@ -16,13 +16,12 @@
  *    = stb's >> 8). 16-bit grayscale opens in Pillow as mode "I" whose
  *    conversion to RGBA clips to 0..255 (i2rgb), so we clip too (most
  *    16-bit grey values become 255, exactly as the reference); the same for
- *    16-bit PGM (maxval 65535). Gray tRNS follows Pillow's rgbT2rgba: a
+ *    16-bit PGM (see decode_pnm). Gray tRNS follows Pillow's rgbT2rgba: a
  *    pixel is transparent iff its 8-bit value equals the low byte of the
  *    tRNS sample.
  *  - No EXIF orientation (the processor applies none).
  * Known differences from Pillow (not in the golden data): 16-bit 5-5-5/5-6-5
- * BMPs (stb replicates bits where Pillow computes v*255/31), PNM with maxval
- * other than 255/65535 (Pillow rescales, stb does not), GIFs whose first
+ * BMPs (stb replicates bits where Pillow computes v*255/31), GIFs whose first
  * frame does not cover the logical screen, truncated RLE TGAs (stb zero-fills
  * them; uncompressed ones are checked). */
 #include "image.h"
@@ -283,8 +282,14 @@ static llv_status bmp_check(const uint8_t *b, size_t n, stb_plan *p, llv_error *
 
 static int pnm_space(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
 
-/* Parses a P5/P6 header like stb does and checks the pixel data is all there. */
-static llv_status pnm_check(const uint8_t *b, size_t n, stb_plan *p, llv_error *err) {
+/* P5/P6 (binary PGM/PPM), decoded here rather than by stb (stb 2.27 reads
+ * 16-bit samples in the wrong byte order and zero-fills short files). As
+ * Pillow 9.4: maxval 255 is raw; P5 with maxval > 255 is mode "I" (values
+ * round(v / maxval * 65535), then clipped to 0..255 by the RGB conversion);
+ * any other maxval is rescaled as PpmDecoder does, min(255, round(v / maxval
+ * * 255)) with Python's round (half to even). */
+static llv_status decode_pnm(const uint8_t *b, size_t n, const llv_image_limits *lim, llv_rgb_image *out,
+                             llv_error *err) {
     size_t   i = 2;
     uint64_t v[3];
     for (int k = 0; k < 3; k++) {
@@ -306,14 +311,34 @@ static llv_status pnm_check(const uint8_t *b, size_t n, stb_plan *p, llv_error *
     }
     if (i >= n || !pnm_space(b[i])) return llv_err(err, LLV_ERR_FORMAT, "PNM: malformed header (no pixel data)");
     i++;
-    if (v[2] == 0 || v[2] > 65535)
-        return llv_err(err, LLV_ERR_FORMAT, "PNM: invalid maxval %llu", (unsigned long long)v[2]);
-    uint64_t comp = b[1] == '6' ? 3 : 1, bytes = v[2] > 255 ? 2 : 1;
-    if (v[0] && v[1] && (n - i) / v[0] / v[1] / comp / bytes < 1)
-        return llv_err(err, LLV_ERR_FORMAT, "PNM: truncated pixel data (%llux%llu pixels need %llu bytes, %zu present)",
-                       (unsigned long long)v[0], (unsigned long long)v[1],
-                       (unsigned long long)(v[0] * v[1] * comp * bytes), n - i);
-    if (comp == 1 && v[2] > 255) p->gray16 = 1; /* Pillow: mode "I" */
+    llv_status st = check_dims("PNM", (int64_t)v[0], (int64_t)v[1], lim, err);
+    if (st != LLV_OK) return st;
+    uint64_t maxv = v[2];
+    if (maxv == 0 || maxv > 65535)
+        return llv_err(err, LLV_ERR_FORMAT, "PNM: invalid maxval %llu (must be 1..65535)", (unsigned long long)maxv);
+    size_t comp = b[1] == '6' ? 3 : 1, bytes = maxv > 255 ? 2 : 1, npx = (size_t)v[0] * (size_t)v[1];
+    size_t need = npx * comp * bytes; /* no overflow: npx is within the pixel budget (< 2^63 / 6 in practice) */
+    if (npx > SIZE_MAX / 6 || n - i < need)
+        return llv_err(err, LLV_ERR_FORMAT, "PNM: truncated pixel data (%llux%llu pixels need %zu bytes, %zu present)",
+                       (unsigned long long)v[0], (unsigned long long)v[1], need, n - i);
+    uint8_t *rgb = malloc(npx * 3);
+    if (!rgb) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "PNM: cannot allocate %zu bytes", npx * 3);
+    const uint8_t *d      = b + i;
+    int            mode_i = comp == 1 && maxv > 255;
+    double         omax   = mode_i ? 65535.0 : 255.0;
+    for (size_t p = 0; p < npx; p++)
+        for (size_t c = 0; c < 3; c++) {
+            size_t   s  = p * comp + (comp == 3 ? c : 0);
+            uint32_t x  = bytes == 2 ? ((uint32_t)d[2 * s] << 8 | d[2 * s + 1]) : d[s];
+            if (maxv != 255) {
+                double r = nearbyint((double)x / (double)maxv * omax); /* Python round(): half to even */
+                x        = r > omax ? (uint32_t)omax : (uint32_t)r;
+            }
+            rgb[p * 3 + c] = (uint8_t)(x > 255 ? 255 : x);
+        }
+    out->width  = (int32_t)v[0];
+    out->height = (int32_t)v[1];
+    out->rgb    = rgb;
     return LLV_OK;
 }
 
@@ -441,8 +466,7 @@ llv_status llv_image_decode(const void *bytes, size_t n, const llv_image_limits 
     } else if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7') {
         if (b[1] != '5' && b[1] != '6')
             return llv_err(err, LLV_ERR_UNSUPPORTED, "PNM: format P%c is not supported (only binary P5/P6)", b[1]);
-        p.name = "PNM";
-        if ((st = pnm_check(b, n, &p, err)) != LLV_OK) return st;
+        return decode_pnm(b, n, &lim, out, err);
     } else if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0) {
         return llv_err(err, LLV_ERR_UNSUPPORTED, "image: WebP is not supported (JPEG, PNG, GIF, BMP, TGA, PNM are)");
     } else if (n >= 4 && (memcmp(b, "II*\0", 4) == 0 || memcmp(b, "MM\0*", 4) == 0)) {
@@ -525,14 +549,12 @@ void llv_image_plan(int32_t h, int32_t w, int32_t tile, int32_t max_tiles, int32
     if (sw < sh) {
         nw         = tw;
         double f   = floor((double)h * sw);
-        int64_t fh = (int64_t)f;
-        if (fh == 0) fh = 1; /* `math.floor(...) or 1` */
+        int64_t fh = (int64_t)f; /* may be 0 for extreme ratios, as in HF */
         nh = (int32_t)(fh < th ? fh : th);
     } else {
         nh         = th;
         double f   = floor((double)w * sh);
         int64_t fw = (int64_t)f;
-        if (fw == 0) fw = 1;
         nw = (int32_t)(fw < tw ? fw : tw);
     }
     *canvas_h        = ch;
@@ -690,6 +712,10 @@ llv_status llv_image_preprocess(const llv_rgb_image *img, int32_t tile_size, int
     llv_image_plan(img->height, img->width, tile_size, max_tiles, &t->canvas_h, &t->canvas_w, &t->resized_h,
                    &t->resized_w, &t->tiles_h, &t->tiles_w, &t->aspect_ratio_id);
     t->n_tiles = t->tiles_h * t->tiles_w;
+    if (t->resized_h <= 0 || t->resized_w <= 0) /* HF/Pillow fail here too (resize to a zero size) */
+        return llv_err(err, LLV_ERR_UNSUPPORTED,
+                       "image preprocess: %dx%d image has too extreme an aspect ratio (it would be resized to %dx%d)",
+                       img->width, img->height, t->resized_w, t->resized_h);
 
     size_t tile_px = (size_t)tile_size * (size_t)tile_size, nfloat, nbytes, rbytes;
     if (!llv_mul_size(tile_px, 3 * (size_t)max_tiles, &nfloat) || !llv_mul_size(nfloat, sizeof(float), &nbytes) ||
