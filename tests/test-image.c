@@ -551,6 +551,17 @@ static void test_other_formats(void) {
     CHECK(same_rgb(&img, want, W, H));
     llv_rgb_image_free(&img);
     free(b.p);
+    /* maxval 15: rescaled as Pillow's PpmDecoder, round(v / 15 * 255) */
+    {
+        static const uint8_t p5[] = {'P', '5', ' ', '4', ' ', '1', ' ', '1', '5', '\n', 0, 1, 7, 15};
+        static const uint8_t w4[] = {0, 0, 0, 17, 17, 17, 119, 119, 119, 255, 255, 255};
+        b = (buf){0};
+        buf_put(&b, p5, sizeof p5);
+        CHECK_OK(dec(&b, &img, &err), &err);
+        CHECK(same_rgb(&img, w4, 4, 1));
+        llv_rgb_image_free(&img);
+        free(b.p);
+    }
     expect_fail("PPM zero width", "P6 0 5 255\n", 11, NULL, LLV_ERR_FORMAT);
     expect_fail("PNM ASCII", "P3 1 1 255\n1 2 3\n", 17, NULL, LLV_ERR_UNSUPPORTED);
 
@@ -680,6 +691,11 @@ static void test_preprocess(void) {
     free(rs);
     llv_image_tiles_free(&t);
     CHECK_STATUS(llv_image_preprocess(&img, 0, 4, mean, std, &t, NULL, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    /* 1 x 4000: HF computes a resized height of 0 (and Pillow then fails) */
+    uint8_t      *wide = calloc(4000 * 3, 1);
+    llv_rgb_image w1   = {.width = 4000, .height = 1, .rgb = wide};
+    CHECK_STATUS(llv_image_preprocess(&w1, 560, 4, mean, std, &t, NULL, &err), LLV_ERR_UNSUPPORTED, &err);
+    free(wide);
 }
 
 /* ------------------------------------------------------------------------- */
