@@ -342,15 +342,65 @@ static llv_status decode_pnm(const uint8_t *b, size_t n, const llv_image_limits 
     return LLV_OK;
 }
 
+/* stb decodes a GIF whose data stops early as if the rest were transparent;
+ * Pillow refuses it. Walk the blocks up to the first frame's image data and
+ * require its sub-blocks to be complete (through the 0 terminator). */
+static llv_status gif_check(const uint8_t *b, size_t n, llv_error *err) {
+    if (n < 13) return llv_err(err, LLV_ERR_FORMAT, "GIF: truncated header (%zu bytes)", n);
+    size_t pos = 13;
+    if (b[10] & 0x80) pos += (size_t)3 << ((b[10] & 7) + 1);
+    for (;;) {
+        if (pos >= n) return llv_err(err, LLV_ERR_FORMAT, "GIF: truncated before the first image");
+        uint8_t tag = b[pos];
+        if (tag == 0x21) { /* extension: label, then sub-blocks */
+            pos += 2;
+        } else if (tag == 0x2C) { /* image descriptor, optional local table, LZW size */
+            if (n - pos < 10) return llv_err(err, LLV_ERR_FORMAT, "GIF: truncated image descriptor");
+            uint8_t flags = b[pos + 9];
+            pos += 10;
+            if (flags & 0x80) pos += (size_t)3 << ((flags & 7) + 1);
+            pos += 1;
+        } else if (tag == 0x3B) {
+            return llv_err(err, LLV_ERR_FORMAT, "GIF: no image before the trailer");
+        } else {
+            return llv_err(err, LLV_ERR_FORMAT, "GIF: unknown block 0x%02x at byte %zu", tag, pos);
+        }
+        for (;;) { /* sub-blocks */
+            if (pos >= n)
+                return llv_err(err, LLV_ERR_FORMAT, "GIF: truncated data (block at byte %zu of %zu)", pos, n);
+            size_t len = b[pos];
+            pos += 1 + len;
+            if (len == 0) break;
+        }
+        if (tag == 0x2C) return LLV_OK;
+    }
+}
+
+/* stb zero-fills TGA pixels past the end of the buffer: check that the
+ * pixel data (raw, or RLE packets walked here) is complete. */
 static llv_status tga_check(const uint8_t *b, size_t n, llv_error *err) {
     if (n < 18) return llv_err(err, LLV_ERR_FORMAT, "TGA: truncated header");
-    int type = b[2];
+    int      type = b[2];
+    uint64_t bpp  = (b[16] + 7u) / 8u;
+    uint64_t cmap = b[1] ? (uint64_t)rd_le16(b + 5) * ((b[7] + 7u) / 8u) : 0;
+    uint64_t pos = 18 + (uint64_t)b[0] + cmap, npx = (uint64_t)rd_le16(b + 12) * rd_le16(b + 14);
     if (type == 1 || type == 2 || type == 3) {
-        uint64_t cmap = b[1] ? (uint64_t)rd_le16(b + 5) * ((b[7] + 7u) / 8u) : 0;
-        uint64_t need = 18 + (uint64_t)b[0] + cmap + (uint64_t)rd_le16(b + 12) * rd_le16(b + 14) * ((b[16] + 7u) / 8u);
-        if (need > n)
+        if (pos + npx * bpp > n)
             return llv_err(err, LLV_ERR_FORMAT, "TGA: truncated pixel data (%llu bytes needed, %zu present)",
-                           (unsigned long long)need, n);
+                           (unsigned long long)(pos + npx * bpp), n);
+    } else if (type == 9 || type == 10 || type == 11) {
+        uint64_t got = 0;
+        while (got < npx) {
+            if (pos >= n)
+                return llv_err(err, LLV_ERR_FORMAT, "TGA: truncated RLE data (%llu of %llu pixels present)",
+                               (unsigned long long)got, (unsigned long long)npx);
+            uint64_t cnt = (b[pos] & 0x7Fu) + 1, len = (b[pos] & 0x80u) ? bpp : cnt * bpp;
+            pos += 1 + len;
+            if (pos > n)
+                return llv_err(err, LLV_ERR_FORMAT, "TGA: truncated RLE packet at pixel %llu of %llu",
+                               (unsigned long long)got, (unsigned long long)npx);
+            got += cnt;
+        }
     }
     return LLV_OK;
 }
@@ -460,6 +510,7 @@ llv_status llv_image_decode(const void *bytes, size_t n, const llv_image_limits 
     } else if (n >= 6 && (memcmp(b, "GIF87a", 6) == 0 || memcmp(b, "GIF89a", 6) == 0)) {
         p.name     = "GIF";
         p.req_comp = 4;
+        if ((st = gif_check(b, n, err)) != LLV_OK) return st;
     } else if (n >= 2 && b[0] == 'B' && b[1] == 'M') {
         p.name = "BMP";
         if ((st = bmp_check(b, n, &p, err)) != LLV_OK) return st;
