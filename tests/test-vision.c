@@ -290,6 +290,10 @@ static void test_golden(const char *shared) {
                     int failed = hfv_check_case(golden, e, m, pool, cmp_cb, fail_cb, NULL, &n_img);
                     CHECK_EQ_I(failed, 0);
                     CHECK(n_img > 0);
+                    /* the same images from their files through llv's preprocessing */
+                    failed = hfv_check_case_e2e(golden, e, m, pool, cmp_cb, fail_cb, NULL, &n_img);
+                    CHECK_EQ_I(failed, 0);
+                    CHECK(n_img > 0);
                     n_cases++;
                 }
                 hfv_model_free(m);

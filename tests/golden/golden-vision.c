@@ -42,9 +42,12 @@ int golden_check_vision_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) 
     }
     int n_images = 0;
     int failed = hfv_check_case(ctx->root, entry, m, pool, on_compare, on_fail, ctx, &n_images);
+    /* end to end on the vision side: the case's image files through llv's own
+     * preprocessing (pixels exact), encoder and projector */
+    failed += hfv_check_case_e2e(ctx->root, entry, m, pool, on_compare, on_fail, ctx, &n_images);
     llv_threadpool_free(pool);
-    /* TODO(vision/e2e): case PNGs -> llv image preprocessing -> session logits and
-     * greedy tokens, once src/image.c and the session have landed. */
+    /* TODO(vision/e2e): image files -> logits and greedy tokens through the session
+     * (src/text.h cross K/V + forward) once text and session have landed. */
     return failed;
 }
 

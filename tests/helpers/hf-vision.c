@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image.h"
 #include "safetensors.h"
 #include "testing.h"
 #include "vision.h"
@@ -162,6 +163,24 @@ llv_status hfv_model_load(const char *model_dir, llv_isa isa, llv_model **out, l
         st = llv_err(err, LLV_ERR_FORMAT, "hf-vision: bad vision_config in %s", model_dir);
         goto fail;
     }
+    /* the image processor's normalisation (CLIP constants when absent) */
+    static const float def_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f},
+                       def_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    memcpy(hp->image_mean, def_mean, sizeof def_mean);
+    memcpy(hp->image_std, def_std, sizeof def_std);
+    path = llv_test_path(model_dir, "preprocessor_config.json");
+    text = llv_test_read_file(path, NULL);
+    free(path);
+    cJSON *pc = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *jm = cJSON_GetObjectItemCaseSensitive(pc, "image_mean");
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(pc, "image_std");
+    if (cJSON_GetArraySize(jm) == 3 && cJSON_GetArraySize(js) == 3)
+        for (int c = 0; c < 3; c++) {
+            hp->image_mean[c] = (float)cJSON_GetArrayItem(jm, c)->valuedouble;
+            hp->image_std[c] = (float)cJSON_GetArrayItem(js, c)->valuedouble;
+        }
+    cJSON_Delete(pc);
     m->kern = llv_kernels_get(isa);
     m->params.isa = isa;
     m->params.n_threads = 1;
@@ -339,6 +358,110 @@ done:
     }
     free(refi);
     free(pix);
+    llv_st_close(st);
+    free(path);
+    return failed;
+}
+
+/* ------------------------------------------------------------------------- */
+/* end to end: image file -> llv preprocessing -> encoder -> projector        */
+/* ------------------------------------------------------------------------- */
+
+int hfv_check_case_e2e(const char *golden_root, const cJSON *entry, const llv_model *m, llv_threadpool *pool,
+                       hfv_compare_fn cmp, hfv_fail_fn fail, void *user, int *n_images) {
+    *n_images = 0;
+    const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(entry, "images");
+    if (!cJSON_IsArray(imgs) || cJSON_GetArraySize(imgs) == 0) return 0;
+    const cJSON *jp = cJSON_GetObjectItemCaseSensitive(entry, "path");
+    const cJSON *jc = cJSON_GetObjectItemCaseSensitive(entry, "case");
+    const cJSON *jg = cJSON_GetObjectItemCaseSensitive(entry, "config");
+    char base[256], name[300], msg[600];
+    snprintf(base, sizeof base, "%s/%s", cJSON_IsString(jg) ? jg->valuestring : "?",
+             cJSON_IsString(jc) ? jc->valuestring : "?");
+    if (!cJSON_IsString(jp) || !cJSON_IsString(jg)) {
+        fail(user, base, "entry", "no path or config");
+        return 1;
+    }
+    const llv_hparams *hp = &m->hp;
+    const int64_t M = cJSON_GetArraySize(imgs), T = hp->v_max_tiles, C = hp->v_n_channels, S = hp->v_image_size,
+                  P = hp->v_P, E = hp->n_embd, npix = T * C * S * S;
+    double atol, rtol;
+    tolerance(entry, "cross_attention_states", &atol, &rtol);
+    int failed = 0;
+    llv_error err = {0};
+    llv_st *st = NULL;
+    llv_vision_state *vs = NULL;
+    float *pix = NULL, *xref = NULL, *xgot = NULL;
+    char *path = llv_test_path(golden_root, jp->valuestring);
+    if (llv_st_open(path, &st, &err) != LLV_OK) {
+        fail(user, base, "open", err.message);
+        failed++;
+        goto done;
+    }
+    const llv_st_tensor *tar = llv_st_find(st, "aspect_ratio_ids"), *tnt = llv_st_find(st, "num_tiles");
+    if (!tar || !tnt || llv_st_numel(tar) != M || llv_st_numel(tnt) != M || !(pix = load_f32(st, "pixel_values", M * npix, msg, sizeof msg)) ||
+        !(xref = load_f32(st, "cross_attention_states", M * T * P * E, msg, sizeof msg)) ||
+        !(xgot = malloc((size_t)(T * P * E) * sizeof(float)))) {
+        fail(user, base, "inputs", "pixel_values, aspect_ratio_ids, num_tiles or cross_attention_states unusable");
+        failed++;
+        goto done;
+    }
+    if (llv_vision_state_create(m, &vs, &err) != LLV_OK) {
+        fail(user, base, "vision_state_create", err.message);
+        failed++;
+        goto done;
+    }
+    for (int64_t i = 0; i < M; i++) {
+        snprintf(name, sizeof name, "%s/img%lld", base, (long long)i);
+        const cJSON *file = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(imgs, (int)i), "file");
+        if (!cJSON_IsString(file)) {
+            fail(user, name, "image", "no file");
+            failed++;
+            continue;
+        }
+        char rel[512];
+        snprintf(rel, sizeof rel, "models/%s/%s", jg->valuestring, file->valuestring);
+        char *ipath = llv_test_path(golden_root, rel);
+        size_t nbytes = 0;
+        char *bytes = llv_test_read_file(ipath, &nbytes);
+        free(ipath);
+        llv_rgb_image img = {0};
+        llv_image_tiles tiles = {0};
+        bool ok = bytes && llv_image_decode(bytes, nbytes, NULL, &img, &err) == LLV_OK &&
+                  llv_image_preprocess(&img, (int32_t)S, (int32_t)T, hp->image_mean, hp->image_std, &tiles, NULL,
+                                       &err) == LLV_OK;
+        free(bytes);
+        llv_rgb_image_free(&img);
+        if (!ok) {
+            fail(user, name, "image preprocessing", bytes ? err.message : "cannot read the image file");
+            failed++;
+            llv_image_tiles_free(&tiles);
+            continue;
+        }
+        int32_t ar = (int32_t)llv_st_get_i64(tar, i), nt = (int32_t)llv_st_get_i64(tnt, i);
+        if (tiles.aspect_ratio_id != ar || tiles.n_tiles != nt) {
+            snprintf(msg, sizeof msg, "aspect_ratio_id %d / n_tiles %d, HF %d / %d", tiles.aspect_ratio_id,
+                     tiles.n_tiles, ar, nt);
+            fail(user, name, "e2e.tiles", msg);
+            failed++;
+        }
+        if (!cmp(user, name, "e2e.pixel_values", tiles.pixels, pix + i * npix, npix, 0.0, 0.0)) failed++;
+        if (llv_vision_encode(m, vs, pool, tiles.pixels, tiles.aspect_ratio_id, tiles.n_tiles, xgot, NULL, NULL,
+                              NULL, &err) != LLV_OK) {
+            fail(user, name, "llv_vision_encode", err.message);
+            failed++;
+        } else {
+            (*n_images)++;
+            if (!cmp(user, name, "e2e.cross_attention_states", xgot, xref + i * T * P * E, T * P * E, atol, rtol))
+                failed++;
+        }
+        llv_image_tiles_free(&tiles);
+    }
+done:
+    llv_vision_state_free(vs);
+    free(pix);
+    free(xref);
+    free(xgot);
     llv_st_close(st);
     free(path);
     return failed;

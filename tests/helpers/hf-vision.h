@@ -33,4 +33,12 @@ typedef void (*hfv_fail_fn)(void *user, const char *case_name, const char *what,
 int hfv_check_case(const char *golden_root, const cJSON *entry, const llv_model *m, llv_threadpool *pool,
                    hfv_compare_fn cmp, hfv_fail_fn fail, void *user, int *n_images);
 
+/* End to end through the vision side: for each image of a "model_case"
+ * entry, decodes its file (models/<config>/<file>) and preprocesses it with
+ * llv's own image pipeline (mean/std from the hparams), compares the pixels
+ * (exactly), the aspect ratio id and tile count with the case's processor
+ * output, then encodes and compares cross_attention_states. */
+int hfv_check_case_e2e(const char *golden_root, const cJSON *entry, const llv_model *m, llv_threadpool *pool,
+                       hfv_compare_fn cmp, hfv_fail_fn fail, void *user, int *n_images);
+
 #endif
