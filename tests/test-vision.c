@@ -70,7 +70,7 @@ static void syn_layer(syn_model *s, llv_vision_layer *l, int64_t D, int64_t F, b
     l->gate_ffn = gated ? tanhf(-0.4f) : 1.0f;
 }
 
-static syn_model *syn_create(void) {
+static syn_model *syn_create(int grid) {
     syn_model *s = calloc(1, sizeof *s);
     s->rng = 12345;
     llv_hparams *hp = &s->m.hp;
@@ -83,7 +83,7 @@ static syn_model *syn_create(void) {
     hp->v_n_ff = 32;
     hp->v_n_layer = 3;
     hp->v_n_global = 1;
-    hp->v_image_size = 28;
+    hp->v_image_size = 14 * grid;
     hp->v_patch_size = 14;
     hp->v_max_tiles = 4;
     hp->v_n_channels = 3;
@@ -92,10 +92,10 @@ static syn_model *syn_create(void) {
     hp->v_interm[0] = 1;
     hp->v_interm[1] = 3;
     hp->v_output_dim = 48;
-    hp->v_grid = 2;
-    hp->v_P = 5;
-    hp->v_Ppad = 8;
-    const int64_t D = 16, F = 32, P = 5, T = 4;
+    hp->v_grid = grid;
+    hp->v_P = grid * grid + 1;
+    hp->v_Ppad = (hp->v_P + 7) / 8 * 8;
+    const int64_t D = 16, F = 32, P = hp->v_P, T = 4;
     llv_vision_weights *w = &s->m.vision;
     w->patch_embd = syn_tensor(s, 3 * 14 * 14, D, 1.0f / 24);
     w->class_embd = syn_buf(s, D, 1.0f, 0);
@@ -141,7 +141,7 @@ static bool on_progress(const char *what, float fraction, void *user) {
 
 static void test_synthetic(void) {
     if (!llv_test_case("synthetic")) return;
-    syn_model *s = syn_create();
+    syn_model *s = syn_create(2);
     const llv_model *m = &s->m;
     llv_error err = {0};
     llv_vision_state *vs = NULL;
@@ -241,6 +241,153 @@ static void test_synthetic(void) {
     syn_free(s);
 }
 
+
+/* ------------------------------------------------------------------------- */
+/* a float64 reference of the whole encoder, written from the HF code          */
+/* ------------------------------------------------------------------------- */
+
+static const float *W(const llv_tensor *t) { return t->data; }
+
+static void ref_ln(const double *x, const float *w, const float *b, double *y, int64_t n, double eps) {
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < n; i++) mean += x[i];
+    mean /= (double)n;
+    for (int64_t i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= (double)n;
+    for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i];
+}
+
+/* y[M, out] = x[M, in] . W^T + b */
+static void ref_linear(const llv_tensor *t, const float *b, const double *x, int64_t M, double *y) {
+    const int64_t in = t->ne[0], out = t->ne[1];
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t o = 0; o < out; o++) {
+            double acc = b ? b[o] : 0;
+            for (int64_t i = 0; i < in; i++) acc += x[m * in + i] * W(t)[o * in + i];
+            y[m * out + o] = acc;
+        }
+}
+
+static void ref_layer(const llv_vision_layer *l, const llv_hparams *hp, double *h, const unsigned char *pad,
+                      int64_t N) {
+    const int64_t D = hp->v_n_embd, H = hp->v_n_head, hd = hp->v_head_dim, F = hp->v_n_ff;
+    double *x = malloc(sizeof(double) * N * D), *q = malloc(sizeof(double) * N * D),
+           *k = malloc(sizeof(double) * N * D), *v = malloc(sizeof(double) * N * D),
+           *o = malloc(sizeof(double) * N * D), *sc = malloc(sizeof(double) * N),
+           *f = malloc(sizeof(double) * N * F);
+    for (int64_t r = 0; r < N; r++) ref_ln(h + r * D, l->attn_norm_w, l->attn_norm_b, x + r * D, D, hp->v_eps);
+    ref_linear(l->wq, NULL, x, N, q);
+    ref_linear(l->wk, NULL, x, N, k);
+    ref_linear(l->wv, NULL, x, N, v);
+    for (int64_t hh = 0; hh < H; hh++)
+        for (int64_t r = 0; r < N; r++) {
+            double mx = -1e300, sum = 0;
+            for (int64_t c = 0; c < N; c++) {
+                double d = 0;
+                for (int64_t j = 0; j < hd; j++) d += q[r * D + hh * hd + j] * k[c * D + hh * hd + j];
+                sc[c] = (pad[r] && pad[c]) ? -1e300 : d / sqrt((double)hd);
+                if (sc[c] > mx) mx = sc[c];
+            }
+            for (int64_t c = 0; c < N; c++) sum += (sc[c] = exp(sc[c] - mx));
+            for (int64_t j = 0; j < hd; j++) {
+                double acc = 0;
+                for (int64_t c = 0; c < N; c++) acc += sc[c] / sum * v[c * D + hh * hd + j];
+                o[r * D + hh * hd + j] = acc;
+            }
+        }
+    ref_linear(l->wo, NULL, o, N, x);
+    for (int64_t i = 0; i < N * D; i++) h[i] += l->gate_attn * x[i];
+    for (int64_t r = 0; r < N; r++) ref_ln(h + r * D, l->ffn_norm_w, l->ffn_norm_b, x + r * D, D, hp->v_eps);
+    ref_linear(l->fc1, l->fc1_b, x, N, f);
+    for (int64_t i = 0; i < N * F; i++) f[i] = 0.5 * f[i] * (1.0 + erf(f[i] / sqrt(2.0)));
+    ref_linear(l->fc2, l->fc2_b, f, N, x);
+    for (int64_t i = 0; i < N * D; i++) h[i] += l->gate_ffn * x[i];
+    free(x), free(q), free(k), free(v), free(o), free(sc), free(f);
+}
+
+static void ref_encode(const llv_model *m, const float *pix, int ar, int nt, float *cross) {
+    const llv_hparams *hp = &m->hp;
+    const llv_vision_weights *w = &m->vision;
+    const int64_t D = hp->v_n_embd, T = hp->v_max_tiles, g = hp->v_grid, p = hp->v_patch_size, S = hp->v_image_size,
+                  P = hp->v_P, Ppad = hp->v_Ppad, N = T * Ppad, K = hp->v_n_interm, OD = hp->v_output_dim,
+                  E = hp->n_embd;
+    double *e = calloc((size_t)(T * P * D), sizeof(double)), *h = calloc((size_t)(N * D), sizeof(double)),
+           *out = calloc((size_t)(T * P * OD), sizeof(double));
+    unsigned char *pad = malloc((size_t)N);
+    const float *pre = W(w->pre_tile_embd) + ar * T * D, *tpe = W(w->tile_pos_embd) + ar * T * P * D,
+                *post = W(w->post_tile_embd) + ar * T * D;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t i = 0; i < P; i++)
+            for (int64_t d = 0; d < D; d++) {
+                double v;
+                if (i == 0) {
+                    v = w->class_embd[d];
+                } else {
+                    int64_t py = (i - 1) / g, px = (i - 1) % g;
+                    v = 0;
+                    for (int64_t c = 0; c < 3; c++)
+                        for (int64_t ky = 0; ky < p; ky++)
+                            for (int64_t kx = 0; kx < p; kx++)
+                                v += (double)pix[((t * 3 + c) * S + py * p + ky) * S + px * p + kx] *
+                                     W(w->patch_embd)[d * 3 * p * p + (c * p + ky) * p + kx];
+                    v += w->pre_tile_gate * pre[t * D + d];
+                }
+                v += w->pos_gate * W(w->pos_embd)[i * D + d] + w->tile_pos_gate * tpe[(t * P + i) * D + d];
+                e[(t * P + i) * D + d] = v;
+            }
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t i = 0; i < Ppad; i++) {
+            pad[t * Ppad + i] = t >= nt || i >= P;
+            if (i < P) ref_ln(e + (t * P + i) * D, w->pre_ln_w, w->pre_ln_b, h + (t * Ppad + i) * D, D, 1e-5);
+        }
+    for (int64_t li = 0; li <= hp->v_n_layer; li++) {
+        if (li > 0) ref_layer(&w->layers[li - 1], hp, h, pad, N);
+        for (int64_t kk = 0; kk < K; kk++)
+            if (hp->v_interm[kk] == li)
+                for (int64_t t = 0; t < T; t++)
+                    for (int64_t i = 0; i < P; i++)
+                        for (int64_t d = 0; d < D; d++)
+                            out[(t * P + i) * OD + D + d * K + kk] = h[(t * Ppad + i) * D + d];
+    }
+    for (int64_t r = 0; r < N; r++) ref_ln(h + r * D, w->post_ln_w, w->post_ln_b, h + r * D, D, 1e-5);
+    for (int64_t r = 0; r < N; r++)
+        for (int64_t d = 0; d < D; d++) h[r * D + d] += w->post_tile_gate * post[(r / Ppad) * D + d];
+    for (int64_t gi = 0; gi < hp->v_n_global; gi++) ref_layer(&w->global[gi], hp, h, pad, N);
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t i = 0; i < P; i++)
+            for (int64_t d = 0; d < D; d++) out[(t * P + i) * OD + d] = h[(t * Ppad + i) * D + d];
+    double *y = malloc(sizeof(double) * T * P * E);
+    ref_linear(w->proj, w->proj_b, out, T * P, y);
+    for (int64_t i = 0; i < T * P * E; i++) cross[i] = (float)y[i];
+    free(y), free(e), free(h), free(out), free(pad);
+}
+
+/* grid 8: P = 65, Ppad = 72, 288 tokens, so attention and the MLP run in
+ * several row blocks; checked against the float64 reference. */
+static void test_reference(void) {
+    if (!llv_test_case("reference")) return;
+    syn_model *s = syn_create(8);
+    const llv_model *m = &s->m;
+    const int64_t T = 4, S = 112, P = 65, E = 24;
+    llv_error err = {0};
+    llv_vision_state *vs = NULL;
+    llv_threadpool *pool = NULL;
+    CHECK_OK(llv_vision_state_create(m, &vs, &err), &err);
+    CHECK_OK(llv_threadpool_create(2, &pool, &err), &err);
+    float *pix = calloc((size_t)(T * 3 * S * S), sizeof(float));
+    for (int64_t i = 0; i < 2 * 3 * S * S; i++) pix[i] = 2.0f * syn_rand(s); /* 2 real tiles */
+    float *got = malloc((size_t)(T * P * E) * sizeof(float)), *want = malloc((size_t)(T * P * E) * sizeof(float));
+    if (vs) {
+        CHECK_OK(llv_vision_encode(m, vs, pool, pix, 2, 2, got, NULL, NULL, NULL, &err), &err); /* id 2 = (1, 2) */
+        ref_encode(m, pix, 2, 2, want);
+        llv_check_close_f32("synthetic grid 8 vs float64 reference", got, want, T * P * E, 1e-4, 1e-5);
+    }
+    free(pix), free(got), free(want);
+    llv_threadpool_free(pool);
+    llv_vision_state_free(vs);
+    syn_free(s);
+}
+
 /* ------------------------------------------------------------------------- */
 /* golden                                                                    */
 /* ------------------------------------------------------------------------- */
@@ -312,6 +459,7 @@ static void test_golden(const char *shared) {
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     test_synthetic();
+    test_reference();
     const char *shared = llv_test_shared_dir();
     if (shared)
         test_golden(shared);
