@@ -136,6 +136,29 @@ static llv_status check_weights(const llv_model *m, const llv_vision_state *vs, 
         if ((st = check_layer(&w->global[i], "global", i, vs->D, vs->F, err)) != LLV_OK) return st;
     if ((st = check_tensor2(w->proj, "mm.0.weight", vs->OD, vs->E, err)) != LLV_OK) return st;
     if ((st = check_vec(w->proj_b, "mm.0.bias", err)) != LLV_OK) return st;
+    /* the kernel table must multiply every matrix and read every table row */
+    const llv_kernels *k = m->kern ? m->kern : llv_kernels_ref();
+    for (int i = 0; i < 4; i++)
+        if ((unsigned)row_tabs[i]->type >= LLV_KTYPE_COUNT || !k->to_f32[row_tabs[i]->type])
+            return llv_err(err, LLV_ERR_UNSUPPORTED, "vision: kernels '%s' cannot read type %d (table '%s')",
+                           k->name, (int)row_tabs[i]->type, row_tabs[i]->name ? row_tabs[i]->name : "?");
+    const int64_t nmat = 1 + 6 * (vs->L + vs->G) + 1;
+    for (int64_t i = 0; i < nmat; i++) {
+        const llv_tensor *t;
+        if (i == 0) t = pe;
+        else if (i == nmat - 1) t = w->proj;
+        else {
+            int64_t li = (i - 1) / 6, which = (i - 1) % 6;
+            const llv_vision_layer *l = li < vs->L ? &w->layers[li] : &w->global[li - vs->L];
+            const llv_tensor *ts[6] = {l->wq, l->wk, l->wv, l->wo, l->fc1, l->fc2};
+            t = ts[which];
+        }
+        if ((unsigned)t->type >= LLV_KTYPE_COUNT || !k->matmul[t->type])
+            return llv_err(err, LLV_ERR_UNSUPPORTED, "vision: kernels '%s' have no matmul for type %d (tensor '%s')",
+                           k->name, (int)t->type, t->name ? t->name : "?");
+    }
+    if (!k->matmul[LLV_TYPE_F32])
+        return llv_err(err, LLV_ERR_UNSUPPORTED, "vision: kernels '%s' have no F32 matmul", k->name);
     return LLV_OK;
 }
 
