@@ -284,7 +284,7 @@ static llv_status parse_text_config(const cJSON *tc, bool mllama, hf_config *c, 
     if (mllama && tie && cJSON_IsTrue(tie))
         return llv_err(err, LLV_ERR_UNSUPPORTED, "%s: tie_word_embeddings = true is not supported for mllama", w);
 
-    int64_t v;
+    int64_t v = 0;
     if ((s = jint(tc, w, "bos_token_id", mllama ? 128000 : 1, -1, INT32_MAX, &v, err))) return s;
     c->bos = v;
     if ((s = jint(tc, w, "pad_token_id", mllama ? 128004 : -1, -1, INT32_MAX, &v, err))) return s;
@@ -420,7 +420,7 @@ static llv_status parse_config(const char *dir, hf_config *c, llv_log_fn log, vo
     /* generation defaults and ids: generation_config.json overrides config.json */
     if ((s = read_json(dir, "generation_config.json", false, &gen, err))) goto done;
     if (gen) {
-        int64_t v;
+        int64_t v = 0;
         bool present;
         int n;
         int32_t eos[LLV_MAX_EOG];
@@ -470,7 +470,7 @@ static llv_status parse_config(const char *dir, hf_config *c, llv_log_fn log, vo
                     dst[k][i] = (float)e->valuedouble;
                 }
             }
-            int64_t tiles, h = c->v_image, wd = c->v_image;
+            int64_t tiles = 0, h = c->v_image, wd = c->v_image;
             if ((s = jint(pre, "preprocessor_config.json", "max_image_tiles", c->v_tiles, 1, 64, &tiles, err)))
                 goto done;
             if (tiles != c->v_tiles) {

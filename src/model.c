@@ -71,7 +71,7 @@ static const char *K(loader *L, const char *suffix) {
 
 /* Required integer key within [lo, hi]. */
 static llv_status req_i32(const llv_gguf *g, const char *key, int64_t lo, int64_t hi, int32_t *out, llv_error *err) {
-    int64_t v;
+    int64_t v = 0;
     llv_status s = llv_gguf_get_i64(g, key, &v, err);
     if (s == LLV_ERR_NOT_FOUND) return llv_err(err, LLV_ERR_FORMAT, "missing key '%s'", key);
     if (s) return s;
@@ -202,7 +202,7 @@ static llv_status bind_text(llv_model *m, llv_error *err) {
             (s = bind(m, NM("ffn_down.weight"), 2, NE2(F, H), B_WEIGHT, &L->ffn_down, err)))
             return s;
         if (L->is_cross) {
-            float ag, mg;
+            float ag = 0, mg = 0;
             if ((s = bind(m, NM("cross_attn_q_proj.weight"), 2, NE2(H, qd), B_WEIGHT, &L->wq, err)) ||
                 (s = bind(m, NM("cross_attn_k_proj.weight"), 2, NE2(H, kd), B_WEIGHT, &L->wk, err)) ||
                 (s = bind(m, NM("cross_attn_v_proj.weight"), 2, NE2(H, kd), B_WEIGHT, &L->wv, err)) ||
@@ -365,7 +365,7 @@ static llv_status read_hparams(loader *Ld, llv_error *err) {
     if (llv_gguf_find_key(g, K(Ld, "attention.key_length")) < 0 && hp->n_embd % hp->n_head != 0)
         return llv_err(err, LLV_ERR_FORMAT, "embedding_length %d not a multiple of head_count %d", hp->n_embd,
                        hp->n_head);
-    int32_t rdim;
+    int32_t rdim = 0;
     if ((s = opt_i32(g, K(Ld, "rope.dimension_count"), hp->head_dim, 1, LLV_MAX_HEAD_DIM, &rdim, err))) return s;
     if (rdim != hp->head_dim || hp->head_dim % 2)
         return llv_err(err, LLV_ERR_UNSUPPORTED, "rope.dimension_count %d != head dim %d (partial RoPE unsupported)",
@@ -656,7 +656,7 @@ static llv_status load(llv_model *m, const char *path, llv_error *err) {
     if ((s = read_hparams(&Ld, err))) return s;
     if (ml) {
         if ((s = read_vision_hparams(m, err))) return s;
-        int32_t img;
+        int32_t img = 0;
         if ((s = opt_i32(g, "mllama.image_token_index", m->hp.n_vocab, 0, INT32_MAX, &img, err))) return s;
         m->hp.image_token_id = img;
     } else {

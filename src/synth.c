@@ -672,7 +672,7 @@ static llv_status write_tokenizer(outdir *o, const preset *p, llv_error *err) {
 typedef enum init { I_NORMAL, I_NORM, I_BIAS, I_GATE } init;
 
 typedef struct tspec {
-    char    name[128];
+    char    name[160];
     int     nd;
     int64_t shape[4];
     init    how;
