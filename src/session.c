@@ -712,7 +712,7 @@ llv_status llv_session_generate(llv_session *s, const llv_sampling_params *param
     text_buf out = {0};
     llv_detok det;
     memset(&det, 0, sizeof det);
-    char piece[64 + 16];
+    char piece[512]; /* >= 3 * 64 + 12: a 64-byte slice may expand to U+FFFDs */
     const int32_t gen_start = s->n_tokens;
     llv_stop_reason stop = LLV_STOP_NONE;
     bool oom = false;
