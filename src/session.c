@@ -9,6 +9,7 @@
 #include "image.h"
 #include "model.h"
 #include "sampler.h"
+#include "session.h"
 #include "text.h"
 #include "threadpool.h"
 #include "tokenizer.h"
@@ -217,6 +218,11 @@ const int32_t *llv_session_tokens(const llv_session *s, size_t *n) {
 }
 
 int32_t llv_session_encoder_runs(const llv_session *s) { return s ? s->encoder_runs : 0; }
+
+const uint64_t *llv_session_row_images(const llv_session *s, size_t *n) {
+    if (n) *n = s ? (size_t)s->n_tokens : 0;
+    return s ? s->masks : NULL;
+}
 
 /* ------------------------------------------------------------------------- */
 /* images                                                                    */
