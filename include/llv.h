@@ -381,8 +381,8 @@ typedef bool (*llv_piece_fn)(const char *piece, size_t n_bytes, void *user);
 /* Runs prefill over everything pending (encoding placed images first), then
  * samples until an end-of-generation token, max_tokens, a callback stop, the
  * timeout (checked between tokens) or a full context. The generated tokens
- * (and the end token) become part of the conversation; the end token's text is
- * not in the answer. Pieces are passed to on_piece (may be NULL) as complete
+ * (and the end token) become part of the conversation; the text of special
+ * tokens (the end token, <|python_tag|>, ...) is not in the answer. Pieces are passed to on_piece (may be NULL) as complete
  * UTF-8; their concatenation is result->text. `params` may be NULL (defaults);
  * they are validated (LLV_ERR_INVALID_ARGUMENT naming the field); a `lora`
  * name fails with LLV_ERR_NOT_FOUND (no adapters can be loaded yet). Errors:

@@ -745,7 +745,9 @@ llv_status llv_session_generate(llv_session *s, const llv_sampling_params *param
             break;
         }
         bool go_on = true;
-        if (m->tok) {
+        /* special tokens (<|python_tag|>, reserved ids...) are not part of the text,
+         * as with HF's decode(skip_special_tokens=True) */
+        if (m->tok && !llv_tokenizer_is_special(m->tok, tok)) {
             size_t nb = 0;
             const char *bytes = llv_tokenizer_token_bytes(m->tok, tok, &nb);
             /* long tokens are pushed in slices so the buffer stays small */

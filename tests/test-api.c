@@ -214,15 +214,19 @@ static void test_generate_basics(void) {
     free(a);
     free(b);
 
-    /* max_tokens = 0: prefill only */
+    /* max_tokens = 1: one token, the pieces of at most one token */
     llv_session_reset(s);
     CHECK_OK(llv_session_add_text(s, "Hi", &err), &err);
-    sp = greedy(0);
+    sp = greedy(1);
     CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, &r, &err), &err);
-    CHECK_EQ_I(r.completion_tokens, 0);
-    CHECK_EQ_I(r.stop_reason, LLV_STOP_LENGTH);
-    CHECK(r.text && r.text_len == 0);
+    CHECK_EQ_I(r.completion_tokens, 1);
+    CHECK(r.stop_reason == LLV_STOP_LENGTH || r.stop_reason == LLV_STOP_EOG);
+    CHECK(r.text != NULL);
     llv_result_free(&r);
+    sp.max_tokens = 0; /* out of range: the message names the field */
+    CHECK_STATUS(llv_session_generate(s, &sp, NULL, NULL, &r, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_MSG(strstr(err.message, "max_tokens") != NULL, "message names max_tokens: %s", err.message);
+    sp.max_tokens = 1;
     /* result may be NULL */
     CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, NULL, &err), &err);
     /* an empty conversation has nothing to generate from */
