@@ -192,7 +192,7 @@ static void print_verbose(const llv_model *m, const llv_result *r) {
     llv_model_info info;
     llv_model_get_info(m, &info);
     const llv_timings *t = &r->timings;
-    fprintf(stderr, "isa: %s\n", info.isa ? info.isa : "?");
+    fprintf(stderr, "isa: %s | %s\n", info.isa ? info.isa : "?", llv_system_info());
     fprintf(stderr, "load: %.3f s\n", t->load_s);
     fprintf(stderr, "image: %.3f s (%d encoded)\n", t->image_s, t->n_images_encoded);
     fprintf(stderr, "prefill: %d tokens in %.3f s (%.1f tokens/s)\n", r->prompt_tokens, t->prefill_s,
