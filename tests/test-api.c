@@ -429,6 +429,7 @@ static void test_memory(void) {
 
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
+    printf("system: %s\n", llv_system_info());
     test_null_and_err();
     const char *src = getenv("LLV_SOURCE_DIR");
     char *path = src ? llv_test_path(src, "models/demo.gguf") : NULL;

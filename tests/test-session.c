@@ -135,22 +135,33 @@ static void test_masks(llv_model *m) {
 
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
+    printf("system: %s\n", llv_system_info());
     test_hash();
     test_lru();
     llv_error err;
-    char *dir = llv_test_tmpdir();
-    char *path = llv_test_path(dir, "tiny.gguf");
-    free(dir);
-    llv_synth_params sp = llv_synth_default_params();
-    sp.preset = "tiny";
+    const char *src = getenv("LLV_SOURCE_DIR");
+    char *demo = src ? llv_test_path(src, "models/demo.gguf") : NULL;
     llv_model *m = NULL;
-    if (llv_synth(path, &sp, &err) == LLV_OK && llv_model_load(path, NULL, &m, &err) == LLV_OK) {
+    if (demo && llv_model_load(demo, NULL, &m, &err) == LLV_OK) {
+        printf("model: %s\n", demo);
+    } else {
+        /* no demo model yet: make a tiny one */
+        char *dir = llv_test_tmpdir();
+        char *path = llv_test_path(dir, "tiny.gguf");
+        free(dir);
+        llv_synth_params sp = llv_synth_default_params();
+        sp.preset = "tiny";
+        if (llv_synth(path, &sp, &err) != LLV_OK || llv_model_load(path, NULL, &m, &err) != LLV_OK) {
+            printf("no synthetic model (%s): mask tests skipped\n", err.message);
+            m = NULL;
+        }
+        remove(path);
+        free(path);
+    }
+    free(demo);
+    if (m) {
         test_masks(m);
         llv_model_free(m);
-    } else {
-        printf("no synthetic model (%s): mask tests skipped\n", err.message);
     }
-    remove(path);
-    free(path);
     return llv_test_finish();
 }
