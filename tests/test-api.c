@@ -335,6 +335,37 @@ static void test_image_cache(void) {
     size_t n = 0;
     const int32_t *toks = llv_session_tokens(s, &n);
     CHECK(n >= 3 && toks[0] == info.image_token_id && toks[1] == info.bos_id);
+    /* add_messages with an image part gives the same tokens as add_image + add_text */
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_image(s, img2, n2, &err), &err);
+    CHECK_OK(llv_session_add_text(s, "What is it?", &err), &err);
+    size_t na = 0;
+    const int32_t *ta = llv_session_tokens(s, &na);
+    int32_t *copy = malloc(na * sizeof *copy);
+    memcpy(copy, ta, na * sizeof *copy);
+    llv_session_reset(s);
+    llv_part parts[2] = {{.type = LLV_PART_IMAGE, .image = img2, .image_bytes = n2},
+                         {.type = LLV_PART_TEXT, .text = "What is it?"}};
+    llv_message um = {.role = "user", .parts = parts, .n_parts = 2};
+    CHECK_OK(llv_session_add_messages(s, &um, 1, NULL, &err), &err);
+    size_t nb = 0;
+    const int32_t *tb = llv_session_tokens(s, &nb);
+    CHECK(na == nb && memcmp(copy, tb, na * sizeof *copy) == 0);
+    free(copy);
+    int32_t runs = llv_session_encoder_runs(s);
+    CHECK_OK(llv_session_generate(s, NULL, NULL, NULL, NULL, &err), &err);
+    CHECK_EQ_I(llv_session_encoder_runs(s), runs); /* img2 is cached */
+    /* a failing add_messages has no effect */
+    llv_session_reset(s);
+    static const uint8_t junk2[8] = "garbage";
+    llv_part bad_parts[2] = {{.type = LLV_PART_IMAGE, .image = img1, .image_bytes = n1},
+                             {.type = LLV_PART_IMAGE, .image = junk2, .image_bytes = sizeof junk2}};
+    llv_message bm = {.role = "user", .parts = bad_parts, .n_parts = 2};
+    CHECK(llv_session_add_messages(s, &bm, 1, NULL, &err) != LLV_OK);
+    llv_session_tokens(s, &nb);
+    CHECK_EQ_I(nb, 0);
+    CHECK_OK(llv_session_add_text(s, "No image queued now.", &err), &err);
+    CHECK_OK(llv_session_generate(s, NULL, NULL, NULL, NULL, &err), &err);
     /* bad image bytes and limits */
     static const uint8_t junk[16] = "not an image!!!";
     CHECK(llv_session_add_image(s, junk, sizeof junk, &err) != LLV_OK);
