@@ -156,6 +156,40 @@ static void pattern(uint8_t *p, size_t n, uint32_t seed) {
     }
 }
 
+/* Random byte mutations and truncations of a valid file: any result is
+ * fine as long as it is a clean success or a clean error (run under
+ * ASan/UBSan to catch memory errors in the decoders). */
+static void mutate_check(const char *what, const buf *b) {
+    uint32_t seed = 12345;
+    int      bad = 0, n_ok = 0;
+    uint8_t *c = malloc(b->n);
+    for (int it = 0; it < 300; it++) {
+        memcpy(c, b->p, b->n);
+        size_t n = b->n;
+        seed     = seed * 1664525u + 1013904223u;
+        int k    = 1 + (int)(seed >> 30);
+        for (int j = 0; j < k; j++) {
+            seed = seed * 1664525u + 1013904223u;
+            size_t at = (seed >> 8) % b->n;
+            seed      = seed * 1664525u + 1013904223u;
+            c[at]     = (seed >> 28) < 4 ? (uint8_t)(seed >> 20) : (uint8_t)(c[at] ^ (1u << ((seed >> 16) & 7)));
+        }
+        if (it % 5 == 0) n = (size_t)(seed >> 4) % b->n;
+        llv_error     err = {0};
+        llv_rgb_image img = {0};
+        llv_status    st  = llv_image_decode(c, n, NULL, &img, &err);
+        if (st == LLV_OK) {
+            n_ok++;
+            if (!img.rgb || img.width <= 0 || img.height <= 0) bad++;
+        } else if (!err.message[0] || img.rgb) {
+            bad++;
+        }
+        llv_rgb_image_free(&img);
+    }
+    free(c);
+    CHECK_MSG(bad == 0, "%s mutations: %d bad results (%d decoded)", what, bad, n_ok);
+}
+
 /* ------------------------------------------------------------------------- */
 /* PNG                                                                       */
 /* ------------------------------------------------------------------------- */
@@ -298,6 +332,7 @@ static void test_png_hostile(void) {
         llv_rgb_image_free(&img);
     }
     CHECK_EQ_I(bad, 0);
+    mutate_check("PNG", &b);
     /* a flipped byte anywhere after the signature is caught by the CRCs */
     bad = 0;
     for (size_t i = 8; i < b.n; i++) {
@@ -420,6 +455,7 @@ static void test_jpeg(void) {
         llv_rgb_image_free(&im2);
     }
     CHECK_EQ_I(bad, 0);
+    mutate_check("JPEG", &b);
     /* corrupt entropy data: a marker in the middle of the scan */
     {
         uint8_t *c = malloc(b.n);
@@ -488,6 +524,7 @@ static void test_other_formats(void) {
     CHECK_OK(dec(&b, &img, &err), &err);
     CHECK(same_rgb(&img, rgb, W, H));
     llv_rgb_image_free(&img);
+    mutate_check("BMP", &b);
     /* pixel data shorter than declared (stb would zero-fill) */
     expect_fail("BMP truncated pixels", b.p, b.n - 5, NULL, LLV_ERR_FORMAT);
     expect_fail("BMP truncated header", b.p, 20, NULL, LLV_ERR_FORMAT);
@@ -514,6 +551,7 @@ static void test_other_formats(void) {
         CHECK_OK(dec(&b, &img, &err), &err);
         CHECK(same_rgb(&img, rgb, W, H));
         llv_rgb_image_free(&img);
+        mutate_check(rle ? "TGA RLE" : "TGA", &b);
         for (size_t n = 0; n < b.n; n++) {
             /* stb_image_write appends a 26-byte TGA 2.0 footer that is not pixel data */
             if (n >= b.n - 26) break;
@@ -543,6 +581,7 @@ static void test_other_formats(void) {
     CHECK(same_rgb(&img, rgb, W, H));
     llv_rgb_image_free(&img);
     expect_fail("PPM truncated", b.p, b.n - 1, NULL, LLV_ERR_FORMAT);
+    mutate_check("PPM", &b);
     free(b.p);
     b  = (buf){0};
     hn = snprintf(hdr, sizeof hdr, "P5 %d %d 65535\n", W, H);
@@ -621,6 +660,7 @@ static void test_other_formats(void) {
         CHECK(same_rgb(&img, want, 4, 2));
         llv_rgb_image_free(&img);
         expect_fail("GIF truncated header", g.p, 10, NULL, LLV_ERR_FORMAT);
+        mutate_check("GIF", &g);
         /* every truncation before the trailer is an error */
         for (size_t n = 0; n + 1 < g.n; n++) {
             char what[96];
