@@ -31,6 +31,7 @@
 #include <stdio.h> /* before jpeglib.h, which uses FILE */
 
 #include <jpeglib.h>
+#include <jerror.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,10 +92,15 @@ static void jpeg_on_error(j_common_ptr c) {
     longjmp(e->jb, 1);
 }
 
-/* Warnings (level -1: corrupt data, premature end of file) are errors;
- * trace messages (level >= 0) are ignored. Nothing is printed. */
+/* Warnings (level -1: corrupt data, premature end of file) are errors, as
+ * Pillow refuses truncated files; only two harmless header remarks pass
+ * (an unknown JFIF revision or Adobe transform code does not change the
+ * pixels libjpeg produces). Trace messages (level >= 0) are ignored.
+ * Nothing is printed. */
 static void jpeg_on_message(j_common_ptr c, int level) {
-    if (level < 0) jpeg_on_error(c);
+    if (level >= 0) return;
+    if (c->err->msg_code == JWRN_JFIF_MAJOR || c->err->msg_code == JWRN_ADOBE_XFORM) return;
+    jpeg_on_error(c);
 }
 
 static void jpeg_no_output(j_common_ptr c) { (void)c; }
