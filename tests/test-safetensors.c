@@ -165,6 +165,35 @@ static void test_truncations(void) {
     free(b.p);
 }
 
+/* random bit flips never crash; any error is a clean FORMAT */
+static void test_flips(void) {
+    buf b = sample();
+    unsigned char *copy = malloc(b.n);
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    for (int it = 0; it < 3000; it++) {
+        memcpy(copy, b.p, b.n);
+        int flips = 1 + it % 3;
+        for (int f = 0; f < flips; f++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            copy[(x >> 8) % b.n] ^= (unsigned char)(1u << (x % 8));
+        }
+        llv_st *st = NULL;
+        llv_error e = {0};
+        llv_status s = llv_st_open_memory(copy, b.n, &st, &e);
+        CHECK_MSG(s == LLV_OK || (s == LLV_ERR_FORMAT && e.message[0]), "flip %d: %s", it, llv_status_name(s));
+        for (int64_t i = 0; st && i < llv_st_n_tensors(st); i++) {
+            const llv_st_tensor *t = llv_st_tensor_at(st, i);
+            volatile double v = llv_st_get_f64(t, llv_st_numel(t) - 1); /* touches the last byte */
+            (void)v;
+        }
+        llv_st_close(st);
+    }
+    free(copy);
+    free(b.p);
+}
+
 static void test_broken_headers(void) {
     static const char *bad[] = {
         "",
@@ -195,8 +224,8 @@ static void test_broken_headers(void) {
         "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",           /* past the end */
         "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[9007199254740988,9007199254740992]}}",
         "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[1e19,1e19]}}",
-        "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-        "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", /* duplicate name */
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}"), /* duplicate name */
         "{\"__metadata__\":{\"k\":1},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
         "{\"__metadata__\":[],\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
         "{\"__metadata__\":{},\"__metadata__\":{}}",
@@ -450,6 +479,7 @@ int main(int argc, char **argv) {
     if (llv_test_case("fp8")) test_fp8();
     if (llv_test_case("truncations")) test_truncations();
     if (llv_test_case("broken headers")) test_broken_headers();
+    if (llv_test_case("bit flips")) test_flips();
     if (llv_test_case("files and shards")) test_files_and_shards();
     if (llv_test_case("golden")) test_golden();
     return llv_test_finish();
