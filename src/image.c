@@ -467,6 +467,7 @@ static llv_status tga_check(const uint8_t *b, size_t n, llv_error *err) {
 static llv_status decode_stb(const uint8_t *b, size_t n, stb_plan *p, const llv_image_limits *lim, llv_rgb_image *out,
                              llv_error *err) {
     int w = 0, h = 0, comp = 0, is16 = 0;
+    if (n > INT32_MAX) return llv_err(err, LLV_ERR_LIMIT, "%s: %zu bytes (stb_image reads at most 2 GiB)", p->name, n);
     if (!llv_stbi_info(b, n, &w, &h, &comp, &is16))
         return llv_err(err, LLV_ERR_FORMAT, "%s: corrupt header (%s)", p->name, llv_stbi_failure());
     llv_status st = check_dims(p->name, w, h, lim, err);
