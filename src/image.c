@@ -617,13 +617,17 @@ static int aspect_ratios(int32_t max_tiles, int32_t (*r)[2], int cap) {
     return k;
 }
 
-#define LLV_MAX_RATIOS 256
+#define LLV_MAX_RATIOS 256 /* > the 119 pairs of LLV_IMAGE_MAX_TILES = 32 */
 
 void llv_image_plan(int32_t h, int32_t w, int32_t tile, int32_t max_tiles, int32_t *canvas_h, int32_t *canvas_w,
                     int32_t *resized_h, int32_t *resized_w, int32_t *tiles_h, int32_t *tiles_w,
                     int32_t *aspect_ratio_id) {
     int32_t r[LLV_MAX_RATIOS][2];
-    int     nr = aspect_ratios(max_tiles, r, LLV_MAX_RATIOS);
+    if (h <= 0 || w <= 0 || tile <= 0 || max_tiles < 1 || max_tiles > LLV_IMAGE_MAX_TILES) {
+        *canvas_h = *canvas_w = *resized_h = *resized_w = *tiles_h = *tiles_w = *aspect_ratio_id = 0;
+        return;
+    }
+    int nr = aspect_ratios(max_tiles, r, LLV_MAX_RATIOS);
     double  scales[LLV_MAX_RATIOS];
     /* get_optimal_tiled_canvas (float64, as numpy) */
     int    have_up = 0;
@@ -814,7 +818,7 @@ llv_status llv_image_preprocess(const llv_rgb_image *img, int32_t tile_size, int
     if (resized_out) *resized_out = NULL;
     if (!img || !img->rgb || img->width <= 0 || img->height <= 0 || !out || !mean || !std)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "image preprocess: empty image or NULL argument");
-    if (tile_size <= 0 || tile_size > 65536 || max_tiles <= 0 || max_tiles > 64)
+    if (tile_size <= 0 || tile_size > 65536 || max_tiles <= 0 || max_tiles > LLV_IMAGE_MAX_TILES)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "image preprocess: tile size %d / max tiles %d out of range",
                        tile_size, max_tiles);
     memset(out, 0, sizeof(*out));

@@ -832,6 +832,19 @@ static void test_plan(void) {
     }
 }
 
+static void test_plan_args(void) {
+    int32_t v[7];
+    /* max_tiles 6: list (1,1)..(1,6),(2,1),(2,2),(2,3),(3,1),(3,2),(4,1),(5,1),(6,1) */
+    llv_image_plan(560, 3360, 560, 6, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
+    CHECK(v[0] == 560 && v[1] == 3360 && v[4] == 1 && v[5] == 6 && v[6] == 6);
+    llv_image_plan(1000, 1500, 560, 6, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
+    CHECK_MSG(v[4] == 2 && v[5] == 3 && v[6] == 9, "2x3 tiles: got %dx%d id %d", v[4], v[5], v[6]);
+    llv_image_plan(10, 10, 560, 0, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
+    CHECK(v[0] == 0 && v[6] == 0);
+    llv_image_plan(0, 10, 560, 4, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
+    CHECK(v[0] == 0 && v[6] == 0);
+}
+
 static void test_resize(void) {
     llv_error err = {0};
     /* constant images stay constant under up- and downscaling */
@@ -929,6 +942,7 @@ int main(int argc, char **argv) {
     if (llv_test_case("jpeg")) test_jpeg();
     if (llv_test_case("other_formats")) test_other_formats();
     if (llv_test_case("plan")) test_plan();
+    if (llv_test_case("plan_args")) test_plan_args();
     if (llv_test_case("resize")) test_resize();
     if (llv_test_case("preprocess")) test_preprocess();
     if (llv_test_case("golden")) test_golden();
