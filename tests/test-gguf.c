@@ -559,6 +559,18 @@ static void test_corpus(void) {
         free(b.p);
         free(kv.p);
     }
+    /* no tensors and no padding after the KVs (vocab-only files end there): valid */
+    {
+        bb kv = kv_u32("a.b", 7);
+        bb b = build(3, 0, 1, &kv, NULL, 0, 1, 0);
+        llv_gguf *g = NULL;
+        llv_error e = {0};
+        CHECK_OK(llv_gguf_open_memory(b.p, b.n, &g, &e), &e);
+        CHECK(g && llv_gguf_n_tensors(g) == 0 && llv_gguf_n_kv(g) == 1);
+        llv_gguf_close(g);
+        free(b.p);
+        free(kv.p);
+    }
     /* huge counts */
     const uint64_t huge[] = {UINT64_MAX, 1ull << 63, LLV_GGUF_MAX_KV + 1ull, 1000};
     for (size_t i = 0; i < 4; i++) {

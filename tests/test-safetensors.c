@@ -289,6 +289,22 @@ static void test_files_and_shards(void) {
     llv_st_close(st);
     st = NULL;
 
+    /* truncated copies on disk fail cleanly too */
+    b = sample();
+    char *tp = llv_test_path(dir, "trunc.safetensors");
+    for (size_t k = 0; k < b.n; k += 7) {
+        buf cut = {b.p, k};
+        write_file(tp, &cut);
+        llv_status s = llv_st_open(tp, &st, &e);
+        CHECK_MSG(s == LLV_ERR_FORMAT && e.message[0] && !st && strstr(e.message, "trunc.safetensors"),
+                  "file truncated to %zu: %s '%s'", k, llv_status_name(s), e.message);
+        llv_st_close(st);
+        st = NULL;
+    }
+    unlink(tp);
+    free(tp);
+    free(b.p);
+
     /* two files without an index: ambiguous */
     char *other = llv_test_path(single_dir, "other.safetensors");
     b = st_build("{}", NULL, 0);
