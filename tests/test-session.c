@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static llv_kv_ref *fake_ref(void) { return llv_kv_ref_new(calloc(1, sizeof(llv_cross_kv))); }
 
@@ -156,6 +157,9 @@ int main(int argc, char **argv) {
             m = NULL;
         }
         remove(path);
+        char *slash = strrchr(path, '/');
+        if (slash) *slash = 0;
+        rmdir(path);
         free(path);
     }
     free(demo);
