@@ -57,6 +57,12 @@ static bool on_piece(const char *p, size_t n, void *user) {
     return pc->stop_after == 0 || pc->calls < pc->stop_after;
 }
 
+static bool slow_piece(const char *p, size_t n, void *user) {
+    (void)p, (void)n, (void)user;
+    usleep(3000);
+    return true;
+}
+
 static void test_null_and_err(void) {
     if (!llv_test_case("null_and_err")) return;
     llv_session_free(NULL);
@@ -228,6 +234,17 @@ static void test_generate_basics(void) {
     CHECK_STATUS(llv_session_generate(s, &sp, NULL, NULL, &r, &err), LLV_ERR_INVALID_ARGUMENT, &err);
     CHECK_MSG(strstr(err.message, "max_tokens") != NULL, "message names max_tokens: %s", err.message);
     sp.max_tokens = 1;
+    /* timeout: the callback sleeps 3 ms per piece, the limit is 1 ms */
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_text(s, "Tell me a story.", &err), &err);
+    sp = greedy(40);
+    sp.timeout_ms = 1;
+    CHECK_OK(llv_session_generate(s, &sp, slow_piece, NULL, &r, &err), &err);
+    CHECK_MSG(r.stop_reason == LLV_STOP_TIMEOUT || r.stop_reason == LLV_STOP_EOG, "stop reason %d",
+              (int)r.stop_reason);
+    CHECK(r.completion_tokens < 40);
+    llv_result_free(&r);
+    sp.timeout_ms = 0;
     /* result may be NULL */
     CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, NULL, &err), &err);
     /* an empty conversation has nothing to generate from */
