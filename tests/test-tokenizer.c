@@ -12,6 +12,7 @@
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define SEP "\n__ggml_vocab_test__\n"
 
@@ -140,18 +141,13 @@ static void test_detok(void) {
 
 /* ---- the GGUF data path ---- */
 
-/* Converts ref_dir with llv_convert_tokenizer into a vocab-only GGUF and loads
- * it back. Returns NULL (and *skipped) when the GGUF code is not merged yet. */
-static llv_tokenizer *load_via_gguf(const char *ref_dir, const char *path, bool *skipped, llv_gguf **gout) {
+/* Converts ref_dir with llv_convert_tokenizer into a vocab-only GGUF (as
+ * llama.cpp's vocab files: general.architecture = "llama") and loads it back. */
+static llv_tokenizer *load_via_gguf(const char *ref_dir, const char *path, llv_gguf **gout) {
     llv_error err = {0};
     llv_gguf_writer *w = NULL;
-    *skipped = false;
     *gout = NULL;
     llv_status st = llv_gguf_writer_create(&w, &err);
-    if (st == LLV_ERR_UNSUPPORTED && strstr(err.message, "TEMP stub")) {
-        *skipped = true;
-        return NULL;
-    }
     CHECK_OK(st, &err);
     if (st != LLV_OK) return NULL;
     bool found = false;
@@ -603,6 +599,70 @@ static void test_api(llv_tokenizer *t) {
     free(m);
 }
 
+/* Runs a command, returns its exit status and (first 64 KiB of) stdout. */
+static int run_cmd(const char *cmd, char *out, size_t cap) {
+    FILE *f = popen(cmd, "r");
+    if (!f) return -1;
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = 0;
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* llv-tokenize on the converted vocab-only GGUF. */
+static void test_cli(const llv_tokenizer *t, const char *gguf_path, const char *tmp) {
+    if (!llv_test_case("cli")) return;
+    char *bin = llv_test_bin("llv-tokenize");
+    static char cmd[8192], out[65536];
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p 'Hello world<|eot_id|>' --ids", bin, gguf_path);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 0);
+    CHECK_MSG(strcmp(out, "[128000, 9906, 1917, 128009]\n") == 0, "--ids output: %s", out);
+    /* plain mode, no BOS, from a file with invalid UTF-8: same ids as the library */
+    static const char text[] = "caf\xc3\xa9 <|eot_id|> \xff\xfe end\n";
+    char *fpath = llv_test_path(tmp, "in.txt");
+    FILE *f = fopen(fpath, "wb");
+    fwrite(text, 1, sizeof text - 1, f);
+    fclose(f);
+    int32_t *ids;
+    size_t n;
+    llv_error err = {0};
+    CHECK_OK(llv_tokenizer_encode(t, text, sizeof text - 1, 0, &ids, &n, &err), &err);
+    char want[4096] = "[";
+    for (size_t i = 0; i < n; i++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), i ? ", %d" : "%d", (int)ids[i]);
+    strcat(want, "]\n");
+    free(ids);
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -f '%s' --no-bos --no-parse-special --ids", bin, gguf_path, fpath);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 0);
+    CHECK_MSG(strcmp(out, want) == 0, "--no-bos --no-parse-special: got %s expected %s", out, want);
+    /* --json is valid JSON with the ids */
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -f '%s' --json", bin, gguf_path, fpath);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 0);
+    cJSON *j = cJSON_Parse(out);
+    CHECK_MSG(j && cJSON_GetArraySize(cJSON_GetObjectItem(j, "ids")) == cJSON_GetObjectItem(j, "n_tokens")->valueint &&
+                  cJSON_GetArrayItem(cJSON_GetObjectItem(j, "ids"), 0)->valueint == 128000,
+              "--json output: %s", out);
+    cJSON_Delete(j);
+    /* default pieces view */
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p 'a\tb' --no-bos", bin, gguf_path);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 0);
+    CHECK_MSG(strstr(out, "-> 'a'") && strstr(out, "-> '\\tb'"), "pieces output: %s", out);
+    /* exit codes */
+    snprintf(cmd, sizeof cmd, "'%s' 2>/dev/null", bin);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 1);
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p x --bogus 2>/dev/null", bin, gguf_path);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 1);
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s/none.gguf' -p x 2>/dev/null", bin, tmp);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 2);
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -f '%s/none.txt' 2>/dev/null", bin, gguf_path, tmp);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 3);
+    snprintf(cmd, sizeof cmd, "'%s' --help", bin);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 0);
+    remove(fpath);
+    free(fpath);
+    free(bin);
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     test_detok();
@@ -629,11 +689,21 @@ int main(int argc, char **argv) {
     CHECK(!found && !hf);
     /* the real data path */
     char *gpath = llv_test_path(tmp, "vocab.gguf");
-    bool skipped = false;
     llv_gguf *g = NULL;
-    viagguf = load_via_gguf(dir, gpath, &skipped, &g);
-    if (skipped) printf("NOTE: gguf.c is not merged yet: testing the tokenizer built directly from tokenizer.json\n");
+    viagguf = load_via_gguf(dir, gpath, &g);
+    CHECK_MSG(viagguf != NULL, "the GGUF path must work");
     llv_tokenizer *t = viagguf ? viagguf : direct;
+    if (viagguf && direct) { /* both paths give the same tokenizer */
+        static const char s[] = "Hello <|eot_id|> w\xc3\xb6rld 12345 \xff  \n";
+        int32_t *a, *b;
+        size_t na, nb;
+        llv_error e2 = {0};
+        CHECK_OK(llv_tokenizer_encode(direct, s, sizeof s - 1, 3, &a, &na, &e2), &e2);
+        CHECK_OK(llv_tokenizer_encode(viagguf, s, sizeof s - 1, 3, &b, &nb, &e2), &e2);
+        CHECK(na == nb && memcmp(a, b, na * sizeof *a) == 0);
+        free(a);
+        free(b);
+    }
     if (t) {
         check_encode_file(t, dir, "encode_vectors.jsonl");
         check_encode_file(t, dir, "encode_vectors_fuzz.jsonl");
@@ -644,6 +714,7 @@ int main(int argc, char **argv) {
         test_bad_input(t);
         test_big(t, dir);
         test_api(t);
+        if (viagguf) test_cli(t, gpath, tmp);
     }
     llv_tokenizer_free(direct);
     llv_tokenizer_free(viagguf);
