@@ -599,6 +599,79 @@ static void test_api(llv_tokenizer *t) {
     free(m);
 }
 
+/* A file written the way llama.cpp writes vocab GGUFs (no eos_token_ids,
+ * no add_bos_token, eos = eot), and broken tokenizer metadata: clear errors. */
+static void test_gguf_variants(const char *dir, const char *tmp) {
+    if (!llv_test_case("gguf_variants")) return;
+    llv_error err = {0};
+    llv_tokenizer_hf *hf = NULL;
+    bool found;
+    CHECK_OK(llv_tokenizer_hf_read(dir, &hf, &found, &err), &err);
+    if (!hf) return;
+    const llv_tokenizer_desc *d = llv_tokenizer_hf_desc(hf);
+    char *path = llv_test_path(tmp, "variant.gguf");
+    enum { LLAMACPP, NO_MERGES, BAD_TYPE, BAD_BOS, BAD_PRE, BAD_MODEL, TYPES_SHORT, N_VARIANTS };
+    for (int v = 0; v < N_VARIANTS; v++) {
+        llv_gguf_writer *w = NULL;
+        CHECK_OK(llv_gguf_writer_create(&w, &err), &err);
+        if (!w) break;
+        int32_t *types = malloc(d->n_tokens * sizeof *types);
+        memcpy(types, d->token_types, d->n_tokens * sizeof *types);
+        if (v == BAD_TYPE) types[5] = 9;
+        llv_gguf_set_str(w, "general.architecture", "llama", &err);
+        llv_gguf_set_str(w, "tokenizer.ggml.model", v == BAD_MODEL ? "llama" : "gpt2", &err);
+        llv_gguf_set_str(w, "tokenizer.ggml.pre", v == BAD_PRE ? "qwen2" : "llama-bpe", &err);
+        llv_gguf_set_arr_str(w, "tokenizer.ggml.tokens", d->tokens, d->token_lens, d->n_tokens, &err);
+        llv_gguf_set_arr(w, "tokenizer.ggml.token_type", LLV_GGUF_I32, types, v == TYPES_SHORT ? 10 : d->n_tokens,
+                         &err);
+        if (v != NO_MERGES) llv_gguf_set_arr_str(w, "tokenizer.ggml.merges", d->merges, d->merge_lens, d->n_merges, &err);
+        llv_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", v == BAD_BOS ? 200000 : 128000, &err);
+        llv_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 128009, &err);
+        CHECK_OK(llv_gguf_writer_begin(w, path, &err), &err);
+        CHECK_OK(llv_gguf_writer_finish(w, &err), &err);
+        llv_gguf_writer_free(w);
+        free(types);
+        llv_gguf *g = NULL;
+        llv_tokenizer *t = NULL;
+        CHECK_OK(llv_gguf_open(path, &g, &err), &err);
+        llv_status st = g ? llv_tokenizer_load(g, &t, &err) : LLV_ERR_IO;
+        static const llv_status want[] = {LLV_OK, LLV_ERR_FORMAT, LLV_ERR_FORMAT, LLV_ERR_FORMAT,
+                                          LLV_ERR_UNSUPPORTED, LLV_ERR_UNSUPPORTED, LLV_ERR_FORMAT};
+        CHECK_MSG(st == want[v], "variant %d: %s (%s), expected %s", v, llv_status_name(st),
+                  st ? err.message : "", llv_status_name(want[v]));
+        if (st != LLV_OK) printf("  variant %d: %s\n", v, err.message);
+        if (v == LLAMACPP && t) {
+            const int32_t *eog;
+            int32_t ne = llv_tokenizer_eog(t, &eog);
+            CHECK_MSG(ne == 3 && eog[0] == 128009, "llama.cpp-style file: eog from eos + names (n %d)", ne);
+            CHECK(llv_tokenizer_add_bos(t)); /* llama-bpe default */
+            int32_t *ids;
+            size_t n;
+            CHECK_OK(llv_tokenizer_encode(t, "Hello world", 11, LLV_TOKENIZE_ADD_BOS, &ids, &n, &err), &err);
+            CHECK(n == 3 && ids[0] == 128000 && ids[1] == 9906);
+            free(ids);
+        }
+        llv_tokenizer_free(t);
+        llv_gguf_close(g);
+    }
+    /* a file without tokenizer keys: no tokenizer, no error */
+    llv_gguf_writer *w = NULL;
+    CHECK_OK(llv_gguf_writer_create(&w, &err), &err);
+    llv_gguf_set_str(w, "general.architecture", "llama", &err);
+    CHECK_OK(llv_gguf_writer_begin(w, path, &err), &err);
+    CHECK_OK(llv_gguf_writer_finish(w, &err), &err);
+    llv_gguf_writer_free(w);
+    llv_gguf *g = NULL;
+    llv_tokenizer *t = (llv_tokenizer *)1;
+    CHECK_OK(llv_gguf_open(path, &g, &err), &err);
+    if (g) CHECK_OK(llv_tokenizer_load(g, &t, &err), &err);
+    CHECK(t == NULL);
+    llv_gguf_close(g);
+    remove(path);
+    free(path);
+    llv_tokenizer_hf_free(hf);
+}
+
 /* Runs a command, returns its exit status and (first 64 KiB of) stdout. */
 static int run_cmd(const char *cmd, char *out, size_t cap) {
     FILE *f = popen(cmd, "r");
@@ -715,6 +788,7 @@ int main(int argc, char **argv) {
         test_big(t, dir);
         test_api(t);
         if (viagguf) test_cli(t, gpath, tmp);
+        test_gguf_variants(dir, tmp);
     }
     llv_tokenizer_free(direct);
     llv_tokenizer_free(viagguf);
