@@ -12,7 +12,9 @@
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define SEP "\n__ggml_vocab_test__\n"
 
@@ -672,6 +674,70 @@ static void test_gguf_variants(const char *dir, const char *tmp) {
     llv_tokenizer_hf_free(hf);
 }
 
+/* tokenizer_config.json / generation_config.json / chat_template.jinja beside
+ * tokenizer.json (a temporary directory with a symlink to the reference). */
+static void test_hf_config(const char *dir, const char *tmp) {
+    if (!llv_test_case("hf_config")) return;
+    char *hd = llv_test_path(tmp, "hf"), *link = llv_test_path(hd, "tokenizer.json");
+    char *rel = llv_test_path(dir, "tokenizer.json"), *tj = realpath(rel, NULL); /* the link needs an absolute target */
+    free(rel);
+    char *cfg = llv_test_path(hd, "tokenizer_config.json"), *gen = llv_test_path(hd, "generation_config.json");
+    char *jin = llv_test_path(hd, "chat_template.jinja");
+    CHECK(mkdir(hd, 0700) == 0 && symlink(tj, link) == 0);
+    FILE *f = fopen(cfg, "w");
+    fputs("{\"bos_token\": \"<|begin_of_text|>\", \"eos_token\": {\"content\": \"<|eot_id|>\"},"
+          " \"pad_token\": null, \"add_bos_token\": false,"
+          " \"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}, {\"name\": \"default\", \"template\": \"{{ bos_token }}\"}]}", f);
+    fclose(f);
+    f = fopen(gen, "w");
+    fputs("{\"eos_token_id\": [128001, 128008, 128009, 5]}", f);
+    fclose(f);
+    llv_error err = {0};
+    llv_tokenizer_hf *hf = NULL;
+    bool found = false;
+    CHECK_OK(llv_tokenizer_hf_read(hd, &hf, &found, &err), &err);
+    CHECK(found && hf);
+    if (hf) {
+        const llv_tokenizer_desc *d = llv_tokenizer_hf_desc(hf);
+        CHECK_EQ_I(d->bos_id, 128000);
+        CHECK_EQ_I(d->eos_id, 128009);
+        CHECK_EQ_I(d->pad_id, 128004);
+        CHECK_EQ_I(d->add_bos, 0);
+        CHECK_EQ_I(d->n_eog, 4); /* 128009, 128001, 128008, 5 */
+        CHECK(d->n_eog == 4 && d->eog_ids[0] == 128009 && d->eog_ids[3] == 5);
+        CHECK(llv_tokenizer_hf_chat_template(hf) && !strcmp(llv_tokenizer_hf_chat_template(hf), "{{ bos_token }}"));
+        CHECK(!strcmp(d->pre, "llama-bpe") && d->n_tokens == 128257 && d->n_merges == 280147);
+        llv_tokenizer_hf_free(hf);
+    }
+    /* template in chat_template.jinja when the config has none; broken JSON is a clear FORMAT error */
+    f = fopen(cfg, "w");
+    fputs("{\"add_bos_token\": true}", f);
+    fclose(f);
+    f = fopen(jin, "w");
+    fputs("JINJA", f);
+    fclose(f);
+    CHECK_OK(llv_tokenizer_hf_read(hd, &hf, &found, &err), &err);
+    CHECK(hf && llv_tokenizer_hf_chat_template(hf) && !strcmp(llv_tokenizer_hf_chat_template(hf), "JINJA"));
+    llv_tokenizer_hf_free(hf);
+    f = fopen(gen, "w");
+    fputs("{\"eos_token_id\": [1, 2", f);
+    fclose(f);
+    CHECK_STATUS(llv_tokenizer_hf_read(hd, &hf, &found, &err), LLV_ERR_FORMAT, &err);
+    printf("  broken generation_config.json: %s\n", err.message);
+    CHECK(hf == NULL);
+    remove(jin);
+    remove(gen);
+    remove(cfg);
+    remove(link);
+    remove(hd);
+    free(jin);
+    free(gen);
+    free(cfg);
+    free(link);
+    free(tj);
+    free(hd);
+}
+
 /* Runs a command, returns its exit status and (first 64 KiB of) stdout. */
 static int run_cmd(const char *cmd, char *out, size_t cap) {
     FILE *f = popen(cmd, "r");
@@ -789,6 +855,7 @@ int main(int argc, char **argv) {
         test_api(t);
         if (viagguf) test_cli(t, gpath, tmp);
         test_gguf_variants(dir, tmp);
+        test_hf_config(dir, tmp);
     }
     llv_tokenizer_free(direct);
     llv_tokenizer_free(viagguf);
