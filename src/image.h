@@ -42,4 +42,22 @@ llv_status llv_image_preprocess(const llv_rgb_image *img, int32_t tile_size, int
                                 const float std[3], llv_image_tiles *out, uint8_t **resized_out, llv_error *err);
 void       llv_image_tiles_free(llv_image_tiles *t);
 
+/* Default limits (the session defaults of llv.h): 50,000,000 pixels, 64 MiB. */
+void llv_image_limits_default(llv_image_limits *l);
+
+/* Pillow's antialiased bilinear resize of an 8-bit HWC image with `ch`
+ * channels (two passes, 22-bit fixed point; bit-exact with Image.resize).
+ * dst is dw*dh*ch. Fails with LLV_ERR_OUT_OF_MEMORY / LLV_ERR_INVALID_ARGUMENT. */
+llv_status llv_image_resize_bilinear(const uint8_t *src, int32_t sw, int32_t sh, int32_t ch, uint8_t *dst,
+                                     int32_t dw, int32_t dh, llv_error *err);
+
+/* Internal: the stb_image wrappers of src/stb-image.c (stb stays static
+ * there). info: 1 on success; load: NULL on failure, then llv_stbi_failure()
+ * says why; free results with llv_stbi_free. */
+int         llv_stbi_info(const uint8_t *bytes, size_t n, int *w, int *h, int *comp, int *is16);
+uint8_t    *llv_stbi_load8(const uint8_t *bytes, size_t n, int req_comp, int *w, int *h);
+uint16_t   *llv_stbi_load16(const uint8_t *bytes, size_t n, int req_comp, int *w, int *h);
+const char *llv_stbi_failure(void);
+void        llv_stbi_free(void *p);
+
 #endif
