@@ -362,8 +362,9 @@ static void test_new_spelling(void) {
         }
         free(p);
         free(h);
-        const char *files[] = {"config.json", "generation_config.json", "preprocessor_config.json"};
-        for (int i = 0; i < 3; i++) {
+        const char *files[] = {"config.json", "generation_config.json", "preprocessor_config.json",
+                               "tokenizer.json", "tokenizer_config.json"};
+        for (int i = 0; i < 5; i++) {
             char *a = llv_test_path(dir, files[i]), *b = llv_test_path(nd, files[i]);
             copy_file(a, b);
             free(a);

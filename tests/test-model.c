@@ -422,29 +422,17 @@ static void test_errors(void) {
     CHECK_STATUS(llv_model_load(NULL, NULL, &m, &err), LLV_ERR_INVALID_ARGUMENT, &err);
 }
 
-/* a vocabulary-only file loads with has_weights = false */
+/* a vocabulary-only file (llv-convert --vocab-only) loads with has_weights = false */
 static void test_vocab_only(void) {
     if (!llv_test_case("vocab_only")) return;
-    llv_gguf_writer *w = NULL;
+    llv_synth_params sp = llv_synth_default_params();
+    sp.hf_dir = true;
+    char *dir = tpath("tiny-hf"), *p = tpath("vocab.gguf");
     llv_error err = {0};
-    CHECK_OK(llv_gguf_writer_create(&w, &err), &err);
-    const char *toks[] = {"a", "b", "c", "ab", "<|begin_of_text|>", "<|end_of_text|>"};
-    int32_t types[] = {1, 1, 1, 1, 3, 3};
-    const char *merges[] = {"a b"};
-    float scores[6] = {0};
-    llv_gguf_set_str(w, "general.architecture", "llama", &err);
-    llv_gguf_set_str(w, "tokenizer.ggml.model", "gpt2", &err);
-    llv_gguf_set_str(w, "tokenizer.ggml.pre", "llama-bpe", &err);
-    llv_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 6, &err);
-    llv_gguf_set_arr(w, "tokenizer.ggml.token_type", LLV_GGUF_I32, types, 6, &err);
-    llv_gguf_set_arr(w, "tokenizer.ggml.scores", LLV_GGUF_F32, scores, 6, &err);
-    llv_gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 1, &err);
-    llv_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 4, &err);
-    llv_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 5, &err);
-    char *p = tpath("vocab.gguf");
-    CHECK_OK(llv_gguf_writer_begin(w, p, &err), &err);
-    CHECK_OK(llv_gguf_writer_finish(w, &err), &err);
-    llv_gguf_writer_free(w);
+    CHECK_OK(llv_synth(dir, &sp, &err), &err);
+    llv_convert_params cp = llv_convert_default_params();
+    cp.vocab_only = true;
+    CHECK_OK(llv_convert(dir, p, &cp, &err), &err);
     llv_model *m = NULL;
     CHECK_OK(llv_model_load(p, NULL, &m, &err), &err);
     if (m) {
@@ -452,12 +440,17 @@ static void test_vocab_only(void) {
         llv_model_get_info(m, &info);
         CHECK(!info.has_weights && !info.has_vision);
         CHECK(!strcmp(info.architecture, "llama"));
-        CHECK_EQ_I(info.n_vocab, 6);
-        CHECK_EQ_I(info.bos_id, 4);
-        CHECK(info.n_eog == 1 && info.eog_ids[0] == 5);
+        CHECK_EQ_I(info.n_vocab, 385);
+        CHECK_EQ_I(info.bos_id, 368);
+        bool eot = false;
+        for (int i = 0; i < info.n_eog; i++) eot |= info.eog_ids[i] == 377;
+        CHECK(eot);
+        CHECK(info.chat_template && strstr(info.chat_template, "<|start_header_id|>") != NULL);
+        CHECK(m->tok != NULL);
     }
     llv_model_free(m);
     free(p);
+    free(dir);
 }
 
 /* a llama text model with tied embeddings */
