@@ -534,6 +534,27 @@ static void test_demo_reproducible(void) {
     CHECK_MSG(!files_equal(a, c), "another seed gives another file");
     struct stat sb;
     CHECK(stat(a, &sb) == 0 && sb.st_size < 1500000);
+    /* its own tokenizer: merges shorten English, specials at the declared ids, exact round trip */
+    llv_model *m = NULL;
+    CHECK_OK(llv_model_load(a, NULL, &m, &err), &err);
+    if (m) {
+        const char *text = "The cat is sitting on the chair next to the window.";
+        int32_t ids[128];
+        size_t n = 0, nb = 0;
+        CHECK_OK(llv_tokenize(m, text, strlen(text), 0, ids, 128, &n, &err), &err);
+        CHECK_MSG(n > 0 && n < strlen(text) / 2, "%zu tokens for %zu bytes", n, strlen(text));
+        char back[256];
+        CHECK_OK(llv_detokenize(m, ids, n, false, back, sizeof back, &nb, &err), &err);
+        CHECK(nb == strlen(text) && memcmp(back, text, nb) == 0);
+        const char *spec = "<|begin_of_text|><|eot_id|><|image|>";
+        CHECK_OK(llv_tokenize(m, spec, strlen(spec), LLV_TOKENIZE_PARSE_SPECIAL, ids, 128, &n, &err), &err);
+        CHECK(n == 3 && ids[0] == 496 && ids[1] == 505 && ids[2] == 512);
+        llv_model_info info;
+        llv_model_get_info(m, &info);
+        CHECK(info.bos_id == 496 && info.image_token_id == 512 && info.chat_template != NULL);
+        CHECK(llv_token_is_eog(m, 505) && llv_token_is_eog(m, 497) && !llv_token_is_eog(m, 496));
+    }
+    llv_model_free(m);
     const char *src = getenv("LLV_SOURCE_DIR");
     char *committed = llv_test_path(src && *src ? src : ".", "models/demo.gguf");
     if (access(committed, F_OK) == 0)
