@@ -11,12 +11,14 @@
  * which is renamed into place by finish. Tensor data is never buffered. */
 #include "gguf.h"
 
+#include "mmap.h"
+#include "utf8.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,37 +53,12 @@ static bool gg_is_int(uint32_t t) {
            t == LLV_GGUF_I32 || t == LLV_GGUF_U64 || t == LLV_GGUF_I64;
 }
 
-/* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
-static bool gg_utf8_valid(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t len;
-        unsigned cp;
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-        else return false;
-        if (n - i < len) return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
 /* Why a key or tensor name is unacceptable, or NULL if it is fine. */
 static const char *gg_name_problem(const unsigned char *s, uint64_t n) {
     if (n == 0) return "is empty";
     if (n > LLV_GGUF_MAX_KEY) return "is longer than 65535 bytes";
     if (memchr(s, 0, (size_t)n)) return "contains a NUL byte";
-    if (!gg_utf8_valid(s, (size_t)n)) return "is not valid UTF-8";
+    if (!llv_utf8_valid(s, (size_t)n)) return "is not valid UTF-8";
     return NULL;
 }
 
@@ -116,7 +93,7 @@ typedef struct gg_kv {
 struct llv_gguf {
     const uint8_t *base;
     size_t         size;
-    bool           mapped;
+    llv_mapping    map;       /* the file's mapping; zeroed for llv_gguf_open_memory */
     uint32_t       version;
     size_t         alignment;
     size_t         data_off;
@@ -155,7 +132,7 @@ void llv_gguf_close(llv_gguf *g) {
     for (int64_t i = 0; i < g->n_tensors; i++) free((char *)g->tensors[i].name);
     free(g->tensors);
     free(g->t_sorted);
-    if (g->mapped && g->base) munmap((void *)g->base, g->size);
+    llv_file_unmap(&g->map);
     free(g);
 }
 
@@ -503,15 +480,16 @@ fail:
     return s;
 }
 
-static llv_status gg_open_buf(const void *data, size_t size, bool mapped, llv_gguf **out, llv_error *err) {
+/* Takes ownership of *map (if not NULL), also on failure. */
+static llv_status gg_open_buf(const void *data, size_t size, llv_mapping *map, llv_gguf **out, llv_error *err) {
     llv_gguf *g = calloc(1, sizeof *g);
     if (!g) {
-        if (mapped) munmap((void *)data, size);
+        if (map) llv_file_unmap(map);
         return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "gguf: out of memory");
     }
     g->base = data;
     g->size = size;
-    g->mapped = mapped;
+    if (map) g->map = *map;
     llv_status s = gg_parse(g, err);
     if (s != LLV_OK) {
         llv_gguf_close(g);
@@ -525,33 +503,22 @@ llv_status llv_gguf_open_memory(const void *data, size_t size, llv_gguf **out, l
     if (!out || (!data && size)) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_gguf_open_memory: NULL argument");
     *out = NULL;
     static const uint8_t empty[1] = {0};
-    return gg_open_buf(size ? data : empty, size, false, out, err);
+    return gg_open_buf(size ? data : empty, size, NULL, out, err);
 }
 
 llv_status llv_gguf_open(const char *path, llv_gguf **out, llv_error *err) {
     if (!path || !out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_gguf_open: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return llv_err(err, LLV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return llv_err(err, LLV_ERR_IO, "%s: not a readable regular file", path);
+    llv_mapping map;
+    llv_status s = llv_file_map(path, &map, err);
+    if (s != LLV_OK) return s;
+    if (map.size < GG_HEADER_BYTES) {
+        size_t n = map.size;
+        llv_file_unmap(&map);
+        return llv_err(err, LLV_ERR_FORMAT, "%s: gguf: file is %zu bytes, expected at least %u (header)", path, n,
+                       GG_HEADER_BYTES);
     }
-    if (sb.st_size < (off_t)GG_HEADER_BYTES) {
-        close(fd);
-        return llv_err(err, LLV_ERR_FORMAT, "%s: gguf: file is %lld bytes, expected at least %u (header)", path,
-                       (long long)sb.st_size, GG_HEADER_BYTES);
-    }
-    if ((uint64_t)sb.st_size > SIZE_MAX) {
-        close(fd);
-        return llv_err(err, LLV_ERR_IO, "%s: file too large to map", path);
-    }
-    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (m == MAP_FAILED) return llv_err(err, LLV_ERR_IO, "%s: mmap failed: %s", path, strerror(e));
-    llv_status s = gg_open_buf(m, (size_t)sb.st_size, true, out, err);
+    s = gg_open_buf(map.data, map.size, &map, out, err);
     if (s != LLV_OK) llv_err_prefix(err, "%s", path);
     return s;
 }

@@ -4,6 +4,9 @@
  * file before a pointer into it is handed out. */
 #include "safetensors.h"
 
+#include "mmap.h"
+#include "utf8.h"
+
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -12,7 +15,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,7 +32,7 @@ typedef struct st_shard {
     char       *path;   /* label used in messages */
     const void *data;
     size_t      size;
-    bool        mapped; /* munmap on close */
+    llv_mapping map;    /* unmapped on close; zeroed for memory */
     st_kv      *meta;
     size_t      n_meta;
 } st_shard;
@@ -67,31 +69,6 @@ static char *st_strdup(const char *s) {
     return p;
 }
 
-/* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
-static bool st_utf8_valid(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t len;
-        unsigned cp;
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-        else return false;
-        if (n - i < len) return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
 /* A JSON number that is an exact non-negative integer below 2^53. */
 static bool st_json_uint(const cJSON *j, uint64_t *out) {
     if (!cJSON_IsNumber(j)) return false;
@@ -102,7 +79,7 @@ static bool st_json_uint(const cJSON *j, uint64_t *out) {
 }
 
 static void st_shard_release(st_shard *sh) {
-    if (sh->mapped && sh->data) munmap((void *)sh->data, sh->size);
+    llv_file_unmap(&sh->map);
     for (size_t i = 0; i < sh->n_meta; i++) {
         free(sh->meta[i].key);
         free(sh->meta[i].val);
@@ -246,7 +223,7 @@ static llv_status st_parse_shard(llv_st *st, int si, llv_error *err) {
                               (unsigned long long)n);
     memcpy(json, p + 8, (size_t)n);
     json[n] = 0;
-    if (!st_utf8_valid((const unsigned char *)json, (size_t)n)) {
+    if (!llv_utf8_valid((const unsigned char *)json, (size_t)n)) {
         free(json);
         return llv_err(err, LLV_ERR_FORMAT, "%s: JSON header (file bytes 8..%llu) is not valid UTF-8", sh->path,
                        (unsigned long long)(8 + n));
@@ -276,7 +253,7 @@ static llv_status st_parse_shard(llv_st *st, int si, llv_error *err) {
     bool have_meta = false;
     for (const cJSON *c = root->child; c; c = c->next) {
         const char *name = c->string ? c->string : "";
-        if (!st_utf8_valid((const unsigned char *)name, strlen(name))) {
+        if (!llv_utf8_valid((const unsigned char *)name, strlen(name))) {
             s = llv_err(err, LLV_ERR_FORMAT, "%s: a tensor name in the header is not valid UTF-8", sh->path);
             goto done;
         }
@@ -371,34 +348,15 @@ llv_status llv_st_open_memory(const void *data, size_t size, llv_st **out, llv_e
 static llv_status st_map(st_shard *sh, const char *path, llv_error *err) {
     sh->path = st_strdup(path);
     if (!sh->path) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "safetensors: out of memory");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return llv_err(err, LLV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return llv_err(err, LLV_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    llv_status s = llv_file_map(path, &sh->map, err);
+    if (s != LLV_OK) return s;
+    if (sh->map.size < 8) {
+        size_t n = sh->map.size;
+        llv_file_unmap(&sh->map);
+        return llv_err(err, LLV_ERR_FORMAT, "%s: file is %zu bytes, expected at least 8 (header length)", path, n);
     }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return llv_err(err, LLV_ERR_IO, "%s: not a regular file", path);
-    }
-    if (sb.st_size < 8) {
-        close(fd);
-        return llv_err(err, LLV_ERR_FORMAT, "%s: file is %lld bytes, expected at least 8 (header length)", path,
-                       (long long)sb.st_size);
-    }
-    if ((uint64_t)sb.st_size > SIZE_MAX) {
-        close(fd);
-        return llv_err(err, LLV_ERR_IO, "%s: file too large to map", path);
-    }
-    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (m == MAP_FAILED) return llv_err(err, LLV_ERR_IO, "%s: mmap failed: %s", path, strerror(e));
-    sh->data = m;
-    sh->size = (size_t)sb.st_size;
-    sh->mapped = true;
+    sh->data = sh->map.data;
+    sh->size = sh->map.size;
     return LLV_OK;
 }
 
