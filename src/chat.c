@@ -32,6 +32,8 @@
  * so the output equals Python's json.dumps. */
 #include "chat.h"
 
+#include "utf8.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,41 +86,10 @@ static void sb_chr(sbuf *b, char c) { sb_put(b, &c, 1); }
 /* UTF-8                                                                     */
 /* ------------------------------------------------------------------------- */
 
-/* Decodes one strict UTF-8 sequence (no overlongs, surrogates or > U+10FFFF).
- * Returns its length, 0 if invalid. */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
-    if (n == 0) return 0;
-    unsigned c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t len;
-    uint32_t v, min;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, v = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, v = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, v = c & 0x07, min = 0x10000;
-    else return 0;
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return len;
-}
-
 /* Returns SIZE_MAX if valid, else the offset of the first invalid byte. */
 static size_t utf8_invalid_at(const char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        uint32_t cp;
-        size_t l = utf8_decode((const unsigned char *)s + i, n - i, &cp);
-        if (!l) return i;
-        i += l;
-    }
-    return SIZE_MAX;
+    size_t v = llv_utf8_valid_prefix((const unsigned char *)s, n);
+    return v == n ? SIZE_MAX : v;
 }
 
 static size_t utf8_encode(uint32_t cp, char out[4]) {
@@ -157,7 +128,7 @@ static void py_strip(const char *s, size_t n, size_t *start, size_t *end) {
     size_t a = 0, b = n;
     while (a < b) {
         uint32_t cp;
-        size_t l = utf8_decode(u + a, b - a, &cp);
+        size_t l = llv_utf8_decode(u + a, b - a, &cp);
         if (!l || !py_isspace(cp)) break;
         a += l;
     }
@@ -165,7 +136,7 @@ static void py_strip(const char *s, size_t n, size_t *start, size_t *end) {
         size_t k = b - 1;
         while (k > a && (u[k] & 0xC0) == 0x80) k--;
         uint32_t cp;
-        size_t l = utf8_decode(u + k, b - k, &cp);
+        size_t l = llv_utf8_decode(u + k, b - k, &cp);
         if (!l || !py_isspace(cp)) break;
         b = k;
     }
