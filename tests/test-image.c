@@ -27,84 +27,9 @@
 #endif
 #include <stb/stb_image_write.h>
 
-/* the checkers of llv-golden, run here over the manifest too */
+/* the checkers of llv-golden, run here over the manifest too (their reporting
+ * helpers are tests/helpers/golden-report.c) */
 #include "golden/golden-image.c"
-
-/* ------------------------------------------------------------------------- */
-/* The golden reporting helpers (golden-main.c has them for llv-golden; this */
-/* test links only golden-image.c, so it carries its own copy).              */
-/* ------------------------------------------------------------------------- */
-
-bool golden_compare(golden_ctx *ctx, const char *case_name, const char *quantity,
-                                          const float *got, const float *ref, int64_t n, double atol, double rtol) {
-    double  max_abs = 0;
-    int64_t n_bad = 0, worst = -1;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - (double)ref[i]);
-        if (!(d <= atol + rtol * fabs((double)ref[i]))) {
-            n_bad++;
-            if (worst < 0) worst = i;
-        }
-        if (d > max_abs) max_abs = d;
-    }
-    bool ok = n_bad == 0;
-    printf("%s %s n=%lld max_abs=%.3g tol=%.3g/%.3g %s", case_name, quantity, (long long)n, max_abs, atol, rtol,
-           ok ? "ok" : "FAIL");
-    if (!ok) printf(" (%lld bad; first [%lld] got %.9g ref %.9g)", (long long)n_bad, (long long)worst,
-                    (double)got[worst], (double)ref[worst]);
-    printf("\n");
-    if (ok) ctx->n_pass++;
-    else ctx->n_fail++;
-    return ok;
-}
-
-bool golden_compare_i64(golden_ctx *ctx, const char *case_name, const char *quantity,
-                                              const int64_t *got, const int64_t *ref, int64_t n) {
-    int64_t first = -1, n_bad = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (got[i] != ref[i]) {
-            if (first < 0) first = i;
-            n_bad++;
-        }
-    bool ok = n_bad == 0;
-    printf("%s %s n=%lld exact %s", case_name, quantity, (long long)n, ok ? "ok" : "FAIL");
-    if (!ok) printf(" (%lld differ; first [%lld] got %lld ref %lld)", (long long)n_bad, (long long)first,
-                    (long long)got[first], (long long)ref[first]);
-    printf("\n");
-    if (ok) ctx->n_pass++;
-    else ctx->n_fail++;
-    return ok;
-}
-
-void golden_record(golden_ctx *ctx, const char *case_name, const char *quantity, bool ok,
-                                         const char *fmt, ...) {
-    char msg[1024] = "";
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-    }
-    printf("%s %s %s%s%s\n", case_name, quantity, ok ? "ok" : "FAIL", *msg ? " " : "", msg);
-    if (ok) ctx->n_pass++;
-    else ctx->n_fail++;
-}
-
-void golden_skip(golden_ctx *ctx, const char *case_name, const char *what, const char *why) {
-    printf("%s %s SKIP (%s)\n", case_name, what, why ? why : "");
-    ctx->n_skip++;
-}
-
-char *golden_path(const golden_ctx *ctx, const char *rel) {
-    size_t a = strlen(ctx->root), b = strlen(rel);
-    char  *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, ctx->root, a);
-    p[a] = '/';
-    memcpy(p + a + 1, rel, b + 1);
-    return p;
-}
-
 
 /* ------------------------------------------------------------------------- */
 /* byte buffers                                                              */

@@ -8,8 +8,7 @@
 #include "sampler.h"
 #include "testing.h"
 
-/* the golden checker, with its TEMP helper stubs but without its driver */
-#define GOLDEN_SAMPLER_NO_MAIN
+/* the golden checker (its reporting helpers: tests/helpers/golden-report.c) */
 #include "golden/golden-sampler.c"
 
 static llv_sampling_params base(void) {

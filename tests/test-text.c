@@ -4,8 +4,7 @@
  * built from the HF golden directory by tests/helpers/hf-model.c. */
 #include "testing.h"
 
-#define GOLDEN_TEXT_NO_MAIN
-#include "golden/golden-text.c" /* the checker itself, with its weak golden_* fallbacks */
+#include "golden/golden-text.c" /* the checker itself (reporting: tests/helpers/golden-report.c) */
 #include "helpers/hf-model.h"
 #include "text.h"
 

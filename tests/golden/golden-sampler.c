@@ -7,7 +7,6 @@
  * unstable sort decides which tied ids survive) are compared as sorted rows:
  * same number kept, same values. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,84 +199,3 @@ int golden_check_sampler(golden_ctx *ctx, const cJSON *entry) {
     gs_close(&f);
     return ctx->n_fail - fails_before;
 }
-
-/* ------------------------------------------------------------------------- */
-/* TEMP weak stubs until convert's golden-main.c lands: the golden helpers
- * and a driver that runs the sampler entries only.                          */
-/* ------------------------------------------------------------------------- */
-
-__attribute__((weak)) bool golden_compare(golden_ctx *ctx, const char *case_name, const char *quantity,
-                                          const float *got, const float *ref, int64_t n, double atol, double rtol) {
-    llv_cmp c = llv_compare_f32(got, ref, n, atol, rtol);
-    printf("%s %s n=%lld max_abs=%.3g max_rel=%.3g tol=%g/%g %s\n", case_name, quantity, (long long)n, c.max_abs,
-           c.max_rel, atol, rtol, c.ok ? "ok" : "FAIL");
-    if (c.ok) ctx->n_pass++;
-    else ctx->n_fail++;
-    return c.ok;
-}
-
-__attribute__((weak)) bool golden_compare_i64(golden_ctx *ctx, const char *case_name, const char *quantity,
-                                              const int64_t *got, const int64_t *ref, int64_t n) {
-    int64_t bad = 0, first = -1;
-    for (int64_t i = 0; i < n; i++)
-        if (got[i] != ref[i]) {
-            if (first < 0) first = i;
-            bad++;
-        }
-    if (bad)
-        printf("%s %s n=%lld mismatches=%lld first at %lld (%lld vs %lld) FAIL\n", case_name, quantity, (long long)n,
-               (long long)bad, (long long)first, (long long)got[first], (long long)ref[first]);
-    else
-        printf("%s %s n=%lld exact ok\n", case_name, quantity, (long long)n);
-    if (bad) ctx->n_fail++;
-    else ctx->n_pass++;
-    return bad == 0;
-}
-
-__attribute__((weak)) void golden_record(golden_ctx *ctx, const char *case_name, const char *quantity, bool ok,
-                                         const char *fmt, ...) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    printf("%s %s %s %s\n", case_name, quantity, msg, ok ? "ok" : "FAIL");
-    if (ok) ctx->n_pass++;
-    else ctx->n_fail++;
-}
-
-__attribute__((weak)) void golden_skip(golden_ctx *ctx, const char *case_name, const char *what, const char *why) {
-    printf("%s %s SKIP %s\n", case_name, what, why);
-    ctx->n_skip++;
-}
-
-__attribute__((weak)) char *golden_path(const golden_ctx *ctx, const char *rel) {
-    return llv_test_path(ctx->root, rel);
-}
-
-#ifndef GOLDEN_SAMPLER_NO_MAIN
-__attribute__((weak)) int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s GOLDEN_DIR\n", argv[0]);
-        return 2;
-    }
-    golden_ctx ctx = {.root = argv[1]};
-    char *mpath = llv_test_path(argv[1], "manifest.jsonl");
-    char *text = mpath ? llv_test_read_file(mpath, NULL) : NULL;
-    free(mpath);
-    if (!text) {
-        fprintf(stderr, "cannot read %s/manifest.jsonl\n", argv[1]);
-        return 1;
-    }
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        cJSON *e = cJSON_Parse(line);
-        const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "kind"));
-        if (kind && strcmp(kind, "sampler") == 0) golden_check_sampler(&ctx, e);
-        cJSON_Delete(e);
-    }
-    free(text);
-    printf("golden (sampler only, TEMP driver): %d passed, %d failed, %d skipped\n", ctx.n_pass, ctx.n_fail,
-           ctx.n_skip);
-    return ctx.n_fail ? 1 : 0;
-}
-#endif

@@ -8,86 +8,9 @@
 #include "text.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ------------------------------------------------------------------------- */
-/* TEMP weak fallbacks until golden-main.c (engineer convert) lands: they let  */
-/* tests/test-text.c drive these checkers directly. golden-main.c's strong    */
-/* definitions replace them in llv-golden.                                    */
-/* ------------------------------------------------------------------------- */
-
-__attribute__((weak)) bool golden_compare(golden_ctx *ctx, const char *case_name, const char *quantity,
-                                          const float *got, const float *ref, int64_t n, double atol, double rtol) {
-    double max_abs = 0, ref_max = 0;
-    int64_t bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double a = got[i], b = ref[i], d = fabs(a - b);
-        if (isnan(a) || isnan(b) || isinf(a) || isinf(b)) {
-            if (!(isnan(a) && isnan(b)) && a != b) bad++;
-            continue;
-        }
-        if (d > max_abs) max_abs = d;
-        if (fabs(b) > ref_max) ref_max = fabs(b);
-        if (d > atol + rtol * fabs(b)) bad++;
-    }
-    bool ok = bad == 0;
-    printf("%-32s %-28s n=%-8lld max_abs=%.3e max_rel=%.3e tol=%.0e/%.0e %s\n", case_name, quantity, (long long)n,
-           max_abs, ref_max > 0 ? max_abs / ref_max : 0.0, atol, rtol, ok ? "ok" : "FAIL");
-    if (ok) ctx->n_pass++;
-    else ctx->n_fail++;
-    return ok;
-}
-
-__attribute__((weak)) bool golden_compare_i64(golden_ctx *ctx, const char *case_name, const char *quantity,
-                                              const int64_t *got, const int64_t *ref, int64_t n) {
-    int64_t bad = 0;
-    for (int64_t i = 0; i < n; i++) bad += got[i] != ref[i];
-    printf("%-32s %-28s n=%-8lld mismatches=%lld exact %s\n", case_name, quantity, (long long)n, (long long)bad,
-           bad ? "FAIL" : "ok");
-    if (bad) ctx->n_fail++;
-    else ctx->n_pass++;
-    return bad == 0;
-}
-
-__attribute__((weak)) void golden_record(golden_ctx *ctx, const char *case_name, const char *quantity, bool ok,
-                                         const char *fmt, ...) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    printf("%-32s %-28s %s %s\n", case_name, quantity, msg, ok ? "ok" : "FAIL");
-    if (ok) ctx->n_pass++;
-    else ctx->n_fail++;
-}
-
-__attribute__((weak)) void golden_skip(golden_ctx *ctx, const char *case_name, const char *what, const char *why) {
-    printf("%-32s %-28s SKIP %s\n", case_name, what, why);
-    ctx->n_skip++;
-}
-
-__attribute__((weak)) char *golden_path(const golden_ctx *ctx, const char *rel) {
-    size_t n = strlen(ctx->root) + strlen(rel) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", ctx->root, rel);
-    return p;
-}
-
-__attribute__((weak)) void golden_tolerance(const cJSON *entry, const char *quantity, double *atol, double *rtol) {
-    *atol = 1e-4;
-    *rtol = 1e-5;
-    const cJSON *tol = cJSON_GetObjectItemCaseSensitive(entry, "tolerance");
-    const cJSON *q = tol ? cJSON_GetObjectItemCaseSensitive(tol, quantity) : NULL;
-    if (!q) return;
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(q, "atol"), *r = cJSON_GetObjectItemCaseSensitive(q, "rtol");
-    if (cJSON_IsNumber(a)) *atol = a->valuedouble;
-    if (cJSON_IsNumber(r)) *rtol = r->valuedouble;
-}
-
-/* ------------------------------------------------------------------------- */
 
 static float *read_f32(const llv_st *st, const char *name, int64_t *n) {
     const llv_st_tensor *t = llv_st_find(st, name);
@@ -364,12 +287,3 @@ int golden_check_rope(golden_ctx *ctx, const cJSON *entry) {
     llv_st_close(st);
     return ctx->n_fail - fail0;
 }
-
-/* TEMP weak stub until golden-main.c (engineer convert) lands: keeps the
- * llv-golden target linkable; golden-main.c's main() replaces it. */
-#ifndef GOLDEN_TEXT_NO_MAIN /* tests/test-text.c includes this file */
-__attribute__((weak)) int main(void) {
-    printf("SKIP: llv-golden driver (golden-main.c) not built yet\n");
-    return 77;
-}
-#endif
