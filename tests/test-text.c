@@ -36,10 +36,10 @@ static bool load_case(const llv_model *m, const char *config, const char *name, 
     CHECK_MSG(ok, "open case %s/%s: %s", config, name, err.message);
     if (!ok) return false;
     int64_t T = 0, nm = 0, nt = 0, ncs = 0;
-    int64_t *ids = read_i64(st, "input_ids", &T);
-    int64_t *mask = read_i64(st, "cross_attention_mask", &nm);
-    int64_t *tiles = read_i64(st, "num_tiles", &nt);
-    float *cs = read_f32(st, "cross_attention_states", &ncs);
+    int64_t *ids = golden_read_i64(st, "input_ids", &T);
+    int64_t *mask = golden_read_i64(st, "cross_attention_mask", &nm);
+    int64_t *tiles = golden_read_i64(st, "num_tiles", &nt);
+    float *cs = golden_read_f32(st, "cross_attention_states", &ncs);
     c->T = (int32_t)T;
     c->tokens = malloc(sizeof(int32_t) * (size_t)T);
     c->rows = calloc((size_t)T, sizeof(uint64_t));
@@ -52,10 +52,7 @@ static bool load_case(const llv_model *m, const char *config, const char *name, 
             CHECK_OK(llv_text_cross_kv(m, NULL, cs + (size_t)i * 4 * P * m->hp.n_embd, (int32_t)(4 * P),
                                        (int32_t)tiles[i], (int32_t)P, &c->kv[i], &err),
                      &err);
-        for (int64_t r = 0; r < T; r++)
-            for (int32_t i = 0; i < c->M; i++)
-                for (int k = 0; k < 4; k++)
-                    if (mask[(r * c->M + i) * 4 + k]) c->rows[r] |= (uint64_t)1 << i;
+        golden_mask_rows(mask, T, c->M, 4, c->rows);
     }
     free(ids);
     free(mask);

@@ -82,41 +82,6 @@ static void dense_cross_mask(const int64_t (*rng)[2], int64_t M, const int32_t *
 /* small helpers                                                             */
 /* ------------------------------------------------------------------------- */
 
-static float *read_f32(const llv_st *st, const char *name, int64_t *n) {
-    const llv_st_tensor *t = llv_st_find(st, name);
-    if (!t) return NULL;
-    int64_t k = llv_st_numel(t);
-    float *p = malloc((size_t)(k ? k : 1) * sizeof(float));
-    if (!p) return NULL;
-    for (int64_t i = 0; i < k; i++) p[i] = (float)llv_st_get_f64(t, i);
-    if (n) *n = k;
-    return p;
-}
-
-static int64_t *read_i64(const llv_st *st, const char *name, int64_t *n) {
-    const llv_st_tensor *t = llv_st_find(st, name);
-    if (!t) return NULL;
-    int64_t k = llv_st_numel(t);
-    int64_t *p = malloc((size_t)(k ? k : 1) * sizeof(int64_t));
-    if (!p) return NULL;
-    for (int64_t i = 0; i < k; i++) p[i] = llv_st_get_i64(t, i);
-    if (n) *n = k;
-    return p;
-}
-
-static int32_t argmax(const float *x, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i; /* first index on ties, as torch.argmax */
-    return best;
-}
-
-static bool is_eog(const llv_model *m, int32_t t) {
-    for (int32_t i = 0; i < m->n_eog; i++)
-        if (m->eog[i] == t) return true;
-    return false;
-}
-
 /* generation_config.json's max_new_tokens of the case's model (8 when absent). */
 static int32_t max_new_tokens(const golden_ctx *ctx, const char *config) {
     char rel[512];
@@ -288,12 +253,12 @@ int golden_check_e2e_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
     free(path);
 
     int64_t T = 0, n_ref_new = 0, n_ref_logits = 0, n_ref_gen = 0, n_case_mask = 0, n_case_gmask = 0;
-    int64_t *ids64 = read_i64(st, "input_ids", &T);
-    int64_t *ref_new = read_i64(st, "gen.new_tokens", &n_ref_new);
-    float *ref_logits = read_f32(st, "logits", &n_ref_logits);
-    float *ref_gen_logits = read_f32(st, "gen.logits", &n_ref_gen);
-    int64_t *case_mask = M > 0 ? read_i64(st, "cross_attention_mask", &n_case_mask) : NULL;
-    int64_t *case_gmask = M > 0 ? read_i64(st, "gen.cross_attention_mask", &n_case_gmask) : NULL;
+    int64_t *ids64 = golden_read_i64(st, "input_ids", &T);
+    int64_t *ref_new = golden_read_i64(st, "gen.new_tokens", &n_ref_new);
+    float *ref_logits = golden_read_f32(st, "logits", &n_ref_logits);
+    float *ref_gen_logits = golden_read_f32(st, "gen.logits", &n_ref_gen);
+    int64_t *case_mask = M > 0 ? golden_read_i64(st, "cross_attention_mask", &n_case_mask) : NULL;
+    int64_t *case_gmask = M > 0 ? golden_read_i64(st, "gen.cross_attention_mask", &n_case_gmask) : NULL;
     int32_t *ids = NULL, num_tiles[E2E_MAX_IMAGES] = {0};
     int64_t (*rng)[2] = NULL, *mask = NULL, *gmask = NULL, gen[4096];
     uint64_t *rows = NULL;
@@ -370,10 +335,7 @@ int golden_check_e2e_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
             goto done;
         }
         dense_cross_mask((const int64_t(*)[2])rng, M, num_tiles, T, MT, mask);
-        for (int64_t r = 0; r < T; r++)
-            for (int64_t i = 0; i < M; i++)
-                for (int64_t t = 0; t < MT; t++)
-                    if (mask[(r * M + i) * MT + t]) rows[r] |= (uint64_t)1 << i;
+        golden_mask_rows(mask, T, M, MT, rows);
         const llv_st_tensor *tm = llv_st_find(st, "cross_attention_mask");
         if (n_case_mask != T * M * MT || tm->shape[tm->n_dims - 1] != MT)
             golden_record(ctx, name, "e2e.cross_attention_mask", false, "case tensor has %lld values, expected %lld",
@@ -405,19 +367,10 @@ int golden_check_e2e_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
         /* greedy generation with the KV cache; generated rows copy the last
          * row's images (HF appends a copy of the last mask row) */
         int32_t n_gen = 0;
-        memcpy(gen_logits, logits + (size_t)(T - 1) * V, sizeof(float) * (size_t)V);
-        for (;;) {
-            int32_t t = argmax(gen_logits + (size_t)n_gen * V, V);
-            gen[n_gen++] = t;
-            if (is_eog(m, t) || n_gen >= max_new) break;
-            uint64_t last = rows[T - 1];
-            llv_text_batch d = {.tokens = &t, .n = 1, .images = (const llv_cross_kv *const *)kvs,
-                                .n_images = (int32_t)M, .row_images = &last,
-                                .logits = gen_logits + (size_t)n_gen * V};
-            if (llv_text_forward(m, ts, pool, &d, &err) != LLV_OK) {
-                golden_record(ctx, name, "e2e.gen", false, "decode step %d: %s", n_gen, err.message);
-                goto done;
-            }
+        if (golden_greedy(m, ts, pool, kvs, (int32_t)M, rows[T - 1], logits + (size_t)(T - 1) * V, max_new, gen,
+                          gen_logits, &n_gen, &err) != LLV_OK) {
+            golden_record(ctx, name, "e2e.gen", false, "decode step %d: %s", n_gen, err.message);
+            goto done;
         }
         int64_t n_cmp = n_gen < n_ref_new ? n_gen : n_ref_new;
         golden_compare(ctx, name, "e2e.gen.logits", gen_logits, ref_gen_logits, n_cmp * V, atol, rtol);

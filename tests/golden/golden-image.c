@@ -79,14 +79,6 @@ static bool decode_file(golden_ctx *ctx, const char *rel, llv_rgb_image *img, co
     return true;
 }
 
-static float *tensor_f32(const llv_st_tensor *t) {
-    int64_t n = llv_st_numel(t);
-    float  *f = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    if (!f) return NULL;
-    for (int64_t i = 0; i < n; i++) f[i] = (float)llv_st_get_f64(t, i);
-    return f;
-}
-
 static bool compare_u8(golden_ctx *ctx, const char *case_name, const char *q, const uint8_t *got, int64_t gh,
                        int64_t gw, const llv_st_tensor *ref) {
     if (ref->n_dims != 3 || ref->shape[0] != gh || ref->shape[1] != gw || ref->shape[2] != 3) {
@@ -96,7 +88,7 @@ static bool compare_u8(golden_ctx *ctx, const char *case_name, const char *q, co
         return false;
     }
     int64_t n = gh * gw * 3;
-    float  *a = malloc((size_t)n * sizeof(float)), *b = tensor_f32(ref);
+    float  *a = malloc((size_t)n * sizeof(float)), *b = golden_tensor_f32(ref);
     bool    ok = false;
     if (a && b) {
         for (int64_t i = 0; i < n; i++) a[i] = got[i];
@@ -205,7 +197,7 @@ int golden_check_image_case(golden_ctx *ctx, const cJSON *entry) {
                           (long long)llv_st_numel(pv));
             continue;
         }
-        float *ref = tensor_f32(pv);
+        float *ref = golden_tensor_f32(pv);
         if (ref) golden_compare(ctx, name, pv_names[k], t.pixels, ref, n, k == 0 ? 0.0 : 1e-3, 0.0);
         if (ref && k == 1) {
             /* stronger: our float32 values rounded to float16 equal the stored ones */
@@ -324,7 +316,7 @@ int golden_check_model_case_images(golden_ctx *ctx, const cJSON *entry) {
         llv_st_close(st);
         return 1;
     }
-    float *ref = tensor_f32(pv);
+    float *ref = golden_tensor_f32(pv);
     for (int i = 0; i < n_img && ref; i++) {
         const char *file = jstr(cJSON_GetArrayItem(images, i), "file");
         char        q[300];

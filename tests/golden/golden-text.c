@@ -12,43 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float *read_f32(const llv_st *st, const char *name, int64_t *n) {
-    const llv_st_tensor *t = llv_st_find(st, name);
-    if (!t) return NULL;
-    int64_t k = llv_st_numel(t);
-    float *p = malloc((size_t)(k ? k : 1) * sizeof(float));
-    if (!p) return NULL;
-    if (t->dtype == LLV_ST_F32) memcpy(p, t->data, (size_t)k * sizeof(float));
-    else
-        for (int64_t i = 0; i < k; i++) p[i] = (float)llv_st_get_f64(t, i);
-    if (n) *n = k;
-    return p;
-}
-
-static int64_t *read_i64(const llv_st *st, const char *name, int64_t *n) {
-    const llv_st_tensor *t = llv_st_find(st, name);
-    if (!t) return NULL;
-    int64_t k = llv_st_numel(t);
-    int64_t *p = malloc((size_t)(k ? k : 1) * sizeof(int64_t));
-    if (!p) return NULL;
-    for (int64_t i = 0; i < k; i++) p[i] = llv_st_get_i64(t, i);
-    if (n) *n = k;
-    return p;
-}
-
-static int32_t argmax(const float *x, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i; /* first index on ties, as torch.argmax */
-    return best;
-}
-
-static bool is_eog(const llv_model *m, int32_t t) {
-    for (int32_t i = 0; i < m->n_eog; i++)
-        if (m->eog[i] == t) return true;
-    return false;
-}
-
 int golden_check_text_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
     const cJSON *jpath = cJSON_GetObjectItemCaseSensitive(entry, "path");
     const cJSON *jcfg = cJSON_GetObjectItemCaseSensitive(entry, "config");
@@ -77,15 +40,15 @@ int golden_check_text_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
     golden_tolerance(entry, "logits", &atol_l, &rtol_l);
 
     int64_t T = 0, n_ref_new = 0, n_cs = 0, n_mask = 0, n_nt = 0;
-    int64_t *ids = read_i64(st, "input_ids", &T);
-    int64_t *ref_new = read_i64(st, "gen.new_tokens", &n_ref_new);
-    float *ref_hidden = read_f32(st, "text.hidden_states", NULL);
-    float *ref_last = read_f32(st, "last_hidden_state", NULL);
-    float *ref_logits = read_f32(st, "logits", NULL);
-    float *ref_gen_logits = read_f32(st, "gen.logits", NULL);
-    float *cstates = read_f32(st, "cross_attention_states", &n_cs);
-    int64_t *cmask = read_i64(st, "cross_attention_mask", &n_mask);
-    int64_t *num_tiles = read_i64(st, "num_tiles", &n_nt);
+    int64_t *ids = golden_read_i64(st, "input_ids", &T);
+    int64_t *ref_new = golden_read_i64(st, "gen.new_tokens", &n_ref_new);
+    float *ref_hidden = golden_read_f32(st, "text.hidden_states", NULL);
+    float *ref_last = golden_read_f32(st, "last_hidden_state", NULL);
+    float *ref_logits = golden_read_f32(st, "logits", NULL);
+    float *ref_gen_logits = golden_read_f32(st, "gen.logits", NULL);
+    float *cstates = golden_read_f32(st, "cross_attention_states", &n_cs);
+    int64_t *cmask = golden_read_i64(st, "cross_attention_mask", &n_mask);
+    int64_t *num_tiles = golden_read_i64(st, "num_tiles", &n_nt);
     int32_t *tokens = NULL;
     uint64_t *rows = NULL;
     float *hidden = NULL, *logits = NULL, *step = NULL;
@@ -101,7 +64,7 @@ int golden_check_text_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
     rows = calloc((size_t)(T + 1), sizeof(uint64_t));
     hidden = malloc(sizeof(float) * (size_t)((NL + 1) * T * D));
     logits = malloc(sizeof(float) * (size_t)(T * V));
-    step = malloc(sizeof(float) * (size_t)V);
+    step = malloc(sizeof(float) * (size_t)V * max_new); /* the logits of every generated token */
     if (!tokens || !rows || !hidden || !logits || !step) {
         golden_record(ctx, cname, "text", false, "out of memory");
         goto done;
@@ -126,10 +89,7 @@ int golden_check_text_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
                 goto done;
             }
         }
-        for (int64_t r = 0; r < T; r++)
-            for (int32_t i = 0; i < M; i++)
-                for (int64_t t = 0; t < mt; t++)
-                    if (cmask[(r * M + i) * mt + t]) rows[r] |= (uint64_t)1 << i;
+        golden_mask_rows(cmask, T, M, mt, rows);
     }
 
     if (llv_text_state_create(m, (int32_t)(T + max_new + 1), 128, LLV_KV_F32, &ts, &err) != LLV_OK) {
@@ -154,34 +114,17 @@ int golden_check_text_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
     /* greedy generation with the KV cache: step 0 = the prompt's last row */
     int64_t gen[16];
     int32_t n_gen = 0;
-    memcpy(step, logits + (size_t)(T - 1) * V, sizeof(float) * (size_t)V);
-    double gmax = 0;
-    int64_t n_cmp_steps = 0;
-    bool logits_ok = true;
-    for (;;) {
-        if (n_gen < n_ref_new) {
-            char q[64];
-            snprintf(q, sizeof q, "gen.logits[%d]", n_gen);
-            double d = 0;
-            for (int32_t i = 0; i < V; i++) d = fmax(d, fabs((double)step[i] - ref_gen_logits[(size_t)n_gen * V + i]));
-            gmax = fmax(gmax, d);
-            logits_ok &= golden_compare(ctx, cname, q, step, ref_gen_logits + (size_t)n_gen * V, V, atol_l, rtol_l);
-            n_cmp_steps++;
-        }
-        int32_t t = argmax(step, V);
-        gen[n_gen++] = t;
-        if (is_eog(m, t) || n_gen >= max_new) break;
-        uint64_t last_row = rows[T - 1]; /* HF appends a copy of the last mask row */
-        llv_text_batch d = {.tokens = &t, .n = 1, .images = (const llv_cross_kv *const *)kvs, .n_images = M,
-                            .row_images = &last_row, .logits = step};
-        if (llv_text_forward(m, ts, NULL, &d, &err) != LLV_OK) {
-            golden_record(ctx, cname, "gen", false, "decode step %d: %s", n_gen, err.message);
-            goto done;
-        }
+    llv_status gs = golden_greedy(m, ts, NULL, kvs, M, rows[T - 1], logits + (size_t)(T - 1) * V, max_new, gen,
+                                  step, &n_gen, &err);
+    for (int32_t i = 0; i < n_gen && i < n_ref_new; i++) {
+        char q[64];
+        snprintf(q, sizeof q, "gen.logits[%d]", i);
+        golden_compare(ctx, cname, q, step + (size_t)i * V, ref_gen_logits + (size_t)i * V, V, atol_l, rtol_l);
     }
-    (void)gmax;
-    (void)n_cmp_steps;
-    (void)logits_ok;
+    if (gs != LLV_OK) {
+        golden_record(ctx, cname, "gen", false, "decode step %d: %s", n_gen, err.message);
+        goto done;
+    }
     if (n_gen != n_ref_new)
         golden_record(ctx, cname, "gen.new_tokens", false, "generated %d tokens, reference %lld", n_gen,
                       (long long)n_ref_new);
@@ -256,14 +199,14 @@ int golden_check_rope(golden_ctx *ctx, const cJSON *entry) {
         float inv[LLV_MAX_HEAD_DIM / 2];
         llv_rope_inv_freq(&hp, inv);
         snprintf(key, sizeof key, "%s.inv_freq", c->string);
-        float *ref_inv = read_f32(st, key, NULL);
+        float *ref_inv = golden_read_f32(st, key, NULL);
         snprintf(key, sizeof key, "%s.positions", c->string);
         int64_t np = 0;
-        int64_t *pos = read_i64(st, key, &np);
+        int64_t *pos = golden_read_i64(st, key, &np);
         snprintf(key, sizeof key, "%s.cos", c->string);
-        float *ref_cos = read_f32(st, key, NULL);
+        float *ref_cos = golden_read_f32(st, key, NULL);
         snprintf(key, sizeof key, "%s.sin", c->string);
-        float *ref_sin = read_f32(st, key, NULL);
+        float *ref_sin = golden_read_f32(st, key, NULL);
         float *cs = malloc(sizeof(float) * (size_t)(np * hd + 1)), *sn = malloc(sizeof(float) * (size_t)(np * hd + 1));
         if (ref_inv && pos && ref_cos && ref_sin && cs && sn) {
             golden_compare(ctx, cname, "inv_freq", inv, ref_inv, nf, 0, 1e-6);

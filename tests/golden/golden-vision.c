@@ -55,30 +55,3 @@ int golden_check_vision_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) 
     failed += golden_check_e2e_case(ctx, entry, m);
     return failed;
 }
-
-/* ------------------------------------------------------------------------- */
-/* TEMP weak stubs until convert's golden-main.c lands: just enough for       */
-/* llv-golden to link; the real driver replaces every one of them.           */
-/* ------------------------------------------------------------------------- */
-
-__attribute__((weak)) bool golden_compare(golden_ctx *ctx, const char *case_name, const char *quantity,
-                                          const float *got, const float *ref, int64_t n, double atol, double rtol) {
-    (void)got, (void)ref, (void)n, (void)atol, (void)rtol;
-    printf("%s %s: no golden driver\n", case_name, quantity);
-    ctx->n_skip++;
-    return true;
-}
-
-__attribute__((weak)) void golden_record(golden_ctx *ctx, const char *case_name, const char *quantity, bool ok,
-                                         const char *fmt, ...) {
-    (void)fmt;
-    printf("%s %s %s\n", case_name, quantity, ok ? "ok" : "FAIL");
-    if (ok) ctx->n_pass++;
-    else ctx->n_fail++;
-}
-
-__attribute__((weak)) int main(int argc, char **argv) {
-    (void)argc, (void)argv;
-    printf("SKIP: llv-golden driver (tests/golden/golden-main.c) not built yet\n");
-    return 77;
-}

@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "llv.h"
+#include "safetensors.h"
+#include "text.h"
 
 typedef struct golden_ctx {
     const char *root;    /* the golden directory                         */
@@ -41,6 +43,25 @@ char *golden_path(const golden_ctx *ctx, const char *rel);
 /* Tolerance of a quantity from a manifest entry's "tolerance" object, with
  * the MANIFEST.md defaults (1e-4 / 1e-5) when absent. */
 void golden_tolerance(const cJSON *entry, const char *quantity, double *atol, double *rtol);
+
+/* Case data (tests/helpers/golden-case.c). A tensor's values as float32 /
+ * int64 (malloc'd; NULL if absent or out of memory; *n = element count). */
+float   *golden_tensor_f32(const llv_st_tensor *t);
+float   *golden_read_f32(const llv_st *st, const char *name, int64_t *n);
+int64_t *golden_read_i64(const llv_st *st, const char *name, int64_t *n);
+/* ORs into rows[r] bit i when HF's cross_attention_mask [T, M, MT] lets row r
+ * attend to any tile of image i. */
+void golden_mask_rows(const int64_t *mask, int64_t T, int64_t M, int64_t MT, uint64_t *rows);
+/* Greedy generation with the KV cache, starting from the prompt's last-row
+ * logits `first` [n_vocab]: token i is the argmax (first index on ties, as
+ * torch) of gen_logits[i * n_vocab ..] (row 0 = a copy of first); generated
+ * rows attend to the images of last_row (HF appends a copy of the last mask
+ * row). Stops after an end-of-generation token or max_new tokens; gen holds
+ * max_new tokens, gen_logits max_new rows. On a failed decode step returns its
+ * status with *n_gen the tokens chosen so far. */
+llv_status golden_greedy(const llv_model *m, llv_text_state *ts, llv_threadpool *pool, llv_cross_kv *const *kvs,
+                         int32_t M, uint64_t last_row, const float *first, int32_t max_new, int64_t *gen,
+                         float *gen_logits, int32_t *n_gen, llv_error *err);
 
 /* Returns a loaded model converted from DIR/models/<config> with llv_convert
  * (cached per config for the run), or NULL after recording a failure. */
