@@ -22,6 +22,7 @@
 
 #include "gguf.h"
 #include "llv.h"
+#include "tool_cli.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -238,11 +239,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--synth")) { NEEDV(); synth = v;
         } else if (!strcmp(a, "--type")) {
             NEEDV();
-            llv_error e;
-            if (llv_type_from_name(v, &type, &e) != LLV_OK) {
-                fprintf(stderr, "llv-bench: %s\n", e.message);
-                return 1;
-            }
+            if (!llv_tool_type("llv-bench", v, &type)) return 1;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEEDV(); threads = atoi(v);
         } else if (!strcmp(a, "--runs")) { NEEDV(); runs = atoi(v);
         } else if (!strcmp(a, "--prompt")) { NEEDV(); n_prompt = atoi(v);

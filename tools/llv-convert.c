@@ -1,6 +1,7 @@
 /* llv-convert - converts a Hugging Face checkpoint directory
  * (MllamaForConditionalGeneration or LlamaForCausalLM) to one GGUF file. */
 #include "llv.h"
+#include "tool_cli.h"
 #include "tool_progress.h"
 
 #include <stdio.h>
@@ -32,15 +33,8 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--type")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "llv-convert: --type needs a value\n");
-                return 2;
-            }
-            llv_error err;
-            if (llv_type_from_name(argv[++i], &p.type, &err) != LLV_OK) {
-                fprintf(stderr, "llv-convert: %s\n", err.message);
-                return 2;
-            }
+            const char *v = llv_tool_value("llv-convert", argc, argv, &i);
+            if (!v || !llv_tool_type("llv-convert", v, &p.type)) return 2;
         } else if (!strcmp(argv[i], "--vocab-only")) {
             p.vocab_only = true;
         } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
@@ -70,10 +64,5 @@ int main(int argc, char **argv) {
     }
     llv_error err = {0};
     llv_status s = llv_convert(in, out, &p, &err);
-    if (s != LLV_OK) {
-        if (!quiet && last >= 0 && last < 100) fputc('\n', stderr);
-        fprintf(stderr, "llv-convert: %s: %s\n", llv_status_name(s), err.message);
-        return 1;
-    }
-    return 0;
+    return s == LLV_OK ? 0 : llv_tool_fail("llv-convert", s, &err, last);
 }

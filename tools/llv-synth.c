@@ -2,6 +2,7 @@
  * tokenizer) as a GGUF file or a Hugging Face checkpoint directory, and the
  * demo image. */
 #include "llv.h"
+#include "tool_cli.h"
 #include "tool_progress.h"
 
 #include <stdint.h>
@@ -66,11 +67,8 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--preset") || !strcmp(a, "--seed") || !strcmp(a, "--type")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "llv-synth: %s needs a value\n", a);
-                return 2;
-            }
-            const char *v = argv[++i];
+            const char *v = llv_tool_value("llv-synth", argc, argv, &i);
+            if (!v) return 2;
             if (!strcmp(a, "--preset")) {
                 p.preset = v;
             } else if (!strcmp(a, "--seed")) {
@@ -80,12 +78,8 @@ int main(int argc, char **argv) {
                     fprintf(stderr, "llv-synth: bad seed '%s'\n", v);
                     return 2;
                 }
-            } else {
-                llv_error err;
-                if (llv_type_from_name(v, &p.type, &err) != LLV_OK) {
-                    fprintf(stderr, "llv-synth: %s\n", err.message);
-                    return 2;
-                }
+            } else if (!llv_tool_type("llv-synth", v, &p.type)) {
+                return 2;
             }
         } else if (!strcmp(a, "--hf-dir")) {
             p.hf_dir = true;
@@ -123,10 +117,5 @@ int main(int argc, char **argv) {
     }
     llv_error err = {0};
     llv_status s = llv_synth(out, &p, &err);
-    if (s != LLV_OK) {
-        if (!quiet && last >= 0 && last < 100) fputc('\n', stderr);
-        fprintf(stderr, "llv-synth: %s: %s\n", llv_status_name(s), err.message);
-        return 1;
-    }
-    return 0;
+    return s == LLV_OK ? 0 : llv_tool_fail("llv-synth", s, &err, last);
 }
