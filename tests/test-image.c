@@ -824,21 +824,17 @@ static void test_golden(void) {
         printf("SKIP golden image checks: no shared dir\n");
         return;
     }
-    char  *root  = llv_test_path(shared, "golden");
-    char  *mpath = llv_test_path(root, "manifest.jsonl");
-    size_t n     = 0;
-    char  *text  = llv_test_read_file(mpath, &n);
-    free(mpath);
-    if (!text) {
+    char  *root = llv_test_path(shared, "golden");
+    cJSON *man  = golden_manifest(root);
+    if (!man) {
         printf("SKIP golden image checks: no manifest\n");
         free(root);
         return;
     }
-    golden_ctx ctx = {.root = root, .workdir = "/tmp"};
-    int        n_cases = 0, n_model = 0, n_table = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        cJSON *e = cJSON_Parse(line);
-        if (!e) continue;
+    golden_ctx   ctx = {.root = root, .workdir = "/tmp"};
+    int          n_cases = 0, n_model = 0, n_table = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, man) {
         const char *k = jstr(e, "kind");
         if (k && !strcmp(k, "image_processor_case") && llv_test_case("golden_image")) {
             golden_check_image_case(&ctx, e);
@@ -850,9 +846,8 @@ static void test_golden(void) {
             if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(e, "images")) > 0) n_model++;
             golden_check_model_case_images(&ctx, e);
         }
-        cJSON_Delete(e);
     }
-    free(text);
+    cJSON_Delete(man);
     printf("golden: %d image cases, %d canvas tables, %d model cases with images: %d passed, %d failed\n", n_cases,
            n_table, n_model, ctx.n_pass, ctx.n_fail);
     CHECK_EQ_I(ctx.n_fail, 0);

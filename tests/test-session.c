@@ -1,6 +1,7 @@
 /* test-session.c - session internals: the image cache (hash, LRU, reference
  * counts) and the per-row image bitmask (HF get_cross_attention_token_mask
  * semantics, incl. consecutive image tokens and generated rows). */
+#include "golden/golden.h"
 #include "image-cache.h"
 #include "safetensors.h"
 #include "session.h"
@@ -235,10 +236,9 @@ static void test_golden(void) {
         return;
     }
     char *root = llv_test_path(shared, "golden");
-    char *man = llv_test_path(root, "manifest.jsonl");
-    char *text = llv_test_read_file(man, NULL);
+    cJSON *man = golden_manifest(root);
     char *tmp = llv_test_tmpdir();
-    if (!text) {
+    if (!man) {
         printf("golden: no manifest, skipped\n");
         goto out;
     }
@@ -252,18 +252,14 @@ static void test_golden(void) {
         llv_error err;
         llv_status st = llv_convert(dir, gguf, &cp, &err);
         CHECK_MSG(st == LLV_OK, "convert %s: %s", configs[c], llv_test_errmsg(&err));
-        for (char *line = text; st == LLV_OK && line && *line;) {
-            char *nl = strchr(line, '\n');
-            if (nl) *nl = 0;
-            cJSON *e = cJSON_Parse(line);
-            const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(e, "kind"));
-            const char *cfg = cJSON_GetStringValue(cJSON_GetObjectItem(e, "config"));
-            if (kind && cfg && strcmp(kind, "model_case") == 0 && strcmp(cfg, configs[c]) == 0)
-                golden_case(root, e, gguf);
-            cJSON_Delete(e);
-            if (nl) *nl = '\n';
-            line = nl ? nl + 1 : NULL;
-        }
+        const cJSON *e;
+        if (st == LLV_OK)
+            cJSON_ArrayForEach(e, man) {
+                const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(e, "kind"));
+                const char *cfg = cJSON_GetStringValue(cJSON_GetObjectItem(e, "config"));
+                if (kind && cfg && strcmp(kind, "model_case") == 0 && strcmp(cfg, configs[c]) == 0)
+                    golden_case(root, e, gguf);
+            }
         remove(gguf);
         free(gguf);
         free(dir);
@@ -272,8 +268,7 @@ static void test_golden(void) {
 out:
     rmdir(tmp);
     free(tmp);
-    free(text);
-    free(man);
+    cJSON_Delete(man);
     free(root);
 }
 

@@ -84,18 +84,18 @@ static bool run_all(const llv_model *m, llv_threadpool *pool, const tcase *c, ll
 }
 
 static void test_golden(void) {
-    char *man = llv_test_path(g_shared, "golden/manifest.jsonl");
-    char *txt = llv_test_read_file(man, NULL);
-    free(man);
-    CHECK(txt != NULL);
-    if (!txt) return;
-    golden_ctx ctx = {.root = NULL};
     char *root = llv_test_path(g_shared, "golden");
-    ctx.root = root;
+    cJSON *man = golden_manifest(root);
+    CHECK(man != NULL);
+    if (!man) {
+        free(root);
+        return;
+    }
+    golden_ctx ctx = {.root = root};
     llv_model *models[2] = {0};
     const char *names[2] = {"tiny-a", "tiny-c"};
-    for (char *line = strtok(txt, "\n"); line; line = strtok(NULL, "\n")) {
-        cJSON *e = cJSON_Parse(line);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, man) {
         const cJSON *kind = cJSON_GetObjectItemCaseSensitive(e, "kind");
         if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "rope")) {
             CHECK_EQ_I(golden_check_rope(&ctx, e), 0);
@@ -116,14 +116,13 @@ static void test_golden(void) {
                 }
             }
         }
-        cJSON_Delete(e);
     }
     printf("golden text: %d passed, %d failed, %d skipped\n", ctx.n_pass, ctx.n_fail, ctx.n_skip);
     CHECK(ctx.n_pass > 0);
     hf_model_free(models[0]);
     hf_model_free(models[1]);
     free(root);
-    free(txt);
+    cJSON_Delete(man);
 }
 
 static void test_llama_equivalence(const llv_model *m) {

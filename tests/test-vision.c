@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "golden/golden.h"
 #include "helpers/hf-vision.h"
 #include "testing.h"
 #include "vision.h"
@@ -407,17 +408,14 @@ static void fail_cb(void *user, const char *case_name, const char *what, const c
 
 static void test_golden(const char *shared) {
     char *golden = llv_test_path(shared, "golden");
-    char *mpath = llv_test_path(golden, "manifest.jsonl");
-    char *text = llv_test_read_file(mpath, NULL);
-    CHECK_MSG(text != NULL, "read %s", mpath);
+    cJSON *man = golden_manifest(golden);
+    CHECK_MSG(man != NULL, "read %s/manifest.jsonl", golden);
     llv_threadpool *pool = NULL;
     llv_error err = {0};
     CHECK_OK(llv_threadpool_create(2, &pool, &err), &err);
     int n_cases = 0;
-    for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (next) *next++ = 0;
-        cJSON *e = cJSON_Parse(line);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, man) {
         const cJSON *kind = cJSON_GetObjectItemCaseSensitive(e, "kind");
         const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(e, "config");
         const cJSON *cs = cJSON_GetObjectItemCaseSensitive(e, "case");
@@ -447,12 +445,10 @@ static void test_golden(const char *shared) {
                 free(mdir);
             }
         }
-        cJSON_Delete(e);
     }
     CHECK(n_cases > 0 || llv_t.filter != NULL);
     llv_threadpool_free(pool);
-    free(text);
-    free(mpath);
+    cJSON_Delete(man);
     free(golden);
 }
 

@@ -44,6 +44,11 @@ char *golden_path(const golden_ctx *ctx, const char *rel);
  * the MANIFEST.md defaults (1e-4 / 1e-5) when absent. */
 void golden_tolerance(const cJSON *entry, const char *quantity, double *atol, double *rtol);
 
+/* The entries of ROOT/manifest.jsonl as a cJSON array (lines that are not
+ * JSON are left out), or NULL if it cannot be read; free with cJSON_Delete.
+ * llv-golden's driver reads it line by line instead, to report bad lines. */
+cJSON *golden_manifest(const char *root);
+
 /* Case data (tests/helpers/golden-case.c). A tensor's values as float32 /
  * int64 (malloc'd; NULL if absent or out of memory; *n = element count). */
 float   *golden_tensor_f32(const llv_st_tensor *t);

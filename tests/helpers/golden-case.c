@@ -1,10 +1,26 @@
-/* golden-case.c - reading "model_case" data and the greedy decode loop that
- * the text and end-to-end golden checkers (golden-text.c, golden-e2e.c) and
- * test-text.c share. */
+/* golden-case.c - reading the manifest and "model_case" data, and the greedy
+ * decode loop that the text and end-to-end golden checkers (golden-text.c,
+ * golden-e2e.c) and the unit tests that run them share. */
 #include "golden/golden.h"
+
+#include "testing.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+cJSON *golden_manifest(const char *root) {
+    char *path = llv_test_path(root, "manifest.jsonl");
+    char *text = path ? llv_test_read_file(path, NULL) : NULL;
+    free(path);
+    if (!text) return NULL;
+    cJSON *all = cJSON_CreateArray();
+    for (char *line = strtok(text, "\n"); all && line; line = strtok(NULL, "\n")) {
+        cJSON *e = cJSON_Parse(line);
+        if (e) cJSON_AddItemToArray(all, e);
+    }
+    free(text);
+    return all;
+}
 
 float *golden_tensor_f32(const llv_st_tensor *t) {
     int64_t n = llv_st_numel(t);
