@@ -243,14 +243,8 @@ int golden_check_e2e_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
     golden_tolerance(entry, "logits", &atol, &rtol);
 
     llv_error err = {0};
-    llv_st *st = NULL;
-    char *path = golden_path(ctx, jpath->valuestring);
-    if (llv_st_open(path, &st, &err) != LLV_OK) {
-        golden_record(ctx, name, "e2e", false, "cannot open %s: %s", path, err.message);
-        free(path);
-        return 1;
-    }
-    free(path);
+    llv_st *st = golden_open(ctx, name, "e2e", jpath->valuestring);
+    if (!st) return 1;
 
     int64_t T = 0, n_ref_new = 0, n_ref_logits = 0, n_ref_gen = 0, n_case_mask = 0, n_case_gmask = 0;
     int64_t *ids64 = golden_read_i64(st, "input_ids", &T);

@@ -135,15 +135,9 @@ int golden_check_image_case(golden_ctx *ctx, const cJSON *entry) {
     pp_config pc;
     if (!read_pp_config(ctx, cfg_rel, &pc, name)) return 1;
 
-    char   *path = golden_path(ctx, rel);
-    llv_st *st   = NULL;
     llv_error err = {0};
-    if (llv_st_open(path, &st, &err) != LLV_OK) {
-        free(path);
-        golden_record(ctx, name, "open", false, "%s", err.message);
-        return 1;
-    }
-    free(path);
+    llv_st   *st  = golden_open(ctx, name, "open", rel);
+    if (!st) return 1;
     llv_rgb_image img = {0};
     if (!decode_file(ctx, img_rel, &img, name)) {
         llv_st_close(st);
@@ -230,15 +224,8 @@ int golden_check_canvas_table(golden_ctx *ctx, const cJSON *entry) {
         golden_record(ctx, name, "manifest", false, "canvas table entry without path/tile_size/max_image_tiles");
         return 1;
     }
-    char     *path = golden_path(ctx, rel);
-    llv_st   *st   = NULL;
-    llv_error err  = {0};
-    if (llv_st_open(path, &st, &err) != LLV_OK) {
-        free(path);
-        golden_record(ctx, name, "open", false, "%s", err.message);
-        return 1;
-    }
-    free(path);
+    llv_st *st = golden_open(ctx, name, "open", rel);
+    if (!st) return 1;
     const llv_st_tensor *t = llv_st_find(st, "table");
     if (!t || t->n_dims != 2 || t->shape[1] != 9) {
         golden_record(ctx, name, "table", false, "missing or not [rows, 9]");
@@ -298,15 +285,9 @@ int golden_check_model_case_images(golden_ctx *ctx, const cJSON *entry) {
     pp_config pc;
     if (!read_pp_config(ctx, buf, &pc, name)) return 1;
 
-    char     *path = golden_path(ctx, rel);
-    llv_st   *st   = NULL;
-    llv_error err  = {0};
-    if (llv_st_open(path, &st, &err) != LLV_OK) {
-        free(path);
-        golden_record(ctx, name, "open", false, "%s", err.message);
-        return 1;
-    }
-    free(path);
+    llv_error err = {0};
+    llv_st   *st  = golden_open(ctx, name, "open", rel);
+    if (!st) return 1;
     const llv_st_tensor *pv  = llv_st_find(st, "pixel_values");
     const llv_st_tensor *ids = llv_st_find(st, "aspect_ratio_ids");
     size_t               per_image = (size_t)pc.max_tiles * 3 * pc.size * pc.size;

@@ -221,15 +221,8 @@ int golden_check_weights(golden_ctx *ctx, const cJSON *entry) {
     snprintf(cname, sizeof cname, "%s/weights", cfg->valuestring);
     llv_model *m = golden_model(ctx, cfg->valuestring);
     if (!m) return 1;
-    char *file = golden_path(ctx, path->valuestring);
-    llv_st *st = NULL;
-    llv_error err = {0};
-    llv_status s = llv_st_open(file, &st, &err);
-    free(file);
-    if (s) {
-        golden_record(ctx, cname, "open", false, "%s", err.message);
-        return 1;
-    }
+    llv_st *st = golden_open(ctx, cname, "open", path->valuestring);
+    if (!st) return 1;
     const llv_gguf *g = m->gguf;
     int64_t n_g = llv_gguf_n_tensors(g);
     bool *seen = calloc((size_t)n_g + 1, 1);

@@ -24,15 +24,9 @@ int golden_check_text_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
         golden_record(ctx, cname, "text", false, "manifest entry has no path");
         return 1;
     }
-    char *path = golden_path(ctx, jpath->valuestring);
-    llv_st *st = NULL;
+    llv_st *st = golden_open(ctx, cname, "text", jpath->valuestring);
+    if (!st) return 1;
     llv_error err = {0};
-    if (llv_st_open(path, &st, &err) != LLV_OK) {
-        golden_record(ctx, cname, "text", false, "cannot open %s: %s", path, err.message);
-        free(path);
-        return 1;
-    }
-    free(path);
     const llv_hparams *hp = &m->hp;
     const int32_t D = hp->n_embd, V = hp->n_vocab, NL = hp->n_layer;
     double atol_h, rtol_h, atol_l, rtol_l;
@@ -163,15 +157,8 @@ int golden_check_rope(golden_ctx *ctx, const cJSON *entry) {
     const cJSON *tol = cJSON_GetObjectItemCaseSensitive(entry, "tolerance");
     const cJSON *ja = tol ? cJSON_GetObjectItemCaseSensitive(tol, "atol") : NULL;
     if (cJSON_IsNumber(ja)) atol = ja->valuedouble;
-    char *path = golden_path(ctx, jpath->valuestring);
-    llv_st *st = NULL;
-    llv_error err = {0};
-    if (llv_st_open(path, &st, &err) != LLV_OK) {
-        golden_record(ctx, "rope", "rope", false, "cannot open %s: %s", path, err.message);
-        free(path);
-        return 1;
-    }
-    free(path);
+    llv_st *st = golden_open(ctx, "rope", "rope", jpath->valuestring);
+    if (!st) return 1;
     const cJSON *c;
     cJSON_ArrayForEach(c, cfgs) {
         char cname[96], key[128];

@@ -40,6 +40,9 @@ void golden_skip(golden_ctx *ctx, const char *case_name, const char *what, const
 
 /* ROOT/rel (malloc'd). */
 char *golden_path(const golden_ctx *ctx, const char *rel);
+/* Opens the safetensors file ROOT/rel; on failure records "<case> <quantity>
+ * FAIL <why>" and returns NULL. */
+llv_st *golden_open(golden_ctx *ctx, const char *case_name, const char *quantity, const char *rel);
 /* Tolerance of a quantity from a manifest entry's "tolerance" object, with
  * the MANIFEST.md defaults (1e-4 / 1e-5) when absent. */
 void golden_tolerance(const cJSON *entry, const char *quantity, double *atol, double *rtol);

@@ -114,6 +114,16 @@ static bool tol_from(const cJSON *v, double *atol, double *rtol) {
     return false;
 }
 
+llv_st *golden_open(golden_ctx *ctx, const char *case_name, const char *quantity, const char *rel) {
+    char *path = golden_path(ctx, rel);
+    llv_st *st = NULL;
+    llv_error err = {0};
+    if (!path) golden_record(ctx, case_name, quantity, false, "out of memory");
+    else if (llv_st_open(path, &st, &err) != LLV_OK) golden_record(ctx, case_name, quantity, false, "%s", err.message);
+    free(path);
+    return st;
+}
+
 void golden_tolerance(const cJSON *entry, const char *quantity, double *atol, double *rtol) {
     *atol = 1e-4;
     *rtol = 1e-5;
