@@ -44,6 +44,7 @@
  */
 #include "common.h"
 #include "gguf.h"
+#include "mmap.h"
 #include "model.h"
 #include "safetensors.h"
 #include "tokenizer.h"
@@ -84,41 +85,19 @@ static llv_status read_json(const char *dir, const char *name, bool required, cJ
     *out = NULL;
     char *path = path_join(dir, name);
     if (!path) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        llv_status s = LLV_OK;
-        if (required || e != ENOENT)
-            s = llv_err(err, e == ENOENT ? LLV_ERR_NOT_FOUND : LLV_ERR_IO, "%s: %s%s", path, strerror(e),
-                        e == ENOENT ? " (not a Hugging Face checkpoint directory?)" : "");
-        free(path);
-        return s;
-    }
     char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = (n + 65536 + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf); fclose(f); free(path);
-                return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory reading %s", name);
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, 65536, f);
-        n += r;
-        if (r < 65536) break;
-    }
-    int ferr = ferror(f);
-    fclose(f);
-    if (ferr) {
-        free(buf);
-        llv_status s = llv_err(err, LLV_ERR_IO, "%s: read error", path);
+    size_t n = 0;
+    llv_error e = {0};
+    llv_status rs = llv_file_read(path, SIZE_MAX, &buf, &n, &e);
+    if (rs != LLV_OK) {
+        llv_status s = LLV_OK;
+        if (rs != LLV_ERR_NOT_FOUND) s = llv_err(err, rs, "%s", e.message);
+        else if (required)
+            s = llv_err(err, LLV_ERR_NOT_FOUND, "%s: %s (not a Hugging Face checkpoint directory?)", path,
+                        strerror(ENOENT));
         free(path);
         return s;
     }
-    buf[n] = 0;
     cJSON *j = cJSON_ParseWithLength(buf, n);
     free(buf);
     if (!j || !cJSON_IsObject(j)) {

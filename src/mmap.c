@@ -1,9 +1,11 @@
-/* mmap.c - read-only whole-file mappings (see mmap.h). */
+/* mmap.c - whole-file access: read-only mappings and whole reads (see mmap.h). */
 #include "mmap.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -45,4 +47,52 @@ void llv_file_unmap(llv_mapping *map) {
     if (map->data) munmap((void *)map->data, map->size);
     map->data = NULL;
     map->size = 0;
+}
+
+llv_status llv_file_read(const char *path, size_t max_bytes, char **out, size_t *n, llv_error *err) {
+    *out = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        return llv_err(err, e == ENOENT ? LLV_ERR_NOT_FOUND : LLV_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
+    /* grow to at most max_bytes + 1: reading one byte past the limit is how
+     * an oversized file is told apart without reading all of it */
+    const size_t limit = max_bytes < SIZE_MAX - 1 ? max_bytes + 1 : SIZE_MAX - 1;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    llv_status st = LLV_OK;
+    for (;;) {
+        if (len == cap) {
+            size_t nc = cap == 0 ? 65536 : cap <= limit / 2 ? cap * 2 : limit;
+            if (nc > limit) nc = limit;
+            char *nb = realloc(buf, nc + 1); /* + the NUL */
+            if (!nb) {
+                st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory reading %zu bytes", path, nc);
+                break;
+            }
+            buf = nb;
+            cap = nc;
+        }
+        size_t r = fread(buf + len, 1, cap - len, f);
+        len += r;
+        if (len > max_bytes) {
+            st = llv_err(err, LLV_ERR_LIMIT, "%s: larger than %zu bytes", path, max_bytes);
+            break;
+        }
+        if (r == 0) {
+            if (ferror(f)) st = llv_err(err, LLV_ERR_IO, "%s: read error", path);
+            break;
+        }
+    }
+    fclose(f);
+    if (st != LLV_OK) {
+        free(buf);
+        return st;
+    }
+    buf[len] = 0;
+    *out = buf;
+    *n = len;
+    return LLV_OK;
 }

@@ -1,6 +1,6 @@
-/* mmap.h - read-only whole-file mappings, shared by the GGUF and safetensors
- * readers so that opening, checking and mapping a file is done (and worded)
- * one way. */
+/* mmap.h - whole-file access: read-only mappings (the GGUF and safetensors
+ * readers) and whole reads into memory (JSON, image files), so that opening,
+ * checking and reading a file is done (and worded) one way. */
 #ifndef LLV_MMAP_H
 #define LLV_MMAP_H
 
@@ -18,5 +18,11 @@ typedef struct llv_mapping {
 llv_status llv_file_map(const char *path, llv_mapping *map, llv_error *err);
 /* Unmaps and zeroes *map; a zeroed mapping is a no-op. */
 void llv_file_unmap(llv_mapping *map);
+
+/* Reads the whole file `path` into *out (malloc'd, NUL-terminated; *n bytes
+ * without the NUL). LLV_ERR_NOT_FOUND if it does not exist, LLV_ERR_LIMIT if
+ * it holds more than max_bytes (it is not read further), LLV_ERR_IO or
+ * LLV_ERR_OUT_OF_MEMORY; *out is NULL on failure. */
+llv_status llv_file_read(const char *path, size_t max_bytes, char **out, size_t *n, llv_error *err);
 
 #endif

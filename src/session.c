@@ -7,6 +7,7 @@
 #include "chat.h"
 #include "image-cache.h"
 #include "image.h"
+#include "mmap.h"
 #include "model.h"
 #include "sampler.h"
 #include "session.h"
@@ -15,7 +16,6 @@
 #include "tokenizer.h"
 #include "vision.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,39 +279,17 @@ llv_status llv_session_add_image_file(llv_session *s, const char *path, llv_erro
     llv_status st = check_session(s, "llv_session_add_image_file", err);
     if (st != LLV_OK) return st;
     if (!path) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_session_add_image_file: path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f) return llv_err(err, LLV_ERR_IO, "cannot open image '%s': %s", path, strerror(errno));
-    uint8_t *buf = NULL;
-    size_t n = 0, cap = 0;
-    st = LLV_OK;
-    for (;;) {
-        if (n == cap) {
-            if ((uint64_t)cap > s->p.max_image_bytes) {
-                st = llv_err(err, LLV_ERR_LIMIT, "image '%s' exceeds max_image_bytes = %llu", path,
-                             (unsigned long long)s->p.max_image_bytes);
-                break;
-            }
-            size_t ncap = cap ? cap * 2 : 65536;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "reading image '%s': out of memory", path);
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) st = llv_err(err, LLV_ERR_IO, "reading image '%s' failed", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (st == LLV_OK) {
-        if (n == 0) st = llv_err(err, LLV_ERR_FORMAT, "image '%s' is empty", path);
-        else if ((st = llv_session_add_image(s, buf, n, err)) != LLV_OK) llv_err_prefix(err, "'%s'", path);
-    }
+    char *buf = NULL;
+    size_t n = 0;
+    llv_error e = {0};
+    st = llv_file_read(path, (size_t)LLV_MIN(s->p.max_image_bytes, (uint64_t)SIZE_MAX), &buf, &n, &e);
+    if (st == LLV_ERR_LIMIT)
+        return llv_err(err, LLV_ERR_LIMIT, "image '%s' exceeds max_image_bytes = %llu", path,
+                       (unsigned long long)s->p.max_image_bytes);
+    if (st != LLV_OK) /* a missing file is an I/O error here, as any other that cannot be opened */
+        return llv_err(err, st == LLV_ERR_NOT_FOUND ? LLV_ERR_IO : st, "image: %s", e.message);
+    if (n == 0) st = llv_err(err, LLV_ERR_FORMAT, "image '%s' is empty", path);
+    else if ((st = llv_session_add_image(s, buf, n, err)) != LLV_OK) llv_err_prefix(err, "'%s'", path);
     free(buf);
     return st;
 }

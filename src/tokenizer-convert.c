@@ -2,10 +2,10 @@
  * generation_config.json, chat_template.*) to the tokenizer.ggml.* GGUF keys
  * llama.cpp writes for Llama 3 ("gpt2" model, "llama-bpe" pre-tokenizer). */
 #include "gguf.h"
+#include "mmap.h"
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,51 +30,12 @@ struct llv_tokenizer_hf {
 
 /* Reads a whole file; *missing = true (and OK) when it does not exist. */
 static llv_status read_file(const char *path, char **out, size_t *n, bool *missing, llv_error *err) {
-    *out = NULL;
-    *n = 0;
-    *missing = false;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT) {
-            *missing = true;
-            return LLV_OK;
-        }
-        return llv_err(err, LLV_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    llv_status st = LLV_OK;
-    for (;;) {
-        if (len == cap) {
-            size_t nc = cap ? cap * 2 : 1 << 16;
-            if (nc > HF_MAX_FILE + 1) {
-                st = llv_err(err, LLV_ERR_LIMIT, "%s is larger than %zu bytes", path, HF_MAX_FILE);
-                break;
-            }
-            char *nb = realloc(buf, nc + 1);
-            if (!nb) {
-                st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
-                break;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        size_t r = fread(buf + len, 1, cap - len, f);
-        len += r;
-        if (r == 0) {
-            if (ferror(f)) st = llv_err(err, LLV_ERR_IO, "error reading %s", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (st != LLV_OK) {
-        free(buf);
-        return st;
-    }
-    buf[len] = 0;
-    *out = buf;
-    *n = len;
-    return LLV_OK;
+    llv_error e = {0};
+    llv_status st = llv_file_read(path, HF_MAX_FILE, out, n, &e);
+    *missing = st == LLV_ERR_NOT_FOUND;
+    if (st == LLV_OK || *missing) return LLV_OK;
+    if (err) *err = e;
+    return st;
 }
 
 static llv_status parse_json_file(const char *dir, const char *name, cJSON **out, bool *missing, llv_error *err) {

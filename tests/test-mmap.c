@@ -1,0 +1,81 @@
+/* test-mmap.c - whole-file access (src/mmap.c): mapping and whole reads of
+ * missing, empty, non-regular, exactly-at-the-limit and over-the-limit files,
+ * and reads that grow the buffer several times. */
+#include "testing.h"
+
+#include "mmap.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *write_tmp(const char *dir, const char *name, size_t n) {
+    char *p = llv_test_path(dir, name);
+    FILE *f = fopen(p, "wb");
+    CHECK(f != NULL);
+    for (size_t i = 0; f && i < n; i++) fputc((int)(i * 31 % 251), f);
+    if (f) fclose(f);
+    return p;
+}
+
+static bool pattern_ok(const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)b[i] != (unsigned char)(i * 31 % 251)) return false;
+    return true;
+}
+
+int main(int argc, char **argv) {
+    llv_test_init(argc, argv);
+    char *dir = llv_test_tmpdir();
+    char *missing = llv_test_path(dir, "missing");
+    char *empty = write_tmp(dir, "empty", 0);
+    char *small = write_tmp(dir, "small", 100);
+    char *big = write_tmp(dir, "big", 300000); /* grows past 65536 twice */
+    llv_error err = {0};
+
+    if (llv_test_case("map")) {
+        llv_mapping m;
+        CHECK_STATUS(llv_file_map(missing, &m, &err), LLV_ERR_IO, &err);
+        CHECK(m.data == NULL && strstr(err.message, "cannot open") != NULL);
+        CHECK_STATUS(llv_file_map(dir, &m, &err), LLV_ERR_IO, &err);
+        CHECK(strstr(err.message, "not a regular file") != NULL);
+        CHECK_OK(llv_file_map(empty, &m, &err), &err);
+        CHECK(m.data == NULL && m.size == 0);
+        llv_file_unmap(&m);
+        CHECK_OK(llv_file_map(big, &m, &err), &err);
+        CHECK(m.size == 300000 && m.data && pattern_ok(m.data, m.size));
+        llv_file_unmap(&m);
+        CHECK(m.data == NULL && m.size == 0);
+        llv_file_unmap(&m); /* a zeroed mapping is a no-op */
+    }
+
+    if (llv_test_case("read")) {
+        char *b = (char *)1;
+        size_t n = 7;
+        CHECK_STATUS(llv_file_read(missing, 1000, &b, &n, &err), LLV_ERR_NOT_FOUND, &err);
+        CHECK(b == NULL && n == 0);
+        CHECK_STATUS(llv_file_read(dir, 1000, &b, &n, &err), LLV_ERR_IO, &err);
+        CHECK(b == NULL);
+        CHECK_OK(llv_file_read(empty, 0, &b, &n, &err), &err);
+        CHECK(b && n == 0 && b[0] == 0);
+        free(b);
+        CHECK_OK(llv_file_read(small, 100, &b, &n, &err), &err); /* exactly at the limit */
+        CHECK(b && n == 100 && pattern_ok(b, n) && b[n] == 0);
+        free(b);
+        CHECK_STATUS(llv_file_read(small, 99, &b, &n, &err), LLV_ERR_LIMIT, &err);
+        CHECK(b == NULL && strstr(err.message, "larger than 99 bytes") != NULL);
+        CHECK_OK(llv_file_read(big, SIZE_MAX, &b, &n, &err), &err);
+        CHECK(b && n == 300000 && pattern_ok(b, n) && b[n] == 0);
+        free(b);
+        CHECK_OK(llv_file_read(big, 300000, &b, &n, &err), &err);
+        CHECK(b && n == 300000 && pattern_ok(b, n));
+        free(b);
+        CHECK_STATUS(llv_file_read(big, 299999, &b, &n, &err), LLV_ERR_LIMIT, &err);
+        CHECK_STATUS(llv_file_read(big, 70000, &b, &n, &err), LLV_ERR_LIMIT, &err);
+    }
+
+    unlink(empty), unlink(small), unlink(big);
+    rmdir(dir);
+    free(missing), free(empty), free(small), free(big), free(dir);
+    return llv_test_finish();
+}
