@@ -403,6 +403,19 @@ llv_status llv_session_add_tokens_with_images(llv_session *s, const int32_t *tok
     return append_tokens(s, tokens, n, true, "llv_session_add_tokens_with_images", err);
 }
 
+/* toks[0..n) (malloc'd) with tok inserted at index at, as a new malloc'd
+ * array of n + 1; toks is freed either way (NULL: out of memory). */
+static int32_t *insert_token(int32_t *toks, size_t n, size_t at, int32_t tok) {
+    int32_t *t = malloc((n + 1) * sizeof *t);
+    if (t) {
+        memcpy(t, toks, at * sizeof *t);
+        t[at] = tok;
+        memcpy(t + at + 1, toks + at, (n - at) * sizeof *t);
+    }
+    free(toks);
+    return t;
+}
+
 static llv_status need_tokenizer(const llv_session *s, const char *fn, llv_error *err) {
     if (!s->m->tok) return llv_err(err, LLV_ERR_UNSUPPORTED, "%s: the model file has no tokenizer", fn);
     return LLV_OK;
@@ -426,19 +439,10 @@ llv_status llv_session_add_raw(llv_session *s, const char *text, llv_error *err)
     for (size_t i = 0; i < n; i++) has_bos |= toks[i] == bos;
     if (s->n_tokens == 0 && bos >= 0 && !has_bos) {
         /* MllamaProcessor: leading <|image|> tokens stay first, then BOS */
-        int32_t *t2 = malloc((n + 1) * sizeof *t2);
-        if (!t2) {
-            free(toks);
-            return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
-        }
         size_t lead = 0;
         while (lead < n && s->image_token >= 0 && toks[lead] == s->image_token) lead++;
-        memcpy(t2, toks, lead * sizeof *t2);
-        t2[lead] = bos;
-        memcpy(t2 + lead + 1, toks + lead, (n - lead) * sizeof *t2);
-        free(toks);
-        toks = t2;
-        n++;
+        if (!(toks = insert_token(toks, n++, lead, bos)))
+            return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     }
     st = append_tokens(s, toks, n, true, fn, err);
     free(toks);
@@ -467,16 +471,8 @@ static llv_status add_rendered(llv_session *s, const llv_message *msgs, size_t n
     }
     int32_t eot = llv_tokenizer_find(s->m->tok, "<|eot_id|>");
     if (s->open_answer && s->n_tokens > 0 && eot >= 0) {
-        int32_t *t2 = malloc((n + 1) * sizeof *t2);
-        if (!t2) {
-            free(toks);
+        if (!(toks = insert_token(toks, n++, 0, eot)))
             return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
-        }
-        t2[0] = eot;
-        memcpy(t2 + 1, toks, n * sizeof *t2);
-        free(toks);
-        toks = t2;
-        n++;
     }
     st = append_tokens(s, toks, n, true, fn, err);
     free(toks);
