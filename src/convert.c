@@ -69,21 +69,11 @@ llv_convert_params llv_convert_default_params(void) {
 /* JSON helpers                                                              */
 /* ------------------------------------------------------------------------- */
 
-static char *path_join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
-}
-
 /* Reads dir/name as JSON. *out = NULL and OK when the file is absent and
  * !required. */
 static llv_status read_json(const char *dir, const char *name, bool required, cJSON **out, llv_error *err) {
     *out = NULL;
-    char *path = path_join(dir, name);
+    char *path = llv_path_join(dir, name);
     if (!path) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
     char *buf = NULL;
     size_t n = 0;

@@ -96,3 +96,13 @@ llv_status llv_file_read(const char *path, size_t max_bytes, char **out, size_t 
     *n = len;
     return LLV_OK;
 }
+
+char *llv_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}

@@ -19,6 +19,9 @@ llv_status llv_file_map(const char *path, llv_mapping *map, llv_error *err);
 /* Unmaps and zeroes *map; a zeroed mapping is a no-op. */
 void llv_file_unmap(llv_mapping *map);
 
+/* "dir/name" (malloc'd; NULL when out of memory). */
+char *llv_path_join(const char *dir, const char *name);
+
 /* Reads the whole file `path` into *out (malloc'd, NUL-terminated; *n bytes
  * without the NUL). LLV_ERR_NOT_FOUND if it does not exist, LLV_ERR_LIMIT if
  * it holds more than max_bytes (it is not read further), LLV_ERR_IO or

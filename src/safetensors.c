@@ -324,6 +324,19 @@ static llv_st *st_new(int n_shards, llv_error *err) {
     return st;
 }
 
+/* Finishes a one-shard st whose shard was set up with status s: parses it
+ * into *out, or closes st. */
+static llv_status st_finish_single(llv_st *st, llv_status s, llv_st **out, llv_error *err) {
+    if (s == LLV_OK) s = st_parse_shard(st, 0, err);
+    if (s == LLV_OK) s = st_finalize(st, err);
+    if (s != LLV_OK) {
+        llv_st_close(st);
+        return s;
+    }
+    *out = st;
+    return LLV_OK;
+}
+
 llv_status llv_st_open_memory(const void *data, size_t size, llv_st **out, llv_error *err) {
     if (!out || (!data && size)) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_st_open_memory: NULL argument");
     *out = NULL;
@@ -334,14 +347,7 @@ llv_status llv_st_open_memory(const void *data, size_t size, llv_st **out, llv_e
     st->shards[0].data = data;
     st->shards[0].size = size;
     llv_status s = st->shards[0].path ? LLV_OK : llv_err(err, LLV_ERR_OUT_OF_MEMORY, "safetensors: out of memory");
-    if (s == LLV_OK) s = st_parse_shard(st, 0, err);
-    if (s == LLV_OK) s = st_finalize(st, err);
-    if (s != LLV_OK) {
-        llv_st_close(st);
-        return s;
-    }
-    *out = st;
-    return LLV_OK;
+    return st_finish_single(st, s, out, err);
 }
 
 /* mmaps a whole file read-only into sh. */
@@ -365,16 +371,6 @@ static bool st_ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static char *st_join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
-}
-
 static char *st_dirname(const char *path) {
     const char *slash = strrchr(path, '/');
     if (!slash) return st_strdup(".");
@@ -391,15 +387,7 @@ static llv_status st_open_file(const char *path, llv_st **out, llv_error *err) {
     llv_st *st = st_new(1, err);
     if (!st) return LLV_ERR_OUT_OF_MEMORY;
     st->n_shards = 1;
-    llv_status s = st_map(&st->shards[0], path, err);
-    if (s == LLV_OK) s = st_parse_shard(st, 0, err);
-    if (s == LLV_OK) s = st_finalize(st, err);
-    if (s != LLV_OK) {
-        llv_st_close(st);
-        return s;
-    }
-    *out = st;
-    return LLV_OK;
+    return st_finish_single(st, st_map(&st->shards[0], path, err), out, err);
 }
 
 static llv_status st_open_index(const char *path, llv_st **out, llv_error *err) {
@@ -502,7 +490,7 @@ static llv_status st_open_index(const char *path, llv_st **out, llv_error *err) 
         goto done;
     }
     for (size_t k = 0; k < n_files; k++) {
-        char *sp = st_join(dir, files[k]);
+        char *sp = llv_path_join(dir, files[k]);
         if (!sp) {
             s = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
             goto done;
@@ -547,7 +535,7 @@ done:
 }
 
 static llv_status st_open_dir(const char *path, llv_st **out, llv_error *err) {
-    char *idx = st_join(path, ST_INDEX_NAME);
+    char *idx = llv_path_join(path, ST_INDEX_NAME);
     if (!idx) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "safetensors: out of memory");
     struct stat sb;
     if (stat(idx, &sb) == 0) {
@@ -576,7 +564,7 @@ static llv_status st_open_dir(const char *path, llv_st **out, llv_error *err) {
                        count, ST_INDEX_NAME);
     }
     if (!found) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "safetensors: out of memory");
-    char *fp = st_join(path, found);
+    char *fp = llv_path_join(path, found);
     free(found);
     if (!fp) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "safetensors: out of memory");
     llv_status s = st_open_file(fp, out, err);

@@ -1,6 +1,6 @@
 /* test-mmap.c - whole-file access (src/mmap.c): mapping and whole reads of
  * missing, empty, non-regular, exactly-at-the-limit and over-the-limit files,
- * and reads that grow the buffer several times. */
+ * reads that grow the buffer several times, and path joining. */
 #include "testing.h"
 
 #include "mmap.h"
@@ -72,6 +72,12 @@ int main(int argc, char **argv) {
         free(b);
         CHECK_STATUS(llv_file_read(big, 299999, &b, &n, &err), LLV_ERR_LIMIT, &err);
         CHECK_STATUS(llv_file_read(big, 70000, &b, &n, &err), LLV_ERR_LIMIT, &err);
+    }
+
+    if (llv_test_case("path_join")) {
+        char *p = llv_path_join("a/b", "c.json");
+        CHECK(p && strcmp(p, "a/b/c.json") == 0);
+        free(p);
     }
 
     unlink(empty), unlink(small), unlink(big);
