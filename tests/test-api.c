@@ -10,18 +10,6 @@
 
 static llv_model *g_model;
 
-/* A small PPM image (the decoder reads PNM), pattern chosen by `seed`. */
-static uint8_t *make_ppm(int w, int h, int seed, size_t *n) {
-    char head[64];
-    int hn = snprintf(head, sizeof head, "P6\n%d %d\n255\n", w, h);
-    size_t total = (size_t)hn + (size_t)w * h * 3;
-    uint8_t *b = malloc(total);
-    memcpy(b, head, (size_t)hn);
-    for (int i = 0; i < w * h * 3; i++) b[hn + i] = (uint8_t)((i * 37 + seed * 101 + (i / 7) * seed) & 0xff);
-    *n = total;
-    return b;
-}
-
 static llv_session *new_session(int32_t n_threads, int32_t n_ctx, size_t cache) {
     llv_session_params p = llv_session_default_params();
     p.n_threads = n_threads;
@@ -310,7 +298,7 @@ static void test_image_cache(void) {
         return;
     }
     size_t n1, n2;
-    uint8_t *img1 = make_ppm(40, 30, 1, &n1), *img2 = make_ppm(30, 50, 2, &n2);
+    uint8_t *img1 = llv_test_ppm(40, 30, 1, &n1), *img2 = llv_test_ppm(30, 50, 2, &n2);
     llv_session *s = new_session(1, 1024, 4);
     if (!s) return;
     llv_error err;

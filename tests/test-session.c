@@ -58,17 +58,6 @@ static void test_lru(void) {
     llv_image_cache_free(&c);
 }
 
-static uint8_t *make_ppm(int w, int h, int seed, size_t *n) {
-    char head[64];
-    int hn = snprintf(head, sizeof head, "P6\n%d %d\n255\n", w, h);
-    size_t total = (size_t)hn + (size_t)w * h * 3;
-    uint8_t *b = malloc(total);
-    memcpy(b, head, (size_t)hn);
-    for (int i = 0; i < w * h * 3; i++) b[hn + i] = (uint8_t)(i * 13 + seed * 71);
-    *n = total;
-    return b;
-}
-
 static void test_masks(llv_model *m) {
     if (!llv_test_case("masks")) return;
     llv_model_info info;
@@ -82,7 +71,7 @@ static void test_masks(llv_model *m) {
     CHECK_OK(llv_session_create(m, NULL, &s, &err), &err);
     if (!s) return;
     size_t ni;
-    uint8_t *img = make_ppm(20, 20, 1, &ni);
+    uint8_t *img = llv_test_ppm(20, 20, 1, &ni);
     const int32_t IMG = info.image_token_id;
 
     /* text before the first image has no bit; consecutive images share the rows after them */

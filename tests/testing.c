@@ -1,5 +1,7 @@
 #include "testing.h"
 
+#include "mmap.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -125,29 +127,23 @@ char *llv_test_tmpdir(void) {
 }
 
 char *llv_test_read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap + 1);
-    size_t r;
-    while (buf && (r = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += r;
-        if (len == cap) {
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf) return NULL;
-    buf[len] = 0;
+    char *buf = NULL;
+    size_t len = 0;
+    if (llv_file_read(path, SIZE_MAX, &buf, &len, NULL) != LLV_OK) return NULL;
     if (n) *n = len;
     return buf;
+}
+
+uint8_t *llv_test_ppm(int w, int h, int seed, size_t *n) {
+    char head[64];
+    int hn = snprintf(head, sizeof head, "P6\n%d %d\n255\n", w, h);
+    size_t total = (size_t)hn + (size_t)w * h * 3;
+    uint8_t *b = malloc(total);
+    if (!b) return NULL;
+    memcpy(b, head, (size_t)hn);
+    for (int i = 0; i < w * h * 3; i++) b[hn + i] = (uint8_t)((i * 37 + seed * 101 + (i / 7) * seed) & 0xff);
+    *n = total;
+    return b;
 }
 
 char *llv_test_bin(const char *name) {

@@ -78,6 +78,9 @@ char *llv_test_path(const char *dir, const char *rel); /* malloc'd */
 char *llv_test_tmpdir(void);
 /* Reads a whole file (malloc'd, NUL-terminated); NULL on error. */
 char *llv_test_read_file(const char *path, size_t *n);
+/* A binary PPM (P6) image of w x h pixels in a pattern chosen by seed
+ * (malloc'd, *n bytes). */
+uint8_t *llv_test_ppm(int w, int h, int seed, size_t *n);
 /* $LLV_BIN_DIR/<name> (malloc'd). */
 char *llv_test_bin(const char *name);
 
