@@ -11,6 +11,7 @@
  * gives the input back. PCRE2 only ever sees validated UTF-8 (NO_UTF_CHECK). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tokenizer.h"
+#include "utf8.h"
 
 #include <pcre2.h>
 #include <stdio.h>
@@ -141,52 +142,8 @@ static inline const merge_slot *merge_find(const llv_tokenizer *t, int32_t a, in
 }
 
 /* ------------------------------------------------------------------------- */
-/* UTF-8 and the byte-level alphabet                                         */
+/* The byte-level alphabet (UTF-8 itself: utf8.c)                            */
 /* ------------------------------------------------------------------------- */
-
-/* Length of the valid UTF-8 prefix of p[0..n) (whole characters only; same
- * rules as PCRE2's check: no overlongs, surrogates or values > U+10FFFF). */
-static size_t utf8_valid_prefix(const unsigned char *p, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf) len = 2;
-        else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            if (c == 0xe0) lo = 0xa0;
-            if (c == 0xed) hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            if (c == 0xf0) lo = 0x90;
-            if (c == 0xf4) hi = 0x8f;
-        } else return i;
-        if (n - i < len) return i;
-        if (p[i + 1] < lo || p[i + 1] > hi) return i;
-        for (size_t k = 2; k < len; k++)
-            if ((p[i + k] & 0xc0) != 0x80) return i;
-        i += len;
-    }
-    return n;
-}
-
-/* Decodes one UTF-8 code point from p[0..n); returns its length, 0 if invalid. */
-static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp) {
-    size_t len = utf8_valid_prefix(p, n < 4 ? n : 4);
-    if (len == 0) return 0;
-    unsigned char c = p[0];
-    size_t l = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-    if (l > len) return 0;
-    uint32_t v = l == 1 ? c : l == 2 ? (c & 0x1fu) : l == 3 ? (c & 0x0fu) : (c & 0x07u);
-    for (size_t k = 1; k < l; k++) v = (v << 6) | (p[k] & 0x3fu);
-    *cp = v;
-    return l;
-}
 
 /* GPT-2 bytes_to_unicode inverse: code point (< 324) -> byte, or -1. */
 static void byte_level_inverse(int16_t inv[324]) {
@@ -206,7 +163,7 @@ static long byte_level_decode(const int16_t inv[324], const unsigned char *p, si
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp = 0;
-        size_t l = utf8_decode(p + i, n - i, &cp);
+        size_t l = llv_utf8_decode(p + i, n - i, &cp);
         if (l == 0) {
             *bad_cp = 0xfffd;
             return -1;
@@ -846,7 +803,7 @@ static llv_status encode_run(enc_state *e, const unsigned char *s, size_t n, llv
         if (a > off && (st = encode_piece(e, s + off, a - off, err)) != LLV_OK) return st; /* gap: its own piece */
         if (b == a) { /* empty match (not possible with our patterns): take one character */
             uint32_t cp;
-            size_t l = utf8_decode(s + a, n - a, &cp);
+            size_t l = llv_utf8_decode(s + a, n - a, &cp);
             b = a + (l ? l : 1);
         }
         if ((st = encode_piece(e, s + a, b - a, err)) != LLV_OK) return st;
@@ -859,7 +816,7 @@ static llv_status encode_run(enc_state *e, const unsigned char *s, size_t n, llv
  * each invalid byte is a piece of its own. */
 static llv_status encode_segment(enc_state *e, const unsigned char *s, size_t n, llv_error *err) {
     while (n) {
-        size_t v = utf8_valid_prefix(s, n);
+        size_t v = llv_utf8_valid_prefix(s, n);
         if (v) {
             llv_status st = encode_run(e, s, v, err);
             if (st != LLV_OK) return st;
