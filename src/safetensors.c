@@ -62,13 +62,6 @@ const char *llv_st_dtype_name(llv_st_dtype t) {
     return ((int)t >= 0 && (int)t < ST_N_DTYPES) ? st_dtypes[t].name : "?";
 }
 
-static char *st_strdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
 /* A JSON number that is an exact non-negative integer below 2^53. */
 static bool st_json_uint(const cJSON *j, uint64_t *out) {
     if (!cJSON_IsNumber(j)) return false;
@@ -124,8 +117,8 @@ static llv_status st_parse_meta(st_shard *sh, const cJSON *meta, llv_error *err)
             return llv_err(err, LLV_ERR_FORMAT, "%s: __metadata__ entry '%s': expected a string value", sh->path,
                            c->string ? c->string : "");
         st_kv *kv = &sh->meta[sh->n_meta];
-        kv->key = st_strdup(c->string ? c->string : "");
-        kv->val = st_strdup(c->valuestring);
+        kv->key = strdup(c->string ? c->string : "");
+        kv->val = strdup(c->valuestring);
         if (!kv->key || !kv->val) {
             free(kv->key);
             free(kv->val);
@@ -273,7 +266,7 @@ static llv_status st_parse_shard(llv_st *st, int si, llv_error *err) {
         st_entry e;
         if ((s = st_parse_entry(sh, c, data_start, &e, err)) != LLV_OK) goto done;
         e.shard = si;
-        e.t.name = st_strdup(name);
+        e.t.name = strdup(name);
         if (!e.t.name) {
             s = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory", sh->path);
             goto done;
@@ -343,7 +336,7 @@ llv_status llv_st_open_memory(const void *data, size_t size, llv_st **out, llv_e
     llv_st *st = st_new(1, err);
     if (!st) return LLV_ERR_OUT_OF_MEMORY;
     st->n_shards = 1;
-    st->shards[0].path = st_strdup("<memory>");
+    st->shards[0].path = strdup("<memory>");
     st->shards[0].data = data;
     st->shards[0].size = size;
     llv_status s = st->shards[0].path ? LLV_OK : llv_err(err, LLV_ERR_OUT_OF_MEMORY, "safetensors: out of memory");
@@ -352,7 +345,7 @@ llv_status llv_st_open_memory(const void *data, size_t size, llv_st **out, llv_e
 
 /* mmaps a whole file read-only into sh. */
 static llv_status st_map(st_shard *sh, const char *path, llv_error *err) {
-    sh->path = st_strdup(path);
+    sh->path = strdup(path);
     if (!sh->path) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "safetensors: out of memory");
     llv_status s = llv_file_map(path, &sh->map, err);
     if (s != LLV_OK) return s;
@@ -373,8 +366,8 @@ static bool st_ends_with(const char *s, const char *suffix) {
 
 static char *st_dirname(const char *path) {
     const char *slash = strrchr(path, '/');
-    if (!slash) return st_strdup(".");
-    if (slash == path) return st_strdup("/");
+    if (!slash) return strdup(".");
+    if (slash == path) return strdup("/");
     size_t n = (size_t)(slash - path);
     char *p = malloc(n + 1);
     if (!p) return NULL;
@@ -551,7 +544,7 @@ static llv_status st_open_dir(const char *path, llv_st **out, llv_error *err) {
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.' || !st_ends_with(de->d_name, ".safetensors")) continue;
-        if (++count == 1) found = st_strdup(de->d_name);
+        if (++count == 1) found = strdup(de->d_name);
     }
     closedir(d);
     if (count == 0) {
