@@ -4,8 +4,10 @@
  * encoder; llv-synth models: seeded random prompts, one with an image). Over
  * the logits of every position: top-1 agreement with F32, mean and max
  * KL(P_f32 || P_type). Prints a table; asserts only loose sanity bounds.
- * The tiny models' rows are 48..256 long, so K-quant (256-block) types mostly
- * fall back to Q8_0/F16: the "mix" column shows what each file really holds. */
+ * The golden and synth models' rows are 48..256 long, so K-quant (256-block)
+ * types mostly fall back to Q8_0/F16 there (the "mix" column shows what each
+ * file really holds); "wide256", a random 8-layer llama with hidden 256 and
+ * ffn 512, measures the K-quants themselves. */
 #include "testing.h"
 
 #include "../kernels/kernels.h"
@@ -211,8 +213,14 @@ static void suite_report(suite *s, bool golden) {
                       llv_type_name(types[t]), st->miss_gap);
             CHECK_MSG(mean < 1e-2, "%s %s: mean KL %.3e < 1e-2", s->label, llv_type_name(types[t]), mean);
         }
-        CHECK_MSG(top1 >= 0.5, "%s %s: top-1 %.4f >= 0.5", s->label, llv_type_name(types[t]), top1);
-        CHECK_MSG(mean < 0.5, "%s %s: mean KL %.3e < 0.5", s->label, llv_type_name(types[t]), mean);
+        if (types[t] == LLV_TYPE_Q6_K) {
+            CHECK_MSG(top1 >= 0.8, "%s q6_k: top-1 %.4f >= 0.8", s->label, top1);
+            CHECK_MSG(mean < 0.05, "%s q6_k: mean KL %.3e < 0.05", s->label, mean);
+        }
+        /* random tiny models are far more sensitive than trained ones: 4-bit
+         * types reach only 0.55-0.8 top-1 on them; a broken kernel gives ~0 */
+        CHECK_MSG(top1 >= 0.4, "%s %s: top-1 %.4f >= 0.4", s->label, llv_type_name(types[t]), top1);
+        CHECK_MSG(mean < 1.0, "%s %s: mean KL %.3e < 1", s->label, llv_type_name(types[t]), mean);
     }
 }
 
@@ -362,6 +370,115 @@ static void synth_suite(const char *preset, const char *tmp) {
     unlink(f32);
 }
 
+/* --- a llama model whose rows are multiples of 256, so the K-quants apply ---
+ * llv-synth's presets are narrower than 256; this one takes llama-tiny's
+ * metadata and tokenizer and writes wider random weights (same init rules). */
+
+static float nrand(void) {
+    double u1 = ((double)rnd() + 0.5) / 4294967296.0, u2 = ((double)rnd() + 0.5) / 4294967296.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+enum { WIDE_H = 256, WIDE_F = 512, WIDE_HEADS = 4, WIDE_KV = 2, WIDE_LAYERS = 8 };
+
+static bool write_wide_llama(const char *tmp, const char *out) {
+    char src[1024];
+    snprintf(src, sizeof src, "%s/llama-tiny-src.gguf", tmp);
+    llv_synth_params sp = llv_synth_default_params();
+    sp.preset = "llama-tiny";
+    llv_error err = {0};
+    llv_gguf *g = NULL;
+    llv_gguf_writer *w = NULL;
+    bool ok = llv_synth(src, &sp, &err) == LLV_OK && llv_gguf_open(src, &g, &err) == LLV_OK;
+    int64_t V = 0;
+    ok = ok && llv_gguf_get_i64(g, "llama.vocab_size", &V, &err) == LLV_OK;
+    const int64_t H = WIDE_H, F = WIDE_F, hd = WIDE_H / WIDE_HEADS, kd = WIDE_KV * hd;
+    ok = ok && llv_gguf_writer_create(&w, &err) == LLV_OK && llv_gguf_copy_kvs(w, g, &err) == LLV_OK &&
+         llv_gguf_set_u32(w, "llama.embedding_length", H, &err) == LLV_OK &&
+         llv_gguf_set_u32(w, "llama.feed_forward_length", F, &err) == LLV_OK &&
+         llv_gguf_set_u32(w, "llama.attention.head_count", WIDE_HEADS, &err) == LLV_OK &&
+         llv_gguf_set_u32(w, "llama.attention.head_count_kv", WIDE_KV, &err) == LLV_OK &&
+         llv_gguf_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd, &err) == LLV_OK &&
+         llv_gguf_set_u32(w, "llama.block_count", WIDE_LAYERS, &err) == LLV_OK &&
+         llv_gguf_set_str(w, "general.name", "quality-wide-llama", &err) == LLV_OK;
+    /* name, ne0, ne1 (ne1 = 0: 1-D), init: 0 norm, 1 linear, 2 embedding, 3 lm_head, 4 ones */
+    struct { char name[64]; int64_t ne0, ne1; int init; } ts[4 + 9 * WIDE_LAYERS];
+    int n = 0;
+#define T(nm, a, b, i) (snprintf(ts[n].name, sizeof ts[n].name, "%s", nm), ts[n].ne0 = a, ts[n].ne1 = b, ts[n++].init = i)
+    T("token_embd.weight", H, V, 2);
+    T("output_norm.weight", H, 0, 0);
+    T("output.weight", H, V, 3);
+    T("rope_freqs.weight", hd / 2, 0, 4);
+    static const struct { const char *s; int which; } lt[] = {
+        {"attn_norm.weight", 0}, {"attn_q.weight", 1}, {"attn_k.weight", 2}, {"attn_v.weight", 2},
+        {"attn_output.weight", 1}, {"ffn_norm.weight", 0}, {"ffn_gate.weight", 3}, {"ffn_up.weight", 3},
+        {"ffn_down.weight", 4}};
+    for (int l = 0; l < WIDE_LAYERS; l++)
+        for (int j = 0; j < 9; j++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "blk.%d.%s", l, lt[j].s);
+            switch (lt[j].which) {
+            case 0: T(nm, H, 0, 0); break;
+            case 1: T(nm, H, H, 1); break;
+            case 2: T(nm, H, kd, 1); break;
+            case 3: T(nm, H, F, 1); break;
+            default: T(nm, F, H, 1); break;
+            }
+        }
+#undef T
+    for (int i = 0; ok && i < n; i++) {
+        int64_t ne[2] = {ts[i].ne0, ts[i].ne1 ? ts[i].ne1 : 1};
+        ok = llv_gguf_add_tensor(w, ts[i].name, LLV_TYPE_F32, ts[i].ne1 ? 2 : 1, ne, &err) == LLV_OK;
+    }
+    ok = ok && llv_gguf_writer_begin(w, out, &err) == LLV_OK;
+    float *row = malloc(sizeof(float) * (size_t)LLV_MAX(H, F));
+    for (int i = 0; ok && row && i < n; i++) {
+        int64_t rows = ts[i].ne1 ? ts[i].ne1 : 1, k = ts[i].ne0;
+        for (int64_t r = 0; ok && r < rows; r++) {
+            for (int64_t e = 0; e < k; e++) {
+                float z = nrand();
+                switch (ts[i].init) {
+                case 0: row[e] = 1.0f + 0.25f * z; break;
+                case 1: row[e] = z / sqrtf((float)k); break;
+                case 2: row[e] = z; break;
+                case 3: row[e] = 3.0f * z / sqrtf((float)k); break;
+                default: row[e] = 1.0f; break;
+                }
+            }
+            ok = llv_gguf_writer_write(w, row, sizeof(float) * (size_t)k, &err) == LLV_OK;
+        }
+    }
+    ok = ok && row && llv_gguf_writer_finish(w, &err) == LLV_OK;
+    CHECK_MSG(ok, "wide llama model: %s", err.message);
+    free(row);
+    llv_gguf_writer_free(w);
+    llv_gguf_close(g);
+    unlink(src);
+    return ok;
+}
+
+static void wide_suite(const char *tmp) {
+    char f32[1024];
+    snprintf(f32, sizeof f32, "%s/wide-f32.gguf", tmp);
+    if (!write_wide_llama(tmp, f32)) return;
+    suite su;
+    if (suite_open(&su, "wide256", f32, tmp)) {
+        const llv_hparams *hp = &su.ref->hp;
+        for (int k = 0; k < 4; k++) {
+            input in;
+            memset(&in, 0, sizeof in);
+            in.n = 32;
+            in.tokens = malloc(sizeof(int32_t) * 32);
+            for (int i = 0; i < 32; i++) in.tokens[i] = (int32_t)(rnd() % (uint32_t)hp->n_vocab);
+            suite_run(&su, &in);
+            input_free(&in);
+        }
+        suite_report(&su, false);
+    }
+    suite_close(&su);
+    unlink(f32);
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     /* links kernels/dispatch.c, whose llv_kernels_get overrides model.c's weak stub */
@@ -381,6 +498,7 @@ int main(int argc, char **argv) {
     }
     if (llv_test_case("synth-tiny")) synth_suite("tiny", tmp);
     if (llv_test_case("synth-demo")) synth_suite("demo", tmp);
+    if (llv_test_case("wide256")) wide_suite(tmp);
     rmdir(tmp);
     free(tmp);
     return llv_test_finish();
