@@ -7,12 +7,14 @@
 #include "../kernels/kernels.h"
 #include "../kernels/ref/ref-quant.h"
 #include "common.h"
+#include "gguf.h"
 #include "quantize.h"
 #include "tensor.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static double urand(void) { /* uniform in (0, 1) */
@@ -253,6 +255,7 @@ static void test_table(void) {
 }
 
 static void test_policy(void);
+static void test_quantize_file(void);
 
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
@@ -267,6 +270,7 @@ int main(int argc, char **argv) {
     if (llv_test_case("error")) test_error_bounds();
     if (llv_test_case("matmul")) test_matmul();
     if (llv_test_case("policy")) test_policy();
+    if (llv_test_case("file")) test_quantize_file();
     return llv_test_finish();
 }
 
@@ -354,4 +358,136 @@ static void test_policy(void) {
     CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_F16), 1);
     CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_BF16), 32);
     CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_F32), 0);
+}
+
+/* --- llv_quantize on llv-synth files --- */
+
+/* Checks out against in: every KV kept, ftype keys, tensors in order with the
+ * policy's types, same-type tensors bit-equal, the rest within RMSE bounds. */
+static void check_quantized(const char *in_path, const char *out_path, llv_type target, uint32_t ftype) {
+    llv_gguf *gi = NULL, *go = NULL;
+    llv_error err = {0};
+    CHECK_OK(llv_gguf_open(in_path, &gi, &err), &err);
+    CHECK_OK(llv_gguf_open(out_path, &go, &err), &err);
+    if (!gi || !go) goto done;
+    for (int64_t i = 0; i < llv_gguf_n_kv(gi); i++)
+        CHECK_MSG(llv_gguf_find_key(go, llv_gguf_key(gi, i)) >= 0, "key %s kept", llv_gguf_key(gi, i));
+    uint32_t ft = 99, qv = 0;
+    CHECK_OK(llv_gguf_get_u32(go, "general.file_type", &ft, &err), &err);
+    CHECK_OK(llv_gguf_get_u32(go, "general.quantization_version", &qv, &err), &err);
+    CHECK_EQ_I(ft, ftype);
+    CHECK_EQ_I(qv, 2);
+    int64_t blocks = 0;
+    CHECK_OK(llv_gguf_get_i64(gi, "mllama.block_count", &blocks, &err), &err);
+    llv_quant_policy pol = {target, blocks, llv_gguf_find_tensor(gi, "output.weight") != NULL};
+    CHECK_EQ_I(llv_gguf_n_tensors(go), llv_gguf_n_tensors(gi));
+    const llv_kernels *k = llv_kernels_ref();
+    int bad_type = 0, bad_copy = 0, bad_err = 0, n_quant = 0;
+    for (int64_t i = 0; i < llv_gguf_n_tensors(gi) && i < llv_gguf_n_tensors(go); i++) {
+        const llv_tensor *a = llv_gguf_tensor(gi, i), *b = llv_gguf_tensor(go, i);
+        CHECK(strcmp(a->name, b->name) == 0 && a->n_dims == b->n_dims && a->ne[0] == b->ne[0] && a->ne[1] == b->ne[1]);
+        int want = llv_quant_tensor_type(&pol, a->name, a->n_dims, a->ne);
+        if ((int)b->type != want) {
+            if (bad_type++ < 5) printf("  %s: %s, want %s\n", a->name, llv_type_name(b->type), llv_type_name((llv_type)want));
+            continue;
+        }
+        if (a->type == b->type) {
+            bad_copy += a->nbytes != b->nbytes || memcmp(a->data, b->data, a->nbytes) != 0;
+            continue;
+        }
+        int64_t n = a->ne[0] * llv_tensor_rows(a);
+        float *fa = malloc((size_t)n * 4), *fb = malloc((size_t)n * 4);
+        k->to_f32[a->type](a->data, fa, n);
+        k->to_f32[b->type](b->data, fb, n);
+        double se = 0, ss = 0;
+        for (int64_t e = 0; e < n; e++) {
+            se += ((double)fa[e] - fb[e]) * ((double)fa[e] - fb[e]);
+            ss += (double)fa[e] * fa[e];
+        }
+        double lim = b->type == LLV_TYPE_Q8_0 ? 0.01 : b->type == LLV_TYPE_Q6_K ? 0.03 : 0.12;
+        if (llv_quant_type_is_quantized((int)b->type)) n_quant++;
+        if (!(sqrt(se / (ss > 0 ? ss : 1)) < (b->type == LLV_TYPE_F16 || b->type == LLV_TYPE_BF16 ? 0.005 : lim))) {
+            if (bad_err++ < 5) printf("  %s: relative RMSE %g\n", a->name, sqrt(se / ss));
+        }
+        free(fa);
+        free(fb);
+    }
+    CHECK_EQ_I(bad_type, 0);
+    CHECK_EQ_I(bad_copy, 0);
+    CHECK_EQ_I(bad_err, 0);
+    CHECK(n_quant > 0);
+done:
+    llv_gguf_close(gi);
+    llv_gguf_close(go);
+}
+
+static bool progress_cb(const char *what, float f, void *user) {
+    float *last = user;
+    if (*last == -2) return false;
+    CHECK(strcmp(what, "quantize") == 0 && f >= *last && f <= 1.0f);
+    *last = f;
+    return true;
+}
+
+static void test_quantize_file(void) {
+    char *tmp = llv_test_tmpdir();
+    CHECK(tmp != NULL);
+    if (!tmp) return;
+    char *f32 = llv_test_path(tmp, "tiny-f32.gguf"), *f16 = llv_test_path(tmp, "tiny-f16.gguf");
+    char *out = llv_test_path(tmp, "out.gguf");
+    llv_error err = {0};
+    llv_synth_params sp = llv_synth_default_params();
+    sp.preset = "demo"; /* ffn_down rows of 256: some real K-quant blocks */
+    CHECK_OK(llv_synth(f32, &sp, &err), &err);
+    sp.type = LLV_TYPE_F16;
+    CHECK_OK(llv_synth(f16, &sp, &err), &err);
+
+    static const struct { llv_type t; uint32_t ftype; } cases[] = {
+        {LLV_TYPE_Q4_K_M, 15}, {LLV_TYPE_Q8_0, 7}, {LLV_TYPE_Q4_0, 2}, {LLV_TYPE_Q6_K, 18}, {LLV_TYPE_Q4_K, 14},
+        {LLV_TYPE_F16, 1}, {LLV_TYPE_BF16, 32}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int src = 0; src < 2; src++) {
+            const char *in = src ? f16 : f32;
+            llv_status s = llv_quantize(in, out, cases[i].t, NULL, &err);
+            CHECK_MSG(s == LLV_OK, "quantize %s from %s: %s", llv_type_name(cases[i].t), src ? "f16" : "f32",
+                      err.message);
+            if (s != LLV_OK) continue;
+            if (cases[i].t != LLV_TYPE_F16 && cases[i].t != LLV_TYPE_BF16) check_quantized(in, out, cases[i].t, cases[i].ftype);
+            llv_model *m = NULL;
+            CHECK_OK(llv_model_load(out, NULL, &m, &err), &err);
+            if (m) {
+                llv_model_info info;
+                llv_model_get_info(m, &info);
+                printf("  %s from %s: predominant text type %s\n", llv_type_name(cases[i].t), src ? "f16" : "f32",
+                       llv_type_name(info.weight_type));
+                llv_model_free(m);
+            }
+        }
+    }
+    /* progress reaches 1 and can cancel */
+    llv_convert_params cp = llv_convert_default_params();
+    float last = -1;
+    cp.progress = progress_cb;
+    cp.progress_user = &last;
+    CHECK_OK(llv_quantize(f32, out, LLV_TYPE_Q4_0, &cp, &err), &err);
+    CHECK(last == 1.0f);
+    last = -2; /* cancel at the first call */
+    CHECK_STATUS(llv_quantize(f32, out, LLV_TYPE_Q4_0, &cp, &err), LLV_ERR_CANCELLED, &err);
+    CHECK_STATUS(llv_quantize(f32, out, (llv_type)3, NULL, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_STATUS(llv_quantize(f32, out, LLV_TYPE_Q4_K_M, NULL, &err), LLV_OK, &err);
+    CHECK(llv_quantize(out, out, LLV_TYPE_Q8_0, NULL, &err) == LLV_OK); /* requantize in place: via temp + rename */
+    char *missing = llv_test_path(tmp, "missing.gguf"), *baddir = llv_test_path(tmp, "no/such/dir/x.gguf");
+    CHECK(llv_quantize(missing, out, LLV_TYPE_Q8_0, NULL, &err) != LLV_OK);
+    CHECK(llv_quantize(f32, baddir, LLV_TYPE_Q8_0, NULL, &err) != LLV_OK);
+    CHECK(llv_quantize(NULL, out, LLV_TYPE_Q8_0, NULL, &err) == LLV_ERR_INVALID_ARGUMENT);
+    unlink(f32);
+    unlink(f16);
+    unlink(out);
+    rmdir(tmp);
+    free(f32);
+    free(f16);
+    free(out);
+    free(missing);
+    free(baddir);
+    free(tmp);
 }
