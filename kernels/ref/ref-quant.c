@@ -14,8 +14,15 @@
 #define CHUNK 512 /* multiple of every block size; same chunking as ref-matmul.c */
 #define GROUP_MAX_EPS 1e-15f
 
-/* ggml's nearest_int: round half to even (default FP rounding mode). */
-static inline int nearest_int(float v) { return (int)lrintf(v); }
+/* ggml's nearest_int: round half to even via the 1.5*2^23 trick (no libm
+ * call); exact for |v| <= 2^22, which the callers' clamped ranges satisfy
+ * except for NaN/huge inputs, where the result is merely unspecified. */
+static inline int nearest_int(float v) {
+    float f = v + 12582912.f;
+    int32_t i;
+    memcpy(&i, &f, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
 
 /* ------------------------------------------------------------------------- */
 /* Q8_0                                                                      */
