@@ -162,6 +162,9 @@ static bool suite_open(suite *s, const char *label, const char *f32_path, const 
     s->label = label;
     llv_error err = {0};
     llv_model_params mp = llv_model_default_params();
+    /* the reference kernels isolate the weight types' own error (SIMD kernels
+     * may also round activations); LLV_ISA=avx2|avx512|ref selects a table */
+    mp.isa = getenv("LLV_ISA") ? LLV_ISA_AUTO : LLV_ISA_REF;
     llv_status st = llv_model_load(f32_path, &mp, &s->ref, &err);
     CHECK_MSG(st == LLV_OK, "%s: load f32: %s", label, err.message);
     if (st) return false;
@@ -489,6 +492,7 @@ int main(int argc, char **argv) {
     printf("%-8s %-7s %6s %9s %8s %12s %12s   %s\n", "model", "type", "pos", "top-1", "miss-gap", "mean KL",
            "max KL", "2-D tensor types in the file");
     printf("(miss-gap: largest F32 logit margin of a position whose top-1 changed; logits have std ~3)\n");
+    printf("(kernels: %s)\n", getenv("LLV_ISA") ? llv_kernels_get(LLV_ISA_AUTO)->name : "ref");
     const char *shared = llv_test_shared_dir();
     if (shared) {
         if (llv_test_case("tiny-a")) golden_suite(shared, "tiny-a", tmp);
