@@ -169,6 +169,8 @@ static void test_matmul(void) {
             }
             /* bigger shapes across the tile and cache-block edges */
             check_matmul(t, ty, bs == 1 ? 1040 : bs * 5, 13, 67, pool);
+            /* few weight rows, many x rows: llv_op_linear splits over x rows */
+            check_matmul(t, ty, bs == 1 ? 100 : bs * 3, 101, 5, pool);
         }
         printf("  %s: matmul checked for %d types\n", t->name, types);
     }
