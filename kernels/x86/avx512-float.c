@@ -9,6 +9,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 
 #define MR 6 /* x rows per register tile */
 #define NR 4 /* weight rows per register tile: 24 accumulators + 4 weights + 1 x */
@@ -115,8 +116,96 @@ static void matmul_tiles(const tile_fn *tiles, size_t esz, LLV_MATMUL_ARGS) {
 
 void llv_avx512_matmul_f32(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
 void llv_avx512_matmul_f16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
+/* ------------------------------------------------------------------------- */
+/* BF16 weights: vdpbf16ps on activations rounded to bf16 (RNE)              */
+/* ------------------------------------------------------------------------- */
+
+/* Twice the products per instruction of the F32 FMA path, at the price of
+ * rounding the activations to bf16 (relative error <= 2^-8 per product; the
+ * weights are bf16 already). Lane j of output (m, n) sums the pairs
+ * k = 2j, 2j+1 (mod 32) in increasing k; the tail is a masked step: the order
+ * depends only on K. K above XB_MAX_K uses the exact F32 path for all M. */
+#define XB_MAX_K 16384
+
+static void x_to_bf16(const float *x, int64_t K, uint16_t *dst) {
+    for (int64_t k = 0; k < K; k += 32) {
+        int64_t r = K - k;
+        __mmask16 m0 = r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << r) - 1);
+        __mmask16 m1 = r >= 32 ? (__mmask16)0xffff : r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
+        __m512 a = _mm512_maskz_loadu_ps(m0, x + k), b = _mm512_maskz_loadu_ps(m1, x + k + 16);
+        _mm512_store_si512((void *)(dst + k), (__m512i)_mm512_cvtne2ps_pbh(b, a));
+    }
+}
+
+typedef uint16_t xbf_rows[MR][XB_MAX_K];
+
+ALWAYS_INLINE void tile_dp(int mr, const xbf_rows *xb, const unsigned char *w, size_t rb, int64_t K, float *y,
+                           int64_t ldy, int nv) {
+    __m512 acc[MR][NR];
+    const unsigned char *wr[NR];
+    for (int j = 0; j < NR; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+        __m512bh wv[NR];
+        for (int j = 0; j < NR; j++) wv[j] = (__m512bh)_mm512_loadu_si512((const void *)(wr[j] + 2 * k));
+        for (int i = 0; i < mr; i++) {
+            __m512bh xv = (__m512bh)_mm512_load_si512((const void *)((*xb)[i] + k));
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
+        }
+    }
+    if (k < K) {
+        __mmask32 m = (__mmask32)((1u << (K - k)) - 1);
+        __m512bh wv[NR];
+        for (int j = 0; j < NR; j++) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(m, wr[j] + 2 * k);
+        for (int i = 0; i < mr; i++) {
+            __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(m, (*xb)[i] + k);
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < NR; j++)
+            if (j < nv) y[i * ldy + j] = hsum16(acc[i][j]);
+}
+
+typedef void (*tile_dp_fn)(const xbf_rows *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                           int nv);
+#define DEF_DP(MRV)                                                                                                  \
+    static void tile_dp##MRV(const xbf_rows *xb, const unsigned char *w, size_t rb, int64_t K, float *y,             \
+                             int64_t ldy, int nv) { tile_dp(MRV, xb, w, rb, K, y, ldy, nv); }
+DEF_DP(1)
+DEF_DP(2)
+DEF_DP(3)
+DEF_DP(4)
+DEF_DP(5)
+DEF_DP(6)
+static const tile_dp_fn tiles_dp[MR] = {tile_dp1, tile_dp2, tile_dp3, tile_dp4, tile_dp5, tile_dp6};
+
 void llv_avx512_matmul_bf16(LLV_MATMUL_ARGS) {
-    matmul_tiles(tiles_bf16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+    if (K > XB_MAX_K) {
+        matmul_tiles(tiles_bf16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+        return;
+    }
+    xbf_rows xb __attribute__((aligned(64)));
+    const unsigned char *wb = w;
+    int64_t nb = (int64_t)((256u << 10) / ((size_t)K * 2 + 1)) / NR * NR;
+    if (nb < NR) nb = NR;
+    bool single = M <= MR; /* decode: convert x once */
+    if (single)
+        for (int64_t i = 0; i < M; i++) x_to_bf16(x + i * ldx, K, xb[i]);
+    for (int64_t b0 = n0; b0 < n1; b0 += nb) {
+        int64_t b1 = b0 + nb < n1 ? b0 + nb : n1;
+        for (int64_t m = 0; m < M; m += MR) {
+            int mr = (int)(M - m < MR ? M - m : MR);
+            if (!single)
+                for (int i = 0; i < mr; i++) x_to_bf16(x + (m + i) * ldx, K, xb[i]);
+            for (int64_t n = b0; n < b1; n += NR) {
+                int nv = (int)(b1 - n < NR ? b1 - n : NR);
+                tiles_dp[mr - 1](&xb, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + m * ldy + n, ldy, nv);
+            }
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------- */

@@ -196,15 +196,19 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     store_tile(mr, acc, y, ldy, nv);
 }
 
-/* 6-bit scale and min of sub-block j of a Q4_K block (ggml's get_scale_min_k4). */
-QI void q4k_scale_min(int j, const uint8_t *q, int *sc, int *m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
+/* The 8 six-bit scales and mins of a Q4_K block as 16 int16 lanes
+ * [sc0..sc7, m0..m7] (ggml's get_scale_min_k4 on all sub-blocks at once). */
+QI __m256i q4k_scales_mins(const uint8_t *q) {
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    uint32_t m03 = u[1] & k1;
+    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    u[2] = m03;
+    u[0] &= k1;
+    /* bytes: sc0-3 | sc4-7 | m0-3 | m4-7 */
+    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
 }
 
 QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
@@ -217,28 +221,31 @@ QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     const __m256i lo4 = _mm256_set1_epi8(0x0f);
     for (int64_t b = 0; b < K / 256; b++) {
         const x86_block_q4_K *blk[QNR];
-        int sc[QNR][8];
-        __m256i mins[QNR];
+        __m256i scl[QNR], mins[QNR];
+        __m256 dd[QNR], dm[QNR];
         for (int j = 0; j < QNR; j++) {
             blk[j] = (const x86_block_q4_K *)(const void *)wr[j] + b;
-            int mn[8];
-            for (int s = 0; s < 8; s++) q4k_scale_min(s, blk[j]->scales, &sc[j][s], &mn[s]);
-            mins[j] = _mm256_setr_epi16((short)mn[0], (short)mn[0], (short)mn[1], (short)mn[1], (short)mn[2],
-                                        (short)mn[2], (short)mn[3], (short)mn[3], (short)mn[4], (short)mn[4],
-                                        (short)mn[5], (short)mn[5], (short)mn[6], (short)mn[6], (short)mn[7],
-                                        (short)mn[7]);
+            __m256i sm = q4k_scales_mins(blk[j]->scales);
+            __m128i sc = _mm256_castsi256_si128(sm), mn = _mm256_extracti128_si256(sm, 1);
+            scl[j] = _mm256_broadcastsi128_si256(sc);                                   /* sc0..sc7 twice */
+            mins[j] = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn)); /* m0 m0 m1 m1 .. */
+            dd[j] = _mm256_set1_ps(f16(blk[j]->d));
+            dm[j] = _mm256_set1_ps(f16(blk[j]->dmin));
         }
         __m256i isum[QMR][QNR];
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < QNR; j++) isum[i][j] = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) { /* 64 values: sub-blocks 2p (low nibbles), 2p+1 (high) */
+            /* pshufb indices broadcasting int16 lane 2p (resp. 2p+1) of each 128-bit half */
+            const __m256i bl = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p)));
+            const __m256i bh = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p + 1)));
             __m256i ql[QNR], qh[QNR], sl[QNR], sh[QNR];
             for (int j = 0; j < QNR; j++) {
                 __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(blk[j]->qs + 32 * p));
                 ql[j] = _mm256_and_si256(v, lo4);
                 qh[j] = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
-                sl[j] = _mm256_set1_epi16((short)sc[j][2 * p]);
-                sh[j] = _mm256_set1_epi16((short)sc[j][2 * p + 1]);
+                sl[j] = _mm256_shuffle_epi8(scl[j], bl);
+                sh[j] = _mm256_shuffle_epi8(scl[j], bh);
             }
             for (int i = 0; i < mr; i++) {
                 const int8_t *q8 = xb->qs[i] + 256 * b + 64 * p;
@@ -252,13 +259,11 @@ QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         }
         for (int i = 0; i < mr; i++) {
             __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
-            float da = xb->d[i][b];
+            __m256 da = _mm256_set1_ps(xb->d[i][b]);
             for (int j = 0; j < QNR; j++) {
                 __m256i mt = _mm256_madd_epi16(bs, mins[j]);
-                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i][j]), _mm256_set1_ps(f16(blk[j]->d) * da),
-                                            acc[i][j]);
-                acc[i][j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mt), _mm256_set1_ps(f16(blk[j]->dmin) * da),
-                                             acc[i][j]);
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i][j]), _mm256_mul_ps(dd[j], da), acc[i][j]);
+                acc[i][j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mt), _mm256_mul_ps(dm[j], da), acc[i][j]);
             }
         }
     }
