@@ -12,7 +12,7 @@
 #include <stdbool.h>
 
 #define MR 6 /* x rows per register tile */
-#define NR 4 /* weight rows per register tile: 24 accumulators + 4 weights + 1 x */
+#define NR 4 /* weight rows per register tile: 24 accumulators + 4 weights + 1 x (hsum16x4_store needs 4) */
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 typedef enum { W_F32, W_F16, W_BF16 } wkind;
@@ -38,6 +38,18 @@ ALWAYS_INLINE float hsum16(__m512 v) {
     __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
     __m128 d = _mm_add_ss(c, _mm_movehdup_ps(c));
     return _mm_cvtss_f32(d);
+}
+
+/* hsum16 of four accumulators at once, with exactly the same pairings (so
+ * the same bits); the four sums are stored to y[0..nv). */
+ALWAYS_INLINE void hsum16x4_store(__m512 v0, __m512 v1, __m512 v2, __m512 v3, float *y, int nv) {
+    __m512 s01 = _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x44), _mm512_shuffle_f32x4(v0, v1, 0xee));
+    __m512 s23 = _mm512_add_ps(_mm512_shuffle_f32x4(v2, v3, 0x44), _mm512_shuffle_f32x4(v2, v3, 0xee));
+    __m512 b = _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, 0x88), _mm512_shuffle_f32x4(s01, s23, 0xdd));
+    __m512 c = _mm512_add_ps(b, _mm512_permute_ps(b, 0x4e));
+    __m512 d = _mm512_add_ps(c, _mm512_permute_ps(c, 0xb1));
+    __m512 r = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), d);
+    _mm_mask_storeu_ps(y, (__mmask8)((1u << nv) - 1), _mm512_castps512_ps128(r));
 }
 
 /* One register tile: mr x rows (compile-time) against NR weight rows, of which
@@ -67,9 +79,7 @@ ALWAYS_INLINE void tile(int mr, wkind t, const float *x, int64_t ldx, const unsi
             for (int j = 0; j < NR; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < NR; j++)
-            if (j < nv) y[i * ldy + j] = hsum16(acc[i][j]);
+    for (int i = 0; i < mr; i++) hsum16x4_store(acc[i][0], acc[i][1], acc[i][2], acc[i][3], y + i * ldy, nv);
 }
 
 typedef void (*tile_fn)(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,
@@ -164,9 +174,7 @@ ALWAYS_INLINE void tile_dp(int mr, const xbf_rows *xb, const unsigned char *w, s
             for (int j = 0; j < NR; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
         }
     }
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < NR; j++)
-            if (j < nv) y[i * ldy + j] = hsum16(acc[i][j]);
+    for (int i = 0; i < mr; i++) hsum16x4_store(acc[i][0], acc[i][1], acc[i][2], acc[i][3], y + i * ldy, nv);
 }
 
 typedef void (*tile_dp_fn)(const xbf_rows *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
