@@ -124,7 +124,74 @@ static void matmul_tiles(const tile_fn *tiles, size_t esz, LLV_MATMUL_ARGS) {
     }
 }
 
-void llv_avx512_matmul_f32(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
+/* Short K (vision attention scores: K = head_dim = 80): the per-output lane
+ * reduction would cost as much as the products, so outputs are computed
+ * outer-product style instead: 32 weight rows are packed transposed on the
+ * stack and each output is one float32 FMA chain over k = 0..K-1 in order.
+ * The choice depends only on K, so M and the row range still never change
+ * the bits. */
+#define SK_MAX 128
+#define OMR 8  /* x rows per micro tile */
+#define ONC 32 /* weight rows (output columns) per packed panel: 2 zmm */
+
+ALWAYS_INLINE void tile_outer(int mr, const float *x, int64_t ldx, const float *pk, int64_t K, float *y, int64_t ldy,
+                              int nc) {
+    __m512 acc[OMR][2];
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k++) {
+        __m512 w0 = _mm512_load_ps(pk + k * ONC), w1 = _mm512_load_ps(pk + k * ONC + 16);
+        for (int i = 0; i < mr; i++) {
+            __m512 xb = _mm512_set1_ps(x[i * ldx + k]);
+            acc[i][0] = _mm512_fmadd_ps(xb, w0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(xb, w1, acc[i][1]);
+        }
+    }
+    __mmask16 m0 = nc >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nc) - 1);
+    __mmask16 m1 = nc >= 32 ? (__mmask16)0xffff : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0;
+    for (int i = 0; i < mr; i++) {
+        _mm512_mask_storeu_ps(y + i * ldy, m0, acc[i][0]);
+        _mm512_mask_storeu_ps(y + i * ldy + 16, m1, acc[i][1]);
+    }
+}
+
+typedef void (*tile_outer_fn)(const float *x, int64_t ldx, const float *pk, int64_t K, float *y, int64_t ldy, int nc);
+#define DEF_OUTER(MRV)                                                                                               \
+    static void tile_outer##MRV(const float *x, int64_t ldx, const float *pk, int64_t K, float *y, int64_t ldy,      \
+                                int nc) { tile_outer(MRV, x, ldx, pk, K, y, ldy, nc); }
+DEF_OUTER(1)
+DEF_OUTER(2)
+DEF_OUTER(3)
+DEF_OUTER(4)
+DEF_OUTER(5)
+DEF_OUTER(6)
+DEF_OUTER(7)
+DEF_OUTER(8)
+static const tile_outer_fn tiles_outer[OMR] = {tile_outer1, tile_outer2, tile_outer3, tile_outer4,
+                                               tile_outer5, tile_outer6, tile_outer7, tile_outer8};
+
+static void matmul_f32_short_k(LLV_MATMUL_ARGS) {
+    float pk[SK_MAX * ONC] __attribute__((aligned(64)));
+    const unsigned char *wb = w;
+    for (int64_t n = n0; n < n1; n += ONC) {
+        int nc = (int)(n1 - n < ONC ? n1 - n : ONC);
+        for (int c = 0; c < ONC; c++) {
+            const float *wr = (const float *)(const void *)(wb + (size_t)(n + (c < nc ? c : 0)) * w_row_bytes);
+            if (c < nc)
+                for (int64_t k = 0; k < K; k++) pk[k * ONC + c] = wr[k];
+            else
+                for (int64_t k = 0; k < K; k++) pk[k * ONC + c] = 0.0f;
+        }
+        for (int64_t m = 0; m < M; m += OMR) {
+            int mr = (int)(M - m < OMR ? M - m : OMR);
+            tiles_outer[mr - 1](x + m * ldx, ldx, pk, K, y + m * ldy + n, ldy, nc);
+        }
+    }
+}
+
+void llv_avx512_matmul_f32(LLV_MATMUL_ARGS) {
+    if (K <= SK_MAX) matmul_f32_short_k(w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+    else matmul_tiles(tiles_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+}
 void llv_avx512_matmul_f16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
 /* ------------------------------------------------------------------------- */
 /* BF16 weights: vdpbf16ps on activations rounded to bf16 (RNE)              */
