@@ -21,13 +21,12 @@
 #include <string.h>
 
 #define XQ_MAX_K 32768
-/* Software prefetch distance in bytes: with only QNR weight rows streaming at
- * a time and many instructions per cache line (decode), the hardware
- * prefetchers alone keep too few lines in flight. Past a row's end this
- * prefetches the next rows, which the next tiles read (prefetches never fault). */
-#ifndef XQ_PF_BYTES
-#define XQ_PF_BYTES 2048
-#endif
+/* Software prefetch of the same blocks in the next tile's weight rows
+ * (QNR rows ahead): with only QNR rows streaming at a time and many
+ * instructions per cache line (decode), the hardware prefetchers alone keep
+ * too few lines in flight. Prefetches never fault, so the last tile's
+ * prefetches past the range are harmless. */
+#define XQ_PF(p) ((const char *)(p) + QNR * rb)
 #define QI static inline __attribute__((always_inline))
 
 QI float f16(uint16_t h) { return _cvtsh_ss(h); }
@@ -158,7 +157,7 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         __m256 dw[QNR];
         for (int j = 0; j < QNR; j++) {
             const x86_block_q4_0 *blk = (const x86_block_q4_0 *)(const void *)wr[j] + b;
-            _mm_prefetch((const char *)blk + XQ_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch(XQ_PF(blk), _MM_HINT_T0);
             __m128i v = _mm_loadu_si128((const __m128i *)(const void *)blk->qs);
             wq[j] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), lo4), _mm_and_si128(v, lo4));
             dw[j] = _mm256_set1_ps(f16(blk->d));
@@ -188,7 +187,7 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         __m256 dw[QNR];
         for (int j = 0; j < QNR; j++) {
             const x86_block_q8_0 *blk = (const x86_block_q8_0 *)(const void *)wr[j] + b;
-            _mm_prefetch((const char *)blk + XQ_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch(XQ_PF(blk), _MM_HINT_T0);
             wq[j] = _mm256_loadu_si256((const __m256i *)(const void *)blk->qs);
             wa[j] = _mm256_sign_epi8(wq[j], wq[j]); /* |w| as u8, the sign moves to a */
             dw[j] = _mm256_set1_ps(f16(blk->d));
@@ -234,7 +233,7 @@ QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         __m256 dd[QNR], dm[QNR];
         for (int j = 0; j < QNR; j++) {
             blk[j] = (const x86_block_q4_K *)(const void *)wr[j] + b;
-            for (int l = 0; l < 3; l++) _mm_prefetch((const char *)blk[j] + XQ_PF_BYTES + 64 * l, _MM_HINT_T0);
+            for (int l = 0; l < 3; l++) _mm_prefetch(XQ_PF(blk[j]) + 64 * l, _MM_HINT_T0);
             __m256i sm = q4k_scales_mins(blk[j]->scales);
             __m128i sc = _mm256_castsi256_si128(sm), mn = _mm256_extracti128_si256(sm, 1);
             scl[j] = _mm256_broadcastsi128_si256(sc);                                   /* sc0..sc7 twice */
@@ -294,7 +293,7 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         __m256i scv[QNR];
         for (int j = 0; j < QNR; j++) {
             blk[j] = (const x86_block_q6_K *)(const void *)wr[j] + b;
-            for (int l = 0; l < 4; l++) _mm_prefetch((const char *)blk[j] + XQ_PF_BYTES + 64 * l, _MM_HINT_T0);
+            for (int l = 0; l < 4; l++) _mm_prefetch(XQ_PF(blk[j]) + 64 * l, _MM_HINT_T0);
             scv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)blk[j]->scales));
         }
         __m256i isum[QMR][QNR];
