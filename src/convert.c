@@ -56,13 +56,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* TEMP weak stub until tok lands (src/tokenizer.c). */
-__attribute__((weak)) llv_status llv_convert_tokenizer(const char *hf_dir, struct llv_gguf_writer *w, bool *found,
-                                                       llv_error *err) {
-    (void)hf_dir; (void)w; (void)err;
-    *found = false;
-    return LLV_OK;
-}
 
 llv_convert_params llv_convert_default_params(void) {
     llv_convert_params p;

@@ -20,10 +20,12 @@
  *    pixel is transparent iff its 8-bit value equals the low byte of the
  *    tRNS sample.
  *  - No EXIF orientation (the processor applies none).
- * Known differences from Pillow (not in the golden data): 16-bit 5-5-5/5-6-5
- * BMPs (stb replicates bits where Pillow computes v*255/31), GIFs whose first
- * frame does not cover the logical screen, truncated RLE TGAs (stb zero-fills
- * them; uncompressed ones are checked). */
+ *  - 16-bit BMP: decoded here as Pillow's BGR;15/BGR;16 (v*255/31); bit
+ *    field layouts other than 5-5-5 and 5-6-5 are refused, as Pillow does.
+ * Known differences from Pillow (not in the golden data): a GIF whose first
+ * frame does not cover the logical screen and has no transparent index gets
+ * white where Pillow paints palette entry 0; BMP bit-field layouts Pillow
+ * refuses (other than 16-bit ones) are decoded by stb. */
 #include "image.h"
 
 #include <math.h>
@@ -31,6 +33,7 @@
 #include <stdio.h> /* before jpeglib.h, which uses FILE */
 
 #include <jpeglib.h>
+#include <jerror.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,10 +94,15 @@ static void jpeg_on_error(j_common_ptr c) {
     longjmp(e->jb, 1);
 }
 
-/* Warnings (level -1: corrupt data, premature end of file) are errors;
- * trace messages (level >= 0) are ignored. Nothing is printed. */
+/* Warnings (level -1: corrupt data, premature end of file) are errors, as
+ * Pillow refuses truncated files; only two harmless header remarks pass
+ * (an unknown JFIF revision or Adobe transform code does not change the
+ * pixels libjpeg produces). Trace messages (level >= 0) are ignored.
+ * Nothing is printed. */
 static void jpeg_on_message(j_common_ptr c, int level) {
-    if (level < 0) jpeg_on_error(c);
+    if (level >= 0) return;
+    if (c->err->msg_code == JWRN_JFIF_MAJOR || c->err->msg_code == JWRN_ADOBE_XFORM) return;
+    jpeg_on_error(c);
 }
 
 static void jpeg_no_output(j_common_ptr c) { (void)c; }
@@ -250,6 +258,7 @@ typedef struct stb_plan {
     int         gray16;   /* load 16-bit gray and clip to 0..255 */
     int         gray_trns;/* gray with tRNS: value == trns_low → white */
     uint8_t     trns_low;
+    int         bmp16;    /* 555 or 565: 16-bit BMP decoded by decode_bmp16 */
     const char *name;
 } stb_plan;
 
@@ -267,6 +276,22 @@ static llv_status bmp_check(const uint8_t *b, size_t n, stb_plan *p, llv_error *
     if (comp != 0 && comp != 3 && comp != 6)
         return llv_err(err, LLV_ERR_FORMAT, "BMP: unknown compression method %u", comp);
     if (bpp == 32 && comp == 0) p->req_comp = 3; /* Pillow: mode RGB, raw "BGRX" */
+    if (bpp == 16) {
+        /* decoded here: Pillow scales 5/6-bit fields by v*255/31 (v*255/63),
+         * stb replicates bits; and Pillow knows only two layouts */
+        uint32_t rm = 0x7C00, gm = 0x3E0, bm = 0x1F;
+        if (comp == 3 || comp == 6) {
+            if (n < 66) return llv_err(err, LLV_ERR_FORMAT, "BMP: truncated bit masks");
+            rm = rd_le32(b + 54), gm = rd_le32(b + 58), bm = rd_le32(b + 62);
+        }
+        if (rm == 0xF800 && gm == 0x7E0 && bm == 0x1F)
+            p->bmp16 = 565;
+        else if (rm == 0x7C00 && gm == 0x3E0 && bm == 0x1F)
+            p->bmp16 = 555;
+        else
+            return llv_err(err, LLV_ERR_UNSUPPORTED, "BMP: 16-bit bit-field layout %#x/%#x/%#x is not supported", rm, gm,
+                           bm);
+    }
     if (w <= 0 || h == 0 || h == INT32_MIN)
         return llv_err(err, LLV_ERR_FORMAT, "BMP: invalid image size %dx%d", w, h);
     if (bpp == 0 || bpp > 32) return llv_err(err, LLV_ERR_FORMAT, "BMP: invalid bits per pixel %u", bpp);
@@ -277,6 +302,40 @@ static llv_status bmp_check(const uint8_t *b, size_t n, stb_plan *p, llv_error *
         return llv_err(err, LLV_ERR_FORMAT,
                        "BMP: truncated pixel data (header declares %llu bytes up to the end of the pixels, file has %zu)",
                        (unsigned long long)need, n);
+    return LLV_OK;
+}
+
+/* 16-bit BMP as Pillow's BGR;15 / BGR;16 unpackers (bmp_check validated the
+ * header and that the pixel data is complete). */
+static llv_status decode_bmp16(const uint8_t *b, size_t n, int mode, const llv_image_limits *lim, llv_rgb_image *out,
+                               llv_error *err) {
+    int32_t    w = (int32_t)rd_le32(b + 18), h = (int32_t)rd_le32(b + 22);
+    int        bottom_up = h > 0;
+    int64_t    ah        = bottom_up ? h : -(int64_t)h;
+    llv_status st        = check_dims("BMP", w, ah, lim, err);
+    if (st != LLV_OK) return st;
+    size_t   stride = (((size_t)w * 16 + 31) / 32) * 4, off = rd_le32(b + 10);
+    uint8_t *rgb    = malloc((size_t)w * (size_t)ah * 3);
+    if (!rgb) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "BMP: cannot allocate %dx%lld pixels", w, (long long)ah);
+    (void)n;
+    for (int64_t r = 0; r < ah; r++) {
+        const uint8_t *row = b + off + (size_t)r * stride;
+        uint8_t       *o   = rgb + (size_t)(bottom_up ? ah - 1 - r : r) * (size_t)w * 3;
+        for (int32_t x = 0; x < w; x++) {
+            uint32_t v = rd_le16(row + 2 * x);
+            if (mode == 565) {
+                o[3 * x]     = (uint8_t)(((v >> 11) & 31) * 255 / 31);
+                o[3 * x + 1] = (uint8_t)(((v >> 5) & 63) * 255 / 63);
+            } else {
+                o[3 * x]     = (uint8_t)(((v >> 10) & 31) * 255 / 31);
+                o[3 * x + 1] = (uint8_t)(((v >> 5) & 31) * 255 / 31);
+            }
+            o[3 * x + 2] = (uint8_t)((v & 31) * 255 / 31);
+        }
+    }
+    out->width  = w;
+    out->height = (int32_t)ah;
+    out->rgb    = rgb;
     return LLV_OK;
 }
 
@@ -408,6 +467,7 @@ static llv_status tga_check(const uint8_t *b, size_t n, llv_error *err) {
 static llv_status decode_stb(const uint8_t *b, size_t n, stb_plan *p, const llv_image_limits *lim, llv_rgb_image *out,
                              llv_error *err) {
     int w = 0, h = 0, comp = 0, is16 = 0;
+    if (n > INT32_MAX) return llv_err(err, LLV_ERR_LIMIT, "%s: %zu bytes (stb_image reads at most 2 GiB)", p->name, n);
     if (!llv_stbi_info(b, n, &w, &h, &comp, &is16))
         return llv_err(err, LLV_ERR_FORMAT, "%s: corrupt header (%s)", p->name, llv_stbi_failure());
     llv_status st = check_dims(p->name, w, h, lim, err);
@@ -514,6 +574,7 @@ llv_status llv_image_decode(const void *bytes, size_t n, const llv_image_limits 
     } else if (n >= 2 && b[0] == 'B' && b[1] == 'M') {
         p.name = "BMP";
         if ((st = bmp_check(b, n, &p, err)) != LLV_OK) return st;
+        if (p.bmp16) return decode_bmp16(b, n, p.bmp16, &lim, out, err);
     } else if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7') {
         if (b[1] != '5' && b[1] != '6')
             return llv_err(err, LLV_ERR_UNSUPPORTED, "PNM: format P%c is not supported (only binary P5/P6)", b[1]);
@@ -556,13 +617,17 @@ static int aspect_ratios(int32_t max_tiles, int32_t (*r)[2], int cap) {
     return k;
 }
 
-#define LLV_MAX_RATIOS 256
+#define LLV_MAX_RATIOS 256 /* > the 119 pairs of LLV_IMAGE_MAX_TILES = 32 */
 
 void llv_image_plan(int32_t h, int32_t w, int32_t tile, int32_t max_tiles, int32_t *canvas_h, int32_t *canvas_w,
                     int32_t *resized_h, int32_t *resized_w, int32_t *tiles_h, int32_t *tiles_w,
                     int32_t *aspect_ratio_id) {
     int32_t r[LLV_MAX_RATIOS][2];
-    int     nr = aspect_ratios(max_tiles, r, LLV_MAX_RATIOS);
+    if (h <= 0 || w <= 0 || tile <= 0 || max_tiles < 1 || max_tiles > LLV_IMAGE_MAX_TILES) {
+        *canvas_h = *canvas_w = *resized_h = *resized_w = *tiles_h = *tiles_w = *aspect_ratio_id = 0;
+        return;
+    }
+    int nr = aspect_ratios(max_tiles, r, LLV_MAX_RATIOS);
     double  scales[LLV_MAX_RATIOS];
     /* get_optimal_tiled_canvas (float64, as numpy) */
     int    have_up = 0;
@@ -753,7 +818,7 @@ llv_status llv_image_preprocess(const llv_rgb_image *img, int32_t tile_size, int
     if (resized_out) *resized_out = NULL;
     if (!img || !img->rgb || img->width <= 0 || img->height <= 0 || !out || !mean || !std)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "image preprocess: empty image or NULL argument");
-    if (tile_size <= 0 || tile_size > 65536 || max_tiles <= 0 || max_tiles > 64)
+    if (tile_size <= 0 || tile_size > 65536 || max_tiles <= 0 || max_tiles > LLV_IMAGE_MAX_TILES)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "image preprocess: tile size %d / max tiles %d out of range",
                        tile_size, max_tiles);
     memset(out, 0, sizeof(*out));

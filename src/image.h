@@ -23,8 +23,13 @@ llv_status llv_image_decode(const void *bytes, size_t n, const llv_image_limits 
                             llv_error *err);
 void       llv_rgb_image_free(llv_rgb_image *img);
 
+#define LLV_IMAGE_MAX_TILES 32
+
 /* HF's get_optimal_tiled_canvas + get_image_size_fit_to_canvas (float64
- * arithmetic as the reference). aspect_ratio_id is 1-based. */
+ * arithmetic as the reference). aspect_ratio_id is 1-based. A resized side
+ * can be 0 for extreme aspect ratios (as in HF; preprocess then fails).
+ * Invalid arguments (sizes <= 0, max_tiles outside 1..LLV_IMAGE_MAX_TILES)
+ * give all zeros. */
 void llv_image_plan(int32_t h, int32_t w, int32_t tile, int32_t max_tiles, int32_t *canvas_h, int32_t *canvas_w,
                     int32_t *resized_h, int32_t *resized_w, int32_t *tiles_h, int32_t *tiles_w,
                     int32_t *aspect_ratio_id);

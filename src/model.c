@@ -11,40 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* TEMP weak stubs until tok lands (src/tokenizer.c). */
-__attribute__((weak)) llv_status llv_tokenizer_load(const llv_gguf *g, llv_tokenizer **out, llv_error *err) {
-    (void)g; (void)err;
-    *out = NULL;
-    return LLV_OK;
-}
-__attribute__((weak)) void llv_tokenizer_free(llv_tokenizer *t) { (void)t; }
-__attribute__((weak)) bool llv_tokenizer_add_bos(const llv_tokenizer *t) { (void)t; return true; }
-
-/* TEMP weak stub until text lands (kernels/dispatch.c). */
-__attribute__((weak)) const llv_kernels *llv_kernels_get(llv_isa isa) {
-    (void)isa;
-    static const llv_kernels stub = {.name = "ref"};
-    return &stub;
-}
-
-/* TEMP weak stub until text lands (src/rope.c): HF's float32 rule. */
-__attribute__((weak)) void llv_rope_inv_freq(const llv_hparams *hp, float *out) {
-    int hd = hp->head_dim;
-    for (int i = 0; i < hd / 2; i++) {
-        float inv = 1.0f / powf(hp->rope_theta, (float)(2 * i) / (float)hd);
-        if (hp->rope_llama3) {
-            float lw = (float)hp->rope_orig_ctx / hp->rope_low_freq_factor;
-            float hw = (float)hp->rope_orig_ctx / hp->rope_high_freq_factor;
-            float wl = 2.0f * (float)M_PI / inv;
-            float il = wl > lw ? inv / hp->rope_factor : inv;
-            float sm = ((float)hp->rope_orig_ctx / wl - hp->rope_low_freq_factor) /
-                       (hp->rope_high_freq_factor - hp->rope_low_freq_factor);
-            float smoothed = (1.0f - sm) * il / hp->rope_factor + sm * il;
-            inv = (wl >= hw && wl <= lw) ? smoothed : il;
-        }
-        out[i] = inv;
-    }
-}
 
 llv_model_params llv_model_default_params(void) {
     llv_model_params p;

@@ -27,9 +27,84 @@
 #endif
 #include <stb/stb_image_write.h>
 
-/* the checkers (and, until golden-main.c lands, their TEMP weak helpers) */
-#define GOLDEN_IMAGE_NO_MAIN
+/* the checkers of llv-golden, run here over the manifest too */
 #include "golden/golden-image.c"
+
+/* ------------------------------------------------------------------------- */
+/* The golden reporting helpers (golden-main.c has them for llv-golden; this */
+/* test links only golden-image.c, so it carries its own copy).              */
+/* ------------------------------------------------------------------------- */
+
+bool golden_compare(golden_ctx *ctx, const char *case_name, const char *quantity,
+                                          const float *got, const float *ref, int64_t n, double atol, double rtol) {
+    double  max_abs = 0;
+    int64_t n_bad = 0, worst = -1;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)ref[i]);
+        if (!(d <= atol + rtol * fabs((double)ref[i]))) {
+            n_bad++;
+            if (worst < 0) worst = i;
+        }
+        if (d > max_abs) max_abs = d;
+    }
+    bool ok = n_bad == 0;
+    printf("%s %s n=%lld max_abs=%.3g tol=%.3g/%.3g %s", case_name, quantity, (long long)n, max_abs, atol, rtol,
+           ok ? "ok" : "FAIL");
+    if (!ok) printf(" (%lld bad; first [%lld] got %.9g ref %.9g)", (long long)n_bad, (long long)worst,
+                    (double)got[worst], (double)ref[worst]);
+    printf("\n");
+    if (ok) ctx->n_pass++;
+    else ctx->n_fail++;
+    return ok;
+}
+
+bool golden_compare_i64(golden_ctx *ctx, const char *case_name, const char *quantity,
+                                              const int64_t *got, const int64_t *ref, int64_t n) {
+    int64_t first = -1, n_bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (got[i] != ref[i]) {
+            if (first < 0) first = i;
+            n_bad++;
+        }
+    bool ok = n_bad == 0;
+    printf("%s %s n=%lld exact %s", case_name, quantity, (long long)n, ok ? "ok" : "FAIL");
+    if (!ok) printf(" (%lld differ; first [%lld] got %lld ref %lld)", (long long)n_bad, (long long)first,
+                    (long long)got[first], (long long)ref[first]);
+    printf("\n");
+    if (ok) ctx->n_pass++;
+    else ctx->n_fail++;
+    return ok;
+}
+
+void golden_record(golden_ctx *ctx, const char *case_name, const char *quantity, bool ok,
+                                         const char *fmt, ...) {
+    char msg[1024] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+    }
+    printf("%s %s %s%s%s\n", case_name, quantity, ok ? "ok" : "FAIL", *msg ? " " : "", msg);
+    if (ok) ctx->n_pass++;
+    else ctx->n_fail++;
+}
+
+void golden_skip(golden_ctx *ctx, const char *case_name, const char *what, const char *why) {
+    printf("%s %s SKIP (%s)\n", case_name, what, why ? why : "");
+    ctx->n_skip++;
+}
+
+char *golden_path(const golden_ctx *ctx, const char *rel) {
+    size_t a = strlen(ctx->root), b = strlen(rel);
+    char  *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, ctx->root, a);
+    p[a] = '/';
+    memcpy(p + a + 1, rel, b + 1);
+    return p;
+}
+
 
 /* ------------------------------------------------------------------------- */
 /* byte buffers                                                              */
@@ -154,6 +229,40 @@ static void pattern(uint8_t *p, size_t n, uint32_t seed) {
         seed = seed * 1664525u + 1013904223u;
         p[i] = (uint8_t)(seed >> 24);
     }
+}
+
+/* Random byte mutations and truncations of a valid file: any result is
+ * fine as long as it is a clean success or a clean error (run under
+ * ASan/UBSan to catch memory errors in the decoders). */
+static void mutate_check(const char *what, const buf *b) {
+    uint32_t seed = 12345;
+    int      bad = 0, n_ok = 0;
+    uint8_t *c = malloc(b->n);
+    for (int it = 0; it < 300; it++) {
+        memcpy(c, b->p, b->n);
+        size_t n = b->n;
+        seed     = seed * 1664525u + 1013904223u;
+        int k    = 1 + (int)(seed >> 30);
+        for (int j = 0; j < k; j++) {
+            seed = seed * 1664525u + 1013904223u;
+            size_t at = (seed >> 8) % b->n;
+            seed      = seed * 1664525u + 1013904223u;
+            c[at]     = (seed >> 28) < 4 ? (uint8_t)(seed >> 20) : (uint8_t)(c[at] ^ (1u << ((seed >> 16) & 7)));
+        }
+        if (it % 5 == 0) n = (size_t)(seed >> 4) % b->n;
+        llv_error     err = {0};
+        llv_rgb_image img = {0};
+        llv_status    st  = llv_image_decode(c, n, NULL, &img, &err);
+        if (st == LLV_OK) {
+            n_ok++;
+            if (!img.rgb || img.width <= 0 || img.height <= 0) bad++;
+        } else if (!err.message[0] || img.rgb) {
+            bad++;
+        }
+        llv_rgb_image_free(&img);
+    }
+    free(c);
+    CHECK_MSG(bad == 0, "%s mutations: %d bad results (%d decoded)", what, bad, n_ok);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -298,6 +407,7 @@ static void test_png_hostile(void) {
         llv_rgb_image_free(&img);
     }
     CHECK_EQ_I(bad, 0);
+    mutate_check("PNG", &b);
     /* a flipped byte anywhere after the signature is caught by the CRCs */
     bad = 0;
     for (size_t i = 8; i < b.n; i++) {
@@ -420,6 +530,7 @@ static void test_jpeg(void) {
         llv_rgb_image_free(&im2);
     }
     CHECK_EQ_I(bad, 0);
+    mutate_check("JPEG", &b);
     /* corrupt entropy data: a marker in the middle of the scan */
     {
         uint8_t *c = malloc(b.n);
@@ -488,6 +599,7 @@ static void test_other_formats(void) {
     CHECK_OK(dec(&b, &img, &err), &err);
     CHECK(same_rgb(&img, rgb, W, H));
     llv_rgb_image_free(&img);
+    mutate_check("BMP", &b);
     /* pixel data shorter than declared (stb would zero-fill) */
     expect_fail("BMP truncated pixels", b.p, b.n - 5, NULL, LLV_ERR_FORMAT);
     expect_fail("BMP truncated header", b.p, 20, NULL, LLV_ERR_FORMAT);
@@ -506,6 +618,57 @@ static void test_other_formats(void) {
     }
     free(b.p);
 
+    /* 16-bit BMPs, forged: BI_RGB (5-5-5) and BITFIELDS 5-6-5, top-down */
+    for (int k = 0; k < 2; k++) {
+        enum { BW = 3, BH = 2 };
+        static const uint16_t px[BH][BW] = {{0x0000, 0x7FFF, 0x0421}, {0x1234, 0xF800, 0x07E0}};
+        uint32_t hdr_sz = 40, off = 14 + 40 + (k ? 12 : 0), stride = 8;
+        b               = (buf){0};
+        buf_put(&b, "BM", 2);
+        uint8_t le[4];
+#define PUT32(v) (le[0] = (uint8_t)(v), le[1] = (uint8_t)((v) >> 8), le[2] = (uint8_t)((v) >> 16), le[3] = (uint8_t)((v) >> 24), buf_put(&b, le, 4))
+        PUT32(off + stride * BH);
+        PUT32(0u);
+        PUT32(off);
+        PUT32(hdr_sz);
+        PUT32((uint32_t)BW);
+        PUT32((uint32_t)-BH); /* top-down */
+        buf_le16(&b, 1);
+        buf_le16(&b, 16);
+        PUT32(k ? 3u : 0u);
+        for (int i = 0; i < 5; i++) PUT32(0u);
+        if (k) {
+            PUT32(0xF800u);
+            PUT32(0x7E0u);
+            PUT32(0x1Fu);
+        }
+#undef PUT32
+        for (int y = 0; y < BH; y++) {
+            for (int x = 0; x < BW; x++) buf_le16(&b, px[y][x]);
+            buf_le16(&b, 0);
+        }
+        uint8_t w16[BW * BH * 3];
+        for (int y = 0; y < BH; y++)
+            for (int x = 0; x < BW; x++) {
+                uint32_t v = px[y][x];
+                uint8_t *o = w16 + 3 * (y * BW + x);
+                if (k) o[0] = (uint8_t)(((v >> 11) & 31) * 255 / 31), o[1] = (uint8_t)(((v >> 5) & 63) * 255 / 63);
+                else o[0] = (uint8_t)(((v >> 10) & 31) * 255 / 31), o[1] = (uint8_t)(((v >> 5) & 31) * 255 / 31);
+                o[2] = (uint8_t)((v & 31) * 255 / 31);
+            }
+        CHECK_OK(dec(&b, &img, &err), &err);
+        CHECK_MSG(same_rgb(&img, w16, BW, BH), "16-bit BMP %s", k ? "565" : "555");
+        /* 0x1234 (5-5-5): red field 4 → 4*255/31 = 32 (bit replication would give 33) */
+        if (!k) CHECK(img.rgb && img.rgb[3 * 3] == 32);
+        llv_rgb_image_free(&img);
+        expect_fail("BMP16 truncated", b.p, b.n - 1, NULL, LLV_ERR_FORMAT);
+        if (k) {
+            b.p[54] = 0x00, b.p[55] = 0xF0; /* mask 0xF000: a layout Pillow refuses */
+            expect_fail("BMP16 odd bit fields", b.p, b.n, NULL, LLV_ERR_UNSUPPORTED);
+        }
+        free(b.p);
+    }
+
     /* TGA uncompressed and RLE, RGB and RGBA */
     for (int rle = 0; rle < 2; rle++) {
         stbi_write_tga_with_rle = rle;
@@ -514,6 +677,7 @@ static void test_other_formats(void) {
         CHECK_OK(dec(&b, &img, &err), &err);
         CHECK(same_rgb(&img, rgb, W, H));
         llv_rgb_image_free(&img);
+        mutate_check(rle ? "TGA RLE" : "TGA", &b);
         for (size_t n = 0; n < b.n; n++) {
             /* stb_image_write appends a 26-byte TGA 2.0 footer that is not pixel data */
             if (n >= b.n - 26) break;
@@ -543,6 +707,7 @@ static void test_other_formats(void) {
     CHECK(same_rgb(&img, rgb, W, H));
     llv_rgb_image_free(&img);
     expect_fail("PPM truncated", b.p, b.n - 1, NULL, LLV_ERR_FORMAT);
+    mutate_check("PPM", &b);
     free(b.p);
     b  = (buf){0};
     hn = snprintf(hdr, sizeof hdr, "P5 %d %d 65535\n", W, H);
@@ -621,6 +786,7 @@ static void test_other_formats(void) {
         CHECK(same_rgb(&img, want, 4, 2));
         llv_rgb_image_free(&img);
         expect_fail("GIF truncated header", g.p, 10, NULL, LLV_ERR_FORMAT);
+        mutate_check("GIF", &g);
         /* every truncation before the trailer is an error */
         for (size_t n = 0; n + 1 < g.n; n++) {
             char what[96];
@@ -664,6 +830,19 @@ static void test_plan(void) {
         CHECK_MSG(ok, "plan %dx%d: got %d %d %d %d %d %d %d", cases[i][0], cases[i][1], v[0], v[1], v[2], v[3], v[4],
                   v[5], v[6]);
     }
+}
+
+static void test_plan_args(void) {
+    int32_t v[7];
+    /* max_tiles 6: list (1,1)..(1,6),(2,1),(2,2),(2,3),(3,1),(3,2),(4,1),(5,1),(6,1) */
+    llv_image_plan(560, 3360, 560, 6, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
+    CHECK(v[0] == 560 && v[1] == 3360 && v[4] == 1 && v[5] == 6 && v[6] == 6);
+    llv_image_plan(1000, 1500, 560, 6, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
+    CHECK_MSG(v[4] == 2 && v[5] == 3 && v[6] == 9, "2x3 tiles: got %dx%d id %d", v[4], v[5], v[6]);
+    llv_image_plan(10, 10, 560, 0, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
+    CHECK(v[0] == 0 && v[6] == 0);
+    llv_image_plan(0, 10, 560, 4, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
+    CHECK(v[0] == 0 && v[6] == 0);
 }
 
 static void test_resize(void) {
@@ -763,6 +942,7 @@ int main(int argc, char **argv) {
     if (llv_test_case("jpeg")) test_jpeg();
     if (llv_test_case("other_formats")) test_other_formats();
     if (llv_test_case("plan")) test_plan();
+    if (llv_test_case("plan_args")) test_plan_args();
     if (llv_test_case("resize")) test_resize();
     if (llv_test_case("preprocess")) test_preprocess();
     if (llv_test_case("golden")) test_golden();

@@ -18,112 +18,6 @@
 int golden_check_model_case_images(golden_ctx *ctx, const cJSON *entry);
 
 /* ------------------------------------------------------------------------- */
-/* TEMP weak stubs until golden-main.c (engineer convert) lands on main:     */
-/* the reporting helpers and a driver running only the image kinds.          */
-/* ------------------------------------------------------------------------- */
-
-__attribute__((weak)) bool golden_compare(golden_ctx *ctx, const char *case_name, const char *quantity,
-                                          const float *got, const float *ref, int64_t n, double atol, double rtol) {
-    double  max_abs = 0;
-    int64_t n_bad = 0, worst = -1;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - (double)ref[i]);
-        if (!(d <= atol + rtol * fabs((double)ref[i]))) {
-            n_bad++;
-            if (worst < 0) worst = i;
-        }
-        if (d > max_abs) max_abs = d;
-    }
-    bool ok = n_bad == 0;
-    printf("%s %s n=%lld max_abs=%.3g tol=%.3g/%.3g %s", case_name, quantity, (long long)n, max_abs, atol, rtol,
-           ok ? "ok" : "FAIL");
-    if (!ok) printf(" (%lld bad; first [%lld] got %.9g ref %.9g)", (long long)n_bad, (long long)worst,
-                    (double)got[worst], (double)ref[worst]);
-    printf("\n");
-    if (ok) ctx->n_pass++;
-    else ctx->n_fail++;
-    return ok;
-}
-
-__attribute__((weak)) bool golden_compare_i64(golden_ctx *ctx, const char *case_name, const char *quantity,
-                                              const int64_t *got, const int64_t *ref, int64_t n) {
-    int64_t first = -1, n_bad = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (got[i] != ref[i]) {
-            if (first < 0) first = i;
-            n_bad++;
-        }
-    bool ok = n_bad == 0;
-    printf("%s %s n=%lld exact %s", case_name, quantity, (long long)n, ok ? "ok" : "FAIL");
-    if (!ok) printf(" (%lld differ; first [%lld] got %lld ref %lld)", (long long)n_bad, (long long)first,
-                    (long long)got[first], (long long)ref[first]);
-    printf("\n");
-    if (ok) ctx->n_pass++;
-    else ctx->n_fail++;
-    return ok;
-}
-
-__attribute__((weak)) void golden_record(golden_ctx *ctx, const char *case_name, const char *quantity, bool ok,
-                                         const char *fmt, ...) {
-    char msg[1024] = "";
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-    }
-    printf("%s %s %s%s%s\n", case_name, quantity, ok ? "ok" : "FAIL", *msg ? " " : "", msg);
-    if (ok) ctx->n_pass++;
-    else ctx->n_fail++;
-}
-
-__attribute__((weak)) void golden_skip(golden_ctx *ctx, const char *case_name, const char *what, const char *why) {
-    printf("%s %s SKIP (%s)\n", case_name, what, why ? why : "");
-    ctx->n_skip++;
-}
-
-__attribute__((weak)) char *golden_path(const golden_ctx *ctx, const char *rel) {
-    size_t a = strlen(ctx->root), b = strlen(rel);
-    char  *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, ctx->root, a);
-    p[a] = '/';
-    memcpy(p + a + 1, rel, b + 1);
-    return p;
-}
-
-#ifndef GOLDEN_IMAGE_NO_MAIN /* test-image.c includes this file and has its own main */
-/* Runs the image kinds of DIR/manifest.jsonl; replaced by golden-main.c. */
-__attribute__((weak)) int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s GOLDEN_DIR\n", argv[0]);
-        return 2;
-    }
-    golden_ctx ctx = {.root = argv[1], .workdir = "/tmp"};
-    char      *mpath = golden_path(&ctx, "manifest.jsonl");
-    size_t     n = 0;
-    char      *text = llv_test_read_file(mpath, &n);
-    free(mpath);
-    if (!text) {
-        fprintf(stderr, "cannot read manifest\n");
-        return 1;
-    }
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        cJSON *e = cJSON_Parse(line);
-        if (!e) continue;
-        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kind");
-        if (cJSON_IsString(k) && !strcmp(k->valuestring, "image_processor_case")) golden_check_image_case(&ctx, e);
-        if (cJSON_IsString(k) && !strcmp(k->valuestring, "image_processor_canvas_table"))
-            golden_check_canvas_table(&ctx, e);
-        cJSON_Delete(e);
-    }
-    free(text);
-    printf("%d passed, %d failed, %d skipped\n", ctx.n_pass, ctx.n_fail, ctx.n_skip);
-    return ctx.n_fail ? 1 : 0;
-}
-#endif
-
-/* ------------------------------------------------------------------------- */
 /* Helpers                                                                   */
 /* ------------------------------------------------------------------------- */
 
@@ -360,7 +254,7 @@ int golden_check_canvas_table(golden_ctx *ctx, const cJSON *entry) {
         return 1;
     }
     int64_t  rows = t->shape[0], n = rows * 9;
-    int64_t *ref = malloc((size_t)n * sizeof(int64_t)), *got = malloc((size_t)n * sizeof(int64_t));
+    int64_t *ref = calloc((size_t)n + 1, sizeof(int64_t)), *got = calloc((size_t)n + 1, sizeof(int64_t));
     int      fail0 = ctx->n_fail;
     if (ref && got) {
         for (int64_t i = 0; i < n; i++) ref[i] = llv_st_get_i64(t, i);
