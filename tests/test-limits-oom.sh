@@ -1,4 +1,4 @@
-# test-limits.sh - allocation failures are errors, not crashes: llv-run on the
+# test-limits-oom.sh - allocation failures are errors, not crashes: llv-run on the
 # demo model under an address-space limit (ulimit -v) just above what a small
 # context needs must fail cleanly (exit 1 and a message naming the
 # allocation, never a signal) when asked for a huge context (-c 131072); and a
