@@ -25,7 +25,7 @@ static const struct {
     fuzz_fn     fn;
 } targets[] = {
     {"gguf", llv_fuzz_gguf},   {"safetensors", llv_fuzz_safetensors}, {"image", llv_fuzz_image},
-    {"tokenizer", llv_fuzz_tokenizer}, {"chat", llv_fuzz_chat},      {"request", NULL},
+    {"tokenizer", llv_fuzz_tokenizer}, {"chat", llv_fuzz_chat},      {"request", NULL}, /* weak: set below */
 };
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
