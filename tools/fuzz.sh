@@ -45,7 +45,9 @@ cmake -S . -B "$B" -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo -D
 cmake --build "$B" --target llv-fuzzers -j "$jobs" >"$B/build.log" 2>&1 || { cat "$B/build.log"; exit 1; }
 [ "$build_only" = 1 ] && { echo "fuzz.sh: built $(ls "$B"/bin/fuzz-* | tr '\n' ' ')"; exit 0; }
 
+explicit=1
 if [ -z "$targets" ]; then
+    explicit=0
     for f in tests/fuzz/fuzz-*.c; do t=${f##*/fuzz-}; targets="$targets ${t%.c}"; done
 fi
 export LLV_SOURCE_DIR="$PWD" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
@@ -54,7 +56,12 @@ total=0
 failed=""
 for t in $targets; do
     exe=$B/bin/fuzz-$t
-    [ -x "$exe" ] || { echo "fuzz.sh: no target $t" >&2; exit 2; }
+    if [ ! -x "$exe" ]; then
+        # fuzz-request needs the server sources (tools/server/api.c)
+        [ "$explicit" = 1 ] && { echo "fuzz.sh: no target $t" >&2; exit 2; }
+        echo "fuzz-$t: not built here (skipped)"
+        continue
+    fi
     mkdir -p "$B/corpus/$t" "$B/artifacts/$t" "tests/fuzz/regressions/$t"
     dict=""
     [ -f "tests/fuzz/$t.dict" ] && dict="-dict=tests/fuzz/$t.dict"
