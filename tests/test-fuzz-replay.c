@@ -17,6 +17,7 @@ int llv_fuzz_safetensors(const uint8_t *data, size_t size);
 int llv_fuzz_image(const uint8_t *data, size_t size);
 int llv_fuzz_tokenizer(const uint8_t *data, size_t size);
 int llv_fuzz_chat(const uint8_t *data, size_t size);
+int llv_fuzz_model(const uint8_t *data, size_t size);
 /* the HTTP request mapping needs the server sources; absent in builds without them */
 int llv_fuzz_request(const uint8_t *data, size_t size) __attribute__((weak));
 
@@ -25,7 +26,8 @@ static const struct {
     fuzz_fn     fn;
 } targets[] = {
     {"gguf", llv_fuzz_gguf},   {"safetensors", llv_fuzz_safetensors}, {"image", llv_fuzz_image},
-    {"tokenizer", llv_fuzz_tokenizer}, {"chat", llv_fuzz_chat},      {"request", NULL}, /* weak: set below */
+    {"tokenizer", llv_fuzz_tokenizer}, {"chat", llv_fuzz_chat}, {"model", llv_fuzz_model},
+    {"request", NULL}, /* weak: set below */
 };
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

@@ -52,6 +52,12 @@ static unsigned char *slurp(const char *path, size_t *n) {
     return p;
 }
 
+static unsigned char *slurp_seed(const char *target, const char *name, size_t *n) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s/%s", g_dir, target, name);
+    return slurp(path, n);
+}
+
 /* ------------------------------------------------------------------ GGUF */
 
 static void gguf_finish(const char *name, llv_gguf_writer *w, const char *tmp) {
@@ -125,6 +131,18 @@ static void seeds_gguf(void) {
         if (llv_gguf_writer_begin(w, tmp, &e) != LLV_OK) die("writer_begin", &e);
         gguf_finish("tiny-model-kvs.gguf", w, tmp);
         llv_gguf_close(g);
+        unlink(model);
+        /* fuzz-model: the same metadata (a vocabulary-only file) and a whole small model */
+        size_t n;
+        unsigned char *p = slurp_seed("gguf", "tiny-model-kvs.gguf", &n);
+        put("model", "tiny-model-kvs.gguf", p, n);
+        free(p);
+        sp.preset = "llama-tiny";
+        sp.type = LLV_TYPE_BF16;
+        if (llv_synth(model, &sp, &e) != LLV_OK) die("synth llama-tiny", &e);
+        p = slurp(model, &n);
+        put("model", "llama-tiny-bf16.gguf", p, n);
+        free(p);
         unlink(model);
     }
     /* 3: empty file (header only) */
