@@ -23,7 +23,9 @@ bool srv_run_input(const srv_request *req, llv_session *s, srv_error *err) {
     llv_chat_params cp = llv_chat_default_params();
     cp.tools_json = req->tools_json;
     if (llv_session_add_messages(s, req->msgs, req->n_msgs, &cp, &e)) {
-        srv_error_from_llv(err, &e, req->kind == SRV_KIND_PROMPT ? "prompt" : "messages");
+        /* a bad or oversized image is the image's fault, name it so */
+        bool img = req->n_images && (e.status == LLV_ERR_FORMAT || e.status == LLV_ERR_LIMIT);
+        srv_error_from_llv(err, &e, img ? "image" : req->kind == SRV_KIND_PROMPT ? "prompt" : "messages");
         return false;
     }
     return true;
