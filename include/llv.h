@@ -261,12 +261,16 @@ typedef struct llv_session_params {
 LLV_API llv_session_params llv_session_default_params(void);
 
 /* Creates a session; allocates the KV cache once (size reported by
- * llv_session_memory). The model must outlive the session. */
+ * llv_session_memory). The model must outlive the session. `params` may be
+ * NULL (defaults); a bad field fails with LLV_ERR_INVALID_ARGUMENT naming it.
+ * A vocabulary-only model fails with LLV_ERR_UNSUPPORTED. */
 LLV_API llv_status llv_session_create(const llv_model *model, const llv_session_params *params, llv_session **out,
                                       llv_error *err);
 LLV_API void       llv_session_free(llv_session *s);
 
-/* Forgets the conversation (tokens, KV, images) but keeps the buffers. */
+/* Forgets the conversation (tokens, KV, placed and queued images) but keeps
+ * the buffers and the image cache: the same image in the next conversation
+ * does not run the encoder again. NULL is a no-op. */
 LLV_API void llv_session_reset(llv_session *s);
 
 /* Bytes held by the KV cache, and by all session buffers together. */
@@ -274,29 +278,49 @@ LLV_API void llv_session_memory(const llv_session *s, uint64_t *kv_bytes, uint64
 
 /* --- input: the conversation is a token sequence with images at "<|image|>" --- */
 
-/* Appends raw token ids (no template). Ids must be < vocabulary size (the image
- * token is only valid through the image calls). */
+/* Appends raw token ids (no template, no BOS added). Ids must be in
+ * 0..n_vocab-1 (the image token is only valid through the image calls):
+ * otherwise LLV_ERR_INVALID_ARGUMENT. Every add_* call is all-or-nothing: on an
+ * error nothing is added. More tokens than n_ctx in all: LLV_ERR_LIMIT. */
 LLV_API llv_status llv_session_add_tokens(llv_session *s, const int32_t *tokens, size_t n, llv_error *err);
 
 /* Appends text tokenized as given (raw mode, special tokens parsed; BOS added
- * if this is the start of the conversation and the text has none). An
- * "<|image|>" in the text consumes the next pending image (see add_image). */
+ * if this is the start of the conversation and the text has none, after any
+ * leading "<|image|>" tokens as HF's MllamaProcessor does). An "<|image|>" in
+ * the text consumes the next pending image (see add_image); with none queued
+ * the call fails with LLV_ERR_STATE. */
 LLV_API llv_status llv_session_add_raw(llv_session *s, const char *text, llv_error *err);
 
 /* Queues an image (encoded bytes or a file). The image is decoded and checked
- * at once (limits in the session params); the encoder runs lazily at the next
- * "<|image|>" that consumes it. Bytes are copied. */
+ * at once (limits in the session params: LLV_ERR_LIMIT for too many bytes or
+ * pixels or more than max_images images; LLV_ERR_FORMAT for bad data;
+ * LLV_ERR_IO for a file that cannot be read); the encoder runs lazily, at the
+ * next prefill after an "<|image|>" consumed it. Images are cached per session
+ * by a hash of their bytes (image_cache_entries, LRU): a cached image is
+ * neither decoded nor encoded again. Bytes are copied. Images are consumed in
+ * the order they were queued. Queued images must all be placed before
+ * llv_session_generate (which otherwise fails with LLV_ERR_STATE). */
 LLV_API llv_status llv_session_add_image(llv_session *s, const void *bytes, size_t n_bytes, llv_error *err);
 LLV_API llv_status llv_session_add_image_file(llv_session *s, const char *path, llv_error *err);
 
 /* Appends one chat turn list (rendered with the chat format; images in parts
  * become "<|image|>" and are encoded). The first call of a conversation starts
- * with BOS and the system block as the template does; later calls append turns,
- * reusing the KV cache of everything before. */
+ * with BOS and the system block as the template does; later calls append turns
+ * (continuation: no BOS, no system block), reusing the KV cache of everything
+ * before. If the previous answer stopped without an end token, <|eot_id|> is
+ * added first to close it. An image part with image == NULL (or 0 bytes) uses
+ * the next image queued earlier with llv_session_add_image. The rendered text
+ * is tokenized with special tokens parsed, as HF's apply_chat_template +
+ * tokenize does: special-token text inside user content becomes special ids.
+ * Earlier turns are never recomputed, so an image added in a later turn is not
+ * seen by rows of earlier turns (HF re-running the whole conversation would
+ * let rows before the first image attend it, and the template would drop the
+ * system block once an image is present). */
 LLV_API llv_status llv_session_add_messages(llv_session *s, const llv_message *msgs, size_t n_msgs,
                                             const llv_chat_params *params, llv_error *err);
 
-/* Convenience: one user turn (queued images first, then `text`). */
+/* Convenience: one user turn (all queued images first, then `text`), rendered
+ * as llv_session_add_messages does with llv_chat_default_params(). */
 LLV_API llv_status llv_session_add_text(llv_session *s, const char *text, llv_error *err);
 
 /* --- generation --- */
@@ -339,8 +363,10 @@ typedef struct llv_timings {
 
 typedef struct llv_result {
     llv_stop_reason stop_reason;
-    int32_t         prompt_tokens;     /* tokens processed for this turn (prefill) */
-    int32_t         completion_tokens; /* tokens generated                          */
+    int32_t         prompt_tokens;     /* tokens added to the conversation since the
+                                          previous generate (or create/reset); all
+                                          are prefilled by this call (or by eval)   */
+    int32_t         completion_tokens; /* tokens generated, the end token included  */
     char           *text;              /* whole answer, UTF-8, NUL-terminated, owned */
     size_t          text_len;
     llv_tool_call  *tool_calls;        /* parsed from the answer, owned             */
@@ -352,20 +378,29 @@ typedef struct llv_result {
  * Return false to stop generation (stop_reason = LLV_STOP_CALLBACK). */
 typedef bool (*llv_piece_fn)(const char *piece, size_t n_bytes, void *user);
 
-/* Runs prefill over everything pending, then samples until an end-of-
- * generation token, max_tokens, a callback stop, the timeout or a full context.
- * The generated tokens (and the end token) become part of the conversation.
- * `params` may be NULL (defaults). `result` may be NULL; otherwise free it
- * with llv_result_free. */
+/* Runs prefill over everything pending (encoding placed images first), then
+ * samples until an end-of-generation token, max_tokens, a callback stop, the
+ * timeout (checked between tokens) or a full context. The generated tokens
+ * (and the end token) become part of the conversation; the end token's text is
+ * not in the answer. Pieces are passed to on_piece (may be NULL) as complete
+ * UTF-8; their concatenation is result->text. `params` may be NULL (defaults);
+ * they are validated (LLV_ERR_INVALID_ARGUMENT naming the field); a `lora`
+ * name fails with LLV_ERR_NOT_FOUND (no adapters can be loaded yet). Errors:
+ * LLV_ERR_STATE for an empty conversation or queued images with no
+ * "<|image|>". `result` may be NULL; otherwise it is zeroed first and, on
+ * success, must be freed with llv_result_free (freeing a zeroed one is fine).
+ * Deterministic for a given seed, whatever the thread count. */
 LLV_API llv_status llv_session_generate(llv_session *s, const llv_sampling_params *params, llv_piece_fn on_piece,
                                         void *user, llv_result *result, llv_error *err);
 LLV_API void       llv_result_free(llv_result *r);
 
 /* Low-level: runs prefill over pending input and returns the logits of the last
- * position (n_vocab floats, valid until the next call on the session). */
+ * position (n_vocab floats, valid until the next call on the session). Queued
+ * images that no "<|image|>" consumed yet stay queued. */
 LLV_API llv_status llv_session_eval(llv_session *s, const float **logits, llv_error *err);
 
-/* Tokens of the conversation so far (prompt and generated). */
+/* Tokens of the conversation so far (prompt and generated); valid until the
+ * next call on the session. NULL session: NULL and *n = 0. */
 LLV_API const int32_t *llv_session_tokens(const llv_session *s, size_t *n);
 
 /* Number of times the vision encoder ran in this session (cache misses). */

@@ -44,7 +44,8 @@ llv_gguf_vtype llv_gguf_kv_type(const llv_gguf *g, int64_t i);
 /* For arrays: element type and count. */
 llv_gguf_vtype llv_gguf_arr_type(const llv_gguf *g, int64_t i);
 uint64_t       llv_gguf_arr_n(const llv_gguf *g, int64_t i);
-/* For arrays of fixed-size elements: pointer to the packed little-endian data. */
+/* For arrays of fixed-size elements: pointer to the packed little-endian data.
+ * It may be unaligned: read elements with memcpy (or use llv_gguf_get_arr_*). */
 const void    *llv_gguf_arr_data(const llv_gguf *g, int64_t i);
 /* For arrays of strings: the j-th string (O(1): an index is built at open). */
 llv_gguf_str   llv_gguf_arr_str(const llv_gguf *g, int64_t i, uint64_t j);
@@ -82,6 +83,10 @@ llv_status llv_gguf_set_i32(llv_gguf_writer *w, const char *key, int32_t v, llv_
 llv_status llv_gguf_set_u64(llv_gguf_writer *w, const char *key, uint64_t v, llv_error *err);
 llv_status llv_gguf_set_f32(llv_gguf_writer *w, const char *key, float v, llv_error *err);
 llv_status llv_gguf_set_bool(llv_gguf_writer *w, const char *key, bool v, llv_error *err);
+/* Any fixed-size scalar type (U8..F64 except STRING/ARRAY); value points to
+ * one element of that type. */
+llv_status llv_gguf_set_val(llv_gguf_writer *w, const char *key, llv_gguf_vtype type, const void *value,
+                            llv_error *err);
 llv_status llv_gguf_set_str(llv_gguf_writer *w, const char *key, const char *v, llv_error *err);
 /* Array of fixed-size elements (type: U8..F64 except STRING/ARRAY); data copied. */
 llv_status llv_gguf_set_arr(llv_gguf_writer *w, const char *key, llv_gguf_vtype type, const void *data, size_t n,

@@ -127,5 +127,8 @@ struct llv_model {
 /* Computes the RoPE inverse frequencies exactly as HF does in float32
  * (modeling_rope_utils._compute_llama3_parameters); out has head_dim/2 entries. */
 void llv_rope_inv_freq(const llv_hparams *hp, float *out);
+/* cos/sin of the float32 angle float(pos) * inv_freq[i] for i < n_freq (HF's
+ * MllamaRotaryEmbedding table row; the second half of HF's row repeats it). */
+void llv_rope_cos_sin(const float *inv_freq, int32_t n_freq, int64_t pos, float *cos_out, float *sin_out);
 
 #endif

@@ -27,6 +27,15 @@ size_t     llv_cross_kv_bytes(const llv_cross_kv *kv);
 
 typedef struct llv_text_state llv_text_state; /* KV cache + scratch, per session */
 
+/* Allocates everything a session's decoder needs, once (nothing per token):
+ * - KV cache (self-attention layers only): (n_layer - n_cross) * 2 * n_head_kv * n_ctx * head_dim * e bytes,
+ *   e = 4 (LLV_KV_F32) or 2 (LLV_KV_F16). 11B model (32 self layers, 8 kv heads, head_dim 128):
+ *   256 KiB per token in F32, 128 KiB in F16; n_ctx 4096 = 1 GiB F32; n_ctx 131072 = 32 GiB F32 / 16 GiB F16.
+ *   Reported by llv_text_state_kv_bytes.
+ * - Scratch for n_batch rows: n_batch * (3*n_embd + 2*n_head*head_dim + 2*n_head_kv*head_dim + 2*n_ff + head_dim)
+ *   floats, plus per pool thread one attention row of max(n_ctx, image tokens) + head_dim floats (grown on
+ *   the first forward that needs it). llv_text_state_bytes reports the total.
+ * n_ctx must be in [1, n_ctx_train]; forwards past n_ctx fail with LLV_ERR_LIMIT. */
 llv_status llv_text_state_create(const llv_model *m, int32_t n_ctx, int32_t n_batch, llv_kv_type kv_type,
                                  llv_text_state **out, llv_error *err);
 void       llv_text_state_free(llv_text_state *st);

@@ -1,0 +1,473 @@
+/* llv-bench - measures llv on a model (a GGUF file, or an llv-synth model it
+ * makes) and the machine's ceilings in the same run, and reports ratios:
+ *   mem_read_gbs        best multi-threaded streaming read (unrolled, prefetching)
+ *   gemm_peak_gflops    OpenBLAS SGEMM M=512 N=4096 K=4096 with the same threads
+ *   load_s, prompt_tokens_per_s (512-token prompt), decode_tokens_per_s,
+ *   vision_s_per_tile, time_to_first_token_s (1 image + 32-token prompt),
+ *   peak_rss_bytes, decode_bw_efficiency, prefill_gemm_efficiency,
+ *   vision_gemm_efficiency, tokenizer_mb_per_s (one thread).
+ * Every figure is the median of --runs runs after a warm-up. Timings are
+ * reported, never asserted. */
+#include <cblas.h>
+#include <immintrin.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gguf.h"
+#include "llv.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    if (n <= 0) return 0;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---------------------------------------------------------------- ceilings */
+
+typedef struct read_job {
+    const float *p;
+    size_t       n; /* floats, multiple of 128 */
+    int          pattern;
+    double       sink;
+} read_job;
+
+__attribute__((target("avx512f"))) static double read_avx512(const float *p, size_t n, int prefetch) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (size_t i = 0; i < n; i += 128) {
+        if (prefetch) _mm_prefetch((const char *)(p + i + 1024), _MM_HINT_T0);
+        a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
+        a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
+        a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
+        a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
+        a4 = _mm512_add_ps(a4, _mm512_load_ps(p + i + 64));
+        a5 = _mm512_add_ps(a5, _mm512_load_ps(p + i + 80));
+        a6 = _mm512_add_ps(a6, _mm512_load_ps(p + i + 96));
+        a7 = _mm512_add_ps(a7, _mm512_load_ps(p + i + 112));
+    }
+    a0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                       _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+    return _mm512_reduce_add_ps(a0);
+}
+
+__attribute__((target("avx2"))) static double read_avx2(const float *p, size_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (size_t i = 0; i < n; i += 64) {
+        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
+        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+        a4 = _mm256_add_ps(a4, _mm256_load_ps(p + i + 32));
+        a5 = _mm256_add_ps(a5, _mm256_load_ps(p + i + 40));
+        a6 = _mm256_add_ps(a6, _mm256_load_ps(p + i + 48));
+        a7 = _mm256_add_ps(a7, _mm256_load_ps(p + i + 56));
+    }
+    a0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                       _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+    float t[8];
+    _mm256_storeu_ps(t, a0);
+    return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+}
+
+static void *read_worker(void *arg) {
+    read_job *j = arg;
+    if (j->pattern == 2)
+        j->sink = read_avx2(j->p, j->n);
+    else
+        j->sink = read_avx512(j->p, j->n, j->pattern == 1);
+    return NULL;
+}
+
+/* Best streaming read bandwidth (GB/s) over patterns, median of runs each. */
+static double measure_mem_read(int threads, int runs) {
+    size_t bytes = (size_t)1 << 30; /* 1 GiB: far beyond the caches */
+    float *buf = NULL;
+    if (posix_memalign((void **)&buf, 64, bytes)) return 0;
+    size_t n = bytes / sizeof(float);
+    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
+    int has512 = __builtin_cpu_supports("avx512f"), has2 = __builtin_cpu_supports("avx2");
+    double best = 0;
+    for (int pattern = 0; pattern < 3; pattern++) {
+        if ((pattern < 2 && !has512) || (pattern == 2 && !has2)) continue;
+        double gbs[32];
+        int    nr = runs < 32 ? runs : 32;
+        for (int r = 0; r < nr; r++) {
+            pthread_t th[64];
+            read_job  jobs[64];
+            size_t    per = (n / (size_t)threads) & ~(size_t)127;
+            double    t0 = now_s();
+            for (int t = 0; t < threads; t++) {
+                jobs[t] = (read_job){buf + per * (size_t)t, per, pattern, 0};
+                pthread_create(&th[t], NULL, read_worker, &jobs[t]);
+            }
+            for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
+            double dt = now_s() - t0;
+            gbs[r] = (double)per * (double)threads * sizeof(float) / dt * 1e-9;
+        }
+        double m = median(gbs, nr);
+        if (m > best) best = m;
+    }
+    free(buf);
+    return best;
+}
+
+static double measure_sgemm(int threads, int runs) {
+    const int M = 512, N = 4096, K = 4096;
+    float *a = malloc(sizeof(float) * (size_t)M * K), *b = malloc(sizeof(float) * (size_t)K * N),
+          *c = malloc(sizeof(float) * (size_t)M * N);
+    if (!a || !b || !c) return 0;
+    for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)((i * 7) % 13) * 0.01f;
+    for (size_t i = 0; i < (size_t)K * N; i++) b[i] = (float)((i * 5) % 11) * 0.01f;
+    openblas_set_num_threads(threads);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N); /* warm-up */
+    double g[32];
+    int    nr = runs < 32 ? runs : 32;
+    for (int r = 0; r < nr; r++) {
+        double t0 = now_s();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
+        g[r] = 2.0 * M * N * K / (now_s() - t0) * 1e-9;
+    }
+    free(a);
+    free(b);
+    free(c);
+    openblas_set_num_threads(1);
+    return median(g, nr);
+}
+
+/* ------------------------------------------------------------ model facts */
+
+typedef struct model_facts {
+    double text_matmul_bytes;  /* weights read per decoded token       */
+    double text_matmul_params; /* multiply-adds per token (prefill)    */
+    double vision_flops;       /* per image (4 tiles, always)          */
+    int    has_vision;
+} model_facts;
+
+static int64_t kv_i64(const llv_gguf *g, const char *key, int64_t def) {
+    int64_t v;
+    return llv_gguf_get_i64(g, key, &v, NULL) == LLV_OK ? v : def;
+}
+
+static void facts_from_file(const char *path, model_facts *f) {
+    memset(f, 0, sizeof *f);
+    llv_gguf *g = NULL;
+    if (llv_gguf_open(path, &g, NULL) != LLV_OK) return;
+    for (int64_t i = 0; i < llv_gguf_n_tensors(g); i++) {
+        const llv_tensor *t = llv_gguf_tensor(g, i);
+        bool text = strncmp(t->name, "blk.", 4) == 0 || strcmp(t->name, "output.weight") == 0;
+        if (!text || t->n_dims < 2) continue;
+        /* cross-attention K/V projections act on the image once, not per token */
+        if (strstr(t->name, "cross_attn_k_proj") || strstr(t->name, "cross_attn_v_proj")) continue;
+        f->text_matmul_bytes += (double)t->nbytes;
+        f->text_matmul_params += (double)t->ne[0] * (double)t->ne[1];
+    }
+    int64_t D = kv_i64(g, "mllama.vision.embedding_length", 0);
+    if (D > 0) {
+        int64_t F = kv_i64(g, "mllama.vision.feed_forward_length", 4 * D);
+        int64_t L = kv_i64(g, "mllama.vision.block_count", 0) + kv_i64(g, "mllama.vision.global.block_count", 0);
+        int64_t S = kv_i64(g, "mllama.vision.image_size", 560), p = kv_i64(g, "mllama.vision.patch_size", 14);
+        int64_t T = kv_i64(g, "mllama.vision.max_num_tiles", 4), E = kv_i64(g, "mllama.embedding_length", 0);
+        int64_t grid = S / p, P = grid * grid + 1, Ppad = (P + 7) / 8 * 8, seq = T * Ppad;
+        int64_t n_int = 0;
+        int64_t idx = llv_gguf_find_key(g, "mllama.vision.intermediate_layers_indices");
+        if (idx >= 0) n_int = (int64_t)llv_gguf_arr_n(g, idx);
+        double layer = 2.0 * (double)seq * (4.0 * D * D + 2.0 * D * F) + 4.0 * (double)seq * seq * D;
+        f->vision_flops = layer * (double)L + 2.0 * T * grid * grid * 3 * p * p * D +
+                          2.0 * (double)T * P * (double)D * (n_int + 1) * E;
+        f->has_vision = 1;
+    }
+    llv_gguf_close(g);
+}
+
+/* ------------------------------------------------------------------- main */
+
+static void usage(FILE *o) {
+    fprintf(o,
+            "usage: llv-bench [-m MODEL.gguf | --synth PRESET] [options]\n"
+            "  -m FILE          model to measure\n"
+            "  --synth PRESET   make an llv-synth model (tiny, demo, 11b, llama-tiny) in a temp dir\n"
+            "  --type T         weight type of the synthetic model (f32, f16, bf16; default f16)\n"
+            "  -t, --threads N  threads (default: all cores)\n"
+            "  --runs N         runs per figure, median reported (default 5)\n"
+            "  --prompt N       prompt tokens for prompt_tokens_per_s (default 512)\n"
+            "  --gen N          decoded tokens per decode run (default 32)\n"
+            "  --image FILE     image for the vision figures (default models/demo.png)\n"
+            "  --no-vision      skip the vision figures\n"
+            "  --no-ceilings    skip the bandwidth and GEMM measurements\n"
+            "  --json           print one JSON object instead of a table\n"
+            "  -h, --help       this help\n");
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *synth = NULL, *image = "models/demo.png";
+    llv_type    type = LLV_TYPE_F16;
+    int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), runs = 5, n_prompt = 512, n_gen = 32;
+    int json = 0, no_vision = 0, no_ceil = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEEDV()                                                     \
+    do {                                                            \
+        if (!v) {                                                   \
+            fprintf(stderr, "llv-bench: %s needs a value\n", a);    \
+            return 1;                                               \
+        }                                                           \
+        i++;                                                        \
+    } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-m")) { NEEDV(); model_path = v;
+        } else if (!strcmp(a, "--synth")) { NEEDV(); synth = v;
+        } else if (!strcmp(a, "--type")) {
+            NEEDV();
+            llv_error e;
+            if (llv_type_from_name(v, &type, &e) != LLV_OK) {
+                fprintf(stderr, "llv-bench: %s\n", e.message);
+                return 1;
+            }
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEEDV(); threads = atoi(v);
+        } else if (!strcmp(a, "--runs")) { NEEDV(); runs = atoi(v);
+        } else if (!strcmp(a, "--prompt")) { NEEDV(); n_prompt = atoi(v);
+        } else if (!strcmp(a, "--gen")) { NEEDV(); n_gen = atoi(v);
+        } else if (!strcmp(a, "--image")) { NEEDV(); image = v;
+        } else if (!strcmp(a, "--no-vision")) { no_vision = 1;
+        } else if (!strcmp(a, "--no-ceilings")) { no_ceil = 1;
+        } else if (!strcmp(a, "--json")) { json = 1;
+        } else {
+            fprintf(stderr, "llv-bench: unknown option '%s'\n", a);
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (threads < 1 || threads > 64 || runs < 1 || runs > 32 || n_prompt < 1 || n_gen < 1) {
+        fprintf(stderr, "llv-bench: threads 1..64, runs 1..32, prompt and gen >= 1\n");
+        return 1;
+    }
+    char synth_path[512] = "";
+    llv_error err;
+    if (!model_path && synth) {
+        snprintf(synth_path, sizeof synth_path, "/tmp/llv-bench-%d-%s.gguf", (int)getpid(), synth);
+        llv_synth_params sp = llv_synth_default_params();
+        sp.preset = synth;
+        sp.type = type;
+        fprintf(stderr, "llv-bench: synthesizing %s (%s) ...\n", synth, llv_type_name(type));
+        if (llv_synth(synth_path, &sp, &err) != LLV_OK) {
+            fprintf(stderr, "llv-bench: synth: %s\n", err.message);
+            return 2;
+        }
+        model_path = synth_path;
+    }
+    if (!model_path) model_path = "models/demo.gguf";
+
+    double mem_gbs = 0, gemm = 0;
+    if (!no_ceil) {
+        /* in a child process, so its 1 GiB buffer does not count in peak_rss_bytes */
+        fprintf(stderr, "llv-bench: measuring memory bandwidth and GEMM peak ...\n");
+        int fds[2];
+        if (pipe(fds) != 0) return 2;
+        pid_t pid = fork();
+        if (pid == 0) {
+            double r[2] = {measure_mem_read(threads, runs), measure_sgemm(threads, runs)};
+            ssize_t w = write(fds[1], r, sizeof r);
+            _exit(w == (ssize_t)sizeof r ? 0 : 1);
+        }
+        double r[2] = {0, 0};
+        if (pid > 0 && read(fds[0], r, sizeof r) == (ssize_t)sizeof r) {
+            mem_gbs = r[0];
+            gemm = r[1];
+        }
+        if (pid > 0) waitpid(pid, NULL, 0);
+        close(fds[0]);
+        close(fds[1]);
+    }
+
+    model_facts facts;
+    facts_from_file(model_path, &facts);
+
+    /* load (from page cache: the first load warms it) */
+    llv_model_params mp = llv_model_default_params();
+    mp.n_threads = threads;
+    llv_model *m = NULL;
+    double     loads[32];
+    for (int r = 0; r <= runs; r++) {
+        double t0 = now_s();
+        if (llv_model_load(model_path, &mp, &m, &err) != LLV_OK) {
+            fprintf(stderr, "llv-bench: %s\n", err.message);
+            return 2;
+        }
+        if (r > 0) loads[r - 1] = now_s() - t0;
+        if (r < runs) llv_model_free(m);
+    }
+    llv_model_info info;
+    llv_model_get_info(m, &info);
+
+    llv_session_params sp = llv_session_default_params();
+    sp.n_threads = threads;
+    sp.n_ctx = n_prompt + n_gen + 64 > 4096 ? n_prompt + n_gen + 64 : 4096;
+    if (sp.n_ctx > info.n_ctx_train) sp.n_ctx = info.n_ctx_train;
+    int32_t *prompt = malloc(sizeof(int32_t) * (size_t)n_prompt);
+    if (!prompt) return 2;
+    uint64_t rng = 88172645463325252ull;
+    for (int i = 0; i < n_prompt; i++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        prompt[i] = (int32_t)(rng % (uint64_t)(info.n_vocab > 1000 ? 1000 : info.n_vocab));
+    }
+
+    double pp[32], tg[32];
+    for (int r = 0; r <= runs; r++) {
+        llv_session *s = NULL;
+        if (llv_session_create(m, &sp, &s, &err) != LLV_OK) {
+            fprintf(stderr, "llv-bench: %s\n", err.message);
+            return 2;
+        }
+        const float *logits;
+        double t0 = now_s();
+        if (llv_session_add_tokens(s, prompt, (size_t)n_prompt, &err) != LLV_OK ||
+            llv_session_eval(s, &logits, &err) != LLV_OK) {
+            fprintf(stderr, "llv-bench: prompt: %s\n", err.message);
+            return 2;
+        }
+        double t1 = now_s();
+        for (int i = 0; i < n_gen; i++) {
+            int32_t tok = prompt[i % n_prompt];
+            if (llv_session_add_tokens(s, &tok, 1, &err) != LLV_OK || llv_session_eval(s, &logits, &err) != LLV_OK) {
+                fprintf(stderr, "llv-bench: decode: %s\n", err.message);
+                return 2;
+            }
+        }
+        double t2 = now_s();
+        if (r > 0) {
+            pp[r - 1] = n_prompt / (t1 - t0);
+            tg[r - 1] = n_gen / (t2 - t1);
+        }
+        llv_session_free(s);
+    }
+
+    double vis[32], ttft[32];
+    int    have_vision = 0;
+    if (!no_vision && info.has_vision && access(image, R_OK) == 0) {
+        have_vision = 1;
+        int vr = runs < 3 ? runs : 3; /* an 11B-shape image takes minutes */
+        for (int r = 0; r < vr; r++) {
+            llv_session *s = NULL;
+            if (llv_session_create(m, &sp, &s, &err) != LLV_OK) return 2;
+            const float *logits;
+            double t0 = now_s();
+            if (llv_session_add_image_file(s, image, &err) != LLV_OK ||
+                llv_session_add_raw(s, "<|image|>", &err) != LLV_OK || llv_session_eval(s, &logits, &err) != LLV_OK) {
+                fprintf(stderr, "llv-bench: vision: %s\n", err.message);
+                return 2;
+            }
+            double t1 = now_s();
+            vis[r] = (t1 - t0) / info.max_tiles;
+            llv_session_free(s);
+            /* time to first token: 1 image + 32-token prompt, fresh session */
+            if (llv_session_create(m, &sp, &s, &err) != LLV_OK) return 2;
+            t0 = now_s();
+            if (llv_session_add_image_file(s, image, &err) != LLV_OK ||
+                llv_session_add_raw(s, "<|image|>", &err) != LLV_OK ||
+                llv_session_add_tokens(s, prompt, 32 < n_prompt ? 32 : (size_t)n_prompt, &err) != LLV_OK ||
+                llv_session_eval(s, &logits, &err) != LLV_OK) {
+                fprintf(stderr, "llv-bench: ttft: %s\n", err.message);
+                return 2;
+            }
+            int32_t best = 0;
+            for (int32_t i = 1; i < info.n_vocab; i++)
+                if (logits[i] > logits[best]) best = i;
+            (void)best;
+            ttft[r] = now_s() - t0;
+            llv_session_free(s);
+        }
+        vis[0] = median(vis, vr);
+        ttft[0] = median(ttft, vr);
+    }
+
+    /* tokenizer speed on one thread */
+    double tok_mbs = 0;
+    {
+        size_t n = 2u << 20;
+        char *text = malloc(n + 1);
+        const char *words[] = {"The ", "quick ", "brown ", "fox ", "jumps ", "over ", "1234 ", "lazy ", "dogs, ",
+                               "naïve ", "café. ", "\n", "Ünïcödé ", "日本語 ", "it's ", "   "};
+        size_t len = 0;
+        for (int i = 0; len + 16 < n; i++) {
+            const char *w = words[(i * 7 + i / 3) % 16];
+            size_t wl = strlen(w);
+            memcpy(text + len, w, wl);
+            len += wl;
+        }
+        text[len] = 0;
+        size_t cap = len + 16, nt = 0;
+        int32_t *toks = malloc(sizeof(int32_t) * cap);
+        double   tt[32];
+        int      tr = runs < 5 ? runs : 5, ok = 1;
+        for (int r = 0; r < tr && ok; r++) {
+            double t0 = now_s();
+            ok = llv_tokenize(m, text, len, 0, toks, cap, &nt, NULL) == LLV_OK;
+            tt[r] = len / (now_s() - t0) * 1e-6;
+        }
+        if (ok) tok_mbs = median(tt, tr);
+        free(toks);
+        free(text);
+    }
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double load_s = median(loads, runs), pps = median(pp, runs), tgs = median(tg, runs);
+    double peak_rss = (double)ru.ru_maxrss * 1024.0;
+    double bw_eff = mem_gbs > 0 ? facts.text_matmul_bytes * tgs * 1e-9 / mem_gbs : 0;
+    double pf_eff = gemm > 0 ? 2.0 * facts.text_matmul_params * pps * 1e-9 / gemm : 0;
+    double vis_eff = (gemm > 0 && have_vision) ? facts.vision_flops / (vis[0] * info.max_tiles) * 1e-9 / gemm : 0;
+
+    char vis_s[32] = "null", ttft_s[32] = "null";
+    if (have_vision) {
+        snprintf(vis_s, sizeof vis_s, "%.4f", vis[0]);
+        snprintf(ttft_s, sizeof ttft_s, "%.4f", ttft[0]);
+    }
+    if (json) {
+        printf("{\"model\": \"%s\", \"type\": \"%s\", \"isa\": \"%s\", \"threads\": %d, \"runs\": %d, "
+               "\"load_s\": %.4f, \"prompt_tokens\": %d, \"prompt_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, "
+               "\"vision_s_per_tile\": %s, \"time_to_first_token_s\": %s, \"peak_rss_bytes\": %.0f, "
+               "\"file_bytes\": %llu, \"mem_read_gbs\": %.2f, \"gemm_peak_gflops\": %.1f, "
+               "\"decode_bw_efficiency\": %.3f, \"prefill_gemm_efficiency\": %.3f, \"vision_gemm_efficiency\": %.3f, "
+               "\"tokenizer_mb_per_s\": %.2f}\n",
+               model_path, llv_type_name(info.weight_type) ? llv_type_name(info.weight_type) : "?", info.isa,
+               threads, runs, load_s, n_prompt, pps, tgs, vis_s, ttft_s, peak_rss, (unsigned long long)info.file_bytes, mem_gbs, gemm, bw_eff,
+               pf_eff, vis_eff, tok_mbs);
+    } else {
+        printf("| figure | value |\n|---|---|\n");
+        printf("| model | %s (%s, isa %s, %d threads) |\n", model_path,
+               llv_type_name(info.weight_type) ? llv_type_name(info.weight_type) : "?", info.isa, threads);
+        printf("| load_s | %.4f |\n| prompt_tokens_per_s (%d) | %.2f |\n| decode_tokens_per_s | %.2f |\n", load_s,
+               n_prompt, pps, tgs);
+        if (have_vision)
+            printf("| vision_s_per_tile | %.4f |\n| time_to_first_token_s | %.4f |\n", vis[0], ttft[0]);
+        printf("| peak_rss_bytes | %.0f |\n| mem_read_gbs | %.2f |\n| gemm_peak_gflops | %.1f |\n", peak_rss,
+               mem_gbs, gemm);
+        printf("| decode_bw_efficiency | %.3f |\n| prefill_gemm_efficiency | %.3f |\n", bw_eff, pf_eff);
+        if (have_vision) printf("| vision_gemm_efficiency | %.3f |\n", vis_eff);
+        printf("| tokenizer_mb_per_s | %.2f |\n", tok_mbs);
+    }
+    free(prompt);
+    llv_model_free(m);
+    if (synth_path[0]) unlink(synth_path);
+    return 0;
+}

@@ -1,0 +1,25 @@
+/* The reference kernel table. */
+#include "ref-internal.h"
+
+static const llv_kernels ref_table = {
+    .name = "ref",
+    .matmul = {[LLV_TYPE_F32] = llv_ref_matmul_f32,
+               [LLV_TYPE_F16] = llv_ref_matmul_f16,
+               [LLV_TYPE_BF16] = llv_ref_matmul_bf16},
+    .to_f32 = {[LLV_TYPE_F32] = llv_ref_f32_to_f32,
+               [LLV_TYPE_F16] = llv_ref_f16_to_f32,
+               [LLV_TYPE_BF16] = llv_ref_bf16_to_f32},
+    .from_f32 = {[LLV_TYPE_F32] = llv_ref_f32_from_f32,
+                 [LLV_TYPE_F16] = llv_ref_f16_from_f32,
+                 [LLV_TYPE_BF16] = llv_ref_bf16_from_f32},
+    .dot_f32 = llv_ref_dot_f32,
+    .axpy_f32 = llv_ref_axpy_f32,
+    .rmsnorm = llv_ref_rmsnorm,
+    .layernorm = llv_ref_layernorm,
+    .softmax = llv_ref_softmax,
+    .silu_mul = llv_ref_silu_mul,
+    .gelu = llv_ref_gelu,
+    .rope_pairs = llv_ref_rope_pairs,
+};
+
+const llv_kernels *llv_kernels_ref(void) { return &ref_table; }

@@ -1,0 +1,821 @@
+/* session.c - the public session API: one conversation over a model. It keeps
+ * the token history with a per-row image bitmask, the KV cache (prefill only
+ * what is pending, so later turns reuse earlier ones), the conversation's
+ * images as cross-attention K/V, a queue of images waiting for their
+ * "<|image|>", and an image cache; generation samples token by token and
+ * streams complete UTF-8 pieces. */
+#include "chat.h"
+#include "image-cache.h"
+#include "image.h"
+#include "model.h"
+#include "sampler.h"
+#include "session.h"
+#include "text.h"
+#include "threadpool.h"
+#include "tokenizer.h"
+#include "vision.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_SESSION_IMAGES 64 /* the row bitmask is 64 bits */
+
+/* An image of the conversation or of the queue: encoded (ref) or waiting for
+ * the encoder (tiles). */
+typedef struct img_slot {
+    uint64_t        hash;
+    llv_kv_ref     *ref;
+    llv_image_tiles tiles;
+    bool            has_tiles;
+} img_slot;
+
+struct llv_session {
+    const llv_model   *m;
+    llv_session_params p;
+    int32_t            n_ctx;
+    int32_t            image_token; /* -1 without vision */
+    llv_threadpool    *pool;
+    llv_text_state    *ts;
+    llv_vision_state  *vs;
+    float             *cross_states; /* projector output scratch, lazily allocated */
+    size_t             cross_states_n;
+    float             *logits;       /* [n_vocab] of the last prefilled row */
+    bool               logits_ready; /* logits belong to row n_tokens-1 and are unmodified */
+
+    int32_t  *tokens; /* [n_ctx] history */
+    uint64_t *masks;  /* [n_ctx] image bitmask per row */
+    int32_t   n_tokens;
+    uint64_t  cur_mask; /* mask of the last row */
+
+    img_slot imgs[MAX_SESSION_IMAGES]; /* placed images, in order of their tokens */
+    int32_t  n_imgs;
+    img_slot queue[MAX_SESSION_IMAGES]; /* queued, not yet placed */
+    int32_t  n_queue;
+
+    llv_image_cache cache;
+    int32_t         encoder_runs;
+
+    /* accounting between generate calls */
+    double  image_s;         /* decode + encode since the last generate */
+    int32_t n_encoded;       /* encoder runs since the last generate */
+    int32_t n_at_gen_end;    /* n_tokens when the last generate returned */
+    bool    open_answer;     /* the last generate stopped without an end token */
+};
+
+/* ------------------------------------------------------------------------- */
+/* params, create, free                                                      */
+/* ------------------------------------------------------------------------- */
+
+llv_session_params llv_session_default_params(void) {
+    llv_session_params p;
+    memset(&p, 0, sizeof p);
+    p.n_ctx = 0;
+    p.n_threads = 0;
+    p.n_batch = 512;
+    p.kv_type = LLV_KV_F16;
+    p.max_images = 8;
+    p.max_image_pixels = 50000000ull;
+    p.max_image_bytes = 64ull << 20;
+    p.image_cache_entries = 4;
+    return p;
+}
+
+static void slot_clear(img_slot *sl) {
+    llv_kv_ref_release(sl->ref);
+    if (sl->has_tiles) llv_image_tiles_free(&sl->tiles);
+    memset(sl, 0, sizeof *sl);
+}
+
+static int default_threads(const llv_model *m) {
+    if (m->params.n_threads > 0) return m->params.n_threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)LLV_MIN(n, 256) : 1;
+}
+
+llv_status llv_session_create(const llv_model *model, const llv_session_params *params, llv_session **out,
+                              llv_error *err) {
+    if (!out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_session_create: out is NULL");
+    *out = NULL;
+    if (!model) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_session_create: model is NULL");
+    const llv_model *m = model;
+    if (!m->has_weights)
+        return llv_err(err, LLV_ERR_UNSUPPORTED,
+                       "llv_session_create: the model file has no weights (vocabulary-only); it can tokenize but "
+                       "not generate");
+    llv_session_params p = params ? *params : llv_session_default_params();
+    int32_t max_ctx = m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : 4096;
+    if (p.n_ctx < 0 || p.n_ctx > max_ctx)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
+                       "session params: n_ctx = %d out of range (0 = default, 1..%d, the model's maximum)", p.n_ctx,
+                       max_ctx);
+    if (p.n_threads < 0 || p.n_threads > 1024)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: n_threads = %d out of range (0..1024)",
+                       p.n_threads);
+    if (p.n_batch < 0)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: n_batch = %d must be >= 0 (0 = 512)",
+                       p.n_batch);
+    if (p.kv_type != LLV_KV_F32 && p.kv_type != LLV_KV_F16)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: kv_type = %d (expected LLV_KV_F32 or LLV_KV_F16)",
+                       (int)p.kv_type);
+    if (p.max_images < 0 || p.max_images > MAX_SESSION_IMAGES)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: max_images = %d out of range (0..%d)",
+                       p.max_images, MAX_SESSION_IMAGES);
+    if (p.image_cache_entries > 1024)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: image_cache_entries = %zu out of range (0..1024)",
+                       p.image_cache_entries);
+    if (p.n_ctx == 0) p.n_ctx = LLV_MIN(max_ctx, 4096);
+    if (p.n_batch == 0) p.n_batch = 512;
+    if (p.n_threads == 0) p.n_threads = default_threads(m);
+
+    llv_session *s = calloc(1, sizeof *s);
+    if (!s) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "llv_session_create: out of memory");
+    s->m = m;
+    s->p = p;
+    s->n_ctx = p.n_ctx;
+    s->image_token = m->hp.has_vision ? m->hp.image_token_id : -1;
+    llv_status st;
+    if ((st = llv_image_cache_init(&s->cache, p.image_cache_entries, err)) != LLV_OK) goto fail;
+    if ((st = llv_threadpool_create(p.n_threads, &s->pool, err)) != LLV_OK) goto fail;
+    if ((st = llv_text_state_create(m, p.n_ctx, p.n_batch, p.kv_type, &s->ts, err)) != LLV_OK) goto fail;
+    if (m->hp.has_vision && (st = llv_vision_state_create(m, &s->vs, err)) != LLV_OK) goto fail;
+    s->tokens = malloc((size_t)p.n_ctx * sizeof *s->tokens);
+    s->masks = malloc((size_t)p.n_ctx * sizeof *s->masks);
+    s->logits = malloc((size_t)LLV_MAX(m->hp.n_vocab, 1) * sizeof *s->logits);
+    if (!s->tokens || !s->masks || !s->logits) {
+        st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "llv_session_create: out of memory for %d-token history",
+                     p.n_ctx);
+        goto fail;
+    }
+    *out = s;
+    return LLV_OK;
+fail:
+    llv_err_prefix(err, "llv_session_create");
+    llv_session_free(s);
+    return st;
+}
+
+static void clear_conversation(llv_session *s) {
+    for (int32_t i = 0; i < s->n_imgs; i++) slot_clear(&s->imgs[i]);
+    for (int32_t i = 0; i < s->n_queue; i++) slot_clear(&s->queue[i]);
+    s->n_imgs = s->n_queue = 0;
+    s->n_tokens = 0;
+    s->cur_mask = 0;
+    s->logits_ready = false;
+    s->image_s = 0;
+    s->n_encoded = 0;
+    s->n_at_gen_end = 0;
+    s->open_answer = false;
+}
+
+void llv_session_free(llv_session *s) {
+    if (!s) return;
+    clear_conversation(s);
+    llv_image_cache_free(&s->cache);
+    llv_text_state_free(s->ts);
+    llv_vision_state_free(s->vs);
+    llv_threadpool_free(s->pool);
+    llv_free_aligned(s->cross_states);
+    free(s->tokens);
+    free(s->masks);
+    free(s->logits);
+    free(s);
+}
+
+void llv_session_reset(llv_session *s) {
+    if (!s) return;
+    clear_conversation(s);
+    llv_text_state_truncate(s->ts, 0);
+}
+
+void llv_session_memory(const llv_session *s, uint64_t *kv_bytes, uint64_t *total_bytes) {
+    uint64_t kv = 0, total = 0;
+    if (s) {
+        kv = llv_text_state_kv_bytes(s->ts);
+        total = llv_text_state_bytes(s->ts);
+        if (s->vs) total += llv_vision_state_bytes(s->vs);
+        total += s->cross_states_n * sizeof(float);
+        total += (uint64_t)s->n_ctx * (sizeof(int32_t) + sizeof(uint64_t));
+        total += (uint64_t)s->m->hp.n_vocab * sizeof(float);
+        total += llv_image_cache_bytes(&s->cache);
+        /* conversation images not held by the cache */
+        for (int32_t i = 0; i < s->n_imgs; i++) {
+            const llv_kv_ref *r = s->imgs[i].ref;
+            bool cached = false;
+            for (size_t j = 0; r && j < s->cache.n; j++) cached |= s->cache.e[j].ref == r;
+            if (r && !cached) total += llv_cross_kv_bytes(r->kv);
+        }
+    }
+    if (kv_bytes) *kv_bytes = kv;
+    if (total_bytes) *total_bytes = total;
+}
+
+const int32_t *llv_session_tokens(const llv_session *s, size_t *n) {
+    if (n) *n = s ? (size_t)s->n_tokens : 0;
+    return s ? s->tokens : NULL;
+}
+
+int32_t llv_session_encoder_runs(const llv_session *s) { return s ? s->encoder_runs : 0; }
+
+const uint64_t *llv_session_row_images(const llv_session *s, size_t *n) {
+    if (n) *n = s ? (size_t)s->n_tokens : 0;
+    return s ? s->masks : NULL;
+}
+
+/* ------------------------------------------------------------------------- */
+/* images                                                                    */
+/* ------------------------------------------------------------------------- */
+
+static llv_status check_session(const llv_session *s, const char *fn, llv_error *err) {
+    if (!s) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: session is NULL", fn);
+    return LLV_OK;
+}
+
+llv_status llv_session_add_image(llv_session *s, const void *bytes, size_t n_bytes, llv_error *err) {
+    llv_status st = check_session(s, "llv_session_add_image", err);
+    if (st != LLV_OK) return st;
+    const llv_hparams *hp = &s->m->hp;
+    if (s->image_token < 0)
+        return llv_err(err, LLV_ERR_UNSUPPORTED, "llv_session_add_image: the model has no vision encoder");
+    if (!bytes || n_bytes == 0)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_session_add_image: empty image (bytes %s, n_bytes %zu)",
+                       bytes ? "set" : "NULL", n_bytes);
+    if ((uint64_t)n_bytes > s->p.max_image_bytes)
+        return llv_err(err, LLV_ERR_LIMIT, "image of %zu bytes exceeds max_image_bytes = %llu", n_bytes,
+                       (unsigned long long)s->p.max_image_bytes);
+    if (s->n_imgs + s->n_queue >= s->p.max_images)
+        return llv_err(err, LLV_ERR_LIMIT, "too many images: the session allows max_images = %d (%d placed, %d queued)",
+                       s->p.max_images, s->n_imgs, s->n_queue);
+    double t0 = llv_time_s();
+    int32_t settings[2] = {hp->v_image_size, hp->v_max_tiles};
+    img_slot sl;
+    memset(&sl, 0, sizeof sl);
+    sl.hash = llv_image_hash(bytes, n_bytes, settings, 2);
+    sl.ref = llv_image_cache_get(&s->cache, sl.hash);
+    if (!sl.ref) {
+        llv_image_limits lim = {s->p.max_image_pixels, s->p.max_image_bytes};
+        llv_rgb_image img;
+        memset(&img, 0, sizeof img);
+        st = llv_image_decode(bytes, n_bytes, &lim, &img, err);
+        if (st == LLV_OK) {
+            st = llv_image_preprocess(&img, hp->v_image_size, hp->v_max_tiles, hp->image_mean, hp->image_std,
+                                      &sl.tiles, NULL, err);
+            llv_rgb_image_free(&img);
+        }
+        if (st != LLV_OK) {
+            llv_err_prefix(err, "llv_session_add_image");
+            return st;
+        }
+        sl.has_tiles = true;
+    }
+    s->queue[s->n_queue++] = sl;
+    s->image_s += llv_time_s() - t0;
+    return LLV_OK;
+}
+
+llv_status llv_session_add_image_file(llv_session *s, const char *path, llv_error *err) {
+    llv_status st = check_session(s, "llv_session_add_image_file", err);
+    if (st != LLV_OK) return st;
+    if (!path) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_session_add_image_file: path is NULL");
+    FILE *f = fopen(path, "rb");
+    if (!f) return llv_err(err, LLV_ERR_IO, "cannot open image '%s': %s", path, strerror(errno));
+    uint8_t *buf = NULL;
+    size_t n = 0, cap = 0;
+    st = LLV_OK;
+    for (;;) {
+        if (n == cap) {
+            if ((uint64_t)cap > s->p.max_image_bytes) {
+                st = llv_err(err, LLV_ERR_LIMIT, "image '%s' exceeds max_image_bytes = %llu", path,
+                             (unsigned long long)s->p.max_image_bytes);
+                break;
+            }
+            size_t ncap = cap ? cap * 2 : 65536;
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb) {
+                st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "reading image '%s': out of memory", path);
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) st = llv_err(err, LLV_ERR_IO, "reading image '%s' failed", path);
+            break;
+        }
+    }
+    fclose(f);
+    if (st == LLV_OK) {
+        if (n == 0) st = llv_err(err, LLV_ERR_FORMAT, "image '%s' is empty", path);
+        else if ((st = llv_session_add_image(s, buf, n, err)) != LLV_OK) llv_err_prefix(err, "'%s'", path);
+    }
+    free(buf);
+    return st;
+}
+
+/* Encodes a placed image unless it already has K/V (also from the cache, which
+ * catches the same image placed twice before the first encode). */
+static llv_status encode_slot(llv_session *s, img_slot *sl, llv_error *err) {
+    if (sl->ref) return LLV_OK;
+    if ((sl->ref = llv_image_cache_get(&s->cache, sl->hash)) != NULL) {
+        llv_image_tiles_free(&sl->tiles);
+        sl->has_tiles = false;
+        return LLV_OK;
+    }
+    const llv_hparams *hp = &s->m->hp;
+    double t0 = llv_time_s();
+    int32_t n_tok = hp->v_max_tiles * hp->v_P;
+    size_t n;
+    if (!llv_mul_size((size_t)n_tok, (size_t)hp->n_embd, &n))
+        return llv_err(err, LLV_ERR_INTERNAL, "image encode: projector output size overflows");
+    if (!s->cross_states) {
+        size_t bytes;
+        if (!llv_mul_size(n, sizeof(float), &bytes) || !(s->cross_states = llv_alloc_aligned(bytes)))
+            return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory for %zu projector floats", n);
+        s->cross_states_n = n;
+    }
+    llv_status st = llv_vision_encode(s->m, s->vs, s->pool, sl->tiles.pixels, sl->tiles.aspect_ratio_id,
+                                      sl->tiles.n_tiles, s->cross_states, NULL, s->p.progress, s->p.progress_user,
+                                      err);
+    if (st != LLV_OK) return st;
+    llv_cross_kv *kv = NULL;
+    st = llv_text_cross_kv(s->m, s->pool, s->cross_states, n_tok, sl->tiles.n_tiles, hp->v_P, &kv, err);
+    if (st != LLV_OK) return st;
+    if (!(sl->ref = llv_kv_ref_new(kv)))
+        return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory");
+    llv_image_tiles_free(&sl->tiles);
+    sl->has_tiles = false;
+    llv_image_cache_put(&s->cache, sl->hash, sl->ref);
+    s->encoder_runs++;
+    s->n_encoded++;
+    s->image_s += llv_time_s() - t0;
+    return LLV_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* token input                                                               */
+/* ------------------------------------------------------------------------- */
+
+/* Appends tokens atomically (all or nothing). Image tokens consume queued
+ * images when allow_image; the row mask follows HF's
+ * get_cross_attention_token_mask: image i covers rows from its token to the
+ * next image token, and a run of consecutive image tokens all cover what
+ * follows the run. */
+static llv_status append_tokens(llv_session *s, const int32_t *toks, size_t n, bool allow_image, const char *fn,
+                                llv_error *err) {
+    const int32_t n_vocab = s->m->hp.n_vocab;
+    int32_t n_img = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t t = toks[i];
+        if (allow_image && s->image_token >= 0 && t == s->image_token) {
+            n_img++;
+            continue;
+        }
+        if (t < 0 || t >= n_vocab)
+            return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: token %zu has id %d, expected 0..%d%s", fn, i, t,
+                           n_vocab - 1,
+                           (s->image_token >= 0 && t == s->image_token)
+                               ? " (the image token is only valid through the image calls)"
+                               : "");
+    }
+    if (n_img > s->n_queue)
+        return llv_err(err, LLV_ERR_STATE,
+                       "%s: the input has %d <|image|> token(s) but only %d image(s) are queued (call "
+                       "llv_session_add_image first)",
+                       fn, n_img, s->n_queue);
+    if ((size_t)s->n_tokens + n > (size_t)s->n_ctx)
+        return llv_err(err, LLV_ERR_LIMIT,
+                       "%s: %zu new tokens after %d in the conversation exceed the context n_ctx = %d", fn, n,
+                       s->n_tokens, s->n_ctx);
+    for (size_t i = 0; i < n; i++) {
+        int32_t t = toks[i];
+        bool is_img = allow_image && s->image_token >= 0 && t == s->image_token;
+        if (is_img) {
+            int32_t k = s->n_imgs++;
+            s->imgs[k] = s->queue[0];
+            memmove(&s->queue[0], &s->queue[1], (size_t)(s->n_queue - 1) * sizeof s->queue[0]);
+            s->n_queue--;
+            memset(&s->queue[s->n_queue], 0, sizeof s->queue[0]);
+            bool prev_img = s->n_tokens > 0 && s->tokens[s->n_tokens - 1] == s->image_token;
+            s->cur_mask = (prev_img ? s->cur_mask : 0) | (1ull << k);
+        }
+        s->tokens[s->n_tokens] = t;
+        s->masks[s->n_tokens] = s->cur_mask;
+        s->n_tokens++;
+    }
+    if (n > 0) s->logits_ready = false;
+    return LLV_OK;
+}
+
+llv_status llv_session_add_tokens(llv_session *s, const int32_t *tokens, size_t n, llv_error *err) {
+    llv_status st = check_session(s, "llv_session_add_tokens", err);
+    if (st != LLV_OK) return st;
+    if (n > 0 && !tokens) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_session_add_tokens: tokens is NULL");
+    return append_tokens(s, tokens, n, false, "llv_session_add_tokens", err);
+}
+
+static llv_status need_tokenizer(const llv_session *s, const char *fn, llv_error *err) {
+    if (!s->m->tok) return llv_err(err, LLV_ERR_UNSUPPORTED, "%s: the model file has no tokenizer", fn);
+    return LLV_OK;
+}
+
+llv_status llv_session_add_raw(llv_session *s, const char *text, llv_error *err) {
+    const char *fn = "llv_session_add_raw";
+    llv_status st = check_session(s, fn, err);
+    if (st != LLV_OK) return st;
+    if (!text) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: text is NULL", fn);
+    if ((st = need_tokenizer(s, fn, err)) != LLV_OK) return st;
+    int32_t *toks = NULL;
+    size_t n = 0;
+    st = llv_tokenizer_encode(s->m->tok, text, strlen(text), LLV_TOKENIZE_PARSE_SPECIAL, &toks, &n, err);
+    if (st != LLV_OK) {
+        llv_err_prefix(err, "%s", fn);
+        return st;
+    }
+    int32_t bos = s->m->bos_id;
+    bool has_bos = false;
+    for (size_t i = 0; i < n; i++) has_bos |= toks[i] == bos;
+    if (s->n_tokens == 0 && bos >= 0 && !has_bos) {
+        /* MllamaProcessor: leading <|image|> tokens stay first, then BOS */
+        int32_t *t2 = malloc((n + 1) * sizeof *t2);
+        if (!t2) {
+            free(toks);
+            return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+        }
+        size_t lead = 0;
+        while (lead < n && s->image_token >= 0 && toks[lead] == s->image_token) lead++;
+        memcpy(t2, toks, lead * sizeof *t2);
+        t2[lead] = bos;
+        memcpy(t2 + lead + 1, toks + lead, (n - lead) * sizeof *t2);
+        free(toks);
+        toks = t2;
+        n++;
+    }
+    st = append_tokens(s, toks, n, true, fn, err);
+    free(toks);
+    return st;
+}
+
+/* Renders msgs (continuation mode after the first turn) and appends them. When
+ * the previous answer stopped without an end token, <|eot_id|> closes it first
+ * so the history reads as the template renders an assistant turn. */
+static llv_status add_rendered(llv_session *s, const llv_message *msgs, size_t n_msgs, const llv_chat_params *cp,
+                               const char *fn, llv_error *err) {
+    char *text = NULL;
+    size_t len = 0;
+    llv_status st = llv_chat_render_text(msgs, n_msgs, cp, s->n_tokens > 0, &text, &len, err);
+    if (st != LLV_OK) {
+        llv_err_prefix(err, "%s", fn);
+        return st;
+    }
+    int32_t *toks = NULL;
+    size_t n = 0;
+    st = llv_tokenizer_encode(s->m->tok, text, len, LLV_TOKENIZE_PARSE_SPECIAL, &toks, &n, err);
+    free(text);
+    if (st != LLV_OK) {
+        llv_err_prefix(err, "%s", fn);
+        return st;
+    }
+    int32_t eot = llv_tokenizer_find(s->m->tok, "<|eot_id|>");
+    if (s->open_answer && s->n_tokens > 0 && eot >= 0) {
+        int32_t *t2 = malloc((n + 1) * sizeof *t2);
+        if (!t2) {
+            free(toks);
+            return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+        }
+        t2[0] = eot;
+        memcpy(t2 + 1, toks, n * sizeof *t2);
+        free(toks);
+        toks = t2;
+        n++;
+    }
+    st = append_tokens(s, toks, n, true, fn, err);
+    free(toks);
+    if (st == LLV_OK) s->open_answer = false;
+    return st;
+}
+
+llv_status llv_session_add_text(llv_session *s, const char *text, llv_error *err) {
+    const char *fn = "llv_session_add_text";
+    llv_status st = check_session(s, fn, err);
+    if (st != LLV_OK) return st;
+    if (!text) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: text is NULL", fn);
+    if ((st = need_tokenizer(s, fn, err)) != LLV_OK) return st;
+    static const uint8_t placeholder = 0;
+    llv_part parts[MAX_SESSION_IMAGES + 1];
+    size_t np = 0;
+    for (int32_t i = 0; i < s->n_queue; i++) {
+        memset(&parts[np], 0, sizeof parts[np]);
+        parts[np].type = LLV_PART_IMAGE;
+        parts[np].image = &placeholder; /* the renderer only places "<|image|>" */
+        parts[np].image_bytes = 1;
+        np++;
+    }
+    memset(&parts[np], 0, sizeof parts[np]);
+    parts[np].type = LLV_PART_TEXT;
+    parts[np].text = text;
+    np++;
+    llv_message msg;
+    memset(&msg, 0, sizeof msg);
+    msg.role = "user";
+    if (np == 1) msg.content = text;
+    else {
+        msg.parts = parts;
+        msg.n_parts = np;
+    }
+    llv_chat_params cp = llv_chat_default_params();
+    return add_rendered(s, &msg, 1, &cp, fn, err);
+}
+
+llv_status llv_session_add_messages(llv_session *s, const llv_message *msgs, size_t n_msgs,
+                                    const llv_chat_params *params, llv_error *err) {
+    const char *fn = "llv_session_add_messages";
+    llv_status st = check_session(s, fn, err);
+    if (st != LLV_OK) return st;
+    if (n_msgs > 0 && !msgs) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: msgs is NULL", fn);
+    if ((st = need_tokenizer(s, fn, err)) != LLV_OK) return st;
+    /* Queue the images of the parts in order; on failure drop what was queued
+     * here so the call has no effect. A part with no bytes uses an image
+     * queued before by llv_session_add_image. */
+    int32_t queued_before = s->n_queue;
+    for (size_t i = 0; i < n_msgs; i++)
+        for (size_t j = 0; j < msgs[i].n_parts; j++) {
+            const llv_part *pt = &msgs[i].parts[j];
+            if (pt->type != LLV_PART_IMAGE || !pt->image || pt->image_bytes == 0) continue;
+            if ((st = llv_session_add_image(s, pt->image, pt->image_bytes, err)) != LLV_OK) {
+                llv_err_prefix(err, "%s: message %zu part %zu", fn, i, j);
+                goto undo;
+            }
+        }
+    /* the renderer only needs to know where images are */
+    size_t total_parts = 0;
+    for (size_t i = 0; i < n_msgs; i++) total_parts += msgs[i].n_parts;
+    llv_message *copy = malloc((n_msgs ? n_msgs : 1) * sizeof *copy);
+    llv_part *parts = malloc((total_parts ? total_parts : 1) * sizeof *parts);
+    if (!copy || !parts) {
+        free(copy);
+        free(parts);
+        st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+        goto undo;
+    }
+    static const uint8_t placeholder = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n_msgs; i++) {
+        copy[i] = msgs[i];
+        if (msgs[i].n_parts) {
+            copy[i].parts = parts + k;
+            for (size_t j = 0; j < msgs[i].n_parts; j++, k++) {
+                parts[k] = msgs[i].parts[j];
+                if (parts[k].type == LLV_PART_IMAGE && (!parts[k].image || parts[k].image_bytes == 0)) {
+                    parts[k].image = &placeholder;
+                    parts[k].image_bytes = 1;
+                }
+            }
+        }
+    }
+    llv_chat_params cp = params ? *params : llv_chat_default_params();
+    st = add_rendered(s, copy, n_msgs, &cp, fn, err);
+    free(copy);
+    free(parts);
+    if (st == LLV_OK) return LLV_OK;
+undo:
+    /* images queued by this call are at the end unless consumed (only on success) */
+    while (s->n_queue > queued_before) slot_clear(&s->queue[--s->n_queue]);
+    return st;
+}
+
+/* ------------------------------------------------------------------------- */
+/* prefill and generation                                                    */
+/* ------------------------------------------------------------------------- */
+
+static llv_status forward_rows(llv_session *s, int32_t from, int32_t to, llv_error *err) {
+    const llv_cross_kv *imgs[MAX_SESSION_IMAGES];
+    for (int32_t i = 0; i < s->n_imgs; i++) imgs[i] = s->imgs[i].ref->kv;
+    llv_text_batch b;
+    memset(&b, 0, sizeof b);
+    b.tokens = s->tokens + from;
+    b.n = to - from;
+    b.images = imgs;
+    b.n_images = s->n_imgs;
+    b.row_images = s->masks + from;
+    b.logits = s->logits;
+    llv_status st = llv_text_forward(s->m, s->ts, s->pool, &b, err);
+    if (st != LLV_OK) {
+        llv_text_state_truncate(s->ts, from); /* keep the cache consistent with the history */
+        s->logits_ready = false;
+        return st;
+    }
+    s->logits_ready = true;
+    return LLV_OK;
+}
+
+/* Runs the encoder for placed images and the forward pass over pending rows;
+ * afterwards s->logits are those of the last row. */
+static llv_status prefill(llv_session *s, double *prefill_s, llv_error *err) {
+    if (s->n_tokens == 0)
+        return llv_err(err, LLV_ERR_STATE, "nothing to process: the conversation is empty (add text or tokens first)");
+    llv_status st;
+    for (int32_t i = 0; i < s->n_imgs; i++)
+        if ((st = encode_slot(s, &s->imgs[i], err)) != LLV_OK) {
+            llv_err_prefix(err, "encoding image %d", i);
+            return st;
+        }
+    int32_t n_past = llv_text_state_n_past(s->ts);
+    if (n_past > s->n_tokens) { /* cannot happen; be safe */
+        llv_text_state_truncate(s->ts, s->n_tokens);
+        n_past = s->n_tokens;
+    }
+    if (n_past == s->n_tokens) {
+        if (s->logits_ready) return LLV_OK;
+        /* logits were consumed by the sampler: recompute the last row */
+        llv_text_state_truncate(s->ts, s->n_tokens - 1);
+        n_past = s->n_tokens - 1;
+    }
+    double t0 = llv_time_s();
+    st = forward_rows(s, n_past, s->n_tokens, err);
+    if (prefill_s) *prefill_s += llv_time_s() - t0;
+    return st;
+}
+
+llv_status llv_session_eval(llv_session *s, const float **logits, llv_error *err) {
+    llv_status st = check_session(s, "llv_session_eval", err);
+    if (st != LLV_OK) return st;
+    if (logits) *logits = NULL;
+    if ((st = prefill(s, NULL, err)) != LLV_OK) return st;
+    if (logits) *logits = s->logits;
+    return LLV_OK;
+}
+
+static bool is_eog(const llv_model *m, int32_t t) {
+    for (int32_t i = 0; i < m->n_eog; i++)
+        if (m->eog[i] == t) return true;
+    return false;
+}
+
+typedef struct text_buf {
+    char  *p;
+    size_t n, cap;
+} text_buf;
+
+static bool text_append(text_buf *b, const char *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) return false;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+    return true;
+}
+
+void llv_result_free(llv_result *r) {
+    if (!r) return;
+    free(r->text);
+    llv_tool_calls_free(r->tool_calls, r->n_tool_calls);
+    memset(r, 0, sizeof *r);
+}
+
+llv_status llv_session_generate(llv_session *s, const llv_sampling_params *params, llv_piece_fn on_piece, void *user,
+                                llv_result *result, llv_error *err) {
+    const char *fn = "llv_session_generate";
+    if (result) memset(result, 0, sizeof *result);
+    llv_status st = check_session(s, fn, err);
+    if (st != LLV_OK) return st;
+    const llv_model *m = s->m;
+    llv_sampling_params sp = params ? *params : llv_sampling_default_params();
+    if (sp.lora && sp.lora[0])
+        return llv_err(err, LLV_ERR_NOT_FOUND, "%s: LoRA adapter '%s' not found (no adapters are loaded)", fn,
+                       sp.lora);
+    if (s->n_queue > 0)
+        return llv_err(err, LLV_ERR_STATE,
+                       "%s: %d queued image(s) have no <|image|> token; add text (llv_session_add_text places them) "
+                       "or reset the session",
+                       fn, s->n_queue);
+    llv_sampler *smp = NULL;
+    if ((st = llv_sampler_create(&sp, m->hp.n_vocab, &smp, err)) != LLV_OK) return st;
+
+    double t_start = llv_time_s();
+    llv_timings tm;
+    memset(&tm, 0, sizeof tm);
+    tm.load_s = m->load_s;
+    int32_t prompt_tokens = s->n_tokens - s->n_at_gen_end;
+    st = prefill(s, &tm.prefill_s, err); /* encodes placed images first (image time) */
+    if (st != LLV_OK) {
+        llv_sampler_free(smp);
+        llv_err_prefix(err, "%s", fn);
+        return st;
+    }
+    tm.image_s = s->image_s;
+    tm.n_images_encoded = s->n_encoded;
+
+    text_buf out = {0};
+    llv_detok det;
+    memset(&det, 0, sizeof det);
+    char piece[512]; /* >= 3 * 64 + 12: a 64-byte slice may expand to U+FFFDs */
+    const int32_t gen_start = s->n_tokens;
+    llv_stop_reason stop = LLV_STOP_NONE;
+    bool oom = false;
+    double t_dec = llv_time_s();
+    int32_t completion = 0;
+    for (;;) {
+        if (completion >= sp.max_tokens) {
+            stop = LLV_STOP_LENGTH;
+            break;
+        }
+        if (s->n_tokens >= s->n_ctx) {
+            stop = LLV_STOP_CONTEXT;
+            break;
+        }
+        int32_t tok = llv_sampler_sample(smp, s->logits, s->tokens, (size_t)gen_start, s->tokens + gen_start,
+                                         (size_t)(s->n_tokens - gen_start));
+        s->logits_ready = false;
+        s->tokens[s->n_tokens] = tok;
+        s->masks[s->n_tokens] = s->cur_mask; /* generated rows copy the last row's mask */
+        s->n_tokens++;
+        completion++;
+        if (is_eog(m, tok)) {
+            stop = LLV_STOP_EOG;
+            break;
+        }
+        bool go_on = true;
+        if (m->tok) {
+            size_t nb = 0;
+            const char *bytes = llv_tokenizer_token_bytes(m->tok, tok, &nb);
+            /* long tokens are pushed in slices so the buffer stays small */
+            while (bytes && nb > 0 && go_on) {
+                size_t take = LLV_MIN(nb, (size_t)64);
+                size_t w = llv_detok_push(&det, bytes, take, piece, sizeof piece);
+                bytes += take;
+                nb -= take;
+                if (w > 0) {
+                    if (!text_append(&out, piece, w)) oom = true;
+                    if (on_piece && !on_piece(piece, w, user)) go_on = false;
+                }
+            }
+        }
+        if (oom) break;
+        if (!go_on) {
+            stop = LLV_STOP_CALLBACK;
+            break;
+        }
+        if (completion >= sp.max_tokens) {
+            stop = LLV_STOP_LENGTH;
+            break;
+        }
+        if (s->n_tokens >= s->n_ctx) {
+            stop = LLV_STOP_CONTEXT;
+            break;
+        }
+        if (sp.timeout_ms > 0 && (llv_time_s() - t_start) * 1000.0 >= (double)sp.timeout_ms) {
+            stop = LLV_STOP_TIMEOUT;
+            break;
+        }
+        if ((st = forward_rows(s, s->n_tokens - 1, s->n_tokens, err)) != LLV_OK) {
+            llv_err_prefix(err, "%s: decoding token %d", fn, completion);
+            break;
+        }
+    }
+    tm.decode_s = llv_time_s() - t_dec;
+    llv_sampler_free(smp);
+    if (!oom && st == LLV_OK) {
+        size_t w = llv_detok_flush(&det, piece, sizeof piece);
+        if (w > 0) {
+            if (!text_append(&out, piece, w)) oom = true;
+            else if (on_piece) on_piece(piece, w, user);
+        }
+    }
+    if (!oom && !out.p) oom = !text_append(&out, "", 0);
+    s->open_answer = stop != LLV_STOP_EOG && completion > 0;
+    s->n_at_gen_end = s->n_tokens;
+    s->image_s = 0;
+    s->n_encoded = 0;
+    if (oom && st == LLV_OK) st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory for the answer text", fn);
+    if (st != LLV_OK) {
+        free(out.p);
+        return st;
+    }
+    if (result) {
+        result->stop_reason = stop;
+        result->prompt_tokens = prompt_tokens;
+        result->completion_tokens = completion;
+        result->text = out.p;
+        result->text_len = out.n;
+        result->timings = tm;
+        llv_tool_call *calls = NULL;
+        size_t nc = 0;
+        if (llv_parse_tool_calls(out.p, out.n, &calls, &nc, NULL) == LLV_OK) {
+            result->tool_calls = calls;
+            result->n_tool_calls = nc;
+        }
+    } else {
+        free(out.p);
+    }
+    return LLV_OK;
+}

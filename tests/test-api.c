@@ -1,0 +1,465 @@
+/* test-api.c - the public session API through include/llv.h only: NULL
+ * handling, parameter errors, BUFFER_TOO_SMALL, reset, multi-turn KV reuse,
+ * the image cache, context limits, stop conditions and thread determinism.
+ * Runs on models/demo.gguf, else on a tiny model made with llv_synth. */
+#include "testing.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static llv_model *g_model;
+
+/* A small PPM image (the decoder reads PNM), pattern chosen by `seed`. */
+static uint8_t *make_ppm(int w, int h, int seed, size_t *n) {
+    char head[64];
+    int hn = snprintf(head, sizeof head, "P6\n%d %d\n255\n", w, h);
+    size_t total = (size_t)hn + (size_t)w * h * 3;
+    uint8_t *b = malloc(total);
+    memcpy(b, head, (size_t)hn);
+    for (int i = 0; i < w * h * 3; i++) b[hn + i] = (uint8_t)((i * 37 + seed * 101 + (i / 7) * seed) & 0xff);
+    *n = total;
+    return b;
+}
+
+static llv_session *new_session(int32_t n_threads, int32_t n_ctx, size_t cache) {
+    llv_session_params p = llv_session_default_params();
+    p.n_threads = n_threads;
+    p.n_ctx = n_ctx;
+    p.image_cache_entries = cache;
+    llv_session *s = NULL;
+    llv_error err;
+    llv_status st = llv_session_create(g_model, &p, &s, &err);
+    CHECK_MSG(st == LLV_OK, "session create: %s", llv_test_errmsg(&err));
+    return s;
+}
+
+static llv_sampling_params greedy(int32_t max_tokens) {
+    llv_sampling_params sp = llv_sampling_default_params();
+    sp.temperature = 0.0f;
+    sp.max_tokens = max_tokens;
+    return sp;
+}
+
+typedef struct pieces {
+    char   buf[8192];
+    size_t n;
+    int    calls, stop_after;
+} pieces;
+
+static bool on_piece(const char *p, size_t n, void *user) {
+    pieces *pc = user;
+    if (pc->n + n < sizeof pc->buf) {
+        memcpy(pc->buf + pc->n, p, n);
+        pc->n += n;
+    }
+    pc->calls++;
+    return pc->stop_after == 0 || pc->calls < pc->stop_after;
+}
+
+static void test_null_and_err(void) {
+    if (!llv_test_case("null_and_err")) return;
+    llv_session_free(NULL);
+    llv_result_free(NULL);
+    llv_model_free(NULL);
+    llv_tool_calls_free(NULL, 0);
+    llv_session_reset(NULL);
+    uint64_t kv = 1, tot = 1;
+    llv_session_memory(NULL, &kv, &tot);
+    CHECK(kv == 0 && tot == 0);
+    CHECK_EQ_I(llv_session_encoder_runs(NULL), 0);
+    size_t n = 5;
+    CHECK(llv_session_tokens(NULL, &n) == NULL && n == 0);
+    llv_session *s = (llv_session *)1;
+    CHECK_EQ_I(llv_session_create(NULL, NULL, &s, NULL), LLV_ERR_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+    CHECK_EQ_I(llv_session_add_text(NULL, "x", NULL), LLV_ERR_INVALID_ARGUMENT);
+    llv_result r;
+    CHECK_EQ_I(llv_session_generate(NULL, NULL, NULL, NULL, &r, NULL), LLV_ERR_INVALID_ARGUMENT);
+    llv_result_free(&r); /* a failed generate leaves a freeable (zeroed) result */
+    llv_model *m = (llv_model *)1;
+    CHECK(llv_model_load("/nonexistent/model.gguf", NULL, &m, NULL) != LLV_OK);
+}
+
+static void test_bad_params(void) {
+    if (!llv_test_case("bad_params")) return;
+    llv_model_info info;
+    llv_model_get_info(g_model, &info);
+    llv_error err;
+    llv_session *s = NULL;
+    llv_session_params p = llv_session_default_params();
+    p.n_ctx = info.n_ctx_train + 1;
+    CHECK_STATUS(llv_session_create(g_model, &p, &s, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_MSG(strstr(err.message, "n_ctx") != NULL, "message names n_ctx: %s", err.message);
+    p = llv_session_default_params();
+    p.max_images = 1000;
+    CHECK_STATUS(llv_session_create(g_model, &p, &s, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_MSG(strstr(err.message, "max_images") != NULL, "message names max_images: %s", err.message);
+    p = llv_session_default_params();
+    p.n_threads = -3;
+    CHECK_STATUS(llv_session_create(g_model, &p, &s, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_MSG(strstr(err.message, "n_threads") != NULL, "message names n_threads: %s", err.message);
+    CHECK(s == NULL);
+
+    s = new_session(1, 256, 4);
+    if (!s) return;
+    CHECK_OK(llv_session_add_text(s, "hello", &err), &err);
+    llv_sampling_params sp = llv_sampling_default_params();
+    sp.temperature = 9.0f;
+    llv_result r;
+    CHECK_STATUS(llv_session_generate(s, &sp, NULL, NULL, &r, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_MSG(strstr(err.message, "temperature") != NULL, "message names temperature: %s", err.message);
+    sp = llv_sampling_default_params();
+    sp.top_p = -1.0f;
+    CHECK_STATUS(llv_session_generate(s, &sp, NULL, NULL, &r, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_MSG(strstr(err.message, "top_p") != NULL, "message names top_p: %s", err.message);
+    /* token ids out of range, and the image token through add_tokens */
+    int32_t bad[2] = {1, info.n_vocab + 5};
+    CHECK_STATUS(llv_session_add_tokens(s, bad, 2, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    if (info.image_token_id >= 0) {
+        int32_t img = info.image_token_id;
+        CHECK_STATUS(llv_session_add_tokens(s, &img, 1, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    }
+    llv_session_free(s);
+}
+
+static void test_buffer_too_small(void) {
+    if (!llv_test_case("buffer_too_small")) return;
+    llv_error err;
+    const char *text = "Hello world, this is a test.";
+    size_t need = 0;
+    int32_t one[1];
+    CHECK_STATUS(llv_tokenize(g_model, text, strlen(text), 0, one, 1, &need, &err), LLV_ERR_BUFFER_TOO_SMALL, &err);
+    CHECK(need > 1);
+    int32_t *toks = malloc(need * sizeof *toks);
+    size_t got = 0;
+    CHECK_OK(llv_tokenize(g_model, text, strlen(text), 0, toks, need, &got, &err), &err);
+    CHECK_EQ_I(got, need);
+    size_t nb = 0;
+    char small[2];
+    CHECK_STATUS(llv_detokenize(g_model, toks, got, false, small, sizeof small, &nb, &err), LLV_ERR_BUFFER_TOO_SMALL,
+                 &err);
+    CHECK_EQ_I(nb, strlen(text));
+    char *buf = malloc(nb + 1);
+    size_t nb2 = 0;
+    CHECK_OK(llv_detokenize(g_model, toks, got, false, buf, nb, &nb2, &err), &err);
+    CHECK(nb2 == nb && memcmp(buf, text, nb) == 0);
+    free(buf);
+    free(toks);
+    llv_message msg = {.role = "user", .content = "hi"};
+    llv_chat_params cp = llv_chat_default_params();
+    cp.date_string = "26 Jul 2024";
+    size_t need_r = 0;
+    CHECK_STATUS(llv_chat_render(g_model, &msg, 1, &cp, small, sizeof small, &need_r, &err), LLV_ERR_BUFFER_TOO_SMALL,
+                 &err);
+    char *rb = malloc(need_r + 1);
+    size_t got_r = 0;
+    CHECK_OK(llv_chat_render(g_model, &msg, 1, &cp, rb, need_r + 1, &got_r, &err), &err);
+    CHECK_EQ_I(got_r, need_r);
+    CHECK(strlen(rb) == need_r);
+    free(rb);
+}
+
+/* Greedy answer of a fresh one-turn conversation. */
+static char *answer(llv_session *s, const char *prompt, int32_t max_tokens, llv_result *out) {
+    llv_error err;
+    CHECK_OK(llv_session_add_text(s, prompt, &err), &err);
+    llv_sampling_params sp = greedy(max_tokens);
+    pieces pc = {0};
+    llv_result r;
+    llv_status st = llv_session_generate(s, &sp, on_piece, &pc, &r, &err);
+    CHECK_MSG(st == LLV_OK, "generate: %s", llv_test_errmsg(&err));
+    if (st != LLV_OK) return NULL;
+    CHECK_MSG(pc.n == r.text_len && memcmp(pc.buf, r.text, pc.n) == 0, "pieces concatenate to the text");
+    CHECK(r.completion_tokens >= 1 && r.completion_tokens <= max_tokens);
+    CHECK(r.stop_reason == LLV_STOP_EOG || r.stop_reason == LLV_STOP_LENGTH);
+    char *t = strdup(r.text);
+    if (out) *out = r;
+    else llv_result_free(&r);
+    return t;
+}
+
+static void test_generate_basics(void) {
+    if (!llv_test_case("generate_basics")) return;
+    llv_session *s = new_session(1, 512, 4);
+    if (!s) return;
+    llv_error err;
+    llv_result r;
+    char *a = answer(s, "Tell me a story.", 12, &r);
+    size_t n = 0;
+    const int32_t *toks = llv_session_tokens(s, &n);
+    CHECK(n > 0 && (int32_t)n >= r.prompt_tokens + r.completion_tokens);
+    CHECK_EQ_I(r.prompt_tokens + r.completion_tokens, (int64_t)n); /* first turn: everything */
+    if (r.stop_reason == LLV_STOP_EOG) CHECK(llv_token_is_eog(g_model, toks[n - 1]));
+    CHECK(r.timings.prefill_s >= 0 && r.timings.decode_s >= 0);
+    llv_result_free(&r);
+    llv_result_free(&r); /* freeing twice is harmless after the first zeroes it */
+
+    /* callback stop after the first piece */
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_text(s, "Tell me a story.", &err), &err);
+    llv_sampling_params sp = greedy(12);
+    pieces pc = {.stop_after = 1};
+    CHECK_OK(llv_session_generate(s, &sp, on_piece, &pc, &r, &err), &err);
+    if (pc.calls > 0) {
+        CHECK_EQ_I(r.stop_reason, LLV_STOP_CALLBACK);
+        CHECK_EQ_I(pc.calls, 1);
+    }
+    llv_result_free(&r);
+
+    /* reset, then the same question gives the same greedy answer */
+    llv_session_reset(s);
+    CHECK(llv_session_tokens(s, &n) != NULL && n == 0);
+    char *b = answer(s, "Tell me a story.", 12, NULL);
+    CHECK_MSG(a && b && strcmp(a, b) == 0, "same answer after reset: '%s' vs '%s'", a ? a : "", b ? b : "");
+    free(a);
+    free(b);
+
+    /* max_tokens = 0: prefill only */
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_text(s, "Hi", &err), &err);
+    sp = greedy(0);
+    CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, &r, &err), &err);
+    CHECK_EQ_I(r.completion_tokens, 0);
+    CHECK_EQ_I(r.stop_reason, LLV_STOP_LENGTH);
+    CHECK(r.text && r.text_len == 0);
+    llv_result_free(&r);
+    /* result may be NULL */
+    CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, NULL, &err), &err);
+    /* an empty conversation has nothing to generate from */
+    llv_session_reset(s);
+    CHECK_STATUS(llv_session_generate(s, &sp, NULL, NULL, &r, &err), LLV_ERR_STATE, &err);
+    /* unknown LoRA adapter */
+    CHECK_OK(llv_session_add_text(s, "Hi", &err), &err);
+    sp.lora = "nope";
+    CHECK_STATUS(llv_session_generate(s, &sp, NULL, NULL, &r, &err), LLV_ERR_NOT_FOUND, &err);
+    llv_session_free(s);
+}
+
+static void test_multi_turn(void) {
+    if (!llv_test_case("multi_turn")) return;
+    llv_session *s = new_session(1, 1024, 4);
+    if (!s) return;
+    llv_error err;
+    llv_result r1, r2;
+    char *a1 = answer(s, "What is the capital of France?", 8, &r1);
+    size_t n1 = 0;
+    llv_session_tokens(s, &n1);
+    CHECK_OK(llv_session_add_text(s, "And of Italy?", &err), &err);
+    size_t n2 = 0;
+    const int32_t *t2 = llv_session_tokens(s, &n2);
+    CHECK(n2 > n1);
+    /* the second turn is a continuation: no second BOS */
+    llv_model_info info;
+    llv_model_get_info(g_model, &info);
+    int n_bos = 0;
+    for (size_t i = 0; i < n2; i++) n_bos += t2[i] == info.bos_id;
+    CHECK_EQ_I(n_bos, 1);
+    /* logits after KV reuse equal those of a fresh session fed the whole history */
+    const float *lg = NULL;
+    CHECK_OK(llv_session_eval(s, &lg, &err), &err);
+    llv_session *f = new_session(1, 1024, 4);
+    const float *lf = NULL;
+    if (f && lg) {
+        float *copy = malloc((size_t)info.n_vocab * sizeof *copy);
+        memcpy(copy, lg, (size_t)info.n_vocab * sizeof *copy);
+        CHECK_OK(llv_session_add_tokens(f, t2, n2, &err), &err);
+        CHECK_OK(llv_session_eval(f, &lf, &err), &err);
+        if (lf) llv_check_close_f32("turn-2 logits: KV reuse vs full prefill", copy, lf, info.n_vocab, 1e-3, 1e-3);
+        free(copy);
+    }
+    llv_session_free(f);
+    llv_sampling_params sp = greedy(8);
+    CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, &r2, &err), &err);
+    CHECK_MSG(r2.prompt_tokens == (int32_t)(n2 - n1), "second turn prompt_tokens %d == new tokens %zu",
+              r2.prompt_tokens, n2 - n1);
+    CHECK(r2.prompt_tokens < (int32_t)n2);
+    llv_result_free(&r1);
+    llv_result_free(&r2);
+    free(a1);
+    llv_session_free(s);
+}
+
+static void test_image_cache(void) {
+    if (!llv_test_case("image_cache")) return;
+    llv_model_info info;
+    llv_model_get_info(g_model, &info);
+    if (!info.has_vision) {
+        printf("image_cache: model has no vision, skipped\n");
+        return;
+    }
+    size_t n1, n2;
+    uint8_t *img1 = make_ppm(40, 30, 1, &n1), *img2 = make_ppm(30, 50, 2, &n2);
+    llv_session *s = new_session(1, 1024, 4);
+    if (!s) return;
+    llv_error err;
+    llv_result r;
+    CHECK_OK(llv_session_add_image(s, img1, n1, &err), &err);
+    char *a = answer(s, "Describe the image.", 6, &r);
+    CHECK_EQ_I(llv_session_encoder_runs(s), 1);
+    CHECK_EQ_I(r.timings.n_images_encoded, 1);
+    llv_result_free(&r);
+    /* same image, new conversation: no encoder run, same answer */
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_image(s, img1, n1, &err), &err);
+    char *b = answer(s, "Describe the image.", 6, &r);
+    CHECK_EQ_I(llv_session_encoder_runs(s), 1);
+    CHECK_EQ_I(r.timings.n_images_encoded, 0);
+    CHECK_MSG(a && b && strcmp(a, b) == 0, "cached image gives the same answer");
+    llv_result_free(&r);
+    /* a different image runs the encoder */
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_image(s, img2, n2, &err), &err);
+    free(answer(s, "Describe the image.", 6, NULL));
+    CHECK_EQ_I(llv_session_encoder_runs(s), 2);
+    /* the same image twice in one turn: one encoder run */
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_image(s, img1, n1, &err), &err);
+    CHECK_OK(llv_session_add_image(s, img1, n1, &err), &err);
+    free(answer(s, "Compare.", 4, NULL));
+    CHECK_EQ_I(llv_session_encoder_runs(s), 2);
+    /* a queued image with no <|image|> token is an error at generate */
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_image(s, img1, n1, &err), &err);
+    int32_t tok = info.bos_id >= 0 ? info.bos_id : 0;
+    CHECK_OK(llv_session_add_tokens(s, &tok, 1, &err), &err);
+    CHECK_STATUS(llv_session_generate(s, NULL, NULL, NULL, &r, &err), LLV_ERR_STATE, &err);
+    /* raw mode: <|image|> consumes the queued image; leading images stay before BOS */
+    llv_session_reset(s);
+    CHECK_STATUS(llv_session_add_raw(s, "<|image|>Describe", &err), LLV_ERR_STATE, &err);
+    CHECK_OK(llv_session_add_image(s, img1, n1, &err), &err);
+    CHECK_OK(llv_session_add_raw(s, "<|image|>Describe", &err), &err);
+    size_t n = 0;
+    const int32_t *toks = llv_session_tokens(s, &n);
+    CHECK(n >= 3 && toks[0] == info.image_token_id && toks[1] == info.bos_id);
+    /* bad image bytes and limits */
+    static const uint8_t junk[16] = "not an image!!!";
+    CHECK(llv_session_add_image(s, junk, sizeof junk, &err) != LLV_OK);
+    CHECK_STATUS(llv_session_add_image_file(s, "/nonexistent.png", &err), LLV_ERR_IO, &err);
+    llv_session_free(s);
+    llv_session_params p = llv_session_default_params();
+    p.max_image_pixels = 100;
+    s = NULL;
+    CHECK_OK(llv_session_create(g_model, &p, &s, &err), &err);
+    if (s) CHECK_STATUS(llv_session_add_image(s, img1, n1, &err), LLV_ERR_LIMIT, &err);
+    llv_session_free(s);
+    /* cache disabled: the encoder runs every time */
+    s = new_session(1, 1024, 0);
+    for (int i = 0; s && i < 2; i++) {
+        llv_session_reset(s);
+        CHECK_OK(llv_session_add_image(s, img1, n1, &err), &err);
+        free(answer(s, "Describe the image.", 2, NULL));
+    }
+    if (s) CHECK_EQ_I(llv_session_encoder_runs(s), 2);
+    llv_session_free(s);
+    free(a);
+    free(b);
+    free(img1);
+    free(img2);
+}
+
+static void test_ctx_limit(void) {
+    if (!llv_test_case("ctx_limit")) return;
+    llv_error err;
+    /* measure the templated prompt, then make a context just a bit larger */
+    llv_session *m = new_session(1, 1024, 4);
+    if (!m) return;
+    CHECK_OK(llv_session_add_text(m, "Hi", &err), &err);
+    size_t n_hi = 0;
+    llv_session_tokens(m, &n_hi);
+    llv_session_free(m);
+    int32_t n_ctx = (int32_t)n_hi + 3;
+    llv_session *s = new_session(1, n_ctx, 4);
+    if (!s) return;
+    char text[2048];
+    text[0] = 0;
+    for (int i = 0; i < 100; i++) strcat(text, "word ");
+    CHECK_STATUS(llv_session_add_text(s, text, &err), LLV_ERR_LIMIT, &err);
+    CHECK_MSG(strstr(err.message, "n_ctx") != NULL, "message names n_ctx: %s", err.message);
+    size_t n = 9;
+    llv_session_tokens(s, &n);
+    CHECK_EQ_I(n, 0); /* nothing was added */
+    /* the context fills during generation */
+    CHECK_OK(llv_session_add_text(s, "Hi", &err), &err);
+    llv_sampling_params sp = greedy(1000);
+    llv_result r;
+    CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, &r, &err), &err);
+    CHECK(r.stop_reason == LLV_STOP_CONTEXT || r.stop_reason == LLV_STOP_EOG);
+    CHECK(r.completion_tokens <= 3);
+    llv_session_tokens(s, &n);
+    CHECK(n <= (size_t)n_ctx);
+    /* a full context: nothing more fits */
+    if (r.stop_reason == LLV_STOP_CONTEXT) CHECK_STATUS(llv_session_add_text(s, "More", &err), LLV_ERR_LIMIT, &err);
+    llv_result_free(&r);
+    llv_session_free(s);
+}
+
+static void test_threads(void) {
+    if (!llv_test_case("threads")) return;
+    llv_session *s1 = new_session(1, 512, 4), *s2 = new_session(2, 512, 4);
+    if (!s1 || !s2) {
+        llv_session_free(s1);
+        llv_session_free(s2);
+        return;
+    }
+    char *a = answer(s1, "Count to ten.", 16, NULL);
+    char *b = answer(s2, "Count to ten.", 16, NULL);
+    CHECK_MSG(a && b && strcmp(a, b) == 0, "1 vs 2 threads: '%s' vs '%s'", a ? a : "", b ? b : "");
+    size_t n1, n2;
+    const int32_t *t1 = llv_session_tokens(s1, &n1), *t2 = llv_session_tokens(s2, &n2);
+    CHECK(n1 == n2 && memcmp(t1, t2, n1 * sizeof *t1) == 0);
+    free(a);
+    free(b);
+    llv_session_free(s1);
+    llv_session_free(s2);
+}
+
+static void test_memory(void) {
+    if (!llv_test_case("memory")) return;
+    llv_session *s = new_session(1, 256, 4);
+    if (!s) return;
+    uint64_t kv = 0, tot = 0;
+    llv_session_memory(s, &kv, &tot);
+    CHECK(kv > 0 && tot >= kv);
+    llv_session_free(s);
+}
+
+int main(int argc, char **argv) {
+    llv_test_init(argc, argv);
+    test_null_and_err();
+    const char *src = getenv("LLV_SOURCE_DIR");
+    char *path = src ? llv_test_path(src, "models/demo.gguf") : NULL;
+    llv_error err;
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (f) fclose(f);
+    else {
+        /* no demo model yet: make a tiny one */
+        free(path);
+        char *dir = llv_test_tmpdir();
+        path = llv_test_path(dir, "tiny.gguf");
+        free(dir);
+        llv_synth_params sp = llv_synth_default_params();
+        sp.preset = "tiny";
+        if (llv_synth(path, &sp, &err) != LLV_OK) {
+            free(path);
+            llv_test_skip("no models/demo.gguf and llv_synth failed");
+        }
+    }
+    if (llv_model_load(path, NULL, &g_model, &err) != LLV_OK) {
+        printf("model load failed: %s\n", err.message);
+        CHECK(0);
+        free(path);
+        return llv_test_finish();
+    }
+    printf("model: %s\n", path);
+    free(path);
+    test_bad_params();
+    test_buffer_too_small();
+    test_generate_basics();
+    test_multi_turn();
+    test_image_cache();
+    test_ctx_limit();
+    test_threads();
+    test_memory();
+    llv_model_free(g_model);
+    return llv_test_finish();
+}

@@ -1,0 +1,34 @@
+# test-readme-example.sh - the C example of README.md ("## C API") compiles
+# against an installed llv (pkg-config, relocatable .pc) and runs on the demo
+# model and image; it must fail when the model or the image is missing.
+set -u
+SRC=${LLV_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+BUILD=${LLV_BUILD_DIR:-$SRC/build}
+[ -f "$SRC/models/demo.gguf" ] && [ -f "$SRC/models/demo.png" ] || { echo "skip: no models/demo.gguf + demo.png"; exit 77; }
+command -v pkg-config >/dev/null || { echo "skip: no pkg-config"; exit 77; }
+CC=${CC:-cc}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# the first ```c block after "## C API"
+awk '/^## C API/{s=1} s&&/^```c$/{c=1;next} c&&/^```$/{exit} c{print}' "$SRC/README.md" >"$TMP/example.c"
+[ -s "$TMP/example.c" ] || fail "no \`\`\`c block under '## C API' in README.md"
+grep -q 'int main' "$TMP/example.c" || fail "the README example has no main()"
+
+cmake --install "$BUILD" --prefix "$TMP/prefix" >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log"; fail "cmake --install"; }
+# move the installation: the .pc file must be relocatable
+mv "$TMP/prefix" "$TMP/moved"
+PC=$(dirname "$(find "$TMP/moved" -name llv.pc | head -1)")
+[ -n "$PC" ] || fail "llv.pc not installed"
+FLAGS=$(PKG_CONFIG_PATH=$PC pkg-config --cflags --libs llv) || fail "pkg-config --cflags --libs llv"
+echo "flags: $FLAGS"
+$CC -std=c11 -Wall -Wextra -Werror -o "$TMP/example" "$TMP/example.c" $FLAGS || fail "the README example does not compile"
+
+"$TMP/example" "$SRC/models/demo.gguf" "$SRC/models/demo.png" >"$TMP/out" 2>"$TMP/err" || { cat "$TMP/err"; fail "the example failed on the demo model"; }
+cat "$TMP/out"
+[ -s "$TMP/out" ] || fail "the example printed nothing"
+"$TMP/example" "$TMP/missing.gguf" "$SRC/models/demo.png" >/dev/null 2>&1 && fail "exit 0 with a missing model"
+"$TMP/example" "$SRC/models/demo.gguf" "$TMP/missing.png" >/dev/null 2>&1 && fail "exit 0 with a missing image"
+"$TMP/example" >/dev/null 2>&1 && fail "exit 0 without arguments"
+echo "README example: ok"

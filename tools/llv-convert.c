@@ -1,0 +1,79 @@
+/* llv-convert - converts a Hugging Face checkpoint directory
+ * (MllamaForConditionalGeneration or LlamaForCausalLM) to one GGUF file. */
+#include "llv.h"
+#include "tool_progress.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: llv-convert DIR OUT.gguf [--type f32|f16|bf16] [--vocab-only] [--quiet]\n"
+            "\n"
+            "Converts a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json,\n"
+            "tokenizer_config.json, generation_config.json, preprocessor_config.json) of a\n"
+            "MllamaForConditionalGeneration (Llama 3.2 Vision) or LlamaForCausalLM model into one GGUF\n"
+            "file holding the text and vision weights, the projector, the tokenizer, the chat template,\n"
+            "the image processor settings and the generation defaults. Tensors stream one at a time.\n"
+            "\n"
+            "  --type T       weight type of 2-D+ tensors (default bf16); norms, biases, gates stay f32\n"
+            "  --vocab-only   write only the tokenizer (general.architecture = llama, no tensors)\n"
+            "  --quiet        no progress or log output\n"
+            "\n"
+            "exit status: 0 success, 1 conversion failed, 2 usage error\n");
+}
+
+int main(int argc, char **argv) {
+    const char *in = NULL, *out = NULL;
+    llv_convert_params p = llv_convert_default_params();
+    bool quiet = false;
+    for (int i = 1; i < argc; i++) {
+        if (llv_tool_is_help(argv[i])) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--type")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "llv-convert: --type needs a value\n");
+                return 2;
+            }
+            llv_error err;
+            if (llv_type_from_name(argv[++i], &p.type, &err) != LLV_OK) {
+                fprintf(stderr, "llv-convert: %s\n", err.message);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--vocab-only")) {
+            p.vocab_only = true;
+        } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+            quiet = true;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "llv-convert: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        } else if (!in) {
+            in = argv[i];
+        } else if (!out) {
+            out = argv[i];
+        } else {
+            fprintf(stderr, "llv-convert: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!in || !out) {
+        usage(stderr);
+        return 2;
+    }
+    int last = -1;
+    if (!quiet) {
+        p.log = llv_tool_log_stderr;
+        p.progress = llv_tool_progress_stderr;
+        p.progress_user = &last;
+    }
+    llv_error err = {0};
+    llv_status s = llv_convert(in, out, &p, &err);
+    if (s != LLV_OK) {
+        if (!quiet && last >= 0 && last < 100) fputc('\n', stderr);
+        fprintf(stderr, "llv-convert: %s: %s\n", llv_status_name(s), err.message);
+        return 1;
+    }
+    return 0;
+}

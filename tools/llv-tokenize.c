@@ -1,0 +1,211 @@
+/* llv-tokenize - tokenizes text with a model's tokenizer (any llv GGUF,
+ * including vocabulary-only files) and prints the ids and pieces.
+ * Exit codes: 0 ok, 1 usage, 2 model error, 3 input error. */
+#include "llv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: llv-tokenize -m MODEL.gguf (-p TEXT | -f FILE) [options]\n"
+            "\n"
+            "Tokenizes TEXT (or the bytes of FILE; '-' reads stdin) with the model's tokenizer.\n"
+            "\n"
+            "  -m, --model FILE       GGUF model or vocabulary-only GGUF\n"
+            "  -p, --prompt TEXT      text to tokenize\n"
+            "  -f, --file FILE        read the text from FILE (bytes as they are)\n"
+            "      --no-bos           do not prepend BOS (default: as the model's add_bos_token says)\n"
+            "      --no-parse-special treat special-token text such as <|eot_id|> as plain text\n"
+            "      --ids              print only the ids, as [1, 2, 3]\n"
+            "      --pieces           print one 'id -> piece' line per token (default)\n"
+            "      --json             print {\"n_tokens\", \"ids\", \"pieces\", \"pieces_hex\"}\n"
+            "  -h, --help             this help\n"
+            "\n"
+            "Pieces are printed with C escapes (\\n, \\t, \\xNN for bytes that are not printable\n"
+            "or not complete UTF-8). Exit codes: 0 ok, 1 usage, 2 model error, 3 input error.\n");
+}
+
+static char *read_all(const char *path, size_t *n) {
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (len == cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + len, 1, cap - len, f);
+        len += r;
+        if (r == 0) {
+            if (ferror(f)) {
+                free(buf);
+                buf = NULL;
+            }
+            break;
+        }
+    }
+    if (f != stdin) fclose(f);
+    *n = len;
+    return buf;
+}
+
+/* Length of a valid UTF-8 character at p (0 if invalid or cut). */
+static size_t utf8_char(const unsigned char *p, size_t n) {
+    unsigned char c = p[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else return 0;
+    if (n < len || p[1] < lo || p[1] > hi) return 0;
+    for (size_t k = 2; k < len; k++)
+        if ((p[k] & 0xc0) != 0x80) return 0;
+    return len;
+}
+
+/* Writes a piece with C-style escapes (json: JSON escapes, invalid bytes as U+FFFD). */
+static void put_piece(const char *s, size_t n, bool json) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        size_t l = utf8_char(p + i, n - i);
+        if (l > 1) {
+            fwrite(p + i, 1, l, stdout);
+            i += l;
+            continue;
+        }
+        i++;
+        if (l == 0) {
+            if (json) fputs("\\ufffd", stdout);
+            else printf("\\x%02x", c);
+        } else if (c == '\n') fputs("\\n", stdout);
+        else if (c == '\t') fputs("\\t", stdout);
+        else if (c == '\r') fputs("\\r", stdout);
+        else if (c == '\\') fputs("\\\\", stdout);
+        else if (json && c == '"') fputs("\\\"", stdout);
+        else if (!json && c == '\'') fputs("\\'", stdout);
+        else if (c < 0x20 || c == 0x7f) printf(json ? "\\u%04x" : "\\x%02x", c);
+        else putchar(c);
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *prompt = NULL, *file = NULL;
+    bool bos = true, special = true;
+    enum { OUT_PIECES, OUT_IDS, OUT_JSON } mode = OUT_PIECES;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) model_path = argv[++i];
+        else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && has_val) prompt = argv[++i];
+        else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has_val) file = argv[++i];
+        else if (!strcmp(a, "--no-bos")) bos = false;
+        else if (!strcmp(a, "--no-parse-special")) special = false;
+        else if (!strcmp(a, "--ids")) mode = OUT_IDS;
+        else if (!strcmp(a, "--pieces")) mode = OUT_PIECES;
+        else if (!strcmp(a, "--json")) mode = OUT_JSON;
+        else {
+            fprintf(stderr, "llv-tokenize: %s option '%s'\n",
+                    (a[0] == '-' && !has_val && strcmp(a, "-")) ? "missing value or unknown" : "unknown", a);
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (!model_path || (!prompt == !file)) {
+        fprintf(stderr, "llv-tokenize: need -m MODEL and exactly one of -p TEXT or -f FILE\n");
+        usage(stderr);
+        return 1;
+    }
+    size_t n = 0;
+    char *text = NULL;
+    if (file) {
+        text = read_all(file, &n);
+        if (!text) {
+            fprintf(stderr, "llv-tokenize: cannot read %s\n", file);
+            return 3;
+        }
+    } else {
+        n = strlen(prompt);
+    }
+    llv_error err = {0};
+    llv_model *m = NULL;
+    if (llv_model_load(model_path, NULL, &m, &err) != LLV_OK) {
+        fprintf(stderr, "llv-tokenize: %s: %s\n", model_path, err.message);
+        free(text);
+        return 2;
+    }
+    uint32_t flags = (bos ? LLV_TOKENIZE_ADD_BOS : 0) | (special ? LLV_TOKENIZE_PARSE_SPECIAL : 0);
+    const char *src = file ? text : prompt;
+    size_t cap = n + 1, nt = 0; /* a token covers at least one byte: n + 1 always fits */
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) {
+        fprintf(stderr, "llv-tokenize: out of memory for %zu bytes of text\n", n);
+        free(text);
+        llv_model_free(m);
+        return 3;
+    }
+    llv_status st = llv_tokenize(m, src, n, flags, ids, cap, &nt, &err);
+    if (st != LLV_OK) {
+        fprintf(stderr, "llv-tokenize: %s\n", err.message);
+        free(ids);
+        free(text);
+        llv_model_free(m);
+        return st == LLV_ERR_UNSUPPORTED ? 2 : 3;
+    }
+    if (mode == OUT_IDS) {
+        putchar('[');
+        for (size_t i = 0; i < nt; i++) printf(i ? ", %d" : "%d", (int)ids[i]);
+        puts("]");
+    } else if (mode == OUT_JSON) {
+        printf("{\"n_tokens\": %zu, \"ids\": [", nt);
+        for (size_t i = 0; i < nt; i++) printf(i ? ", %d" : "%d", (int)ids[i]);
+        fputs("], \"pieces\": [", stdout);
+        for (size_t i = 0; i < nt; i++) {
+            size_t len;
+            const char *p = llv_token_bytes(m, ids[i], &len);
+            fputs(i ? ", \"" : "\"", stdout);
+            put_piece(p, len, true);
+            putchar('"');
+        }
+        fputs("], \"pieces_hex\": [", stdout);
+        for (size_t i = 0; i < nt; i++) {
+            size_t len;
+            const unsigned char *p = (const unsigned char *)llv_token_bytes(m, ids[i], &len);
+            fputs(i ? ", \"" : "\"", stdout);
+            for (size_t k = 0; k < len; k++) printf("%02x", p[k]);
+            putchar('"');
+        }
+        puts("]}");
+    } else {
+        for (size_t i = 0; i < nt; i++) {
+            size_t len;
+            const char *p = llv_token_bytes(m, ids[i], &len);
+            printf("%6d -> '", (int)ids[i]);
+            put_piece(p, len, false);
+            puts("'");
+        }
+    }
+    free(ids);
+    free(text);
+    llv_model_free(m);
+    return fflush(stdout) == 0 ? 0 : 3;
+}
