@@ -342,6 +342,16 @@ fi
 check [ "$(grep -vc '^\(200\|429\)$' "$T/qs")" = 0 ]
 kill -TERM "$SPID"
 
+# --- per-request time limit: 408 in the envelope (or done before the limit) ------------
+start_server "$T/t.log" --timeout-ms 1
+post "$RUN" '{"prompt":"Write a long story.","max_tokens":4000,"temperature":1.5}'
+case "$STATUS" in
+  408) expect_env 408 3007 "timeout" "timeout" ;;
+  200) echo "note: generation finished within 1 ms" ;;
+  *) bad "timeout: status $STATUS" ;;
+esac
+kill -TERM "$SPID"
+
 # --- auth ---------------------------------------------------------------------------------
 start_server "$T/b.log" --api-key s3cret
 post "$RUN" '{"prompt":"x","max_tokens":2}'
@@ -371,6 +381,10 @@ check grep -Eq '^POST /ai/run/\S+ 200 prompt_tokens=[0-9]+ completion_tokens=[0-
 kill -INT "${PIDS[0]}"
 for _ in $(seq 1 100); do kill -0 "${PIDS[0]}" 2>/dev/null || break; sleep 0.1; done
 check [ ! -d "/proc/${PIDS[0]}" ]
+# sanitizer builds: any report in a server log is a failure
+for f in "$T"/*.log; do
+  if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$f"; then bad "sanitizer report in $f"; grep -E -A5 'Sanitizer|runtime error' "$f" | head -30; else ok; fi
+done
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]
