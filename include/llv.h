@@ -297,7 +297,8 @@ LLV_API llv_status llv_session_add_raw(llv_session *s, const char *text, llv_err
  * LLV_ERR_IO for a file that cannot be read); the encoder runs lazily, at the
  * next prefill after an "<|image|>" consumed it. Images are cached per session
  * by a hash of their bytes (image_cache_entries, LRU): a cached image is
- * neither decoded nor encoded again. Bytes are copied. Images are consumed in
+ * neither decoded nor encoded again. Each entry holds the image's float32
+ * cross-attention K/V (about 420 MB for the 11B model; see llv_session_memory). Bytes are copied. Images are consumed in
  * the order they were queued. Queued images must all be placed before
  * llv_session_generate (which otherwise fails with LLV_ERR_STATE). */
 LLV_API llv_status llv_session_add_image(llv_session *s, const void *bytes, size_t n_bytes, llv_error *err);
@@ -381,8 +382,8 @@ typedef bool (*llv_piece_fn)(const char *piece, size_t n_bytes, void *user);
 /* Runs prefill over everything pending (encoding placed images first), then
  * samples until an end-of-generation token, max_tokens, a callback stop, the
  * timeout (checked between tokens) or a full context. The generated tokens
- * (and the end token) become part of the conversation; the end token's text is
- * not in the answer. Pieces are passed to on_piece (may be NULL) as complete
+ * (and the end token) become part of the conversation; the text of special
+ * tokens (the end token, <|python_tag|>, ...) is not in the answer. Pieces are passed to on_piece (may be NULL) as complete
  * UTF-8; their concatenation is result->text. `params` may be NULL (defaults);
  * they are validated (LLV_ERR_INVALID_ARGUMENT naming the field); a `lora`
  * name fails with LLV_ERR_NOT_FOUND (no adapters can be loaded yet). Errors:

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 llv_model_params llv_model_default_params(void) {
     llv_model_params p;
     memset(&p, 0, sizeof p);
