@@ -352,6 +352,15 @@ case "$STATUS" in
 esac
 kill -TERM "$SPID"
 
+# --- a stream whose prefill outlasts --conn-timeout survives (SSE keep-alive comments) ---
+start_server "$T/k.log" --conn-timeout 1 --ctx 8192
+python3 -c 'import json; print(json.dumps({"prompt": "hello world again " * 300, "max_tokens": 4, "stream": True}))' >"$T/long.json"
+req POST "$RUN" -N --data-binary @"$T/long.json"
+check [ "$STATUS" = 200 ]
+python3 "$TS/sse.py" "$T/out" workers >"$T/s.json"
+check jc "$T/s.json" "j['done_last'] and j['usage_before_done'] and j['usage']['prompt_tokens'] > 1000"
+kill -TERM "$SPID"
+
 # --- auth ---------------------------------------------------------------------------------
 start_server "$T/b.log" --api-key s3cret
 post "$RUN" '{"prompt":"x","max_tokens":2}'

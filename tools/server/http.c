@@ -9,6 +9,7 @@
 #include "run.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -167,6 +168,7 @@ typedef struct job {
     char            id[48];
     long            created;
     const char     *model_name;
+    int             keepalive_ms; /* SSE comment when idle this long (keeps MHD's idle timeout off) */
     /* for the log line */
     char            method[16], url[160];
     struct timespec t0;
@@ -252,7 +254,22 @@ static ssize_t job_read(void *cls, uint64_t pos, char *out, size_t max) {
     (void)pos;
     job *j = cls;
     pthread_mutex_lock(&j->mu);
-    while (j->off == j->len && !j->done) pthread_cond_wait(&j->cv, &j->mu);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    long ns = dl.tv_nsec + (long)(j->keepalive_ms % 1000) * 1000000L;
+    dl.tv_sec += j->keepalive_ms / 1000 + ns / 1000000000L;
+    dl.tv_nsec = ns % 1000000000L;
+    while (j->off == j->len && !j->done)
+        if (pthread_cond_timedwait(&j->cv, &j->mu, &dl) == ETIMEDOUT) break;
+    if (j->off == j->len && !j->done) {
+        /* a long prefill: an SSE comment (ignored by clients) keeps the
+         * connection from timing out as idle and shows a hang-up early */
+        static const char ka[] = ": keep-alive\n\n";
+        pthread_mutex_unlock(&j->mu);
+        size_t n = sizeof ka - 1 < max ? sizeof ka - 1 : max;
+        memcpy(out, ka, n);
+        return (ssize_t)n;
+    }
     if (j->off == j->len) {
         pthread_mutex_unlock(&j->mu);
         return j->oom || j->run.cancelled ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
@@ -300,6 +317,8 @@ static enum MHD_Result start_stream(srv_server *s, struct MHD_Connection *c, con
     srv_new_id(j->id, sizeof j->id, "chatcmpl-");
     j->created = (long)time(NULL);
     j->model_name = s->cfg.model_name;
+    j->keepalive_ms = s->cfg.conn_timeout * 1000 / 3;
+    if (j->keepalive_ms > 5000) j->keepalive_ms = 5000;
     snprintf(j->method, sizeof j->method, "%s", k->method);
     snprintf(j->url, sizeof j->url, "%s", k->url);
     j->t0 = k->t0;
