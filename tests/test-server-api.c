@@ -289,6 +289,42 @@ static void test_format(void) {
     CHECK(!strcmp(srv_finish_reason(LLV_STOP_EOG, 1), "tool_calls"));
 }
 
+static void test_error_mapping(void) {
+    if (!llv_test_case("error_mapping")) return;
+    llv_error le = {LLV_ERR_FORMAT, "image: not a PNG or JPEG"};
+    srv_error e;
+    srv_error_from_llv(&e, &le, "image");
+    CHECK(e.http == 400 && e.code == SRV_CODE_BAD_INPUT && strstr(e.message, "image") && !strcmp(e.param, "image"));
+    le.status = LLV_ERR_LIMIT;
+    srv_error_from_llv(&e, &le, "prompt");
+    CHECK(e.http == 400 && strstr(e.message, "AiError: Bad input: prompt"));
+    le.status = LLV_ERR_OUT_OF_MEMORY;
+    srv_error_from_llv(&e, &le, "generation");
+    CHECK(e.http == 503 && e.code == SRV_CODE_CAPACITY);
+    le.status = LLV_ERR_INTERNAL;
+    srv_error_from_llv(&e, &le, "generation");
+    CHECK(e.http == 500 && e.code == SRV_CODE_INTERNAL);
+    /* too many JSON values is a 413, before cJSON allocates them */
+    size_t n = (4u << 20) * 3;
+    char *big = malloc(n + 1);
+    if (big) {
+        size_t k = (size_t)sprintf(big, "{\"prompt\":\"x\",\"image\":[");
+        while (k + 3 < n) {
+            big[k++] = '0';
+            big[k++] = ',';
+        }
+        big[k++] = '0';
+        big[k++] = ']';
+        big[k++] = '}';
+        srv_request r;
+        CHECK(!srv_request_parse(big, k, SRV_API_WORKERS, &LIM, &r, &e));
+        CHECK_EQ_I(e.http, 413);
+        CHECK_EQ_I(e.code, SRV_CODE_TOO_LARGE);
+        srv_request_free(&r);
+        free(big);
+    }
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     test_depth_and_base64();
@@ -297,5 +333,6 @@ int main(int argc, char **argv) {
     test_openai();
     test_errors();
     test_format();
+    test_error_mapping();
     return llv_test_finish();
 }
