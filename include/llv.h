@@ -279,8 +279,10 @@ LLV_API void llv_session_memory(const llv_session *s, uint64_t *kv_bytes, uint64
 /* --- input: the conversation is a token sequence with images at "<|image|>" --- */
 
 /* Appends raw token ids (no template, no BOS added). Ids must be in
- * 0..n_vocab-1 (the image token is only valid through the image calls):
- * otherwise LLV_ERR_INVALID_ARGUMENT. Every add_* call is all-or-nothing: on an
+ * 0..n_vocab-1, or the model's image token while images are queued: each
+ * image token then takes the next queued image, as "<|image|>" does in
+ * add_raw (more image tokens than queued images: LLV_ERR_STATE; an image token
+ * with none queued or any other id out of range: LLV_ERR_INVALID_ARGUMENT). Every add_* call is all-or-nothing: on an
  * error nothing is added. More tokens than n_ctx in all: LLV_ERR_LIMIT. */
 LLV_API llv_status llv_session_add_tokens(llv_session *s, const int32_t *tokens, size_t n, llv_error *err);
 

@@ -414,7 +414,8 @@ llv_status llv_session_add_tokens(llv_session *s, const int32_t *tokens, size_t 
     llv_status st = check_session(s, "llv_session_add_tokens", err);
     if (st != LLV_OK) return st;
     if (n > 0 && !tokens) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_session_add_tokens: tokens is NULL");
-    return append_tokens(s, tokens, n, false, "llv_session_add_tokens", err);
+    /* the image token is accepted while images are queued: each takes the next one */
+    return append_tokens(s, tokens, n, s->n_queue > 0, "llv_session_add_tokens", err);
 }
 
 llv_status llv_session_add_tokens_with_images(llv_session *s, const int32_t *tokens, size_t n, llv_error *err) {
