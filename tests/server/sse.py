@@ -10,7 +10,7 @@ mode = sys.argv[2]
 events = [b[len("data: "):] for b in raw.split("\n\n") if b.startswith("data: ")]
 out = {"text": "", "events": len(events), "done_last": bool(events) and events[-1] == "[DONE]",
        "usage": None, "usage_before_done": False, "ids": [], "finish": [], "errors": [], "tool_calls": None,
-       "bad": []}
+       "bad": [], "empty": 0}
 for i, e in enumerate(events):
     if e == "[DONE]":
         continue
@@ -26,6 +26,8 @@ for i, e in enumerate(events):
         out["usage_before_done"] = i + 1 < len(events) and events[-1] == "[DONE]"
     if mode == "workers":
         out["text"] += o.get("response", "")
+        if o.get("response") == "" and not o.get("usage"):
+            out["empty"] += 1
         if "tool_calls" in o:
             out["tool_calls"] = o["tool_calls"]
     else:

@@ -70,16 +70,33 @@ static bool on_piece(const char *piece, size_t n, void *user) {
         r->cancelled = true;
         return false;
     }
-    if (r->len + n + 1 > r->cap) {
+    /* a NUL byte (a token of byte 0) can't live in a C/cJSON string: it
+     * becomes U+FFFD, the same in streamed and non-streamed answers */
+    size_t nuls = 0;
+    for (size_t i = 0; i < n; i++) nuls += piece[i] == 0;
+    size_t m = n + 2 * nuls;
+    if (r->len + m + 1 > r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 256;
-        while (cap < r->len + n + 1) cap *= 2;
+        while (cap < r->len + m + 1) cap *= 2;
         char *t = realloc(r->text, cap);
         if (!t) return false;
         r->text = t;
         r->cap = cap;
     }
-    memcpy(r->text + r->len, piece, n);
-    r->len += n;
+    if (nuls) {
+        char *o = r->text + r->len;
+        for (size_t i = 0; i < n; i++) {
+            if (piece[i]) *o++ = piece[i];
+            else {
+                memcpy(o, "\xEF\xBF\xBD", 3);
+                o += 3;
+            }
+        }
+    } else {
+        memcpy(r->text + r->len, piece, n);
+    }
+    r->len += m;
+    n = m;
     r->text[r->len] = 0;
     size_t ms = max_stop_len(r->req);
     if (ms) {
