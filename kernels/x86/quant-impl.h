@@ -7,6 +7,7 @@
  *   QMR, QNR          register tile: x rows x weight rows
  *   DPBUSD(acc, u, s) acc + sum of 4 adjacent u8*s8 products per int32 lane
  *   DPWSSD(acc, a, b) acc + sum of 2 adjacent s16*s16 products per int32 lane
+ *   QZMM              (optional) use the 512-bit tiles of quant-zmm.h
  *
  * Activations are quantized on the fly as llama.cpp does: per 32 values
  * (Q8_0-style, for Q4_0/Q8_0 weights) or per 256 with 16-value sums
@@ -144,6 +145,7 @@ QI void store_tile(int mr, __m256 acc[QMR][QNR], float *y, int64_t ldy, int nv) 
             if (j < nv) y[i * ldy + j] = hsum8q(acc[i][j]);
 }
 
+#ifndef QZMM
 QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
     const unsigned char *wr[QNR];
@@ -335,6 +337,10 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     }
     store_tile(mr, acc, y, ldy, nv);
 }
+
+#else
+#include "quant-zmm.h"
+#endif
 
 /* ------------------------------------------------------------------------- */
 /* drivers                                                                   */
