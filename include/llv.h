@@ -441,6 +441,17 @@ LLV_API llv_convert_params llv_convert_default_params(void);
 LLV_API llv_status llv_convert(const char *hf_dir, const char *out_path, const llv_convert_params *params,
                                llv_error *err);
 
+/* Rewrites a GGUF file (normally F32/F16/BF16) with weights of `type`: f32,
+ * f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m (the Q4_K_M mix: Q6_K for
+ * output.weight and for attn_v/ffn_down of some layers, Q4_K for the other
+ * text weights). The vision tower (v.*) and projector (mm.*) stay F16, 1-D
+ * tensors F32, and rows that are not whole blocks fall back to Q8_0 or F16.
+ * Copies every KV, sets general.file_type (llama.cpp's ftype) and
+ * general.quantization_version = 2. Streams tensor by tensor (bounded
+ * memory). params: log/progress only (params->type is ignored; NULL ok). */
+LLV_API llv_status llv_quantize(const char *in_gguf, const char *out_gguf, llv_type type,
+                                const llv_convert_params *params, llv_error *err);
+
 typedef struct llv_synth_params {
     const char *preset;       /* "tiny", "demo", "11b", "llama-tiny"          */
     uint64_t    seed;         /* 1                                             */
