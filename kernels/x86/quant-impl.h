@@ -22,6 +22,9 @@
 #include <string.h>
 
 #define XQ_MAX_K 32768
+#ifndef QNR32
+#define QNR32 QNR /* weight rows per tile of the 32-block types */
+#endif
 /* Software prefetch of the same blocks in the next tile's weight rows
  * (QNR rows ahead): with only QNR rows streaming at a time and many
  * instructions per cache line (decode), the hardware prefetchers alone keep
@@ -370,7 +373,7 @@ typedef void (*quant_rows_fn)(const float *x, int64_t ldx, int mr, int64_t K, xq
 
 /* Weight rows in L2-sized blocks; the x row tile is quantized once per block
  * (once in all when M fits one tile, as in decode). */
-static void qmatmul(int type, const qtile_fn *tiles, quant_rows_fn quant, size_t blk_bytes, int64_t bs,
+static void qmatmul(int type, const qtile_fn *tiles, int nr, quant_rows_fn quant, size_t blk_bytes, int64_t bs,
                     LLV_MATMUL_ARGS) {
     if (K > XQ_MAX_K) {
         llv_kernels_ref()->matmul[type](w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
@@ -379,8 +382,8 @@ static void qmatmul(int type, const qtile_fn *tiles, quant_rows_fn quant, size_t
     xq_buf xb;
     const unsigned char *wb = w;
     size_t row = (size_t)(K / bs) * blk_bytes;
-    int64_t nb = (int64_t)((512u << 10) / (row + 1)) / QNR * QNR;
-    if (nb < QNR) nb = QNR;
+    int64_t nb = (int64_t)((512u << 10) / (row + 1)) / nr * nr;
+    if (nb < nr) nb = nr;
     bool single = M <= QMR;
     if (single) quant(x, ldx, (int)M, K, &xb);
     for (int64_t b0 = n0; b0 < n1; b0 += nb) {
@@ -389,8 +392,8 @@ static void qmatmul(int type, const qtile_fn *tiles, quant_rows_fn quant, size_t
             int mr = (int)(M - m < QMR ? M - m : QMR);
             if (!single) quant(x + m * ldx, ldx, mr, K, &xb);
             qtile_fn f = tiles[mr - 1];
-            for (int64_t n = b0; n < b1; n += QNR) {
-                int nv = (int)(b1 - n < QNR ? b1 - n : QNR);
+            for (int64_t n = b0; n < b1; n += nr) {
+                int nv = (int)(b1 - n < nr ? b1 - n : nr);
                 f(&xb, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + m * ldy + n, ldy, nv);
             }
         }
@@ -398,18 +401,18 @@ static void qmatmul(int type, const qtile_fn *tiles, quant_rows_fn quant, size_t
 }
 
 void PFX(matmul_q4_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, quant_rows_32, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, QNR32, quant_rows_32, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q8_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, quant_rows_32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QNR32, quant_rows_32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q4_K)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, quant_rows_k, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, QNR, quant_rows_k, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q6_K)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q6_K, tiles_q6_K, quant_rows_k, sizeof(x86_block_q6_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q6_K, tiles_q6_K, QNR, quant_rows_k, sizeof(x86_block_q6_K), 256, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }

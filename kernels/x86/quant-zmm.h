@@ -5,7 +5,8 @@
  * cores with full-width 512-bit units. Lanes 0-7 accumulate the even blocks
  * and lanes 8-15 the odd ones, in block order; a lone last block runs with a
  * zero upper half. The 16 lanes are reduced by one fixed tree, so the order
- * still depends only on K. */
+ * still depends only on K. Q4_0/Q8_0 tiles take QNR32 weight rows (their
+ * per-block float work per output is larger, so wider tiles pay). */
 
 QI float hsum16q(__m512 v) {
     __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
@@ -27,11 +28,11 @@ QI __m512 pair_ps(float x0, float x1) {
 
 QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
-    const unsigned char *wr[QNR];
-    wrows(wr, w, rb, nv);
-    __m512 acc[QMR][QNR];
+    const unsigned char *wr[QNR32];
+    for (int j = 0; j < QNR32; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    __m512 acc[QMR][QNR32];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < QNR32; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
     const __m512i dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);                 /* [v0 v0 v1 v1] */
     const __m512i shr = _mm512_setr_epi64(0, 0, 0x0004000400040004ll, 0x0004000400040004ll, 0, 0,
@@ -39,11 +40,11 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     const int64_t nb = K / 32;
     for (int64_t b = 0; b < nb; b += 2) {
         const bool two = b + 1 < nb;
-        __m512i wq[QNR];
-        __m512 dw[QNR];
-        for (int j = 0; j < QNR; j++) {
+        __m512i wq[QNR32];
+        __m512 dw[QNR32];
+        for (int j = 0; j < QNR32; j++) {
             const x86_block_q4_0 *b0 = (const x86_block_q4_0 *)(const void *)wr[j] + b, *b1 = b0 + 1;
-            _mm_prefetch(XQ_PF(b0), _MM_HINT_T0);
+            _mm_prefetch((const char *)b0 + QNR32 * rb, _MM_HINT_T0);
             __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)b0->qs);
             __m128i v1 = two ? _mm_loadu_si128((const __m128i *)(const void *)b1->qs) : _mm_setzero_si128();
             __m512i t = _mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(_mm256_set_m128i(v1, v0)));
@@ -56,32 +57,34 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             __m512i off = _mm512_maskz_set1_epi32(0x0001, xb->s8[i][b]);
             if (two) off = _mm512_mask_set1_epi32(off, 0x0100, xb->s8[i][b + 1]);
             __m512 da = pair_ps(xb->d[i][b], two ? xb->d[i][b + 1] : 0.0f);
-            for (int j = 0; j < QNR; j++) {
+            for (int j = 0; j < QNR32; j++) {
                 __m512i s = _mm512_dpbusd_epi32(off, wq[j], a); /* sum (q - 8) * a per block, exactly */
                 acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[j], da), acc[i][j]);
             }
         }
     }
-    store_tile16(mr, acc, y, ldy, nv);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < QNR32; j++)
+            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
 }
 
 QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
-    const unsigned char *wr[QNR];
-    wrows(wr, w, rb, nv);
-    __m512 acc[QMR][QNR];
+    const unsigned char *wr[QNR32];
+    for (int j = 0; j < QNR32; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    __m512 acc[QMR][QNR32];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < QNR32; j++) acc[i][j] = _mm512_setzero_ps();
     const int64_t nb = K / 32;
     for (int64_t b = 0; b < nb; b += 2) {
         const bool two = b + 1 < nb;
-        __m512i wa[QNR];
-        __mmask64 neg[QNR];
-        __m512 dw[QNR];
-        for (int j = 0; j < QNR; j++) {
+        __m512i wa[QNR32];
+        __mmask64 neg[QNR32];
+        __m512 dw[QNR32];
+        for (int j = 0; j < QNR32; j++) {
             const x86_block_q8_0 *b0 = (const x86_block_q8_0 *)(const void *)wr[j] + b, *b1 = b0 + 1;
-            _mm_prefetch(XQ_PF(b0), _MM_HINT_T0);
-            _mm_prefetch(XQ_PF(b0) + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b0 + QNR32 * rb, _MM_HINT_T0);
+            _mm_prefetch((const char *)b0 + QNR32 * rb + 64, _MM_HINT_T0);
             __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)b0->qs);
             __m256i v1 = two ? _mm256_loadu_si256((const __m256i *)(const void *)b1->qs) : _mm256_setzero_si256();
             __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
@@ -93,14 +96,16 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             __m512i a = two ? _mm512_loadu_si512((const void *)(xb->qs[i] + 32 * b))
                             : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b)));
             __m512 da = pair_ps(xb->d[i][b], two ? xb->d[i][b + 1] : 0.0f);
-            for (int j = 0; j < QNR; j++) {
+            for (int j = 0; j < QNR32; j++) {
                 __m512i sa = _mm512_mask_sub_epi8(a, neg[j], _mm512_setzero_si512(), a);
                 __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa[j], sa);
                 acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[j], da), acc[i][j]);
             }
         }
     }
-    store_tile16(mr, acc, y, ldy, nv);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < QNR32; j++)
+            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
 }
 
 /* The 8 six-bit scales and mins of a Q4_K block as 16 int16 lanes
