@@ -7,6 +7,7 @@
 #define QMR 4
 #define QNR 2
 #define QNR32 4
+#define QNR1 4
 #define DPBUSD(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 #define DPWSSD(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))
 #define QZMM 1

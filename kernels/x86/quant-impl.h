@@ -25,6 +25,9 @@
 #ifndef QNR32
 #define QNR32 QNR /* weight rows per tile of the 32-block types */
 #endif
+#ifndef QNR1
+#define QNR1 QNR /* weight rows per decode tile (M = 1) of the K-quants */
+#endif
 /* Software prefetch of the same blocks in the next tile's weight rows
  * (QNR rows ahead): with only QNR rows streaming at a time and many
  * instructions per cache line (decode), the hardware prefetchers alone keep
@@ -341,6 +344,8 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     store_tile(mr, acc, y, ldy, nv);
 }
 
+#define Q4K_DEC NULL, 0
+#define Q6K_DEC NULL, 0
 #else
 #include "quant-zmm.h"
 #endif
@@ -373,8 +378,8 @@ typedef void (*quant_rows_fn)(const float *x, int64_t ldx, int mr, int64_t K, xq
 
 /* Weight rows in L2-sized blocks; the x row tile is quantized once per block
  * (once in all when M fits one tile, as in decode). */
-static void qmatmul(int type, const qtile_fn *tiles, int nr, quant_rows_fn quant, size_t blk_bytes, int64_t bs,
-                    LLV_MATMUL_ARGS) {
+static void qmatmul(int type, const qtile_fn *tiles, int nr, qtile_fn dec, int nr_dec, quant_rows_fn quant,
+                    size_t blk_bytes, int64_t bs, LLV_MATMUL_ARGS) {
     if (K > XQ_MAX_K) {
         llv_kernels_ref()->matmul[type](w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
         return;
@@ -382,6 +387,10 @@ static void qmatmul(int type, const qtile_fn *tiles, int nr, quant_rows_fn quant
     xq_buf xb;
     const unsigned char *wb = w;
     size_t row = (size_t)(K / bs) * blk_bytes;
+    if (M == 1 && dec) { /* decode: its own tile width */
+        tiles = &dec;
+        nr = nr_dec;
+    }
     int64_t nb = (int64_t)((512u << 10) / (row + 1)) / nr * nr;
     if (nb < nr) nb = nr;
     bool single = M <= QMR;
@@ -401,18 +410,18 @@ static void qmatmul(int type, const qtile_fn *tiles, int nr, quant_rows_fn quant
 }
 
 void PFX(matmul_q4_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, QNR32, quant_rows_32, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, QNR32, NULL, 0, quant_rows_32, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q8_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QNR32, quant_rows_32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QNR32, NULL, 0, quant_rows_32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q4_K)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, QNR, quant_rows_k, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, QNR, Q4K_DEC, quant_rows_k, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q6_K)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q6_K, tiles_q6_K, QNR, quant_rows_k, sizeof(x86_block_q6_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q6_K, tiles_q6_K, QNR, Q6K_DEC, quant_rows_k, sizeof(x86_block_q6_K), 256, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }

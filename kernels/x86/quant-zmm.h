@@ -122,24 +122,24 @@ QI __m256i q4k_scales_mins(const uint8_t *q) {
     return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
 }
 
-QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
-    const unsigned char *wr[QNR];
-    wrows(wr, w, rb, nv);
-    __m512 acc[QMR][QNR];
+    const unsigned char *wr[QNR1];
+    for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    __m512 acc[QMR][QNR1];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
     const __m512i shr = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004ll, 0x0004000400040004ll,
                                           0x0004000400040004ll, 0x0004000400040004ll);
     for (int64_t b = 0; b < K / 256; b++) {
-        const x86_block_q4_K *blk[QNR];
-        __m512i scl[QNR];
-        __m256i mins[QNR];
-        __m512 dd[QNR], dm[QNR];
-        for (int j = 0; j < QNR; j++) {
+        const x86_block_q4_K *blk[QNR1];
+        __m512i scl[QNR1];
+        __m256i mins[QNR1];
+        __m512 dd[QNR1], dm[QNR1];
+        for (int j = 0; j < nrc; j++) {
             blk[j] = (const x86_block_q4_K *)(const void *)wr[j] + b;
-            for (int l = 0; l < 3; l++) _mm_prefetch(XQ_PF(blk[j]) + 64 * l, _MM_HINT_T0);
+            for (int l = 0; l < 3; l++) _mm_prefetch(((const char *)blk[j] + nrc * rb) + 64 * l, _MM_HINT_T0);
             __m256i sm = q4k_scales_mins(blk[j]->scales);
             __m128i sc = _mm256_castsi256_si128(sm), mn = _mm256_extracti128_si256(sm, 1);
             scl[j] = _mm512_broadcast_i32x4(sc); /* sc0..sc7 in every 128-bit lane */
@@ -147,16 +147,16 @@ QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             dd[j] = _mm512_set1_ps(f16(blk[j]->d));
             dm[j] = _mm512_set1_ps(f16(blk[j]->dmin));
         }
-        __m512i isum[QMR][QNR];
+        __m512i isum[QMR][QNR1];
         for (int i = 0; i < mr; i++)
-            for (int j = 0; j < QNR; j++) isum[i][j] = _mm512_setzero_si512();
+            for (int j = 0; j < nrc; j++) isum[i][j] = _mm512_setzero_si512();
         for (int p = 0; p < 4; p++) { /* 64 values: [sub-block 2p (low nibbles) | 2p+1 (high)] */
             /* pshufb indices: int16 lane 2p in the low 256 bits, 2p+1 in the high */
             const __m256i bl = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p)));
             const __m256i bh = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p + 1)));
             const __m512i bsel = _mm512_inserti64x4(_mm512_castsi256_si512(bl), bh, 1);
-            __m512i q[QNR], s[QNR];
-            for (int j = 0; j < QNR; j++) {
+            __m512i q[QNR1], s[QNR1];
+            for (int j = 0; j < nrc; j++) {
                 __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(blk[j]->qs + 32 * p));
                 __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
                 q[j] = _mm512_and_si512(_mm512_srlv_epi16(t, shr), lo4);
@@ -164,54 +164,56 @@ QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             }
             for (int i = 0; i < mr; i++) {
                 __m512i a = _mm512_loadu_si512((const void *)(xb->qs[i] + 256 * b + 64 * p));
-                for (int j = 0; j < QNR; j++)
+                for (int j = 0; j < nrc; j++)
                     isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q[j], a), s[j]);
             }
         }
         for (int i = 0; i < mr; i++) {
             __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
             __m512 da = _mm512_set1_ps(xb->d[i][b]);
-            for (int j = 0; j < QNR; j++) {
+            for (int j = 0; j < nrc; j++) {
                 __m512i mt = _mm512_zextsi256_si512(_mm256_madd_epi16(bs, mins[j]));
                 acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), _mm512_mul_ps(dd[j], da), acc[i][j]);
                 acc[i][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), _mm512_mul_ps(dm[j], da), acc[i][j]);
             }
         }
     }
-    store_tile16(mr, acc, y, ldy, nv);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nrc; j++)
+            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
 }
 
-QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
-    const unsigned char *wr[QNR];
-    wrows(wr, w, rb, nv);
-    __m512 acc[QMR][QNR];
+    const unsigned char *wr[QNR1];
+    for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    __m512 acc[QMR][QNR1];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     /* per 64-value pair of chunks (c, c+1) = ([ql & 15 | hb bits 0-1], [ql2 & 15 | bits 2-3]) or the high nibbles
      * with bits 4-5 / 6-7: the 2-bit field is shifted to bits 4-5 by a per-half variable shift */
     const __m512i hsh01 = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002ll, 0x0002000200020002ll,
                                             0x0002000200020002ll, 0x0002000200020002ll); /* left: 4 / 2 */
     for (int64_t b = 0; b < K / 256; b++) {
-        const x86_block_q6_K *blk[QNR];
-        __m256i scv[QNR];
-        for (int j = 0; j < QNR; j++) {
+        const x86_block_q6_K *blk[QNR1];
+        __m256i scv[QNR1];
+        for (int j = 0; j < nrc; j++) {
             blk[j] = (const x86_block_q6_K *)(const void *)wr[j] + b;
-            for (int l = 0; l < 4; l++) _mm_prefetch(XQ_PF(blk[j]) + 64 * l, _MM_HINT_T0);
+            for (int l = 0; l < 4; l++) _mm_prefetch(((const char *)blk[j] + nrc * rb) + 64 * l, _MM_HINT_T0);
             scv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)blk[j]->scales));
         }
-        __m512i isum[QMR][QNR];
+        __m512i isum[QMR][QNR1];
         for (int i = 0; i < mr; i++) {
             __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
-            for (int j = 0; j < QNR; j++) /* the -32 offset: -32 * sum_s sc_s * sum16_s, in the low 8 lanes */
+            for (int j = 0; j < nrc; j++) /* the -32 offset: -32 * sum_s sc_s * sum16_s, in the low 8 lanes */
                 isum[i][j] = _mm512_zextsi256_si512(
                     _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, scv[j]), 5)));
         }
         for (int h = 0; h < 2; h++) {
             for (int c = 0; c < 4; c += 2) { /* chunks c, c+1: values 128h + 32c .. +63 */
-                __m512i q[QNR], s16[QNR];
-                for (int j = 0; j < QNR; j++) {
+                __m512i q[QNR1], s16[QNR1];
+                for (int j = 0; j < nrc; j++) {
                     const uint8_t *ql = blk[j]->ql + 64 * h, *qh = blk[j]->qh + 32 * h;
                     __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
                     __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
@@ -235,17 +237,39 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
                 }
                 for (int i = 0; i < mr; i++) {
                     __m512i a = _mm512_loadu_si512((const void *)(xb->qs[i] + 256 * b + 128 * h + 32 * c));
-                    for (int j = 0; j < QNR; j++)
+                    for (int j = 0; j < nrc; j++)
                         isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q[j], a), s16[j]);
                 }
             }
         }
         for (int i = 0; i < mr; i++) {
             __m512 da = _mm512_set1_ps(xb->d[i][b]);
-            for (int j = 0; j < QNR; j++)
+            for (int j = 0; j < nrc; j++)
                 acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), _mm512_mul_ps(_mm512_set1_ps(f16(blk[j]->d)), da),
                                             acc[i][j]);
         }
     }
-    store_tile16(mr, acc, y, ldy, nv);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nrc; j++)
+            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
 }
+
+/* QNR-row tiles for the batched path, QNR1-row tiles for decode (M = 1):
+ * more weight rows in flight where there is one x row. Every output is
+ * computed the same way in either, so the bits do not change. */
+QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                  int nv) {
+    tile_q4_K_n(mr, QNR, xb, w, rb, K, y, ldy, nv);
+}
+QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                  int nv) {
+    tile_q6_K_n(mr, QNR, xb, w, rb, K, y, ldy, nv);
+}
+static void q4_K_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
+    tile_q4_K_n(1, QNR1, xb, w, rb, K, y, ldy, nv);
+}
+static void q6_K_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
+    tile_q6_K_n(1, QNR1, xb, w, rb, K, y, ldy, nv);
+}
+#define Q4K_DEC q4_K_dec, QNR1
+#define Q6K_DEC q6_K_dec, QNR1
