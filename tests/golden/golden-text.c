@@ -45,7 +45,7 @@ int golden_check_text_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
     int64_t *num_tiles = golden_read_i64(st, "num_tiles", &n_nt);
     int32_t *tokens = NULL;
     uint64_t *rows = NULL;
-    float *hidden = NULL, *logits = NULL, *step = NULL;
+    float *hidden = NULL, *logits = NULL, *gen_logits = NULL;
     llv_text_state *ts = NULL;
     llv_cross_kv *kvs[64] = {0};
     int32_t M = 0;
@@ -58,8 +58,8 @@ int golden_check_text_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
     rows = calloc((size_t)(T + 1), sizeof(uint64_t));
     hidden = malloc(sizeof(float) * (size_t)((NL + 1) * T * D));
     logits = malloc(sizeof(float) * (size_t)(T * V));
-    step = malloc(sizeof(float) * (size_t)V * max_new); /* the logits of every generated token */
-    if (!tokens || !rows || !hidden || !logits || !step) {
+    gen_logits = malloc(sizeof(float) * (size_t)V * max_new); /* one row per generated token */
+    if (!tokens || !rows || !hidden || !logits || !gen_logits) {
         golden_record(ctx, cname, "text", false, "out of memory");
         goto done;
     }
@@ -109,11 +109,11 @@ int golden_check_text_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
     int64_t gen[16];
     int32_t n_gen = 0;
     llv_status gs = golden_greedy(m, ts, NULL, kvs, M, rows[T - 1], logits + (size_t)(T - 1) * V, max_new, gen,
-                                  step, &n_gen, &err);
+                                  gen_logits, &n_gen, &err);
     for (int32_t i = 0; i < n_gen && i < n_ref_new; i++) {
         char q[64];
         snprintf(q, sizeof q, "gen.logits[%d]", i);
-        golden_compare(ctx, cname, q, step + (size_t)i * V, ref_gen_logits + (size_t)i * V, V, atol_l, rtol_l);
+        golden_compare(ctx, cname, q, gen_logits + (size_t)i * V, ref_gen_logits + (size_t)i * V, V, atol_l, rtol_l);
     }
     if (gs != LLV_OK) {
         golden_record(ctx, cname, "gen", false, "decode step %d: %s", n_gen, err.message);
@@ -140,7 +140,7 @@ done:
     free(rows);
     free(hidden);
     free(logits);
-    free(step);
+    free(gen_logits);
     llv_st_close(st);
     return ctx->n_fail - fail0;
 }
