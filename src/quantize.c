@@ -173,6 +173,29 @@ static llv_status stream_tensor(llv_gguf_writer *w, const llv_tensor *t, int dst
     return LLV_OK;
 }
 
+typedef struct rows_job {
+    const llv_kernels *k;
+    int                type;
+    int64_t            bs;
+    size_t             bb;
+    const float       *src;
+    uint8_t           *dst;
+} rows_job;
+
+static void rows_task(void *ctx, int64_t b0, int64_t b1, int thread) {
+    (void)thread;
+    const rows_job *j = ctx;
+    j->k->from_f32[j->type](j->src + b0 * j->bs, j->dst + (size_t)b0 * j->bb, (b1 - b0) * j->bs);
+}
+
+void llv_quant_from_f32(llv_threadpool *pool, int type, const float *src, void *dst, int64_t n) {
+    const llv_kernels *k = llv_kernels_ref();
+    rows_job j = {k, type, llv_type_block_size(type), llv_type_block_bytes(type), src, dst};
+    if (j.bs <= 0 || !k->from_f32[type] || n <= 0) return;
+    /* grain: 8 K-quant blocks (~2k values) per task keeps the sync cost small */
+    llv_threadpool_parallel_for(pool, n / j.bs, LLV_MAX(1, 2048 / j.bs), rows_task, &j);
+}
+
 /* ------------------------------------------------------------------------- */
 /* Entry point                                                               */
 /* ------------------------------------------------------------------------- */

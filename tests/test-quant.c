@@ -256,6 +256,7 @@ static void test_table(void) {
 
 static void test_policy(void);
 static void test_quantize_file(void);
+static void test_convert_quantized(void);
 
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
@@ -271,6 +272,7 @@ int main(int argc, char **argv) {
     if (llv_test_case("matmul")) test_matmul();
     if (llv_test_case("policy")) test_policy();
     if (llv_test_case("file")) test_quantize_file();
+    if (llv_test_case("convert")) test_convert_quantized();
     return llv_test_finish();
 }
 
@@ -489,5 +491,51 @@ static void test_quantize_file(void) {
     free(out);
     free(missing);
     free(baddir);
+    free(tmp);
+}
+
+/* llv_convert straight to a quantized type writes the same bytes as
+ * llv_convert to F32 followed by llv_quantize (same policy, same encoder). */
+static void test_convert_quantized(void) {
+    char *tmp = llv_test_tmpdir();
+    CHECK(tmp != NULL);
+    if (!tmp) return;
+    char *hf = llv_test_path(tmp, "hf"), *f32 = llv_test_path(tmp, "f32.gguf");
+    char *a = llv_test_path(tmp, "a.gguf"), *b = llv_test_path(tmp, "b.gguf");
+    llv_error err = {0};
+    llv_synth_params sp = llv_synth_default_params();
+    sp.preset = "demo";
+    sp.hf_dir = true;
+    CHECK_OK(llv_synth(hf, &sp, &err), &err);
+    llv_convert_params cp = llv_convert_default_params();
+    cp.type = LLV_TYPE_F32;
+    CHECK_OK(llv_convert(hf, f32, &cp, &err), &err);
+    static const llv_type ts[] = {LLV_TYPE_Q4_K_M, LLV_TYPE_Q8_0, LLV_TYPE_Q4_0, LLV_TYPE_Q6_K};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        cp.type = ts[i];
+        CHECK_OK(llv_convert(hf, a, &cp, &err), &err);
+        CHECK_OK(llv_quantize(f32, b, ts[i], NULL, &err), &err);
+        size_t na = 0, nb = 0;
+        char *da = llv_test_read_file(a, &na), *db = llv_test_read_file(b, &nb);
+        CHECK_MSG(da && db && na == nb && memcmp(da, db, na) == 0, "%s: convert == convert f32 + quantize (%zu vs %zu bytes)",
+                  llv_type_name(ts[i]), na, nb);
+        free(da);
+        free(db);
+        llv_model *m = NULL;
+        CHECK_OK(llv_model_load(a, NULL, &m, &err), &err);
+        llv_model_free(m);
+    }
+    cp.type = (llv_type)3;
+    CHECK_STATUS(llv_convert(hf, a, &cp, &err), LLV_ERR_UNSUPPORTED, &err);
+    unlink(f32);
+    unlink(a);
+    unlink(b);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    CHECK(system(cmd) == 0);
+    free(hf);
+    free(f32);
+    free(a);
+    free(b);
     free(tmp);
 }
