@@ -257,6 +257,7 @@ static void test_table(void) {
 static void test_policy(void);
 static void test_quantize_file(void);
 static void test_convert_quantized(void);
+static void test_long_rows(void);
 
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
@@ -273,6 +274,7 @@ int main(int argc, char **argv) {
     if (llv_test_case("policy")) test_policy();
     if (llv_test_case("file")) test_quantize_file();
     if (llv_test_case("convert")) test_convert_quantized();
+    if (llv_test_case("longrows")) test_long_rows();
     return llv_test_finish();
 }
 
@@ -537,5 +539,67 @@ static void test_convert_quantized(void) {
     free(f32);
     free(a);
     free(b);
+    free(tmp);
+}
+
+/* Rows longer than llv_quantize's 1M-element pieces (the 11B tile position
+ * embedding has 8.2M-element rows) are split and reassembled correctly. */
+static void test_long_rows(void) {
+    char *tmp = llv_test_tmpdir();
+    CHECK(tmp != NULL);
+    if (!tmp) return;
+    char *in = llv_test_path(tmp, "in.gguf"), *out = llv_test_path(tmp, "out.gguf");
+    const int64_t ne_a[2] = {(int64_t)2621440 + 256, 3}, ne_b[2] = {(int64_t)1048576 * 3, 2};
+    llv_error err = {0};
+    llv_gguf_writer *w = NULL;
+    CHECK_OK(llv_gguf_writer_create(&w, &err), &err);
+    if (!w) return;
+    CHECK_OK(llv_gguf_set_str(w, "general.architecture", "llama", &err), &err);
+    CHECK_OK(llv_gguf_add_tensor(w, "blk.0.ffn_up.weight", LLV_TYPE_F32, 2, ne_a, &err), &err);
+    CHECK_OK(llv_gguf_add_tensor(w, "v.tile_position_embd.weight", LLV_TYPE_F32, 2, ne_b, &err), &err);
+    CHECK_OK(llv_gguf_writer_begin(w, in, &err), &err);
+    int64_t na = ne_a[0] * ne_a[1], nb = ne_b[0] * ne_b[1];
+    float *a = malloc((size_t)na * 4), *b = malloc((size_t)nb * 4), *y = malloc((size_t)na * 4);
+    for (int64_t i = 0; i < na; i++) a[i] = grand();
+    for (int64_t i = 0; i < nb; i++) b[i] = grand();
+    CHECK_OK(llv_gguf_writer_write(w, a, (size_t)na * 4, &err), &err);
+    CHECK_OK(llv_gguf_writer_write(w, b, (size_t)nb * 4, &err), &err);
+    CHECK_OK(llv_gguf_writer_finish(w, &err), &err);
+    llv_gguf_writer_free(w);
+    CHECK_OK(llv_quantize(in, out, LLV_TYPE_Q4_K, NULL, &err), &err);
+    llv_gguf *g = NULL;
+    CHECK_OK(llv_gguf_open(out, &g, &err), &err);
+    const llv_kernels *k = llv_kernels_ref();
+    if (g) {
+        const llv_tensor *ta = llv_gguf_find_tensor(g, "blk.0.ffn_up.weight");
+        const llv_tensor *tb = llv_gguf_find_tensor(g, "v.tile_position_embd.weight");
+        CHECK(ta && tb && ta->type == LLV_TYPE_Q4_K && tb->type == LLV_TYPE_F16);
+        if (ta && tb && ta->type == LLV_TYPE_Q4_K && tb->type == LLV_TYPE_F16) {
+            /* each row must equal quantizing that row alone */
+            size_t rb;
+            CHECK(llv_type_row_bytes(LLV_TYPE_Q4_K, ne_a[0], &rb));
+            uint8_t *q = malloc(rb);
+            int bad = 0;
+            for (int64_t r = 0; r < ne_a[1]; r++) {
+                k->from_f32[LLV_TYPE_Q4_K](a + r * ne_a[0], q, ne_a[0]);
+                bad += memcmp(q, (const uint8_t *)ta->data + (size_t)r * rb, rb) != 0;
+            }
+            CHECK_EQ_I(bad, 0);
+            free(q);
+            k->to_f32[LLV_TYPE_F16](tb->data, y, nb);
+            int bad16 = 0;
+            for (int64_t i = 0; i < nb; i++) bad16 += y[i] != llv_f16_to_f32(llv_f32_to_f16(b[i]));
+            CHECK_EQ_I(bad16, 0);
+        }
+        llv_gguf_close(g);
+    }
+    free(a);
+    free(b);
+    free(y);
+    unlink(in);
+    unlink(out);
+    rmdir(tmp);
+    free(in);
+    free(out);
     free(tmp);
 }
