@@ -86,7 +86,7 @@ llv_status llv_text_cross_kv(const llv_model *m, llv_threadpool *pool, const flo
         !llv_mul_size(tmp_bytes, (size_t)hp->n_cross, &total))
         return llv_err(err, LLV_ERR_LIMIT, "cross K/V: size overflow (n_tok %d)", n_tok);
     cross_kv_priv *p = calloc(1, sizeof *p);
-    llv_cross_kv *kv = &p->pub;
+    llv_cross_kv *kv = p ? &p->pub : NULL; /* no member access through NULL on OOM */
     float *tmp = llv_alloc_aligned(per);
     if (p) {
         kv->n_tok = n_tok;

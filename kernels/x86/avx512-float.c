@@ -9,9 +9,10 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 
 #define MR 6 /* x rows per register tile */
-#define NR 4 /* weight rows per register tile: 24 accumulators + 4 weights + 1 x */
+#define NR 4 /* weight rows per register tile: 24 accumulators + 4 weights + 1 x (hsum16x4_store needs 4) */
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 typedef enum { W_F32, W_F16, W_BF16 } wkind;
@@ -37,6 +38,18 @@ ALWAYS_INLINE float hsum16(__m512 v) {
     __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
     __m128 d = _mm_add_ss(c, _mm_movehdup_ps(c));
     return _mm_cvtss_f32(d);
+}
+
+/* hsum16 of four accumulators at once, with exactly the same pairings (so
+ * the same bits); the four sums are stored to y[0..nv). */
+ALWAYS_INLINE void hsum16x4_store(__m512 v0, __m512 v1, __m512 v2, __m512 v3, float *y, int nv) {
+    __m512 s01 = _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x44), _mm512_shuffle_f32x4(v0, v1, 0xee));
+    __m512 s23 = _mm512_add_ps(_mm512_shuffle_f32x4(v2, v3, 0x44), _mm512_shuffle_f32x4(v2, v3, 0xee));
+    __m512 b = _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, 0x88), _mm512_shuffle_f32x4(s01, s23, 0xdd));
+    __m512 c = _mm512_add_ps(b, _mm512_permute_ps(b, 0x4e));
+    __m512 d = _mm512_add_ps(c, _mm512_permute_ps(c, 0xb1));
+    __m512 r = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), d);
+    _mm_mask_storeu_ps(y, (__mmask8)((1u << nv) - 1), _mm512_castps512_ps128(r));
 }
 
 /* One register tile: mr x rows (compile-time) against NR weight rows, of which
@@ -66,9 +79,7 @@ ALWAYS_INLINE void tile(int mr, wkind t, const float *x, int64_t ldx, const unsi
             for (int j = 0; j < NR; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < NR; j++)
-            if (j < nv) y[i * ldy + j] = hsum16(acc[i][j]);
+    for (int i = 0; i < mr; i++) hsum16x4_store(acc[i][0], acc[i][1], acc[i][2], acc[i][3], y + i * ldy, nv);
 }
 
 typedef void (*tile_fn)(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,
@@ -113,10 +124,163 @@ static void matmul_tiles(const tile_fn *tiles, size_t esz, LLV_MATMUL_ARGS) {
     }
 }
 
-void llv_avx512_matmul_f32(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
+/* Short K (vision attention scores: K = head_dim = 80): the per-output lane
+ * reduction would cost as much as the products, so outputs are computed
+ * outer-product style instead: 32 weight rows are packed transposed on the
+ * stack and each output is one float32 FMA chain over k = 0..K-1 in order.
+ * The choice depends only on K, so M and the row range still never change
+ * the bits. */
+#define SK_MAX 128
+#define OMR 8  /* x rows per micro tile */
+#define ONC 32 /* weight rows (output columns) per packed panel: 2 zmm */
+
+ALWAYS_INLINE void tile_outer(int mr, const float *x, int64_t ldx, const float *pk, int64_t K, float *y, int64_t ldy,
+                              int nc) {
+    __m512 acc[OMR][2];
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k++) {
+        __m512 w0 = _mm512_load_ps(pk + k * ONC), w1 = _mm512_load_ps(pk + k * ONC + 16);
+        for (int i = 0; i < mr; i++) {
+            __m512 xb = _mm512_set1_ps(x[i * ldx + k]);
+            acc[i][0] = _mm512_fmadd_ps(xb, w0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(xb, w1, acc[i][1]);
+        }
+    }
+    __mmask16 m0 = nc >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nc) - 1);
+    __mmask16 m1 = nc >= 32 ? (__mmask16)0xffff : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0;
+    for (int i = 0; i < mr; i++) {
+        _mm512_mask_storeu_ps(y + i * ldy, m0, acc[i][0]);
+        _mm512_mask_storeu_ps(y + i * ldy + 16, m1, acc[i][1]);
+    }
+}
+
+typedef void (*tile_outer_fn)(const float *x, int64_t ldx, const float *pk, int64_t K, float *y, int64_t ldy, int nc);
+#define DEF_OUTER(MRV)                                                                                               \
+    static void tile_outer##MRV(const float *x, int64_t ldx, const float *pk, int64_t K, float *y, int64_t ldy,      \
+                                int nc) { tile_outer(MRV, x, ldx, pk, K, y, ldy, nc); }
+DEF_OUTER(1)
+DEF_OUTER(2)
+DEF_OUTER(3)
+DEF_OUTER(4)
+DEF_OUTER(5)
+DEF_OUTER(6)
+DEF_OUTER(7)
+DEF_OUTER(8)
+static const tile_outer_fn tiles_outer[OMR] = {tile_outer1, tile_outer2, tile_outer3, tile_outer4,
+                                               tile_outer5, tile_outer6, tile_outer7, tile_outer8};
+
+static void matmul_f32_short_k(LLV_MATMUL_ARGS) {
+    float pk[SK_MAX * ONC] __attribute__((aligned(64)));
+    const unsigned char *wb = w;
+    for (int64_t n = n0; n < n1; n += ONC) {
+        int nc = (int)(n1 - n < ONC ? n1 - n : ONC);
+        for (int c = 0; c < ONC; c++) {
+            const float *wr = (const float *)(const void *)(wb + (size_t)(n + (c < nc ? c : 0)) * w_row_bytes);
+            if (c < nc)
+                for (int64_t k = 0; k < K; k++) pk[k * ONC + c] = wr[k];
+            else
+                for (int64_t k = 0; k < K; k++) pk[k * ONC + c] = 0.0f;
+        }
+        for (int64_t m = 0; m < M; m += OMR) {
+            int mr = (int)(M - m < OMR ? M - m : OMR);
+            tiles_outer[mr - 1](x + m * ldx, ldx, pk, K, y + m * ldy + n, ldy, nc);
+        }
+    }
+}
+
+void llv_avx512_matmul_f32(LLV_MATMUL_ARGS) {
+    if (K <= SK_MAX) matmul_f32_short_k(w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+    else matmul_tiles(tiles_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+}
 void llv_avx512_matmul_f16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
+/* ------------------------------------------------------------------------- */
+/* BF16 weights: vdpbf16ps on activations rounded to bf16 (RNE)              */
+/* ------------------------------------------------------------------------- */
+
+/* Twice the products per instruction of the F32 FMA path, at the price of
+ * rounding the activations to bf16 (relative error <= 2^-8 per product; the
+ * weights are bf16 already). Lane j of output (m, n) sums the pairs
+ * k = 2j, 2j+1 (mod 32) in increasing k; the tail is a masked step: the order
+ * depends only on K. K above XB_MAX_K uses the exact F32 path for all M. */
+#define XB_MAX_K 16384
+
+static void x_to_bf16(const float *x, int64_t K, uint16_t *dst) {
+    for (int64_t k = 0; k < K; k += 32) {
+        int64_t r = K - k;
+        __mmask16 m0 = r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << r) - 1);
+        __mmask16 m1 = r >= 32 ? (__mmask16)0xffff : r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
+        __m512 a = _mm512_maskz_loadu_ps(m0, x + k), b = _mm512_maskz_loadu_ps(m1, x + k + 16);
+        _mm512_store_si512((void *)(dst + k), (__m512i)_mm512_cvtne2ps_pbh(b, a));
+    }
+}
+
+typedef uint16_t xbf_rows[MR][XB_MAX_K];
+
+ALWAYS_INLINE void tile_dp(int mr, const xbf_rows *xb, const unsigned char *w, size_t rb, int64_t K, float *y,
+                           int64_t ldy, int nv) {
+    __m512 acc[MR][NR];
+    const unsigned char *wr[NR];
+    for (int j = 0; j < NR; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+        __m512bh wv[NR];
+        for (int j = 0; j < NR; j++) wv[j] = (__m512bh)_mm512_loadu_si512((const void *)(wr[j] + 2 * k));
+        for (int i = 0; i < mr; i++) {
+            __m512bh xv = (__m512bh)_mm512_load_si512((const void *)((*xb)[i] + k));
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
+        }
+    }
+    if (k < K) {
+        __mmask32 m = (__mmask32)((1u << (K - k)) - 1);
+        __m512bh wv[NR];
+        for (int j = 0; j < NR; j++) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(m, wr[j] + 2 * k);
+        for (int i = 0; i < mr; i++) {
+            __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(m, (*xb)[i] + k);
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
+        }
+    }
+    for (int i = 0; i < mr; i++) hsum16x4_store(acc[i][0], acc[i][1], acc[i][2], acc[i][3], y + i * ldy, nv);
+}
+
+typedef void (*tile_dp_fn)(const xbf_rows *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                           int nv);
+#define DEF_DP(MRV)                                                                                                  \
+    static void tile_dp##MRV(const xbf_rows *xb, const unsigned char *w, size_t rb, int64_t K, float *y,             \
+                             int64_t ldy, int nv) { tile_dp(MRV, xb, w, rb, K, y, ldy, nv); }
+DEF_DP(1)
+DEF_DP(2)
+DEF_DP(3)
+DEF_DP(4)
+DEF_DP(5)
+DEF_DP(6)
+static const tile_dp_fn tiles_dp[MR] = {tile_dp1, tile_dp2, tile_dp3, tile_dp4, tile_dp5, tile_dp6};
+
 void llv_avx512_matmul_bf16(LLV_MATMUL_ARGS) {
-    matmul_tiles(tiles_bf16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+    if (K > XB_MAX_K) {
+        matmul_tiles(tiles_bf16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+        return;
+    }
+    xbf_rows xb __attribute__((aligned(64)));
+    const unsigned char *wb = w;
+    int64_t nb = (int64_t)((256u << 10) / ((size_t)K * 2 + 1)) / NR * NR;
+    if (nb < NR) nb = NR;
+    bool single = M <= MR; /* decode: convert x once */
+    if (single)
+        for (int64_t i = 0; i < M; i++) x_to_bf16(x + i * ldx, K, xb[i]);
+    for (int64_t b0 = n0; b0 < n1; b0 += nb) {
+        int64_t b1 = b0 + nb < n1 ? b0 + nb : n1;
+        for (int64_t m = 0; m < M; m += MR) {
+            int mr = (int)(M - m < MR ? M - m : MR);
+            if (!single)
+                for (int i = 0; i < mr; i++) x_to_bf16(x + (m + i) * ldx, K, xb[i]);
+            for (int64_t n = b0; n < b1; n += NR) {
+                int nv = (int)(b1 - n < NR ? b1 - n : NR);
+                tiles_dp[mr - 1](&xb, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + m * ldy + n, ldy, nv);
+            }
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------- */

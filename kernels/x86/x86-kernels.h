@@ -30,6 +30,16 @@ void  llv_avx512_silu_mul(float *g, const float *u, int64_t n);
 void  llv_avx512_gelu(float *x, int64_t n);
 void  llv_avx512_rope_pairs(float *x, const float *cos_t, const float *sin_t, int64_t hd);
 
+/* avx512-quant.c, avx2-quant.c (quant-impl.h) */
+void llv_avx512_matmul_q4_0(LLV_MATMUL_ARGS);
+void llv_avx512_matmul_q8_0(LLV_MATMUL_ARGS);
+void llv_avx512_matmul_q4_K(LLV_MATMUL_ARGS);
+void llv_avx512_matmul_q6_K(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q4_0(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q8_0(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q4_K(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q6_K(LLV_MATMUL_ARGS);
+
 /* avx2-float.c */
 void  llv_avx2_matmul_f32(LLV_MATMUL_ARGS);
 void  llv_avx2_matmul_f16(LLV_MATMUL_ARGS);
