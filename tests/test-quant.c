@@ -12,8 +12,10 @@
 #include "tensor.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -258,6 +260,7 @@ static void test_policy(void);
 static void test_quantize_file(void);
 static void test_convert_quantized(void);
 static void test_long_rows(void);
+static void test_cli(void);
 
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
@@ -275,6 +278,7 @@ int main(int argc, char **argv) {
     if (llv_test_case("file")) test_quantize_file();
     if (llv_test_case("convert")) test_convert_quantized();
     if (llv_test_case("longrows")) test_long_rows();
+    if (llv_test_case("cli")) test_cli();
     return llv_test_finish();
 }
 
@@ -602,4 +606,48 @@ static void test_long_rows(void) {
     free(in);
     free(out);
     free(tmp);
+}
+
+/* llv-quantize's exit codes (0 ok, 1 failure, 2 usage), when ctest gives the bin dir. */
+static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run_cmd(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void test_cli(void) {
+    const char *bin = getenv("LLV_BIN_DIR");
+    if (!bin) {
+        printf("  (LLV_BIN_DIR unset: skipped)\n");
+        return;
+    }
+    char *tool = llv_test_path(bin, "llv-quantize"), *tmp = llv_test_tmpdir();
+    char *in = llv_test_path(tmp, "in.gguf"), *out = llv_test_path(tmp, "out.gguf");
+    llv_error err = {0};
+    llv_synth_params sp = llv_synth_default_params();
+    CHECK_OK(llv_synth(in, &sp, &err), &err);
+    CHECK_EQ_I(run_cmd("'%s' '%s' '%s' q4_k_m 2>/dev/null", tool, in, out), 0);
+    llv_gguf *g = NULL;
+    CHECK_OK(llv_gguf_open(out, &g, &err), &err);
+    uint32_t ft = 0;
+    if (g) CHECK_OK(llv_gguf_get_u32(g, "general.file_type", &ft, &err), &err);
+    CHECK_EQ_I(ft, 15);
+    llv_gguf_close(g);
+    CHECK_EQ_I(run_cmd("'%s' '%s' '%s' q5_k 2>/dev/null", tool, in, out), 2);
+    CHECK_EQ_I(run_cmd("'%s' '%s' 2>/dev/null", tool, in), 2);
+    CHECK_EQ_I(run_cmd("'%s' '%s' '%s' q8_0 --quiet 2>/dev/null", tool, out, in), 0); /* requantize */
+    CHECK_EQ_I(run_cmd("'%s' '%s/missing.gguf' '%s' q8_0 2>/dev/null", tool, tmp, out), 1);
+    CHECK_EQ_I(run_cmd("'%s' --help >/dev/null", tool), 0);
+    unlink(in);
+    unlink(out);
+    rmdir(tmp);
+    free(tool);
+    free(tmp);
+    free(in);
+    free(out);
 }
