@@ -280,8 +280,10 @@ LLV_API void llv_session_memory(const llv_session *s, uint64_t *kv_bytes, uint64
 /* --- input: the conversation is a token sequence with images at "<|image|>" --- */
 
 /* Appends raw token ids (no template, no BOS added). Ids must be in
- * 0..n_vocab-1 (the image token is only valid through the image calls):
- * otherwise LLV_ERR_INVALID_ARGUMENT. Every add_* call is all-or-nothing: on an
+ * 0..n_vocab-1, or the model's image token while images are queued: each
+ * image token then takes the next queued image, as "<|image|>" does in
+ * add_raw (more image tokens than queued images: LLV_ERR_STATE; an image token
+ * with none queued or any other id out of range: LLV_ERR_INVALID_ARGUMENT). Every add_* call is all-or-nothing: on an
  * error nothing is added. More tokens than n_ctx in all: LLV_ERR_LIMIT. */
 LLV_API llv_status llv_session_add_tokens(llv_session *s, const int32_t *tokens, size_t n, llv_error *err);
 
@@ -298,7 +300,8 @@ LLV_API llv_status llv_session_add_raw(llv_session *s, const char *text, llv_err
  * LLV_ERR_IO for a file that cannot be read); the encoder runs lazily, at the
  * next prefill after an "<|image|>" consumed it. Images are cached per session
  * by a hash of their bytes (image_cache_entries, LRU): a cached image is
- * neither decoded nor encoded again. Bytes are copied. Images are consumed in
+ * neither decoded nor encoded again. Each entry holds the image's float32
+ * cross-attention K/V (about 420 MB for the 11B model; see llv_session_memory). Bytes are copied. Images are consumed in
  * the order they were queued. Queued images must all be placed before
  * llv_session_generate (which otherwise fails with LLV_ERR_STATE). */
 LLV_API llv_status llv_session_add_image(llv_session *s, const void *bytes, size_t n_bytes, llv_error *err);
@@ -382,8 +385,8 @@ typedef bool (*llv_piece_fn)(const char *piece, size_t n_bytes, void *user);
 /* Runs prefill over everything pending (encoding placed images first), then
  * samples until an end-of-generation token, max_tokens, a callback stop, the
  * timeout (checked between tokens) or a full context. The generated tokens
- * (and the end token) become part of the conversation; the end token's text is
- * not in the answer. Pieces are passed to on_piece (may be NULL) as complete
+ * (and the end token) become part of the conversation; the text of special
+ * tokens (the end token, <|python_tag|>, ...) is not in the answer. Pieces are passed to on_piece (may be NULL) as complete
  * UTF-8; their concatenation is result->text. `params` may be NULL (defaults);
  * they are validated (LLV_ERR_INVALID_ARGUMENT naming the field). `lora`
  * names an adapter added with llv_model_lora_add (NULL or "" = the base
@@ -488,6 +491,17 @@ LLV_API llv_convert_params llv_convert_default_params(void);
  * or LlamaForCausalLM) into one GGUF file, tensor by tensor (bounded memory). */
 LLV_API llv_status llv_convert(const char *hf_dir, const char *out_path, const llv_convert_params *params,
                                llv_error *err);
+
+/* Rewrites a GGUF file (normally F32/F16/BF16) with weights of `type`: f32,
+ * f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m (the Q4_K_M mix: Q6_K for
+ * output.weight and for attn_v/ffn_down of some layers, Q4_K for the other
+ * text weights). The vision tower (v.*) and projector (mm.*) stay F16, 1-D
+ * tensors F32, and rows that are not whole blocks fall back to Q8_0 or F16.
+ * Copies every KV, sets general.file_type (llama.cpp's ftype) and
+ * general.quantization_version = 2. Streams tensor by tensor (bounded
+ * memory). params: log/progress only (params->type is ignored; NULL ok). */
+LLV_API llv_status llv_quantize(const char *in_gguf, const char *out_gguf, llv_type type,
+                                const llv_convert_params *params, llv_error *err);
 
 /* Converts a PEFT LoRA directory (adapter_config.json +
  * adapter_model.safetensors) for a text decoder (MllamaForConditionalGeneration

@@ -1,6 +1,6 @@
 /* Kernel table selection: LLV_ISA_AUTO honours the LLV_ISA environment
- * variable, else picks the best ISA the CPU and OS support. Only the
- * reference table exists so far; an ISA without a table falls back to ref. */
+ * variable, else picks the best ISA the CPU and OS support; an ISA without a
+ * table or without CPU/OS support falls back to the best usable one. */
 #include "kernels.h"
 
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #define LLV_X86 1
+#include "x86/x86-kernels.h"
 #endif
 
 #ifdef LLV_X86
@@ -59,11 +60,14 @@ int llv_kernels_isa_supported(llv_isa isa) {
     }
 }
 
-/* The table compiled for an ISA, or NULL if none exists yet.
- * Hook for kernels/x86: return llv_kernels_avx2() / llv_kernels_avx512() here. */
+/* The table compiled for an ISA, or NULL if none exists. */
 static const llv_kernels *isa_table(llv_isa isa) {
     switch (isa) {
     case LLV_ISA_REF: return llv_kernels_ref();
+#ifdef LLV_X86
+    case LLV_ISA_AVX2: return llv_kernels_avx2();
+    case LLV_ISA_AVX512: return llv_kernels_avx512();
+#endif
     default: return NULL;
     }
 }

@@ -731,8 +731,10 @@ static bool put_content_trimmed(sbuf *b, const llv_message *m) {
         return false;
     }
     size_t a = 0, e = 0;
-    if (t.p) py_strip(t.p, t.len, &a, &e);
-    sb_put(b, t.p + a, e - a);
+    if (t.p) { /* NULL for empty content: no pointer arithmetic on it */
+        py_strip(t.p, t.len, &a, &e);
+        sb_put(b, t.p + a, e - a);
+    }
     free(t.p);
     return true;
 }

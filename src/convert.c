@@ -32,9 +32,10 @@
  *     round-to-nearest-even (same-type copies are bit-exact).
  *
  * Memory: tensors stream row chunk by row chunk from the mmapped shards to
- * the writer (one chunk buffer of <= 16 MiB plus one float row); pages of a
- * finished source tensor are dropped from our mapping with MADV_DONTNEED so
- * the resident set stays small even for the 21 GB 11B checkpoint.
+ * the writer (a 16 MiB chunk buffer and a 16 MiB float piece); source pages
+ * already converted are dropped from our mapping with MADV_DONTNEED as the
+ * stream advances (they stay in the page cache), so the resident set stays
+ * small even for the 21 GB 11B checkpoint and its 1 GB embedding matrix.
  *
  * config.json written by save_pretrained omits keys equal to the class
  * defaults; the defaults applied here are transformers' MllamaTextConfig /
@@ -56,7 +57,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
 
 llv_convert_params llv_convert_default_params(void) {
     llv_convert_params p;
@@ -867,7 +867,7 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
     size_t ssz = llv_st_dtype_size(t->dtype), dsz = llv_type_block_bytes(it->type);
     bool copy = same_type(t->dtype, it->type);
     int64_t hd = it->x == X_PERMUTE ? rows / it->heads : 0;
-    size_t fill = 0;
+    size_t fill = 0, dropped = 0;
     llv_status s = LLV_OK;
     for (int64_t r = 0; r < rows; r++) {
         int64_t sr = r;
@@ -882,6 +882,12 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
             if (fill + nb > CHUNK_BYTES) {
                 if ((s = llv_gguf_writer_write(w, chunk, fill, err))) return s;
                 fill = 0;
+                /* source rows below this one (whole heads when permuting) are done */
+                size_t used = (size_t)(hd ? r / hd * hd : r) * (size_t)ne0 * ssz;
+                if (used > dropped + CHUNK_BYTES) {
+                    drop_pages((const uint8_t *)t->data + dropped, used - dropped);
+                    dropped = used;
+                }
             }
             if (copy) {
                 memcpy(chunk + fill, src + (size_t)e0 * ssz, nb);

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 llv_model_params llv_model_default_params(void) {
     llv_model_params p;
     memset(&p, 0, sizeof p);
@@ -647,6 +646,21 @@ static llv_status load(llv_model *m, const char *path, llv_error *err) {
     return LLV_OK;
 }
 
+/* A table lacking a kernel for a weight type of the file (e.g. a quantized
+ * type its ISA does not cover yet) would leave outputs unwritten: the
+ * reference table, which has every type, is used instead. */
+static const llv_kernels *kernels_for_file(const llv_kernels *k, const llv_gguf *g, const llv_model_params *p) {
+    for (int64_t i = 0; i < llv_gguf_n_tensors(g); i++) {
+        int t = (int)llv_gguf_tensor(g, i)->type;
+        if (llv_type_is_weight(t) && t < LLV_KTYPE_COUNT && (!k->matmul[t] || !k->to_f32[t])) {
+            llv_log(p->log, p->log_user, LLV_LOG_WARN, "kernels '%s' lack type %s: using the reference kernels",
+                    k->name, llv_type_name((llv_type)t) ? llv_type_name((llv_type)t) : "?");
+            return llv_kernels_ref();
+        }
+    }
+    return k;
+}
+
 llv_status llv_model_load(const char *path, const llv_model_params *params, llv_model **out, llv_error *err) {
     if (!path || !out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_model_load: NULL argument");
     *out = NULL;
@@ -663,6 +677,7 @@ llv_status llv_model_load(const char *path, const llv_model_params *params, llv_
         s = load(m, path, err);
         if (!s) {
             const llv_gguf *g = m->gguf;
+            m->kern = kernels_for_file(m->kern, g, &m->params);
             if ((s = opt_f32(g, "general.sampling.temp", m->default_temperature, &m->default_temperature, err)) == LLV_OK)
                 s = opt_f32(g, "general.sampling.top_p", m->default_top_p, &m->default_top_p, err);
         }

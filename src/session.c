@@ -414,7 +414,15 @@ llv_status llv_session_add_tokens(llv_session *s, const int32_t *tokens, size_t 
     llv_status st = check_session(s, "llv_session_add_tokens", err);
     if (st != LLV_OK) return st;
     if (n > 0 && !tokens) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_session_add_tokens: tokens is NULL");
-    return append_tokens(s, tokens, n, false, "llv_session_add_tokens", err);
+    /* the image token is accepted while images are queued: each takes the next one */
+    return append_tokens(s, tokens, n, s->n_queue > 0, "llv_session_add_tokens", err);
+}
+
+llv_status llv_session_add_tokens_with_images(llv_session *s, const int32_t *tokens, size_t n, llv_error *err) {
+    llv_status st = check_session(s, "llv_session_add_tokens_with_images", err);
+    if (st != LLV_OK) return st;
+    if (n > 0 && !tokens) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_session_add_tokens_with_images: tokens is NULL");
+    return append_tokens(s, tokens, n, true, "llv_session_add_tokens_with_images", err);
 }
 
 static llv_status need_tokenizer(const llv_session *s, const char *fn, llv_error *err) {
@@ -745,7 +753,9 @@ llv_status llv_session_generate(llv_session *s, const llv_sampling_params *param
             break;
         }
         bool go_on = true;
-        if (m->tok) {
+        /* special tokens (<|python_tag|>, reserved ids...) are not part of the text,
+         * as with HF's decode(skip_special_tokens=True) */
+        if (m->tok && !llv_tokenizer_is_special(m->tok, tok)) {
             size_t nb = 0;
             const char *bytes = llv_tokenizer_token_bytes(m->tok, tok, &nb);
             /* long tokens are pushed in slices so the buffer stays small */

@@ -142,7 +142,7 @@ llv_status llv_text_cross_kv_lora(const llv_model *m, const llv_lora *lora, llv_
     llv_status s = cross_lora_scratch(lora, n_tok, &lt, &lu, err);
     if (s) return s;
     cross_kv_priv *p = calloc(1, sizeof *p);
-    llv_cross_kv *kv = &p->pub;
+    llv_cross_kv *kv = p ? &p->pub : NULL; /* no member access through NULL on OOM */
     float *tmp = llv_alloc_aligned(per);
     if (p) {
         kv->n_tok = n_tok;

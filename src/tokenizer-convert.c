@@ -148,11 +148,9 @@ static llv_status detect_pre(const cJSON *pt, const char **pre, llv_error *err) 
         }
     }
     bool split_llama3 = false, bytelevel_regex = false;
-    const cJSON *it;
-    const cJSON *one[1] = {pt};
     size_t n = seq ? (size_t)cJSON_GetArraySize(list) : (pt && !cJSON_IsNull(pt) ? 1 : 0);
     for (size_t i = 0; i < n; i++) {
-        it = seq ? cJSON_GetArrayItem(list, (int)i) : one[0];
+        const cJSON *it = seq ? cJSON_GetArrayItem(list, (int)i) : pt;
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(it, "type");
         if (!cJSON_IsString(ty)) continue;
         if (strcmp(ty->valuestring, "Split") == 0) {

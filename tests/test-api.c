@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static llv_model *g_model;
 
@@ -54,6 +55,12 @@ static bool on_piece(const char *p, size_t n, void *user) {
     }
     pc->calls++;
     return pc->stop_after == 0 || pc->calls < pc->stop_after;
+}
+
+static bool slow_piece(const char *p, size_t n, void *user) {
+    (void)p, (void)n, (void)user;
+    usleep(3000);
+    return true;
 }
 
 static void test_null_and_err(void) {
@@ -214,15 +221,30 @@ static void test_generate_basics(void) {
     free(a);
     free(b);
 
-    /* max_tokens = 0: prefill only */
+    /* max_tokens = 1: one token, the pieces of at most one token */
     llv_session_reset(s);
     CHECK_OK(llv_session_add_text(s, "Hi", &err), &err);
-    sp = greedy(0);
+    sp = greedy(1);
     CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, &r, &err), &err);
-    CHECK_EQ_I(r.completion_tokens, 0);
-    CHECK_EQ_I(r.stop_reason, LLV_STOP_LENGTH);
-    CHECK(r.text && r.text_len == 0);
+    CHECK_EQ_I(r.completion_tokens, 1);
+    CHECK(r.stop_reason == LLV_STOP_LENGTH || r.stop_reason == LLV_STOP_EOG);
+    CHECK(r.text != NULL);
     llv_result_free(&r);
+    sp.max_tokens = 0; /* out of range: the message names the field */
+    CHECK_STATUS(llv_session_generate(s, &sp, NULL, NULL, &r, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_MSG(strstr(err.message, "max_tokens") != NULL, "message names max_tokens: %s", err.message);
+    sp.max_tokens = 1;
+    /* timeout: the callback sleeps 3 ms per piece, the limit is 1 ms */
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_text(s, "Tell me a story.", &err), &err);
+    sp = greedy(40);
+    sp.timeout_ms = 1;
+    CHECK_OK(llv_session_generate(s, &sp, slow_piece, NULL, &r, &err), &err);
+    CHECK_MSG(r.stop_reason == LLV_STOP_TIMEOUT || r.stop_reason == LLV_STOP_EOG, "stop reason %d",
+              (int)r.stop_reason);
+    CHECK(r.completion_tokens < 40);
+    llv_result_free(&r);
+    sp.timeout_ms = 0;
     /* result may be NULL */
     CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, NULL, &err), &err);
     /* an empty conversation has nothing to generate from */
@@ -331,6 +353,37 @@ static void test_image_cache(void) {
     size_t n = 0;
     const int32_t *toks = llv_session_tokens(s, &n);
     CHECK(n >= 3 && toks[0] == info.image_token_id && toks[1] == info.bos_id);
+    /* add_messages with an image part gives the same tokens as add_image + add_text */
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_image(s, img2, n2, &err), &err);
+    CHECK_OK(llv_session_add_text(s, "What is it?", &err), &err);
+    size_t na = 0;
+    const int32_t *ta = llv_session_tokens(s, &na);
+    int32_t *copy = malloc(na * sizeof *copy);
+    memcpy(copy, ta, na * sizeof *copy);
+    llv_session_reset(s);
+    llv_part parts[2] = {{.type = LLV_PART_IMAGE, .image = img2, .image_bytes = n2},
+                         {.type = LLV_PART_TEXT, .text = "What is it?"}};
+    llv_message um = {.role = "user", .parts = parts, .n_parts = 2};
+    CHECK_OK(llv_session_add_messages(s, &um, 1, NULL, &err), &err);
+    size_t nb = 0;
+    const int32_t *tb = llv_session_tokens(s, &nb);
+    CHECK(na == nb && memcmp(copy, tb, na * sizeof *copy) == 0);
+    free(copy);
+    int32_t runs = llv_session_encoder_runs(s);
+    CHECK_OK(llv_session_generate(s, NULL, NULL, NULL, NULL, &err), &err);
+    CHECK_EQ_I(llv_session_encoder_runs(s), runs); /* img2 is cached */
+    /* a failing add_messages has no effect */
+    llv_session_reset(s);
+    static const uint8_t junk2[8] = "garbage";
+    llv_part bad_parts[2] = {{.type = LLV_PART_IMAGE, .image = img1, .image_bytes = n1},
+                             {.type = LLV_PART_IMAGE, .image = junk2, .image_bytes = sizeof junk2}};
+    llv_message bm = {.role = "user", .parts = bad_parts, .n_parts = 2};
+    CHECK(llv_session_add_messages(s, &bm, 1, NULL, &err) != LLV_OK);
+    llv_session_tokens(s, &nb);
+    CHECK_EQ_I(nb, 0);
+    CHECK_OK(llv_session_add_text(s, "No image queued now.", &err), &err);
+    CHECK_OK(llv_session_generate(s, NULL, NULL, NULL, NULL, &err), &err);
     /* bad image bytes and limits */
     static const uint8_t junk[16] = "not an image!!!";
     CHECK(llv_session_add_image(s, junk, sizeof junk, &err) != LLV_OK);
@@ -425,6 +478,7 @@ static void test_memory(void) {
 
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
+    printf("system: %s\n", llv_system_info());
     test_null_and_err();
     const char *src = getenv("LLV_SOURCE_DIR");
     char *path = src ? llv_test_path(src, "models/demo.gguf") : NULL;
@@ -451,7 +505,8 @@ int main(int argc, char **argv) {
         return llv_test_finish();
     }
     printf("model: %s\n", path);
-    free(path);
+    char *synth_path = (src && strstr(path, "/models/demo.gguf")) ? NULL : path;
+    if (!synth_path) free(path);
     test_bad_params();
     test_buffer_too_small();
     test_generate_basics();
@@ -461,5 +516,12 @@ int main(int argc, char **argv) {
     test_threads();
     test_memory();
     llv_model_free(g_model);
+    if (synth_path) { /* the tiny model made above, and its directory */
+        remove(synth_path);
+        char *slash = strrchr(synth_path, '/');
+        if (slash) *slash = 0;
+        rmdir(synth_path);
+    }
+    free(synth_path);
     return llv_test_finish();
 }

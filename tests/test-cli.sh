@@ -17,7 +17,7 @@ check() { if eval "$1"; then ok; else bad "$2"; fi; }
 
 MODEL=$SRC/models/demo.gguf
 if [ ! -f "$MODEL" ]; then
-    if [ -x "$BIN/llv-synth" ] && "$BIN/llv-synth" --preset tiny -o "$TMP/tiny.gguf" >/dev/null 2>&1; then
+    if [ -x "$BIN/llv-synth" ] && "$BIN/llv-synth" "$TMP/tiny.gguf" --preset tiny --quiet >/dev/null 2>&1; then
         MODEL=$TMP/tiny.gguf
     else
         echo "skip: no models/demo.gguf and no llv-synth"

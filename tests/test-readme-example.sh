@@ -23,6 +23,9 @@ PC=$(dirname "$(find "$TMP/moved" -name llv.pc | head -1)")
 [ -n "$PC" ] || fail "llv.pc not installed"
 FLAGS=$(PKG_CONFIG_PATH=$PC pkg-config --cflags --libs llv) || fail "pkg-config --cflags --libs llv"
 echo "flags: $FLAGS"
+# a sanitizer build of the library needs the same runtime in the program
+SAN=$(sed -n 's/^LLV_SANITIZE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+[ -n "$SAN" ] && FLAGS="-fsanitize=$SAN $FLAGS"
 $CC -std=c11 -Wall -Wextra -Werror -o "$TMP/example" "$TMP/example.c" $FLAGS || fail "the README example does not compile"
 
 "$TMP/example" "$SRC/models/demo.gguf" "$SRC/models/demo.png" >"$TMP/out" 2>"$TMP/err" || { cat "$TMP/err"; fail "the example failed on the demo model"; }

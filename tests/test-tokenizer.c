@@ -12,6 +12,9 @@
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define SEP "\n__ggml_vocab_test__\n"
 
@@ -140,18 +143,13 @@ static void test_detok(void) {
 
 /* ---- the GGUF data path ---- */
 
-/* Converts ref_dir with llv_convert_tokenizer into a vocab-only GGUF and loads
- * it back. Returns NULL (and *skipped) when the GGUF code is not merged yet. */
-static llv_tokenizer *load_via_gguf(const char *ref_dir, const char *path, bool *skipped, llv_gguf **gout) {
+/* Converts ref_dir with llv_convert_tokenizer into a vocab-only GGUF (as
+ * llama.cpp's vocab files: general.architecture = "llama") and loads it back. */
+static llv_tokenizer *load_via_gguf(const char *ref_dir, const char *path, llv_gguf **gout) {
     llv_error err = {0};
     llv_gguf_writer *w = NULL;
-    *skipped = false;
     *gout = NULL;
     llv_status st = llv_gguf_writer_create(&w, &err);
-    if (st == LLV_ERR_UNSUPPORTED && strstr(err.message, "TEMP stub")) {
-        *skipped = true;
-        return NULL;
-    }
     CHECK_OK(st, &err);
     if (st != LLV_OK) return NULL;
     bool found = false;
@@ -603,6 +601,207 @@ static void test_api(llv_tokenizer *t) {
     free(m);
 }
 
+/* A file written the way llama.cpp writes vocab GGUFs (no eos_token_ids,
+ * no add_bos_token, eos = eot), and broken tokenizer metadata: clear errors. */
+static void test_gguf_variants(const char *dir, const char *tmp) {
+    if (!llv_test_case("gguf_variants")) return;
+    llv_error err = {0};
+    llv_tokenizer_hf *hf = NULL;
+    bool found;
+    CHECK_OK(llv_tokenizer_hf_read(dir, &hf, &found, &err), &err);
+    if (!hf) return;
+    const llv_tokenizer_desc *d = llv_tokenizer_hf_desc(hf);
+    char *path = llv_test_path(tmp, "variant.gguf");
+    enum { LLAMACPP, NO_MERGES, BAD_TYPE, BAD_BOS, BAD_PRE, BAD_MODEL, TYPES_SHORT, N_VARIANTS };
+    for (int v = 0; v < N_VARIANTS; v++) {
+        llv_gguf_writer *w = NULL;
+        CHECK_OK(llv_gguf_writer_create(&w, &err), &err);
+        if (!w) break;
+        int32_t *types = malloc(d->n_tokens * sizeof *types);
+        memcpy(types, d->token_types, d->n_tokens * sizeof *types);
+        if (v == BAD_TYPE) types[5] = 9;
+        llv_gguf_set_str(w, "general.architecture", "llama", &err);
+        llv_gguf_set_str(w, "tokenizer.ggml.model", v == BAD_MODEL ? "llama" : "gpt2", &err);
+        llv_gguf_set_str(w, "tokenizer.ggml.pre", v == BAD_PRE ? "qwen2" : "llama-bpe", &err);
+        llv_gguf_set_arr_str(w, "tokenizer.ggml.tokens", d->tokens, d->token_lens, d->n_tokens, &err);
+        llv_gguf_set_arr(w, "tokenizer.ggml.token_type", LLV_GGUF_I32, types, v == TYPES_SHORT ? 10 : d->n_tokens,
+                         &err);
+        if (v != NO_MERGES) llv_gguf_set_arr_str(w, "tokenizer.ggml.merges", d->merges, d->merge_lens, d->n_merges, &err);
+        llv_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", v == BAD_BOS ? 200000 : 128000, &err);
+        llv_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 128009, &err);
+        CHECK_OK(llv_gguf_writer_begin(w, path, &err), &err);
+        CHECK_OK(llv_gguf_writer_finish(w, &err), &err);
+        llv_gguf_writer_free(w);
+        free(types);
+        llv_gguf *g = NULL;
+        llv_tokenizer *t = NULL;
+        CHECK_OK(llv_gguf_open(path, &g, &err), &err);
+        llv_status st = g ? llv_tokenizer_load(g, &t, &err) : LLV_ERR_IO;
+        static const llv_status want[] = {LLV_OK, LLV_ERR_FORMAT, LLV_ERR_FORMAT, LLV_ERR_FORMAT,
+                                          LLV_ERR_UNSUPPORTED, LLV_ERR_UNSUPPORTED, LLV_ERR_FORMAT};
+        CHECK_MSG(st == want[v], "variant %d: %s (%s), expected %s", v, llv_status_name(st),
+                  st ? err.message : "", llv_status_name(want[v]));
+        if (st != LLV_OK) printf("  variant %d: %s\n", v, err.message);
+        if (v == LLAMACPP && t) {
+            const int32_t *eog;
+            int32_t ne = llv_tokenizer_eog(t, &eog);
+            CHECK_MSG(ne == 3 && eog[0] == 128009, "llama.cpp-style file: eog from eos + names (n %d)", ne);
+            CHECK(llv_tokenizer_add_bos(t)); /* llama-bpe default */
+            int32_t *ids;
+            size_t n;
+            CHECK_OK(llv_tokenizer_encode(t, "Hello world", 11, LLV_TOKENIZE_ADD_BOS, &ids, &n, &err), &err);
+            CHECK(n == 3 && ids[0] == 128000 && ids[1] == 9906);
+            free(ids);
+        }
+        llv_tokenizer_free(t);
+        llv_gguf_close(g);
+    }
+    /* a file without tokenizer keys: no tokenizer, no error */
+    llv_gguf_writer *w = NULL;
+    CHECK_OK(llv_gguf_writer_create(&w, &err), &err);
+    llv_gguf_set_str(w, "general.architecture", "llama", &err);
+    CHECK_OK(llv_gguf_writer_begin(w, path, &err), &err);
+    CHECK_OK(llv_gguf_writer_finish(w, &err), &err);
+    llv_gguf_writer_free(w);
+    llv_gguf *g = NULL;
+    llv_tokenizer *t = (llv_tokenizer *)1;
+    CHECK_OK(llv_gguf_open(path, &g, &err), &err);
+    if (g) CHECK_OK(llv_tokenizer_load(g, &t, &err), &err);
+    CHECK(t == NULL);
+    llv_gguf_close(g);
+    remove(path);
+    free(path);
+    llv_tokenizer_hf_free(hf);
+}
+
+/* tokenizer_config.json / generation_config.json / chat_template.jinja beside
+ * tokenizer.json (a temporary directory with a symlink to the reference). */
+static void test_hf_config(const char *dir, const char *tmp) {
+    if (!llv_test_case("hf_config")) return;
+    char *hd = llv_test_path(tmp, "hf"), *link = llv_test_path(hd, "tokenizer.json");
+    char *rel = llv_test_path(dir, "tokenizer.json"), *tj = realpath(rel, NULL); /* the link needs an absolute target */
+    free(rel);
+    char *cfg = llv_test_path(hd, "tokenizer_config.json"), *gen = llv_test_path(hd, "generation_config.json");
+    char *jin = llv_test_path(hd, "chat_template.jinja");
+    CHECK(mkdir(hd, 0700) == 0 && symlink(tj, link) == 0);
+    FILE *f = fopen(cfg, "w");
+    fputs("{\"bos_token\": \"<|begin_of_text|>\", \"eos_token\": {\"content\": \"<|eot_id|>\"},"
+          " \"pad_token\": null, \"add_bos_token\": false,"
+          " \"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}, {\"name\": \"default\", \"template\": \"{{ bos_token }}\"}]}", f);
+    fclose(f);
+    f = fopen(gen, "w");
+    fputs("{\"eos_token_id\": [128001, 128008, 128009, 5]}", f);
+    fclose(f);
+    llv_error err = {0};
+    llv_tokenizer_hf *hf = NULL;
+    bool found = false;
+    CHECK_OK(llv_tokenizer_hf_read(hd, &hf, &found, &err), &err);
+    CHECK(found && hf);
+    if (hf) {
+        const llv_tokenizer_desc *d = llv_tokenizer_hf_desc(hf);
+        CHECK_EQ_I(d->bos_id, 128000);
+        CHECK_EQ_I(d->eos_id, 128009);
+        CHECK_EQ_I(d->pad_id, 128004);
+        CHECK_EQ_I(d->add_bos, 0);
+        CHECK_EQ_I(d->n_eog, 4); /* 128009, 128001, 128008, 5 */
+        CHECK(d->n_eog == 4 && d->eog_ids[0] == 128009 && d->eog_ids[3] == 5);
+        CHECK(llv_tokenizer_hf_chat_template(hf) && !strcmp(llv_tokenizer_hf_chat_template(hf), "{{ bos_token }}"));
+        CHECK(!strcmp(d->pre, "llama-bpe") && d->n_tokens == 128257 && d->n_merges == 280147);
+        llv_tokenizer_hf_free(hf);
+    }
+    /* template in chat_template.jinja when the config has none; broken JSON is a clear FORMAT error */
+    f = fopen(cfg, "w");
+    fputs("{\"add_bos_token\": true}", f);
+    fclose(f);
+    f = fopen(jin, "w");
+    fputs("JINJA", f);
+    fclose(f);
+    CHECK_OK(llv_tokenizer_hf_read(hd, &hf, &found, &err), &err);
+    CHECK(hf && llv_tokenizer_hf_chat_template(hf) && !strcmp(llv_tokenizer_hf_chat_template(hf), "JINJA"));
+    llv_tokenizer_hf_free(hf);
+    f = fopen(gen, "w");
+    fputs("{\"eos_token_id\": [1, 2", f);
+    fclose(f);
+    CHECK_STATUS(llv_tokenizer_hf_read(hd, &hf, &found, &err), LLV_ERR_FORMAT, &err);
+    printf("  broken generation_config.json: %s\n", err.message);
+    CHECK(hf == NULL);
+    remove(jin);
+    remove(gen);
+    remove(cfg);
+    remove(link);
+    remove(hd);
+    free(jin);
+    free(gen);
+    free(cfg);
+    free(link);
+    free(tj);
+    free(hd);
+}
+
+/* Runs a command, returns its exit status and (first 64 KiB of) stdout. */
+static int run_cmd(const char *cmd, char *out, size_t cap) {
+    FILE *f = popen(cmd, "r");
+    if (!f) return -1;
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = 0;
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* llv-tokenize on the converted vocab-only GGUF. */
+static void test_cli(const llv_tokenizer *t, const char *gguf_path, const char *tmp) {
+    if (!llv_test_case("cli")) return;
+    char *bin = llv_test_bin("llv-tokenize");
+    static char cmd[8192], out[65536];
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p 'Hello world<|eot_id|>' --ids", bin, gguf_path);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 0);
+    CHECK_MSG(strcmp(out, "[128000, 9906, 1917, 128009]\n") == 0, "--ids output: %s", out);
+    /* plain mode, no BOS, from a file with invalid UTF-8: same ids as the library */
+    static const char text[] = "caf\xc3\xa9 <|eot_id|> \xff\xfe end\n";
+    char *fpath = llv_test_path(tmp, "in.txt");
+    FILE *f = fopen(fpath, "wb");
+    fwrite(text, 1, sizeof text - 1, f);
+    fclose(f);
+    int32_t *ids;
+    size_t n;
+    llv_error err = {0};
+    CHECK_OK(llv_tokenizer_encode(t, text, sizeof text - 1, 0, &ids, &n, &err), &err);
+    char want[4096] = "[";
+    for (size_t i = 0; i < n; i++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), i ? ", %d" : "%d", (int)ids[i]);
+    strcat(want, "]\n");
+    free(ids);
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -f '%s' --no-bos --no-parse-special --ids", bin, gguf_path, fpath);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 0);
+    CHECK_MSG(strcmp(out, want) == 0, "--no-bos --no-parse-special: got %s expected %s", out, want);
+    /* --json is valid JSON with the ids */
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -f '%s' --json", bin, gguf_path, fpath);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 0);
+    cJSON *j = cJSON_Parse(out);
+    CHECK_MSG(j && cJSON_GetArraySize(cJSON_GetObjectItem(j, "ids")) == cJSON_GetObjectItem(j, "n_tokens")->valueint &&
+                  cJSON_GetArrayItem(cJSON_GetObjectItem(j, "ids"), 0)->valueint == 128000,
+              "--json output: %s", out);
+    cJSON_Delete(j);
+    /* default pieces view */
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p 'a\tb' --no-bos", bin, gguf_path);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 0);
+    CHECK_MSG(strstr(out, "-> 'a'") && strstr(out, "-> '\\tb'"), "pieces output: %s", out);
+    /* exit codes */
+    snprintf(cmd, sizeof cmd, "'%s' 2>/dev/null", bin);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 1);
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p x --bogus 2>/dev/null", bin, gguf_path);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 1);
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s/none.gguf' -p x 2>/dev/null", bin, tmp);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 2);
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -f '%s/none.txt' 2>/dev/null", bin, gguf_path, tmp);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 3);
+    snprintf(cmd, sizeof cmd, "'%s' --help", bin);
+    CHECK_EQ_I(run_cmd(cmd, out, sizeof out), 0);
+    remove(fpath);
+    free(fpath);
+    free(bin);
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     test_detok();
@@ -629,11 +828,21 @@ int main(int argc, char **argv) {
     CHECK(!found && !hf);
     /* the real data path */
     char *gpath = llv_test_path(tmp, "vocab.gguf");
-    bool skipped = false;
     llv_gguf *g = NULL;
-    viagguf = load_via_gguf(dir, gpath, &skipped, &g);
-    if (skipped) printf("NOTE: gguf.c is not merged yet: testing the tokenizer built directly from tokenizer.json\n");
+    viagguf = load_via_gguf(dir, gpath, &g);
+    CHECK_MSG(viagguf != NULL, "the GGUF path must work");
     llv_tokenizer *t = viagguf ? viagguf : direct;
+    if (viagguf && direct) { /* both paths give the same tokenizer */
+        static const char s[] = "Hello <|eot_id|> w\xc3\xb6rld 12345 \xff  \n";
+        int32_t *a, *b;
+        size_t na, nb;
+        llv_error e2 = {0};
+        CHECK_OK(llv_tokenizer_encode(direct, s, sizeof s - 1, 3, &a, &na, &e2), &e2);
+        CHECK_OK(llv_tokenizer_encode(viagguf, s, sizeof s - 1, 3, &b, &nb, &e2), &e2);
+        CHECK(na == nb && memcmp(a, b, na * sizeof *a) == 0);
+        free(a);
+        free(b);
+    }
     if (t) {
         check_encode_file(t, dir, "encode_vectors.jsonl");
         check_encode_file(t, dir, "encode_vectors_fuzz.jsonl");
@@ -644,6 +853,9 @@ int main(int argc, char **argv) {
         test_bad_input(t);
         test_big(t, dir);
         test_api(t);
+        if (viagguf) test_cli(t, gpath, tmp);
+        test_gguf_variants(dir, tmp);
+        test_hf_config(dir, tmp);
     }
     llv_tokenizer_free(direct);
     llv_tokenizer_free(viagguf);

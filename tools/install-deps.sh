@@ -2,8 +2,10 @@
 # Installs llv's build and test dependencies from Debian packages, only those
 # missing (idempotent). Run as root on Debian 12, or with sudo available.
 set -eu
+# clang + libclang-rt-14-dev: the libFuzzer targets (tools/fuzz.sh); valgrind: tests/test-valgrind.sh
 PKGS="build-essential cmake pkg-config libopenblas-dev libjpeg62-turbo-dev libstb-dev libcjson-dev \
-libpcre2-dev libmicrohttpd-dev curl python3 python3-jinja2"
+libpcre2-dev libmicrohttpd-dev curl python3 python3-jinja2 \
+clang libclang-rt-14-dev valgrind"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -4,11 +4,12 @@
 #include "tool_progress.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: llv-convert DIR OUT.gguf [--type f32|f16|bf16] [--vocab-only] [--quiet]\n"
+            "usage: llv-convert DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k|q4_k_m] [--vocab-only] [--quiet]\n"
             "\n"
             "Converts a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json,\n"
             "tokenizer_config.json, generation_config.json, preprocessor_config.json) of a\n"
@@ -16,7 +17,8 @@ static void usage(FILE *f) {
             "file holding the text and vision weights, the projector, the tokenizer, the chat template,\n"
             "the image processor settings and the generation defaults. Tensors stream one at a time.\n"
             "\n"
-            "  --type T       weight type of 2-D+ tensors (default bf16); norms, biases, gates stay f32\n"
+            "  --type T       weight type of 2-D+ tensors (default bf16); norms, biases, gates stay f32;\n"
+            "                 quantized types (see llv-quantize) go through a temporary f16 file OUT.f16.tmp\n"
             "  --vocab-only   write only the tokenizer (general.architecture = llama, no tensors)\n"
             "  --quiet        no progress or log output\n"
             "\n"
@@ -69,7 +71,27 @@ int main(int argc, char **argv) {
         p.progress_user = &last;
     }
     llv_error err = {0};
-    llv_status s = llv_convert(in, out, &p, &err);
+    llv_status s;
+    if (p.type == LLV_TYPE_F32 || p.type == LLV_TYPE_F16 || p.type == LLV_TYPE_BF16 || p.vocab_only) {
+        s = llv_convert(in, out, &p, &err);
+    } else { /* quantized: convert to f16, then quantize tensor by tensor */
+        llv_type target = p.type;
+        size_t n = strlen(out) + sizeof ".f16.tmp";
+        char *tmp = malloc(n);
+        if (!tmp) {
+            fprintf(stderr, "llv-convert: out of memory\n");
+            return 1;
+        }
+        snprintf(tmp, n, "%s.f16.tmp", out);
+        p.type = LLV_TYPE_F16;
+        s = llv_convert(in, tmp, &p, &err);
+        if (s == LLV_OK) {
+            last = -1;
+            s = llv_quantize(tmp, out, target, &p, &err);
+        }
+        remove(tmp);
+        free(tmp);
+    }
     if (s != LLV_OK) {
         if (!quiet && last >= 0 && last < 100) fputc('\n', stderr);
         fprintf(stderr, "llv-convert: %s: %s\n", llv_status_name(s), err.message);

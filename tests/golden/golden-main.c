@@ -19,38 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* TEMP weak stubs until text, vision, image and chat land their checkers. */
-static int stub_skip(golden_ctx *ctx, const cJSON *entry, const char *what) {
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(entry, "config");
-    const cJSON *k = cJSON_GetObjectItemCaseSensitive(entry, "case");
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(entry, "path");
-    char name[256];
-    if (cJSON_IsString(c) && cJSON_IsString(k)) snprintf(name, sizeof name, "%s/%s", c->valuestring, k->valuestring);
-    else snprintf(name, sizeof name, "%s", cJSON_IsString(p) ? p->valuestring : "?");
-    golden_skip(ctx, name, what, "checker not built yet");
-    return 0;
-}
-__attribute__((weak)) int golden_check_rope(golden_ctx *ctx, const cJSON *entry) {
-    return stub_skip(ctx, entry, "rope");
-}
-__attribute__((weak)) int golden_check_text_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
-    (void)m;
-    return stub_skip(ctx, entry, "text");
-}
-__attribute__((weak)) int golden_check_vision_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
-    (void)m;
-    return stub_skip(ctx, entry, "vision");
-}
-__attribute__((weak)) int golden_check_image_case(golden_ctx *ctx, const cJSON *entry) {
-    return stub_skip(ctx, entry, "image");
-}
-__attribute__((weak)) int golden_check_canvas_table(golden_ctx *ctx, const cJSON *entry) {
-    return stub_skip(ctx, entry, "canvas_table");
-}
-__attribute__((weak)) int golden_check_sampler(golden_ctx *ctx, const cJSON *entry) {
-    return stub_skip(ctx, entry, "sampler");
-}
-
 /* ------------------------------------------------------------------------- */
 /* Reporting                                                                 */
 /* ------------------------------------------------------------------------- */

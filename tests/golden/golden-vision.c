@@ -2,7 +2,9 @@
  * a case goes through llv_vision_encode with a capture, and each captured
  * quantity (patch embeddings ... vision.output) plus the projector output
  * (cross_attention_states) is compared with HF's tensors. The comparison
- * itself lives in tests/helpers/hf-vision.c, shared with tests/test-vision.c. */
+ * itself lives in tests/helpers/hf-vision.c, shared with tests/test-vision.c.
+ * Then golden-e2e.c takes every case from its image files and input_ids to
+ * logits and greedy tokens, directly and through the public session API. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,8 @@
 #include "helpers/hf-vision.h"
 #include "model.h"
 #include "threadpool.h"
+
+int golden_check_e2e_case(golden_ctx *ctx, const cJSON *entry, llv_model *m); /* golden-e2e.c */
 
 static bool on_compare(void *user, const char *case_name, const char *quantity, const float *got, const float *ref,
                        int64_t n, double atol, double rtol) {
@@ -23,7 +27,8 @@ static void on_fail(void *user, const char *case_name, const char *what, const c
 
 int golden_check_vision_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
     const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(entry, "images");
-    if (!cJSON_IsArray(imgs) || cJSON_GetArraySize(imgs) == 0) return 0; /* text-only case */
+    if (!cJSON_IsArray(imgs) || cJSON_GetArraySize(imgs) == 0) /* text-only: only the session path */
+        return golden_check_e2e_case(ctx, entry, m);
     const cJSON *jc = cJSON_GetObjectItemCaseSensitive(entry, "case");
     const cJSON *jg = cJSON_GetObjectItemCaseSensitive(entry, "config");
     char name[256];
@@ -46,8 +51,8 @@ int golden_check_vision_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) 
      * preprocessing (pixels exact), encoder and projector */
     failed += hfv_check_case_e2e(ctx->root, entry, m, pool, on_compare, on_fail, ctx, &n_images);
     llv_threadpool_free(pool);
-    /* TODO(vision/e2e): image files -> logits and greedy tokens through the session
-     * (src/text.h cross K/V + forward) once text and session have landed. */
+    /* image files -> logits and greedy tokens, directly and through the session */
+    failed += golden_check_e2e_case(ctx, entry, m);
     return failed;
 }
 

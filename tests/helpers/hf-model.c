@@ -224,7 +224,7 @@ llv_status hf_model_load_typed(const char *dir, llv_type wtype, llv_model **out,
         }
     }
     llv_rope_inv_freq(hp, tw->inv_freq);
-    m->kern = llv_kernels_ref();
+    m->kern = llv_kernels_get(LLV_ISA_AUTO); /* the kernels the library picks (LLV_ISA=ref forces ref) */
     m->has_weights = true;
     m->weight_type = wtype;
     cJSON_Delete(cfg);

@@ -1,0 +1,391 @@
+/* Reference quantize / dequantize / matmul for Q8_0, Q4_0, Q4_K and Q6_K,
+ * byte-compatible with ggml (layouts in ref-quant.h). Quantizers follow
+ * ggml's quantize_row_*_ref (ggml-quants.c): round-to-nearest for Q8_0/Q4_0,
+ * the make_qkx2_quants / make_qx_quants scale searches for Q4_K / Q6_K.
+ * matmul dequantizes 512-element chunks and uses the same chunked dot product
+ * as llv_ref_matmul_f32, so it equals dequantize-then-F32-matmul bit for bit. */
+#include "ref-internal.h"
+
+#include "common.h"
+
+#include <math.h>
+#include <string.h>
+
+#define CHUNK 512 /* multiple of every block size; same chunking as ref-matmul.c */
+#define GROUP_MAX_EPS 1e-15f
+
+/* ggml's nearest_int: round half to even via the 1.5*2^23 trick (no libm
+ * call); exact for |v| <= 2^22, which the callers' clamped ranges satisfy
+ * except for NaN/huge inputs, where the result is merely unspecified. */
+static inline int nearest_int(float v) {
+    float f = v + 12582912.f;
+    int32_t i;
+    memcpy(&i, &f, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Q8_0                                                                      */
+/* ------------------------------------------------------------------------- */
+
+void llv_ref_q8_0_from_f32(const float *x, void *dst, int64_t n) {
+    llv_block_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / LLV_QK8_0; i++, x += LLV_QK8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < LLV_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = llv_f32_to_f16(d);
+        for (int j = 0; j < LLV_QK8_0; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+
+void llv_ref_q8_0_to_f32(const void *src, float *y, int64_t n) {
+    const llv_block_q8_0 *x = src;
+    for (int64_t i = 0; i < n / LLV_QK8_0; i++, y += LLV_QK8_0) {
+        const float d = llv_f16_to_f32(x[i].d);
+        for (int j = 0; j < LLV_QK8_0; j++) y[j] = (float)x[i].qs[j] * d;
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Q4_0                                                                      */
+/* ------------------------------------------------------------------------- */
+
+void llv_ref_q4_0_from_f32(const float *x, void *dst, int64_t n) {
+    llv_block_q4_0 *y = dst;
+    for (int64_t i = 0; i < n / LLV_QK4_0; i++, x += LLV_QK4_0) {
+        /* the value of largest magnitude maps to -8, keeping its sign */
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < LLV_QK4_0; j++) {
+            if (amax < fabsf(x[j])) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        const float d = max / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = llv_f32_to_f16(d);
+        for (int j = 0; j < LLV_QK4_0 / 2; j++) {
+            const float x0 = x[j] * id, x1 = x[LLV_QK4_0 / 2 + j] * id;
+            const int q0 = LLV_MIN(15, (int)(int8_t)(x0 + 8.5f));
+            const int q1 = LLV_MIN(15, (int)(int8_t)(x1 + 8.5f));
+            y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
+        }
+    }
+}
+
+void llv_ref_q4_0_to_f32(const void *src, float *y, int64_t n) {
+    const llv_block_q4_0 *x = src;
+    for (int64_t i = 0; i < n / LLV_QK4_0; i++, y += LLV_QK4_0) {
+        const float d = llv_f16_to_f32(x[i].d);
+        for (int j = 0; j < LLV_QK4_0 / 2; j++) {
+            const int x0 = (x[i].qs[j] & 0x0F) - 8;
+            const int x1 = (x[i].qs[j] >> 4) - 8;
+            y[j] = (float)x0 * d;
+            y[j + LLV_QK4_0 / 2] = (float)x1 * d;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Q4_K                                                                      */
+/* ------------------------------------------------------------------------- */
+
+/* Weighted least-squares fit of x ~ scale*L + min with L in [0, nmax] and
+ * min <= 0, trying nstep+1 candidate inverse scales (ggml's make_qkx2_quants,
+ * use_mad = false). Returns scale; *the_min = -min. */
+static float make_qkx2_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *the_min,
+                              uint8_t *Laux, float rmin, float rdelta, int nstep) {
+    float min = x[0], max = x[0];
+    float sum_w = weights[0], sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        float w = weights[i];
+        sum_w += w;
+        sum_x += w * x[i];
+    }
+    if (min > 0) min = 0;
+    if (max == min) {
+        for (int i = 0; i < n; i++) L[i] = 0;
+        *the_min = -min;
+        return 0.0f;
+    }
+    float iscale = nmax / (max - min);
+    float scale = 1 / iscale;
+    float best_error = 0;
+    for (int i = 0; i < n; i++) {
+        int l = nearest_int(iscale * (x[i] - min));
+        L[i] = (uint8_t)LLV_MAX(0, LLV_MIN(nmax, l));
+        float diff = scale * L[i] + min - x[i];
+        best_error += weights[i] * diff * diff;
+    }
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * is + nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; i++) {
+            int l = nearest_int(iscale * (x[i] - min));
+            l = LLV_MAX(0, LLV_MIN(nmax, l));
+            Laux[i] = (uint8_t)l;
+            float w = weights[i];
+            sum_l += w * l;
+            sum_l2 += w * l * l;
+            sum_xl += w * l * x[i];
+        }
+        float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D > 0) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+            if (this_min > 0) {
+                this_min = 0;
+                this_scale = sum_xl / sum_l2;
+            }
+            float cur_error = 0;
+            for (int i = 0; i < n; i++) {
+                float diff = this_scale * Laux[i] + this_min - x[i];
+                cur_error += weights[i] * diff * diff;
+            }
+            if (cur_error < best_error) {
+                memcpy(L, Laux, (size_t)n);
+                best_error = cur_error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *the_min = -min;
+    return scale;
+}
+
+void llv_ref_q4_K_from_f32(const float *x, void *dst, int64_t n) {
+    llv_block_q4_K *y = dst;
+    uint8_t L[LLV_QK_K], Laux[32];
+    float weights[32], mins[LLV_QK_K / 32], scales[LLV_QK_K / 32];
+    for (int64_t i = 0; i < n / LLV_QK_K; i++, x += LLV_QK_K) {
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < LLV_QK_K / 32; j++) {
+            float sum_x2 = 0;
+            for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
+            float av_x = sqrtf(sum_x2 / 32);
+            for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
+            scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+        float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+        float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+        memset(y[i].scales, 0, sizeof y[i].scales);
+        for (int j = 0; j < LLV_QK_K / 32; j++) {
+            uint8_t ls = (uint8_t)LLV_MAX(0, LLV_MIN(63, nearest_int(inv_scale * scales[j])));
+            uint8_t lm = (uint8_t)LLV_MAX(0, LLV_MIN(63, nearest_int(inv_min * mins[j])));
+            if (j < 4) {
+                y[i].scales[j] = ls;
+                y[i].scales[j + 4] = lm;
+            } else {
+                y[i].scales[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+                y[i].scales[j - 4] |= (uint8_t)((ls >> 4) << 6);
+                y[i].scales[j] |= (uint8_t)((lm >> 4) << 6);
+            }
+        }
+        y[i].d = llv_f32_to_f16(max_scale / 63.f);
+        y[i].dmin = llv_f32_to_f16(max_min / 63.f);
+        /* requantize against the rounded 6-bit scales actually stored */
+        for (int j = 0; j < LLV_QK_K / 32; j++) {
+            uint8_t sc, m;
+            llv_q4k_scale_min(j, y[i].scales, &sc, &m);
+            const float d = llv_f16_to_f32(y[i].d) * sc;
+            if (d == 0.0f) continue;
+            const float dm = llv_f16_to_f32(y[i].dmin) * m;
+            for (int ii = 0; ii < 32; ii++) {
+                int l = nearest_int((x[32 * j + ii] + dm) / d);
+                L[32 * j + ii] = (uint8_t)LLV_MAX(0, LLV_MIN(15, l));
+            }
+        }
+        uint8_t *q = y[i].qs;
+        for (int j = 0; j < LLV_QK_K; j += 64, q += 32)
+            for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+    }
+}
+
+void llv_ref_q4_K_to_f32(const void *src, float *y, int64_t n) {
+    const llv_block_q4_K *x = src;
+    for (int64_t i = 0; i < n / LLV_QK_K; i++) {
+        const uint8_t *q = x[i].qs;
+        const float d = llv_f16_to_f32(x[i].d);
+        const float min = llv_f16_to_f32(x[i].dmin);
+        for (int j = 0, is = 0; j < LLV_QK_K; j += 64, is += 2, q += 32) {
+            uint8_t sc, m;
+            llv_q4k_scale_min(is, x[i].scales, &sc, &m);
+            const float d1 = d * sc, m1 = min * m;
+            llv_q4k_scale_min(is + 1, x[i].scales, &sc, &m);
+            const float d2 = d * sc, m2 = min * m;
+            for (int l = 0; l < 32; l++) *y++ = d1 * (q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++) *y++ = d2 * (q[l] >> 4) - m2;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Q6_K                                                                      */
+/* ------------------------------------------------------------------------- */
+
+/* Symmetric quantization to L in [0, 2*nmax) (offset nmax) with an x^2
+ * weighted search over 19 candidate scales (ggml's make_qx_quants with
+ * rmse_type 1, no importance weights). Returns the scale. */
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    if (amax < GROUP_MAX_EPS) {
+        for (int i = 0; i < n; i++) L[i] = 0;
+        return 0.f;
+    }
+    float iscale = -nmax / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = nearest_int(iscale * x[i]);
+        l = LLV_MAX(-nmax, LLV_MIN(nmax - 1, l));
+        L[i] = (int8_t)(l + nmax);
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
+    float best = scale * sumlx;
+    for (int is = -9; is <= 9; ++is) {
+        if (is == 0) continue;
+        iscale = -(nmax + 0.1f * is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            int l = nearest_int(iscale * x[i]);
+            l = LLV_MAX(-nmax, LLV_MIN(nmax - 1, l));
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; i++) {
+                int l = nearest_int(iscale * x[i]);
+                L[i] = (int8_t)(nmax + LLV_MAX(-nmax, LLV_MIN(nmax - 1, l)));
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+void llv_ref_q6_K_from_f32(const float *x, void *dst, int64_t n) {
+    llv_block_q6_K *y = dst;
+    int8_t L[LLV_QK_K];
+    float scales[LLV_QK_K / 16];
+    for (int64_t i = 0; i < n / LLV_QK_K; i++, x += LLV_QK_K) {
+        float max_scale = 0, max_abs_scale = 0;
+        for (int ib = 0; ib < LLV_QK_K / 16; ib++) {
+            const float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+            scales[ib] = scale;
+            const float abs_scale = fabsf(scale);
+            if (abs_scale > max_abs_scale) {
+                max_abs_scale = abs_scale;
+                max_scale = scale;
+            }
+        }
+        if (max_abs_scale < GROUP_MAX_EPS) {
+            memset(&y[i], 0, sizeof y[i]);
+            y[i].d = llv_f32_to_f16(0.f);
+            continue;
+        }
+        float iscale = -128.f / max_scale;
+        y[i].d = llv_f32_to_f16(1 / iscale);
+        for (int ib = 0; ib < LLV_QK_K / 16; ib++)
+            y[i].scales[ib] = (int8_t)LLV_MIN(127, nearest_int(iscale * scales[ib]));
+        for (int j = 0; j < LLV_QK_K / 16; j++) {
+            const float d = llv_f16_to_f32(y[i].d) * y[i].scales[j];
+            if (d == 0.0f) continue;
+            for (int ii = 0; ii < 16; ii++) {
+                int l = nearest_int(x[16 * j + ii] / d);
+                l = LLV_MAX(-32, LLV_MIN(31, l));
+                L[16 * j + ii] = (int8_t)(l + 32);
+            }
+        }
+        uint8_t *ql = y[i].ql, *qh = y[i].qh;
+        for (int j = 0; j < LLV_QK_K; j += 128, ql += 64, qh += 32) {
+            for (int l = 0; l < 32; l++) {
+                const uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF;
+                const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+                ql[l + 0] = (uint8_t)(q1 | (q3 << 4));
+                ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+                qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
+                                  ((L[j + l + 96] >> 4) << 6));
+            }
+        }
+    }
+}
+
+void llv_ref_q6_K_to_f32(const void *src, float *y, int64_t n) {
+    const llv_block_q6_K *x = src;
+    for (int64_t i = 0; i < n / LLV_QK_K; i++) {
+        const float d = llv_f16_to_f32(x[i].d);
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        const int8_t *sc = x[i].scales;
+        for (int k = 0; k < LLV_QK_K; k += 128, y += 128, ql += 64, qh += 32, sc += 8) {
+            for (int l = 0; l < 32; l++) {
+                const int is = l / 16;
+                const int q1 = (int8_t)((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int q2 = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q3 = (int8_t)((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q4 = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                y[l + 0] = d * sc[is + 0] * q1;
+                y[l + 32] = d * sc[is + 2] * q2;
+                y[l + 64] = d * sc[is + 4] * q3;
+                y[l + 96] = d * sc[is + 6] * q4;
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* matmul: dequantize CHUNK weights at a time, then float dot products       */
+/* ------------------------------------------------------------------------- */
+
+/* Same 8-lane fixed-order dot as ref-matmul.c (kept identical on purpose). */
+static float dot_chunk(const float *a, const float *b, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    for (int j = 0; i < n; i++, j++) acc[j] += a[i] * b[i];
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+static void matmul_quant(void (*conv)(const void *, float *, int64_t), int64_t bs, size_t bb, const void *w,
+                         size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K, float *y,
+                         int64_t ldy, int64_t n0, int64_t n1) {
+    float buf[CHUNK];
+    for (int64_t n = n0; n < n1; n++) {
+        const unsigned char *wr = (const unsigned char *)w + (size_t)n * w_row_bytes;
+        for (int64_t m = 0; m < M; m++) y[m * ldy + n] = 0.0f;
+        for (int64_t k0 = 0; k0 < K; k0 += CHUNK) {
+            const int64_t len = LLV_MIN(CHUNK, K - k0);
+            conv(wr + (size_t)(k0 / bs) * bb, buf, len);
+            for (int64_t m = 0; m < M; m++) y[m * ldy + n] += dot_chunk(x + m * ldx + k0, buf, len);
+        }
+    }
+}
+
+#define DEF_MATMUL(name, conv, bs, block)                                                                      \
+    void name(const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K, float *y,  \
+              int64_t ldy, int64_t n0, int64_t n1) {                                                           \
+        matmul_quant(conv, bs, sizeof(block), w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);                  \
+    }
+
+DEF_MATMUL(llv_ref_matmul_q8_0, llv_ref_q8_0_to_f32, LLV_QK8_0, llv_block_q8_0)
+DEF_MATMUL(llv_ref_matmul_q4_0, llv_ref_q4_0_to_f32, LLV_QK4_0, llv_block_q4_0)
+DEF_MATMUL(llv_ref_matmul_q4_K, llv_ref_q4_K_to_f32, LLV_QK_K, llv_block_q4_K)
+DEF_MATMUL(llv_ref_matmul_q6_K, llv_ref_q6_K_to_f32, LLV_QK_K, llv_block_q6_K)

@@ -1,0 +1,409 @@
+/* quant-impl.h - quantized matmul kernels, included once per ISA by
+ * avx2-quant.c and avx512-quant.c (256-bit vectors: one 32-value block per
+ * register; on Zen 4 a zmm op costs two ymm ops, so ymm loses nothing).
+ *
+ * The includer defines:
+ *   PFX(name)         function name prefix
+ *   QMR, QNR          register tile: x rows x weight rows
+ *   DPBUSD(acc, u, s) acc + sum of 4 adjacent u8*s8 products per int32 lane
+ *   DPWSSD(acc, a, b) acc + sum of 2 adjacent s16*s16 products per int32 lane
+ *
+ * Activations are quantized on the fly as llama.cpp does: per 32 values
+ * (Q8_0-style, for Q4_0/Q8_0 weights) or per 256 with 16-value sums
+ * (Q8_K-style, for Q4_K/Q6_K), into a stack buffer, no allocation. Products
+ * are exact in int32; each block's int32 lanes are scaled and accumulated in
+ * float lanes in block order, then reduced by one fixed tree: the order
+ * depends only on K, so M, the row range and the thread count never change
+ * the bits. K above XQ_MAX_K falls back to the reference kernel. */
+#include "x86-quant.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define XQ_MAX_K 32768
+/* Software prefetch of the same blocks in the next tile's weight rows
+ * (QNR rows ahead): with only QNR rows streaming at a time and many
+ * instructions per cache line (decode), the hardware prefetchers alone keep
+ * too few lines in flight. Prefetches never fault, so the last tile's
+ * prefetches past the range are harmless. */
+#define XQ_PF(p) ((const char *)(p) + QNR * rb)
+#define QI static inline __attribute__((always_inline))
+
+QI float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+QI float hsum8q(__m256 v) {
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+QI int32_t hsum8i(__m256i v) {
+    __m128i b = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0x4e));
+    b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0xb1));
+    return _mm_cvtsi128_si32(b);
+}
+
+/* ------------------------------------------------------------------------- */
+/* activation quantization                                                   */
+/* ------------------------------------------------------------------------- */
+
+/* Quantized activation rows: per row qs[K], and per 32-block d and either the
+ * Q4_0 offset term -8*sum(q) (q32) or per 16 values the sums (qk). */
+typedef struct xq_buf {
+    int8_t  qs[QMR][XQ_MAX_K] __attribute__((aligned(32)));
+    float   d[QMR][XQ_MAX_K / 32];
+    int32_t s8[QMR][XQ_MAX_K / 32];
+    int16_t bs[QMR][XQ_MAX_K / 16] __attribute__((aligned(32)));
+} xq_buf;
+
+/* 32 floats -> 32 int8 with scale amax/127 (rounded to nearest even); returns
+ * the int32 partial sums of q (8 lanes) in *sum. */
+QI void quant32(const float *x, float id, int8_t *q, __m256i *sum) {
+    __m256 s = _mm256_set1_ps(id);
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), s));
+    __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), s));
+    __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), s));
+    __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), s));
+    *sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)(void *)q, p);
+}
+
+QI float amax32(const float *x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x)),
+                                           _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8))),
+                             _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)),
+                                           _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24))));
+    __m128 b = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    b = _mm_max_ps(b, _mm_movehl_ps(b, b));
+    b = _mm_max_ss(b, _mm_movehdup_ps(b));
+    return _mm_cvtss_f32(b);
+}
+
+/* Q8_0-style: d per 32, and -8 * sum(q) for the Q4_0 offset. */
+static void quant_rows_32(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    for (int i = 0; i < mr; i++) {
+        const float *xr = x + i * ldx;
+        for (int64_t k = 0; k < K; k += 32) {
+            float amax = amax32(xr + k);
+            float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+            __m256i sum;
+            quant32(xr + k, id, b->qs[i] + k, &sum);
+            b->d[i][k / 32] = d;
+            b->s8[i][k / 32] = -8 * hsum8i(sum);
+        }
+    }
+}
+
+/* Q8_K-style: d per 256, and the sum of every 16 values. */
+static void quant_rows_k(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    for (int i = 0; i < mr; i++) {
+        const float *xr = x + i * ldx;
+        for (int64_t k = 0; k < K; k += 256) {
+            float amax = 0.0f;
+            for (int j = 0; j < 8; j++) {
+                float a = amax32(xr + k + 32 * j);
+                amax = a > amax ? a : amax;
+            }
+            float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+            for (int j = 0; j < 8; j++) {
+                __m256i sum; /* lane l sums values l, l+8, l+16, l+24: not the 16-sums, which follow */
+                quant32(xr + k + 32 * j, id, b->qs[i] + k + 32 * j, &sum);
+                for (int h = 0; h < 2; h++) {
+                    const int8_t *q = b->qs[i] + k + 32 * j + 16 * h;
+                    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+                    __m128i w = _mm_madd_epi16(_mm_cvtepi8_epi16(v), _mm_set1_epi16(1));
+                    w = _mm_add_epi32(w, _mm_madd_epi16(_mm_cvtepi8_epi16(_mm_srli_si128(v, 8)), _mm_set1_epi16(1)));
+                    w = _mm_add_epi32(w, _mm_shuffle_epi32(w, 0x4e));
+                    w = _mm_add_epi32(w, _mm_shuffle_epi32(w, 0xb1));
+                    b->bs[i][(k + 32 * j) / 16 + h] = (int16_t)_mm_cvtsi128_si32(w);
+                }
+            }
+            b->d[i][k / 256] = d;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* register tiles                                                            */
+/* ------------------------------------------------------------------------- */
+
+typedef void (*qtile_fn)(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                         int nv);
+
+QI void wrows(const unsigned char **wr, const unsigned char *w, size_t rb, int nv) {
+    for (int j = 0; j < QNR; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+}
+
+QI void store_tile(int mr, __m256 acc[QMR][QNR], float *y, int64_t ldy, int nv) {
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < QNR; j++)
+            if (j < nv) y[i * ldy + j] = hsum8q(acc[i][j]);
+}
+
+QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                  int nv) {
+    const unsigned char *wr[QNR];
+    wrows(wr, w, rb, nv);
+    __m256 acc[QMR][QNR];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
+    const __m128i lo4 = _mm_set1_epi8(0x0f);
+    for (int64_t b = 0; b < K / 32; b++) {
+        __m256i wq[QNR];
+        __m256 dw[QNR];
+        for (int j = 0; j < QNR; j++) {
+            const x86_block_q4_0 *blk = (const x86_block_q4_0 *)(const void *)wr[j] + b;
+            _mm_prefetch(XQ_PF(blk), _MM_HINT_T0);
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)blk->qs);
+            wq[j] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), lo4), _mm_and_si128(v, lo4));
+            dw[j] = _mm256_set1_ps(f16(blk->d));
+        }
+        for (int i = 0; i < mr; i++) {
+            __m256i a = _mm256_load_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b));
+            __m256i off = _mm256_zextsi128_si256(_mm_cvtsi32_si128(xb->s8[i][b]));
+            __m256 da = _mm256_set1_ps(xb->d[i][b]);
+            for (int j = 0; j < QNR; j++) {
+                __m256i s = DPBUSD(off, wq[j], a); /* sum (q - 8) * a, exactly */
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[j], da), acc[i][j]);
+            }
+        }
+    }
+    store_tile(mr, acc, y, ldy, nv);
+}
+
+QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                  int nv) {
+    const unsigned char *wr[QNR];
+    wrows(wr, w, rb, nv);
+    __m256 acc[QMR][QNR];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / 32; b++) {
+        __m256i wq[QNR], wa[QNR];
+        __m256 dw[QNR];
+        for (int j = 0; j < QNR; j++) {
+            const x86_block_q8_0 *blk = (const x86_block_q8_0 *)(const void *)wr[j] + b;
+            _mm_prefetch(XQ_PF(blk), _MM_HINT_T0);
+            wq[j] = _mm256_loadu_si256((const __m256i *)(const void *)blk->qs);
+            wa[j] = _mm256_sign_epi8(wq[j], wq[j]); /* |w| as u8, the sign moves to a */
+            dw[j] = _mm256_set1_ps(f16(blk->d));
+        }
+        for (int i = 0; i < mr; i++) {
+            __m256i a = _mm256_load_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b));
+            __m256 da = _mm256_set1_ps(xb->d[i][b]);
+            for (int j = 0; j < QNR; j++) {
+                __m256i s = DPBUSD(_mm256_setzero_si256(), wa[j], _mm256_sign_epi8(a, wq[j]));
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[j], da), acc[i][j]);
+            }
+        }
+    }
+    store_tile(mr, acc, y, ldy, nv);
+}
+
+/* The 8 six-bit scales and mins of a Q4_K block as 16 int16 lanes
+ * [sc0..sc7, m0..m7] (ggml's get_scale_min_k4 on all sub-blocks at once). */
+QI __m256i q4k_scales_mins(const uint8_t *q) {
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    uint32_t m03 = u[1] & k1;
+    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    u[2] = m03;
+    u[0] &= k1;
+    /* bytes: sc0-3 | sc4-7 | m0-3 | m4-7 */
+    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
+}
+
+QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                  int nv) {
+    const unsigned char *wr[QNR];
+    wrows(wr, w, rb, nv);
+    __m256 acc[QMR][QNR];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
+    const __m256i lo4 = _mm256_set1_epi8(0x0f);
+    for (int64_t b = 0; b < K / 256; b++) {
+        const x86_block_q4_K *blk[QNR];
+        __m256i scl[QNR], mins[QNR];
+        __m256 dd[QNR], dm[QNR];
+        for (int j = 0; j < QNR; j++) {
+            blk[j] = (const x86_block_q4_K *)(const void *)wr[j] + b;
+            for (int l = 0; l < 3; l++) _mm_prefetch(XQ_PF(blk[j]) + 64 * l, _MM_HINT_T0);
+            __m256i sm = q4k_scales_mins(blk[j]->scales);
+            __m128i sc = _mm256_castsi256_si128(sm), mn = _mm256_extracti128_si256(sm, 1);
+            scl[j] = _mm256_broadcastsi128_si256(sc);                                   /* sc0..sc7 twice */
+            mins[j] = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn)); /* m0 m0 m1 m1 .. */
+            dd[j] = _mm256_set1_ps(f16(blk[j]->d));
+            dm[j] = _mm256_set1_ps(f16(blk[j]->dmin));
+        }
+        __m256i isum[QMR][QNR];
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < QNR; j++) isum[i][j] = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) { /* 64 values: sub-blocks 2p (low nibbles), 2p+1 (high) */
+            /* pshufb indices broadcasting int16 lane 2p (resp. 2p+1) of each 128-bit half */
+            const __m256i bl = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p)));
+            const __m256i bh = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p + 1)));
+            __m256i ql[QNR], qh[QNR], sl[QNR], sh[QNR];
+            for (int j = 0; j < QNR; j++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(blk[j]->qs + 32 * p));
+                ql[j] = _mm256_and_si256(v, lo4);
+                qh[j] = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+                sl[j] = _mm256_shuffle_epi8(scl[j], bl);
+                sh[j] = _mm256_shuffle_epi8(scl[j], bh);
+            }
+            for (int i = 0; i < mr; i++) {
+                const int8_t *q8 = xb->qs[i] + 256 * b + 64 * p;
+                __m256i a0 = _mm256_load_si256((const __m256i *)(const void *)q8);
+                __m256i a1 = _mm256_load_si256((const __m256i *)(const void *)(q8 + 32));
+                for (int j = 0; j < QNR; j++) {
+                    isum[i][j] = DPWSSD(isum[i][j], _mm256_maddubs_epi16(ql[j], a0), sl[j]);
+                    isum[i][j] = DPWSSD(isum[i][j], _mm256_maddubs_epi16(qh[j], a1), sh[j]);
+                }
+            }
+        }
+        for (int i = 0; i < mr; i++) {
+            __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
+            __m256 da = _mm256_set1_ps(xb->d[i][b]);
+            for (int j = 0; j < QNR; j++) {
+                __m256i mt = _mm256_madd_epi16(bs, mins[j]);
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i][j]), _mm256_mul_ps(dd[j], da), acc[i][j]);
+                acc[i][j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mt), _mm256_mul_ps(dm[j], da), acc[i][j]);
+            }
+        }
+    }
+    store_tile(mr, acc, y, ldy, nv);
+}
+
+QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                  int nv) {
+    const unsigned char *wr[QNR];
+    wrows(wr, w, rb, nv);
+    __m256 acc[QMR][QNR];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03), m2b = _mm256_set1_epi8(0x0c),
+                  m2c = _mm256_set1_epi8(0x30), m2d = _mm256_set1_epi8((char)0xc0);
+    for (int64_t b = 0; b < K / 256; b++) {
+        const x86_block_q6_K *blk[QNR];
+        __m256i scv[QNR];
+        for (int j = 0; j < QNR; j++) {
+            blk[j] = (const x86_block_q6_K *)(const void *)wr[j] + b;
+            for (int l = 0; l < 4; l++) _mm_prefetch(XQ_PF(blk[j]) + 64 * l, _MM_HINT_T0);
+            scv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)blk[j]->scales));
+        }
+        __m256i isum[QMR][QNR];
+        for (int i = 0; i < mr; i++) {
+            __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
+            for (int j = 0; j < QNR; j++) /* the -32 offset: -32 * sum_s sc_s * sum16_s */
+                isum[i][j] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, scv[j]), 5));
+        }
+        for (int h = 0; h < 2; h++) {
+            for (int c = 0; c < 4; c++) {
+                __m256i q[QNR], s16[QNR];
+                for (int j = 0; j < QNR; j++) {
+                    const uint8_t *ql = blk[j]->ql + 64 * h, *qh = blk[j]->qh + 32 * h;
+                    __m256i l = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32 * (c & 1)));
+                    __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+                    __m256i lo = c < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+                    __m256i hi;
+                    if (c == 0) hi = _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4);
+                    else if (c == 1) hi = _mm256_slli_epi16(_mm256_and_si256(hb, m2b), 2);
+                    else if (c == 2) hi = _mm256_and_si256(hb, m2c);
+                    else hi = _mm256_srli_epi16(_mm256_and_si256(hb, m2d), 2);
+                    q[j] = _mm256_or_si256(lo, hi);
+                    const int8_t *sc = blk[j]->scales + 8 * h + 2 * c;
+                    s16[j] = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
+                }
+                for (int i = 0; i < mr; i++) {
+                    __m256i a = _mm256_load_si256((const __m256i *)(const void *)(xb->qs[i] + 256 * b + 128 * h + 32 * c));
+                    for (int j = 0; j < QNR; j++)
+                        isum[i][j] = DPWSSD(isum[i][j], _mm256_maddubs_epi16(q[j], a), s16[j]);
+                }
+            }
+        }
+        for (int i = 0; i < mr; i++) {
+            float da = xb->d[i][b];
+            for (int j = 0; j < QNR; j++)
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i][j]), _mm256_set1_ps(f16(blk[j]->d) * da),
+                                            acc[i][j]);
+        }
+    }
+    store_tile(mr, acc, y, ldy, nv);
+}
+
+/* ------------------------------------------------------------------------- */
+/* drivers                                                                   */
+/* ------------------------------------------------------------------------- */
+
+#define QTILE_FNS(NAME, MRV)                                                                                         \
+    static void NAME##_##MRV(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,  \
+                             int nv) { tile_##NAME(MRV, xb, w, rb, K, y, ldy, nv); }
+
+#if QMR == 4
+#define QTILES(NAME)                                                                                                 \
+    QTILE_FNS(NAME, 1) QTILE_FNS(NAME, 2) QTILE_FNS(NAME, 3) QTILE_FNS(NAME, 4)                                      \
+    static const qtile_fn tiles_##NAME[QMR] = {NAME##_1, NAME##_2, NAME##_3, NAME##_4};
+#elif QMR == 2
+#define QTILES(NAME)                                                                                                 \
+    QTILE_FNS(NAME, 1) QTILE_FNS(NAME, 2) static const qtile_fn tiles_##NAME[QMR] = {NAME##_1, NAME##_2};
+#else
+#error "QMR must be 2 or 4"
+#endif
+
+QTILES(q4_0)
+QTILES(q8_0)
+QTILES(q4_K)
+QTILES(q6_K)
+
+typedef void (*quant_rows_fn)(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b);
+
+/* Weight rows in L2-sized blocks; the x row tile is quantized once per block
+ * (once in all when M fits one tile, as in decode). */
+static void qmatmul(int type, const qtile_fn *tiles, quant_rows_fn quant, size_t blk_bytes, int64_t bs,
+                    LLV_MATMUL_ARGS) {
+    if (K > XQ_MAX_K) {
+        llv_kernels_ref()->matmul[type](w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+        return;
+    }
+    xq_buf xb;
+    const unsigned char *wb = w;
+    size_t row = (size_t)(K / bs) * blk_bytes;
+    int64_t nb = (int64_t)((512u << 10) / (row + 1)) / QNR * QNR;
+    if (nb < QNR) nb = QNR;
+    bool single = M <= QMR;
+    if (single) quant(x, ldx, (int)M, K, &xb);
+    for (int64_t b0 = n0; b0 < n1; b0 += nb) {
+        int64_t b1 = b0 + nb < n1 ? b0 + nb : n1;
+        for (int64_t m = 0; m < M; m += QMR) {
+            int mr = (int)(M - m < QMR ? M - m : QMR);
+            if (!single) quant(x + m * ldx, ldx, mr, K, &xb);
+            qtile_fn f = tiles[mr - 1];
+            for (int64_t n = b0; n < b1; n += QNR) {
+                int nv = (int)(b1 - n < QNR ? b1 - n : QNR);
+                f(&xb, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + m * ldy + n, ldy, nv);
+            }
+        }
+    }
+}
+
+void PFX(matmul_q4_0)(LLV_MATMUL_ARGS) {
+    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, quant_rows_32, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+            ldy, n0, n1);
+}
+void PFX(matmul_q8_0)(LLV_MATMUL_ARGS) {
+    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, quant_rows_32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+            ldy, n0, n1);
+}
+void PFX(matmul_q4_K)(LLV_MATMUL_ARGS) {
+    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, quant_rows_k, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+            ldy, n0, n1);
+}
+void PFX(matmul_q6_K)(LLV_MATMUL_ARGS) {
+    qmatmul(LLV_TYPE_Q6_K, tiles_q6_K, quant_rows_k, sizeof(x86_block_q6_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+            ldy, n0, n1);
+}

@@ -1,0 +1,58 @@
+/* x86-kernels.h - the x86 SIMD kernel tables (AVX2 + FMA + F16C, and
+ * AVX-512 F/BW/VL/DQ/VNNI/BF16) and the functions they share across files.
+ * Every matmul here gives each output a summation order that depends only
+ * on K (not on M, the row range or the tile an output lands in), so results
+ * are independent of the thread split and prefill equals decode bitwise. */
+#ifndef LLV_X86_KERNELS_H
+#define LLV_X86_KERNELS_H
+
+#include "../kernels.h"
+
+const llv_kernels *llv_kernels_avx2(void);
+const llv_kernels *llv_kernels_avx512(void);
+
+#define LLV_MATMUL_ARGS                                                                                              \
+    const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K, float *y, int64_t ldy,   \
+        int64_t n0, int64_t n1
+
+/* avx512-float.c */
+void  llv_avx512_matmul_f32(LLV_MATMUL_ARGS);
+void  llv_avx512_matmul_f16(LLV_MATMUL_ARGS);
+void  llv_avx512_matmul_bf16(LLV_MATMUL_ARGS);
+void  llv_avx512_f16_to_f32(const void *src, float *dst, int64_t n);
+void  llv_avx512_bf16_to_f32(const void *src, float *dst, int64_t n);
+float llv_avx512_dot_f32(const float *a, const float *b, int64_t n);
+void  llv_avx512_axpy_f32(float a, const float *x, float *y, int64_t n);
+void  llv_avx512_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps);
+void  llv_avx512_layernorm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps);
+void  llv_avx512_softmax(float *x, int64_t n);
+void  llv_avx512_silu_mul(float *g, const float *u, int64_t n);
+void  llv_avx512_gelu(float *x, int64_t n);
+void  llv_avx512_rope_pairs(float *x, const float *cos_t, const float *sin_t, int64_t hd);
+
+/* avx512-quant.c, avx2-quant.c (quant-impl.h) */
+void llv_avx512_matmul_q4_0(LLV_MATMUL_ARGS);
+void llv_avx512_matmul_q8_0(LLV_MATMUL_ARGS);
+void llv_avx512_matmul_q4_K(LLV_MATMUL_ARGS);
+void llv_avx512_matmul_q6_K(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q4_0(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q8_0(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q4_K(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q6_K(LLV_MATMUL_ARGS);
+
+/* avx2-float.c */
+void  llv_avx2_matmul_f32(LLV_MATMUL_ARGS);
+void  llv_avx2_matmul_f16(LLV_MATMUL_ARGS);
+void  llv_avx2_matmul_bf16(LLV_MATMUL_ARGS);
+void  llv_avx2_f16_to_f32(const void *src, float *dst, int64_t n);
+void  llv_avx2_bf16_to_f32(const void *src, float *dst, int64_t n);
+float llv_avx2_dot_f32(const float *a, const float *b, int64_t n);
+void  llv_avx2_axpy_f32(float a, const float *x, float *y, int64_t n);
+void  llv_avx2_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps);
+void  llv_avx2_layernorm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps);
+void  llv_avx2_softmax(float *x, int64_t n);
+void  llv_avx2_silu_mul(float *g, const float *u, int64_t n);
+void  llv_avx2_gelu(float *x, int64_t n);
+void  llv_avx2_rope_pairs(float *x, const float *cos_t, const float *sin_t, int64_t hd);
+
+#endif

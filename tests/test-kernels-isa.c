@@ -1,0 +1,363 @@
+/* Every ISA kernel table this CPU can run against the reference table:
+ * completeness, every matmul type at awkward sizes (with per-type
+ * tolerances), bitwise independence of M, row range and thread count, the
+ * vector ops, conversions, and LLV_ISA forcing. */
+#include "testing.h"
+
+#include "../kernels/kernels.h"
+#include "common.h"
+#include "ops.h"
+#include "tensor.h"
+#include "threadpool.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+static void fill(float *x, int64_t n, float scale) {
+    for (int64_t i = 0; i < n; i++) x[i] = frand() * scale;
+}
+
+static const llv_isa isas[] = {LLV_ISA_AVX2, LLV_ISA_AVX512};
+static const char *const isa_names[] = {"avx2", "avx512"};
+#define NISAS 2
+
+/* The table for an ISA if this machine runs it and a table exists, else NULL. */
+static const llv_kernels *table_for(int i) {
+    if (!llv_kernels_isa_supported(isas[i])) return NULL;
+    const llv_kernels *t = llv_kernels_get(isas[i]);
+    return t && strcmp(t->name, isa_names[i]) == 0 ? t : NULL;
+}
+
+static void test_tables(void) {
+    const llv_kernels *ref = llv_kernels_ref();
+    int found = 0;
+    for (int i = 0; i < NISAS; i++) {
+        const llv_kernels *t = table_for(i);
+        if (!t) {
+            printf("  %s: not available on this machine\n", isa_names[i]);
+            continue;
+        }
+        found++;
+        int missing = 0;
+        for (int ty = 0; ty < LLV_KTYPE_COUNT; ty++) {
+            missing += ref->matmul[ty] && !t->matmul[ty];
+            missing += ref->to_f32[ty] && !t->to_f32[ty];
+            missing += ref->from_f32[ty] && !t->from_f32[ty];
+        }
+        CHECK_MSG(missing == 0, "%s: %d per-type entries NULL where ref has one", t->name, missing);
+        CHECK_MSG(t->dot_f32 && t->axpy_f32 && t->rmsnorm && t->layernorm && t->softmax && t->silu_mul && t->gelu &&
+                      t->rope_pairs,
+                  "%s: vector entries", t->name);
+    }
+    /* AVX-512 machines (the project's) must get their table by AUTO */
+    unsetenv("LLV_ISA");
+    const llv_kernels *a = llv_kernels_get(LLV_ISA_AUTO);
+    if (llv_kernels_isa_supported(LLV_ISA_AVX512)) CHECK(strcmp(a->name, "avx512") == 0);
+    else if (llv_kernels_isa_supported(LLV_ISA_AVX2)) CHECK(strcmp(a->name, "avx2") == 0);
+    /* LLV_ISA forcing */
+    setenv("LLV_ISA", "ref", 1);
+    CHECK(llv_kernels_get(LLV_ISA_AUTO) == ref);
+    if (llv_kernels_isa_supported(LLV_ISA_AVX2)) {
+        setenv("LLV_ISA", "avx2", 1);
+        CHECK(strcmp(llv_kernels_get(LLV_ISA_AUTO)->name, "avx2") == 0);
+    }
+    unsetenv("LLV_ISA");
+    CHECK(llv_kernels_get(LLV_ISA_AUTO) == a);
+    printf("  %d ISA tables tested; AUTO = %s\n", found, a->name);
+}
+
+/* Tolerance relative to sum |x w|: F32/F16 (and BF16 on AVX2) are exact
+ * products in float32, only the summation order differs (1e-5); AVX-512 BF16
+ * rounds the activations to bf16 for vdpbf16ps (<= 2^-8 per product); the
+ * quantized types quantize the activations to int8 (~1/254 per block). */
+static double matmul_tol(const llv_kernels *t, int ty) {
+    if (ty == LLV_TYPE_F32 || ty == LLV_TYPE_F16) return 1e-5;
+    if (ty == LLV_TYPE_BF16) return strcmp(t->name, "avx512") == 0 ? 4e-3 : 1e-5;
+    return 1e-2;
+}
+
+static void check_matmul(const llv_kernels *t, int ty, int64_t K, int64_t M, int64_t N, llv_threadpool *pool) {
+    const llv_kernels *ref = llv_kernels_ref();
+    size_t rb = 0;
+    if (!llv_type_row_bytes(ty, K, &rb)) return;
+    int64_t ldx = K + 3, ldy = N + 2;
+    float *wf = malloc((size_t)(N * K) * 4), *x = malloc((size_t)(M * ldx) * 4);
+    float *yr = calloc((size_t)(M * ldy), 4), *yi = calloc((size_t)(M * ldy), 4), *ys = calloc((size_t)(M * ldy), 4);
+    float *y1 = malloc((size_t)N * 4);
+    unsigned char *w = malloc(rb * (size_t)N);
+    fill(wf, N * K, 1.0f);
+    fill(x, M * ldx, 2.0f);
+    for (int64_t n = 0; n < N; n++) ref->from_f32[ty](wf + n * K, w + (size_t)n * rb, K);
+    for (int64_t n = 0; n < N; n++) ref->to_f32[ty](w + (size_t)n * rb, wf + n * K, K); /* the exact values */
+    ref->matmul[ty](w, rb, x, ldx, M, K, yr, ldy, 0, N);
+    t->matmul[ty](w, rb, x, ldx, M, K, yi, ldy, 0, N);
+    /* error relative to sum |x w|: the scale of rounding (and of activation quantization) */
+    double tol = matmul_tol(t, ty), worst = 0;
+    int bad = 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++) s += fabs((double)x[m * ldx + k] * wf[n * K + k]);
+            double e = fabs((double)yi[m * ldy + n] - yr[m * ldy + n]) / (s + 1e-30);
+            if (e > worst) worst = e;
+            bad += !(e <= tol);
+        }
+    CHECK_MSG(bad == 0, "%s matmul type %d K=%lld M=%lld N=%lld: %d outputs off, worst rel %.3g (tol %g)", t->name,
+              ty, (long long)K, (long long)M, (long long)N, bad, worst, tol);
+    /* split row ranges give the same bits */
+    int64_t a = N / 3;
+    t->matmul[ty](w, rb, x, ldx, M, K, ys, ldy, 0, a);
+    t->matmul[ty](w, rb, x, ldx, M, K, ys, ldy, a, N);
+    int diff = 0;
+    for (int64_t m = 0; m < M; m++) diff += memcmp(ys + m * ldy, yi + m * ldy, (size_t)N * 4) != 0;
+    /* each x row alone (decode) gives the same bits as the batch (prefill) */
+    for (int64_t m = 0; m < M; m++) {
+        t->matmul[ty](w, rb, x + m * ldx, ldx, 1, K, y1, N, 0, N);
+        diff += memcmp(y1, yi + m * ldy, (size_t)N * 4) != 0;
+    }
+    CHECK_MSG(diff == 0, "%s matmul type %d K=%lld M=%lld N=%lld: %d rows differ across M / ranges", t->name, ty,
+              (long long)K, (long long)M, (long long)N, diff);
+    /* llv_op_linear: 1 thread vs the pool, bitwise */
+    if (pool && ldx == K + 3) {
+        float *xc = malloc((size_t)(M * K) * 4), *l1 = malloc((size_t)(M * N) * 4), *l2 = malloc((size_t)(M * N) * 4);
+        for (int64_t m = 0; m < M; m++) memcpy(xc + m * K, x + m * ldx, (size_t)K * 4);
+        llv_tensor W = {.name = "w", .type = (llv_type)ty, .n_dims = 2, .ne = {K, N, 1, 1}, .data = w,
+                        .nbytes = rb * (size_t)N};
+        llv_op_linear(t, NULL, &W, NULL, xc, M, l1);
+        llv_op_linear(t, pool, &W, NULL, xc, M, l2);
+        CHECK_MSG(memcmp(l1, l2, (size_t)(M * N) * 4) == 0, "%s linear type %d K=%lld M=%lld N=%lld: threads differ",
+                  t->name, ty, (long long)K, (long long)M, (long long)N);
+        free(xc);
+        free(l1);
+        free(l2);
+    }
+    free(wf);
+    free(x);
+    free(yr);
+    free(yi);
+    free(ys);
+    free(y1);
+    free(w);
+}
+
+static void test_matmul(void) {
+    const llv_kernels *ref = llv_kernels_ref();
+    llv_error err;
+    llv_threadpool *pool = NULL;
+    CHECK_OK(llv_threadpool_create(2, &pool, &err), &err);
+    static const int64_t fk[] = {1, 7, 31, 33, 257, 4097};
+    static const int64_t odd[] = {1, 3, 9, 17};
+    static const int64_t Ms[] = {1, 2, 5, 17}, Ns[] = {1, 3, 33};
+    for (int i = 0; i < NISAS; i++) {
+        const llv_kernels *t = table_for(i);
+        if (!t) continue;
+        int types = 0;
+        for (int ty = 0; ty < LLV_KTYPE_COUNT; ty++) {
+            if (!ref->matmul[ty] || !t->matmul[ty] || !ref->from_f32[ty] || !ref->to_f32[ty]) continue;
+            types++;
+            int64_t bs = llv_type_block_size(ty);
+            int nk = bs == 1 ? 6 : 4;
+            for (int ki = 0; ki < nk; ki++) {
+                int64_t K = bs == 1 ? fk[ki] : bs * odd[ki];
+                for (int mi = 0; mi < 4; mi++)
+                    for (int ni = 0; ni < 3; ni++) {
+                        if (K * Ms[mi] * Ns[ni] > 4097 * 17 * 3 && !(ni == 2 && mi == 1)) continue; /* keep it short */
+                        check_matmul(t, ty, K, Ms[mi], Ns[ni], pool);
+                    }
+            }
+            /* bigger shapes across the tile and cache-block edges */
+            check_matmul(t, ty, bs == 1 ? 1040 : bs * 5, 13, 67, pool);
+            /* few weight rows, many x rows: llv_op_linear splits over x rows */
+            check_matmul(t, ty, bs == 1 ? 100 : bs * 3, 101, 5, pool);
+        }
+        printf("  %s: matmul checked for %d types\n", t->name, types);
+    }
+    llv_threadpool_free(pool);
+}
+
+static void test_conversions(void) {
+    const llv_kernels *ref = llv_kernels_ref();
+    uint16_t *h = malloc(65536 * 2);
+    float *a = malloc(65536 * 4), *b = malloc(65536 * 4);
+    for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    for (int i = 0; i < NISAS; i++) {
+        const llv_kernels *t = table_for(i);
+        if (!t) continue;
+        const int types[] = {LLV_TYPE_F16, LLV_TYPE_BF16};
+        for (int j = 0; j < 2; j++) {
+            int ty = types[j], bad = 0;
+            for (int64_t n = 1; n <= 65536; n = n * 3 + 1) { /* odd lengths exercise the tails */
+                int64_t off = 65536 - n;
+                memset(a, 0, 65536 * 4);
+                memset(b, 0, 65536 * 4);
+                ref->to_f32[ty](h + off, a, n);
+                t->to_f32[ty](h + off, b, n);
+                for (int64_t k = 0; k < 65536; k++)
+                    bad += isnan(a[k]) ? !isnan(b[k]) : memcmp(&a[k], &b[k], 4) != 0;
+            }
+            ref->to_f32[ty](h, a, 65536);
+            t->to_f32[ty](h, b, 65536);
+            for (int64_t k = 0; k < 65536; k++) bad += isnan(a[k]) ? !isnan(b[k]) : memcmp(&a[k], &b[k], 4) != 0;
+            CHECK_MSG(bad == 0, "%s to_f32 type %d: %d values differ from ref", t->name, ty, bad);
+            /* from_f32 round trip of random values */
+            fill(a, 4097, 300.0f);
+            uint16_t *h1 = malloc(4097 * 2), *h2 = malloc(4097 * 2);
+            ref->from_f32[ty](a, h1, 4097);
+            t->from_f32[ty](a, h2, 4097);
+            CHECK_MSG(memcmp(h1, h2, 4097 * 2) == 0, "%s from_f32 type %d", t->name, ty);
+            free(h1);
+            free(h2);
+        }
+    }
+    free(h);
+    free(a);
+    free(b);
+}
+
+/* |got - ref| <= atol + rtol * |ref| element-wise */
+static void close_vec(const char *what, const float *got, const float *ref, int64_t n, double atol, double rtol) {
+    llv_check_close_f32(what, got, ref, n, atol, rtol);
+}
+
+static void test_vec(void) {
+    const llv_kernels *ref = llv_kernels_ref();
+    static const int64_t sizes[] = {1, 7, 31, 33, 257, 4097};
+    for (int i = 0; i < NISAS; i++) {
+        const llv_kernels *t = table_for(i);
+        if (!t) continue;
+        for (int si = 0; si < 6; si++) {
+            int64_t n = sizes[si];
+            float *a = malloc(n * 4), *b = malloc(n * 4), *w = malloc(n * 4), *bb = malloc(n * 4);
+            float *y1 = malloc(n * 4), *y2 = malloc(n * 4);
+            fill(a, n, 3.0f);
+            fill(b, n, 1.0f);
+            fill(w, n, 2.0f);
+            fill(bb, n, 1.0f);
+            a[0] += 5.0f; /* a non-zero mean for layernorm */
+            char what[96];
+#define WHAT(op) snprintf(what, sizeof what, "%s %s n=%lld", t->name, op, (long long)n)
+            /* dot: relative to sum |a b| */
+            double s = 0;
+            for (int64_t k = 0; k < n; k++) s += fabs((double)a[k] * b[k]);
+            float d1 = ref->dot_f32(a, b, n), d2 = t->dot_f32(a, b, n);
+            CHECK_MSG(fabs((double)d1 - d2) <= 1e-6 * s, "%s dot n=%lld: %g vs %g", t->name, (long long)n, d2, d1);
+            /* axpy */
+            memcpy(y1, b, n * 4);
+            memcpy(y2, b, n * 4);
+            ref->axpy_f32(0.7f, a, y1, n);
+            t->axpy_f32(0.7f, a, y2, n);
+            WHAT("axpy");
+            close_vec(what, y2, y1, n, 1e-6, 1e-6);
+            /* rmsnorm with weight, and without weight in place */
+            ref->rmsnorm(a, w, y1, n, 1e-5f);
+            t->rmsnorm(a, w, y2, n, 1e-5f);
+            WHAT("rmsnorm");
+            close_vec(what, y2, y1, n, 1e-6, 1e-6);
+            memcpy(y1, a, n * 4);
+            memcpy(y2, a, n * 4);
+            ref->rmsnorm(y1, NULL, y1, n, 1e-6f);
+            t->rmsnorm(y2, NULL, y2, n, 1e-6f);
+            WHAT("rmsnorm inplace");
+            close_vec(what, y2, y1, n, 1e-6, 1e-6);
+            /* layernorm: with w and b, and without */
+            ref->layernorm(a, w, bb, y1, n, 1e-6f);
+            t->layernorm(a, w, bb, y2, n, 1e-6f);
+            WHAT("layernorm");
+            close_vec(what, y2, y1, n, 1e-6, 1e-6);
+            ref->layernorm(a, NULL, NULL, y1, n, 1e-5f);
+            t->layernorm(a, NULL, NULL, y2, n, 1e-5f);
+            WHAT("layernorm no affine");
+            close_vec(what, y2, y1, n, 1e-6, 1e-6);
+            /* softmax: wide range, masked (-FLT_MAX added) and -inf entries */
+            for (int64_t k = 0; k < n; k++) y1[k] = a[k] * 10.0f;
+            if (n > 3) {
+                y1[1] += -FLT_MAX;
+                y1[n - 1] = -INFINITY;
+            }
+            memcpy(y2, y1, n * 4);
+            ref->softmax(y1, n);
+            t->softmax(y2, n);
+            WHAT("softmax");
+            close_vec(what, y2, y1, n, 1e-7, 1e-6);
+            /* all masked: uniform */
+            for (int64_t k = 0; k < n; k++) y1[k] = y2[k] = a[k] - FLT_MAX;
+            ref->softmax(y1, n);
+            t->softmax(y2, n);
+            WHAT("softmax masked");
+            close_vec(what, y2, y1, n, 1e-7, 1e-6);
+            /* silu_mul over [-30, 30] */
+            for (int64_t k = 0; k < n; k++) y1[k] = y2[k] = a[k] * 10.0f;
+            if (n > 2) y1[2] = y2[2] = -95.0f;
+            ref->silu_mul(y1, b, n);
+            t->silu_mul(y2, b, n);
+            WHAT("silu_mul");
+            close_vec(what, y2, y1, n, 1e-6, 1e-6);
+            /* gelu over [-9, 9]: |error| <= 1e-6 max(1, |x|) */
+            for (int64_t k = 0; k < n; k++) y1[k] = y2[k] = a[k] * 3.0f;
+            ref->gelu(y1, n);
+            t->gelu(y2, n);
+            int gbad = 0;
+            double gworst = 0;
+            for (int64_t k = 0; k < n; k++) {
+                double e = fabs((double)y2[k] - y1[k]) / fmax(1.0, fabs(a[k] * 3.0));
+                gworst = fmax(gworst, e);
+                gbad += !(e <= 1e-6);
+            }
+            CHECK_MSG(gbad == 0, "%s gelu n=%lld: %d off, worst %.3g", t->name, (long long)n, gbad, gworst);
+            /* rope: bitwise equal to ref (same float operations) */
+            int64_t hd = n & ~(int64_t)1;
+            if (hd >= 2) {
+                float *c = malloc(hd / 2 * 4), *sn = malloc(hd / 2 * 4);
+                for (int64_t k = 0; k < hd / 2; k++) {
+                    c[k] = cosf((float)k * 0.37f);
+                    sn[k] = sinf((float)k * 0.37f);
+                }
+                memcpy(y1, a, hd * 4);
+                memcpy(y2, a, hd * 4);
+                ref->rope_pairs(y1, c, sn, hd);
+                t->rope_pairs(y2, c, sn, hd);
+                CHECK_MSG(memcmp(y1, y2, hd * 4) == 0, "%s rope_pairs hd=%lld bitwise", t->name, (long long)hd);
+                free(c);
+                free(sn);
+            }
+            free(a);
+            free(b);
+            free(w);
+            free(bb);
+            free(y1);
+            free(y2);
+        }
+        /* gelu on a dense grid against the double formula, incl. erf's tails */
+        int64_t n = 20001;
+        float *g = malloc(n * 4);
+        for (int64_t k = 0; k < n; k++) g[k] = -10.0f + 20.0f * (float)k / (float)(n - 1);
+        t->gelu(g, n);
+        double worst = 0;
+        for (int64_t k = 0; k < n; k++) {
+            double v = (double)(-10.0f + 20.0f * (float)k / (float)(n - 1));
+            double r = 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
+            worst = fmax(worst, fabs(g[k] - r) / fmax(1.0, fabs(v)));
+        }
+        CHECK_MSG(worst <= 1e-6, "%s gelu grid [-10, 10]: worst scaled error %.3g", t->name, worst);
+        printf("  %s gelu grid worst scaled error %.3g\n", t->name, worst);
+        free(g);
+    }
+}
+
+int main(int argc, char **argv) {
+    llv_test_init(argc, argv);
+    if (llv_test_case("tables")) test_tables();
+    if (llv_test_case("conversions")) test_conversions();
+    if (llv_test_case("vec")) test_vec();
+    if (llv_test_case("matmul")) test_matmul();
+    return llv_test_finish();
+}

@@ -1,0 +1,493 @@
+/* Quantized weight types Q8_0, Q4_0, Q4_K, Q6_K: known-answer dequantization
+ * of hand-built ggml blocks (byte compatibility), quantize->dequantize error
+ * bounds, matmul[type] == dequantize + F32 matmul at awkward sizes, and the
+ * Q4_K_M type policy. */
+#include "testing.h"
+
+#include "../kernels/kernels.h"
+#include "../kernels/ref/ref-quant.h"
+#include "common.h"
+#include "gguf.h"
+#include "quantize.h"
+#include "tensor.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static double urand(void) { /* uniform in (0, 1) */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
+}
+static float grand(void) { /* standard normal (Box-Muller) */
+    return (float)(sqrt(-2.0 * log(urand())) * cos(6.283185307179586 * urand()));
+}
+
+static const int qtypes[] = {LLV_TYPE_Q8_0, LLV_TYPE_Q4_0, LLV_TYPE_Q4_K, LLV_TYPE_Q6_K};
+#define NQ 4
+
+static void put16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)(v & 0xFF);
+    p[1] = (uint8_t)(v >> 8);
+}
+
+/* --- known answers: blocks built byte by byte from ggml-common.h --- */
+
+static void test_kat_q8_0(void) {
+    const llv_kernels *k = llv_kernels_ref();
+    uint8_t b[2 * 34];
+    put16(b, 0x3800); /* d = 0.5 */
+    for (int j = 0; j < 32; j++) b[2 + j] = (uint8_t)(int8_t)(j * 8 - 128);
+    put16(b + 34, 0xC000); /* d = -2 */
+    for (int j = 0; j < 32; j++) b[36 + j] = (uint8_t)(int8_t)(127 - j);
+    float y[64];
+    k->to_f32[LLV_TYPE_Q8_0](b, y, 64);
+    int bad = 0;
+    for (int j = 0; j < 32; j++) bad += y[j] != 0.5f * (float)(j * 8 - 128);
+    for (int j = 0; j < 32; j++) bad += y[32 + j] != -2.0f * (float)(127 - j);
+    CHECK_EQ_I(bad, 0);
+}
+
+static void test_kat_q4_0(void) {
+    const llv_kernels *k = llv_kernels_ref();
+    uint8_t b[18];
+    put16(b, 0x4000); /* d = 2 */
+    for (int j = 0; j < 16; j++) b[2 + j] = (uint8_t)((j & 0xF) | ((15 - j) << 4));
+    float y[32];
+    k->to_f32[LLV_TYPE_Q4_0](b, y, 32);
+    int bad = 0;
+    for (int j = 0; j < 16; j++) {
+        bad += y[j] != 2.0f * (float)(j - 8);            /* low nibbles: first half  */
+        bad += y[j + 16] != 2.0f * (float)(15 - j - 8);  /* high nibbles: second half */
+    }
+    CHECK_EQ_I(bad, 0);
+}
+
+static void test_kat_q4_K(void) {
+    const llv_kernels *k = llv_kernels_ref();
+    static const int sc[8] = {1, 2, 3, 4, 33, 17, 50, 63}, mn[8] = {5, 6, 7, 8, 40, 1, 20, 63};
+    /* 12 scale bytes packed by hand (see ggml's get_scale_min_k4):
+     * bytes 0-3: sc[0..3] | (sc[4..7] >> 4) << 6; bytes 4-7: mn[0..3] | (mn[4..7] >> 4) << 6;
+     * bytes 8-11: (sc[4..7] & 15) | (mn[4..7] & 15) << 4 */
+    static const uint8_t scales[12] = {129, 66, 195, 196, 133, 6, 71, 200, 129, 17, 66, 255};
+    uint8_t b[144];
+    put16(b, 0x3C00);     /* d = 1 */
+    put16(b + 2, 0x3800); /* dmin = 0.5 */
+    memcpy(b + 4, scales, 12);
+    for (int i = 0; i < 128; i++) b[16 + i] = (uint8_t)(i * 7 + 3);
+    float y[256];
+    k->to_f32[LLV_TYPE_Q4_K](b, y, 256);
+    int bad = 0;
+    for (int e = 0; e < 256; e++) {
+        int c = e / 64, hi = (e % 64) >= 32, l = e % 32; /* 64 values per 32 bytes */
+        uint8_t byte = b[16 + 32 * c + l];
+        int q = hi ? byte >> 4 : byte & 15, sb = 2 * c + hi;
+        float want = 1.0f * (float)sc[sb] * (float)q - 0.5f * (float)mn[sb];
+        if (y[e] != want) {
+            if (bad < 5) printf("  q4_K[%d] = %g, want %g\n", e, y[e], want);
+            bad++;
+        }
+    }
+    CHECK_EQ_I(bad, 0);
+}
+
+static void test_kat_q6_K(void) {
+    const llv_kernels *k = llv_kernels_ref();
+    uint8_t b[210];
+    for (int i = 0; i < 128; i++) b[i] = (uint8_t)(i * 13 + 5);      /* ql */
+    for (int i = 0; i < 64; i++) b[128 + i] = (uint8_t)(i * 29 + 1); /* qh */
+    int8_t s[16];
+    for (int i = 0; i < 16; i++) s[i] = (int8_t)((i % 2 ? -1 : 1) * (i * 8 + 1));
+    memcpy(b + 192, s, 16);
+    put16(b + 208, 0x3400); /* d = 0.25 */
+    float y[256];
+    k->to_f32[LLV_TYPE_Q6_K](b, y, 256);
+    int bad = 0;
+    for (int e = 0; e < 256; e++) {
+        int h = e / 128, r = e % 128, g = r / 32, l = r % 32;
+        uint8_t lo = b[64 * h + l + 32 * (g & 1)];
+        int nib = (g >> 1) ? lo >> 4 : lo & 15;
+        int hb = (b[128 + 32 * h + l] >> (2 * g)) & 3;
+        int q = (nib | (hb << 4)) - 32;
+        float want = 0.25f * (float)s[8 * h + l / 16 + 2 * g] * (float)q;
+        if (y[e] != want) {
+            if (bad < 5) printf("  q6_K[%d] = %g, want %g\n", e, y[e], want);
+            bad++;
+        }
+    }
+    CHECK_EQ_I(bad, 0);
+}
+
+/* Values on the quantization grid survive a round trip exactly (and the
+ * quantizer writes the bytes ggml's would). */
+static void test_exact_grid(void) {
+    const llv_kernels *k = llv_kernels_ref();
+    float x[32], y[32];
+    for (int j = 0; j < 32; j++) x[j] = 0.5f * (float)(j * 7 - 100);
+    x[31] = 63.5f; /* amax = 127 * 0.5 */
+    uint8_t b8[34];
+    k->from_f32[LLV_TYPE_Q8_0](x, b8, 32);
+    CHECK(b8[0] == 0x00 && b8[1] == 0x38); /* d = 0.5 as fp16 */
+    CHECK(b8[2] == (uint8_t)(int8_t)-100 && b8[33] == 127);
+    k->to_f32[LLV_TYPE_Q8_0](b8, y, 32);
+    CHECK_EQ_I(memcmp(x, y, sizeof x), 0);
+
+    for (int j = 0; j < 32; j++) x[j] = 2.0f * (float)((j * 5) % 15 - 7);
+    x[3] = -16.0f; /* largest magnitude, negative: d = -16 / -8 = 2 */
+    uint8_t b4[18];
+    k->from_f32[LLV_TYPE_Q4_0](x, b4, 32);
+    CHECK(b4[0] == 0x00 && b4[1] == 0x40); /* d = 2 */
+    CHECK_EQ_I(b4[2 + 3] & 15, 0);          /* -16 -> q 0 */
+    k->to_f32[LLV_TYPE_Q4_0](b4, y, 32);
+    CHECK_EQ_I(memcmp(x, y, sizeof x), 0);
+
+    /* all-zero input quantizes to zeros without NaN */
+    float z[256] = {0}, out[256];
+    uint8_t buf[300];
+    for (int t = 0; t < NQ; t++) {
+        int64_t n = llv_type_block_size(qtypes[t]);
+        k->from_f32[qtypes[t]](z, buf, n);
+        for (int i = 0; i < n; i++) out[i] = 1.0f;
+        k->to_f32[qtypes[t]](buf, out, n);
+        int bad = 0;
+        for (int i = 0; i < n; i++) bad += out[i] != 0.0f;
+        CHECK_MSG(bad == 0, "%s: zeros round trip (%d bad)", llv_type_name(qtypes[t]), bad);
+    }
+}
+
+/* RMSE / RMS of a quantize -> dequantize round trip. */
+static double roundtrip_rel(int type, const float *x, float *y, uint8_t *q, int64_t n, bool *finite) {
+    const llv_kernels *k = llv_kernels_ref();
+    memset(y, 0, (size_t)n * 4);
+    k->from_f32[type](x, q, n);
+    k->to_f32[type](q, y, n);
+    double se = 0, ss = 0;
+    *finite = true;
+    for (int64_t i = 0; i < n; i++) {
+        se += ((double)y[i] - x[i]) * ((double)y[i] - x[i]);
+        ss += (double)x[i] * x[i];
+        *finite = *finite && isfinite(y[i]);
+    }
+    return sqrt(se / ss);
+}
+
+/* Random data: normal with a scale changing every 1024 values plus an
+ * outlier, and uniform in [-1, 1). Limits sit ~10% above what ggml's
+ * algorithms reach on such data (normal data is harder than uniform). */
+static void test_error_bounds(void) {
+    static const double lim_normal[NQ] = {0.006, 0.09, 0.078, 0.02};
+    static const double lim_uniform[NQ] = {0.004, 0.07, 0.06, 0.015};
+    const int64_t n = 256 * 64;
+    float *x = malloc((size_t)n * 4), *xu = malloc((size_t)n * 4), *y = malloc((size_t)n * 4);
+    uint8_t *q = malloc((size_t)n * 2);
+    for (int64_t i = 0; i < n; i++) x[i] = grand() * (float)(0.01 * (1 + (i / 1024) % 7));
+    x[100] = 0.5f; /* an outlier */
+    for (int64_t i = 0; i < n; i++) xu[i] = (float)(urand() * 2 - 1);
+    for (int t = 0; t < NQ; t++) {
+        bool f1, f2;
+        double rn = roundtrip_rel(qtypes[t], x, y, q, n, &f1), ru = roundtrip_rel(qtypes[t], xu, y, q, n, &f2);
+        printf("  %-5s rmse/rms: normal %.3f%% (limit %.2f%%), uniform %.3f%% (limit %.2f%%)\n",
+               llv_type_name(qtypes[t]), 100 * rn, 100 * lim_normal[t], 100 * ru, 100 * lim_uniform[t]);
+        CHECK_MSG(f1 && f2 && rn < lim_normal[t] && ru < lim_uniform[t], "%s: relative RMSE %.5f / %.5f",
+                  llv_type_name(qtypes[t]), rn, ru);
+    }
+    free(x);
+    free(xu);
+    free(y);
+    free(q);
+}
+
+/* matmul[type] equals dequantize + F32 matmul (same order: exactly). */
+static void test_matmul(void) {
+    const llv_kernels *k = llv_kernels_ref();
+    static const int64_t Ks[] = {256, 512, 768}, Ms[] = {1, 3, 17}, Ns[] = {1, 7, 33};
+    int cases = 0, bad = 0;
+    for (int t = 0; t < NQ; t++) {
+        int type = qtypes[t];
+        for (int ki = 0; ki < 3; ki++) {
+            int64_t K = Ks[ki];
+            size_t rb;
+            CHECK(llv_type_row_bytes(type, K, &rb));
+            for (int mi = 0; mi < 3; mi++) {
+                for (int ni = 0; ni < 3; ni++) {
+                    int64_t M = Ms[mi], N = Ns[ni], ldx = K + 3, ldy = N + 2;
+                    float *wf = malloc((size_t)(N * K) * 4), *wd = malloc((size_t)(N * K) * 4);
+                    float *x = malloc((size_t)(M * ldx) * 4);
+                    float *y = malloc((size_t)(M * ldy) * 4), *yr = malloc((size_t)(M * ldy) * 4);
+                    uint8_t *wq = malloc(rb * (size_t)N);
+                    for (int64_t i = 0; i < N * K; i++) wf[i] = grand() * 0.05f;
+                    for (int64_t i = 0; i < M * ldx; i++) x[i] = grand();
+                    for (int64_t r = 0; r < N; r++) {
+                        k->from_f32[type](wf + r * K, wq + (size_t)r * rb, K);
+                        k->to_f32[type](wq + (size_t)r * rb, wd + r * K, K);
+                    }
+                    for (int64_t i = 0; i < M * ldy; i++) y[i] = yr[i] = -7.0f;
+                    /* two row ranges, as threads would split them */
+                    int64_t mid = N / 2;
+                    k->matmul[type](wq, rb, x, ldx, M, K, y, ldy, 0, mid);
+                    k->matmul[type](wq, rb, x, ldx, M, K, y, ldy, mid, N);
+                    k->matmul[LLV_TYPE_F32](wd, (size_t)K * 4, x, ldx, M, K, yr, ldy, 0, N);
+                    llv_cmp c = llv_compare_f32(y, yr, M * ldy, 0.0, 1e-5);
+                    cases++;
+                    if (!c.ok) {
+                        bad++;
+                        printf("  %s K=%lld M=%lld N=%lld: max rel %g\n", llv_type_name(type), (long long)K,
+                               (long long)M, (long long)N, c.max_rel);
+                    }
+                    free(wf); free(wd); free(x); free(y); free(yr); free(wq);
+                }
+            }
+        }
+    }
+    printf("  matmul: %d cases, %d mismatches\n", cases, bad);
+    CHECK_EQ_I(bad, 0);
+}
+
+static void test_table(void) {
+    const llv_kernels *k = llv_kernels_ref();
+    for (int t = 0; t < NQ; t++)
+        CHECK_MSG(k->matmul[qtypes[t]] && k->to_f32[qtypes[t]] && k->from_f32[qtypes[t]], "%s entries",
+                  llv_type_name(qtypes[t]));
+}
+
+static void test_policy(void);
+static void test_quantize_file(void);
+
+int main(int argc, char **argv) {
+    llv_test_init(argc, argv);
+    if (llv_test_case("table")) test_table();
+    if (llv_test_case("kat")) {
+        test_kat_q8_0();
+        test_kat_q4_0();
+        test_kat_q4_K();
+        test_kat_q6_K();
+    }
+    if (llv_test_case("grid")) test_exact_grid();
+    if (llv_test_case("error")) test_error_bounds();
+    if (llv_test_case("matmul")) test_matmul();
+    if (llv_test_case("policy")) test_policy();
+    if (llv_test_case("file")) test_quantize_file();
+    return llv_test_finish();
+}
+
+/* --- type policy --- */
+
+static int ptype(const llv_quant_policy *p, const char *name, int n_dims, int64_t ne0, int64_t ne1) {
+    int64_t ne[4] = {ne0, ne1, 1, 1};
+    return llv_quant_tensor_type(p, name, n_dims, ne);
+}
+
+static void test_policy(void) {
+    /* use_more_bits over 40 layers (Llama 3.2 11B text): first/last eighth and every third between */
+    static const int more40[] = {0, 1, 2, 3, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 34, 35, 36, 37, 38, 39};
+    int bad = 0;
+    for (int i = 0, j = 0; i < 40; i++) {
+        bool want = j < 20 && more40[j] == i;
+        j += want;
+        bad += llv_quant_use_more_bits(i, 40) != want;
+    }
+    CHECK_EQ_I(bad, 0);
+    CHECK(llv_quant_use_more_bits(0, 8) && llv_quant_use_more_bits(3, 8) && llv_quant_use_more_bits(6, 8) &&
+          llv_quant_use_more_bits(7, 8) && !llv_quant_use_more_bits(1, 8) && !llv_quant_use_more_bits(5, 8));
+
+    llv_quant_policy km = {LLV_TYPE_Q4_K_M, 40, true};
+    const int Q4K = LLV_TYPE_Q4_K, Q6K = LLV_TYPE_Q6_K, Q8 = LLV_TYPE_Q8_0, F16 = LLV_TYPE_F16, F32 = LLV_TYPE_F32;
+    struct { const char *name; int n_dims; int64_t ne0, ne1; int want; } cases[] = {
+        {"output.weight", 2, 4096, 128256, Q6K},
+        {"token_embd.weight", 2, 4096, 128264, Q4K},
+        {"output_norm.weight", 1, 4096, 1, F32},
+        {"rope_freqs.weight", 1, 64, 1, F32},
+        {"blk.0.attn_v.weight", 2, 4096, 1024, Q6K},
+        {"blk.5.attn_v.weight", 2, 4096, 1024, Q4K},
+        {"blk.7.attn_v.weight", 2, 4096, 1024, Q6K},
+        {"blk.39.attn_v.weight", 2, 4096, 1024, Q6K},
+        {"blk.6.ffn_down.weight", 2, 14336, 4096, Q4K},
+        {"blk.10.ffn_down.weight", 2, 14336, 4096, Q6K},
+        {"blk.36.ffn_down.weight", 2, 14336, 4096, Q6K},
+        {"blk.0.attn_q.weight", 2, 4096, 4096, Q4K},
+        {"blk.0.attn_k.weight", 2, 4096, 1024, Q4K},
+        {"blk.0.attn_output.weight", 2, 4096, 4096, Q4K},
+        {"blk.0.ffn_gate.weight", 2, 4096, 14336, Q4K},
+        {"blk.0.ffn_up.weight", 2, 4096, 14336, Q4K},
+        {"blk.3.cross_attn_v_proj.weight", 2, 4096, 1024, Q4K}, /* not "attn_v.weight": llama.cpp's rule */
+        {"blk.3.cross_attn_q_norm.weight", 1, 128, 1, F32},
+        {"blk.3.cross_attn_attn_gate", 1, 1, 1, F32},
+        {"blk.0.attn_norm.weight", 1, 4096, 1, F32},
+        {"v.blk.0.attn_q.weight", 2, 1280, 1280, F16},
+        {"v.patch_embd.weight", 4, 14, 14, F16},
+        {"v.position_embd.weight", 2, 1280, 1601, F16},
+        {"v.blk.0.ln1.bias", 1, 1280, 1, F32},
+        {"mm.0.weight", 2, 7680, 4096, F16},
+        {"mm.0.bias", 1, 4096, 1, F32},
+        /* rows not whole 256-blocks: Q8_0, else F16 */
+        {"blk.1.attn_q.weight", 2, 96, 96, Q8},
+        {"blk.0.ffn_down.weight", 2, 160, 64, Q8},
+        {"output.weight", 2, 96, 300, Q8},
+        {"blk.1.ffn_up.weight", 2, 40, 64, F16},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got = ptype(&km, cases[i].name, cases[i].n_dims, cases[i].ne0, cases[i].ne1);
+        CHECK_MSG(got == cases[i].want, "q4_k_m %s: %s, want %s", cases[i].name, llv_type_name((llv_type)got),
+                  llv_type_name((llv_type)cases[i].want));
+    }
+    /* tied embeddings: token_embd plays output's role */
+    llv_quant_policy tied = {LLV_TYPE_Q4_K_M, 16, false};
+    CHECK_EQ_I(ptype(&tied, "token_embd.weight", 2, 2048, 128256), Q6K);
+    /* single-type targets */
+    llv_quant_policy q8 = {LLV_TYPE_Q8_0, 40, true}, q40 = {LLV_TYPE_Q4_0, 40, true}, q6 = {LLV_TYPE_Q6_K, 40, true};
+    llv_quant_policy f16 = {LLV_TYPE_F16, 40, true}, bf16 = {LLV_TYPE_BF16, 40, true};
+    CHECK_EQ_I(ptype(&q8, "output.weight", 2, 4096, 1000), Q8);
+    CHECK_EQ_I(ptype(&q8, "blk.0.attn_v.weight", 2, 4096, 1024), Q8);
+    CHECK_EQ_I(ptype(&q8, "v.blk.0.attn_q.weight", 2, 1280, 1280), F16);
+    CHECK_EQ_I(ptype(&q8, "blk.0.attn_q.weight", 2, 40, 40), F16);
+    CHECK_EQ_I(ptype(&q40, "blk.0.attn_v.weight", 2, 4096, 1024), LLV_TYPE_Q4_0);
+    CHECK_EQ_I(ptype(&q40, "blk.0.attn_v.weight", 2, 96, 96), LLV_TYPE_Q4_0);
+    CHECK_EQ_I(ptype(&q40, "output.weight", 2, 4096, 1000), Q6K);
+    CHECK_EQ_I(ptype(&q6, "blk.2.ffn_down.weight", 2, 14336, 4096), Q6K);
+    CHECK_EQ_I(ptype(&f16, "v.blk.0.attn_q.weight", 2, 1280, 1280), F16);
+    CHECK_EQ_I(ptype(&bf16, "blk.0.attn_q.weight", 2, 40, 40), LLV_TYPE_BF16);
+    CHECK_EQ_I(ptype(&bf16, "blk.0.attn_norm.weight", 1, 40, 1), F32);
+    CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_Q4_K_M), 15);
+    CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_Q8_0), 7);
+    CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_Q4_0), 2);
+    CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_Q6_K), 18);
+    CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_F16), 1);
+    CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_BF16), 32);
+    CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_F32), 0);
+}
+
+/* --- llv_quantize on llv-synth files --- */
+
+/* Checks out against in: every KV kept, ftype keys, tensors in order with the
+ * policy's types, same-type tensors bit-equal, the rest within RMSE bounds. */
+static void check_quantized(const char *in_path, const char *out_path, llv_type target, uint32_t ftype) {
+    llv_gguf *gi = NULL, *go = NULL;
+    llv_error err = {0};
+    CHECK_OK(llv_gguf_open(in_path, &gi, &err), &err);
+    CHECK_OK(llv_gguf_open(out_path, &go, &err), &err);
+    if (!gi || !go) goto done;
+    for (int64_t i = 0; i < llv_gguf_n_kv(gi); i++)
+        CHECK_MSG(llv_gguf_find_key(go, llv_gguf_key(gi, i)) >= 0, "key %s kept", llv_gguf_key(gi, i));
+    uint32_t ft = 99, qv = 0;
+    CHECK_OK(llv_gguf_get_u32(go, "general.file_type", &ft, &err), &err);
+    CHECK_OK(llv_gguf_get_u32(go, "general.quantization_version", &qv, &err), &err);
+    CHECK_EQ_I(ft, ftype);
+    CHECK_EQ_I(qv, 2);
+    int64_t blocks = 0;
+    CHECK_OK(llv_gguf_get_i64(gi, "mllama.block_count", &blocks, &err), &err);
+    llv_quant_policy pol = {target, blocks, llv_gguf_find_tensor(gi, "output.weight") != NULL};
+    CHECK_EQ_I(llv_gguf_n_tensors(go), llv_gguf_n_tensors(gi));
+    const llv_kernels *k = llv_kernels_ref();
+    int bad_type = 0, bad_copy = 0, bad_err = 0, n_quant = 0;
+    for (int64_t i = 0; i < llv_gguf_n_tensors(gi) && i < llv_gguf_n_tensors(go); i++) {
+        const llv_tensor *a = llv_gguf_tensor(gi, i), *b = llv_gguf_tensor(go, i);
+        CHECK(strcmp(a->name, b->name) == 0 && a->n_dims == b->n_dims && a->ne[0] == b->ne[0] && a->ne[1] == b->ne[1]);
+        int want = llv_quant_tensor_type(&pol, a->name, a->n_dims, a->ne);
+        if ((int)b->type != want) {
+            if (bad_type++ < 5) printf("  %s: %s, want %s\n", a->name, llv_type_name(b->type), llv_type_name((llv_type)want));
+            continue;
+        }
+        if (a->type == b->type) {
+            bad_copy += a->nbytes != b->nbytes || memcmp(a->data, b->data, a->nbytes) != 0;
+            continue;
+        }
+        int64_t n = a->ne[0] * llv_tensor_rows(a);
+        float *fa = malloc((size_t)n * 4), *fb = malloc((size_t)n * 4);
+        k->to_f32[a->type](a->data, fa, n);
+        k->to_f32[b->type](b->data, fb, n);
+        double se = 0, ss = 0;
+        for (int64_t e = 0; e < n; e++) {
+            se += ((double)fa[e] - fb[e]) * ((double)fa[e] - fb[e]);
+            ss += (double)fa[e] * fa[e];
+        }
+        double lim = b->type == LLV_TYPE_Q8_0 ? 0.01 : b->type == LLV_TYPE_Q6_K ? 0.03 : 0.12;
+        if (llv_quant_type_is_quantized((int)b->type)) n_quant++;
+        if (!(sqrt(se / (ss > 0 ? ss : 1)) < (b->type == LLV_TYPE_F16 || b->type == LLV_TYPE_BF16 ? 0.005 : lim))) {
+            if (bad_err++ < 5) printf("  %s: relative RMSE %g\n", a->name, sqrt(se / ss));
+        }
+        free(fa);
+        free(fb);
+    }
+    CHECK_EQ_I(bad_type, 0);
+    CHECK_EQ_I(bad_copy, 0);
+    CHECK_EQ_I(bad_err, 0);
+    CHECK(n_quant > 0);
+done:
+    llv_gguf_close(gi);
+    llv_gguf_close(go);
+}
+
+static bool progress_cb(const char *what, float f, void *user) {
+    float *last = user;
+    if (*last == -2) return false;
+    CHECK(strcmp(what, "quantize") == 0 && f >= *last && f <= 1.0f);
+    *last = f;
+    return true;
+}
+
+static void test_quantize_file(void) {
+    char *tmp = llv_test_tmpdir();
+    CHECK(tmp != NULL);
+    if (!tmp) return;
+    char *f32 = llv_test_path(tmp, "tiny-f32.gguf"), *f16 = llv_test_path(tmp, "tiny-f16.gguf");
+    char *out = llv_test_path(tmp, "out.gguf");
+    llv_error err = {0};
+    llv_synth_params sp = llv_synth_default_params();
+    sp.preset = "demo"; /* ffn_down rows of 256: some real K-quant blocks */
+    CHECK_OK(llv_synth(f32, &sp, &err), &err);
+    sp.type = LLV_TYPE_F16;
+    CHECK_OK(llv_synth(f16, &sp, &err), &err);
+
+    static const struct { llv_type t; uint32_t ftype; } cases[] = {
+        {LLV_TYPE_Q4_K_M, 15}, {LLV_TYPE_Q8_0, 7}, {LLV_TYPE_Q4_0, 2}, {LLV_TYPE_Q6_K, 18}, {LLV_TYPE_Q4_K, 14},
+        {LLV_TYPE_F16, 1}, {LLV_TYPE_BF16, 32}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int src = 0; src < 2; src++) {
+            const char *in = src ? f16 : f32;
+            llv_status s = llv_quantize(in, out, cases[i].t, NULL, &err);
+            CHECK_MSG(s == LLV_OK, "quantize %s from %s: %s", llv_type_name(cases[i].t), src ? "f16" : "f32",
+                      err.message);
+            if (s != LLV_OK) continue;
+            if (cases[i].t != LLV_TYPE_F16 && cases[i].t != LLV_TYPE_BF16) check_quantized(in, out, cases[i].t, cases[i].ftype);
+            llv_model *m = NULL;
+            CHECK_OK(llv_model_load(out, NULL, &m, &err), &err);
+            if (m) {
+                llv_model_info info;
+                llv_model_get_info(m, &info);
+                printf("  %s from %s: predominant text type %s\n", llv_type_name(cases[i].t), src ? "f16" : "f32",
+                       llv_type_name(info.weight_type));
+                llv_model_free(m);
+            }
+        }
+    }
+    /* progress reaches 1 and can cancel */
+    llv_convert_params cp = llv_convert_default_params();
+    float last = -1;
+    cp.progress = progress_cb;
+    cp.progress_user = &last;
+    CHECK_OK(llv_quantize(f32, out, LLV_TYPE_Q4_0, &cp, &err), &err);
+    CHECK(last == 1.0f);
+    last = -2; /* cancel at the first call */
+    CHECK_STATUS(llv_quantize(f32, out, LLV_TYPE_Q4_0, &cp, &err), LLV_ERR_CANCELLED, &err);
+    CHECK_STATUS(llv_quantize(f32, out, (llv_type)3, NULL, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_STATUS(llv_quantize(f32, out, LLV_TYPE_Q4_K_M, NULL, &err), LLV_OK, &err);
+    CHECK(llv_quantize(out, out, LLV_TYPE_Q8_0, NULL, &err) == LLV_OK); /* requantize in place: via temp + rename */
+    char *missing = llv_test_path(tmp, "missing.gguf"), *baddir = llv_test_path(tmp, "no/such/dir/x.gguf");
+    CHECK(llv_quantize(missing, out, LLV_TYPE_Q8_0, NULL, &err) != LLV_OK);
+    CHECK(llv_quantize(f32, baddir, LLV_TYPE_Q8_0, NULL, &err) != LLV_OK);
+    CHECK(llv_quantize(NULL, out, LLV_TYPE_Q8_0, NULL, &err) == LLV_ERR_INVALID_ARGUMENT);
+    unlink(f32);
+    unlink(f16);
+    unlink(out);
+    rmdir(tmp);
+    free(f32);
+    free(f16);
+    free(out);
+    free(missing);
+    free(baddir);
+    free(tmp);
+}
