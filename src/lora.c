@@ -560,15 +560,16 @@ typedef struct peft_item {
 } peft_item;
 
 /* Maps a PEFT tensor name to (layer, projection, A or B). Returns 1 on
- * success, 0 for a name outside the text decoder's adaptable projections. */
-static int parse_peft(const char *name, const llv_lora_base *b, int *layer, proj *p, bool *is_a, bool *bad_kind) {
+ * success, 0 for a name outside the text decoder's adaptable projections,
+ * -1 for a layer index beyond the base, -2 for self_attn names on a cross
+ * layer of the base or the reverse (*layer set). */
+static int parse_peft(const char *name, const llv_lora_base *b, int *layer, proj *p, bool *is_a) {
     static const char *const wrap[] = {"base_model.model.", ""};
     static const char *const ml_pfx[] = {"language_model.model.layers.", "model.language_model.layers.",
                                          "language_model.layers.", NULL};
     static const char *const ll_pfx[] = {"model.layers.", NULL};
     static const char *const mods[P_COUNT] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                               "down_proj"};
-    *bad_kind = false;
     for (int w = 0; w < 2; w++) {
         size_t wl = strlen(wrap[w]);
         if (strncmp(name, wrap[w], wl)) continue;
@@ -580,7 +581,8 @@ static int parse_peft(const char *name, const llv_lora_base *b, int *layer, proj
             char *end;
             errno = 0;
             long l = strtol(r, &end, 10);
-            if (end == r || *end != '.' || errno || l < 0 || l >= b->n_layer) return 0;
+            if (end == r || *end != '.' || errno || l < 0) return 0;
+            if (l >= b->n_layer) return -1;
             r = end + 1;
             bool cross = b->is_cross[l];
             const char *grp = NULL;
@@ -595,8 +597,8 @@ static int parse_peft(const char *name, const llv_lora_base *b, int *layer, proj
                 bool attn = k <= P_O;
                 if (attn != (grp[0] != 'm')) return 0;
                 if (attn && (grp[0] == 'c') != cross) {
-                    *bad_kind = true; /* e.g. self_attn on a cross layer */
-                    return 0;
+                    *layer = (int)l;
+                    return -2;
                 }
                 const char *t = r + ml + 1;
                 if (!strcmp(t, "lora_A.weight")) *is_a = true;
@@ -747,13 +749,26 @@ llv_status llv_convert_lora(const char *adapter_dir, const char *base, const cha
         const llv_st_tensor *t = llv_st_tensor_at(st, i);
         int layer;
         proj pj;
-        bool is_a = false, bad_kind = false;
-        if (!parse_peft(t->name, &b, &layer, &pj, &is_a, &bad_kind)) {
+        bool is_a = false;
+        int pr = parse_peft(t->name, &b, &layer, &pj, &is_a);
+        if (pr == -1) {
+            s = llv_err(err, LLV_ERR_FORMAT, "adapter tensor '%s' does not fit the base: layer index out of range (the "
+                        "base has %lld layers)", t->name, (long long)b.n_layer);
+            goto done;
+        }
+        if (pr == -2) {
+            s = llv_err(err, LLV_ERR_FORMAT,
+                        "adapter tensor '%s' does not fit the base: layer %d of the base is a %s layer, expected "
+                        "%s names",
+                        t->name, layer, b.is_cross[layer] ? "cross-attention" : "self-attention",
+                        b.is_cross[layer] ? "cross_attn.*" : "self_attn.*");
+            goto done;
+        }
+        if (pr != 1) {
             s = llv_err(err, LLV_ERR_UNSUPPORTED,
-                        "adapter tensor '%s': %s (supported: lora_A/lora_B of the text decoder's self_attn/cross_attn "
-                        "q/k/v/o_proj and mlp gate/up/down_proj for a %s base)",
-                        t->name, bad_kind ? "the attention kind does not match the base layer" : "not supported",
-                        arch_name(b.arch));
+                        "adapter tensor '%s' is not supported (supported: lora_A/lora_B of the text decoder's "
+                        "self_attn/cross_attn q/k/v/o_proj and mlp gate/up/down_proj for a %s base)",
+                        t->name, arch_name(b.arch));
             goto done;
         }
         if (t->n_dims != 2 || (t->dtype != LLV_ST_F32 && t->dtype != LLV_ST_F16 && t->dtype != LLV_ST_BF16)) {
