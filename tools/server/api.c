@@ -1,0 +1,767 @@
+/* api.c - request mapping JSON -> generation request (see api.h). Field
+ * errors name the field the way the client wrote it ("messages[0].content"),
+ * so a client can tell what to fix. */
+#include "api.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Total JSON values a body may hold: a byte-array image costs one cJSON node
+ * (~64 bytes) per byte, so this bounds parse memory (~256 MB). */
+#define SRV_MAX_JSON_VALUES (4u << 20)
+#define SRV_MAX_IMAGES 8
+
+void srv_error_set(srv_error *err, int http, int code, const char *param, const char *fmt, ...) {
+    if (!err) return;
+    err->http = http;
+    err->code = code;
+    snprintf(err->param, sizeof err->param, "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
+/* A schema error: 400, code 5006, "AiError: Bad input: ..." on the Workers
+ * routes (the hosted API's wording), the bare text on the OpenAI routes. */
+__attribute__((format(printf, 4, 5))) static bool bad(srv_error *err, srv_api api, const char *param,
+                                                      const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (api == SRV_API_WORKERS)
+        srv_error_set(err, 400, SRV_CODE_BAD_INPUT, param, "AiError: Bad input: %s", msg);
+    else
+        srv_error_set(err, 400, SRV_CODE_BAD_INPUT, param, "%s", msg);
+    return false;
+}
+
+void srv_error_from_llv(srv_error *err, const llv_error *e, const char *what) {
+    const char *msg = e ? e->message : "unknown error";
+    llv_status st = e ? e->status : LLV_ERR_INTERNAL;
+    switch (st) {
+    case LLV_ERR_INVALID_ARGUMENT:
+    case LLV_ERR_FORMAT:
+    case LLV_ERR_LIMIT:
+    case LLV_ERR_UNSUPPORTED:
+    case LLV_ERR_NOT_FOUND:
+    case LLV_ERR_STATE:
+        srv_error_set(err, 400, SRV_CODE_BAD_INPUT, what, "AiError: Bad input: %s: %s", what, msg);
+        break;
+    case LLV_ERR_OUT_OF_MEMORY:
+        srv_error_set(err, 503, SRV_CODE_CAPACITY, what, "Out of capacity: %s: %s", what, msg);
+        break;
+    default:
+        srv_error_set(err, 500, SRV_CODE_INTERNAL, what, "Internal error: %s: %s", what, msg);
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* JSON pre-scan and base64                                                  */
+/* ------------------------------------------------------------------------- */
+
+int srv_json_depth(const char *s, size_t n, int limit) {
+    int depth = 0, max = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = false;
+            continue;
+        }
+        if (c == '"') in_str = true;
+        else if (c == '[' || c == '{') {
+            if (++depth > max) max = depth;
+            if (max > limit) return limit + 1;
+        } else if (c == ']' || c == '}') {
+            if (depth > 0) depth--;
+        }
+    }
+    return max;
+}
+
+/* Values in the text (commas + 1 per container, roughly): bounds cJSON nodes. */
+static size_t json_value_estimate(const char *s, size_t n) {
+    size_t count = 1;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = false;
+            continue;
+        }
+        if (c == '"') in_str = true;
+        else if (c == ',' || c == '[' || c == '{') count++;
+    }
+    return count;
+}
+
+static int b64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+bool srv_base64_decode(const char *s, size_t n, uint8_t **out, size_t *out_n) {
+    *out = NULL;
+    *out_n = 0;
+    uint8_t *buf = malloc(n / 4 * 3 + 4);
+    if (!buf) return false;
+    size_t o = 0, pad = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        int v = b64_value(c);
+        if (v < 0 || pad) { /* bad character, or data after padding */
+            free(buf);
+            return false;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    /* 6 leftover bits can't come from whole bytes; too much padding is wrong */
+    if (bits >= 6 || pad > 2) {
+        free(buf);
+        return false;
+    }
+    *out = buf;
+    *out_n = o;
+    return true;
+}
+
+char *srv_base64_encode(const uint8_t *p, size_t n) {
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((n + 2) / 3 * 4 + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n) v |= p[i + 2];
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    out[o] = 0;
+    return out;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Field helpers                                                             */
+/* ------------------------------------------------------------------------- */
+
+static const char *type_name(const cJSON *v) {
+    if (cJSON_IsNull(v)) return "null";
+    if (cJSON_IsBool(v)) return "boolean";
+    if (cJSON_IsNumber(v)) return "number";
+    if (cJSON_IsString(v)) return "string";
+    if (cJSON_IsArray(v)) return "array";
+    if (cJSON_IsObject(v)) return "object";
+    return "invalid";
+}
+
+/* 0 absent (or null), 1 present and valid, -1 error (err filled). */
+static int get_bool(const cJSON *o, const char *name, bool *out, srv_api api, srv_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsBool(v)) {
+        bad(err, api, name, "Type mismatch of '%s': expected boolean, got %s", name, type_name(v));
+        return -1;
+    }
+    *out = cJSON_IsTrue(v);
+    return 1;
+}
+
+static int get_number(const cJSON *o, const char *name, double lo, double hi, double *out, srv_api api,
+                      srv_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v)) {
+        bad(err, api, name, "Type mismatch of '%s': expected number, got %s", name, type_name(v));
+        return -1;
+    }
+    double d = v->valuedouble;
+    if (!isfinite(d) || d < lo || d > hi) {
+        bad(err, api, name, "'%s' = %g is out of range (expected %g..%g)", name, d, lo, hi);
+        return -1;
+    }
+    *out = d;
+    return 1;
+}
+
+static int get_integer(const cJSON *o, const char *name, double lo, double hi, double *out, srv_api api,
+                       srv_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || floor(v->valuedouble) != v->valuedouble) {
+        if (cJSON_IsNumber(v))
+            bad(err, api, name, "Type mismatch of '%s': expected integer, got %g", name, v->valuedouble);
+        else
+            bad(err, api, name, "Type mismatch of '%s': expected integer, got %s", name, type_name(v));
+        return -1;
+    }
+    double d = v->valuedouble;
+    if (d < lo || d > hi) {
+        bad(err, api, name, "'%s' = %.0f is out of range (expected %.0f..%.0f)", name, d, lo, hi);
+        return -1;
+    }
+    *out = d;
+    return 1;
+}
+
+static size_t utf8_chars(const char *s) {
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80) n++;
+    return n;
+}
+
+static bool add_image(srv_request *r, uint8_t *bytes, size_t n, const char *param, const srv_limits *lim,
+                      srv_error *err) {
+    if (r->n_images >= SRV_MAX_IMAGES) {
+        free(bytes);
+        return bad(err, r->api, param, "too many images (at most %d per request)", SRV_MAX_IMAGES);
+    }
+    if (n == 0) {
+        free(bytes);
+        return bad(err, r->api, param, "'%s': the image is empty", param);
+    }
+    if (lim && lim->max_image_bytes && n > lim->max_image_bytes) {
+        free(bytes);
+        return bad(err, r->api, param, "'%s': image of %zu bytes exceeds the limit of %zu bytes", param, n,
+                   lim->max_image_bytes);
+    }
+    r->images[r->n_images].bytes = bytes;
+    r->images[r->n_images].n = n;
+    r->n_images++;
+    return true;
+}
+
+static bool base64_image(srv_request *r, const char *s, size_t n, const char *param, const srv_limits *lim,
+                         srv_error *err) {
+    uint8_t *bytes;
+    size_t nb;
+    if (!srv_base64_decode(s, n, &bytes, &nb)) {
+        srv_error_set(err, 400, SRV_CODE_BAD_BASE64, param,
+                      r->api == SRV_API_WORKERS ? "AiError: Invalid data type for base64 input: '%s' is not valid base64"
+                                                : "Invalid base64 data in '%s'",
+                      param);
+        return false;
+    }
+    return add_image(r, bytes, nb, param, lim, err);
+}
+
+/* "data:[mediatype][;base64],DATA"; anything else (http URLs) is refused. */
+static bool data_url_image(srv_request *r, const char *url, const char *param, const srv_limits *lim,
+                           srv_error *err) {
+    if (strncmp(url, "data:", 5) != 0)
+        return bad(err, r->api, param,
+                   "'%s': only data URLs are accepted (e.g. data:image/png;base64,...); HTTP URLs are not fetched",
+                   param);
+    const char *comma = strchr(url, ',');
+    if (!comma) return bad(err, r->api, param, "'%s': malformed data URL (no ',')", param);
+    size_t head = (size_t)(comma - url);
+    if (head < 12 || memcmp(comma - 7, ";base64", 7) != 0)
+        return bad(err, r->api, param, "'%s': only base64 data URLs are accepted (data:<type>;base64,...)", param);
+    return base64_image(r, comma + 1, strlen(comma + 1), param, lim, err);
+}
+
+/* Top-level `image`: an array of byte values or a base64 string. */
+static bool top_image(srv_request *r, const cJSON *v, const srv_limits *lim, srv_error *err) {
+    if (cJSON_IsString(v)) {
+        const char *s = v->valuestring;
+        if (strncmp(s, "data:", 5) == 0) return data_url_image(r, s, "image", lim, err);
+        return base64_image(r, s, strlen(s), "image", lim, err);
+    }
+    if (!cJSON_IsArray(v))
+        return bad(err, r->api, "image", "Type mismatch of 'image': expected array of bytes or base64 string, got %s",
+                   type_name(v));
+    int n = cJSON_GetArraySize(v);
+    uint8_t *bytes = malloc(n > 0 ? (size_t)n : 1);
+    if (!bytes) {
+        srv_error_set(err, 503, SRV_CODE_CAPACITY, "image", "Out of memory for the image");
+        return false;
+    }
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v) {
+        if (!cJSON_IsNumber(it) || floor(it->valuedouble) != it->valuedouble || it->valuedouble < 0 ||
+            it->valuedouble > 255) {
+            free(bytes);
+            char p[48];
+            snprintf(p, sizeof p, "image[%d]", i);
+            if (!cJSON_IsNumber(it))
+                return bad(err, r->api, p, "Type mismatch of '%s': expected an integer 0..255, got %s", p,
+                           type_name(it));
+            return bad(err, r->api, p, "'%s' = %g is not a byte value (expected an integer 0..255)", p,
+                       it->valuedouble);
+        }
+        bytes[i++] = (uint8_t)it->valuedouble;
+    }
+    return add_image(r, bytes, (size_t)n, "image", lim, err);
+}
+
+static char *keep(srv_request *r, char *s) {
+    if (!s) return NULL;
+    if (r->n_scratch >= (int)(sizeof r->scratch / sizeof r->scratch[0])) {
+        free(s);
+        return NULL;
+    }
+    r->scratch[r->n_scratch++] = s;
+    return s;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Sampling fields (shared by all variants)                                  */
+/* ------------------------------------------------------------------------- */
+
+static bool parse_sampling(srv_request *r, const cJSON *root, const srv_limits *lim, srv_error *err) {
+    srv_api api = r->api;
+    llv_sampling_params *sp = &r->sampling;
+    *sp = llv_sampling_default_params();
+    sp->max_tokens = 256;
+    sp->temperature = 0.6f;
+    double d;
+    int rc;
+    double max_cap = lim && lim->max_tokens_cap > 0 ? lim->max_tokens_cap : 131072;
+    const char *mt_name = "max_tokens";
+    if (api == SRV_API_OPENAI && cJSON_GetObjectItemCaseSensitive(root, "max_completion_tokens") &&
+        !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root, "max_completion_tokens")))
+        mt_name = "max_completion_tokens";
+    if ((rc = get_integer(root, mt_name, 1, max_cap, &d, api, err)) < 0) return false;
+    if (rc) sp->max_tokens = (int32_t)d;
+    if ((rc = get_number(root, "temperature", 0, 5, &d, api, err)) < 0) return false;
+    if (rc) sp->temperature = (float)d;
+    if ((rc = get_number(root, "top_p", 0, 2, &d, api, err)) < 0) return false;
+    if (rc) sp->top_p = (float)d;
+    if ((rc = get_integer(root, "top_k", 1, 50, &d, api, err)) < 0) return false;
+    if (rc) sp->top_k = (int32_t)d;
+    if ((rc = get_integer(root, "seed", api == SRV_API_OPENAI ? 0 : 1, 9999999999.0, &d, api, err)) < 0) return false;
+    if (rc) sp->seed = (uint64_t)d;
+    if ((rc = get_number(root, "repetition_penalty", 0, 2, &d, api, err)) < 0) return false;
+    if (rc) sp->repetition_penalty = (float)d;
+    if ((rc = get_number(root, "frequency_penalty", 0, 2, &d, api, err)) < 0) return false;
+    if (rc) sp->frequency_penalty = (float)d;
+    if ((rc = get_number(root, "presence_penalty", 0, 2, &d, api, err)) < 0) return false;
+    if (rc) sp->presence_penalty = (float)d;
+    const cJSON *lora = cJSON_GetObjectItemCaseSensitive(root, "lora");
+    if (lora && !cJSON_IsNull(lora)) {
+        if (!cJSON_IsString(lora))
+            return bad(err, api, "lora", "Type mismatch of 'lora': expected string, got %s", type_name(lora));
+        if (lora->valuestring[0]) {
+            if (!lim || !lim->have_lora)
+                return bad(err, api, "lora", "'lora': unknown adapter '%.100s' (this server has no LoRA adapters loaded)",
+                           lora->valuestring);
+            sp->lora = lora->valuestring;
+        }
+    }
+    if (lim) sp->timeout_ms = lim->timeout_ms;
+    llv_error e;
+    if (llv_sampling_params_validate(sp, &e)) return bad(err, api, "", "%s", e.message);
+    return true;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Messages                                                                  */
+/* ------------------------------------------------------------------------- */
+
+static bool check_tools(srv_request *r, const cJSON *tools, const char *name, srv_error *err) {
+    if (!cJSON_IsArray(tools))
+        return bad(err, r->api, name, "Type mismatch of '%s': expected array, got %s", name, type_name(tools));
+    int i = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools) {
+        char p[64];
+        snprintf(p, sizeof p, "%s[%d]", name, i);
+        if (!cJSON_IsObject(t)) return bad(err, r->api, p, "Type mismatch of '%s': expected object, got %s", p, type_name(t));
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+        const cJSON *nm;
+        if (fn) {
+            if (!cJSON_IsObject(fn))
+                return bad(err, r->api, p, "Type mismatch of '%s.function': expected object, got %s", p, type_name(fn));
+            nm = cJSON_GetObjectItemCaseSensitive(fn, "name");
+            if (!cJSON_IsString(nm)) return bad(err, r->api, p, "'%s.function.name' is required and must be a string", p);
+        } else {
+            nm = cJSON_GetObjectItemCaseSensitive(t, "name");
+            if (!cJSON_IsString(nm)) return bad(err, r->api, p, "'%s.name' is required and must be a string", p);
+            if (!strcmp(name, "functions") && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "code")))
+                return bad(err, r->api, p, "'%s.code' is required and must be a string", p);
+        }
+        i++;
+    }
+    return true;
+}
+
+static int count_parts(const cJSON *content) {
+    if (cJSON_IsArray(content)) return cJSON_GetArraySize(content);
+    if (cJSON_IsObject(content)) return 1;
+    return 0;
+}
+
+/* One content part (object) into *part. */
+static bool parse_part(srv_request *r, const cJSON *o, const char *p, llv_part *part, const srv_limits *lim,
+                       srv_error *err) {
+    if (!cJSON_IsObject(o)) return bad(err, r->api, p, "Type mismatch of '%s': expected object, got %s", p, type_name(o));
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");
+    const cJSON *iu = cJSON_GetObjectItemCaseSensitive(o, "image_url");
+    const char *t = cJSON_IsString(type) ? type->valuestring : NULL;
+    if (type && !t) return bad(err, r->api, p, "Type mismatch of '%s.type': expected string, got %s", p, type_name(type));
+    if (!t) t = iu ? "image_url" : "text";
+    char q[128];
+    if (!strcmp(t, "text")) {
+        snprintf(q, sizeof q, "%s.text", p);
+        if (!cJSON_IsString(text))
+            return bad(err, r->api, q, "'%s' is required for a text part and must be a string (got %s)", q,
+                       text ? type_name(text) : "nothing");
+        part->type = LLV_PART_TEXT;
+        part->text = text->valuestring;
+        return true;
+    }
+    if (!strcmp(t, "image_url")) {
+        snprintf(q, sizeof q, "%s.image_url", p);
+        const char *url = NULL;
+        if (cJSON_IsString(iu)) url = iu->valuestring; /* some clients send the URL directly */
+        else if (cJSON_IsObject(iu)) {
+            const cJSON *u = cJSON_GetObjectItemCaseSensitive(iu, "url");
+            snprintf(q, sizeof q, "%s.image_url.url", p);
+            if (!cJSON_IsString(u)) return bad(err, r->api, q, "'%s' is required and must be a string", q);
+            url = u->valuestring;
+        } else
+            return bad(err, r->api, q, "'%s' is required for an image_url part and must be an object with 'url'", q);
+        if (!data_url_image(r, url, q, lim, err)) return false;
+        part->type = LLV_PART_IMAGE;
+        part->image = r->images[r->n_images - 1].bytes;
+        part->image_bytes = r->images[r->n_images - 1].n;
+        return true;
+    }
+    snprintf(q, sizeof q, "%s.type", p);
+    return bad(err, r->api, q, "'%s' = '%.40s' is not supported (expected 'text' or 'image_url')", q, t);
+}
+
+static bool parse_messages(srv_request *r, const cJSON *root, const cJSON *top_img, const srv_limits *lim,
+                           srv_error *err) {
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    if (!cJSON_IsArray(msgs))
+        return bad(err, r->api, "messages", "Type mismatch of 'messages': expected array, got %s", type_name(msgs));
+    int n = cJSON_GetArraySize(msgs);
+    if (n == 0) return bad(err, r->api, "messages", "'messages' must not be empty");
+    size_t total_parts = top_img ? 2 : 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, msgs) {
+        const cJSON *c = cJSON_IsObject(m) ? cJSON_GetObjectItemCaseSensitive(m, "content") : NULL;
+        total_parts += (size_t)count_parts(c);
+    }
+    r->msgs = calloc((size_t)n, sizeof *r->msgs);
+    r->parts = calloc(total_parts + 1, sizeof *r->parts);
+    if (!r->msgs || !r->parts) {
+        srv_error_set(err, 503, SRV_CODE_CAPACITY, "messages", "Out of memory for the messages");
+        return false;
+    }
+    r->n_msgs = (size_t)n;
+    int first_user = -1;
+    int i = 0;
+    cJSON_ArrayForEach(m, msgs) {
+        char p[64], q[96];
+        snprintf(p, sizeof p, "messages[%d]", i);
+        llv_message *lm = &r->msgs[i];
+        if (!cJSON_IsObject(m)) return bad(err, r->api, p, "Type mismatch of '%s': expected object, got %s", p, type_name(m));
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        snprintf(q, sizeof q, "%s.role", p);
+        if (!cJSON_IsString(role))
+            return bad(err, r->api, q, "'%s' is required and must be a string (got %s)", q,
+                       role ? type_name(role) : "nothing");
+        const char *rs = role->valuestring;
+        if (!strcmp(rs, "developer")) rs = "system";
+        if (strcmp(rs, "system") && strcmp(rs, "user") && strcmp(rs, "assistant") && strcmp(rs, "tool") &&
+            strcmp(rs, "ipython"))
+            return bad(err, r->api, q, "'%s' = '%.40s' is not a role (expected system, user, assistant or tool)", q,
+                       rs);
+        lm->role = rs;
+        if (first_user < 0 && !strcmp(rs, "user")) first_user = i;
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
+        snprintf(q, sizeof q, "%s.content", p);
+        /* an assistant turn that called tools (OpenAI form) */
+        const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+        if (tcs && !cJSON_IsNull(tcs)) {
+            char tq[96];
+            snprintf(tq, sizeof tq, "%s.tool_calls", p);
+            if (!cJSON_IsArray(tcs)) return bad(err, r->api, tq, "Type mismatch of '%s': expected array", tq);
+            const cJSON *tc0 = cJSON_GetArrayItem(tcs, 0);
+            if (tc0) {
+                const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc0, "function");
+                if (!fn) fn = tc0;
+                const cJSON *nm = cJSON_GetObjectItemCaseSensitive(fn, "name");
+                const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+                if (!cJSON_IsString(nm)) return bad(err, r->api, tq, "'%s[0].function.name' must be a string", tq);
+                lm->tool_call_name = nm->valuestring;
+                if (cJSON_IsString(args)) lm->tool_call_arguments = args->valuestring;
+                else if (cJSON_IsObject(args)) lm->tool_call_arguments = keep(r, cJSON_PrintUnformatted(args));
+                else lm->tool_call_arguments = "{}";
+            }
+        }
+        if (!c || cJSON_IsNull(c)) {
+            if (!lm->tool_call_name) return bad(err, r->api, q, "'%s' is required", q);
+            lm->content = "";
+        } else if (cJSON_IsString(c)) {
+            lm->content = c->valuestring;
+        } else if (cJSON_IsArray(c) || cJSON_IsObject(c)) {
+            lm->parts = &r->parts[r->n_parts];
+            if (cJSON_IsObject(c)) {
+                if (!parse_part(r, c, q, &r->parts[r->n_parts], lim, err)) return false;
+                r->n_parts++;
+            } else {
+                int j = 0;
+                const cJSON *it;
+                cJSON_ArrayForEach(it, c) {
+                    char pq[128];
+                    snprintf(pq, sizeof pq, "%s[%d]", q, j++);
+                    if (!parse_part(r, it, pq, &r->parts[r->n_parts], lim, err)) return false;
+                    r->n_parts++;
+                }
+            }
+            lm->n_parts = (size_t)(&r->parts[r->n_parts] - lm->parts);
+            if (lm->n_parts == 0) {
+                lm->parts = NULL;
+                lm->content = "";
+            }
+        } else {
+            return bad(err, r->api, q, "Type mismatch of '%s': expected string, array or object, got %s", q,
+                       type_name(c));
+        }
+        i++;
+    }
+    if (top_img) {
+        /* deprecated top-level image: goes first into the first user turn */
+        if (first_user < 0) return bad(err, r->api, "image", "'image' needs a user message to go into");
+        if (!top_image(r, top_img, lim, err)) return false;
+        llv_message *u = &r->msgs[first_user];
+        llv_part img = {.type = LLV_PART_IMAGE,
+                        .image = r->images[r->n_images - 1].bytes,
+                        .image_bytes = r->images[r->n_images - 1].n};
+        if (u->parts) {
+            /* shift this message's parts right by one inside the shared array */
+            size_t start = (size_t)(u->parts - r->parts);
+            memmove(&r->parts[start + 1], &r->parts[start], (r->n_parts - start) * sizeof *r->parts);
+            r->parts[start] = img;
+            r->n_parts++;
+            for (size_t k = 0; k < r->n_msgs; k++)
+                if (r->msgs[k].parts && (size_t)(r->msgs[k].parts - r->parts) > start) r->msgs[k].parts++;
+            u->n_parts++;
+        } else {
+            size_t start = r->n_parts;
+            r->parts[start] = img;
+            r->parts[start + 1] = (llv_part){.type = LLV_PART_TEXT, .text = u->content ? u->content : ""};
+            r->n_parts += 2;
+            u->parts = &r->parts[start];
+            u->n_parts = 2;
+            u->content = NULL;
+        }
+    }
+    /* tools */
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
+    const cJSON *funcs = r->api == SRV_API_WORKERS ? cJSON_GetObjectItemCaseSensitive(root, "functions") : NULL;
+    if (tools && cJSON_IsNull(tools)) tools = NULL;
+    if (funcs && cJSON_IsNull(funcs)) funcs = NULL;
+    if (tools && !check_tools(r, tools, "tools", err)) return false;
+    if (funcs && !check_tools(r, funcs, "functions", err)) return false;
+    const cJSON *choice = r->api == SRV_API_OPENAI ? cJSON_GetObjectItemCaseSensitive(root, "tool_choice") : NULL;
+    bool none = cJSON_IsString(choice) && !strcmp(choice->valuestring, "none");
+    if ((tools || funcs) && !none) {
+        cJSON *all = cJSON_CreateArray();
+        const cJSON *t;
+        if (tools) cJSON_ArrayForEach(t, tools) cJSON_AddItemToArray(all, cJSON_Duplicate(t, true));
+        if (funcs) {
+            /* legacy {name, code}: offered as a function whose description is the code */
+            cJSON_ArrayForEach(t, funcs) {
+                cJSON *d = cJSON_CreateObject();
+                cJSON_AddStringToObject(d, "name", cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring);
+                cJSON_AddStringToObject(d, "description", cJSON_GetObjectItemCaseSensitive(t, "code")->valuestring);
+                cJSON_AddItemToArray(all, d);
+            }
+        }
+        if (cJSON_GetArraySize(all) > 0) {
+            r->tools_json = cJSON_PrintUnformatted(all);
+            r->has_tools = r->tools_json != NULL;
+        }
+        cJSON_Delete(all);
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Entry                                                                     */
+/* ------------------------------------------------------------------------- */
+
+static bool parse_openai_extras(srv_request *r, const cJSON *root, srv_error *err) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (model && !cJSON_IsNull(model)) {
+        if (!cJSON_IsString(model))
+            return bad(err, r->api, "model", "Type mismatch of 'model': expected string, got %s", type_name(model));
+        r->model = model->valuestring;
+    }
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    if (so && !cJSON_IsNull(so)) {
+        if (!cJSON_IsObject(so))
+            return bad(err, r->api, "stream_options", "Type mismatch of 'stream_options': expected object, got %s",
+                       type_name(so));
+        if (get_bool(so, "include_usage", &r->include_usage, r->api, err) < 0) {
+            snprintf(err->param, sizeof err->param, "stream_options.include_usage");
+            return false;
+        }
+    }
+    double d;
+    if (get_integer(root, "n", 1, 1, &d, r->api, err) < 0) return false;
+    const cJSON *stop = cJSON_GetObjectItemCaseSensitive(root, "stop");
+    if (stop && !cJSON_IsNull(stop)) {
+        if (cJSON_IsString(stop)) {
+            if (stop->valuestring[0]) r->stop[r->n_stop++] = stop->valuestring;
+        } else if (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) <= 4) {
+            const cJSON *s;
+            cJSON_ArrayForEach(s, stop) {
+                if (!cJSON_IsString(s)) return bad(err, r->api, "stop", "'stop' items must be strings");
+                if (s->valuestring[0]) r->stop[r->n_stop++] = s->valuestring;
+            }
+        } else
+            return bad(err, r->api, "stop", "'stop' must be a string or an array of at most 4 strings");
+    }
+    return true;
+}
+
+bool srv_request_parse(const char *body, size_t n, srv_api api, const srv_limits *lim, srv_request *r,
+                       srv_error *err) {
+    memset(r, 0, sizeof *r);
+    r->api = api;
+    r->sampling = llv_sampling_default_params();
+    if (n == 0 || !body) return bad(err, api, "", "the request body is empty (expected a JSON object)");
+    if (memchr(body, 0, n)) return bad(err, api, "", "malformed JSON: the body contains a NUL byte");
+    if (srv_json_depth(body, n, SRV_MAX_JSON_DEPTH) > SRV_MAX_JSON_DEPTH)
+        return bad(err, api, "", "JSON nested deeper than %d levels", SRV_MAX_JSON_DEPTH);
+    if (json_value_estimate(body, n) > SRV_MAX_JSON_VALUES) {
+        srv_error_set(err, 413, SRV_CODE_TOO_LARGE, "",
+                      "Request too large: more than %u JSON values (send images as base64)", SRV_MAX_JSON_VALUES);
+        return false;
+    }
+    char *text = malloc(n + 1);
+    if (!text) {
+        srv_error_set(err, 503, SRV_CODE_CAPACITY, "", "Out of memory for the request body");
+        return false;
+    }
+    memcpy(text, body, n);
+    text[n] = 0;
+    const char *end = NULL;
+    r->root = cJSON_ParseWithOpts(text, &end, true);
+    if (!r->root) {
+        size_t at = end && end >= text ? (size_t)(end - text) : 0;
+        free(text);
+        return bad(err, api, "", "malformed JSON at byte %zu", at);
+    }
+    free(text);
+    cJSON *root = r->root;
+    if (!cJSON_IsObject(root))
+        return bad(err, api, "", "Type mismatch of '/': expected object, got %s", type_name(root));
+
+    if (get_bool(root, "stream", &r->stream, api, err) < 0) return false;
+    if (!parse_sampling(r, root, lim, err)) return false;
+    if (api == SRV_API_OPENAI && !parse_openai_extras(r, root, err)) return false;
+
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(root, "prompt");
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    if (prompt && cJSON_IsNull(prompt)) prompt = NULL;
+    if (msgs && cJSON_IsNull(msgs)) msgs = NULL;
+    if (api == SRV_API_OPENAI) prompt = NULL;
+    if (prompt && msgs) return bad(err, api, "", "oneOf at '/' not met: give either 'prompt' or 'messages', not both");
+    if (!prompt && !msgs)
+        return bad(err, api, api == SRV_API_OPENAI ? "messages" : "",
+                   api == SRV_API_OPENAI ? "'messages' is required"
+                                         : "oneOf at '/' not met, 0 matches: required properties at '/' are 'prompt', "
+                                           "required properties at '/' are 'messages'");
+    const cJSON *img = cJSON_GetObjectItemCaseSensitive(root, "image");
+    if (img && cJSON_IsNull(img)) img = NULL;
+    if (api == SRV_API_OPENAI) img = NULL;
+    r->images = calloc(SRV_MAX_IMAGES, sizeof *r->images);
+    if (!r->images) {
+        srv_error_set(err, 503, SRV_CODE_CAPACITY, "", "Out of memory");
+        return false;
+    }
+
+    if (prompt) {
+        r->kind = SRV_KIND_PROMPT;
+        if (!cJSON_IsString(prompt))
+            return bad(err, api, "prompt", "Type mismatch of 'prompt': expected string, got %s", type_name(prompt));
+        size_t chars = utf8_chars(prompt->valuestring);
+        if (chars < 1) return bad(err, api, "prompt", "'prompt' must not be empty (minLength 1)");
+        if (chars > SRV_MAX_PROMPT_CHARS)
+            return bad(err, api, "prompt", "'prompt' has %zu characters (maxLength %d)", chars, SRV_MAX_PROMPT_CHARS);
+        r->prompt = prompt->valuestring;
+        if (get_bool(root, "raw", &r->raw, api, err) < 0) return false;
+        if (img && !top_image(r, img, lim, err)) return false;
+        if (r->raw) {
+            size_t tags = 0;
+            for (const char *s = r->prompt; (s = strstr(s, "<|image|>")); s += 9) tags++;
+            if (tags != r->n_images)
+                return bad(err, api, "prompt",
+                           "raw 'prompt' has %zu <|image|> tag(s) but %zu image(s) were given; with raw, each image "
+                           "goes where <|image|> appears",
+                           tags, r->n_images);
+        } else {
+            /* one user turn: the image first, then the text */
+            r->msgs = calloc(1, sizeof *r->msgs);
+            r->parts = calloc(2, sizeof *r->parts);
+            if (!r->msgs || !r->parts) {
+                srv_error_set(err, 503, SRV_CODE_CAPACITY, "", "Out of memory");
+                return false;
+            }
+            r->n_msgs = 1;
+            r->msgs[0].role = "user";
+            if (r->n_images) {
+                r->parts[0] = (llv_part){.type = LLV_PART_IMAGE, .image = r->images[0].bytes,
+                                         .image_bytes = r->images[0].n};
+                r->parts[1] = (llv_part){.type = LLV_PART_TEXT, .text = r->prompt};
+                r->n_parts = 2;
+                r->msgs[0].parts = r->parts;
+                r->msgs[0].n_parts = 2;
+            } else {
+                r->msgs[0].content = r->prompt;
+            }
+        }
+        return true;
+    }
+    r->kind = SRV_KIND_MESSAGES;
+    return parse_messages(r, root, img, lim, err);
+}
+
+void srv_request_free(srv_request *r) {
+    if (!r) return;
+    if (r->images)
+        for (size_t i = 0; i < r->n_images; i++) free(r->images[i].bytes);
+    free(r->images);
+    free(r->msgs);
+    free(r->parts);
+    free(r->tools_json);
+    for (int i = 0; i < r->n_scratch; i++) free(r->scratch[i]);
+    cJSON_Delete(r->root);
+    memset(r, 0, sizeof *r);
+}

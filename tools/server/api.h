@@ -1,0 +1,111 @@
+/* api.h - maps a request body (Workers AI prompt/messages variants, OpenAI
+ * chat completions) to a generation request, with the hosted API's
+ * validation. No HTTP and no model here, so it is unit-testable. */
+#ifndef LLV_SERVER_API_H
+#define LLV_SERVER_API_H
+
+#include "llv.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRV_MAX_JSON_DEPTH 64
+#define SRV_MAX_PROMPT_CHARS 131072
+
+/* Error codes of the hosted API (Workers AI errors table) and our additions. */
+enum {
+    SRV_CODE_BAD_INPUT = 5006,      /* 400: schema validation                   */
+    SRV_CODE_BAD_BASE64 = 5004,     /* 400: invalid base64 input                */
+    SRV_CODE_NO_SUCH_MODEL = 5007,  /* 400: model name not served               */
+    SRV_CODE_TOO_LARGE = 3006,      /* 413: request too large                   */
+    SRV_CODE_TIMEOUT = 3007,        /* 408: request timed out                   */
+    SRV_CODE_CAPACITY = 3040,       /* 429/503: out of capacity / not ready     */
+    SRV_CODE_NOT_FOUND = 7003,      /* 404: could not route                     */
+    SRV_CODE_METHOD = 7001,         /* 405: method not allowed                  */
+    SRV_CODE_AUTH = 10000,          /* 401: authentication error                */
+    SRV_CODE_INTERNAL = 3043        /* 500: internal error                      */
+};
+
+typedef enum srv_api {
+    SRV_API_WORKERS = 0, /* /ai/run/<model>: envelope, {response, tool_calls, usage} */
+    SRV_API_OPENAI = 1   /* /v1/chat/completions                                      */
+} srv_api;
+
+typedef struct srv_error {
+    int  http;          /* HTTP status                                  */
+    int  code;          /* envelope error code (SRV_CODE_*)             */
+    char param[96];     /* offending field ("max_tokens", "messages[0].content"), or "" */
+    char message[600];  /* human-readable, names the field               */
+} srv_error;
+
+typedef struct srv_image {
+    uint8_t *bytes;
+    size_t   n;
+} srv_image;
+
+typedef enum srv_kind { SRV_KIND_PROMPT = 0, SRV_KIND_MESSAGES = 1 } srv_kind;
+
+typedef struct srv_request {
+    srv_api  api;
+    srv_kind kind;
+    bool     stream;
+    bool     raw;           /* prompt variant: no chat template           */
+    bool     include_usage; /* OpenAI stream_options.include_usage       */
+    bool     has_tools;
+    const char *prompt;     /* prompt variant (points into root)          */
+    const char *model;      /* OpenAI "model" or NULL                     */
+
+    srv_image *images;      /* decoded images in order of appearance      */
+    size_t     n_images;
+
+    llv_message *msgs;      /* messages variant (or the prompt as one user turn) */
+    size_t       n_msgs;
+    llv_part    *parts;     /* storage for all parts of all messages      */
+    size_t       n_parts;
+
+    char *tools_json;       /* JSON array or NULL                         */
+    llv_sampling_params sampling;
+    int   n_stop;
+    const char *stop[4];    /* OpenAI stop strings (point into root)      */
+
+    cJSON *root;            /* keeps the strings alive                    */
+    char  *scratch[8];      /* other owned strings                        */
+    int    n_scratch;
+} srv_request;
+
+typedef struct srv_limits {
+    int32_t max_tokens_cap;  /* upper bound for max_tokens (0 = library's)  */
+    int32_t timeout_ms;      /* per-request generation limit (0 = none)     */
+    size_t  max_image_bytes; /* decoded image bytes per image (0 = none)    */
+    bool    have_lora;       /* adapters are loadable (none yet)            */
+} srv_limits;
+
+/* Returns the maximum nesting depth of [ and { in the JSON text (strings
+ * skipped), stopping early once `limit` is exceeded (returns limit + 1). */
+int srv_json_depth(const char *s, size_t n, int limit);
+
+/* Decodes standard or URL-safe base64 (padding optional, whitespace
+ * ignored). Returns false on an invalid character or length. *out is
+ * malloc'd (may be NULL when *n == 0 with a non-NULL dummy). */
+bool srv_base64_decode(const char *s, size_t n, uint8_t **out, size_t *out_n);
+/* Encodes to a malloc'd NUL-terminated string. */
+char *srv_base64_encode(const uint8_t *p, size_t n);
+
+/* Parses and validates `body` (need not be NUL-terminated) for `api`. On
+ * success fills *req (free with srv_request_free) and returns true; on
+ * failure fills *err (HTTP status, code, field) and returns false. */
+bool srv_request_parse(const char *body, size_t n, srv_api api, const srv_limits *lim, srv_request *req,
+                       srv_error *err);
+void srv_request_free(srv_request *req);
+
+/* Fills err; formats message printf-style. */
+void srv_error_set(srv_error *err, int http, int code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Maps a library failure (during session input or generation) to an HTTP
+ * error: bad images/limits are 400, out of memory 503, others 500. */
+void srv_error_from_llv(srv_error *err, const llv_error *e, const char *what);
+
+#endif

@@ -1,0 +1,585 @@
+/* http.c - libmicrohttpd front end (see http.h). One thread per connection:
+ * a non-streamed request generates in its connection thread; a streamed one
+ * generates in a worker thread that feeds SSE events to the connection
+ * through a buffer. Bodies over the limit are read and discarded, then
+ * answered 413, so clients get a complete response. */
+#include "http.h"
+
+#include "format.h"
+#include "run.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct srv_server {
+    srv_config         cfg;
+    const llv_model   *model;
+    srv_pool          *pool;
+    struct MHD_Daemon *d;
+    atomic_bool        shutdown;
+    long               created;
+};
+
+typedef enum route {
+    ROUTE_NONE = 0,
+    ROUTE_HEALTH,
+    ROUTE_MODELS,
+    ROUTE_CHAT,
+    ROUTE_RUN,
+    ROUTE_RUN_OTHER_MODEL
+} route;
+
+typedef struct conn {
+    char            method[16];
+    char            url[160];
+    route           rt;
+    srv_api         api;      /* error form */
+    char           *body;
+    size_t          len, cap;
+    bool            too_large;
+    bool            streaming; /* the stream job logs this request */
+    int             status;
+    int32_t         pt, ct;
+    struct timespec t0;
+} conn;
+
+static double ms_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void log_line(const char *method, const char *url, int status, int32_t pt, int32_t ct, double ms) {
+    fprintf(stderr, "%s %s %d prompt_tokens=%d completion_tokens=%d ms=%.0f\n", method, url, status, (int)pt, (int)ct,
+            ms);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Routing                                                                   */
+/* ------------------------------------------------------------------------- */
+
+/* "/client/v4/accounts/<id>/ai/..." -> "/ai/..." (NULL when not that form) */
+static const char *strip_account(const char *url) {
+    static const char pre[] = "/client/v4/accounts/";
+    if (strncmp(url, pre, sizeof pre - 1)) return NULL;
+    const char *id = url + sizeof pre - 1;
+    const char *slash = strchr(id, '/');
+    if (!slash || slash == id) return NULL;
+    return slash;
+}
+
+static route route_of(const char *url, const char *model_name, srv_api *api) {
+    *api = SRV_API_WORKERS;
+    if (!strcmp(url, "/health")) return ROUTE_HEALTH;
+    const char *rest = strip_account(url);
+    const char *v1 = NULL;
+    if (!strncmp(url, "/v1/", 4)) v1 = url + 3;
+    else if (rest && !strncmp(rest, "/ai/v1/", 7)) v1 = rest + 6;
+    if (v1) {
+        *api = SRV_API_OPENAI;
+        if (!strcmp(v1, "/chat/completions")) return ROUTE_CHAT;
+        if (!strcmp(v1, "/models")) return ROUTE_MODELS;
+        return ROUTE_NONE;
+    }
+    const char *run = NULL;
+    if (!strncmp(url, "/ai/run/", 8)) run = url + 8;
+    else if (rest && !strncmp(rest, "/ai/run/", 8)) run = rest + 8;
+    if (run) return strcmp(run, model_name) ? ROUTE_RUN_OTHER_MODEL : ROUTE_RUN;
+    return ROUTE_NONE;
+}
+
+static const char *route_method(route r) {
+    return r == ROUTE_HEALTH || r == ROUTE_MODELS ? "GET" : "POST";
+}
+
+/* ------------------------------------------------------------------------- */
+/* Responses                                                                 */
+/* ------------------------------------------------------------------------- */
+
+static enum MHD_Result respond(struct MHD_Connection *c, conn *k, int status, char *body, const char *allow) {
+    if (!body) {
+        status = 500;
+        body = strdup("{\"result\":null,\"success\":false,\"errors\":[{\"code\":3043,\"message\":\"Internal error: "
+                      "out of memory\"}],\"messages\":[]}");
+        if (!body) return MHD_NO;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    k->status = status;
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, conn *k, srv_api api, const srv_error *e,
+                                     const char *allow) {
+    return respond(c, k, e->http, srv_fmt_error(api, e), allow);
+}
+
+__attribute__((format(printf, 6, 7))) static enum MHD_Result fail(struct MHD_Connection *c, conn *k, int http,
+                                                                  int code, const char *allow, const char *fmt, ...) {
+    srv_error e;
+    memset(&e, 0, sizeof e);
+    e.http = http;
+    e.code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
+    return respond_error(c, k, k->api, &e, allow);
+}
+
+static int client_fd(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? (int)ci->connect_fd : -1;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Streaming                                                                 */
+/* ------------------------------------------------------------------------- */
+
+typedef struct job {
+    srv_server     *srv;
+    srv_request     req;
+    llv_session    *session;
+    srv_run         run;
+    pthread_t       th;
+    bool            started;
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    char           *buf;
+    size_t          len, off, cap;
+    bool            done;
+    bool            oom;
+    atomic_bool     cancel;
+    char            id[48];
+    long            created;
+    const char     *model_name;
+    int             keepalive_ms; /* SSE comment when idle this long (keeps MHD's idle timeout off) */
+    /* for the log line */
+    char            method[16], url[160];
+    struct timespec t0;
+} job;
+
+/* Appends an event (owned) to the buffer and wakes the reader. */
+static bool job_push(job *j, char *ev) {
+    if (!ev) {
+        j->oom = true;
+        return false;
+    }
+    size_t n = strlen(ev);
+    pthread_mutex_lock(&j->mu);
+    if (j->len + n > j->cap) {
+        size_t cap = j->cap ? j->cap : 4096;
+        while (cap < j->len + n) cap *= 2;
+        char *b = realloc(j->buf, cap);
+        if (!b) {
+            pthread_mutex_unlock(&j->mu);
+            free(ev);
+            j->oom = true;
+            return false;
+        }
+        j->buf = b;
+        j->cap = cap;
+    }
+    memcpy(j->buf + j->len, ev, n);
+    j->len += n;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    free(ev);
+    return true;
+}
+
+static bool job_emit(const char *piece, size_t n, void *user) {
+    job *j = user;
+    if (atomic_load(&j->cancel)) return false;
+    char *ev = j->req.api == SRV_API_OPENAI
+                   ? srv_fmt_openai_chunk(j->id, j->created, j->model_name, NULL, piece, n, NULL, NULL, 0)
+                   : srv_fmt_workers_piece(piece, n);
+    return job_push(j, ev);
+}
+
+static void *job_main(void *arg) {
+    job *j = arg;
+    srv_error e;
+    memset(&e, 0, sizeof e);
+    bool openai = j->req.api == SRV_API_OPENAI;
+    if (openai) job_push(j, srv_fmt_openai_chunk(j->id, j->created, j->model_name, "assistant", "", 0, NULL, NULL, 0));
+    bool ok = srv_run_generate(&j->run, &e);
+    srv_pool_release(j->srv->pool, j->session);
+    j->session = NULL;
+    if (!ok) {
+        /* the status line is gone already: report in the stream */
+        char *body = srv_fmt_error(j->req.api, &e);
+        if (body) {
+            size_t n = strlen(body);
+            char *ev = malloc(n + 9);
+            if (ev) snprintf(ev, n + 9, "data: %s\n\n", body);
+            free(body);
+            job_push(j, ev);
+        }
+    } else if (!j->run.cancelled) {
+        srv_usage u = {j->run.prompt_tokens, j->run.completion_tokens};
+        if (openai) {
+            job_push(j, srv_fmt_openai_chunk(j->id, j->created, j->model_name, NULL, NULL, 0,
+                                             srv_finish_reason(j->run.stop, j->run.n_tool_calls), j->run.tool_calls,
+                                             j->run.n_tool_calls));
+            if (j->req.include_usage) job_push(j, srv_fmt_openai_usage_chunk(j->id, j->created, j->model_name, u));
+        } else {
+            job_push(j, srv_fmt_workers_final(j->run.tool_calls, j->run.n_tool_calls, u));
+        }
+    }
+    if (!j->run.cancelled) job_push(j, strdup("data: [DONE]\n\n"));
+    pthread_mutex_lock(&j->mu);
+    j->done = true;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+static ssize_t job_read(void *cls, uint64_t pos, char *out, size_t max) {
+    (void)pos;
+    job *j = cls;
+    pthread_mutex_lock(&j->mu);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    long ns = dl.tv_nsec + (long)(j->keepalive_ms % 1000) * 1000000L;
+    dl.tv_sec += j->keepalive_ms / 1000 + ns / 1000000000L;
+    dl.tv_nsec = ns % 1000000000L;
+    while (j->off == j->len && !j->done)
+        if (pthread_cond_timedwait(&j->cv, &j->mu, &dl) == ETIMEDOUT) break;
+    if (j->off == j->len && !j->done) {
+        /* a long prefill: an SSE comment (ignored by clients) keeps the
+         * connection from timing out as idle and shows a hang-up early */
+        static const char ka[] = ": keep-alive\n\n";
+        pthread_mutex_unlock(&j->mu);
+        size_t n = sizeof ka - 1 < max ? sizeof ka - 1 : max;
+        memcpy(out, ka, n);
+        return (ssize_t)n;
+    }
+    if (j->off == j->len) {
+        pthread_mutex_unlock(&j->mu);
+        return j->oom || j->run.cancelled ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    size_t n = j->len - j->off;
+    if (n > max) n = max;
+    memcpy(out, j->buf + j->off, n);
+    j->off += n;
+    if (j->off == j->len) j->off = j->len = 0;
+    pthread_mutex_unlock(&j->mu);
+    return (ssize_t)n;
+}
+
+static void job_free(void *cls) {
+    job *j = cls;
+    atomic_store(&j->cancel, true);
+    if (j->started) pthread_join(j->th, NULL);
+    if (j->session) srv_pool_release(j->srv->pool, j->session);
+    log_line(j->method, j->url, j->run.cancelled ? 499 : 200, j->run.prompt_tokens, j->run.completion_tokens,
+             ms_since(&j->t0));
+    srv_run_free(&j->run);
+    srv_request_free(&j->req);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j->buf);
+    free(j);
+}
+
+/* Takes ownership of *req (zeroed) and of the session. */
+static enum MHD_Result start_stream(srv_server *s, struct MHD_Connection *c, conn *k, srv_request *req,
+                                    llv_session *sess) {
+    job *j = calloc(1, sizeof *j);
+    if (!j) {
+        srv_pool_release(s->pool, sess);
+        srv_request_free(req);
+        return fail(c, k, 503, SRV_CODE_CAPACITY, NULL, "Out of capacity: out of memory");
+    }
+    j->srv = s;
+    j->req = *req;
+    memset(req, 0, sizeof *req);
+    j->session = sess;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    atomic_init(&j->cancel, false);
+    srv_new_id(j->id, sizeof j->id, "chatcmpl-");
+    j->created = (long)time(NULL);
+    j->model_name = s->cfg.model_name;
+    j->keepalive_ms = s->cfg.conn_timeout * 1000 / 3;
+    if (j->keepalive_ms > 5000) j->keepalive_ms = 5000;
+    snprintf(j->method, sizeof j->method, "%s", k->method);
+    snprintf(j->url, sizeof j->url, "%s", k->url);
+    j->t0 = k->t0;
+    j->run.req = &j->req;
+    j->run.session = sess;
+    j->run.emit = job_emit;
+    j->run.emit_user = j;
+    j->run.cancel = &j->cancel;
+    j->run.shutdown = &s->shutdown;
+    j->run.client_fd = client_fd(c);
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, job_read, j, job_free);
+    if (!r) {
+        job_free(j);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    if (pthread_create(&j->th, NULL, job_main, j) != 0) {
+        MHD_destroy_response(r); /* frees j through job_free */
+        return fail(c, k, 503, SRV_CODE_CAPACITY, NULL, "Out of capacity: cannot start a thread");
+    }
+    j->started = true;
+    k->streaming = true;
+    k->status = 200;
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Generation routes                                                         */
+/* ------------------------------------------------------------------------- */
+
+static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k) {
+    srv_request req;
+    srv_error e;
+    memset(&e, 0, sizeof e);
+    srv_api api = k->rt == ROUTE_CHAT ? SRV_API_OPENAI : SRV_API_WORKERS;
+    if (!srv_request_parse(k->body, k->len, api, &s->cfg.limits, &req, &e)) {
+        srv_request_free(&req);
+        return respond_error(c, k, api, &e, NULL);
+    }
+    llv_session *sess = NULL;
+    srv_pool_rc rc = srv_pool_acquire(s->pool, &sess);
+    if (rc != SRV_POOL_OK) {
+        srv_request_free(&req);
+        if (rc == SRV_POOL_FULL)
+            return fail(c, k, 429, SRV_CODE_CAPACITY, NULL,
+                        "Out of capacity: all sessions are busy and the queue is full; retry later");
+        return fail(c, k, 503, SRV_CODE_CAPACITY, NULL, "Out of capacity: the server is shutting down");
+    }
+    if (!srv_run_input(&req, sess, &e)) {
+        srv_pool_release(s->pool, sess);
+        srv_request_free(&req);
+        return respond_error(c, k, api, &e, NULL);
+    }
+    if (req.stream) return start_stream(s, c, k, &req, sess);
+
+    srv_run run;
+    memset(&run, 0, sizeof run);
+    run.req = &req;
+    run.session = sess;
+    run.shutdown = &s->shutdown;
+    run.client_fd = client_fd(c);
+    bool ok = srv_run_generate(&run, &e);
+    srv_pool_release(s->pool, sess);
+    k->pt = run.prompt_tokens;
+    k->ct = run.completion_tokens;
+    enum MHD_Result ret;
+    if (!ok) {
+        ret = respond_error(c, k, api, &e, NULL);
+    } else if (run.cancelled) {
+        k->status = 499; /* client gone (or shutdown): nothing to answer */
+        ret = atomic_load(&s->shutdown)
+                  ? fail(c, k, 503, SRV_CODE_CAPACITY, NULL, "Out of capacity: the server is shutting down")
+                  : MHD_NO;
+    } else if (run.stop == LLV_STOP_TIMEOUT) {
+        ret = fail(c, k, 408, SRV_CODE_TIMEOUT, NULL, "Request timeout: generation exceeded %d ms",
+                   (int)req.sampling.timeout_ms);
+    } else {
+        srv_usage u = {run.prompt_tokens, run.completion_tokens};
+        char *body;
+        if (api == SRV_API_OPENAI) {
+            char id[48];
+            srv_new_id(id, sizeof id, "chatcmpl-");
+            body = srv_fmt_openai_result(id, (long)time(NULL), s->cfg.model_name, run.text, run.tool_calls,
+                                         run.n_tool_calls, srv_finish_reason(run.stop, run.n_tool_calls), u);
+        } else {
+            body = srv_fmt_workers_result(run.text, run.tool_calls, run.n_tool_calls, u);
+        }
+        ret = respond(c, k, 200, body, NULL);
+    }
+    srv_run_free(&run);
+    srv_request_free(&req);
+    return ret;
+}
+
+/* ------------------------------------------------------------------------- */
+/* MHD callbacks                                                             */
+/* ------------------------------------------------------------------------- */
+
+static bool authorized(srv_server *s, struct MHD_Connection *c) {
+    if (!s->cfg.api_key) return true;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7)) return false;
+    h += 7;
+    while (*h == ' ') h++;
+    /* compare without an early exit, so timing doesn't leak the key */
+    size_t a = strlen(h), b = strlen(s->cfg.api_key);
+    unsigned diff = (unsigned)(a ^ b);
+    for (size_t i = 0; i < a; i++) diff |= (unsigned char)h[i] ^ (unsigned char)s->cfg.api_key[i % (b ? b : 1)];
+    return diff == 0;
+}
+
+static enum MHD_Result dispatch(srv_server *s, struct MHD_Connection *c, conn *k) {
+    if (k->rt != ROUTE_HEALTH && !authorized(s, c))
+        return fail(c, k, 401, SRV_CODE_AUTH, NULL, "Authentication error: missing or invalid Authorization: Bearer token");
+    if (k->rt == ROUTE_NONE) {
+        return fail(c, k, 404, SRV_CODE_NOT_FOUND, NULL, "Could not route to %s, perhaps your object identifier is invalid?",
+                    k->url);
+    }
+    const char *want = route_method(k->rt);
+    if (strcmp(k->method, want) && !(k->rt != ROUTE_CHAT && k->rt != ROUTE_RUN && k->rt != ROUTE_RUN_OTHER_MODEL &&
+                                      !strcmp(k->method, "HEAD")))
+        return fail(c, k, 405, SRV_CODE_METHOD, want, "Method not allowed: %s %s (use %s)", k->method, k->url, want);
+    if (k->too_large)
+        return fail(c, k, 413, SRV_CODE_TOO_LARGE, NULL, "Request too large: the body exceeds %zu bytes",
+                    s->cfg.max_body);
+    switch (k->rt) {
+    case ROUTE_HEALTH:
+        if (atomic_load(&s->shutdown))
+            return fail(c, k, 503, SRV_CODE_CAPACITY, NULL, "Out of capacity: the server is shutting down");
+        {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "status", "ok");
+            cJSON_AddStringToObject(o, "model", s->cfg.model_name);
+            char *b = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            return respond(c, k, 200, b, NULL);
+        }
+    case ROUTE_MODELS:
+        return respond(c, k, 200, srv_fmt_openai_models(s->cfg.model_name, s->created), NULL);
+    case ROUTE_RUN_OTHER_MODEL:
+        return fail(c, k, 400, SRV_CODE_NO_SUCH_MODEL, NULL, "No such model %s (this server runs %s)",
+                    k->url, s->cfg.model_name);
+    default:
+        return generate(s, c, k);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+    (void)version;
+    srv_server *s = cls;
+    conn *k = *con_cls;
+    if (!k) {
+        k = calloc(1, sizeof *k);
+        if (!k) return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &k->t0);
+        snprintf(k->method, sizeof k->method, "%s", method);
+        snprintf(k->url, sizeof k->url, "%s", url);
+        k->rt = route_of(url, s->cfg.model_name, &k->api);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) k->too_large = true;
+        *con_cls = k;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        /* bodies are only kept for the generation routes; others are discarded */
+        if (k->too_large || (k->rt != ROUTE_CHAT && k->rt != ROUTE_RUN)) return MHD_YES;
+        if (k->len + n > s->cfg.max_body) {
+            k->too_large = true;
+            free(k->body);
+            k->body = NULL;
+            k->len = k->cap = 0;
+            return MHD_YES;
+        }
+        if (k->len + n > k->cap) {
+            size_t cap = k->cap ? k->cap : 4096;
+            while (cap < k->len + n) cap *= 2;
+            if (cap > s->cfg.max_body) cap = s->cfg.max_body;
+            char *b = realloc(k->body, cap);
+            if (!b) return MHD_NO;
+            k->body = b;
+            k->cap = cap;
+        }
+        memcpy(k->body + k->len, upload_data, n);
+        k->len += n;
+        return MHD_YES;
+    }
+    return dispatch(s, c, k);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)c;
+    conn *k = *con_cls;
+    if (!k) return;
+    if (!k->streaming) {
+        int status = k->status ? k->status : 499;
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status == 200) status = 499;
+        log_line(k->method, k->url, status, k->pt, k->ct, ms_since(&k->t0));
+    }
+    free(k->body);
+    free(k);
+    *con_cls = NULL;
+}
+
+bool srv_server_start(const srv_config *cfg, const llv_model *model, srv_pool *pool, srv_server **out,
+                      int *port_out, char *why, size_t why_cap) {
+    *out = NULL;
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char port[16];
+    snprintf(port, sizeof port, "%d", cfg->port);
+    int gai = getaddrinfo(cfg->host, port, &hints, &ai);
+    if (gai || !ai) {
+        snprintf(why, why_cap, "cannot resolve --host %s: %s", cfg->host, gai_strerror(gai));
+        return false;
+    }
+    srv_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        freeaddrinfo(ai);
+        snprintf(why, why_cap, "out of memory");
+        return false;
+    }
+    s->cfg = *cfg;
+    s->model = model;
+    s->pool = pool;
+    s->created = (long)time(NULL);
+    atomic_init(&s->shutdown, false);
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    s->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
+                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_conns,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->d) {
+        snprintf(why, why_cap, "cannot listen on %s:%d (address in use or not permitted?)", cfg->host, cfg->port);
+        free(s);
+        return false;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    *port_out = di ? (int)di->port : cfg->port;
+    *out = s;
+    return true;
+}
+
+void srv_server_stop(srv_server *s) {
+    if (!s) return;
+    atomic_store(&s->shutdown, true);
+    srv_pool_close(s->pool);
+    MHD_stop_daemon(s->d);
+    free(s);
+}

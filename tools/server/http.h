@@ -1,0 +1,30 @@
+/* http.h - the HTTP front end on libmicrohttpd: routes, body limits, auth,
+ * request logging, JSON and SSE responses. */
+#ifndef LLV_SERVER_HTTP_H
+#define LLV_SERVER_HTTP_H
+
+#include "api.h"
+#include "pool.h"
+
+#include <stdatomic.h>
+
+typedef struct srv_config {
+    const char *host;        /* "127.0.0.1"                                  */
+    int         port;        /* 0 = pick a free one                          */
+    const char *model_name;  /* "@cf/meta/llama-3.2-11b-vision-instruct"     */
+    const char *api_key;     /* NULL = no auth                               */
+    size_t      max_body;    /* bytes                                        */
+    int         conn_timeout;/* seconds of idle before a connection is closed */
+    int         max_conns;
+    srv_limits  limits;
+} srv_config;
+
+typedef struct srv_server srv_server;
+
+/* Starts listening; *port_out gets the bound port. */
+bool srv_server_start(const srv_config *cfg, const llv_model *model, srv_pool *pool, srv_server **out,
+                      int *port_out, char *why, size_t why_cap);
+/* Stops accepting, cancels running generations, waits for connections. */
+void srv_server_stop(srv_server *s);
+
+#endif

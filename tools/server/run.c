@@ -1,0 +1,163 @@
+/* run.c - see run.h. */
+#include "run.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+bool srv_run_input(const srv_request *req, llv_session *s, srv_error *err) {
+    llv_error e = {0};
+    if (req->kind == SRV_KIND_PROMPT && req->raw) {
+        for (size_t i = 0; i < req->n_images; i++)
+            if (llv_session_add_image(s, req->images[i].bytes, req->images[i].n, &e)) {
+                srv_error_from_llv(err, &e, "image");
+                return false;
+            }
+        if (llv_session_add_raw(s, req->prompt, &e)) {
+            srv_error_from_llv(err, &e, "prompt");
+            return false;
+        }
+        return true;
+    }
+    llv_chat_params cp = llv_chat_default_params();
+    cp.tools_json = req->tools_json;
+    if (llv_session_add_messages(s, req->msgs, req->n_msgs, &cp, &e)) {
+        /* a bad or oversized image is the image's fault, name it so */
+        bool img = req->n_images && (e.status == LLV_ERR_FORMAT || e.status == LLV_ERR_LIMIT);
+        srv_error_from_llv(err, &e, img ? "image" : req->kind == SRV_KIND_PROMPT ? "prompt" : "messages");
+        return false;
+    }
+    return true;
+}
+
+/* A peer that closed its end shows as readable with 0 bytes (or an error). */
+static bool client_gone(int fd) {
+    if (fd < 0) return false;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return true;
+    if (p.revents & POLLIN) {
+        char c;
+        ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        return n == 0;
+    }
+    return false;
+}
+
+static size_t max_stop_len(const srv_request *q) {
+    size_t m = 0;
+    for (int i = 0; i < q->n_stop; i++) {
+        size_t l = strlen(q->stop[i]);
+        if (l > m) m = l;
+    }
+    return m;
+}
+
+/* Passes on text[emitted..upto), keeping UTF-8 sequences whole. */
+static bool flush_to(srv_run *r, size_t upto) {
+    while (upto > r->emitted && upto < r->len && ((unsigned char)r->text[upto] & 0xC0) == 0x80) upto--;
+    if (upto <= r->emitted) return true;
+    bool ok = r->emit ? r->emit(r->text + r->emitted, upto - r->emitted, r->emit_user) : true;
+    r->emitted = upto;
+    return ok;
+}
+
+static bool on_piece(const char *piece, size_t n, void *user) {
+    srv_run *r = user;
+    if ((r->cancel && atomic_load(r->cancel)) || (r->shutdown && atomic_load(r->shutdown)) ||
+        ((r->pieces++ & 7) == 0 && client_gone(r->client_fd))) {
+        r->cancelled = true;
+        return false;
+    }
+    /* a NUL byte (a token of byte 0) can't live in a C/cJSON string: it
+     * becomes U+FFFD, the same in streamed and non-streamed answers */
+    size_t nuls = 0;
+    for (size_t i = 0; i < n; i++) nuls += piece[i] == 0;
+    size_t m = n + 2 * nuls;
+    if (r->len + m + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 256;
+        while (cap < r->len + m + 1) cap *= 2;
+        char *t = realloc(r->text, cap);
+        if (!t) return false;
+        r->text = t;
+        r->cap = cap;
+    }
+    if (nuls) {
+        char *o = r->text + r->len;
+        for (size_t i = 0; i < n; i++) {
+            if (piece[i]) *o++ = piece[i];
+            else {
+                memcpy(o, "\xEF\xBF\xBD", 3);
+                o += 3;
+            }
+        }
+    } else {
+        memcpy(r->text + r->len, piece, n);
+    }
+    r->len += m;
+    n = m;
+    r->text[r->len] = 0;
+    size_t ms = max_stop_len(r->req);
+    if (ms) {
+        /* the earliest match among stop strings that could touch the new bytes */
+        size_t from = r->len - n >= ms ? r->len - n - ms + 1 : 0;
+        size_t best = SIZE_MAX;
+        for (int i = 0; i < r->req->n_stop; i++) {
+            const char *hit = strstr(r->text + from, r->req->stop[i]);
+            if (hit && (size_t)(hit - r->text) < best) best = (size_t)(hit - r->text);
+        }
+        if (best != SIZE_MAX) {
+            r->len = best;
+            r->text[best] = 0;
+            r->stop_hit = true;
+            flush_to(r, best);
+            return false;
+        }
+        return r->len >= ms ? flush_to(r, r->len - (ms - 1)) : true;
+    }
+    if (!flush_to(r, r->len)) {
+        r->cancelled = true;
+        return false;
+    }
+    return true;
+}
+
+bool srv_run_generate(srv_run *r, srv_error *err) {
+    llv_result res;
+    llv_error e = {0};
+    memset(&res, 0, sizeof res);
+    llv_status st = llv_session_generate(r->session, &r->req->sampling, on_piece, r, &res, &e);
+    if (st) {
+        srv_error_from_llv(err, &e, "generation");
+        return false;
+    }
+    if (!r->text) {
+        r->text = calloc(1, 1);
+        if (!r->text) {
+            llv_result_free(&res);
+            srv_error_set(err, 503, SRV_CODE_CAPACITY, "", "Out of memory");
+            return false;
+        }
+    }
+    if (!r->cancelled) flush_to(r, r->len);
+    r->stop = r->stop_hit ? LLV_STOP_EOG : res.stop_reason;
+    r->prompt_tokens = res.prompt_tokens;
+    r->completion_tokens = res.completion_tokens;
+    llv_result_free(&res);
+    if (r->req->has_tools && !r->cancelled) {
+        if (llv_parse_tool_calls(r->text, r->len, &r->tool_calls, &r->n_tool_calls, &e)) {
+            r->tool_calls = NULL;
+            r->n_tool_calls = 0;
+        }
+    }
+    return true;
+}
+
+void srv_run_free(srv_run *r) {
+    free(r->text);
+    llv_tool_calls_free(r->tool_calls, r->n_tool_calls);
+    r->text = NULL;
+    r->tool_calls = NULL;
+    r->n_tool_calls = 0;
+}
