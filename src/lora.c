@@ -320,15 +320,27 @@ const char *llv_model_lora_name(const llv_model *model, size_t i) {
 /* Apply                                                                     */
 /* ------------------------------------------------------------------------- */
 
+typedef struct axpy_job {
+    float        sc;
+    const float *u;
+    float       *y;
+} axpy_job;
+
+static void axpy_task(void *ctx, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const axpy_job *j = ctx;
+    for (int64_t i = i0; i < i1; i++) j->y[i] += j->sc * j->u[i];
+}
+
 void llv_lora_apply(const llv_kernels *k, llv_threadpool *pool, const llv_lora_pair *p, const float *x, int64_t n,
                     float *t, float *u, float *y) {
     if (!p || p->scale == 0.0f || n <= 0) return;
     const int64_t n_out = p->b->ne[1];
     llv_op_linear(k, pool, p->a, NULL, x, n, t); /* t[n, r] = x A^T       */
     llv_op_linear(k, pool, p->b, NULL, t, n, u); /* u[n, n_out] = t B^T   */
-    const float sc = p->scale;
-    const size_t total = (size_t)n * (size_t)n_out;
-    for (size_t i = 0; i < total; i++) y[i] += sc * u[i];
+    /* y += scale * u; each element is written once, so the split does not change results */
+    axpy_job j = {.sc = p->scale, .u = u, .y = y};
+    llv_threadpool_parallel_for(pool, n * n_out, 16384, axpy_task, &j);
 }
 
 /* ------------------------------------------------------------------------- */
