@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -489,6 +490,142 @@ done:
     free4(hf, gguf, peft, ad);
 }
 
+/* Copies a PEFT dir with tensor names' prefix `from` replaced by `to`; extra:
+ * one more (vision-tower) tensor. */
+static bool rewrite_peft(const char *src, const char *dst, const char *from, const char *to, bool extra) {
+    llv_error err = {0};
+    llv_st *st = NULL;
+    char *ap = llv_test_path(src, "adapter_model.safetensors");
+    bool ok = llv_st_open(ap, &st, &err) == LLV_OK;
+    free(ap);
+    if (!ok) return false;
+    int64_t n = llv_st_n_tensors(st);
+    wt *t = calloc((size_t)n + 1, sizeof *t);
+    for (int64_t i = 0; i < n; i++) {
+        const llv_st_tensor *x = llv_st_tensor_at(st, i);
+        size_t fl = strlen(from);
+        ok &= !strncmp(x->name, from, fl);
+        snprintf(t[i].name, sizeof t[i].name, "%s%s", to, x->name + fl);
+        t[i].nd = 2;
+        t[i].shape[0] = x->shape[0], t[i].shape[1] = x->shape[1];
+        t[i].data = malloc(x->nbytes);
+        memcpy(t[i].data, x->data, x->nbytes);
+    }
+    if (extra) {
+        snprintf(t[n].name, sizeof t[n].name, "base_model.model.vision_model.transformer.layers.0.self_attn.q_proj.lora_A.weight");
+        t[n].nd = 2;
+        t[n].shape[0] = 4, t[n].shape[1] = 32;
+        t[n].data = calloc(128, 4);
+    }
+    mkdir(dst, 0777);
+    char *op = llv_test_path(dst, "adapter_model.safetensors");
+    ok = ok && write_safetensors(op, t, (int)n + extra);
+    free(op);
+    for (int64_t i = 0; i <= n; i++) free(t[i].data);
+    free(t);
+    llv_st_close(st);
+    static const char *const files[] = {"adapter_config.json", "config.json"};
+    for (int i = 0; ok && i < 2; i++) {
+        char *a = llv_test_path(src, files[i]), *b = llv_test_path(dst, files[i]);
+        ok = copy_file(a, b);
+        free(a), free(b);
+    }
+    return ok;
+}
+
+static bool same_gguf_tensors(const char *a, const char *b) {
+    llv_gguf *ga = NULL, *gb = NULL;
+    bool ok = llv_gguf_open(a, &ga, NULL) == LLV_OK && llv_gguf_open(b, &gb, NULL) == LLV_OK &&
+              llv_gguf_n_tensors(ga) == llv_gguf_n_tensors(gb);
+    for (int64_t i = 0; ok && i < llv_gguf_n_tensors(ga); i++) {
+        const llv_tensor *x = llv_gguf_tensor(ga, i), *y = llv_gguf_find_tensor(gb, x->name);
+        ok = y && x->nbytes == y->nbytes && !memcmp(x->data, y->data, x->nbytes);
+    }
+    llv_gguf_close(ga);
+    llv_gguf_close(gb);
+    return ok;
+}
+
+/* the other PEFT spellings convert to the same tensors; vision-tower tensors are refused */
+static void test_spellings(void) {
+    char *hf, *gguf, *peft, *ad;
+    if (!make_fixture("tiny", 4, 7, &hf, &gguf, &peft, &ad)) goto done;
+    llv_error err = {0};
+    llv_convert_params cp = llv_convert_default_params();
+    cp.type = LLV_TYPE_F32;
+    static const char *const to[] = {"base_model.model.model.language_model.layers.", "model.language_model.layers.",
+                                     "language_model.model.layers."};
+    for (int i = 0; i < 3; i++) {
+        char d[64], o[64];
+        snprintf(d, sizeof d, "spell-%d", i);
+        snprintf(o, sizeof o, "spell-%d.gguf", i);
+        char *dp = P(d), *op = P(o);
+        CHECK(rewrite_peft(peft, dp, "base_model.model.language_model.model.layers.", to[i], false));
+        CHECK_OK(llv_convert_lora(dp, NULL, op, &cp, &err), &err);
+        CHECK_MSG(same_gguf_tensors(ad, op), "spelling '%s' converts to the same adapter", to[i]);
+        free(dp), free(op);
+    }
+    char *dp = P("spell-vision"), *op = P("spell-vision.gguf");
+    CHECK(rewrite_peft(peft, dp, "base_model.model.", "base_model.model.", true));
+    CHECK_STATUS(llv_convert_lora(dp, NULL, op, &cp, &err), LLV_ERR_UNSUPPORTED, &err);
+    CHECK_MSG(strstr(err.message, "vision_model.transformer.layers.0.self_attn.q_proj.lora_A") != NULL,
+              "names the tensor: %s", err.message);
+    free(dp), free(op);
+done:
+    free4(hf, gguf, peft, ad);
+}
+
+typedef struct thr_arg {
+    const llv_model *m;
+    const char      *lora;
+    const prompt    *pr;
+    float           *out;
+    bool             ok;
+} thr_arg;
+
+static void *thr_main(void *p) {
+    thr_arg *a = p;
+    a->ok = true;
+    for (int rep = 0; rep < 3 && a->ok; rep++) a->ok = eval_logits(a->m, a->lora, a->pr, a->out);
+    return NULL;
+}
+
+/* two sessions on one model, different adapters, at the same time */
+static void test_concurrent(void) {
+    char *hf, *gguf, *peft, *ad;
+    if (!make_fixture("tiny", 4, 7, &hf, &gguf, &peft, &ad)) goto done;
+    llv_error err = {0};
+    llv_model *m = NULL;
+    CHECK_OK(llv_model_load(gguf, NULL, &m, &err), &err);
+    if (m) {
+        CHECK_OK(llv_model_lora_add(m, "a", ad, 1.0f, &err), &err);
+        CHECK_OK(llv_model_lora_add(m, "b", ad, -0.5f, &err), &err);
+        llv_model_info info;
+        llv_model_get_info(m, &info);
+        size_t V = (size_t)info.n_vocab;
+        const char *names[3] = {"a", NULL, "b"};
+        float *ser[3], *par[3];
+        thr_arg args[3];
+        pthread_t th[3];
+        for (int i = 0; i < 3; i++) {
+            ser[i] = malloc(V * 4), par[i] = malloc(V * 4);
+            eval_logits(m, names[i], &prompts[1], ser[i]);
+            args[i] = (thr_arg){.m = m, .lora = names[i], .pr = &prompts[1], .out = par[i]};
+        }
+        for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, thr_main, &args[i]);
+        for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+        for (int i = 0; i < 3; i++) {
+            CHECK(args[i].ok);
+            CHECK_MSG(memcmp(ser[i], par[i], V * 4) == 0, "adapter %s: concurrent sessions equal a lone session",
+                      names[i] ? names[i] : "none");
+            free(ser[i]), free(par[i]);
+        }
+        llv_model_free(m);
+    }
+done:
+    free4(hf, gguf, peft, ad);
+}
+
 /* shapes, ranks, architecture, names, missing partners, conversion checks */
 static void test_errors(void) {
     char *hf, *gguf, *peft, *ad;
@@ -597,6 +734,8 @@ int main(int argc, char **argv) {
     }
     if (llv_test_case("session")) test_session_switch();
     if (llv_test_case("errors")) test_errors();
+    if (llv_test_case("spellings")) test_spellings();
+    if (llv_test_case("concurrent")) test_concurrent();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
