@@ -575,6 +575,62 @@ done:
     free4(hf, gguf, peft, ad);
 }
 
+/* F16/BF16 adapters and a quantized base: the adapter's contribution matches the F32 path */
+static void test_types(void) {
+    char *hf, *gguf, *peft, *ad;
+    if (!make_fixture("tiny", 4, 7, &hf, &gguf, &peft, &ad)) goto done;
+    llv_error err = {0};
+    char *a16 = P("tiny-lora-f16.gguf"), *abf = P("tiny-lora-bf16.gguf"), *q8 = P("tiny-q8_0.gguf");
+    llv_convert_params cp = llv_convert_default_params();
+    cp.type = LLV_TYPE_F16;
+    CHECK_OK(llv_convert_lora(peft, NULL, a16, &cp, &err), &err);
+    cp.type = LLV_TYPE_BF16;
+    CHECK_OK(llv_convert_lora(peft, NULL, abf, &cp, &err), &err);
+    CHECK_OK(llv_quantize(gguf, q8, LLV_TYPE_Q8_0, NULL, &err), &err);
+    llv_model *m = NULL, *mq = NULL;
+    CHECK_OK(llv_model_load(gguf, NULL, &m, &err), &err);
+    CHECK_OK(llv_model_load(q8, NULL, &mq, &err), &err);
+    if (m && mq) {
+        CHECK_OK(llv_model_lora_add(m, "f32", ad, 1.0f, &err), &err);
+        CHECK_OK(llv_model_lora_add(m, "f16", a16, 1.0f, &err), &err);
+        CHECK_OK(llv_model_lora_add(m, "bf16", abf, 1.0f, &err), &err);
+        CHECK_OK(llv_model_lora_add(mq, "f32", ad, 1.0f, &err), &err);
+        llv_model_info info;
+        llv_model_get_info(m, &info);
+        int V = info.n_vocab;
+        float *x = malloc((size_t)V * 4), *y = malloc((size_t)V * 4), *qb = malloc((size_t)V * 4),
+              *qa = malloc((size_t)V * 4), *b = malloc((size_t)V * 4);
+        const prompt *pr = &prompts[1];
+        if (eval_logits(m, "f32", pr, x) && eval_logits(m, "f16", pr, y))
+            printf("  f16 adapter vs f32 adapter: max |d| = %.3g\n", max_abs_diff(x, y, V)),
+                CHECK(max_abs_diff(x, y, V) < 0.05);
+        if (eval_logits(m, "bf16", pr, y))
+            printf("  bf16 adapter vs f32 adapter: max |d| = %.3g\n", max_abs_diff(x, y, V)),
+                CHECK(max_abs_diff(x, y, V) < 0.5);
+        /* q8_0 base: the adapter moves the logits as it moves the f32 model's */
+        if (eval_logits(mq, NULL, pr, qb) && eval_logits(mq, "f32", pr, qa) && eval_logits(m, NULL, pr, b)) {
+            double d = 0, e = 0;
+            for (int i = 0; i < V; i++) {
+                d = fmax(d, fabs((double)(qa[i] - qb[i]) - (double)(x[i] - b[i])));
+                e = fmax(e, fabs((double)(x[i] - b[i])));
+            }
+            printf("  q8_0 base: adapter effect %.3g, differs from the f32 effect by %.3g\n", e, d);
+            CHECK(d < 0.1 * e);
+        }
+        free(x), free(y), free(qb), free(qa), free(b);
+        /* merging into a quantized base is refused, naming the tensor */
+        char *o = P("q8-merged.gguf");
+        CHECK_STATUS(llv_lora_merge(q8, ad, 1.0f, o, &err), LLV_ERR_UNSUPPORTED, &err);
+        CHECK_MSG(strstr(err.message, "blk.") != NULL, "names the tensor: %s", err.message);
+        free(o);
+    }
+    llv_model_free(m);
+    llv_model_free(mq);
+    free(a16), free(abf), free(q8);
+done:
+    free4(hf, gguf, peft, ad);
+}
+
 typedef struct thr_arg {
     const llv_model *m;
     const char      *lora;
@@ -736,6 +792,7 @@ int main(int argc, char **argv) {
     if (llv_test_case("errors")) test_errors();
     if (llv_test_case("spellings")) test_spellings();
     if (llv_test_case("concurrent")) test_concurrent();
+    if (llv_test_case("types")) test_types();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
