@@ -171,7 +171,7 @@ llv_status llv_lora_load(const llv_model *m, const char *name, const char *path,
     }
 
     int64_t nt = llv_gguf_n_tensors(g);
-    l->pairs = calloc((size_t)(nt / 2 + 1), sizeof *l->pairs);
+    l->pairs = calloc((size_t)nt + 1, sizeof *l->pairs);
     if (!l->pairs) {
         s = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
         goto fail;
@@ -230,6 +230,10 @@ llv_status llv_lora_load(const llv_model *m, const char *name, const char *path,
         }
         llv_lora_layer *LL = &l->layers[layer];
         const llv_lora_pair **slot = layer_slot(LL, p);
+        if (*slot) {
+            s = llv_err(err, LLV_ERR_FORMAT, "adapter tensor '%s' appears twice", t->name);
+            goto fail;
+        }
         llv_lora_pair *pr = &l->pairs[l->n_pairs++];
         pr->base = W;
         pr->a = t;
