@@ -151,12 +151,64 @@ static double measure_sgemm(int threads, int runs) {
     return median(g, nr);
 }
 
+/* Arithmetic peaks: register-only loops with 12 independent accumulators.
+ * kind 0: F32 FMA (2 flops/lane), 1: BF16 vdpbf16ps (4 flops/lane),
+ * 2: int8 vpdpbusd (8 ops/lane). Returns G(FL)OP/s over all threads. */
+typedef struct peak_job { int kind; long iters; double sink; } peak_job;
+
+__attribute__((target("avx512f,avx512bf16,avx512vnni,avx512bw"))) static void *peak_worker(void *arg) {
+    peak_job *j = arg;
+    __m512 f[12];
+    __m512i q[12];
+    for (int i = 0; i < 12; i++) {
+        f[i] = _mm512_set1_ps(1e-3f * (float)i);
+        q[i] = _mm512_set1_epi32(i);
+    }
+    const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-4f);
+    const __m512i qa = _mm512_set1_epi8(1), qb = _mm512_set1_epi8(2);
+    const __m512bh ha = (__m512bh)_mm512_set1_epi16(0x3f80), hb = (__m512bh)_mm512_set1_epi16(0x3a80);
+    for (long it = 0; it < j->iters; it++) {
+        for (int i = 0; i < 12; i++) {
+            if (j->kind == 0) f[i] = _mm512_fmadd_ps(f[i], a, b);
+            else if (j->kind == 1) f[i] = _mm512_dpbf16_ps(f[i], ha, hb);
+            else q[i] = _mm512_dpbusd_epi32(q[i], qa, qb);
+        }
+    }
+    double s = 0;
+    for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(f[i]) + (double)_mm512_reduce_add_epi32(q[i]);
+    j->sink = s;
+    return NULL;
+}
+
+static double measure_peak(int kind, int threads, int runs) {
+    if (!__builtin_cpu_supports("avx512f") || (kind == 1 && !__builtin_cpu_supports("avx512bf16")) ||
+        (kind == 2 && !__builtin_cpu_supports("avx512vnni")))
+        return 0;
+    const long   iters = 20000000;
+    const double per_instr = kind == 0 ? 32.0 : kind == 1 ? 64.0 : 128.0;
+    double       g[32];
+    int          nr = runs < 32 ? runs : 32;
+    for (int r = 0; r < nr; r++) {
+        pthread_t th[64];
+        peak_job  jobs[64];
+        double    t0 = now_s();
+        for (int t = 0; t < threads; t++) {
+            jobs[t] = (peak_job){kind, iters, 0};
+            pthread_create(&th[t], NULL, peak_worker, &jobs[t]);
+        }
+        for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
+        g[r] = per_instr * 12.0 * (double)iters * threads / (now_s() - t0) * 1e-9;
+    }
+    return median(g, nr);
+}
+
 /* ------------------------------------------------------------ model facts */
 
 typedef struct model_facts {
     double text_matmul_bytes;  /* weights read per decoded token       */
     double text_matmul_params; /* multiply-adds per token (prefill)    */
     double vision_flops;       /* per image (4 tiles, always)          */
+    int    text_type, vision_type; /* ggml types of blk.0.ffn_up / v.blk.0.attn_q */
     int    has_vision;
 } model_facts;
 
@@ -175,9 +227,12 @@ static void facts_from_file(const char *path, model_facts *f) {
         if (!text || t->n_dims < 2) continue;
         /* cross-attention K/V projections act on the image once, not per token */
         if (strstr(t->name, "cross_attn_k_proj") || strstr(t->name, "cross_attn_v_proj")) continue;
+        if (strcmp(t->name, "blk.0.ffn_up.weight") == 0) f->text_type = (int)t->type;
         f->text_matmul_bytes += (double)t->nbytes;
         f->text_matmul_params += (double)t->ne[0] * (double)t->ne[1];
     }
+    const llv_tensor *vq = llv_gguf_find_tensor(g, "v.blk.0.attn_q.weight");
+    f->vision_type = vq ? (int)vq->type : 0;
     int64_t D = kv_i64(g, "mllama.vision.embedding_length", 0);
     if (D > 0) {
         int64_t F = kv_i64(g, "mllama.vision.feed_forward_length", 4 * D);
@@ -280,7 +335,7 @@ int main(int argc, char **argv) {
     }
     if (!model_path) model_path = "models/demo.gguf";
 
-    double mem_gbs = 0, gemm = 0;
+    double mem_gbs = 0, gemm = 0, peak_f32 = 0, peak_bf16 = 0, peak_int8 = 0;
     if (!no_ceil) {
         /* in a child process, so its 1 GiB buffer does not count in peak_rss_bytes */
         fprintf(stderr, "llv-bench: measuring memory bandwidth and GEMM peak ...\n");
@@ -288,14 +343,19 @@ int main(int argc, char **argv) {
         if (pipe(fds) != 0) return 2;
         pid_t pid = fork();
         if (pid == 0) {
-            double r[2] = {measure_mem_read(threads, runs), measure_sgemm(threads, runs)};
+            double r[5] = {measure_mem_read(threads, runs), measure_sgemm(threads, runs),
+                           measure_peak(0, threads, runs), measure_peak(1, threads, runs),
+                           measure_peak(2, threads, runs)};
             ssize_t w = write(fds[1], r, sizeof r);
             _exit(w == (ssize_t)sizeof r ? 0 : 1);
         }
-        double r[2] = {0, 0};
+        double r[5] = {0, 0, 0, 0, 0};
         if (pid > 0 && read(fds[0], r, sizeof r) == (ssize_t)sizeof r) {
             mem_gbs = r[0];
             gemm = r[1];
+            peak_f32 = r[2];
+            peak_bf16 = r[3];
+            peak_int8 = r[4];
         }
         if (pid > 0) waitpid(pid, NULL, 0);
         close(fds[0]);
@@ -455,8 +515,27 @@ int main(int argc, char **argv) {
     double load_s = median(loads, runs), pps = median(pp, runs), tgs = median(tg, runs);
     double peak_rss = (double)ru.ru_maxrss * 1024.0;
     double bw_eff = mem_gbs > 0 ? facts.text_matmul_bytes * tgs * 1e-9 / mem_gbs : 0;
-    double pf_eff = gemm > 0 ? 2.0 * facts.text_matmul_params * pps * 1e-9 / gemm : 0;
-    double vis_eff = (gemm > 0 && have_vision) ? facts.vision_flops / (vis[0] * info.max_tiles) * 1e-9 / gemm : 0;
+    /* the arithmetic each path uses on this ISA: int8 VNNI for quantized weights
+     * and BF16 dot products for BF16 weights on avx512, F32 FMA otherwise */
+    int         avx512 = info.isa && strcmp(info.isa, "avx512") == 0;
+    const char *pf_arith = "f32", *vis_arith = "f32";
+    double      pf_peak = peak_f32, vis_peak = peak_f32;
+    if (avx512 && facts.text_type != LLV_TYPE_F32 && facts.text_type != LLV_TYPE_F16 &&
+        facts.text_type != LLV_TYPE_BF16) {
+        pf_arith = "int8";
+        pf_peak = peak_int8;
+    } else if (avx512 && facts.text_type == LLV_TYPE_BF16) {
+        pf_arith = "bf16";
+        pf_peak = peak_bf16;
+    }
+    if (avx512 && facts.vision_type == LLV_TYPE_BF16) {
+        vis_arith = "bf16";
+        vis_peak = peak_bf16;
+    }
+    double pf_gflops = 2.0 * facts.text_matmul_params * pps * 1e-9;
+    double vis_gflops = have_vision ? facts.vision_flops / (vis[0] * info.max_tiles) * 1e-9 : 0;
+    double pf_eff = pf_peak > 0 ? pf_gflops / pf_peak : 0, pf_vs_sgemm = gemm > 0 ? pf_gflops / gemm : 0;
+    double vis_eff = vis_peak > 0 ? vis_gflops / vis_peak : 0, vis_vs_sgemm = gemm > 0 ? vis_gflops / gemm : 0;
 
     char vis_s[32] = "null", ttft_s[32] = "null";
     if (have_vision) {
@@ -469,10 +548,14 @@ int main(int argc, char **argv) {
                "\"vision_s_per_tile\": %s, \"time_to_first_token_s\": %s, \"peak_rss_bytes\": %.0f, "
                "\"file_bytes\": %llu, \"mem_read_gbs\": %.2f, \"gemm_peak_gflops\": %.1f, "
                "\"decode_bw_efficiency\": %.3f, \"prefill_gemm_efficiency\": %.3f, \"vision_gemm_efficiency\": %.3f, "
-               "\"tokenizer_mb_per_s\": %.2f, \"lora\": \"%s\"}\n",
+               "\"tokenizer_mb_per_s\": %.2f, \"f32_fma_peak_gflops\": %.1f, \"bf16_peak_gflops\": %.1f, "
+               "\"int8_peak_gops\": %.1f, \"prefill_arith\": \"%s\", \"prefill_gflops\": %.1f, "
+               "\"prefill_vs_sgemm\": %.3f, \"vision_arith\": \"%s\", \"vision_gflops\": %.1f, "
+               "\"vision_vs_sgemm\": %.3f, \"lora\": \"%s\"}\n",
                model_path, llv_type_name(info.weight_type) ? llv_type_name(info.weight_type) : "?", info.isa,
                threads, runs, load_s, n_prompt, pps, tgs, vis_s, ttft_s, peak_rss, (unsigned long long)info.file_bytes, mem_gbs, gemm, bw_eff,
-               pf_eff, vis_eff, tok_mbs, lora_path);
+               pf_eff, vis_eff, tok_mbs, peak_f32, peak_bf16, peak_int8, pf_arith, pf_gflops, pf_vs_sgemm,
+               vis_arith, vis_gflops, vis_vs_sgemm, lora_path);
     } else {
         printf("| figure | value |\n|---|---|\n");
         printf("| model | %s (%s, isa %s, %d threads) |\n", model_path,
@@ -483,8 +566,13 @@ int main(int argc, char **argv) {
             printf("| vision_s_per_tile | %.4f |\n| time_to_first_token_s | %.4f |\n", vis[0], ttft[0]);
         printf("| peak_rss_bytes | %.0f |\n| mem_read_gbs | %.2f |\n| gemm_peak_gflops | %.1f |\n", peak_rss,
                mem_gbs, gemm);
-        printf("| decode_bw_efficiency | %.3f |\n| prefill_gemm_efficiency | %.3f |\n", bw_eff, pf_eff);
-        if (have_vision) printf("| vision_gemm_efficiency | %.3f |\n", vis_eff);
+        printf("| f32 / bf16 / int8 peaks (G(FL)OP/s) | %.0f / %.0f / %.0f |\n", peak_f32, peak_bf16, peak_int8);
+        printf("| decode_bw_efficiency | %.3f |\n", bw_eff);
+        printf("| prefill_gemm_efficiency (%s) | %.3f (%.1f GFLOP/s, %.2f x SGEMM) |\n", pf_arith, pf_eff, pf_gflops,
+               pf_vs_sgemm);
+        if (have_vision)
+            printf("| vision_gemm_efficiency (%s) | %.3f (%.1f GFLOP/s, %.2f x SGEMM) |\n", vis_arith, vis_eff,
+                   vis_gflops, vis_vs_sgemm);
         printf("| tokenizer_mb_per_s | %.2f |\n", tok_mbs);
         if (lora) printf("| lora | %s |\n", lora_path);
     }

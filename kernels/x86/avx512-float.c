@@ -62,9 +62,13 @@ ALWAYS_INLINE void tile(int mr, wkind t, const float *x, int64_t ldx, const unsi
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
     int64_t k = 0;
+    const size_t es = t == W_F32 ? 4 : 2, pf = NR * rb; /* decode: prefetch the next tile's rows */
     for (; k + 16 <= K; k += 16) {
         __m512 wv[NR];
-        for (int j = 0; j < NR; j++) wv[j] = wload(wr[j], k, t);
+        for (int j = 0; j < NR; j++) {
+            if (mr <= 2) _mm_prefetch((const char *)wr[j] + pf + (size_t)k * es, _MM_HINT_T0);
+            wv[j] = wload(wr[j], k, t);
+        }
         for (int i = 0; i < mr; i++) {
             __m512 xv = _mm512_loadu_ps(x + i * ldx + k);
             for (int j = 0; j < NR; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
@@ -226,7 +230,10 @@ ALWAYS_INLINE void tile_dp(int mr, const xbf_rows *xb, const unsigned char *w, s
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
         __m512bh wv[NR];
-        for (int j = 0; j < NR; j++) wv[j] = (__m512bh)_mm512_loadu_si512((const void *)(wr[j] + 2 * k));
+        for (int j = 0; j < NR; j++) {
+            if (mr <= 2) _mm_prefetch((const char *)wr[j] + NR * rb + 2 * k, _MM_HINT_T0); /* decode */
+            wv[j] = (__m512bh)_mm512_loadu_si512((const void *)(wr[j] + 2 * k));
+        }
         for (int i = 0; i < mr; i++) {
             __m512bh xv = (__m512bh)_mm512_load_si512((const void *)((*xb)[i] + k));
             for (int j = 0; j < NR; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);

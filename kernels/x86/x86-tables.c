@@ -4,6 +4,15 @@
 
 #include "../ref/ref-internal.h"
 
+/* Row (de)quantization of the quantized types: not on a hot path (embedding
+ * rows, conversion tools), so the reference versions serve every table. */
+#define QUANT_REF_TO_F32                                                                                             \
+    [LLV_TYPE_Q4_0] = llv_ref_q4_0_to_f32, [LLV_TYPE_Q8_0] = llv_ref_q8_0_to_f32,                                   \
+    [LLV_TYPE_Q4_K] = llv_ref_q4_K_to_f32, [LLV_TYPE_Q6_K] = llv_ref_q6_K_to_f32
+#define QUANT_REF_FROM_F32                                                                                           \
+    [LLV_TYPE_Q4_0] = llv_ref_q4_0_from_f32, [LLV_TYPE_Q8_0] = llv_ref_q8_0_from_f32,                               \
+    [LLV_TYPE_Q4_K] = llv_ref_q4_K_from_f32, [LLV_TYPE_Q6_K] = llv_ref_q6_K_from_f32
+
 static const llv_kernels avx512_table = {
     .name = "avx512",
     .matmul = {[LLV_TYPE_F32] = llv_avx512_matmul_f32,
@@ -15,10 +24,12 @@ static const llv_kernels avx512_table = {
                [LLV_TYPE_Q6_K] = llv_avx512_matmul_q6_K},
     .to_f32 = {[LLV_TYPE_F32] = llv_ref_f32_to_f32,
                [LLV_TYPE_F16] = llv_avx512_f16_to_f32,
-               [LLV_TYPE_BF16] = llv_avx512_bf16_to_f32},
+               [LLV_TYPE_BF16] = llv_avx512_bf16_to_f32,
+               QUANT_REF_TO_F32},
     .from_f32 = {[LLV_TYPE_F32] = llv_ref_f32_from_f32,
                  [LLV_TYPE_F16] = llv_ref_f16_from_f32,
-                 [LLV_TYPE_BF16] = llv_ref_bf16_from_f32},
+                 [LLV_TYPE_BF16] = llv_ref_bf16_from_f32,
+                 QUANT_REF_FROM_F32},
     .dot_f32 = llv_avx512_dot_f32,
     .axpy_f32 = llv_avx512_axpy_f32,
     .rmsnorm = llv_avx512_rmsnorm,
@@ -40,10 +51,12 @@ static const llv_kernels avx2_table = {
                [LLV_TYPE_Q6_K] = llv_avx2_matmul_q6_K},
     .to_f32 = {[LLV_TYPE_F32] = llv_ref_f32_to_f32,
                [LLV_TYPE_F16] = llv_avx2_f16_to_f32,
-               [LLV_TYPE_BF16] = llv_avx2_bf16_to_f32},
+               [LLV_TYPE_BF16] = llv_avx2_bf16_to_f32,
+               QUANT_REF_TO_F32},
     .from_f32 = {[LLV_TYPE_F32] = llv_ref_f32_from_f32,
                  [LLV_TYPE_F16] = llv_ref_f16_from_f32,
-                 [LLV_TYPE_BF16] = llv_ref_bf16_from_f32},
+                 [LLV_TYPE_BF16] = llv_ref_bf16_from_f32,
+                 QUANT_REF_FROM_F32},
     .dot_f32 = llv_avx2_dot_f32,
     .axpy_f32 = llv_avx2_axpy_f32,
     .rmsnorm = llv_avx2_rmsnorm,

@@ -1,0 +1,275 @@
+/* quant-zmm.h - AVX-512 register tiles for the quantized matmul, included by
+ * quant-impl.h in place of its 256-bit tiles when QZMM is defined. Two
+ * 32-value blocks (or 64 values of a K-quant super-block) per 512-bit
+ * register: half the instructions of the 256-bit tiles, which matters on
+ * cores with full-width 512-bit units. Lanes 0-7 accumulate the even blocks
+ * and lanes 8-15 the odd ones, in block order; a lone last block runs with a
+ * zero upper half. The 16 lanes are reduced by one fixed tree, so the order
+ * still depends only on K. Q4_0/Q8_0 tiles take QNR32 weight rows (their
+ * per-block float work per output is larger, so wider tiles pay). */
+
+QI float hsum16q(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+QI void store_tile16(int mr, __m512 acc[QMR][QNR], float *y, int64_t ldy, int nv) {
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < QNR; j++)
+            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
+}
+
+/* [x0 x8, x1 x8] from two floats (x1 ignored, 0, when !two) */
+QI __m512 pair_ps(float x0, float x1) {
+    return _mm512_insertf32x8(_mm512_set1_ps(x0), _mm256_set1_ps(x1), 1);
+}
+
+QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                  int nv) {
+    const unsigned char *wr[QNR32];
+    for (int j = 0; j < QNR32; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    __m512 acc[QMR][QNR32];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < QNR32; j++) acc[i][j] = _mm512_setzero_ps();
+    const __m512i lo4 = _mm512_set1_epi8(0x0f);
+    const __m512i dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);                 /* [v0 v0 v1 v1] */
+    const __m512i shr = _mm512_setr_epi64(0, 0, 0x0004000400040004ll, 0x0004000400040004ll, 0, 0,
+                                          0x0004000400040004ll, 0x0004000400040004ll); /* high nibbles */
+    const int64_t nb = K / 32;
+    for (int64_t b = 0; b < nb; b += 2) {
+        const bool two = b + 1 < nb;
+        __m512i wq[QNR32];
+        __m512 dw[QNR32];
+        for (int j = 0; j < QNR32; j++) {
+            const x86_block_q4_0 *b0 = (const x86_block_q4_0 *)(const void *)wr[j] + b, *b1 = b0 + 1;
+            _mm_prefetch((const char *)b0 + QNR32 * rb, _MM_HINT_T0);
+            __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)b0->qs);
+            __m128i v1 = two ? _mm_loadu_si128((const __m128i *)(const void *)b1->qs) : _mm_setzero_si128();
+            __m512i t = _mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(_mm256_set_m128i(v1, v0)));
+            wq[j] = _mm512_and_si512(_mm512_srlv_epi16(t, shr), lo4);
+            dw[j] = pair_ps(f16(b0->d), two ? f16(b1->d) : 0.0f);
+        }
+        for (int i = 0; i < mr; i++) {
+            __m512i a = two ? _mm512_loadu_si512((const void *)(xb->qs[i] + 32 * b))
+                            : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b)));
+            __m512i off = _mm512_maskz_set1_epi32(0x0001, xb->s8[i][b]);
+            if (two) off = _mm512_mask_set1_epi32(off, 0x0100, xb->s8[i][b + 1]);
+            __m512 da = pair_ps(xb->d[i][b], two ? xb->d[i][b + 1] : 0.0f);
+            for (int j = 0; j < QNR32; j++) {
+                __m512i s = _mm512_dpbusd_epi32(off, wq[j], a); /* sum (q - 8) * a per block, exactly */
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[j], da), acc[i][j]);
+            }
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < QNR32; j++)
+            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
+}
+
+QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                  int nv) {
+    const unsigned char *wr[QNR32];
+    for (int j = 0; j < QNR32; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    __m512 acc[QMR][QNR32];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < QNR32; j++) acc[i][j] = _mm512_setzero_ps();
+    const int64_t nb = K / 32;
+    for (int64_t b = 0; b < nb; b += 2) {
+        const bool two = b + 1 < nb;
+        __m512i wa[QNR32];
+        __mmask64 neg[QNR32];
+        __m512 dw[QNR32];
+        for (int j = 0; j < QNR32; j++) {
+            const x86_block_q8_0 *b0 = (const x86_block_q8_0 *)(const void *)wr[j] + b, *b1 = b0 + 1;
+            _mm_prefetch((const char *)b0 + QNR32 * rb, _MM_HINT_T0);
+            _mm_prefetch((const char *)b0 + QNR32 * rb + 64, _MM_HINT_T0);
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)b0->qs);
+            __m256i v1 = two ? _mm256_loadu_si256((const __m256i *)(const void *)b1->qs) : _mm256_setzero_si256();
+            __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
+            wa[j] = _mm512_abs_epi8(v); /* |w| as u8; the sign moves to a */
+            neg[j] = _mm512_movepi8_mask(v);
+            dw[j] = pair_ps(f16(b0->d), two ? f16(b1->d) : 0.0f);
+        }
+        for (int i = 0; i < mr; i++) {
+            __m512i a = two ? _mm512_loadu_si512((const void *)(xb->qs[i] + 32 * b))
+                            : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b)));
+            __m512 da = pair_ps(xb->d[i][b], two ? xb->d[i][b + 1] : 0.0f);
+            for (int j = 0; j < QNR32; j++) {
+                __m512i sa = _mm512_mask_sub_epi8(a, neg[j], _mm512_setzero_si512(), a);
+                __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa[j], sa);
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[j], da), acc[i][j]);
+            }
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < QNR32; j++)
+            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
+}
+
+/* The 8 six-bit scales and mins of a Q4_K block as 16 int16 lanes
+ * [sc0..sc7, m0..m7] (ggml's get_scale_min_k4 on all sub-blocks at once). */
+QI __m256i q4k_scales_mins(const uint8_t *q) {
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    uint32_t m03 = u[1] & k1;
+    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    u[2] = m03;
+    u[0] &= k1;
+    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
+}
+
+QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                  int nv) {
+    const unsigned char *wr[QNR1];
+    for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    __m512 acc[QMR][QNR1];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
+    const __m512i lo4 = _mm512_set1_epi8(0x0f);
+    const __m512i shr = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004ll, 0x0004000400040004ll,
+                                          0x0004000400040004ll, 0x0004000400040004ll);
+    for (int64_t b = 0; b < K / 256; b++) {
+        const x86_block_q4_K *blk[QNR1];
+        __m512i scl[QNR1];
+        __m256i mins[QNR1];
+        __m512 dd[QNR1], dm[QNR1];
+        for (int j = 0; j < nrc; j++) {
+            blk[j] = (const x86_block_q4_K *)(const void *)wr[j] + b;
+            for (int l = 0; l < 3; l++) _mm_prefetch(((const char *)blk[j] + nrc * rb) + 64 * l, _MM_HINT_T0);
+            __m256i sm = q4k_scales_mins(blk[j]->scales);
+            __m128i sc = _mm256_castsi256_si128(sm), mn = _mm256_extracti128_si256(sm, 1);
+            scl[j] = _mm512_broadcast_i32x4(sc); /* sc0..sc7 in every 128-bit lane */
+            mins[j] = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn));
+            dd[j] = _mm512_set1_ps(f16(blk[j]->d));
+            dm[j] = _mm512_set1_ps(f16(blk[j]->dmin));
+        }
+        __m512i isum[QMR][QNR1];
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nrc; j++) isum[i][j] = _mm512_setzero_si512();
+        for (int p = 0; p < 4; p++) { /* 64 values: [sub-block 2p (low nibbles) | 2p+1 (high)] */
+            /* pshufb indices: int16 lane 2p in the low 256 bits, 2p+1 in the high */
+            const __m256i bl = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p)));
+            const __m256i bh = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p + 1)));
+            const __m512i bsel = _mm512_inserti64x4(_mm512_castsi256_si512(bl), bh, 1);
+            __m512i q[QNR1], s[QNR1];
+            for (int j = 0; j < nrc; j++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(blk[j]->qs + 32 * p));
+                __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
+                q[j] = _mm512_and_si512(_mm512_srlv_epi16(t, shr), lo4);
+                s[j] = _mm512_shuffle_epi8(scl[j], bsel);
+            }
+            for (int i = 0; i < mr; i++) {
+                __m512i a = _mm512_loadu_si512((const void *)(xb->qs[i] + 256 * b + 64 * p));
+                for (int j = 0; j < nrc; j++)
+                    isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q[j], a), s[j]);
+            }
+        }
+        for (int i = 0; i < mr; i++) {
+            __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
+            __m512 da = _mm512_set1_ps(xb->d[i][b]);
+            for (int j = 0; j < nrc; j++) {
+                __m512i mt = _mm512_zextsi256_si512(_mm256_madd_epi16(bs, mins[j]));
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), _mm512_mul_ps(dd[j], da), acc[i][j]);
+                acc[i][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), _mm512_mul_ps(dm[j], da), acc[i][j]);
+            }
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nrc; j++)
+            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
+}
+
+QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                  int nv) {
+    const unsigned char *wr[QNR1];
+    for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    __m512 acc[QMR][QNR1];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    /* per 64-value pair of chunks (c, c+1) = ([ql & 15 | hb bits 0-1], [ql2 & 15 | bits 2-3]) or the high nibbles
+     * with bits 4-5 / 6-7: the 2-bit field is shifted to bits 4-5 by a per-half variable shift */
+    const __m512i hsh01 = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002ll, 0x0002000200020002ll,
+                                            0x0002000200020002ll, 0x0002000200020002ll); /* left: 4 / 2 */
+    for (int64_t b = 0; b < K / 256; b++) {
+        const x86_block_q6_K *blk[QNR1];
+        __m256i scv[QNR1];
+        for (int j = 0; j < nrc; j++) {
+            blk[j] = (const x86_block_q6_K *)(const void *)wr[j] + b;
+            for (int l = 0; l < 4; l++) _mm_prefetch(((const char *)blk[j] + nrc * rb) + 64 * l, _MM_HINT_T0);
+            scv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)blk[j]->scales));
+        }
+        __m512i isum[QMR][QNR1];
+        for (int i = 0; i < mr; i++) {
+            __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
+            for (int j = 0; j < nrc; j++) /* the -32 offset: -32 * sum_s sc_s * sum16_s, in the low 8 lanes */
+                isum[i][j] = _mm512_zextsi256_si512(
+                    _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, scv[j]), 5)));
+        }
+        for (int h = 0; h < 2; h++) {
+            for (int c = 0; c < 4; c += 2) { /* chunks c, c+1: values 128h + 32c .. +63 */
+                __m512i q[QNR1], s16[QNR1];
+                for (int j = 0; j < nrc; j++) {
+                    const uint8_t *ql = blk[j]->ql + 64 * h, *qh = blk[j]->qh + 32 * h;
+                    __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
+                    __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
+                    __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+                    __m512i l = _mm512_inserti64x4(_mm512_castsi256_si512(l0), l1, 1);
+                    __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(hb), hb, 1);
+                    __m512i lo, hi;
+                    if (c == 0) { /* chunk 0: bits 0-1 << 4; chunk 1: bits 2-3 << 2 */
+                        lo = _mm512_and_si512(l, m4);
+                        hi = _mm512_sllv_epi16(hh, _mm512_sub_epi16(_mm512_set1_epi16(4), hsh01));
+                        hi = _mm512_and_si512(hi, _mm512_set1_epi8(0x30));
+                    } else { /* chunk 2: bits 4-5 as they are; chunk 3: bits 6-7 >> 2 */
+                        lo = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+                        hi = _mm512_and_si512(_mm512_srlv_epi16(hh, hsh01), _mm512_set1_epi8(0x30));
+                    }
+                    q[j] = _mm512_or_si512(lo, hi);
+                    const int8_t *sc = blk[j]->scales + 8 * h + 2 * c;
+                    __m256i s01 = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
+                    __m256i s23 = _mm256_set_m128i(_mm_set1_epi16(sc[3]), _mm_set1_epi16(sc[2]));
+                    s16[j] = _mm512_inserti64x4(_mm512_castsi256_si512(s01), s23, 1);
+                }
+                for (int i = 0; i < mr; i++) {
+                    __m512i a = _mm512_loadu_si512((const void *)(xb->qs[i] + 256 * b + 128 * h + 32 * c));
+                    for (int j = 0; j < nrc; j++)
+                        isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q[j], a), s16[j]);
+                }
+            }
+        }
+        for (int i = 0; i < mr; i++) {
+            __m512 da = _mm512_set1_ps(xb->d[i][b]);
+            for (int j = 0; j < nrc; j++)
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), _mm512_mul_ps(_mm512_set1_ps(f16(blk[j]->d)), da),
+                                            acc[i][j]);
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nrc; j++)
+            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
+}
+
+/* QNR-row tiles for the batched path, QNR1-row tiles for decode (M = 1):
+ * more weight rows in flight where there is one x row. Every output is
+ * computed the same way in either, so the bits do not change. */
+QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                  int nv) {
+    tile_q4_K_n(mr, QNR, xb, w, rb, K, y, ldy, nv);
+}
+QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+                  int nv) {
+    tile_q6_K_n(mr, QNR, xb, w, rb, K, y, ldy, nv);
+}
+static void q4_K_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
+    tile_q4_K_n(1, QNR1, xb, w, rb, K, y, ldy, nv);
+}
+static void q6_K_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
+    tile_q6_K_n(1, QNR1, xb, w, rb, K, y, ldy, nv);
+}
+#define Q4K_DEC q4_K_dec, QNR1
+#define Q6K_DEC q6_K_dec, QNR1
