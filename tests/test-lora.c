@@ -631,6 +631,58 @@ done:
     free4(hf, gguf, peft, ad);
 }
 
+static bool write_text_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return false;
+    bool ok = fputs(text, f) >= 0;
+    return (fclose(f) == 0) && ok;
+}
+
+/* adapter_config.json: rsLoRA folded into alpha, default alpha, refused options */
+static void test_config(void) {
+    char *hf, *gguf, *peft, *ad;
+    if (!make_fixture("tiny", 4, 7, &hf, &gguf, &peft, &ad)) goto done;
+    llv_error err = {0};
+    llv_convert_params cp = llv_convert_default_params();
+    cp.type = LLV_TYPE_F32;
+    char *dp = P("cfg"), *op = P("cfg.gguf"), *cfg = NULL;
+    CHECK(rewrite_peft(peft, dp, "base_model.model.", "base_model.model.", false));
+    cfg = llv_test_path(dp, "adapter_config.json");
+    static const struct {
+        const char *json;
+        llv_status  want;
+        float       alpha;
+        const char *says;
+    } cases[] = {
+        {"{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"use_rslora\": true}", LLV_OK, 16.0f, NULL},
+        {"{\"peft_type\": \"LORA\", \"r\": 4}", LLV_OK, 8.0f, NULL},
+        {"{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"use_dora\": true}", LLV_ERR_UNSUPPORTED, 0, "use_dora"},
+        {"{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"bias\": \"all\"}", LLV_ERR_UNSUPPORTED, 0, "bias"},
+        {"{\"peft_type\": \"LORA\", \"r\": 4, \"alpha_pattern\": {\"q_proj\": 3}}", LLV_ERR_UNSUPPORTED, 0, "alpha_pattern"},
+        {"{\"peft_type\": \"IA3\", \"r\": 4}", LLV_ERR_UNSUPPORTED, 0, "IA3"},
+        {"{\"peft_type\": \"LORA\", \"r\": 0}", LLV_ERR_FORMAT, 0, "'r'"},
+        {"[1, 2]", LLV_ERR_FORMAT, 0, "adapter_config.json"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK(write_text_file(cfg, cases[i].json));
+        CHECK_STATUS(llv_convert_lora(dp, NULL, op, &cp, &err), cases[i].want, &err);
+        if (cases[i].says)
+            CHECK_MSG(strstr(err.message, cases[i].says) != NULL, "case %zu names '%s': %s", i, cases[i].says,
+                      err.message);
+        if (cases[i].want == LLV_OK) {
+            llv_gguf *g = NULL;
+            float alpha = 0;
+            CHECK_OK(llv_gguf_open(op, &g, &err), &err);
+            CHECK(g && llv_gguf_get_f32(g, "adapter.lora.alpha", &alpha, NULL) == LLV_OK);
+            CHECK_CLOSE(alpha, cases[i].alpha, 1e-5);
+            llv_gguf_close(g);
+        }
+    }
+    free(dp), free(op), free(cfg);
+done:
+    free4(hf, gguf, peft, ad);
+}
+
 typedef struct thr_arg {
     const llv_model *m;
     const char      *lora;
@@ -793,6 +845,7 @@ int main(int argc, char **argv) {
     if (llv_test_case("spellings")) test_spellings();
     if (llv_test_case("concurrent")) test_concurrent();
     if (llv_test_case("types")) test_types();
+    if (llv_test_case("config")) test_config();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
