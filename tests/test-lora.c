@@ -683,6 +683,65 @@ done:
     free4(hf, gguf, peft, ad);
 }
 
+/* hostile adapter files: byte mutations of the header and metadata never crash,
+ * and a refused file leaves the registry unchanged */
+static void test_mutations(void) {
+    char *hf, *gguf, *peft, *ad;
+    if (!make_fixture("tiny", 4, 7, &hf, &gguf, &peft, &ad)) goto done;
+    llv_error err = {0};
+    size_t n = 0;
+    char *orig = llv_test_read_file(ad, &n);
+    llv_model *m = NULL;
+    CHECK_OK(llv_model_load(gguf, NULL, &m, &err), &err);
+    char *mp = P("mutant.gguf");
+    uint64_t rng = 0x1234567;
+    int loaded = 0, refused = 0, unchanged = 1;
+    size_t head = n < 6000 ? n : 6000; /* header, KVs and tensor infos */
+    for (int it = 0; orig && m && it < 300; it++) {
+        char *buf = malloc(n);
+        memcpy(buf, orig, n);
+        int k = 1 + it % 4;
+        for (int j = 0; j < k; j++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = (size_t)(rng >> 33) % head;
+            buf[pos] = (char)(rng >> 20);
+        }
+        FILE *f = fopen(mp, "wb");
+        if (f) {
+            fwrite(buf, 1, n, f);
+            fclose(f);
+        }
+        free(buf);
+        char name[32];
+        snprintf(name, sizeof name, "m%d", it);
+        size_t before = 0;
+        while (llv_model_lora_name(m, before)) before++;
+        if (llv_model_lora_add(m, name, mp, 1.0f, &err) == LLV_OK) {
+            loaded++;
+        } else {
+            refused++;
+            size_t after = 0;
+            while (llv_model_lora_name(m, after)) after++;
+            unchanged &= after == before && err.message[0] != 0;
+        }
+    }
+    printf("  mutated adapters: %d loaded, %d refused\n", loaded, refused);
+    CHECK(refused > 0 && unchanged);
+    /* the loaded ones still run (their values may be garbage, the shapes are checked) */
+    if (m && loaded) {
+        llv_model_info info;
+        llv_model_get_info(m, &info);
+        float *x = malloc((size_t)info.n_vocab * 4);
+        eval_logits(m, llv_model_lora_name(m, 0), &prompts[0], x);
+        free(x);
+    }
+    llv_model_free(m);
+    free(orig);
+    free(mp);
+done:
+    free4(hf, gguf, peft, ad);
+}
+
 typedef struct thr_arg {
     const llv_model *m;
     const char      *lora;
@@ -846,6 +905,7 @@ int main(int argc, char **argv) {
     if (llv_test_case("concurrent")) test_concurrent();
     if (llv_test_case("types")) test_types();
     if (llv_test_case("config")) test_config();
+    if (llv_test_case("mutations")) test_mutations();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
