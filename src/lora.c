@@ -336,12 +336,27 @@ static void axpy_task(void *ctx, int64_t i0, int64_t i1, int thread) {
     for (int64_t i = i0; i < i1; i++) j->y[i] += j->sc * j->u[i];
 }
 
+/* y[M, N] = x W^T; small products (one decode row) run on the calling thread:
+ * waking the pool would cost more than the work. Rows are independent, so
+ * the result is the same either way. */
+static void low_rank_linear(const llv_kernels *k, llv_threadpool *pool, const llv_tensor *W, const float *x,
+                            int64_t M, float *y) {
+    const int64_t K = W->ne[0], N = llv_tensor_rows(W);
+    if ((double)M * (double)N * (double)K > (double)(1 << 20)) {
+        llv_op_linear(k, pool, W, NULL, x, M, y);
+        return;
+    }
+    size_t rb = 0;
+    llv_type_row_bytes(W->type, K, &rb);
+    k->matmul[W->type](W->data, rb, x, K, M, K, y, N, 0, N);
+}
+
 void llv_lora_apply(const llv_kernels *k, llv_threadpool *pool, const llv_lora_pair *p, const float *x, int64_t n,
                     float *t, float *u, float *y) {
     if (!p || p->scale == 0.0f || n <= 0) return;
     const int64_t n_out = p->b->ne[1];
-    llv_op_linear(k, pool, p->a, NULL, x, n, t); /* t[n, r] = x A^T       */
-    llv_op_linear(k, pool, p->b, NULL, t, n, u); /* u[n, n_out] = t B^T   */
+    low_rank_linear(k, pool, p->a, x, n, t); /* t[n, r] = x A^T       */
+    low_rank_linear(k, pool, p->b, t, n, u); /* u[n, n_out] = t B^T   */
     /* y += scale * u; each element is written once, so the split does not change results */
     axpy_job j = {.sc = p->scale, .u = u, .y = y};
     llv_threadpool_parallel_for(pool, n * n_out, 16384, axpy_task, &j);
