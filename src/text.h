@@ -49,7 +49,8 @@ typedef struct llv_text_state llv_text_state; /* KV cache + scratch, per session
  *   Reported by llv_text_state_kv_bytes.
  * - Scratch for n_batch rows: n_batch * (3*n_embd + 2*n_head*head_dim + 2*n_head_kv*head_dim + 2*n_ff + head_dim)
  *   floats, plus per pool thread one attention row of max(n_ctx, image tokens) + head_dim floats (grown on
- *   the first forward that needs it). llv_text_state_bytes reports the total.
+ *   the first forward that needs it), and with a LoRA adapter (first forward naming one) n_batch *
+ *   (its largest rank + its largest adapted output) floats. llv_text_state_bytes reports the total.
  * n_ctx must be in [1, n_ctx_train]; forwards past n_ctx fail with LLV_ERR_LIMIT. */
 llv_status llv_text_state_create(const llv_model *m, int32_t n_ctx, int32_t n_batch, llv_kv_type kv_type,
                                  llv_text_state **out, llv_error *err);
