@@ -132,6 +132,7 @@ llv_status llv_lora_load(const llv_model *m, const char *name, const char *path,
                        (double)user_scale);
     llv_lora *l = calloc(1, sizeof *l);
     if (!l) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
+    l->model = m;
     l->user_scale = user_scale;
     l->name = name ? dup_cstr(name) : NULL;
     l->path = dup_cstr(path);

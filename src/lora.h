@@ -35,6 +35,7 @@ typedef struct llv_lora_layer {
 } llv_lora_layer;
 
 typedef struct llv_lora {
+    const llv_model *model;   /* the model the adapter was bound to       */
     char          *name;
     char          *path;
     float          user_scale, alpha;

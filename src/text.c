@@ -126,6 +126,8 @@ llv_status llv_text_cross_kv_lora(const llv_model *m, const llv_lora *lora, llv_
         return llv_err(err, LLV_ERR_STATE, "cross K/V: the model has no cross-attention layers");
     if (!cross_states || n_tok <= 0)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: empty cross states (n_tok %d)", n_tok);
+    if (lora && lora->model != m)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: the LoRA adapter belongs to another model");
     if (tile_tokens <= 0 || n_tiles <= 0 || (int64_t)n_tiles * tile_tokens > n_tok)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
                        "cross K/V: n_tiles %d x tile_tokens %d must be positive and fit in n_tok %d", n_tiles,
@@ -181,6 +183,8 @@ llv_status llv_text_cross_kv_relora(const llv_model *m, const llv_lora *lora, ll
                                     llv_cross_kv *kv, llv_error *err) {
     if (!kv) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: NULL");
     if (kv->lora == lora) return LLV_OK;
+    if (lora && lora->model != m)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: the LoRA adapter belongs to another model");
     if (!kv->states)
         return llv_err(err, LLV_ERR_STATE,
                        "cross K/V: the image was encoded before adapters were added to the model, so its K/V cannot "
@@ -561,6 +565,9 @@ static llv_status check_batch(const llv_model *m, const llv_text_state *st, cons
 llv_status llv_text_forward(const llv_model *m, llv_text_state *st, llv_threadpool *pool, const llv_text_batch *b,
                             llv_error *err) {
     if (!m || !st || st->m != m) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "text forward: state of another model");
+    if (b && b->lora && b->lora->model != m)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "text forward: LoRA adapter '%s' belongs to another model",
+                       b->lora->name ? b->lora->name : b->lora->path);
     llv_status s = check_batch(m, st, b, err);
     if (s != LLV_OK) return s;
     const llv_hparams *hp = &m->hp;

@@ -8,6 +8,7 @@
 #include "model.h"
 #include "safetensors.h"
 #include "testing.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -816,6 +817,20 @@ static void test_errors(void) {
         CHECK_STATUS(llv_model_lora_add(m, "base", gguf, 1.0f, &err), LLV_ERR_FORMAT, &err);
         CHECK_STATUS(llv_model_lora_add(m, "none", "/nonexistent/x.gguf", 1.0f, &err), LLV_ERR_IO, &err);
         CHECK(llv_model_lora_name(m, 0) == NULL); /* registry unchanged */
+        /* text.c refuses an adapter bound to another model */
+        llv_model *m2 = NULL;
+        CHECK_OK(llv_model_load(gguf, NULL, &m2, &err), &err);
+        CHECK_OK(m2 ? llv_model_lora_add(m2, "other", ad, 1.0f, &err) : LLV_ERR_INTERNAL, &err);
+        llv_text_state *ts = NULL;
+        CHECK_OK(llv_text_state_create(m, 16, 16, LLV_KV_F32, &ts, &err), &err);
+        const llv_lora *foreign = llv_model_lora_find(m2, "other");
+        if (ts && foreign) {
+            int32_t tok = 5;
+            llv_text_batch b = {.tokens = &tok, .n = 1, .lora = foreign};
+            CHECK_STATUS(llv_text_forward(m, ts, NULL, &b, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+        }
+        llv_text_state_free(ts);
+        llv_model_free(m2);
         llv_model_free(m);
     }
     /* rank mismatch inside a pair / a missing partner: hand-made GGUF adapters from the good one */
