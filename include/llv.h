@@ -477,7 +477,7 @@ LLV_API void       llv_tool_calls_free(llv_tool_call *calls, size_t n);
 /* ------------------------------------------------------------------------- */
 
 typedef struct llv_convert_params {
-    llv_type        type;        /* LLV_TYPE_F32 / F16 / BF16 (quantized: later) */
+    llv_type        type;        /* F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, Q4_K_M    */
     bool            vocab_only;  /* only the tokenizer                            */
     llv_log_fn      log;
     void           *log_user;

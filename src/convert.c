@@ -29,7 +29,9 @@
  *     mllama.rope.scaling.* keys.
  *  6. 1-D tensors (norms, biases, gates, class embedding) are always F32;
  *     tensors of 2+ dims are converted to the requested type with
- *     round-to-nearest-even (same-type copies are bit-exact).
+ *     round-to-nearest-even (same-type copies are bit-exact). Quantized
+ *     targets (q8_0 ... q4_k_m) follow llv_quant_tensor_type (quantize.h):
+ *     vision F16, Q4_K_M's Q6_K layers, Q8_0/F16 fallbacks for short rows.
  *
  * Memory: tensors stream row chunk by row chunk from the mmapped shards to
  * the writer (a 16 MiB chunk buffer and a 16 MiB float piece); source pages
@@ -45,7 +47,11 @@
 #include "common.h"
 #include "gguf.h"
 #include "model.h"
+<<<<<<< HEAD
 #include "lora.h"
+=======
+#include "quantize.h"
+>>>>>>> main
 #include "safetensors.h"
 #include "tokenizer.h"
 
@@ -736,7 +742,7 @@ static llv_status write_kvs(llv_gguf_writer *w, const hf_config *c, int type, bo
     char k[128];
     llv_status s;
 #define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
-    uint32_t ftype = type == LLV_TYPE_F32 ? 0 : type == LLV_TYPE_F16 ? 1 : 32;
+    uint32_t ftype = llv_quant_file_type((llv_type)type);
     if ((s = llv_gguf_set_str(w, "general.architecture", a, err)) ||
         (s = llv_gguf_set_str(w, "general.name", c->name, err)) ||
         (s = llv_gguf_set_u32(w, "general.file_type", ftype, err)) ||
@@ -853,7 +859,7 @@ static void drop_pages(const void *data, size_t n) {
 /* Streams one tensor through `chunk` (CHUNK_BYTES) in pieces of at most
  * PIECE_ELEMS elements; rowf holds PIECE_ELEMS floats. */
 static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const float *computed, float *rowf,
-                              uint8_t *chunk, llv_error *err) {
+                              uint8_t *chunk, llv_threadpool *pool, llv_error *err) {
     if (!it->src) return llv_gguf_writer_write(w, computed, (size_t)it->ne[0] * 4, err);
     const llv_st_tensor *t = it->src;
     if (it->x == X_GATE_ONE_MINUS_TANH || it->x == X_GATE_TANH) {
@@ -865,7 +871,17 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
     }
     int64_t ne0 = it->ne[0], rows = it->ne[1] * it->ne[2] * it->ne[3];
     size_t ssz = llv_st_dtype_size(t->dtype), dsz = llv_type_block_bytes(it->type);
-    bool copy = same_type(t->dtype, it->type);
+    int64_t bs = llv_type_block_size(it->type);
+    bool copy = same_type(t->dtype, it->type), quant = llv_quant_type_is_quantized(it->type);
+    /* quantized: float pieces are staged in rowf ([0, nf) -> chunk + q0) and
+     * encoded in parallel when rowf is full or the chunk is written */
+    size_t q0 = 0;
+    int64_t nf = 0;
+#define QFLUSH()                                                               \
+    do {                                                                       \
+        if (nf) llv_quant_from_f32(pool, it->type, rowf, chunk + q0, nf);      \
+        nf = 0;                                                                \
+    } while (0)
     int64_t hd = it->x == X_PERMUTE ? rows / it->heads : 0;
     size_t fill = 0, dropped = 0;
     llv_status s = LLV_OK;
@@ -878,8 +894,9 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
         const uint8_t *src = (const uint8_t *)t->data + (size_t)sr * (size_t)ne0 * ssz;
         for (int64_t e0 = 0; e0 < ne0; e0 += PIECE_ELEMS) {
             int64_t m = LLV_MIN((int64_t)PIECE_ELEMS, ne0 - e0);
-            size_t nb = (size_t)m * dsz;
+            size_t nb = (size_t)(m / bs) * dsz;
             if (fill + nb > CHUNK_BYTES) {
+                QFLUSH();
                 if ((s = llv_gguf_writer_write(w, chunk, fill, err))) return s;
                 fill = 0;
                 /* source rows below this one (whole heads when permuting) are done */
@@ -891,6 +908,11 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
             }
             if (copy) {
                 memcpy(chunk + fill, src + (size_t)e0 * ssz, nb);
+            } else if (quant) {
+                if (nf + m > (int64_t)PIECE_ELEMS) QFLUSH();
+                if (nf == 0) q0 = fill;
+                src_row_to_f32(t, src + (size_t)e0 * ssz, m, rowf + nf);
+                nf += m;
             } else {
                 src_row_to_f32(t, src + (size_t)e0 * ssz, m, rowf);
                 f32_to_dst(rowf, m, it->type, chunk + fill);
@@ -898,6 +920,8 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
             fill += nb;
         }
     }
+    QFLUSH();
+#undef QFLUSH
     if (fill) s = llv_gguf_writer_write(w, chunk, fill, err);
     drop_pages(t->data, t->nbytes);
     return s;
@@ -910,8 +934,9 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
 llv_status llv_convert(const char *hf_dir, const char *out_path, const llv_convert_params *params, llv_error *err) {
     llv_convert_params p = params ? *params : llv_convert_default_params();
     if (!hf_dir || !out_path) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_convert: NULL path");
-    if (p.type != LLV_TYPE_F32 && p.type != LLV_TYPE_F16 && p.type != LLV_TYPE_BF16)
-        return llv_err(err, LLV_ERR_UNSUPPORTED, "llv_convert: type %s not supported (f32, f16, bf16)",
+    if (!llv_quant_target_valid(p.type))
+        return llv_err(err, LLV_ERR_UNSUPPORTED,
+                       "llv_convert: type %s not supported (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m)",
                        llv_type_name(p.type) ? llv_type_name(p.type) : "?");
     double t0 = llv_time_s();
     llv_gguf_writer *w = NULL;
@@ -920,6 +945,7 @@ llv_status llv_convert(const char *hf_dir, const char *out_path, const llv_conve
     memset(&pl, 0, sizeof pl);
     float *rowf = NULL;
     uint8_t *chunk = NULL;
+    llv_threadpool *pool = NULL;
     hf_config c;
     llv_status s;
 
@@ -971,6 +997,19 @@ llv_status llv_convert(const char *hf_dir, const char *out_path, const llv_conve
     }
     if (c.arch == LLV_ARCH_MLLAMA && (s = plan_vision(&pl, &c, err))) goto fail;
     {
+        /* per-tensor types of the target (quantized: the llama.cpp-style mix) */
+        llv_quant_policy pol = {p.type, c.n_layer, false};
+        bool quantized = false;
+        for (size_t i = 0; i < pl.n; i++) pol.has_output |= strcmp(pl.items[i].name, "output.weight") == 0;
+        for (size_t i = 0; i < pl.n; i++) {
+            plan_item *it = &pl.items[i];
+            if (it->n_dims >= 2) it->type = llv_quant_tensor_type(&pol, it->name, it->n_dims, it->ne);
+            quantized |= llv_quant_type_is_quantized(it->type);
+        }
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        if (quantized && (s = llv_threadpool_create((int)LLV_MAX(1, LLV_MIN(16, ncpu)), &pool, err))) goto fail;
+    }
+    {
         size_t used = 0;
         for (size_t i = 0; i < pl.n; i++) used += pl.items[i].src != NULL;
         int64_t n_src = llv_st_n_tensors(st);
@@ -999,7 +1038,7 @@ llv_status llv_convert(const char *hf_dir, const char *out_path, const llv_conve
     }
     if ((s = llv_gguf_writer_begin(w, out_path, err))) goto fail;
     for (size_t i = 0; i < pl.n; i++) {
-        if ((s = stream_item(w, &pl.items[i], pl.rope_freqs, rowf, chunk, err))) {
+        if ((s = stream_item(w, &pl.items[i], pl.rope_freqs, rowf, chunk, pool, err))) {
             llv_err_prefix(err, "writing '%s'", pl.items[i].name);
             goto fail;
         }
@@ -1020,6 +1059,7 @@ fail:
     free(pl.items);
     free(rowf);
     free(chunk);
+    llv_threadpool_free(pool);
     return s;
 }
 

@@ -142,10 +142,12 @@ static llv_status stream_tensor(llv_gguf_writer *w, const llv_tensor *t, int dst
                                 llv_threadpool *pool, uint8_t *chunk, llv_error *err) {
     llv_status s;
     if (dst_type == (int)t->type) { /* bit-exact copy */
-        for (size_t off = 0; off < t->nbytes; off += CHUNK_BYTES)
+        for (size_t off = 0; off < t->nbytes; off += CHUNK_BYTES) {
             if ((s = llv_gguf_writer_write(w, (const uint8_t *)t->data + off, LLV_MIN(CHUNK_BYTES, t->nbytes - off),
                                            err)))
                 return s;
+            drop_pages((const uint8_t *)t->data + off, LLV_MIN(CHUNK_BYTES, t->nbytes - off));
+        }
         return LLV_OK;
     }
     int64_t ne0 = t->ne[0], rows = llv_tensor_rows(t);
@@ -160,6 +162,7 @@ static llv_status stream_tensor(llv_gguf_writer *w, const llv_tensor *t, int dst
     int64_t items = rows * job->ppr;
     /* a batch is whole rows when rows are short, else the pieces of one row */
     int64_t per_batch = job->ppr > 1 ? job->ppr : LLV_MAX(1, (int64_t)(CHUNK_BYTES / LLV_MAX(job->dst_rb, 1)));
+    size_t dropped = 0;
     for (int64_t i0 = 0; i0 < items; i0 += per_batch) {
         int64_t n = LLV_MIN(per_batch, items - i0);
         size_t nb = job->ppr > 1 ? job->dst_rb : (size_t)n * job->dst_rb;
@@ -169,8 +172,37 @@ static llv_status stream_tensor(llv_gguf_writer *w, const llv_tensor *t, int dst
         /* pieces of one long row: written in sub-chunks of at most CHUNK_BYTES */
         for (size_t off = 0; off < nb; off += CHUNK_BYTES)
             if ((s = llv_gguf_writer_write(w, chunk + off, LLV_MIN(CHUNK_BYTES, nb - off), err))) return s;
+        /* the source rows read so far are done: keep RSS small inside big tensors */
+        size_t used = (size_t)((i0 + n) / job->ppr) * job->src_rb;
+        if (used > dropped + CHUNK_BYTES) {
+            drop_pages(job->src + dropped, used - dropped);
+            dropped = used;
+        }
     }
     return LLV_OK;
+}
+
+typedef struct rows_job {
+    const llv_kernels *k;
+    int                type;
+    int64_t            bs;
+    size_t             bb;
+    const float       *src;
+    uint8_t           *dst;
+} rows_job;
+
+static void rows_task(void *ctx, int64_t b0, int64_t b1, int thread) {
+    (void)thread;
+    const rows_job *j = ctx;
+    j->k->from_f32[j->type](j->src + b0 * j->bs, j->dst + (size_t)b0 * j->bb, (b1 - b0) * j->bs);
+}
+
+void llv_quant_from_f32(llv_threadpool *pool, int type, const float *src, void *dst, int64_t n) {
+    const llv_kernels *k = llv_kernels_ref();
+    rows_job j = {k, type, llv_type_block_size(type), llv_type_block_bytes(type), src, dst};
+    if (j.bs <= 0 || !k->from_f32[type] || n <= 0) return;
+    /* grain: 8 K-quant blocks (~2k values) per task keeps the sync cost small */
+    llv_threadpool_parallel_for(pool, n / j.bs, LLV_MAX(1, 2048 / j.bs), rows_task, &j);
 }
 
 /* ------------------------------------------------------------------------- */

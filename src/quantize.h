@@ -5,6 +5,7 @@
 #define LLV_QUANTIZE_H
 
 #include "common.h"
+#include "threadpool.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,6 +33,10 @@ bool llv_quant_type_is_quantized(int type);
  *   - a row length (ne[0]) that is not a multiple of the chosen block size
  *     falls back to Q8_0 (multiple of 32) else F16, as llama.cpp does. */
 int llv_quant_tensor_type(const llv_quant_policy *policy, const char *name, int n_dims, const int64_t *ne);
+
+/* dst = `type` encoding of src[0, n) (n a multiple of the type's block
+ * size), split over the pool's threads (pool may be NULL). */
+void llv_quant_from_f32(llv_threadpool *pool, int type, const float *src, void *dst, int64_t n);
 
 /* llama.cpp's use_more_bits: i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2 */
 bool llv_quant_use_more_bits(int64_t i, int64_t n);

@@ -230,7 +230,8 @@ static void test_types(void) {
     check_converted(LLV_TYPE_BF16);
     llv_error err = {0};
     char *dir = synth_hf("tiny", LLV_TYPE_F32, "tiny-f32"), *out = tpath("q8.gguf");
-    CHECK_STATUS(convert(dir, out, LLV_TYPE_Q8_0, &err), LLV_ERR_UNSUPPORTED, &err);
+    /* quantized targets are converted (tests/test-quant.c); Q4_1 is not a target */
+    CHECK_STATUS(convert(dir, out, (llv_type)3, &err), LLV_ERR_UNSUPPORTED, &err);
     free(out);
     free(dir);
 }

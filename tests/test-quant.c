@@ -12,8 +12,10 @@
 #include "tensor.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -256,6 +258,9 @@ static void test_table(void) {
 
 static void test_policy(void);
 static void test_quantize_file(void);
+static void test_convert_quantized(void);
+static void test_long_rows(void);
+static void test_cli(void);
 
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
@@ -271,6 +276,9 @@ int main(int argc, char **argv) {
     if (llv_test_case("matmul")) test_matmul();
     if (llv_test_case("policy")) test_policy();
     if (llv_test_case("file")) test_quantize_file();
+    if (llv_test_case("convert")) test_convert_quantized();
+    if (llv_test_case("longrows")) test_long_rows();
+    if (llv_test_case("cli")) test_cli();
     return llv_test_finish();
 }
 
@@ -490,4 +498,156 @@ static void test_quantize_file(void) {
     free(missing);
     free(baddir);
     free(tmp);
+}
+
+/* llv_convert straight to a quantized type writes the same bytes as
+ * llv_convert to F32 followed by llv_quantize (same policy, same encoder). */
+static void test_convert_quantized(void) {
+    char *tmp = llv_test_tmpdir();
+    CHECK(tmp != NULL);
+    if (!tmp) return;
+    char *hf = llv_test_path(tmp, "hf"), *f32 = llv_test_path(tmp, "f32.gguf");
+    char *a = llv_test_path(tmp, "a.gguf"), *b = llv_test_path(tmp, "b.gguf");
+    llv_error err = {0};
+    llv_synth_params sp = llv_synth_default_params();
+    sp.preset = "demo";
+    sp.hf_dir = true;
+    CHECK_OK(llv_synth(hf, &sp, &err), &err);
+    llv_convert_params cp = llv_convert_default_params();
+    cp.type = LLV_TYPE_F32;
+    CHECK_OK(llv_convert(hf, f32, &cp, &err), &err);
+    static const llv_type ts[] = {LLV_TYPE_Q4_K_M, LLV_TYPE_Q8_0, LLV_TYPE_Q4_0, LLV_TYPE_Q6_K};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        cp.type = ts[i];
+        CHECK_OK(llv_convert(hf, a, &cp, &err), &err);
+        CHECK_OK(llv_quantize(f32, b, ts[i], NULL, &err), &err);
+        size_t na = 0, nb = 0;
+        char *da = llv_test_read_file(a, &na), *db = llv_test_read_file(b, &nb);
+        CHECK_MSG(da && db && na == nb && memcmp(da, db, na) == 0, "%s: convert == convert f32 + quantize (%zu vs %zu bytes)",
+                  llv_type_name(ts[i]), na, nb);
+        free(da);
+        free(db);
+        llv_model *m = NULL;
+        CHECK_OK(llv_model_load(a, NULL, &m, &err), &err);
+        llv_model_free(m);
+    }
+    cp.type = (llv_type)3;
+    CHECK_STATUS(llv_convert(hf, a, &cp, &err), LLV_ERR_UNSUPPORTED, &err);
+    unlink(f32);
+    unlink(a);
+    unlink(b);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    CHECK(system(cmd) == 0);
+    free(hf);
+    free(f32);
+    free(a);
+    free(b);
+    free(tmp);
+}
+
+/* Rows longer than llv_quantize's 1M-element pieces (the 11B tile position
+ * embedding has 8.2M-element rows) are split and reassembled correctly. */
+static void test_long_rows(void) {
+    char *tmp = llv_test_tmpdir();
+    CHECK(tmp != NULL);
+    if (!tmp) return;
+    char *in = llv_test_path(tmp, "in.gguf"), *out = llv_test_path(tmp, "out.gguf");
+    const int64_t ne_a[2] = {(int64_t)2621440 + 256, 3}, ne_b[2] = {(int64_t)1048576 * 3, 2};
+    llv_error err = {0};
+    llv_gguf_writer *w = NULL;
+    CHECK_OK(llv_gguf_writer_create(&w, &err), &err);
+    if (!w) return;
+    CHECK_OK(llv_gguf_set_str(w, "general.architecture", "llama", &err), &err);
+    CHECK_OK(llv_gguf_add_tensor(w, "blk.0.ffn_up.weight", LLV_TYPE_F32, 2, ne_a, &err), &err);
+    CHECK_OK(llv_gguf_add_tensor(w, "v.tile_position_embd.weight", LLV_TYPE_F32, 2, ne_b, &err), &err);
+    CHECK_OK(llv_gguf_writer_begin(w, in, &err), &err);
+    int64_t na = ne_a[0] * ne_a[1], nb = ne_b[0] * ne_b[1];
+    float *a = malloc((size_t)na * 4), *b = malloc((size_t)nb * 4), *y = malloc((size_t)na * 4);
+    for (int64_t i = 0; i < na; i++) a[i] = grand();
+    for (int64_t i = 0; i < nb; i++) b[i] = grand();
+    CHECK_OK(llv_gguf_writer_write(w, a, (size_t)na * 4, &err), &err);
+    CHECK_OK(llv_gguf_writer_write(w, b, (size_t)nb * 4, &err), &err);
+    CHECK_OK(llv_gguf_writer_finish(w, &err), &err);
+    llv_gguf_writer_free(w);
+    CHECK_OK(llv_quantize(in, out, LLV_TYPE_Q4_K, NULL, &err), &err);
+    llv_gguf *g = NULL;
+    CHECK_OK(llv_gguf_open(out, &g, &err), &err);
+    const llv_kernels *k = llv_kernels_ref();
+    if (g) {
+        const llv_tensor *ta = llv_gguf_find_tensor(g, "blk.0.ffn_up.weight");
+        const llv_tensor *tb = llv_gguf_find_tensor(g, "v.tile_position_embd.weight");
+        CHECK(ta && tb && ta->type == LLV_TYPE_Q4_K && tb->type == LLV_TYPE_F16);
+        if (ta && tb && ta->type == LLV_TYPE_Q4_K && tb->type == LLV_TYPE_F16) {
+            /* each row must equal quantizing that row alone */
+            size_t rb;
+            CHECK(llv_type_row_bytes(LLV_TYPE_Q4_K, ne_a[0], &rb));
+            uint8_t *q = malloc(rb);
+            int bad = 0;
+            for (int64_t r = 0; r < ne_a[1]; r++) {
+                k->from_f32[LLV_TYPE_Q4_K](a + r * ne_a[0], q, ne_a[0]);
+                bad += memcmp(q, (const uint8_t *)ta->data + (size_t)r * rb, rb) != 0;
+            }
+            CHECK_EQ_I(bad, 0);
+            free(q);
+            k->to_f32[LLV_TYPE_F16](tb->data, y, nb);
+            int bad16 = 0;
+            for (int64_t i = 0; i < nb; i++) bad16 += y[i] != llv_f16_to_f32(llv_f32_to_f16(b[i]));
+            CHECK_EQ_I(bad16, 0);
+        }
+        llv_gguf_close(g);
+    }
+    free(a);
+    free(b);
+    free(y);
+    unlink(in);
+    unlink(out);
+    rmdir(tmp);
+    free(in);
+    free(out);
+    free(tmp);
+}
+
+/* llv-quantize's exit codes (0 ok, 1 failure, 2 usage), when ctest gives the bin dir. */
+static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run_cmd(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void test_cli(void) {
+    const char *bin = getenv("LLV_BIN_DIR");
+    if (!bin) {
+        printf("  (LLV_BIN_DIR unset: skipped)\n");
+        return;
+    }
+    char *tool = llv_test_path(bin, "llv-quantize"), *tmp = llv_test_tmpdir();
+    char *in = llv_test_path(tmp, "in.gguf"), *out = llv_test_path(tmp, "out.gguf");
+    llv_error err = {0};
+    llv_synth_params sp = llv_synth_default_params();
+    CHECK_OK(llv_synth(in, &sp, &err), &err);
+    CHECK_EQ_I(run_cmd("'%s' '%s' '%s' q4_k_m 2>/dev/null", tool, in, out), 0);
+    llv_gguf *g = NULL;
+    CHECK_OK(llv_gguf_open(out, &g, &err), &err);
+    uint32_t ft = 0;
+    if (g) CHECK_OK(llv_gguf_get_u32(g, "general.file_type", &ft, &err), &err);
+    CHECK_EQ_I(ft, 15);
+    llv_gguf_close(g);
+    CHECK_EQ_I(run_cmd("'%s' '%s' '%s' q5_k 2>/dev/null", tool, in, out), 2);
+    CHECK_EQ_I(run_cmd("'%s' '%s' 2>/dev/null", tool, in), 2);
+    CHECK_EQ_I(run_cmd("'%s' '%s' '%s' q8_0 --quiet 2>/dev/null", tool, out, in), 0); /* requantize */
+    CHECK_EQ_I(run_cmd("'%s' '%s/missing.gguf' '%s' q8_0 2>/dev/null", tool, tmp, out), 1);
+    CHECK_EQ_I(run_cmd("'%s' --help >/dev/null", tool), 0);
+    unlink(in);
+    unlink(out);
+    rmdir(tmp);
+    free(tool);
+    free(tmp);
+    free(in);
+    free(out);
 }

@@ -4,7 +4,6 @@
 #include "tool_progress.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f) {
@@ -20,7 +19,8 @@ static void usage(FILE *f) {
             "the image processor settings and the generation defaults. Tensors stream one at a time.\n"
             "\n"
             "  --type T       weight type of 2-D+ tensors (default bf16); norms, biases, gates stay f32;\n"
-            "                 quantized types (see llv-quantize) go through a temporary f16 file OUT.f16.tmp\n"
+            "                 quantized types: the vision tower and projector stay f16, q4_k_m is\n"
+            "                 llama.cpp's Q4_K_M mix, short rows fall back to q8_0/f16 (see llv-quantize)\n"
             "  --vocab-only   write only the tokenizer (general.architecture = llama, no tensors)\n"
             "  --lora         DIR is a PEFT LoRA adapter (adapter_config.json, adapter_model.safetensors)\n"
             "                 of the text decoder: writes a GGUF adapter (llama.cpp layout) for\n"
@@ -111,30 +111,9 @@ int main(int argc, char **argv) {
     }
     llv_error err = {0};
     llv_status s;
-    if (lora) {
-        s = llv_convert_lora(in, base, out, &p, &err);
-    } else if (merge) {
-        s = llv_lora_merge(in, merge, scale, out, &err);
-    } else if (p.type == LLV_TYPE_F32 || p.type == LLV_TYPE_F16 || p.type == LLV_TYPE_BF16 || p.vocab_only) {
-        s = llv_convert(in, out, &p, &err);
-    } else { /* quantized: convert to f16, then quantize tensor by tensor */
-        llv_type target = p.type;
-        size_t n = strlen(out) + sizeof ".f16.tmp";
-        char *tmp = malloc(n);
-        if (!tmp) {
-            fprintf(stderr, "llv-convert: out of memory\n");
-            return 1;
-        }
-        snprintf(tmp, n, "%s.f16.tmp", out);
-        p.type = LLV_TYPE_F16;
-        s = llv_convert(in, tmp, &p, &err);
-        if (s == LLV_OK) {
-            last = -1;
-            s = llv_quantize(tmp, out, target, &p, &err);
-        }
-        remove(tmp);
-        free(tmp);
-    }
+    if (lora) s = llv_convert_lora(in, base, out, &p, &err);
+    else if (merge) s = llv_lora_merge(in, merge, scale, out, &err);
+    else s = llv_convert(in, out, &p, &err);
     if (s != LLV_OK) {
         if (!quiet && last >= 0 && last < 100) fputc('\n', stderr);
         fprintf(stderr, "llv-convert: %s: %s\n", llv_status_name(s), err.message);
