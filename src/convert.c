@@ -47,11 +47,8 @@
 #include "common.h"
 #include "gguf.h"
 #include "model.h"
-<<<<<<< HEAD
 #include "lora.h"
-=======
 #include "quantize.h"
->>>>>>> main
 #include "safetensors.h"
 #include "tokenizer.h"
 
