@@ -4,6 +4,7 @@
 #include "tool_progress.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f) {
