@@ -267,6 +267,7 @@ static void usage(FILE *o) {
             "  --image FILE     image for the vision figures (default models/demo.png)\n"
             "  --no-vision      skip the vision figures\n"
             "  --no-ceilings    skip the bandwidth and GEMM measurements\n"
+            "  --lora PATH[:S]  apply this GGUF LoRA adapter (scale S, default 1) in every figure\n"
             "  --json           print one JSON object instead of a table\n"
             "  -h, --help       this help\n");
 }
@@ -276,6 +277,7 @@ int main(int argc, char **argv) {
     llv_type    type = LLV_TYPE_F16;
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), runs = 5, n_prompt = 512, n_gen = 32;
     int json = 0, no_vision = 0, no_ceil = 0;
+    const char *lora_arg = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -303,6 +305,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--no-vision")) { no_vision = 1;
         } else if (!strcmp(a, "--no-ceilings")) { no_ceil = 1;
         } else if (!strcmp(a, "--json")) { json = 1;
+        } else if (!strcmp(a, "--lora")) { NEEDV(); lora_arg = v;
         } else {
             fprintf(stderr, "llv-bench: unknown option '%s'\n", a);
             usage(stderr);
@@ -375,6 +378,22 @@ int main(int argc, char **argv) {
     }
     llv_model_info info;
     llv_model_get_info(m, &info);
+    const char *lora = NULL; /* adapter name, selected in every session */
+    char lora_path[512] = "";
+    if (lora_arg) {
+        float scale = 1.0f;
+        snprintf(lora_path, sizeof lora_path, "%s", lora_arg);
+        char *colon = strrchr(lora_path, ':'), *end = NULL;
+        if (colon && colon[1]) {
+            float f = strtof(colon + 1, &end);
+            if (end && !*end) scale = f, *colon = 0;
+        }
+        if (llv_model_lora_add(m, "bench", lora_path, scale, &err) != LLV_OK) {
+            fprintf(stderr, "llv-bench: %s\n", err.message);
+            return 2;
+        }
+        lora = "bench";
+    }
 
     llv_session_params sp = llv_session_default_params();
     sp.n_threads = threads;
@@ -391,7 +410,7 @@ int main(int argc, char **argv) {
     double pp[32], tg[32];
     for (int r = 0; r <= runs; r++) {
         llv_session *s = NULL;
-        if (llv_session_create(m, &sp, &s, &err) != LLV_OK) {
+        if (llv_session_create(m, &sp, &s, &err) != LLV_OK || llv_session_set_lora(s, lora, &err) != LLV_OK) {
             fprintf(stderr, "llv-bench: %s\n", err.message);
             return 2;
         }
@@ -425,7 +444,8 @@ int main(int argc, char **argv) {
         int vr = runs < 3 ? runs : 3; /* an 11B-shape image takes minutes */
         for (int r = 0; r < vr; r++) {
             llv_session *s = NULL;
-            if (llv_session_create(m, &sp, &s, &err) != LLV_OK) return 2;
+            if (llv_session_create(m, &sp, &s, &err) != LLV_OK || llv_session_set_lora(s, lora, &err) != LLV_OK)
+                return 2;
             const float *logits;
             double t0 = now_s();
             if (llv_session_add_image_file(s, image, &err) != LLV_OK ||
@@ -437,7 +457,8 @@ int main(int argc, char **argv) {
             vis[r] = (t1 - t0) / info.max_tiles;
             llv_session_free(s);
             /* time to first token: 1 image + 32-token prompt, fresh session */
-            if (llv_session_create(m, &sp, &s, &err) != LLV_OK) return 2;
+            if (llv_session_create(m, &sp, &s, &err) != LLV_OK || llv_session_set_lora(s, lora, &err) != LLV_OK)
+                return 2;
             t0 = now_s();
             if (llv_session_add_image_file(s, image, &err) != LLV_OK ||
                 llv_session_add_raw(s, "<|image|>", &err) != LLV_OK ||
@@ -527,11 +548,11 @@ int main(int argc, char **argv) {
                "\"tokenizer_mb_per_s\": %.2f, \"f32_fma_peak_gflops\": %.1f, \"bf16_peak_gflops\": %.1f, "
                "\"int8_peak_gops\": %.1f, \"prefill_arith\": \"%s\", \"prefill_gflops\": %.1f, "
                "\"prefill_vs_sgemm\": %.3f, \"vision_arith\": \"%s\", \"vision_gflops\": %.1f, "
-               "\"vision_vs_sgemm\": %.3f}\n",
+               "\"vision_vs_sgemm\": %.3f, \"lora\": \"%s\"}\n",
                model_path, llv_type_name(info.weight_type) ? llv_type_name(info.weight_type) : "?", info.isa,
                threads, runs, load_s, n_prompt, pps, tgs, vis_s, ttft_s, peak_rss, (unsigned long long)info.file_bytes, mem_gbs, gemm, bw_eff,
                pf_eff, vis_eff, tok_mbs, peak_f32, peak_bf16, peak_int8, pf_arith, pf_gflops, pf_vs_sgemm,
-               vis_arith, vis_gflops, vis_vs_sgemm);
+               vis_arith, vis_gflops, vis_vs_sgemm, lora_path);
     } else {
         printf("| figure | value |\n|---|---|\n");
         printf("| model | %s (%s, isa %s, %d threads) |\n", model_path,
@@ -550,6 +571,7 @@ int main(int argc, char **argv) {
             printf("| vision_gemm_efficiency (%s) | %.3f (%.1f GFLOP/s, %.2f x SGEMM) |\n", vis_arith, vis_eff,
                    vis_gflops, vis_vs_sgemm);
         printf("| tokenizer_mb_per_s | %.2f |\n", tok_mbs);
+        if (lora) printf("| lora | %s |\n", lora_path);
     }
     free(prompt);
     llv_model_free(m);

@@ -13,7 +13,8 @@
  * - Thread-safety: an llv_model is read-only after load and may be shared by
  *   any number of threads and sessions. An llv_session (one conversation) must
  *   be used by one thread at a time. Functions taking only a model are
- *   thread-safe.
+ *   thread-safe, except llv_model_lora_add, which changes the model's adapter
+ *   registry: call it before sessions use the model.
  * - Library code never exits, aborts or prints; progress and log messages go
  *   to the callbacks given in params (none by default).
  * - Strings are UTF-8. Token ids are int32_t.
@@ -387,8 +388,10 @@ typedef bool (*llv_piece_fn)(const char *piece, size_t n_bytes, void *user);
  * (and the end token) become part of the conversation; the text of special
  * tokens (the end token, <|python_tag|>, ...) is not in the answer. Pieces are passed to on_piece (may be NULL) as complete
  * UTF-8; their concatenation is result->text. `params` may be NULL (defaults);
- * they are validated (LLV_ERR_INVALID_ARGUMENT naming the field); a `lora`
- * name fails with LLV_ERR_NOT_FOUND (no adapters can be loaded yet). Errors:
+ * they are validated (LLV_ERR_INVALID_ARGUMENT naming the field). `lora`
+ * names an adapter added with llv_model_lora_add (NULL or "" = the base
+ * model) and selects it as llv_session_set_lora does (an unknown name fails
+ * with LLV_ERR_NOT_FOUND naming it, before anything runs). Errors:
  * LLV_ERR_STATE for an empty conversation or queued images with no
  * "<|image|>". `result` may be NULL; otherwise it is zeroed first and, on
  * success, must be freed with llv_result_free (freeing a zeroed one is fine).
@@ -408,6 +411,54 @@ LLV_API const int32_t *llv_session_tokens(const llv_session *s, size_t *n);
 
 /* Number of times the vision encoder ran in this session (cache misses). */
 LLV_API int32_t llv_session_encoder_runs(const llv_session *s);
+
+/* ------------------------------------------------------------------------- */
+/* LoRA adapters                                                             */
+/* ------------------------------------------------------------------------- */
+
+/* Loads a LoRA adapter file into the model's adapter registry under `name`
+ * (1..64 bytes; a name already loaded fails with LLV_ERR_INVALID_ARGUMENT).
+ * The file is a GGUF adapter in llama.cpp's layout (general.type = "adapter",
+ * adapter.type = "lora", adapter.lora.alpha, tensors "<base tensor>.lora_a"
+ * ne {n_in, r} and ".lora_b" ne {r, n_out}), as written by llv_convert_lora
+ * (llv-convert --lora) or by llama.cpp's convert_lora_to_gguf.py. Adapted
+ * weights: q/k/v/o projections of self- and cross-attention layers and the
+ * MLP gate/up/down projections of the text decoder. The adapter is applied
+ * unmerged when a session selects it: y = W x + s * B (A x) with
+ * s = scale * alpha / r (s = scale when the file's alpha is 0), so several
+ * adapters share one copy of the base weights. `scale` must be finite: 1 is
+ * the adapter as trained, 0 gives exactly the base model.
+ * Checks: the file's general.architecture must equal the model's
+ * (LLV_ERR_UNSUPPORTED otherwise); every tensor must name an adaptable weight
+ * of the model (LLV_ERR_UNSUPPORTED naming it), come in lora_a/lora_b pairs
+ * (LLV_ERR_NOT_FOUND naming the missing partner) and match the base shapes
+ * with one rank per pair (LLV_ERR_FORMAT naming the tensor, expected vs
+ * found). A vocabulary-only model fails with LLV_ERR_UNSUPPORTED. On error
+ * the registry is unchanged. The file stays mapped until llv_model_free.
+ * Thread-safety: NOT safe against any concurrent use of the model (sessions
+ * generating, other adds): add every adapter after llv_model_load and before
+ * sessions use the model. Lookups by name (llv_session_generate,
+ * llv_session_set_lora, llv_model_lora_name) are thread-safe afterwards. */
+LLV_API llv_status llv_model_lora_add(llv_model *model, const char *name, const char *path, float scale,
+                                      llv_error *err);
+
+/* Name of the i-th adapter of the model's registry (in the order added), or
+ * NULL when i >= the number of adapters. Valid while the model lives. */
+LLV_API const char *llv_model_lora_name(const llv_model *model, size_t i);
+
+/* Selects the adapter (by name; NULL or "" = none, the base model) that the
+ * session's next prefill and llv_session_eval use; llv_session_generate
+ * selects its params->lora the same way, and the selection stays for later
+ * eval calls. An unknown name fails with LLV_ERR_NOT_FOUND naming it and
+ * leaves the selection unchanged. Switching the adapter of a session that
+ * holds a conversation makes the next prefill recompute the whole
+ * conversation with the new adapter (the KV cache and the images'
+ * cross-attention K/V depend on it; images are not re-encoded: their
+ * projector output is kept while the model has adapters). An image encoded
+ * before any adapter was added to the model cannot be recomputed:
+ * LLV_ERR_STATE then (reset the session). llv_session_reset keeps the
+ * selection. */
+LLV_API llv_status llv_session_set_lora(llv_session *s, const char *name, llv_error *err);
 
 /* ------------------------------------------------------------------------- */
 /* Tool calls                                                                */
@@ -452,6 +503,36 @@ LLV_API llv_status llv_convert(const char *hf_dir, const char *out_path, const l
 LLV_API llv_status llv_quantize(const char *in_gguf, const char *out_gguf, llv_type type,
                                 const llv_convert_params *params, llv_error *err);
 
+/* Converts a PEFT LoRA directory (adapter_config.json +
+ * adapter_model.safetensors) for a text decoder (MllamaForConditionalGeneration
+ * or LlamaForCausalLM base; tensors named like
+ * "base_model.model.language_model.model.layers.N.self_attn.q_proj.lora_A.weight",
+ * "...model.language_model.layers.N...", or "base_model.model.model.layers.N..."
+ * for Llama) into a GGUF adapter for llv_model_lora_add (layout above;
+ * adapter.lora.alpha = lora_alpha, times sqrt(r) for use_rslora).
+ * Self-attention q/k lora_B rows are permuted per head as llv_convert permutes
+ * the base weights; cross-attention ones are kept. `base` gives the base
+ * model's shapes: an HF checkpoint directory (config.json) or a GGUF model;
+ * NULL = adapter_config.json's base_model_name_or_path when it is a local
+ * path, else a config.json in the adapter directory, else LLV_ERR_NOT_FOUND.
+ * params->type: F32, F16 or BF16 (default BF16); params may be NULL.
+ * Refused (LLV_ERR_UNSUPPORTED, naming what): DoRA, alpha_pattern, bias other
+ * than "none", modules_to_save, vision-tower / projector / embedding / lm_head
+ * tensors. Shapes are checked against the base (LLV_ERR_FORMAT naming the
+ * tensor, expected vs found). */
+LLV_API llv_status llv_convert_lora(const char *adapter_dir, const char *base, const char *out_path,
+                                    const llv_convert_params *params, llv_error *err);
+
+/* Writes a copy of the GGUF model `base_path` to `out_path` with the adapter
+ * merged into the weights: W' = W + scale * alpha / r * B A (accumulated in
+ * double, rounded once to W's type), every other tensor and key copied. The
+ * adapted base tensors must be F32, F16 or BF16 (LLV_ERR_UNSUPPORTED
+ * otherwise), and the base must be a file llv does not rewrite at load (an
+ * llv-converted or llama.cpp file; Ollama mllama files: LLV_ERR_UNSUPPORTED).
+ * Used by llv-convert --merge-lora and to prove the unmerged path. */
+LLV_API llv_status llv_lora_merge(const char *base_path, const char *adapter_path, float scale, const char *out_path,
+                                  llv_error *err);
+
 typedef struct llv_synth_params {
     const char *preset;       /* "tiny", "demo", "11b", "llama-tiny"          */
     uint64_t    seed;         /* 1                                             */
@@ -468,6 +549,15 @@ LLV_API llv_synth_params llv_synth_default_params(void);
 /* Writes a random model of the preset's shapes with its own small byte-level
  * BPE tokenizer: a GGUF file at `out`, or an HF directory when hf_dir. */
 LLV_API llv_status llv_synth(const char *out, const llv_synth_params *params, llv_error *err);
+
+/* Writes a random PEFT LoRA directory for a synth preset into out_dir
+ * (created if absent): adapter_config.json (r = rank, lora_alpha = 2 * rank,
+ * every text projection targeted), adapter_model.safetensors (F32; lora_A and
+ * lora_B both random, so the adapter changes the output), and the base
+ * preset's config.json so llv_convert_lora needs no base argument. rank in
+ * 1..1024 (0 = 8); seed 0 = 1. Deterministic for a given seed. */
+LLV_API llv_status llv_synth_lora(const char *out_dir, const char *preset, int32_t rank, uint64_t seed,
+                                  llv_error *err);
 
 /* Describes the machine and build: ISA chosen, BLAS, threads. Static string. */
 LLV_API const char *llv_system_info(void);

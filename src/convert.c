@@ -48,6 +48,7 @@
 #include "gguf.h"
 #include "mmap.h"
 #include "model.h"
+#include "lora.h"
 #include "quantize.h"
 #include "safetensors.h"
 #include "tokenizer.h"
@@ -1026,4 +1027,24 @@ fail:
     free(chunk);
     llv_threadpool_free(pool);
     return s;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Base shapes for LoRA conversion (src/lora.c)                              */
+/* ------------------------------------------------------------------------- */
+
+llv_status llv_convert_read_base(const char *hf_dir, llv_lora_base *out, llv_error *err) {
+    hf_config c;
+    llv_status s = parse_config(hf_dir, &c, NULL, NULL, err);
+    if (s) return s;
+    memset(out, 0, sizeof *out);
+    out->arch = c.arch;
+    out->hidden = c.hidden;
+    out->n_head = c.n_head;
+    out->n_kv = c.n_kv;
+    out->head_dim = c.head_dim;
+    out->ff = c.ff;
+    out->n_layer = c.n_layer;
+    for (int i = 0; i < c.n_cross; i++) out->is_cross[c.cross[i]] = true;
+    return LLV_OK;
 }

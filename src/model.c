@@ -3,6 +3,7 @@
  * metadata, every tensor bound by name with its shape and type checked
  * against them, fix-ups for files of other writers, tokenizer and ids. */
 #include "model.h"
+#include "lora.h"
 
 #include "tokenizer.h"
 
@@ -705,6 +706,7 @@ llv_status llv_model_load(const char *path, const llv_model_params *params, llv_
 
 void llv_model_free(llv_model *model) {
     if (!model) return;
+    llv_model_loras_free(model);
     llv_tokenizer_free(model->tok);
     llv_gguf_close(model->gguf);
     free(model->name);

@@ -97,6 +97,7 @@ typedef struct llv_vision_weights {
 } llv_vision_weights;
 
 struct llv_tokenizer;
+struct llv_lora;
 
 struct llv_model {
     llv_gguf             *gguf;
@@ -122,6 +123,10 @@ struct llv_model {
     llv_tensor           *fixed;
     size_t                n_fixed;
     void                 *fixed_data;
+    /* LoRA adapters (src/lora.c): added by llv_model_lora_add before sessions
+     * use the model, read-only afterwards; freed with the model */
+    struct llv_lora     **loras;
+    size_t                n_loras;
 };
 
 /* Computes the RoPE inverse frequencies exactly as HF does in float32

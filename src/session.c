@@ -7,6 +7,7 @@
 #include "chat.h"
 #include "image-cache.h"
 #include "image.h"
+#include "lora.h"
 #include "mmap.h"
 #include "model.h"
 #include "sampler.h"
@@ -44,6 +45,8 @@ struct llv_session {
     size_t             cross_states_n;
     float             *logits;       /* [n_vocab] of the last prefilled row */
     bool               logits_ready; /* logits belong to row n_tokens-1 and are unmodified */
+    const llv_lora    *lora;         /* adapter selected for the next prefill (NULL: none) */
+    const llv_lora    *kv_lora;      /* adapter the cached KV rows were computed with      */
 
     int32_t  *tokens; /* [n_ctx] history */
     uint64_t *masks;  /* [n_ctx] image bitmask per row */
@@ -228,6 +231,16 @@ const uint64_t *llv_session_row_images(const llv_session *s, size_t *n) {
 /* images                                                                    */
 /* ------------------------------------------------------------------------- */
 
+/* A cached image's K/V serve this session if they match its adapter or can be
+ * recomputed (kept projector output); any_adapter: for any adapter of the
+ * model (the adapter is chosen later, at generate). Otherwise released: the
+ * image is decoded and encoded again. */
+static llv_kv_ref *lora_usable(const llv_session *s, llv_kv_ref *r, bool any_adapter) {
+    if (!r || r->kv->states || (!any_adapter && r->kv->lora == s->lora)) return r;
+    llv_kv_ref_release(r);
+    return NULL;
+}
+
 static llv_status check_session(const llv_session *s, const char *fn, llv_error *err) {
     if (!s) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: session is NULL", fn);
     return LLV_OK;
@@ -253,7 +266,7 @@ llv_status llv_session_add_image(llv_session *s, const void *bytes, size_t n_byt
     img_slot sl;
     memset(&sl, 0, sizeof sl);
     sl.hash = llv_image_hash(bytes, n_bytes, settings, 2);
-    sl.ref = llv_image_cache_get(&s->cache, sl.hash);
+    sl.ref = lora_usable(s, llv_image_cache_get(&s->cache, sl.hash), s->m->n_loras > 0);
     if (!sl.ref) {
         llv_image_limits lim = {s->p.max_image_pixels, s->p.max_image_bytes};
         llv_rgb_image img;
@@ -297,11 +310,12 @@ llv_status llv_session_add_image_file(llv_session *s, const char *path, llv_erro
 /* Encodes a placed image unless it already has K/V (also from the cache, which
  * catches the same image placed twice before the first encode). */
 static llv_status encode_slot(llv_session *s, img_slot *sl, llv_error *err) {
-    if (sl->ref) return LLV_OK;
-    if ((sl->ref = llv_image_cache_get(&s->cache, sl->hash)) != NULL) {
+    /* K/V of another adapter are recomputed from the kept projector output */
+    if (sl->ref) return llv_text_cross_kv_relora(s->m, s->lora, s->pool, sl->ref->kv, err);
+    if ((sl->ref = lora_usable(s, llv_image_cache_get(&s->cache, sl->hash), false)) != NULL) {
         llv_image_tiles_free(&sl->tiles);
         sl->has_tiles = false;
-        return LLV_OK;
+        return llv_text_cross_kv_relora(s->m, s->lora, s->pool, sl->ref->kv, err);
     }
     const llv_hparams *hp = &s->m->hp;
     double t0 = llv_time_s();
@@ -320,7 +334,8 @@ static llv_status encode_slot(llv_session *s, img_slot *sl, llv_error *err) {
                                       err);
     if (st != LLV_OK) return st;
     llv_cross_kv *kv = NULL;
-    st = llv_text_cross_kv(s->m, s->pool, s->cross_states, n_tok, sl->tiles.n_tiles, hp->v_P, &kv, err);
+    st = llv_text_cross_kv_lora(s->m, s->lora, s->pool, s->cross_states, n_tok, sl->tiles.n_tiles, hp->v_P, &kv,
+                                err);
     if (st != LLV_OK) return st;
     if (!(sl->ref = llv_kv_ref_new(kv)))
         return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory");
@@ -584,6 +599,7 @@ static llv_status forward_rows(llv_session *s, int32_t from, int32_t to, llv_err
     b.n_images = s->n_imgs;
     b.row_images = s->masks + from;
     b.logits = s->logits;
+    b.lora = s->lora;
     llv_status st = llv_text_forward(s->m, s->ts, s->pool, &b, err);
     if (st != LLV_OK) {
         llv_text_state_truncate(s->ts, from); /* keep the cache consistent with the history */
@@ -600,6 +616,11 @@ static llv_status prefill(llv_session *s, double *prefill_s, llv_error *err) {
     if (s->n_tokens == 0)
         return llv_err(err, LLV_ERR_STATE, "nothing to process: the conversation is empty (add text or tokens first)");
     llv_status st;
+    if (s->lora != s->kv_lora) { /* the cached rows belong to another adapter */
+        llv_text_state_truncate(s->ts, 0);
+        s->logits_ready = false;
+        s->kv_lora = s->lora;
+    }
     for (int32_t i = 0; i < s->n_imgs; i++)
         if ((st = encode_slot(s, &s->imgs[i], err)) != LLV_OK) {
             llv_err_prefix(err, "encoding image %d", i);
@@ -620,6 +641,22 @@ static llv_status prefill(llv_session *s, double *prefill_s, llv_error *err) {
     st = forward_rows(s, n_past, s->n_tokens, err);
     if (prefill_s) *prefill_s += llv_time_s() - t0;
     return st;
+}
+
+llv_status llv_session_set_lora(llv_session *s, const char *name, llv_error *err) {
+    llv_status st = check_session(s, "llv_session_set_lora", err);
+    if (st != LLV_OK) return st;
+    const llv_lora *l = llv_model_lora_find(s->m, name);
+    if (name && name[0] && !l) {
+        char list[256] = "";
+        size_t n = 0;
+        for (size_t i = 0; i < s->m->n_loras && n + 2 < sizeof list; i++)
+            n += (size_t)snprintf(list + n, sizeof list - n, "%s'%s'", i ? ", " : "", s->m->loras[i]->name);
+        return llv_err(err, LLV_ERR_NOT_FOUND, "LoRA adapter '%s' not found (loaded: %s)", name,
+                       s->m->n_loras ? list : "none");
+    }
+    s->lora = l;
+    return LLV_OK;
 }
 
 llv_status llv_session_eval(llv_session *s, const float **logits, llv_error *err) {
@@ -672,9 +709,10 @@ llv_status llv_session_generate(llv_session *s, const llv_sampling_params *param
     if (st != LLV_OK) return st;
     const llv_model *m = s->m;
     llv_sampling_params sp = params ? *params : llv_sampling_default_params();
-    if (sp.lora && sp.lora[0])
-        return llv_err(err, LLV_ERR_NOT_FOUND, "%s: LoRA adapter '%s' not found (no adapters are loaded)", fn,
-                       sp.lora);
+    if ((st = llv_session_set_lora(s, sp.lora, err)) != LLV_OK) {
+        llv_err_prefix(err, "%s", fn);
+        return st;
+    }
     if (s->n_queue > 0)
         return llv_err(err, LLV_ERR_STATE,
                        "%s: %d queued image(s) have no <|image|> token; add text (llv_session_add_text places them) "

@@ -975,3 +975,119 @@ llv_status llv_synth(const char *out, const llv_synth_params *params, llv_error 
     free(tdir);
     return s;
 }
+
+/* ------------------------------------------------------------------------- */
+/* Random PEFT LoRA adapters                                                 */
+/* ------------------------------------------------------------------------- */
+
+/* A PEFT directory for a preset: every text projection of every layer gets
+ * lora_A ~ N(0,1)/sqrt(n_in) and lora_B ~ 0.25 N(0,1)/sqrt(r) (PEFT starts B
+ * at zero; random B makes the adapter visible), F32. */
+llv_status llv_synth_lora(const char *out_dir, const char *preset_name, int32_t rank, uint64_t seed, llv_error *err) {
+    if (!out_dir) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_synth_lora: NULL output directory");
+    if (rank == 0) rank = 8;
+    if (rank < 1 || rank > 1024) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_synth_lora: rank %d out of range 1..1024", rank);
+    if (seed == 0) seed = 1;
+    const preset *p = NULL;
+    const char *want = preset_name ? preset_name : "tiny";
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        if (strcmp(presets[i].name, want) == 0) p = &presets[i];
+    if (!p) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "unknown preset '%s' (tiny, demo, 11b, llama-tiny)", want);
+    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) return llv_err(err, LLV_ERR_IO, "%s: %s", out_dir, strerror(errno));
+    outdir o = {.dir = (char *)out_dir};
+    llv_status s = write_configs(&o, p, LLV_TYPE_F32, err);
+    tlist l = {0};
+    float *buf = NULL;
+    FILE *f = NULL;
+    char *path = NULL;
+    if (s) goto done;
+    const char *tp = p->mllama ? "base_model.model.language_model.model." : "base_model.model.model.";
+    const int64_t H = p->hidden, hd = p->hidden / p->heads, qd = p->heads * hd, kd = p->kv * hd, F = p->ff, r = rank;
+    static const char *const mods[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    const int64_t in_of[7] = {H, H, H, qd, H, H, F}, out_of[7] = {qd, kd, kd, H, F, F, H};
+    int ci = 0, bad = 0;
+    for (int64_t i = 0; i < p->layers; i++) {
+        bool cross = ci < p->n_cross && p->cross[ci] == i;
+        if (cross) ci++;
+        for (int k = 0; k < 7; k++) {
+            char n[150];
+            const char *grp = k >= 4 ? "mlp" : cross ? "cross_attn" : "self_attn";
+            snprintf(n, sizeof n, "%slayers.%lld.%s.%s.lora_A.weight", tp, (long long)i, grp, mods[k]);
+            bad |= tl_add(&l, n, 2, T2(r, in_of[k]), I_NORMAL, 1.0 / sqrt((double)in_of[k]));
+            snprintf(n, sizeof n, "%slayers.%lld.%s.%s.lora_B.weight", tp, (long long)i, grp, mods[k]);
+            bad |= tl_add(&l, n, 2, T2(out_of[k], r), I_NORMAL, 0.25 / sqrt((double)r));
+        }
+    }
+    if (bad) { s = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
+    cJSON *hdr = cJSON_CreateObject();
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(hdr, "__metadata__"), "format", "pt");
+    uint64_t off = 0;
+    for (int i = 0; i < l.n; i++) {
+        tspec *t = &l.t[i];
+        t->nbytes = (uint64_t)t->shape[0] * (uint64_t)t->shape[1] * 4;
+        t->off = off;
+        off += t->nbytes;
+        cJSON *e = cJSON_AddObjectToObject(hdr, t->name);
+        cJSON_AddStringToObject(e, "dtype", "F32");
+        cJSON *shp = cJSON_AddArrayToObject(e, "shape");
+        for (int d = 0; d < 2; d++) cJSON_AddItemToArray(shp, cJSON_CreateNumber((double)t->shape[d]));
+        cJSON *offs = cJSON_AddArrayToObject(e, "data_offsets");
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)t->off));
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(t->off + t->nbytes)));
+    }
+    char *h = cJSON_PrintUnformatted(hdr);
+    cJSON_Delete(hdr);
+    path = od_path(&o, "adapter_model.safetensors");
+    f = path ? fopen(path, "wb") : NULL;
+    if (!h || !f) {
+        cJSON_free(h);
+        s = !path || !h ? llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory")
+                        : llv_err(err, LLV_ERR_IO, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    size_t hl = strlen(h), padded = (hl + 7) / 8 * 8;
+    uint8_t len8[8];
+    for (int k = 0; k < 8; k++) len8[k] = (uint8_t)((uint64_t)padded >> (8 * k));
+    bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h, 1, hl, f) == hl;
+    for (size_t k = hl; ok && k < padded; k++) ok = fputc(' ', f) != EOF;
+    cJSON_free(h);
+    for (int i = 0; ok && i < l.n; i++) {
+        tspec *t = &l.t[i];
+        size_t m = (size_t)(t->nbytes / 4);
+        float *nb = realloc(buf, m * sizeof *nb);
+        if (!nb) { s = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
+        buf = nb;
+        rng rg = rng_for(seed, t->name);
+        for (size_t k = 0; k < m; k++) buf[k] = draw(&rg, t);
+        ok = fwrite(buf, 4, m, f) == m;
+    }
+    ok = (fclose(f) == 0) && ok;
+    f = NULL;
+    if (!ok) { s = llv_err(err, LLV_ERR_IO, "%s: write failed", path); goto done; }
+
+    cJSON *c = cJSON_CreateObject();
+    char base[64];
+    snprintf(base, sizeof base, "llv-synth-%s", p->name);
+    cJSON_AddNullToObject(c, "alpha_pattern");
+    cJSON_AddStringToObject(c, "base_model_name_or_path", base);
+    cJSON_AddStringToObject(c, "bias", "none");
+    cJSON_AddBoolToObject(c, "fan_in_fan_out", false);
+    cJSON_AddBoolToObject(c, "inference_mode", true);
+    cJSON_AddNumberToObject(c, "lora_alpha", 2.0 * rank);
+    cJSON_AddNumberToObject(c, "lora_dropout", 0.0);
+    cJSON_AddStringToObject(c, "peft_type", "LORA");
+    cJSON_AddNumberToObject(c, "r", rank);
+    cJSON *tm = cJSON_AddArrayToObject(c, "target_modules");
+    for (int k = 0; k < 7; k++) cJSON_AddItemToArray(tm, cJSON_CreateString(mods[k]));
+    cJSON_AddStringToObject(c, "task_type", "CAUSAL_LM");
+    cJSON_AddBoolToObject(c, "use_dora", false);
+    cJSON_AddBoolToObject(c, "use_rslora", false);
+    s = write_json(&o, "adapter_config.json", c, err);
+done:
+    if (f) fclose(f);
+    free(path);
+    free(buf);
+    free(l.t);
+    od_cleanup(&o, false);
+    return s;
+}

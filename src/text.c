@@ -6,6 +6,7 @@
  * bitwise. Numerics: shared/notes/mllama-reference.md sections 6-7. */
 #include "text.h"
 
+#include "lora.h"
 #include "ops.h"
 
 #include <math.h>
@@ -32,6 +33,11 @@ struct llv_text_state {
     float           *thr;
     size_t           thr_floats; /* per thread */
     int              thr_n;
+    /* LoRA scratch (grown on the first forward with an adapter): lt [n_batch, max rank],
+     * lu [n_batch, largest adapted output] */
+    float           *lt, *lu;
+    size_t           lt_floats, lu_floats;
+    const llv_lora  *lora; /* adapter of the forward in progress (NULL: none) */
 };
 
 /* ------------------------------------------------------------------------- */
@@ -51,6 +57,7 @@ void llv_cross_kv_free(llv_cross_kv *kv) {
     }
     free(kv->k);
     free(kv->v);
+    llv_free_aligned(kv->states);
     free(kv);
 }
 
@@ -68,23 +75,74 @@ static void split_heads(const llv_kernels *kern, const float *src, int32_t n_tok
         }
 }
 
+/* Scratch for the adapter on n_tok rows: t [n_tok, max rank], u [n_tok, max out]. */
+static llv_status cross_lora_scratch(const llv_lora *lora, int32_t n_tok, float **t, float **u, llv_error *err) {
+    *t = *u = NULL;
+    if (!lora) return LLV_OK;
+    size_t nt, nu;
+    if (!llv_mul_size((size_t)n_tok, (size_t)lora->max_rank * sizeof(float), &nt) ||
+        !llv_mul_size((size_t)n_tok, (size_t)lora->max_out * sizeof(float), &nu))
+        return llv_err(err, LLV_ERR_LIMIT, "cross K/V: LoRA scratch size overflow (n_tok %d)", n_tok);
+    *t = llv_alloc_aligned(nt);
+    *u = llv_alloc_aligned(nu);
+    if (!*t || !*u) {
+        llv_free_aligned(*t);
+        llv_free_aligned(*u);
+        *t = *u = NULL;
+        return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "cross K/V: out of memory for LoRA scratch (%zu bytes)", nt + nu);
+    }
+    return LLV_OK;
+}
+
+/* Fills kv->k/v (allocated) from cross_states with the adapter `lora`. */
+static void cross_kv_fill(const llv_model *m, const llv_lora *lora, llv_threadpool *pool, const float *cross_states,
+                          llv_cross_kv *kv, float *tmp, float *lt, float *lu) {
+    const llv_hparams *hp = &m->hp;
+    const int32_t Hkv = hp->n_head_kv, hd = hp->head_dim, n_tok = kv->n_tok;
+    for (int32_t c = 0; c < hp->n_cross; c++) {
+        int32_t l = hp->cross_layers[c];
+        const llv_text_layer *L = &m->text.layers[l];
+        llv_op_linear(m->kern, pool, L->wk, NULL, cross_states, n_tok, tmp);
+        if (lora) llv_lora_apply(m->kern, pool, lora->layers[l].wk, cross_states, n_tok, lt, lu, tmp);
+        split_heads(m->kern, tmp, n_tok, Hkv, hd, L->k_norm, hp->rms_eps, kv->k[c]);
+        llv_op_linear(m->kern, pool, L->wv, NULL, cross_states, n_tok, tmp);
+        if (lora) llv_lora_apply(m->kern, pool, lora->layers[l].wv, cross_states, n_tok, lt, lu, tmp);
+        split_heads(m->kern, tmp, n_tok, Hkv, hd, NULL, 0, kv->v[c]);
+    }
+    kv->lora = lora;
+}
+
 llv_status llv_text_cross_kv(const llv_model *m, llv_threadpool *pool, const float *cross_states, int32_t n_tok,
                              int32_t n_tiles, int32_t tile_tokens, llv_cross_kv **out, llv_error *err) {
+    return llv_text_cross_kv_lora(m, NULL, pool, cross_states, n_tok, n_tiles, tile_tokens, out, err);
+}
+
+llv_status llv_text_cross_kv_lora(const llv_model *m, const llv_lora *lora, llv_threadpool *pool,
+                                  const float *cross_states, int32_t n_tok, int32_t n_tiles, int32_t tile_tokens,
+                                  llv_cross_kv **out, llv_error *err) {
     *out = NULL;
     const llv_hparams *hp = &m->hp;
     if (!m->has_weights || hp->n_cross <= 0)
         return llv_err(err, LLV_ERR_STATE, "cross K/V: the model has no cross-attention layers");
     if (!cross_states || n_tok <= 0)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: empty cross states (n_tok %d)", n_tok);
+    if (lora && lora->model != m)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: the LoRA adapter belongs to another model");
     if (tile_tokens <= 0 || n_tiles <= 0 || (int64_t)n_tiles * tile_tokens > n_tok)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
                        "cross K/V: n_tiles %d x tile_tokens %d must be positive and fit in n_tok %d", n_tiles,
                        tile_tokens, n_tok);
     const int32_t Hkv = hp->n_head_kv, hd = hp->head_dim, kvd = Hkv * hd;
-    size_t per = 0, tmp_bytes = 0, total = 0;
+    const bool keep = m->n_loras > 0;
+    size_t per = 0, tmp_bytes = 0, total = 0, states_bytes = 0;
     if (!llv_mul_size((size_t)n_tok, (size_t)kvd * sizeof(float), &per) || !llv_mul_size(per, 2, &tmp_bytes) ||
-        !llv_mul_size(tmp_bytes, (size_t)hp->n_cross, &total))
+        !llv_mul_size(tmp_bytes, (size_t)hp->n_cross, &total) ||
+        !llv_mul_size((size_t)n_tok, (size_t)hp->n_embd * sizeof(float), &states_bytes) ||
+        (keep && !llv_add_size(total, states_bytes, &total)))
         return llv_err(err, LLV_ERR_LIMIT, "cross K/V: size overflow (n_tok %d)", n_tok);
+    float *lt = NULL, *lu = NULL;
+    llv_status s = cross_lora_scratch(lora, n_tok, &lt, &lu, err);
+    if (s) return s;
     cross_kv_priv *p = calloc(1, sizeof *p);
     llv_cross_kv *kv = p ? &p->pub : NULL; /* no member access through NULL on OOM */
     float *tmp = llv_alloc_aligned(per);
@@ -99,22 +157,56 @@ llv_status llv_text_cross_kv(const llv_model *m, llv_threadpool *pool, const flo
     }
     if (!p || !tmp || !kv->k || !kv->v) goto oom;
     for (int32_t c = 0; c < hp->n_cross; c++) {
-        const llv_text_layer *L = &m->text.layers[hp->cross_layers[c]];
         kv->k[c] = llv_alloc_aligned(per);
         kv->v[c] = llv_alloc_aligned(per);
         if (!kv->k[c] || !kv->v[c]) goto oom;
-        llv_op_linear(m->kern, pool, L->wk, NULL, cross_states, n_tok, tmp);
-        split_heads(m->kern, tmp, n_tok, Hkv, hd, L->k_norm, hp->rms_eps, kv->k[c]);
-        llv_op_linear(m->kern, pool, L->wv, NULL, cross_states, n_tok, tmp);
-        split_heads(m->kern, tmp, n_tok, Hkv, hd, NULL, 0, kv->v[c]);
     }
+    if (keep) {
+        if (!(kv->states = llv_alloc_aligned(states_bytes))) goto oom;
+        memcpy(kv->states, cross_states, states_bytes);
+    }
+    cross_kv_fill(m, lora, pool, cross_states, kv, tmp, lt, lu);
     llv_free_aligned(tmp);
+    llv_free_aligned(lt);
+    llv_free_aligned(lu);
     *out = kv;
     return LLV_OK;
 oom:
     llv_free_aligned(tmp);
+    llv_free_aligned(lt);
+    llv_free_aligned(lu);
     if (p) llv_cross_kv_free(kv);
     return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "cross K/V: out of memory (%zu bytes for %d tokens)", total, n_tok);
+}
+
+llv_status llv_text_cross_kv_relora(const llv_model *m, const llv_lora *lora, llv_threadpool *pool,
+                                    llv_cross_kv *kv, llv_error *err) {
+    if (!kv) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: NULL");
+    if (kv->lora == lora) return LLV_OK;
+    if (lora && lora->model != m)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: the LoRA adapter belongs to another model");
+    if (!kv->states)
+        return llv_err(err, LLV_ERR_STATE,
+                       "cross K/V: the image was encoded before adapters were added to the model, so its K/V cannot "
+                       "be recomputed for adapter '%s'; reset the session",
+                       lora && lora->name ? lora->name : "(none)");
+    size_t per;
+    if (!llv_mul_size((size_t)kv->n_tok, (size_t)m->hp.n_head_kv * (size_t)m->hp.head_dim * sizeof(float), &per))
+        return llv_err(err, LLV_ERR_LIMIT, "cross K/V: size overflow");
+    float *lt = NULL, *lu = NULL;
+    llv_status s = cross_lora_scratch(lora, kv->n_tok, &lt, &lu, err);
+    if (s) return s;
+    float *tmp = llv_alloc_aligned(per);
+    if (!tmp) {
+        llv_free_aligned(lt);
+        llv_free_aligned(lu);
+        return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "cross K/V: out of memory (%zu bytes)", per);
+    }
+    cross_kv_fill(m, lora, pool, kv->states, kv, tmp, lt, lu);
+    llv_free_aligned(tmp);
+    llv_free_aligned(lt);
+    llv_free_aligned(lu);
+    return LLV_OK;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -185,12 +277,15 @@ void llv_text_state_free(llv_text_state *st) {
     llv_free_aligned(st->kv);
     llv_free_aligned(st->scratch);
     free(st->thr);
+    llv_free_aligned(st->lt);
+    llv_free_aligned(st->lu);
     free(st);
 }
 
 size_t  llv_text_state_kv_bytes(const llv_text_state *st) { return st ? st->kv_bytes : 0; }
 size_t  llv_text_state_bytes(const llv_text_state *st) {
-    return st ? sizeof *st + st->kv_bytes + st->scratch_bytes + (size_t)st->thr_n * st->thr_floats * sizeof(float)
+    return st ? sizeof *st + st->kv_bytes + st->scratch_bytes + (size_t)st->thr_n * st->thr_floats * sizeof(float) +
+                    (st->lt_floats + st->lu_floats) * sizeof(float)
               : 0;
 }
 int32_t llv_text_state_n_ctx(const llv_text_state *st) { return st ? st->n_ctx : 0; }
@@ -214,6 +309,39 @@ static llv_status ensure_thread_scratch(llv_text_state *st, int n_thr, size_t ne
     st->thr_floats = f;
     return LLV_OK;
 }
+
+/* Ensures LoRA scratch for n_batch rows of `lora`. */
+static llv_status ensure_lora_scratch(llv_text_state *st, const llv_lora *lora, llv_error *err) {
+    size_t nt, nu;
+    if (!llv_mul_size((size_t)st->n_batch, (size_t)lora->max_rank, &nt) ||
+        !llv_mul_size((size_t)st->n_batch, (size_t)lora->max_out, &nu) || nt > SIZE_MAX / 4 || nu > SIZE_MAX / 4)
+        return llv_err(err, LLV_ERR_LIMIT, "text: LoRA scratch size overflow");
+    if (nt > st->lt_floats) {
+        float *p = llv_alloc_aligned(nt * sizeof(float));
+        if (!p) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "text: out of memory for LoRA scratch (%zu floats)", nt);
+        llv_free_aligned(st->lt);
+        st->lt = p;
+        st->lt_floats = nt;
+    }
+    if (nu > st->lu_floats) {
+        float *p = llv_alloc_aligned(nu * sizeof(float));
+        if (!p) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "text: out of memory for LoRA scratch (%zu floats)", nu);
+        llv_free_aligned(st->lu);
+        st->lu = p;
+        st->lu_floats = nu;
+    }
+    return LLV_OK;
+}
+
+/* y[n, out] = x W^T, plus the adapter's scale * (x A^T) B^T when the forward
+ * in progress has one for this projection (pr selects it from the layer). */
+static void proj_linear(llv_text_state *st, llv_threadpool *pool, const llv_tensor *W, const llv_lora_pair *pr,
+                        const float *x, int32_t n, float *y) {
+    llv_op_linear(st->m->kern, pool, W, NULL, x, n, y);
+    if (pr) llv_lora_apply(st->m->kern, pool, pr, x, n, st->lt, st->lu, y);
+}
+
+#define LORA_OF(st, l, field) ((st)->lora ? (st)->lora->layers[l].field : NULL)
 
 /* ------------------------------------------------------------------------- */
 /* Attention                                                                 */
@@ -313,16 +441,17 @@ static void kv_store(llv_text_state *st, unsigned char *base, const float *src, 
 
 /* The SwiGLU MLP of layer L on st->h rows; adds gate * f to h (rows with
  * row_on[r] == 0 are skipped: HF multiplies their branch by 0). */
-static void mlp_block(llv_text_state *st, llv_threadpool *pool, const llv_text_layer *L, int32_t n, bool gated,
-                      float gate, const uint64_t *row_on) {
+static void mlp_block(llv_text_state *st, llv_threadpool *pool, int32_t l, int32_t n, bool gated, float gate,
+                      const uint64_t *row_on) {
+    const llv_text_layer *L = &st->m->text.layers[l];
     const llv_model *m = st->m;
     const llv_kernels *kern = m->kern;
     const int32_t D = m->hp.n_embd, F = m->hp.n_ff;
     for (int32_t r = 0; r < n; r++) kern->rmsnorm(st->h + (size_t)r * D, L->ffn_norm, st->xn + (size_t)r * D, D, m->hp.rms_eps);
-    llv_op_linear(kern, pool, L->ffn_gate, NULL, st->xn, n, st->ff_g);
-    llv_op_linear(kern, pool, L->ffn_up, NULL, st->xn, n, st->ff_u);
+    proj_linear(st, pool, L->ffn_gate, LORA_OF(st, l, ffn_gate), st->xn, n, st->ff_g);
+    proj_linear(st, pool, L->ffn_up, LORA_OF(st, l, ffn_up), st->xn, n, st->ff_u);
     for (int32_t r = 0; r < n; r++) kern->silu_mul(st->ff_g + (size_t)r * F, st->ff_u + (size_t)r * F, F);
-    llv_op_linear(kern, pool, L->ffn_down, NULL, st->ff_g, n, st->proj);
+    proj_linear(st, pool, L->ffn_down, LORA_OF(st, l, ffn_down), st->ff_g, n, st->proj);
     for (int32_t r = 0; r < n; r++) {
         float *h = st->h + (size_t)r * D;
         const float *f = st->proj + (size_t)r * D;
@@ -341,9 +470,9 @@ static void self_layer(llv_text_state *st, llv_threadpool *pool, int32_t l, int3
     const llv_text_layer *L = &m->text.layers[l];
     const int32_t D = hp->n_embd, hd = hp->head_dim, Hq = hp->n_head, Hkv = hp->n_head_kv;
     for (int32_t r = 0; r < n; r++) kern->rmsnorm(st->h + (size_t)r * D, L->attn_norm, st->xn + (size_t)r * D, D, hp->rms_eps);
-    llv_op_linear(kern, pool, L->wq, NULL, st->xn, n, st->q);
-    llv_op_linear(kern, pool, L->wk, NULL, st->xn, n, st->k);
-    llv_op_linear(kern, pool, L->wv, NULL, st->xn, n, st->v);
+    proj_linear(st, pool, L->wq, LORA_OF(st, l, wq), st->xn, n, st->q);
+    proj_linear(st, pool, L->wk, LORA_OF(st, l, wk), st->xn, n, st->k);
+    proj_linear(st, pool, L->wv, LORA_OF(st, l, wv), st->xn, n, st->v);
     for (int32_t r = 0; r < n; r++) {
         const float *c = st->rope_cos + (size_t)r * (hd / 2), *s = st->rope_sin + (size_t)r * (hd / 2);
         for (int32_t h = 0; h < Hq; h++) kern->rope_pairs(st->q + ((size_t)r * Hq + h) * hd, c, s, hd);
@@ -356,13 +485,13 @@ static void self_layer(llv_text_state *st, llv_threadpool *pool, int32_t l, int3
     attn_job j = {.kern = kern, .st = st, .n_rows = n, .Hq = Hq, .Hkv = Hkv, .hd = hd,
                   .scale = (float)sqrt((double)hd), .q = st->q, .out = st->att, .ck = ck, .cv = cv, .pos0 = pos0};
     llv_threadpool_parallel_for(pool, (int64_t)n * Hq, 1, self_attn_task, &j);
-    llv_op_linear(kern, pool, L->wo, NULL, st->att, n, st->proj);
+    proj_linear(st, pool, L->wo, LORA_OF(st, l, wo), st->att, n, st->proj);
     for (int32_t r = 0; r < n; r++) {
         float *h = st->h + (size_t)r * D;
         const float *a = st->proj + (size_t)r * D;
         for (int32_t d = 0; d < D; d++) h[d] = h[d] + a[d];
     }
-    mlp_block(st, pool, L, n, false, 1.0f, NULL);
+    mlp_block(st, pool, l, n, false, 1.0f, NULL);
 }
 
 static void cross_layer(llv_text_state *st, llv_threadpool *pool, int32_t l, int32_t c, int32_t n,
@@ -373,20 +502,20 @@ static void cross_layer(llv_text_state *st, llv_threadpool *pool, int32_t l, int
     const llv_text_layer *L = &m->text.layers[l];
     const int32_t D = hp->n_embd, hd = hp->head_dim, Hq = hp->n_head;
     for (int32_t r = 0; r < n; r++) kern->rmsnorm(st->h + (size_t)r * D, L->attn_norm, st->xn + (size_t)r * D, D, hp->rms_eps);
-    llv_op_linear(kern, pool, L->wq, NULL, st->xn, n, st->q);
+    proj_linear(st, pool, L->wq, LORA_OF(st, l, wq), st->xn, n, st->q);
     for (int32_t i = 0; i < n * Hq; i++) kern->rmsnorm(st->q + (size_t)i * hd, L->q_norm, st->q + (size_t)i * hd, hd, hp->rms_eps);
     attn_job j = {.kern = kern, .st = st, .n_rows = n, .Hq = Hq, .Hkv = hp->n_head_kv, .hd = hd,
                   .scale = (float)sqrt((double)hd), .q = st->q, .out = st->att, .images = b->images,
                   .n_images = b->n_images, .cross_idx = c, .row_images = row_images};
     llv_threadpool_parallel_for(pool, (int64_t)n * Hq, 1, cross_attn_task, &j);
-    llv_op_linear(kern, pool, L->wo, NULL, st->att, n, st->proj);
+    proj_linear(st, pool, L->wo, LORA_OF(st, l, wo), st->att, n, st->proj);
     /* HF adds the gated attention output to every row, even rows without an image */
     for (int32_t r = 0; r < n; r++) {
         float *h = st->h + (size_t)r * D;
         const float *a = st->proj + (size_t)r * D;
         for (int32_t d = 0; d < D; d++) h[d] = h[d] + L->attn_gate * a[d];
     }
-    mlp_block(st, pool, L, n, true, L->mlp_gate, row_images);
+    mlp_block(st, pool, l, n, true, L->mlp_gate, row_images);
 }
 
 static llv_status check_batch(const llv_model *m, const llv_text_state *st, const llv_text_batch *b, llv_error *err) {
@@ -415,6 +544,11 @@ static llv_status check_batch(const llv_model *m, const llv_text_state *st, cons
             if (!im || im->n_cross != hp->n_cross || !im->k || !im->v)
                 return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
                                "text forward: image %d has no cross K/V for %d layers", i, hp->n_cross);
+            if (im->lora != b->lora)
+                return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
+                               "text forward: image %d's cross K/V was computed with adapter '%s', the batch uses '%s'",
+                               i, im->lora && im->lora->name ? im->lora->name : "(none)",
+                               b->lora && b->lora->name ? b->lora->name : "(none)");
             total += (size_t)im->n_tok;
         }
         (void)total;
@@ -431,6 +565,9 @@ static llv_status check_batch(const llv_model *m, const llv_text_state *st, cons
 llv_status llv_text_forward(const llv_model *m, llv_text_state *st, llv_threadpool *pool, const llv_text_batch *b,
                             llv_error *err) {
     if (!m || !st || st->m != m) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "text forward: state of another model");
+    if (b && b->lora && b->lora->model != m)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "text forward: LoRA adapter '%s' belongs to another model",
+                       b->lora->name ? b->lora->name : b->lora->path);
     llv_status s = check_batch(m, st, b, err);
     if (s != LLV_OK) return s;
     const llv_hparams *hp = &m->hp;
@@ -448,6 +585,8 @@ llv_status llv_text_forward(const llv_model *m, llv_text_state *st, llv_threadpo
     need = LLV_MAX(need, (size_t)st->n_ctx) + (size_t)hd;
     s = ensure_thread_scratch(st, llv_threadpool_n_threads(pool), need, err);
     if (s != LLV_OK) return s;
+    if (b->lora && (s = ensure_lora_scratch(st, b->lora, err)) != LLV_OK) return s;
+    st->lora = b->lora;
 
     for (int32_t r0 = 0; r0 < N; r0 += st->n_batch) {
         const int32_t n = LLV_MIN(st->n_batch, N - r0), pos0 = st->n_past;

@@ -16,6 +16,7 @@
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_MODEL = 3, EXIT_IMAGE = 4 };
 
 #define MAX_IMAGES 64
+#define MAX_LORAS  16
 
 static const char *usage_text =
     "usage: llv-run -m MODEL (-p PROMPT | -f FILE | --chat) [options]\n"
@@ -48,6 +49,11 @@ static const char *usage_text =
     "      --chat                  interactive multi-turn chat on stdin: each line is a\n"
     "                              user turn; '/image PATH' attaches an image to the\n"
     "                              next turn, '/reset' starts over, '/quit' ends\n"
+    "      --lora NAME=PATH[:SCALE]\n"
+    "                              load a LoRA adapter (GGUF, see llv-convert --lora)\n"
+    "                              under NAME with SCALE (1); repeatable; a single\n"
+    "                              adapter is used, several need --use-lora\n"
+    "      --use-lora NAME         the loaded adapter to generate with\n"
     "  -t, --threads N             worker threads (0 = all cores)\n"
     "  -c, --ctx N                 context size in tokens (0 = min(model max, 4096))\n"
     "      --verbose               print timings and the kernel ISA to stderr\n"
@@ -63,6 +69,9 @@ typedef struct opts {
     bool        raw, json, chat, verbose;
     int32_t     threads, ctx;
     llv_sampling_params sp;
+    char       *loras[MAX_LORAS]; /* "NAME=PATH[:SCALE]" copies, split in place */
+    int         n_loras;
+    const char *use_lora;
 } opts;
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
@@ -313,7 +322,8 @@ static int chat_loop(const opts *o, const llv_model *m, llv_session *s, int n_qu
 
 int main(int argc, char **argv) {
     enum {
-        O_TEMP = 256, O_TOPP, O_TOPK, O_SEED, O_REP, O_FREQ, O_PRES, O_RAW, O_JSON, O_CHAT, O_VERBOSE
+        O_TEMP = 256, O_TOPP, O_TOPK, O_SEED, O_REP, O_FREQ, O_PRES, O_RAW, O_JSON, O_CHAT, O_VERBOSE, O_LORA,
+        O_USE_LORA
     };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
@@ -335,6 +345,8 @@ int main(int argc, char **argv) {
         {"threads", required_argument, 0, 't'},
         {"ctx", required_argument, 0, 'c'},
         {"verbose", no_argument, 0, O_VERBOSE},
+        {"lora", required_argument, 0, O_LORA},
+        {"use-lora", required_argument, 0, O_USE_LORA},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -393,6 +405,13 @@ int main(int argc, char **argv) {
             o.ctx = (int32_t)v;
             break;
         case O_VERBOSE: o.verbose = true; break;
+        case O_LORA:
+            if (o.n_loras == MAX_LORAS) return usage_error("too many --lora (at most %d)", MAX_LORAS);
+            if (!strchr(optarg, '=') || optarg[0] == '=' || !strchr(optarg, '=')[1])
+                return usage_error("bad --lora '%s' (expected NAME=PATH[:SCALE])", optarg);
+            o.loras[o.n_loras++] = optarg;
+            break;
+        case O_USE_LORA: o.use_lora = optarg; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
         default: return usage_error("unknown option '%s'", argv[optind - 1]);
@@ -425,6 +444,38 @@ int main(int argc, char **argv) {
         return EXIT_MODEL;
     }
     if (tty) fprintf(stderr, "\r\033[K");
+    /* adapters: NAME=PATH[:SCALE]; a trailing ":number" is the scale */
+    for (int i = 0; i < o.n_loras; i++) {
+        char *arg = o.loras[i], *eq = strchr(arg, '='), *colon = strrchr(eq + 1, ':'), *end = NULL;
+        float scale = 1.0f;
+        *eq = 0;
+        if (colon && colon[1]) {
+            float f = strtof(colon + 1, &end);
+            if (!*end) scale = f, *colon = 0;
+        }
+        if (llv_model_lora_add(m, arg, eq + 1, scale, &err) != LLV_OK) {
+            fprintf(stderr, "llv-run: --lora %s: %s\n", arg, err.message);
+            llv_model_free(m);
+            free(file_text);
+            return EXIT_MODEL;
+        }
+    }
+    if (o.use_lora) o.sp.lora = o.use_lora;
+    else if (o.n_loras == 1) o.sp.lora = o.loras[0]; /* NAME, split above */
+    else if (o.n_loras > 1) {
+        fprintf(stderr, "llv-run: %d adapters loaded: choose one with --use-lora NAME\n", o.n_loras);
+        llv_model_free(m);
+        free(file_text);
+        return EXIT_USAGE;
+    }
+    bool known = false;
+    for (size_t i = 0; o.sp.lora && llv_model_lora_name(m, i); i++) known |= !strcmp(llv_model_lora_name(m, i), o.sp.lora);
+    if (o.sp.lora && !known) {
+        fprintf(stderr, "llv-run: --use-lora %s: no adapter of that name is loaded (--lora NAME=PATH)\n", o.sp.lora);
+        llv_model_free(m);
+        free(file_text);
+        return EXIT_USAGE;
+    }
     llv_model_info info;
     llv_model_get_info(m, &info);
     if (!info.has_weights) {

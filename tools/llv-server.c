@@ -34,6 +34,8 @@ static void usage(FILE *f) {
             "  --max-tokens-cap N     largest accepted max_tokens, 0 = library limit (0)\n"
             "  --image-cache N        encoded images cached per session (4)\n"
             "  --max-image-bytes N    encoded image size limit, suffix k/m allowed (20m)\n"
+            "  --lora NAME=PATH[:S]   load a LoRA adapter (GGUF) under NAME with scale S (1);\n"
+            "                         repeatable; a request's \"lora\": \"NAME\" selects it\n"
             "  -h, --help             this text\n"
             "  --version              print the version\n");
 }
@@ -74,6 +76,8 @@ int main(int argc, char **argv) {
     cfg.max_conns = 256;
     cfg.limits.max_image_bytes = 20u << 20;
     const char *model_path = NULL;
+    char *loras[64];
+    int n_loras = 0;
     int parallel = 1, queue = 16, ctx = 0, threads = 0, cache = 4;
 
     for (int i = 1; i < argc; i++) {
@@ -106,6 +110,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--max-tokens-cap")) ok = parse_int(v, 0, INT_MAX, &cfg.limits.max_tokens_cap);
         else if (!strcmp(a, "--image-cache")) ok = parse_int(v, 0, 4096, &cache);
         else if (!strcmp(a, "--max-image-bytes")) ok = parse_size(v, &cfg.limits.max_image_bytes);
+        else if (!strcmp(a, "--lora")) {
+            ok = n_loras < 64 && strchr(v, '=') && v[0] != '=' && strchr(v, '=')[1];
+            if (ok) loras[n_loras++] = (char *)v;
+        }
         else {
             fprintf(stderr, "llv-server: unknown option %s\n", a);
             usage(stderr);
@@ -139,6 +147,22 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llv-server: cannot load %s: %s\n", model_path, err.message);
         return 1;
     }
+    for (int i = 0; i < n_loras; i++) { /* NAME=PATH[:SCALE]; a trailing ":number" is the scale */
+        char *name = loras[i], *eq = strchr(name, '='), *colon = strrchr(eq + 1, ':'), *end = NULL;
+        float scale = 1.0f;
+        *eq = 0;
+        if (colon && colon[1]) {
+            float f = strtof(colon + 1, &end);
+            if (!*end) scale = f, *colon = 0;
+        }
+        if (llv_model_lora_add(model, name, eq + 1, scale, &err)) {
+            fprintf(stderr, "llv-server: --lora %s: %s\n", name, err.message);
+            llv_model_free(model);
+            return 1;
+        }
+    }
+    cfg.limits.have_lora = n_loras > 0;
+    cfg.limits.model = model;
     llv_session_params sp = llv_session_default_params();
     sp.n_ctx = ctx;
     sp.n_threads = threads;

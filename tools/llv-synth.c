@@ -25,6 +25,7 @@ static void usage(FILE *f) {
             "usage: llv-synth OUT [--preset tiny|demo|11b|llama-tiny] [--seed N] [--type f32|f16|bf16]\n"
             "                 [--hf-dir] [--quiet]\n"
             "       llv-synth OUT.png --image\n"
+            "       llv-synth OUT_DIR --lora-for PRESET [--rank R] [--seed N]\n"
             "\n"
             "Writes a random model (seeded, reproducible) with its own byte-level BPE tokenizer:\n"
             "a GGUF file at OUT, or with --hf-dir a Hugging Face checkpoint directory (config.json,\n"
@@ -35,6 +36,9 @@ static void usage(FILE *f) {
             "  --preset P   default tiny\n"
             "  --seed N     default 1\n"
             "  --type T     weight type (default f32)\n"
+            "  --lora-for P writes a random PEFT LoRA adapter directory for preset P instead (every\n"
+            "               text projection, lora_alpha = 2 r, F32, plus the base config.json)\n"
+            "  --rank R     LoRA rank for --lora-for (default 8)\n"
             "\n"
             "exit status: 0 success, 1 failure, 2 usage error\n");
 }
@@ -61,11 +65,30 @@ int main(int argc, char **argv) {
     const char *out = NULL;
     llv_synth_params p = llv_synth_default_params();
     bool quiet = false, image = false;
+    const char *lora_for = NULL;
+    int32_t rank = 8;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (llv_tool_is_help(a)) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--lora-for") || !strcmp(a, "--rank")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "llv-synth: %s needs a value\n", a);
+                return 2;
+            }
+            const char *v = argv[++i];
+            if (!strcmp(a, "--lora-for")) {
+                lora_for = v;
+            } else {
+                char *end;
+                long r = strtol(v, &end, 10);
+                if (!*v || *end || r < 1 || r > 1024) {
+                    fprintf(stderr, "llv-synth: bad rank '%s' (1..1024)\n", v);
+                    return 2;
+                }
+                rank = (int32_t)r;
+            }
         } else if (!strcmp(a, "--preset") || !strcmp(a, "--seed") || !strcmp(a, "--type")) {
             const char *v = llv_tool_value("llv-synth", argc, argv, &i);
             if (!v) return 2;
@@ -105,6 +128,15 @@ int main(int argc, char **argv) {
     if (image) {
         if (write_demo_png(out)) {
             fprintf(stderr, "llv-synth: cannot write %s\n", out);
+            return 1;
+        }
+        return 0;
+    }
+    if (lora_for) {
+        llv_error err = {0};
+        llv_status s = llv_synth_lora(out, lora_for, rank, p.seed, &err);
+        if (s != LLV_OK) {
+            fprintf(stderr, "llv-synth: %s: %s\n", llv_status_name(s), err.message);
             return 1;
         }
         return 0;

@@ -374,6 +374,18 @@ static bool parse_sampling(srv_request *r, const cJSON *root, const srv_limits *
             if (!lim || !lim->have_lora)
                 return bad(err, api, "lora", "'lora': unknown adapter '%.100s' (this server has no LoRA adapters loaded)",
                            lora->valuestring);
+            bool known = false;
+            for (size_t i = 0; lim->model && llv_model_lora_name(lim->model, i); i++)
+                known |= !strcmp(llv_model_lora_name(lim->model, i), lora->valuestring);
+            if (!known) {
+                char list[256] = "";
+                size_t n = 0;
+                for (size_t i = 0; llv_model_lora_name(lim->model, i) && n + 8 < sizeof list; i++)
+                    n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "",
+                                          llv_model_lora_name(lim->model, i));
+                return bad(err, api, "lora", "'lora': unknown adapter '%.100s' (loaded: %.200s)", lora->valuestring,
+                           list);
+            }
             sp->lora = lora->valuestring;
         }
     }

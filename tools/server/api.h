@@ -79,7 +79,8 @@ typedef struct srv_limits {
     int32_t max_tokens_cap;  /* upper bound for max_tokens (0 = library's)  */
     int32_t timeout_ms;      /* per-request generation limit (0 = none)     */
     size_t  max_image_bytes; /* decoded image bytes per image (0 = none)    */
-    bool    have_lora;       /* adapters are loadable (none yet)            */
+    bool    have_lora;       /* adapters are loaded (--lora)                */
+    const llv_model *model;  /* for the adapter names (llv_model_lora_name) */
 } srv_limits;
 
 /* Returns the maximum nesting depth of [ and { in the JSON text (strings
