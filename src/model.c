@@ -683,7 +683,8 @@ llv_status llv_model_load(const char *path, const llv_model_params *params, llv_
         }
     }
     if (s) {
-        llv_err_prefix(err, "%s", path);
+        /* lower layers already name the file in most messages */
+        if (err && strncmp(err->message, path, strlen(path)) != 0) llv_err_prefix(err, "%s", path);
         llv_model_free(m);
         return s;
     }
