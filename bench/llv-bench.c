@@ -222,12 +222,22 @@ static void facts_from_file(const char *path, model_facts *f) {
     memset(f, 0, sizeof *f);
     llv_gguf *g = NULL;
     if (llv_gguf_open(path, &g, NULL) != LLV_OK) return;
+    /* The prompt and decode runs have no image, so the cross-attention layers
+     * are skipped entirely (HF semantics): count only the weights a text
+     * token actually reads. */
+    bool cross[1024] = {false};
+    for (int64_t i = 0; i < llv_gguf_n_tensors(g); i++) {
+        const char *name = llv_gguf_tensor(g, i)->name;
+        int layer;
+        if (strstr(name, "cross_attn_q_proj") && sscanf(name, "blk.%d.", &layer) == 1 && layer >= 0 && layer < 1024)
+            cross[layer] = true;
+    }
     for (int64_t i = 0; i < llv_gguf_n_tensors(g); i++) {
         const llv_tensor *t = llv_gguf_tensor(g, i);
         bool text = strncmp(t->name, "blk.", 4) == 0 || strcmp(t->name, "output.weight") == 0;
         if (!text || t->n_dims < 2) continue;
-        /* cross-attention K/V projections act on the image once, not per token */
-        if (strstr(t->name, "cross_attn_k_proj") || strstr(t->name, "cross_attn_v_proj")) continue;
+        int layer;
+        if (sscanf(t->name, "blk.%d.", &layer) == 1 && layer >= 0 && layer < 1024 && cross[layer]) continue;
         if (strcmp(t->name, "blk.0.ffn_up.weight") == 0) f->text_type = (int)t->type;
         f->text_matmul_bytes += (double)t->nbytes;
         f->text_matmul_params += (double)t->ne[0] * (double)t->ne[1];
