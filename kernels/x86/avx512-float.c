@@ -86,8 +86,7 @@ ALWAYS_INLINE void tile(int mr, wkind t, const float *x, int64_t ldx, const unsi
     for (int i = 0; i < mr; i++) hsum16x4_store(acc[i][0], acc[i][1], acc[i][2], acc[i][3], y + i * ldy, nv);
 }
 
-typedef void (*tile_fn)(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,
-                        int64_t ldy, int nv);
+typedef llv_x86_tile_fn tile_fn;
 
 #define DEF_TILES(T, SUF)                                                                                            \
     static void tile1_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
@@ -109,23 +108,8 @@ DEF_TILES(W_F32, f32)
 DEF_TILES(W_F16, f16)
 DEF_TILES(W_BF16, bf16)
 
-/* Weight rows are taken in blocks that stay in L2 (~256 KiB) while every x
- * row tile passes over them. */
 static void matmul_tiles(const tile_fn *tiles, size_t esz, LLV_MATMUL_ARGS) {
-    const unsigned char *wb = w;
-    int64_t nb = (int64_t)((256u << 10) / ((size_t)K * esz + 1)) / NR * NR;
-    if (nb < NR) nb = NR;
-    for (int64_t b0 = n0; b0 < n1; b0 += nb) {
-        int64_t b1 = b0 + nb < n1 ? b0 + nb : n1;
-        for (int64_t m = 0; m < M; m += MR) {
-            int mr = (int)(M - m < MR ? M - m : MR);
-            tile_fn f = tiles[mr - 1];
-            for (int64_t n = b0; n < b1; n += NR) {
-                int nv = (int)(b1 - n < NR ? b1 - n : NR);
-                f(x + m * ldx, ldx, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + m * ldy + n, ldy, nv);
-            }
-        }
-    }
+    llv_x86_matmul_tiles(tiles, MR, NR, esz, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
 }
 
 /* Short K (vision attention scores: K = head_dim = 80): the per-output lane

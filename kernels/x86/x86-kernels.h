@@ -15,6 +15,15 @@ const llv_kernels *llv_kernels_avx512(void);
     const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K, float *y, int64_t ldy,   \
         int64_t n0, int64_t n1
 
+/* A register tile: rows x[0..mr) times nv (<= NR) weight rows, written to y.
+ * The kernel files provide one per row count 1..MR. */
+typedef void (*llv_x86_tile_fn)(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,
+                                int64_t ldy, int nv);
+/* The ISA-independent blocking loop shared by the float matmuls: weight rows
+ * in blocks that stay in L2 (~256 KiB) while every x row tile passes over them
+ * (kernels/x86/x86-tiles.c, built without ISA flags). */
+void llv_x86_matmul_tiles(const llv_x86_tile_fn *tiles, int mr_max, int nr, size_t esz, LLV_MATMUL_ARGS);
+
 /* avx512-float.c */
 void  llv_avx512_matmul_f32(LLV_MATMUL_ARGS);
 void  llv_avx512_matmul_f16(LLV_MATMUL_ARGS);
