@@ -84,8 +84,40 @@ typedef struct llv_text_batch {
 
 /* Runs the rows at positions n_past .. n_past+n-1, appending to the KV cache.
  * Fails with LLV_ERR_LIMIT when n_past + n > n_ctx, LLV_ERR_INVALID_ARGUMENT
- * for an out-of-range token id. */
+ * for an out-of-range token id. Uses the state's own scratch (n_batch rows). */
 llv_status llv_text_forward(const llv_model *m, llv_text_state *st, llv_threadpool *pool, const llv_text_batch *b,
                             llv_error *err);
+
+/* The checks llv_text_forward makes before it runs anything (state of m,
+ * adapter of m, tokens, n_ctx room, images): lets a caller that merges batches
+ * of several states reject one bad batch without failing the others. */
+llv_status llv_text_check(const llv_model *m, const llv_text_state *st, const llv_text_batch *b, llv_error *err);
+
+/* Scratch for the rows of one forward pass (activations, per-row maps,
+ * per-thread attention rows, LoRA and logits scratch), sized once by n_rows
+ * (see llv_text_state_create for the per-row size); the attention, LoRA and
+ * logits parts grow on the first pass that needs more. Every state owns one
+ * for its n_batch; llv_text_forward_multi takes one from the caller. */
+typedef struct llv_text_work llv_text_work;
+llv_status llv_text_work_create(const llv_model *m, int32_t n_rows, llv_text_work **out, llv_error *err);
+void       llv_text_work_free(llv_text_work *w);
+size_t     llv_text_work_bytes(const llv_text_work *w);
+int32_t    llv_text_work_rows(const llv_text_work *w);
+
+/* One forward pass over the rows of n batches of n different states (sessions)
+ * of one model: rows are concatenated, every linear (q/k/v/o, MLP, lm_head)
+ * runs once over all rows, while RoPE, the KV store and self-attention use
+ * each row's own state (cache, position, n_ctx, KV type) and cross-attention
+ * its own batch's images; rows of a batch without images pass the cross
+ * layers unchanged, as that batch alone would. Each row's arithmetic is the
+ * same as in llv_text_forward of its batch alone, so results are bitwise
+ * identical. Each batch's logits go to its own buffer. Requirements (else an
+ * error and nothing runs): every batch passes llv_text_check, all use the
+ * same LoRA adapter, no state appears twice, the rows fit in w (n_rows; one
+ * batch alone is split instead), and `hidden` is set only when n == 1
+ * (LLV_ERR_UNSUPPORTED otherwise). A failed check is prefixed with the batch
+ * index. */
+llv_status llv_text_forward_multi(const llv_model *m, llv_threadpool *pool, llv_text_state *const *states,
+                                  const llv_text_batch *batches, int32_t n, llv_text_work *w, llv_error *err);
 
 #endif
