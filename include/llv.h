@@ -257,6 +257,8 @@ typedef struct llv_session_params {
     size_t      image_cache_entries; /* encoded-image cache per session (4)            */
     llv_progress_fn progress; /* image encoding progress; NULL = none                 */
     void       *progress_user;
+    struct llv_engine *engine; /* NULL = own thread pool and image cache; else the
+                                  engine (llv_engine_create) this session attaches to */
 } llv_session_params;
 
 LLV_API llv_session_params llv_session_default_params(void);
@@ -411,6 +413,68 @@ LLV_API const int32_t *llv_session_tokens(const llv_session *s, size_t *n);
 
 /* Number of times the vision encoder ran in this session (cache misses). */
 LLV_API int32_t llv_session_encoder_runs(const llv_session *s);
+
+/* ------------------------------------------------------------------------- */
+/* Engine: several sessions of one model served together                     */
+/* ------------------------------------------------------------------------- */
+
+/* An engine lets several sessions (conversations) of one model, each used by
+ * its own thread, share one thread pool, one image cache and, above all, the
+ * passes over the weights: while sessions generate, their decode steps (and
+ * prompt chunks) are merged into one forward pass, so N streams cost little
+ * more than one when decoding is bound by memory bandwidth. Results are
+ * bitwise identical to running each session alone.
+ *
+ * Attach a session by setting llv_session_params.engine at llv_session_create
+ * (the engine's model must be the session's: LLV_ERR_INVALID_ARGUMENT
+ * otherwise). An attached session creates no thread pool (its n_threads is
+ * ignored) and no image cache of its own (image_cache_entries is ignored; the
+ * engine's cache serves every attached session, so an image one session
+ * encoded is not encoded again for another). Vision encoding and every
+ * forward pass run one at a time on the engine's pool. A session that needs a
+ * forward pass submits its rows and blocks; the first thread to find the
+ * engine idle waits up to gather_us for the other sessions inside
+ * llv_session_generate to submit too (not at all when every one of them
+ * already has), then runs one pass over all pending requests that fit in
+ * max_rows and use the same LoRA adapter (the others run in the next pass).
+ * An invalid request (e.g. a full context) fails only its own session.
+ * Each session is still used by one thread at a time; the engine itself is
+ * thread-safe. */
+typedef struct llv_engine llv_engine;
+
+typedef struct llv_engine_params {
+    int32_t n_threads;           /* 0 = model's default                                  */
+    int32_t max_rows;            /* rows of one merged forward pass (512); 0 = 512       */
+    size_t  image_cache_entries; /* encoded images shared by attached sessions (16), <= 1024 */
+    int32_t gather_us;           /* how long a ready step waits for the other generating
+                                    sessions, in microseconds (1000); 0..10,000,000      */
+} llv_engine_params;
+
+LLV_API llv_engine_params llv_engine_default_params(void);
+
+/* Creates an engine for `model` (which must outlive it); allocates the thread
+ * pool, scratch for max_rows rows and, for a vision model, the vision
+ * encoder's buffers once. `params` may be NULL (defaults); a bad field fails
+ * with LLV_ERR_INVALID_ARGUMENT naming it. */
+LLV_API llv_status llv_engine_create(const llv_model *model, const llv_engine_params *params, llv_engine **out,
+                                     llv_error *err);
+
+/* Frees the engine. Call it after every attached session was freed: freeing
+ * an engine that still has sessions attached is a programming error, and the
+ * call then does nothing (the engine stays allocated, so those sessions keep
+ * working; it leaks if never freed again). NULL is a no-op. */
+LLV_API void llv_engine_free(llv_engine *e);
+
+typedef struct llv_engine_stats {
+    uint64_t forwards;             /* forward passes run                              */
+    uint64_t rows;                 /* rows over all passes                            */
+    uint64_t merged;               /* passes with rows of more than one session       */
+    uint64_t encoder_runs;         /* vision encoder runs (shared-cache misses)       */
+    int32_t  max_sessions_in_pass; /* most sessions in one pass                       */
+} llv_engine_stats;
+
+/* Counters since llv_engine_create. Thread-safe. */
+LLV_API void llv_engine_get_stats(const llv_engine *e, llv_engine_stats *out);
 
 /* ------------------------------------------------------------------------- */
 /* LoRA adapters                                                             */

@@ -14,13 +14,14 @@ llv_kv_ref *llv_kv_ref_new(llv_cross_kv *kv) {
     return r;
 }
 
+/* Atomic: sessions attached to one engine share entries of its cache. */
 llv_kv_ref *llv_kv_ref_retain(llv_kv_ref *r) {
-    if (r) r->refs++;
+    if (r) __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
     return r;
 }
 
 void llv_kv_ref_release(llv_kv_ref *r) {
-    if (!r || --r->refs > 0) return;
+    if (!r || __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
     llv_cross_kv_free(r->kv);
     free(r);
 }

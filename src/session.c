@@ -5,6 +5,7 @@
  * "<|image|>", and an image cache; generation samples token by token and
  * streams complete UTF-8 pieces. */
 #include "chat.h"
+#include "engine.h"
 #include "image-cache.h"
 #include "image.h"
 #include "lora.h"
@@ -38,7 +39,9 @@ struct llv_session {
     llv_session_params p;
     int32_t            n_ctx;
     int32_t            image_token; /* -1 without vision */
-    llv_threadpool    *pool;
+    llv_engine        *eng;  /* attached engine (pool, cache, merged passes) or NULL */
+    bool               generating; /* inside llv_session_generate               */
+    llv_threadpool    *pool; /* the engine's when attached (used under its compute lock) */
     llv_text_state    *ts;
     llv_vision_state  *vs;
     float             *cross_states; /* projector output scratch, lazily allocated */
@@ -140,10 +143,16 @@ llv_status llv_session_create(const llv_model *model, const llv_session_params *
     s->n_ctx = p.n_ctx;
     s->image_token = m->hp.has_vision ? m->hp.image_token_id : -1;
     llv_status st;
-    if ((st = llv_image_cache_init(&s->cache, p.image_cache_entries, err)) != LLV_OK) goto fail;
-    if ((st = llv_threadpool_create(p.n_threads, &s->pool, err)) != LLV_OK) goto fail;
-    if ((st = llv_text_state_create(m, p.n_ctx, p.n_batch, p.kv_type, &s->ts, err)) != LLV_OK) goto fail;
-    if (m->hp.has_vision && (st = llv_vision_state_create(m, &s->vs, err)) != LLV_OK) goto fail;
+    if (p.engine) { /* the engine's pool, vision buffers, cache and row scratch serve this session */
+        if ((st = llv_engine_attach(p.engine, m, err)) != LLV_OK) goto fail;
+        s->eng = p.engine;
+        s->pool = llv_engine_pool(s->eng);
+    }
+    if ((st = llv_image_cache_init(&s->cache, s->eng ? 0 : p.image_cache_entries, err)) != LLV_OK) goto fail;
+    if (!s->eng && (st = llv_threadpool_create(p.n_threads, &s->pool, err)) != LLV_OK) goto fail;
+    /* attached: forwards use the engine's scratch, so the state's own is one row */
+    if ((st = llv_text_state_create(m, p.n_ctx, s->eng ? 1 : p.n_batch, p.kv_type, &s->ts, err)) != LLV_OK) goto fail;
+    if (!s->eng && m->hp.has_vision && (st = llv_vision_state_create(m, &s->vs, err)) != LLV_OK) goto fail;
     s->tokens = malloc((size_t)p.n_ctx * sizeof *s->tokens);
     s->masks = malloc((size_t)p.n_ctx * sizeof *s->masks);
     s->logits = malloc((size_t)LLV_MAX(m->hp.n_vocab, 1) * sizeof *s->logits);
@@ -179,7 +188,8 @@ void llv_session_free(llv_session *s) {
     llv_image_cache_free(&s->cache);
     llv_text_state_free(s->ts);
     llv_vision_state_free(s->vs);
-    llv_threadpool_free(s->pool);
+    if (s->eng) llv_engine_detach(s->eng);
+    else llv_threadpool_free(s->pool);
     llv_free_aligned(s->cross_states);
     free(s->tokens);
     free(s->masks);
@@ -202,11 +212,12 @@ void llv_session_memory(const llv_session *s, uint64_t *kv_bytes, uint64_t *tota
         total += s->cross_states_n * sizeof(float);
         total += (uint64_t)s->n_ctx * (sizeof(int32_t) + sizeof(uint64_t));
         total += (uint64_t)s->m->hp.n_vocab * sizeof(float);
-        total += llv_image_cache_bytes(&s->cache);
+        total += llv_image_cache_bytes(&s->cache); /* 0 when attached: the engine's cache is not counted */
         /* conversation images not held by the cache */
         for (int32_t i = 0; i < s->n_imgs; i++) {
             const llv_kv_ref *r = s->imgs[i].ref;
             bool cached = false;
+            if (s->eng) cached = llv_engine_cache_holds(s->eng, r);
             for (size_t j = 0; r && j < s->cache.n; j++) cached |= s->cache.e[j].ref == r;
             if (r && !cached) total += llv_cross_kv_bytes(r->kv);
         }
@@ -241,6 +252,10 @@ static llv_kv_ref *lora_usable(const llv_session *s, llv_kv_ref *r, bool any_ada
     return NULL;
 }
 
+static llv_kv_ref *cache_get(llv_session *s, uint64_t hash) {
+    return s->eng ? llv_engine_cache_get(s->eng, hash) : llv_image_cache_get(&s->cache, hash);
+}
+
 static llv_status check_session(const llv_session *s, const char *fn, llv_error *err) {
     if (!s) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: session is NULL", fn);
     return LLV_OK;
@@ -266,7 +281,7 @@ llv_status llv_session_add_image(llv_session *s, const void *bytes, size_t n_byt
     img_slot sl;
     memset(&sl, 0, sizeof sl);
     sl.hash = llv_image_hash(bytes, n_bytes, settings, 2);
-    sl.ref = lora_usable(s, llv_image_cache_get(&s->cache, sl.hash), s->m->n_loras > 0);
+    sl.ref = lora_usable(s, cache_get(s, sl.hash), s->m->n_loras > 0);
     if (!sl.ref) {
         llv_image_limits lim = {s->p.max_image_pixels, s->p.max_image_bytes};
         llv_rgb_image img;
@@ -307,15 +322,40 @@ llv_status llv_session_add_image_file(llv_session *s, const char *path, llv_erro
     return st;
 }
 
+/* Makes a placed image's K/V those of the session's adapter. Alone: recomputed
+ * in place from the kept projector output. Attached to an engine the K/V may
+ * be shared with other sessions through its cache, so another adapter gets a
+ * private copy instead (the same arithmetic). */
+static llv_status adapt_slot(llv_session *s, img_slot *sl, llv_error *err) {
+    if (!s->eng) return llv_text_cross_kv_relora(s->m, s->lora, s->pool, sl->ref->kv, err);
+    const llv_cross_kv *kv = sl->ref->kv;
+    if (kv->lora == s->lora) return LLV_OK;
+    if (!kv->states)
+        return llv_err(err, LLV_ERR_STATE,
+                       "cross K/V: the image was encoded before adapters were added to the model, so its K/V cannot "
+                       "be recomputed for adapter '%s'; reset the session",
+                       s->lora && s->lora->name ? s->lora->name : "(none)");
+    llv_cross_kv *nk = NULL;
+    llv_status st = llv_text_cross_kv_lora(s->m, s->lora, s->pool, kv->states, kv->n_tok, kv->n_tiles,
+                                           kv->tile_tokens, &nk, err);
+    if (st != LLV_OK) return st;
+    llv_kv_ref *r = llv_kv_ref_new(nk);
+    if (!r) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory");
+    llv_kv_ref_release(sl->ref);
+    sl->ref = r;
+    return LLV_OK;
+}
+
 /* Encodes a placed image unless it already has K/V (also from the cache, which
- * catches the same image placed twice before the first encode). */
-static llv_status encode_slot(llv_session *s, img_slot *sl, llv_error *err) {
+ * catches the same image placed twice before the first encode, or encoded by
+ * another session of the engine meanwhile). Attached: under the compute lock. */
+static llv_status encode_slot_locked(llv_session *s, img_slot *sl, llv_error *err) {
     /* K/V of another adapter are recomputed from the kept projector output */
-    if (sl->ref) return llv_text_cross_kv_relora(s->m, s->lora, s->pool, sl->ref->kv, err);
-    if ((sl->ref = lora_usable(s, llv_image_cache_get(&s->cache, sl->hash), false)) != NULL) {
+    if (sl->ref) return adapt_slot(s, sl, err);
+    if ((sl->ref = lora_usable(s, cache_get(s, sl->hash), false)) != NULL) {
         llv_image_tiles_free(&sl->tiles);
         sl->has_tiles = false;
-        return llv_text_cross_kv_relora(s->m, s->lora, s->pool, sl->ref->kv, err);
+        return adapt_slot(s, sl, err);
     }
     const llv_hparams *hp = &s->m->hp;
     double t0 = llv_time_s();
@@ -323,29 +363,49 @@ static llv_status encode_slot(llv_session *s, img_slot *sl, llv_error *err) {
     size_t n;
     if (!llv_mul_size((size_t)n_tok, (size_t)hp->n_embd, &n))
         return llv_err(err, LLV_ERR_INTERNAL, "image encode: projector output size overflows");
-    if (!s->cross_states) {
-        size_t bytes;
-        if (!llv_mul_size(n, sizeof(float), &bytes) || !(s->cross_states = llv_alloc_aligned(bytes)))
-            return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory for %zu projector floats", n);
-        s->cross_states_n = n;
+    float *cross_states = NULL;
+    llv_vision_state *vs = s->vs;
+    if (s->eng) {
+        vs = llv_engine_vision(s->eng);
+        llv_status st = llv_engine_cross_states(s->eng, n, &cross_states, err);
+        if (st != LLV_OK) return st;
+    } else {
+        if (!s->cross_states) {
+            size_t bytes;
+            if (!llv_mul_size(n, sizeof(float), &bytes) || !(s->cross_states = llv_alloc_aligned(bytes)))
+                return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory for %zu projector floats", n);
+            s->cross_states_n = n;
+        }
+        cross_states = s->cross_states;
     }
-    llv_status st = llv_vision_encode(s->m, s->vs, s->pool, sl->tiles.pixels, sl->tiles.aspect_ratio_id,
-                                      sl->tiles.n_tiles, s->cross_states, NULL, s->p.progress, s->p.progress_user,
-                                      err);
+    llv_status st = llv_vision_encode(s->m, vs, s->pool, sl->tiles.pixels, sl->tiles.aspect_ratio_id,
+                                      sl->tiles.n_tiles, cross_states, NULL, s->p.progress, s->p.progress_user, err);
     if (st != LLV_OK) return st;
     llv_cross_kv *kv = NULL;
-    st = llv_text_cross_kv_lora(s->m, s->lora, s->pool, s->cross_states, n_tok, sl->tiles.n_tiles, hp->v_P, &kv,
-                                err);
+    st = llv_text_cross_kv_lora(s->m, s->lora, s->pool, cross_states, n_tok, sl->tiles.n_tiles, hp->v_P, &kv, err);
     if (st != LLV_OK) return st;
     if (!(sl->ref = llv_kv_ref_new(kv)))
         return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory");
     llv_image_tiles_free(&sl->tiles);
     sl->has_tiles = false;
-    llv_image_cache_put(&s->cache, sl->hash, sl->ref);
+    if (s->eng) {
+        llv_engine_cache_put(s->eng, sl->hash, sl->ref);
+        llv_engine_count_encode(s->eng);
+    } else {
+        llv_image_cache_put(&s->cache, sl->hash, sl->ref);
+    }
     s->encoder_runs++;
     s->n_encoded++;
     s->image_s += llv_time_s() - t0;
     return LLV_OK;
+}
+
+static llv_status encode_slot(llv_session *s, img_slot *sl, llv_error *err) {
+    if (!s->eng) return encode_slot_locked(s, sl, err);
+    llv_engine_compute_begin(s->eng);
+    llv_status st = encode_slot_locked(s, sl, err);
+    llv_engine_compute_end(s->eng);
+    return st;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -600,7 +660,19 @@ static llv_status forward_rows(llv_session *s, int32_t from, int32_t to, llv_err
     b.row_images = s->masks + from;
     b.logits = s->logits;
     b.lora = s->lora;
-    llv_status st = llv_text_forward(s->m, s->ts, s->pool, &b, err);
+    llv_status st = LLV_OK;
+    if (!s->eng) {
+        st = llv_text_forward(s->m, s->ts, s->pool, &b, err);
+    } else { /* merged with other sessions' rows; prompt chunks of at most n_batch rows */
+        const int32_t chunk = LLV_MIN(s->p.n_batch, llv_engine_max_rows(s->eng));
+        for (int32_t r0 = from; r0 < to && st == LLV_OK; r0 += chunk) {
+            b.tokens = s->tokens + r0;
+            b.n = LLV_MIN(chunk, to - r0);
+            b.row_images = s->masks + r0;
+            b.logits = r0 + b.n == to ? s->logits : NULL;
+            st = llv_engine_forward(s->eng, s->ts, &b, s->generating, err);
+        }
+    }
     if (st != LLV_OK) {
         llv_text_state_truncate(s->ts, from); /* keep the cache consistent with the history */
         s->logits_ready = false;
@@ -701,8 +773,8 @@ void llv_result_free(llv_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-llv_status llv_session_generate(llv_session *s, const llv_sampling_params *params, llv_piece_fn on_piece, void *user,
-                                llv_result *result, llv_error *err) {
+static llv_status generate(llv_session *s, const llv_sampling_params *params, llv_piece_fn on_piece, void *user,
+                           llv_result *result, llv_error *err) {
     const char *fn = "llv_session_generate";
     if (result) memset(result, 0, sizeof *result);
     llv_status st = check_session(s, fn, err);
@@ -840,4 +912,16 @@ llv_status llv_session_generate(llv_session *s, const llv_sampling_params *param
         free(out.p);
     }
     return LLV_OK;
+}
+
+llv_status llv_session_generate(llv_session *s, const llv_sampling_params *params, llv_piece_fn on_piece, void *user,
+                                llv_result *result, llv_error *err) {
+    if (!s || !s->eng) return generate(s, params, on_piece, user, result, err);
+    /* registered so that a pass waits for this session's next step */
+    llv_engine_generating(s->eng, +1);
+    s->generating = true;
+    llv_status st = generate(s, params, on_piece, user, result, err);
+    s->generating = false;
+    llv_engine_generating(s->eng, -1);
+    return st;
 }

@@ -1,0 +1,375 @@
+/* engine.c - several sessions of one model served together: one thread pool,
+ * one compute lock, one shared image cache, and forward passes that merge the
+ * pending requests of all attached sessions (llv_text_forward_multi). No
+ * scheduler thread: the thread that finds the engine idle leads the next pass. */
+#include "engine.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct eng_req {
+    llv_text_state       *st;
+    const llv_text_batch *b;
+    bool                  gen;  /* the submitter is inside llv_session_generate */
+    bool                  done;
+    llv_status            status;
+    llv_error             err;
+    struct eng_req       *next;
+} eng_req;
+
+struct llv_engine {
+    const llv_model  *m;
+    llv_engine_params p;
+    llv_threadpool   *pool;
+    llv_text_work    *work;  /* rows of a merged pass (max_rows) */
+    llv_vision_state *vs;    /* shared: encodes run one at a time */
+    float            *cross_states;
+    size_t            cross_states_n;
+    /* a pass: selected requests, their states and batches ([max_rows]) */
+    eng_req         **sel;
+    llv_text_state  **sel_st;
+    llv_text_batch   *sel_b;
+
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;      /* any change: request queued/done, lock released, generating count */
+    bool            busy;    /* the compute lock is held (a pass, an encode)  */
+    bool            leading; /* a thread is gathering the next pass           */
+    eng_req        *head, *tail;
+    int             n_pending, n_pending_gen;
+    int64_t         pending_rows;
+    int             n_attached, n_generating, hold;
+    llv_image_cache cache;
+    llv_engine_stats stats;
+};
+
+llv_engine_params llv_engine_default_params(void) {
+    llv_engine_params p;
+    memset(&p, 0, sizeof p);
+    p.n_threads = 0;
+    p.max_rows = 512;
+    p.image_cache_entries = 16;
+    p.gather_us = 1000;
+    return p;
+}
+
+static int default_threads(const llv_model *m) {
+    if (m->params.n_threads > 0) return m->params.n_threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)LLV_MIN(n, 256) : 1;
+}
+
+static void engine_destroy(llv_engine *e) {
+    llv_text_work_free(e->work);
+    llv_vision_state_free(e->vs);
+    llv_threadpool_free(e->pool);
+    llv_free_aligned(e->cross_states);
+    llv_image_cache_free(&e->cache);
+    free(e->sel);
+    free(e->sel_st);
+    free(e->sel_b);
+    free(e);
+}
+
+llv_status llv_engine_create(const llv_model *model, const llv_engine_params *params, llv_engine **out,
+                             llv_error *err) {
+    if (!out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_engine_create: out is NULL");
+    *out = NULL;
+    if (!model) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_engine_create: model is NULL");
+    if (!model->has_weights)
+        return llv_err(err, LLV_ERR_UNSUPPORTED, "llv_engine_create: the model file has no weights (vocabulary-only)");
+    llv_engine_params p = params ? *params : llv_engine_default_params();
+    if (p.n_threads < 0 || p.n_threads > 1024)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "engine params: n_threads = %d out of range (0..1024)",
+                       p.n_threads);
+    if (p.max_rows < 0 || p.max_rows > 65536)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "engine params: max_rows = %d out of range (0 = 512, 1..65536)",
+                       p.max_rows);
+    if (p.image_cache_entries > 1024)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "engine params: image_cache_entries = %zu out of range (0..1024)",
+                       p.image_cache_entries);
+    if (p.gather_us < 0 || p.gather_us > 10000000)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "engine params: gather_us = %d out of range (0..10000000)",
+                       p.gather_us);
+    if (p.max_rows == 0) p.max_rows = 512;
+    if (p.n_threads == 0) p.n_threads = default_threads(model);
+
+    llv_engine *e = calloc(1, sizeof *e);
+    if (!e) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "llv_engine_create: out of memory");
+    e->m = model;
+    e->p = p;
+    llv_status st;
+    if ((st = llv_image_cache_init(&e->cache, p.image_cache_entries, err)) != LLV_OK) goto fail;
+    if ((st = llv_threadpool_create(p.n_threads, &e->pool, err)) != LLV_OK) goto fail;
+    if ((st = llv_text_work_create(model, p.max_rows, &e->work, err)) != LLV_OK) goto fail;
+    if (model->hp.has_vision && (st = llv_vision_state_create(model, &e->vs, err)) != LLV_OK) goto fail;
+    e->sel = malloc((size_t)p.max_rows * sizeof *e->sel);
+    e->sel_st = malloc((size_t)p.max_rows * sizeof *e->sel_st);
+    e->sel_b = malloc((size_t)p.max_rows * sizeof *e->sel_b);
+    if (!e->sel || !e->sel_st || !e->sel_b) {
+        st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
+        goto fail;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* gather deadlines ignore wall-clock jumps */
+    int rc = pthread_mutex_init(&e->mu, NULL);
+    int rc2 = rc ? 0 : pthread_cond_init(&e->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc || rc2) {
+        if (!rc) pthread_mutex_destroy(&e->mu);
+        st = llv_err(err, LLV_ERR_INTERNAL, "cannot create the engine's mutex/condition variable");
+        goto fail;
+    }
+    *out = e;
+    return LLV_OK;
+fail:
+    llv_err_prefix(err, "llv_engine_create");
+    engine_destroy(e);
+    return st;
+}
+
+void llv_engine_free(llv_engine *e) {
+    if (!e) return;
+    pthread_mutex_lock(&e->mu);
+    int attached = e->n_attached;
+    pthread_mutex_unlock(&e->mu);
+    if (attached > 0) return; /* programming error: documented as a no-op */
+    pthread_cond_destroy(&e->cv);
+    pthread_mutex_destroy(&e->mu);
+    engine_destroy(e);
+}
+
+void llv_engine_get_stats(const llv_engine *ce, llv_engine_stats *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (!ce) return;
+    llv_engine *e = (llv_engine *)ce; /* the mutex is not part of the observable state */
+    pthread_mutex_lock(&e->mu);
+    *out = e->stats;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* ------------------------------------------------------------------------- */
+/* attach, pool, compute lock                                                */
+/* ------------------------------------------------------------------------- */
+
+llv_status llv_engine_attach(llv_engine *e, const llv_model *m, llv_error *err) {
+    if (e->m != m)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: the engine was created for another model");
+    pthread_mutex_lock(&e->mu);
+    e->n_attached++;
+    pthread_mutex_unlock(&e->mu);
+    return LLV_OK;
+}
+
+void llv_engine_detach(llv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    e->n_attached--;
+    pthread_mutex_unlock(&e->mu);
+}
+
+llv_threadpool *llv_engine_pool(llv_engine *e) { return e->pool; }
+int32_t         llv_engine_max_rows(const llv_engine *e) { return e->p.max_rows; }
+
+void llv_engine_generating(llv_engine *e, int delta) {
+    pthread_mutex_lock(&e->mu);
+    e->n_generating += delta;
+    pthread_cond_broadcast(&e->cv); /* a gathering leader may stop waiting */
+    pthread_mutex_unlock(&e->mu);
+}
+
+void llv_engine_hold(llv_engine *e, int n) {
+    pthread_mutex_lock(&e->mu);
+    e->hold = n;
+    pthread_mutex_unlock(&e->mu);
+}
+
+void llv_engine_compute_begin(llv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    while (e->busy) pthread_cond_wait(&e->cv, &e->mu);
+    e->busy = true;
+    pthread_mutex_unlock(&e->mu);
+}
+
+void llv_engine_compute_end(llv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    e->busy = false;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+llv_vision_state *llv_engine_vision(llv_engine *e) { return e->vs; }
+
+llv_status llv_engine_cross_states(llv_engine *e, size_t n, float **out, llv_error *err) {
+    *out = NULL;
+    if (n > e->cross_states_n) {
+        size_t bytes;
+        float *p;
+        if (!llv_mul_size(n, sizeof(float), &bytes) || !(p = llv_alloc_aligned(bytes)))
+            return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory for %zu projector floats", n);
+        llv_free_aligned(e->cross_states);
+        e->cross_states = p;
+        e->cross_states_n = n;
+    }
+    *out = e->cross_states;
+    return LLV_OK;
+}
+
+void llv_engine_count_encode(llv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    e->stats.encoder_runs++;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* ------------------------------------------------------------------------- */
+/* shared image cache                                                        */
+/* ------------------------------------------------------------------------- */
+
+llv_kv_ref *llv_engine_cache_get(llv_engine *e, uint64_t hash) {
+    pthread_mutex_lock(&e->mu);
+    llv_kv_ref *r = llv_image_cache_get(&e->cache, hash);
+    pthread_mutex_unlock(&e->mu);
+    return r;
+}
+
+void llv_engine_cache_put(llv_engine *e, uint64_t hash, llv_kv_ref *r) {
+    pthread_mutex_lock(&e->mu);
+    llv_image_cache_put(&e->cache, hash, r);
+    pthread_mutex_unlock(&e->mu);
+}
+
+size_t llv_engine_cache_bytes(llv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    size_t n = llv_image_cache_bytes(&e->cache);
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
+
+bool llv_engine_cache_holds(llv_engine *e, const llv_kv_ref *r) {
+    bool found = false;
+    pthread_mutex_lock(&e->mu);
+    for (size_t j = 0; r && j < e->cache.n; j++) found |= e->cache.e[j].ref == r;
+    pthread_mutex_unlock(&e->mu);
+    return found;
+}
+
+size_t llv_engine_bytes(llv_engine *e) {
+    size_t total = sizeof *e + llv_text_work_bytes(e->work) + llv_engine_cache_bytes(e);
+    llv_engine_compute_begin(e); /* the scratch below grows under the compute lock */
+    if (e->vs) total += llv_vision_state_bytes(e->vs);
+    total += e->cross_states_n * sizeof(float);
+    llv_engine_compute_end(e);
+    return total;
+}
+
+/* ------------------------------------------------------------------------- */
+/* merged forward passes                                                     */
+/* ------------------------------------------------------------------------- */
+
+static struct timespec deadline_after_us(int32_t us) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    int64_t ns = (int64_t)t.tv_nsec + (int64_t)us * 1000;
+    t.tv_sec += (time_t)(ns / 1000000000);
+    t.tv_nsec = (long)(ns % 1000000000);
+    return t;
+}
+
+/* Takes from the queue the requests of the next pass: the oldest, then, in
+ * order, every other one with the same adapter while the rows fit. */
+static int select_pass(llv_engine *e, int64_t *rows) {
+    int n = 0;
+    int64_t total = 0;
+    eng_req **pp = &e->head, *prev = NULL;
+    const struct llv_lora *lora = e->head->b->lora;
+    while (*pp && n < e->p.max_rows) {
+        eng_req *r = *pp;
+        bool take = n == 0 || (r->b->lora == lora && total + r->b->n <= e->p.max_rows);
+        if (!take) {
+            prev = r;
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        if (e->tail == r) e->tail = prev;
+        r->next = NULL;
+        e->sel[n++] = r;
+        total += r->b->n;
+        e->n_pending--;
+        e->pending_rows -= r->b->n;
+        if (r->gen) e->n_pending_gen--;
+    }
+    *rows = total;
+    return n;
+}
+
+/* Called with the mutex held by the leader: gathers, runs one pass, wakes. */
+static void lead_pass(llv_engine *e) {
+    e->leading = true;
+    if (e->hold > 0) { /* tests: wait for a known number of requests */
+        while (e->n_pending < e->hold) pthread_cond_wait(&e->cv, &e->mu);
+        e->hold = 0;
+    }
+    if (e->p.gather_us > 0) {
+        struct timespec dl = deadline_after_us(e->p.gather_us);
+        while (e->n_pending_gen < e->n_generating && e->pending_rows < e->p.max_rows)
+            if (pthread_cond_timedwait(&e->cv, &e->mu, &dl) != 0) break; /* ETIMEDOUT */
+    }
+    while (e->busy) pthread_cond_wait(&e->cv, &e->mu);
+    e->busy = true;
+    e->leading = false; /* the next leader may gather while this pass runs */
+    int64_t rows = 0;
+    int n = select_pass(e, &rows);
+    pthread_mutex_unlock(&e->mu);
+
+    for (int i = 0; i < n; i++) {
+        e->sel_st[i] = e->sel[i]->st;
+        e->sel_b[i] = *e->sel[i]->b;
+    }
+    llv_error perr = {0};
+    llv_status s = llv_text_forward_multi(e->m, e->pool, e->sel_st, e->sel_b, n, e->work, &perr);
+
+    pthread_mutex_lock(&e->mu);
+    for (int i = 0; i < n; i++) {
+        e->sel[i]->status = s;
+        if (s != LLV_OK) e->sel[i]->err = perr;
+        e->sel[i]->done = true;
+    }
+    if (s == LLV_OK) {
+        e->stats.forwards++;
+        e->stats.rows += (uint64_t)rows;
+        if (n > 1) e->stats.merged++;
+        if (n > e->stats.max_sessions_in_pass) e->stats.max_sessions_in_pass = n;
+    }
+    e->busy = false;
+    pthread_cond_broadcast(&e->cv);
+}
+
+llv_status llv_engine_forward(llv_engine *e, llv_text_state *st, const llv_text_batch *b, bool generating,
+                              llv_error *err) {
+    llv_status s = llv_text_check(e->m, st, b, err); /* a bad request fails alone, before it is queued */
+    if (s != LLV_OK) return s;
+    eng_req req;
+    memset(&req, 0, sizeof req);
+    req.st = st;
+    req.b = b;
+    req.gen = generating;
+    pthread_mutex_lock(&e->mu);
+    if (e->tail) e->tail->next = &req;
+    else e->head = &req;
+    e->tail = &req;
+    e->n_pending++;
+    e->pending_rows += b->n;
+    if (generating) e->n_pending_gen++;
+    pthread_cond_broadcast(&e->cv);
+    while (!req.done) {
+        if (!e->leading && !e->busy) lead_pass(e);
+        else pthread_cond_wait(&e->cv, &e->mu);
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (req.status != LLV_OK && err) *err = req.err;
+    return req.status;
+}

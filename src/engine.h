@@ -1,0 +1,54 @@
+/* engine.h - internals of engine.c (llv_engine in llv.h): what sessions
+ * attached to an engine call instead of using their own pool, scratch and
+ * image cache. */
+#ifndef LLV_ENGINE_H
+#define LLV_ENGINE_H
+
+#include "image-cache.h"
+#include "text.h"
+#include "threadpool.h"
+#include "vision.h"
+
+/* A session attaches at create (LLV_ERR_INVALID_ARGUMENT when the engine
+ * serves another model) and detaches at free. */
+llv_status      llv_engine_attach(llv_engine *e, const llv_model *m, llv_error *err);
+void            llv_engine_detach(llv_engine *e);
+llv_threadpool *llv_engine_pool(llv_engine *e);
+int32_t         llv_engine_max_rows(const llv_engine *e);
+
+/* The session enters (+1) or leaves (-1) llv_session_generate: a leader waits
+ * up to gather_us for every generating session to submit its next step. */
+void llv_engine_generating(llv_engine *e, int delta);
+
+/* Runs b on st in a forward pass merged with the other sessions' pending
+ * requests of the same adapter; blocks until done. An invalid batch fails
+ * alone (llv_text_check) and nothing runs for it. `generating`: the caller
+ * counts as generating (llv_engine_generating). Batches of more than
+ * max_rows rows run alone. */
+llv_status llv_engine_forward(llv_engine *e, llv_text_state *st, const llv_text_batch *b, bool generating,
+                              llv_error *err);
+
+/* The compute lock: one pass, vision encode or cross K/V computation on the
+ * engine's pool at a time. Between begin and end the caller may use
+ * llv_engine_pool, llv_engine_vision and llv_engine_cross_states. */
+void llv_engine_compute_begin(llv_engine *e);
+void llv_engine_compute_end(llv_engine *e);
+/* The engine's vision state (NULL without vision) and projector output
+ * scratch of n floats (allocated on first use). Only under the compute lock. */
+llv_vision_state *llv_engine_vision(llv_engine *e);
+llv_status        llv_engine_cross_states(llv_engine *e, size_t n, float **out, llv_error *err);
+void              llv_engine_count_encode(llv_engine *e);
+
+/* The shared image cache (llv_image_cache semantics, under the engine's mutex). */
+llv_kv_ref *llv_engine_cache_get(llv_engine *e, uint64_t hash);
+void        llv_engine_cache_put(llv_engine *e, uint64_t hash, llv_kv_ref *r);
+size_t      llv_engine_cache_bytes(llv_engine *e);
+bool        llv_engine_cache_holds(llv_engine *e, const llv_kv_ref *r);
+/* Bytes of the engine's own buffers (scratch, vision state, cache). */
+size_t      llv_engine_bytes(llv_engine *e);
+
+/* Tests: the next pass waits (without time limit) until n requests are
+ * pending, so a test can make merging deterministic. */
+void llv_engine_hold(llv_engine *e, int n);
+
+#endif
