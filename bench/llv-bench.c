@@ -5,7 +5,9 @@
  *   load_s, prompt_tokens_per_s (512-token prompt), decode_tokens_per_s,
  *   vision_s_per_tile, time_to_first_token_s (1 image + 32-token prompt),
  *   peak_rss_bytes, decode_bw_efficiency, prefill_gemm_efficiency,
- *   vision_gemm_efficiency, tokenizer_mb_per_s (one thread).
+ *   vision_gemm_efficiency, tokenizer_mb_per_s (one thread),
+ *   streams: aggregate decode tokens/s of S sessions generating at once on
+ *   one llv_engine (their steps merged into shared passes over the weights).
  * Every figure is the median of --runs runs after a warm-up. Timings are
  * reported, never asserted. */
 #include <cblas.h>
@@ -262,6 +264,111 @@ static void facts_from_file(const char *path, model_facts *f) {
     llv_gguf_close(g);
 }
 
+/* ---------------------------------------------------------------- streams */
+
+#define MAX_STREAMS 64
+#define MAX_STREAM_SETS 8
+
+typedef struct stream_job {
+    llv_session       *s;
+    int                n_gen;
+    const char        *lora;
+    pthread_barrier_t *bar;
+    int32_t            generated;
+    llv_status         st;
+    llv_error          err;
+} stream_job;
+
+static void *stream_main(void *arg) {
+    stream_job *j = arg;
+    llv_sampling_params p = llv_sampling_default_params();
+    p.max_tokens = j->n_gen;
+    p.temperature = 0;
+    p.lora = j->lora;
+    llv_result r;
+    pthread_barrier_wait(j->bar);
+    j->st = llv_session_generate(j->s, &p, NULL, NULL, &r, &j->err);
+    j->generated = j->st == LLV_OK ? r.completion_tokens : 0;
+    llv_result_free(&r);
+    return NULL;
+}
+
+/* Aggregate decode tokens/s of n sessions on one engine: each prefills its own
+ * 16-token prompt, then all generate n_gen tokens (greedy) at once; generated
+ * tokens of all sessions / wall time of that phase. Median over runs (after a
+ * warm-up). 0 on error (printed). */
+static double measure_streams(llv_model *m, const llv_session_params *base, int n, int n_gen, int runs,
+                              const int32_t *prompt, int n_prompt, const char *lora) {
+    llv_engine_params ep = llv_engine_default_params();
+    ep.n_threads = base->n_threads;
+    llv_engine *e = NULL;
+    llv_error err;
+    if (llv_engine_create(m, &ep, &e, &err) != LLV_OK) {
+        fprintf(stderr, "llv-bench: engine: %s\n", err.message);
+        return 0;
+    }
+    llv_session_params sp = *base;
+    sp.engine = e;
+    sp.n_ctx = 16 + n_gen + 16;
+    double v[32];
+    int ok = 1;
+    for (int r = 0; r <= runs && ok; r++) {
+        llv_session *ss[MAX_STREAMS] = {0};
+        stream_job jobs[MAX_STREAMS];
+        pthread_t th[MAX_STREAMS];
+        pthread_barrier_t bar;
+        for (int i = 0; i < n && ok; i++) {
+            const float *lg;
+            int32_t toks[16];
+            for (int k = 0; k < 16; k++) toks[k] = prompt[(i * 16 + k) % n_prompt];
+            ok = llv_session_create(m, &sp, &ss[i], &err) == LLV_OK && llv_session_set_lora(ss[i], lora, &err) == LLV_OK &&
+                 llv_session_add_tokens(ss[i], toks, 16, &err) == LLV_OK && llv_session_eval(ss[i], &lg, &err) == LLV_OK;
+        }
+        if (ok) {
+            pthread_barrier_init(&bar, NULL, (unsigned)n + 1);
+            for (int i = 0; i < n; i++) {
+                jobs[i] = (stream_job){.s = ss[i], .n_gen = n_gen, .lora = lora, .bar = &bar};
+                pthread_create(&th[i], NULL, stream_main, &jobs[i]);
+            }
+            pthread_barrier_wait(&bar);
+            double t0 = now_s();
+            for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+            double dt = now_s() - t0;
+            pthread_barrier_destroy(&bar);
+            int64_t total = 0;
+            for (int i = 0; i < n; i++) {
+                if (jobs[i].st != LLV_OK) {
+                    ok = 0;
+                    err = jobs[i].err;
+                }
+                total += jobs[i].generated;
+            }
+            if (r > 0) v[r - 1] = (double)total / dt;
+        }
+        for (int i = 0; i < n; i++) llv_session_free(ss[i]);
+    }
+    llv_engine_free(e);
+    if (!ok) {
+        fprintf(stderr, "llv-bench: streams %d: %s\n", n, err.message);
+        return 0;
+    }
+    return median(v, runs);
+}
+
+/* "1,2,4" -> counts; "" or "0" -> none. Returns the count, -1 on a bad list. */
+static int parse_streams(const char *s, int *out) {
+    int n = 0;
+    if (!s[0] || !strcmp(s, "0")) return 0;
+    for (const char *p = s; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > MAX_STREAMS || n == MAX_STREAM_SETS || (*end && *end != ',')) return -1;
+        out[n++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
+
 /* ------------------------------------------------------------------- main */
 
 static void usage(FILE *o) {
@@ -278,6 +385,8 @@ static void usage(FILE *o) {
             "  --no-vision      skip the vision figures\n"
             "  --no-ceilings    skip the bandwidth and GEMM measurements\n"
             "  --lora PATH[:S]  apply this GGUF LoRA adapter (scale S, default 1) in every figure\n"
+            "  --streams LIST   concurrent sessions on one engine for the aggregate decode figures,\n"
+            "                   comma-separated (default 1,2,4; 0 or \"\" = skip)\n"
             "  --json           print one JSON object instead of a table\n"
             "  -h, --help       this help\n");
 }
@@ -288,6 +397,7 @@ int main(int argc, char **argv) {
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), runs = 5, n_prompt = 512, n_gen = 32;
     int json = 0, no_vision = 0, no_ceil = 0;
     const char *lora_arg = NULL;
+    int streams[MAX_STREAM_SETS] = {1, 2, 4}, n_streams = 3;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -316,6 +426,13 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--no-ceilings")) { no_ceil = 1;
         } else if (!strcmp(a, "--json")) { json = 1;
         } else if (!strcmp(a, "--lora")) { NEEDV(); lora_arg = v;
+        } else if (!strcmp(a, "--streams")) {
+            NEEDV();
+            if ((n_streams = parse_streams(v, streams)) < 0) {
+                fprintf(stderr, "llv-bench: --streams: expected a comma-separated list of 1..%d, got '%s'\n",
+                        MAX_STREAMS, v);
+                return 1;
+            }
         } else {
             fprintf(stderr, "llv-bench: unknown option '%s'\n", a);
             usage(stderr);
@@ -447,6 +564,14 @@ int main(int argc, char **argv) {
         llv_session_free(s);
     }
 
+    /* aggregate decode throughput of several sessions on one engine */
+    double stream_tps[MAX_STREAM_SETS] = {0}, stream_one = 0;
+    for (int k = 0; k < n_streams; k++) {
+        fprintf(stderr, "llv-bench: %d concurrent stream(s) ...\n", streams[k]);
+        stream_tps[k] = measure_streams(m, &sp, streams[k], n_gen, runs, prompt, n_prompt, lora);
+        if (streams[k] == 1) stream_one = stream_tps[k];
+    }
+
     double vis[32], ttft[32];
     int    have_vision = 0;
     if (!no_vision && info.has_vision && access(image, R_OK) == 0) {
@@ -558,11 +683,18 @@ int main(int argc, char **argv) {
                "\"tokenizer_mb_per_s\": %.2f, \"f32_fma_peak_gflops\": %.1f, \"bf16_peak_gflops\": %.1f, "
                "\"int8_peak_gops\": %.1f, \"prefill_arith\": \"%s\", \"prefill_gflops\": %.1f, "
                "\"prefill_vs_sgemm\": %.3f, \"vision_arith\": \"%s\", \"vision_gflops\": %.1f, "
-               "\"vision_vs_sgemm\": %.3f, \"lora\": \"%s\"}\n",
+               "\"vision_vs_sgemm\": %.3f, \"lora\": \"%s\", \"streams\": [",
                model_path, llv_type_name(info.weight_type) ? llv_type_name(info.weight_type) : "?", info.isa,
                threads, runs, load_s, n_prompt, pps, tgs, vis_s, ttft_s, peak_rss, (unsigned long long)info.file_bytes, mem_gbs, gemm, bw_eff,
                pf_eff, vis_eff, tok_mbs, peak_f32, peak_bf16, peak_int8, pf_arith, pf_gflops, pf_vs_sgemm,
                vis_arith, vis_gflops, vis_vs_sgemm, lora_path);
+        for (int k = 0; k < n_streams; k++) {
+            char sc[32] = "null";
+            if (stream_one > 0) snprintf(sc, sizeof sc, "%.3f", stream_tps[k] / stream_one);
+            printf("%s{\"n\": %d, \"tokens_per_s\": %.3f, \"per_stream_tokens_per_s\": %.3f, \"scaling\": %s}",
+                   k ? ", " : "", streams[k], stream_tps[k], stream_tps[k] / streams[k], sc);
+        }
+        printf("]}\n");
     } else {
         printf("| figure | value |\n|---|---|\n");
         printf("| model | %s (%s, isa %s, %d threads) |\n", model_path,
@@ -582,6 +714,12 @@ int main(int argc, char **argv) {
                    vis_gflops, vis_vs_sgemm);
         printf("| tokenizer_mb_per_s | %.2f |\n", tok_mbs);
         if (lora) printf("| lora | %s |\n", lora_path);
+        for (int k = 0; k < n_streams; k++) {
+            char sc[32] = "-";
+            if (stream_one > 0) snprintf(sc, sizeof sc, "%.2f", stream_tps[k] / stream_one);
+            printf("| streams %d: aggregate decode tokens/s | %.2f (%.2f per stream, scaling %s) |\n", streams[k],
+                   stream_tps[k], stream_tps[k] / streams[k], sc);
+        }
     }
     free(prompt);
     llv_model_free(m);
