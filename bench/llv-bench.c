@@ -347,6 +347,10 @@ static double measure_streams(llv_model *m, const llv_session_params *base, int 
         }
         for (int i = 0; i < n; i++) llv_session_free(ss[i]);
     }
+    llv_engine_stats es;
+    llv_engine_get_stats(e, &es);
+    fprintf(stderr, "llv-bench:   %llu passes (%llu merged, at most %d sessions in one)\n",
+            (unsigned long long)es.forwards, (unsigned long long)es.merged, es.max_sessions_in_pass);
     llv_engine_free(e);
     if (!ok) {
         fprintf(stderr, "llv-bench: streams %d: %s\n", n, err.message);
