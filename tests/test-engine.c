@@ -151,15 +151,18 @@ static void run_concurrent(const llv_model *m, llv_engine *e, const req *reqs, i
     pthread_barrier_destroy(&bar);
 }
 
-static llv_engine *make_engine(const llv_model *m, int32_t gather_us) {
+static llv_engine *make_engine_rows(const llv_model *m, int32_t gather_us, int32_t max_rows) {
     llv_engine_params ep = llv_engine_default_params();
     ep.n_threads = 2;
     ep.gather_us = gather_us;
+    ep.max_rows = max_rows;
     llv_engine *e = NULL;
     llv_error err = {0};
     CHECK_OK(llv_engine_create(m, &ep, &e, &err), &err);
     return e;
 }
+
+static llv_engine *make_engine(const llv_model *m, int32_t gather_us) { return make_engine_rows(m, gather_us, 0); }
 
 static const req g_reqs[] = {
     {.text = "Tell me a story about a fox.", .max_tokens = 12, .temperature = 0, .seed = 1, .kv = LLV_KV_F32},
@@ -214,6 +217,51 @@ static void test_merged(const llv_model *m, bool vision) {
         }
         llv_engine_free(e);
     }
+    /* passes of 8 rows: prompts go in chunks of 8 (or n_batch 4), decode steps still merge */
+    llv_engine *e = make_engine_rows(m, 2000000, 8);
+    if (e) {
+        llv_engine_hold(e, 4);
+        run_concurrent(m, e, reqs, 4, got);
+        for (int i = 0; i < 4; i++) {
+            char what[64];
+            snprintf(what, sizeof what, "max_rows 8, session %d", i);
+            check_same(what, &got[i], &solo[i]);
+            outcome_free(&got[i]);
+        }
+        llv_engine_stats es;
+        llv_engine_get_stats(e, &es);
+        printf("  max_rows 8: %llu passes, %llu rows, %llu merged, max %d sessions in a pass\n",
+               (unsigned long long)es.forwards, (unsigned long long)es.rows, (unsigned long long)es.merged,
+               es.max_sessions_in_pass);
+        CHECK(es.merged > 0);
+        CHECK(es.rows <= es.forwards * 8);
+        llv_engine_free(e);
+    }
+    /* a batch larger than max_rows sent straight to the engine runs alone, split */
+    e = make_engine_rows(m, 1000, 4);
+    llv_text_state *ta = NULL, *tb = NULL;
+    llv_error err = {0};
+    if (e && llv_text_state_create(m, 32, 16, LLV_KV_F32, &ta, &err) == LLV_OK &&
+        llv_text_state_create(m, 32, 16, LLV_KV_F32, &tb, &err) == LLV_OK) {
+        int32_t toks[10] = {5, 9, 2, 7, 30, 31, 8, 1, 4, 6};
+        const int32_t V = m->hp.n_vocab;
+        float *la = malloc((size_t)V * sizeof *la), *lb = malloc((size_t)V * sizeof *lb);
+        llv_text_batch b;
+        memset(&b, 0, sizeof b);
+        b.tokens = toks;
+        b.n = 10;
+        b.logits = la;
+        CHECK_OK(llv_engine_forward(e, ta, &b, false, &err), &err);
+        b.logits = lb;
+        CHECK_OK(llv_text_forward(m, tb, NULL, &b, &err), &err);
+        CHECK_EQ_I(llv_text_state_n_past(ta), 10);
+        CHECK(la && lb && !memcmp(la, lb, (size_t)V * sizeof *la));
+        free(la);
+        free(lb);
+    }
+    llv_text_state_free(ta);
+    llv_text_state_free(tb);
+    llv_engine_free(e);
     for (int i = 0; i < 4; i++) outcome_free(&solo[i]);
 }
 
