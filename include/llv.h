@@ -258,7 +258,9 @@ typedef struct llv_session_params {
     llv_progress_fn progress; /* image encoding progress; NULL = none                 */
     void       *progress_user;
     struct llv_engine *engine; /* NULL = own thread pool and image cache; else the
-                                  engine (llv_engine_create) this session attaches to */
+                                  engine (llv_engine_create, same model) this session
+                                  attaches to; it must outlive the session, and
+                                  n_threads and image_cache_entries are then unused */
 } llv_session_params;
 
 LLV_API llv_session_params llv_session_default_params(void);
