@@ -337,6 +337,45 @@ check [ "$OTHER" = 0 ]
 check [ "$RSS1" -lt $((RSS0 + 512 * 1024)) ]
 still_ok concurrency
 
+# --- merged decode: concurrent requests answer exactly as alone; shared image cache ------
+start_server "$T/m.log" --parallel 4 --queue 16
+IMGB64=$(base64 -w0 "$IMAGE")
+mreq() { # i -> request body i: different prompts, seeds, sampling, one with an image
+  case $1 in
+    1) echo '{"prompt":"Tell me a long story.","max_tokens":300,"temperature":0}' ;;
+    2) echo '{"prompt":"Count to a thousand.","max_tokens":250,"seed":3,"temperature":0.9,"top_k":40}' ;;
+    3) echo '{"messages":[{"role":"user","content":"Describe it."}],"image":"'"$IMGB64"'","max_tokens":200,"seed":5}' ;;
+    4) echo '{"prompt":"Another one","raw":true,"max_tokens":280,"seed":9,"temperature":0.6,"repetition_penalty":1.2}' ;;
+  esac
+}
+for i in 1 2 3 4; do # one at a time
+  mreq $i >"$T/mreq$i"
+  curl -s -m 120 -o "$T/solo$i" "$BASE$RUN" --data-binary @"$T/mreq$i"
+done
+req GET /health
+E0=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["engine"]["merged_passes"])' "$T/out")
+for i in 1 2 3 4; do # all at once
+  curl -s -m 120 -o "$T/conc$i" "$BASE$RUN" --data-binary @"$T/mreq$i" &
+done
+wait_for_clients
+for i in 1 2 3 4; do
+  if python3 -c 'import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); sys.exit(0 if a["success"] and a["result"] == b["result"] else 1)' "$T/solo$i" "$T/conc$i"; then
+    ok
+  else
+    bad "request $i answered concurrently differs from alone: $(head -c 200 "$T/conc$i") vs $(head -c 200 "$T/solo$i")"
+  fi
+done
+req GET /health
+check jc "$T/out" "j['engine']['merged_passes'] > $E0 and j['engine']['max_requests_in_pass'] >= 2"
+# the image was encoded once for its first request; the same bytes later (solo, concurrent, and now as an
+# array of byte values in another request) hit the shared cache
+IMGARR=$(python3 -c 'import sys; print(list(open(sys.argv[1],"rb").read()))' "$IMAGE")
+post "$RUN" '{"prompt":"What is this?","image":'"$IMGARR"',"max_tokens":4}'
+check [ "$STATUS" = 200 ]
+req GET /health
+check jc "$T/out" "j['engine']['image_encodings'] == 1"
+kill -TERM "$SPID"
+
 # --- queue full: 429 in the envelope -------------------------------------------------
 start_server "$T/q.log" --parallel 1 --queue 0
 for i in 1 2 3 4 5 6; do

@@ -23,16 +23,17 @@ static void usage(FILE *f) {
             "  --model-name NAME      model name in routes and responses\n"
             "                         (@cf/meta/llama-3.2-11b-vision-instruct)\n"
             "  --api-key KEY          require 'Authorization: Bearer KEY' (also env LLV_API_KEY)\n"
-            "  --parallel N           sessions served at once (1)\n"
+            "  --parallel N           requests served at once; their decode steps are merged\n"
+            "                         into one pass over the weights (1)\n"
             "  --queue N              requests that may wait for a session; more get 429 (16)\n"
             "  --timeout-ms N         generation time limit per request, 0 = none (0)\n"
             "  --max-body BYTES       request body limit, suffix k/m allowed (32m)\n"
             "  --conn-timeout S       close connections idle for S seconds (10)\n"
             "  --max-conns N          simultaneous connections (256)\n"
             "  --ctx N                context tokens per session, 0 = min(model, 4096) (0)\n"
-            "  --threads N            threads per session, 0 = all cores (0)\n"
+            "  --threads N            compute threads, shared by all requests; 0 = all cores (0)\n"
             "  --max-tokens-cap N     largest accepted max_tokens, 0 = library limit (0)\n"
-            "  --image-cache N        encoded images cached per session (4)\n"
+            "  --image-cache N        encoded images cached, shared by all requests (4)\n"
             "  --max-image-bytes N    encoded image size limit, suffix k/m allowed (20m)\n"
             "  --lora NAME=PATH[:S]   load a LoRA adapter (GGUF) under NAME with scale S (1);\n"
             "                         repeatable; a request's \"lora\": \"NAME\" selects it\n"
@@ -108,7 +109,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--ctx")) ok = parse_int(v, 0, INT_MAX, &ctx);
         else if (!strcmp(a, "--threads")) ok = parse_int(v, 0, 4096, &threads);
         else if (!strcmp(a, "--max-tokens-cap")) ok = parse_int(v, 0, INT_MAX, &cfg.limits.max_tokens_cap);
-        else if (!strcmp(a, "--image-cache")) ok = parse_int(v, 0, 4096, &cache);
+        else if (!strcmp(a, "--image-cache")) ok = parse_int(v, 0, 1024, &cache);
         else if (!strcmp(a, "--max-image-bytes")) ok = parse_size(v, &cfg.limits.max_image_bytes);
         else if (!strcmp(a, "--lora")) {
             ok = n_loras < 64 && strchr(v, '=') && v[0] != '=' && strchr(v, '=')[1];
@@ -165,11 +166,12 @@ int main(int argc, char **argv) {
     cfg.limits.model = model;
     llv_session_params sp = llv_session_default_params();
     sp.n_ctx = ctx;
-    sp.n_threads = threads;
-    sp.image_cache_entries = (size_t)cache;
     if (cfg.limits.max_image_bytes) sp.max_image_bytes = cfg.limits.max_image_bytes;
+    llv_engine_params ep = llv_engine_default_params();
+    ep.n_threads = threads;
+    ep.image_cache_entries = (size_t)cache;
     srv_pool *pool = NULL;
-    if (srv_pool_create(model, parallel, queue, &sp, &pool, &err)) {
+    if (srv_pool_create(model, parallel, queue, &ep, &sp, &pool, &err)) {
         fprintf(stderr, "llv-server: cannot create %d session(s): %s\n", parallel, err.message);
         llv_model_free(model);
         return 1;
@@ -194,6 +196,11 @@ int main(int argc, char **argv) {
     sigwait(&set, &sig);
     fprintf(stderr, "llv-server: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     srv_server_stop(server);
+    llv_engine_stats es;
+    srv_pool_engine_stats(pool, &es);
+    fprintf(stderr, "llv-server: %llu forward passes (%llu with several requests, up to %d), %llu rows, %llu image encodings\n",
+            (unsigned long long)es.forwards, (unsigned long long)es.merged, (int)es.max_sessions_in_pass,
+            (unsigned long long)es.rows, (unsigned long long)es.encoder_runs);
     srv_pool_free(pool);
     llv_model_free(model);
     fprintf(stderr, "llv-server: stopped\n");

@@ -455,6 +455,20 @@ static enum MHD_Result dispatch(srv_server *s, struct MHD_Connection *c, conn *k
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "status", "ok");
             cJSON_AddStringToObject(o, "model", s->cfg.model_name);
+            int busy = 0, waiting = 0;
+            srv_pool_stats(s->pool, &busy, &waiting);
+            llv_engine_stats es;
+            srv_pool_engine_stats(s->pool, &es);
+            cJSON_AddNumberToObject(o, "busy", busy);
+            cJSON_AddNumberToObject(o, "waiting", waiting);
+            cJSON *e = cJSON_AddObjectToObject(o, "engine");
+            if (e) {
+                cJSON_AddNumberToObject(e, "forward_passes", (double)es.forwards);
+                cJSON_AddNumberToObject(e, "merged_passes", (double)es.merged);
+                cJSON_AddNumberToObject(e, "max_requests_in_pass", es.max_sessions_in_pass);
+                cJSON_AddNumberToObject(e, "rows", (double)es.rows);
+                cJSON_AddNumberToObject(e, "image_encodings", (double)es.encoder_runs);
+            }
             char *b = cJSON_PrintUnformatted(o);
             cJSON_Delete(o);
             return respond(c, k, 200, b, NULL);

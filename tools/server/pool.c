@@ -11,14 +11,15 @@
 struct srv_pool {
     pthread_mutex_t mu;
     pthread_cond_t  cv;
+    llv_engine     *engine;
     llv_session   **all;
     llv_session   **free_list;
     int             n, n_free, waiting, queue_max;
     bool            closed;
 };
 
-llv_status srv_pool_create(const llv_model *model, int n, int queue_max, const llv_session_params *sp,
-                           srv_pool **out, llv_error *err) {
+llv_status srv_pool_create(const llv_model *model, int n, int queue_max, const llv_engine_params *ep,
+                           const llv_session_params *sp, srv_pool **out, llv_error *err) {
     *out = NULL;
     srv_pool *p = calloc(1, sizeof *p);
     if (!p) goto oom;
@@ -28,8 +29,15 @@ llv_status srv_pool_create(const llv_model *model, int n, int queue_max, const l
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->queue_max = queue_max;
+    llv_status st = llv_engine_create(model, ep, &p->engine, err);
+    if (st) {
+        srv_pool_free(p);
+        return st;
+    }
+    llv_session_params attached = *sp;
+    attached.engine = p->engine;
     for (int i = 0; i < n; i++) {
-        llv_status st = llv_session_create(model, sp, &p->all[i], err);
+        st = llv_session_create(model, &attached, &p->all[i], err);
         if (st) {
             srv_pool_free(p);
             return st;
@@ -96,9 +104,12 @@ void srv_pool_stats(srv_pool *p, int *busy, int *waiting) {
     pthread_mutex_unlock(&p->mu);
 }
 
+void srv_pool_engine_stats(srv_pool *p, llv_engine_stats *out) { llv_engine_get_stats(p->engine, out); }
+
 void srv_pool_free(srv_pool *p) {
     if (!p) return;
     for (int i = 0; i < p->n; i++) llv_session_free(p->all[i]);
+    llv_engine_free(p->engine); /* after its sessions */
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->all);
