@@ -447,7 +447,8 @@ typedef struct llv_engine llv_engine;
 typedef struct llv_engine_params {
     int32_t n_threads;           /* 0 = model's default                                  */
     int32_t max_rows;            /* rows of one merged forward pass (512); 0 = 512       */
-    size_t  image_cache_entries; /* encoded images shared by attached sessions (16), <= 1024 */
+    size_t  image_cache_entries; /* encoded images shared by attached sessions (4; an 11B
+                                    image holds about 420 MB), <= 1024                     */
     int32_t gather_us;           /* how long a ready step waits for the other generating
                                     sessions, in microseconds (1000); 0..10,000,000      */
 } llv_engine_params;

@@ -50,7 +50,7 @@ llv_engine_params llv_engine_default_params(void) {
     memset(&p, 0, sizeof p);
     p.n_threads = 0;
     p.max_rows = 512;
-    p.image_cache_entries = 16;
+    p.image_cache_entries = 4;
     p.gather_us = 1000;
     return p;
 }

@@ -504,7 +504,7 @@ static void test_params(const llv_model *m, const char *gguf) {
     llv_engine *e = NULL;
     llv_engine_params ep = llv_engine_default_params();
     CHECK_EQ_I(ep.max_rows, 512);
-    CHECK_EQ_I(ep.image_cache_entries, 16);
+    CHECK_EQ_I(ep.image_cache_entries, 4);
     CHECK_EQ_I(ep.gather_us, 1000);
     ep.gather_us = -1;
     CHECK_STATUS(llv_engine_create(m, &ep, &e, &err), LLV_ERR_INVALID_ARGUMENT, &err);
