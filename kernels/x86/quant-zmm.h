@@ -108,18 +108,18 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
 }
 
-/* The 8 six-bit scales and mins of a Q4_K block as 16 int16 lanes
- * [sc0..sc7, m0..m7] (ggml's get_scale_min_k4 on all sub-blocks at once). */
-QI __m256i q4k_scales_mins(const uint8_t *q) {
-    uint32_t u[4];
-    memcpy(u, q, 12);
-    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
-    uint32_t m03 = u[1] & k1;
-    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
-    u[2] = m03;
-    u[0] &= k1;
-    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
+/* The 8 scales and mins of a Q4_K block as bytes [sc0..sc7, m0..m7], in
+ * vector ops (ggml's get_scale_min_k4 on all sub-blocks at once). Reads 16
+ * bytes at the scales: 4 past them, still inside the 144-byte block. */
+QI __m128i q4k_sm8(const uint8_t *q) {
+    const __m128i s = _mm_loadu_si128((const __m128i *)(const void *)q);
+    /* A: low parts [q0-3 | q8-11 | q4-7 | q8-11]; B: the 2-bit high parts [0 | q0-3 | 0 | q4-7] */
+    const __m128i a = _mm_shuffle_epi8(s, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i b = _mm_shuffle_epi8(s, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi16(a, _mm_setr_epi16(0, 0, 0, 0, 0, 0, 4, 4)),
+                                     _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    return _mm_or_si128(lo, hi);
 }
 
 QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
@@ -132,33 +132,35 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
     const __m512i shr = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004ll, 0x0004000400040004ll,
                                           0x0004000400040004ll, 0x0004000400040004ll);
+    /* pshufb index: mins as int16 pairs [m0 m0 m1 m1 .. m3 m3 | m4 m4 .. m7 m7] */
+    const __m256i mix = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12, -1,
+                                         13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
     for (int64_t b = 0; b < K / 256; b++) {
         const x86_block_q4_K *blk[QNR1];
         __m512i scl[QNR1];
         __m256i mins[QNR1];
-        __m512 dd[QNR1], dm[QNR1];
+        __m128 dmn[QNR1]; /* [d, dmin] */
         for (int j = 0; j < nrc; j++) {
             blk[j] = (const x86_block_q4_K *)(const void *)wr[j] + b;
             for (int l = 0; l < 3; l++) _mm_prefetch(((const char *)blk[j] + nrc * rb) + 64 * l, _MM_HINT_T0);
-            __m256i sm = q4k_scales_mins(blk[j]->scales);
-            __m128i sc = _mm256_castsi256_si128(sm), mn = _mm256_extracti128_si256(sm, 1);
-            scl[j] = _mm512_broadcast_i32x4(sc); /* sc0..sc7 in every 128-bit lane */
-            mins[j] = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn));
-            dd[j] = _mm512_set1_ps(f16(blk[j]->d));
-            dm[j] = _mm512_set1_ps(f16(blk[j]->dmin));
+            __m128i sm = q4k_sm8(blk[j]->scales);
+            scl[j] = _mm512_broadcast_i32x4(sm); /* sc0..sc7 m0..m7 bytes in every 128-bit lane */
+            mins[j] = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(sm), mix);
+            uint32_t dm;
+            memcpy(&dm, blk[j], 4);
+            dmn[j] = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dm));
         }
         __m512i isum[QMR][QNR1];
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < nrc; j++) isum[i][j] = _mm512_setzero_si512();
         for (int p = 0; p < 4; p++) { /* 64 values: [sub-block 2p (low nibbles) | 2p+1 (high)] */
-            /* pshufb indices: int16 lane 2p in the low 256 bits, 2p+1 in the high */
-            const __m256i bl = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p)));
-            const __m256i bh = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p + 1)));
+            /* pshufb indices: byte 2p zero-extended to int16 in the low 256 bits, 2p+1 in the high */
+            const __m256i bl = _mm256_set1_epi16((short)(0xff00 + 2 * p));
+            const __m256i bh = _mm256_set1_epi16((short)(0xff00 + 2 * p + 1));
             const __m512i bsel = _mm512_inserti64x4(_mm512_castsi256_si512(bl), bh, 1);
             __m512i q[QNR1], s[QNR1];
             for (int j = 0; j < nrc; j++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(blk[j]->qs + 32 * p));
-                __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
+                __m512i t = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(blk[j]->qs + 32 * p)));
                 q[j] = _mm512_and_si512(_mm512_srlv_epi16(t, shr), lo4);
                 s[j] = _mm512_shuffle_epi8(scl[j], bsel);
             }
@@ -170,11 +172,12 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
         }
         for (int i = 0; i < mr; i++) {
             __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
-            __m512 da = _mm512_set1_ps(xb->d[i][b]);
+            __m128 da = _mm_set1_ps(xb->d[i][b]);
             for (int j = 0; j < nrc; j++) {
                 __m512i mt = _mm512_zextsi256_si512(_mm256_madd_epi16(bs, mins[j]));
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), _mm512_mul_ps(dd[j], da), acc[i][j]);
-                acc[i][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), _mm512_mul_ps(dm[j], da), acc[i][j]);
+                __m128 f = _mm_mul_ps(dmn[j], da); /* [d * da, dmin * da] */
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), _mm512_broadcastss_ps(f), acc[i][j]);
+                acc[i][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), _mm512_broadcastss_ps(_mm_movehdup_ps(f)), acc[i][j]);
             }
         }
     }
