@@ -216,6 +216,11 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
         for (int h = 0; h < 2; h++) {
             for (int c = 0; c < 4; c += 2) { /* chunks c, c+1: values 128h + 32c .. +63 */
                 __m512i q[QNR1], s16[QNR1];
+                /* int16 lane t takes scale 8h + 2c + t/8 (16 values per scale, 2 per lane) */
+                const int s0 = 8 * h + 2 * c;
+                const __m512i sidx = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16((short)(s0 + 1)), _mm_set1_epi16((short)s0))),
+                    _mm256_set_m128i(_mm_set1_epi16((short)(s0 + 3)), _mm_set1_epi16((short)(s0 + 2))), 1);
                 for (int j = 0; j < nrc; j++) {
                     const uint8_t *ql = blk[j]->ql + 64 * h, *qh = blk[j]->qh + 32 * h;
                     __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
@@ -233,10 +238,7 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
                         hi = _mm512_and_si512(_mm512_srlv_epi16(hh, hsh01), _mm512_set1_epi8(0x30));
                     }
                     q[j] = _mm512_or_si512(lo, hi);
-                    const int8_t *sc = blk[j]->scales + 8 * h + 2 * c;
-                    __m256i s01 = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
-                    __m256i s23 = _mm256_set_m128i(_mm_set1_epi16(sc[3]), _mm_set1_epi16(sc[2]));
-                    s16[j] = _mm512_inserti64x4(_mm512_castsi256_si512(s01), s23, 1);
+                    s16[j] = _mm512_permutexvar_epi16(sidx, _mm512_castsi256_si512(scv[j]));
                 }
                 for (int i = 0; i < mr; i++) {
                     __m512i a = _mm512_loadu_si512((const void *)(xb->qs[i] + 256 * b + 128 * h + 32 * c));
