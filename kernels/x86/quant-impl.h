@@ -58,14 +58,47 @@ QI int32_t hsum8i(__m256i v) {
 /* activation quantization                                                   */
 /* ------------------------------------------------------------------------- */
 
-/* Quantized activation rows: per row qs[K], and per 32-block d and either the
- * Q4_0 offset term -8*sum(q) (q32) or per 16 values the sums (qk). */
+/* Quantized activation rows, in a caller's buffer: per row qs[K], and per
+ * 32-block d and the Q4_0 offset term -8*sum(q) (s8), or per 16 values the
+ * sums (bs, the K-quants). Rows are K bytes (K/32, K/16 entries) apart. */
 typedef struct xq_buf {
-    int8_t  qs[QMR][XQ_MAX_K] __attribute__((aligned(32)));
-    float   d[QMR][XQ_MAX_K / 32];
-    int32_t s8[QMR][XQ_MAX_K / 32];
-    int16_t bs[QMR][XQ_MAX_K / 16] __attribute__((aligned(32)));
+    int8_t  *qs;
+    float   *d;
+    int32_t *s8;
+    int16_t *bs;
+    int64_t  K;
 } xq_buf;
+#define XQ_QS(b, i) ((b)->qs + (i) * (b)->K)
+#define XQ_D(b, i) ((b)->d + (i) * ((b)->K / 32))
+#define XQ_S8(b, i) ((b)->s8 + (i) * ((b)->K / 32))
+#define XQ_BS(b, i) ((b)->bs + (i) * ((b)->K / 16))
+
+/* The stack buffer for quantized rows: at least QMR rows of XQ_MAX_K, and as
+ * many rows of smaller K as fit, so a batch is quantized once per call (not
+ * once per cache block of weight rows). */
+#define XQ_STACK (256u << 10)
+#define XQ_ALIGN(n) (((n) + 63) & ~(size_t)63)
+QI size_t xq_row_bytes(int64_t K) { return (size_t)K + (size_t)(K / 32) * 8 + (size_t)(K / 16) * 2; }
+_Static_assert(QMR * (XQ_MAX_K + XQ_MAX_K / 32 * 8 + XQ_MAX_K / 16 * 2) + 4 * 64 <= XQ_STACK, "XQ_STACK too small");
+
+/* Lays out rows rows of K in mem (XQ_STACK bytes, 64-aligned). */
+QI void xq_init(xq_buf *b, unsigned char *mem, int64_t rows, int64_t K) {
+    size_t o = 0;
+    b->K = K;
+    b->qs = (int8_t *)(void *)(mem + o);
+    o = XQ_ALIGN(o + (size_t)(rows * K));
+    b->d = (float *)(void *)(mem + o);
+    o = XQ_ALIGN(o + (size_t)(rows * (K / 32)) * 4);
+    b->s8 = (int32_t *)(void *)(mem + o);
+    o = XQ_ALIGN(o + (size_t)(rows * (K / 32)) * 4);
+    b->bs = (int16_t *)(void *)(mem + o);
+}
+
+/* The view of rows i.. of b. */
+QI xq_buf xq_rows(const xq_buf *b, int64_t i) {
+    xq_buf r = {XQ_QS(b, i), XQ_D(b, i), XQ_S8(b, i), XQ_BS(b, i), b->K};
+    return r;
+}
 
 /* 32 floats -> 32 int8 with scale amax/127 (rounded to nearest even); returns
  * the int32 partial sums of q (8 lanes) in *sum. */
@@ -101,9 +134,9 @@ static void quant_rows_32(const float *x, int64_t ldx, int mr, int64_t K, xq_buf
             float amax = amax32(xr + k);
             float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
             __m256i sum;
-            quant32(xr + k, id, b->qs[i] + k, &sum);
-            b->d[i][k / 32] = d;
-            b->s8[i][k / 32] = -8 * hsum8i(sum);
+            quant32(xr + k, id, XQ_QS(b, i) + k, &sum);
+            XQ_D(b, i)[k / 32] = d;
+            XQ_S8(b, i)[k / 32] = -8 * hsum8i(sum);
         }
     }
 }
@@ -121,18 +154,18 @@ static void quant_rows_k(const float *x, int64_t ldx, int mr, int64_t K, xq_buf 
             float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
             for (int j = 0; j < 8; j++) {
                 __m256i sum; /* lane l sums values l, l+8, l+16, l+24: not the 16-sums, which follow */
-                quant32(xr + k + 32 * j, id, b->qs[i] + k + 32 * j, &sum);
+                quant32(xr + k + 32 * j, id, XQ_QS(b, i) + k + 32 * j, &sum);
                 for (int h = 0; h < 2; h++) {
-                    const int8_t *q = b->qs[i] + k + 32 * j + 16 * h;
+                    const int8_t *q = XQ_QS(b, i) + k + 32 * j + 16 * h;
                     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
                     __m128i w = _mm_madd_epi16(_mm_cvtepi8_epi16(v), _mm_set1_epi16(1));
                     w = _mm_add_epi32(w, _mm_madd_epi16(_mm_cvtepi8_epi16(_mm_srli_si128(v, 8)), _mm_set1_epi16(1)));
                     w = _mm_add_epi32(w, _mm_shuffle_epi32(w, 0x4e));
                     w = _mm_add_epi32(w, _mm_shuffle_epi32(w, 0xb1));
-                    b->bs[i][(k + 32 * j) / 16 + h] = (int16_t)_mm_cvtsi128_si32(w);
+                    XQ_BS(b, i)[(k + 32 * j) / 16 + h] = (int16_t)_mm_cvtsi128_si32(w);
                 }
             }
-            b->d[i][k / 256] = d;
+            XQ_D(b, i)[k / 256] = d;
         }
     }
 }
@@ -174,9 +207,9 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             dw[j] = _mm256_set1_ps(f16(blk->d));
         }
         for (int i = 0; i < mr; i++) {
-            __m256i a = _mm256_load_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b));
-            __m256i off = _mm256_zextsi128_si256(_mm_cvtsi32_si128(xb->s8[i][b]));
-            __m256 da = _mm256_set1_ps(xb->d[i][b]);
+            __m256i a = _mm256_load_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b));
+            __m256i off = _mm256_zextsi128_si256(_mm_cvtsi32_si128(XQ_S8(xb, i)[b]));
+            __m256 da = _mm256_set1_ps(XQ_D(xb, i)[b]);
             for (int j = 0; j < QNR; j++) {
                 __m256i s = DPBUSD(off, wq[j], a); /* sum (q - 8) * a, exactly */
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[j], da), acc[i][j]);
@@ -204,8 +237,8 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             dw[j] = _mm256_set1_ps(f16(blk->d));
         }
         for (int i = 0; i < mr; i++) {
-            __m256i a = _mm256_load_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b));
-            __m256 da = _mm256_set1_ps(xb->d[i][b]);
+            __m256i a = _mm256_load_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b));
+            __m256 da = _mm256_set1_ps(XQ_D(xb, i)[b]);
             for (int j = 0; j < QNR; j++) {
                 __m256i s = DPBUSD(_mm256_setzero_si256(), wa[j], _mm256_sign_epi8(a, wq[j]));
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[j], da), acc[i][j]);
@@ -268,7 +301,7 @@ QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
                 sh[j] = _mm256_shuffle_epi8(scl[j], bh);
             }
             for (int i = 0; i < mr; i++) {
-                const int8_t *q8 = xb->qs[i] + 256 * b + 64 * p;
+                const int8_t *q8 = XQ_QS(xb, i) + 256 * b + 64 * p;
                 __m256i a0 = _mm256_load_si256((const __m256i *)(const void *)q8);
                 __m256i a1 = _mm256_load_si256((const __m256i *)(const void *)(q8 + 32));
                 for (int j = 0; j < QNR; j++) {
@@ -278,8 +311,8 @@ QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             }
         }
         for (int i = 0; i < mr; i++) {
-            __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
-            __m256 da = _mm256_set1_ps(xb->d[i][b]);
+            __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b));
+            __m256 da = _mm256_set1_ps(XQ_D(xb, i)[b]);
             for (int j = 0; j < QNR; j++) {
                 __m256i mt = _mm256_madd_epi16(bs, mins[j]);
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i][j]), _mm256_mul_ps(dd[j], da), acc[i][j]);
@@ -309,7 +342,7 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         }
         __m256i isum[QMR][QNR];
         for (int i = 0; i < mr; i++) {
-            __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
+            __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b));
             for (int j = 0; j < QNR; j++) /* the -32 offset: -32 * sum_s sc_s * sum16_s */
                 isum[i][j] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, scv[j]), 5));
         }
@@ -331,14 +364,14 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
                     s16[j] = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
                 }
                 for (int i = 0; i < mr; i++) {
-                    __m256i a = _mm256_load_si256((const __m256i *)(const void *)(xb->qs[i] + 256 * b + 128 * h + 32 * c));
+                    __m256i a = _mm256_load_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 256 * b + 128 * h + 32 * c));
                     for (int j = 0; j < QNR; j++)
                         isum[i][j] = DPWSSD(isum[i][j], _mm256_maddubs_epi16(q[j], a), s16[j]);
                 }
             }
         }
         for (int i = 0; i < mr; i++) {
-            float da = xb->d[i][b];
+            float da = XQ_D(xb, i)[b];
             for (int j = 0; j < QNR; j++)
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i][j]), _mm256_set1_ps(f16(blk[j]->d) * da),
                                             acc[i][j]);
@@ -379,15 +412,16 @@ QTILES(q6_K)
 
 typedef void (*quant_rows_fn)(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b);
 
-/* Weight rows in L2-sized blocks; the x row tile is quantized once per block
- * (once in all when M fits one tile, as in decode). */
+/* Quantizes as many x rows as the stack buffer holds (all of them for
+ * decode and short prompts), then runs weight rows in L2-sized blocks with
+ * every quantized x row tile passing over each block. */
 static void qmatmul(int type, const qtile_fn *tiles, int nr, qtile_fn dec, int nr_dec, quant_rows_fn quant,
                     size_t blk_bytes, int64_t bs, LLV_MATMUL_ARGS) {
     if (K > XQ_MAX_K) {
         llv_kernels_ref()->matmul[type](w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
         return;
     }
-    xq_buf xb;
+    _Alignas(64) unsigned char mem[XQ_STACK];
     const unsigned char *wb = w;
     size_t row = (size_t)(K / bs) * blk_bytes;
     if (M == 1 && dec) { /* decode: its own tile width */
@@ -396,17 +430,25 @@ static void qmatmul(int type, const qtile_fn *tiles, int nr, qtile_fn dec, int n
     }
     int64_t nb = (int64_t)((512u << 10) / (row + 1)) / nr * nr;
     if (nb < nr) nb = nr;
-    bool single = M <= QMR;
-    if (single) quant(x, ldx, (int)M, K, &xb);
-    for (int64_t b0 = n0; b0 < n1; b0 += nb) {
-        int64_t b1 = b0 + nb < n1 ? b0 + nb : n1;
-        for (int64_t m = 0; m < M; m += QMR) {
-            int mr = (int)(M - m < QMR ? M - m : QMR);
-            if (!single) quant(x + m * ldx, ldx, mr, K, &xb);
-            qtile_fn f = tiles[mr - 1];
-            for (int64_t n = b0; n < b1; n += nr) {
-                int nv = (int)(b1 - n < nr ? b1 - n : nr);
-                f(&xb, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + m * ldy + n, ldy, nv);
+    int64_t cap = (int64_t)((XQ_STACK - 4 * 64) / xq_row_bytes(K)) / QMR * QMR; /* >= QMR */
+    for (int64_t m0 = 0; m0 < M; m0 += cap) {
+        int64_t rows = M - m0 < cap ? M - m0 : cap;
+        xq_buf xb;
+        xq_init(&xb, mem, rows, K);
+        for (int64_t m = 0; m < rows; m += QMR) {
+            xq_buf v = xq_rows(&xb, m);
+            quant(x + (m0 + m) * ldx, ldx, (int)(rows - m < QMR ? rows - m : QMR), K, &v);
+        }
+        for (int64_t b0 = n0; b0 < n1; b0 += nb) {
+            int64_t b1 = b0 + nb < n1 ? b0 + nb : n1;
+            for (int64_t m = 0; m < rows; m += QMR) {
+                int mr = (int)(rows - m < QMR ? rows - m : QMR);
+                xq_buf v = xq_rows(&xb, m);
+                qtile_fn f = tiles[mr - 1];
+                for (int64_t n = b0; n < b1; n += nr) {
+                    int nv = (int)(b1 - n < nr ? b1 - n : nr);
+                    f(&v, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + (m0 + m) * ldy + n, ldy, nv);
+                }
             }
         }
     }

@@ -52,11 +52,11 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             dw[j] = pair_ps(f16(b0->d), two ? f16(b1->d) : 0.0f);
         }
         for (int i = 0; i < mr; i++) {
-            __m512i a = two ? _mm512_loadu_si512((const void *)(xb->qs[i] + 32 * b))
-                            : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b)));
-            __m512i off = _mm512_maskz_set1_epi32(0x0001, xb->s8[i][b]);
-            if (two) off = _mm512_mask_set1_epi32(off, 0x0100, xb->s8[i][b + 1]);
-            __m512 da = pair_ps(xb->d[i][b], two ? xb->d[i][b + 1] : 0.0f);
+            __m512i a = two ? _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 32 * b))
+                            : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b)));
+            __m512i off = _mm512_maskz_set1_epi32(0x0001, XQ_S8(xb, i)[b]);
+            if (two) off = _mm512_mask_set1_epi32(off, 0x0100, XQ_S8(xb, i)[b + 1]);
+            __m512 da = pair_ps(XQ_D(xb, i)[b], two ? XQ_D(xb, i)[b + 1] : 0.0f);
             for (int j = 0; j < QNR32; j++) {
                 __m512i s = _mm512_dpbusd_epi32(off, wq[j], a); /* sum (q - 8) * a per block, exactly */
                 acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[j], da), acc[i][j]);
@@ -93,9 +93,9 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             dw[j] = pair_ps(f16(b0->d), two ? f16(b1->d) : 0.0f);
         }
         for (int i = 0; i < mr; i++) {
-            __m512i a = two ? _mm512_loadu_si512((const void *)(xb->qs[i] + 32 * b))
-                            : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b)));
-            __m512 da = pair_ps(xb->d[i][b], two ? xb->d[i][b + 1] : 0.0f);
+            __m512i a = two ? _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 32 * b))
+                            : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b)));
+            __m512 da = pair_ps(XQ_D(xb, i)[b], two ? XQ_D(xb, i)[b + 1] : 0.0f);
             for (int j = 0; j < QNR32; j++) {
                 __m512i sa = _mm512_mask_sub_epi8(a, neg[j], _mm512_setzero_si512(), a);
                 __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa[j], sa);
@@ -165,14 +165,14 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
                 s[j] = _mm512_shuffle_epi8(scl[j], bsel);
             }
             for (int i = 0; i < mr; i++) {
-                __m512i a = _mm512_loadu_si512((const void *)(xb->qs[i] + 256 * b + 64 * p));
+                __m512i a = _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 256 * b + 64 * p));
                 for (int j = 0; j < nrc; j++)
                     isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q[j], a), s[j]);
             }
         }
         for (int i = 0; i < mr; i++) {
-            __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
-            __m128 da = _mm_set1_ps(xb->d[i][b]);
+            __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b));
+            __m128 da = _mm_set1_ps(XQ_D(xb, i)[b]);
             for (int j = 0; j < nrc; j++) {
                 __m512i mt = _mm512_zextsi256_si512(_mm256_madd_epi16(bs, mins[j]));
                 __m128 f = _mm_mul_ps(dmn[j], da); /* [d * da, dmin * da] */
@@ -208,7 +208,7 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
         }
         __m512i isum[QMR][QNR1];
         for (int i = 0; i < mr; i++) {
-            __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
+            __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b));
             for (int j = 0; j < nrc; j++) /* the -32 offset: -32 * sum_s sc_s * sum16_s, in the low 8 lanes */
                 isum[i][j] = _mm512_zextsi256_si512(
                     _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, scv[j]), 5)));
@@ -241,14 +241,14 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
                     s16[j] = _mm512_permutexvar_epi16(sidx, _mm512_castsi256_si512(scv[j]));
                 }
                 for (int i = 0; i < mr; i++) {
-                    __m512i a = _mm512_loadu_si512((const void *)(xb->qs[i] + 256 * b + 128 * h + 32 * c));
+                    __m512i a = _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 256 * b + 128 * h + 32 * c));
                     for (int j = 0; j < nrc; j++)
                         isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q[j], a), s16[j]);
                 }
             }
         }
         for (int i = 0; i < mr; i++) {
-            __m512 da = _mm512_set1_ps(xb->d[i][b]);
+            __m512 da = _mm512_set1_ps(XQ_D(xb, i)[b]);
             for (int j = 0; j < nrc; j++)
                 acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), _mm512_mul_ps(_mm512_set1_ps(f16(blk[j]->d)), da),
                                             acc[i][j]);
