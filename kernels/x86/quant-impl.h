@@ -9,6 +9,7 @@
  *   DPBUSD(acc, u, s) acc + sum of 4 adjacent u8*s8 products per int32 lane
  *   DPWSSD(acc, a, b) acc + sum of 2 adjacent s16*s16 products per int32 lane
  *   QZMM              (optional) use the 512-bit tiles of quant-zmm.h
+ *   QMRK              (optional) x rows per tile for the K-quants; default QMR
  *   QNR32, QNR1       (optional) weight rows per tile for Q4_0/Q8_0, and per
  *                     decode (M = 1) tile for the K-quants; default QNR
  *
@@ -27,6 +28,9 @@
 #define XQ_MAX_K 32768
 #ifndef QNR32
 #define QNR32 QNR /* weight rows per tile of the 32-block types */
+#endif
+#ifndef QMRK
+#define QMRK QMR /* x rows per tile of the K-quants */
 #endif
 #ifndef QNR1
 #define QNR1 QNR /* weight rows per decode tile (M = 1) of the K-quants */
@@ -394,28 +398,46 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     static void NAME##_##MRV(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,  \
                              int nv) { tile_##NAME(MRV, xb, w, rb, K, y, ldy, nv); }
 
+#define QTILES2(NAME) QTILE_FNS(NAME, 1) QTILE_FNS(NAME, 2)
+#define QTILES4(NAME) QTILES2(NAME) QTILE_FNS(NAME, 3) QTILE_FNS(NAME, 4)
+#define QTILES8(NAME) QTILES4(NAME) QTILE_FNS(NAME, 5) QTILE_FNS(NAME, 6) QTILE_FNS(NAME, 7) QTILE_FNS(NAME, 8)
+#define QLIST2(NAME) NAME##_1, NAME##_2
+#define QLIST4(NAME) QLIST2(NAME), NAME##_3, NAME##_4
+#define QLIST8(NAME) QLIST4(NAME), NAME##_5, NAME##_6, NAME##_7, NAME##_8
+#define QCAT(a, b) a##b
+#define QX(a, b) QCAT(a, b)
+/* tiles_NAME[mr - 1] for mr = 1..ROWS (ROWS a literal 2, 4 or 8) */
+#define QTILES(NAME, ROWS)                                                                                           \
+    QX(QTILES, ROWS)(NAME) static const qtile_fn tiles_##NAME[ROWS] = {QX(QLIST, ROWS)(NAME)};
+
 #if QMR == 4
-#define QTILES(NAME)                                                                                                 \
-    QTILE_FNS(NAME, 1) QTILE_FNS(NAME, 2) QTILE_FNS(NAME, 3) QTILE_FNS(NAME, 4)                                      \
-    static const qtile_fn tiles_##NAME[QMR] = {NAME##_1, NAME##_2, NAME##_3, NAME##_4};
+QTILES(q4_0, 4)
+QTILES(q8_0, 4)
 #elif QMR == 2
-#define QTILES(NAME)                                                                                                 \
-    QTILE_FNS(NAME, 1) QTILE_FNS(NAME, 2) static const qtile_fn tiles_##NAME[QMR] = {NAME##_1, NAME##_2};
+QTILES(q4_0, 2)
+QTILES(q8_0, 2)
 #else
 #error "QMR must be 2 or 4"
 #endif
-
-QTILES(q4_0)
-QTILES(q8_0)
-QTILES(q4_K)
-QTILES(q6_K)
+#if QMRK == 8
+QTILES(q4_K, 8)
+QTILES(q6_K, 8)
+#elif QMRK == 4
+QTILES(q4_K, 4)
+QTILES(q6_K, 4)
+#elif QMRK == 2
+QTILES(q4_K, 2)
+QTILES(q6_K, 2)
+#else
+#error "QMRK must be 2, 4 or 8"
+#endif
 
 typedef void (*quant_rows_fn)(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b);
 
 /* Quantizes as many x rows as the stack buffer holds (all of them for
  * decode and short prompts), then runs weight rows in L2-sized blocks with
  * every quantized x row tile passing over each block. */
-static void qmatmul(int type, const qtile_fn *tiles, int nr, qtile_fn dec, int nr_dec, quant_rows_fn quant,
+static void qmatmul(int type, const qtile_fn *tiles, int mrt, int nr, qtile_fn dec, int nr_dec, quant_rows_fn quant,
                     size_t blk_bytes, int64_t bs, LLV_MATMUL_ARGS) {
     if (K > XQ_MAX_K) {
         llv_kernels_ref()->matmul[type](w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
@@ -435,14 +457,11 @@ static void qmatmul(int type, const qtile_fn *tiles, int nr, qtile_fn dec, int n
         int64_t rows = M - m0 < cap ? M - m0 : cap;
         xq_buf xb;
         xq_init(&xb, mem, rows, K);
-        for (int64_t m = 0; m < rows; m += QMR) {
-            xq_buf v = xq_rows(&xb, m);
-            quant(x + (m0 + m) * ldx, ldx, (int)(rows - m < QMR ? rows - m : QMR), K, &v);
-        }
+        quant(x + m0 * ldx, ldx, (int)rows, K, &xb);
         for (int64_t b0 = n0; b0 < n1; b0 += nb) {
             int64_t b1 = b0 + nb < n1 ? b0 + nb : n1;
-            for (int64_t m = 0; m < rows; m += QMR) {
-                int mr = (int)(rows - m < QMR ? rows - m : QMR);
+            for (int64_t m = 0; m < rows; m += mrt) {
+                int mr = (int)(rows - m < mrt ? rows - m : mrt);
                 xq_buf v = xq_rows(&xb, m);
                 qtile_fn f = tiles[mr - 1];
                 for (int64_t n = b0; n < b1; n += nr) {
@@ -455,18 +474,18 @@ static void qmatmul(int type, const qtile_fn *tiles, int nr, qtile_fn dec, int n
 }
 
 void PFX(matmul_q4_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, QNR32, NULL, 0, quant_rows_32, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, QMR, QNR32, NULL, 0, quant_rows_32, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q8_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QNR32, NULL, 0, quant_rows_32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QMR, QNR32, NULL, 0, quant_rows_32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q4_K)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, QNR, Q4K_DEC, quant_rows_k, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, QMRK, QNR, Q4K_DEC, quant_rows_k, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q6_K)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q6_K, tiles_q6_K, QNR, Q6K_DEC, quant_rows_k, sizeof(x86_block_q6_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q6_K, tiles_q6_K, QMRK, QNR, Q6K_DEC, quant_rows_k, sizeof(x86_block_q6_K), 256, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }

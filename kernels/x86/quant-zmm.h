@@ -130,7 +130,7 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
                   int nv) {
     const unsigned char *wr[QNR1];
     for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
-    __m512 acc[QMR][QNR1], accm[QMR][QNR1 / 2];
+    __m512 acc[QMRK][QNR1], accm[QMRK][QNR1 / 2];
     for (int i = 0; i < mr; i++) {
         for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
         for (int j = 0; j < nrc / 2; j++) accm[i][j] = _mm512_setzero_ps();
@@ -164,7 +164,7 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
             mins[j] = _mm512_inserti64x4(_mm512_castsi256_si512(mn[2 * j]), mn[2 * j + 1], 1);
             dmp[j] = _mm512_permutexvar_ps(dmi, _mm512_castps256_ps512(_mm256_set_m128(dmn[2 * j + 1], dmn[2 * j])));
         }
-        __m512i isum[QMR][QNR1];
+        __m512i isum[QMRK][QNR1];
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < nrc; j++) isum[i][j] = _mm512_setzero_si512();
         for (int p = 0; p < 4; p++) { /* 64 values: [sub-block 2p (low nibbles) | 2p+1 (high)] */
@@ -203,7 +203,7 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
                   int nv) {
     const unsigned char *wr[QNR1];
     for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
-    __m512 acc[QMR][QNR1];
+    __m512 acc[QMRK][QNR1];
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0f);
@@ -219,7 +219,7 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
             for (int l = 0; l < 4; l++) _mm_prefetch(((const char *)blk[j] + nrc * rb) + 64 * l, _MM_HINT_T0);
             scv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)blk[j]->scales));
         }
-        __m512i isum[QMR][QNR1];
+        __m512i isum[QMRK][QNR1];
         for (int i = 0; i < mr; i++) {
             __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b));
             for (int j = 0; j < nrc; j++) /* the -32 offset: -32 * sum_s sc_s * sum16_s, in the low 8 lanes */
