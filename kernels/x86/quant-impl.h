@@ -386,6 +386,7 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
 
 #define Q4K_DEC NULL, 0
 #define Q6K_DEC NULL, 0
+#define Q40_QUANT quant_rows_32, 32
 #else
 #include "quant-zmm.h"
 #endif
@@ -437,8 +438,9 @@ typedef void (*quant_rows_fn)(const float *x, int64_t ldx, int mr, int64_t K, xq
 /* Quantizes as many x rows as the stack buffer holds (all of them for
  * decode and short prompts), then runs weight rows in L2-sized blocks with
  * every quantized x row tile passing over each block. */
+/* quant writes rows of K rounded up to kpad values (its layout's group). */
 static void qmatmul(int type, const qtile_fn *tiles, int mrt, int nr, qtile_fn dec, int nr_dec, quant_rows_fn quant,
-                    size_t blk_bytes, int64_t bs, LLV_MATMUL_ARGS) {
+                    int64_t kpad, size_t blk_bytes, int64_t bs, LLV_MATMUL_ARGS) {
     if (K > XQ_MAX_K) {
         llv_kernels_ref()->matmul[type](w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
         return;
@@ -452,11 +454,12 @@ static void qmatmul(int type, const qtile_fn *tiles, int mrt, int nr, qtile_fn d
     }
     int64_t nb = (int64_t)((512u << 10) / (row + 1)) / nr * nr;
     if (nb < nr) nb = nr;
-    int64_t cap = (int64_t)((XQ_STACK - 4 * 64) / xq_row_bytes(K)) / QMR * QMR; /* >= QMR */
+    const int64_t kp = (K + kpad - 1) / kpad * kpad; /* <= XQ_MAX_K, a multiple of every kpad */
+    int64_t cap = (int64_t)((XQ_STACK - 4 * 64) / xq_row_bytes(kp)) / QMR * QMR; /* >= QMR */
     for (int64_t m0 = 0; m0 < M; m0 += cap) {
         int64_t rows = M - m0 < cap ? M - m0 : cap;
         xq_buf xb;
-        xq_init(&xb, mem, rows, K);
+        xq_init(&xb, mem, rows, kp);
         quant(x + m0 * ldx, ldx, (int)rows, K, &xb);
         for (int64_t b0 = n0; b0 < n1; b0 += nb) {
             int64_t b1 = b0 + nb < n1 ? b0 + nb : n1;
@@ -474,18 +477,18 @@ static void qmatmul(int type, const qtile_fn *tiles, int mrt, int nr, qtile_fn d
 }
 
 void PFX(matmul_q4_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, QMR, QNR32, NULL, 0, quant_rows_32, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, QMR, QNR32, NULL, 0, Q40_QUANT, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q8_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QMR, QNR32, NULL, 0, quant_rows_32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QMR, QNR32, NULL, 0, quant_rows_32, 32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q4_K)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, QMRK, QNR, Q4K_DEC, quant_rows_k, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, QMRK, QNR, Q4K_DEC, quant_rows_k, 256, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q6_K)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q6_K, tiles_q6_K, QMRK, QNR, Q6K_DEC, quant_rows_k, sizeof(x86_block_q6_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q6_K, tiles_q6_K, QMRK, QNR, Q6K_DEC, quant_rows_k, 256, sizeof(x86_block_q6_K), 256, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }

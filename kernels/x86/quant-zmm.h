@@ -26,6 +26,41 @@ QI __m512 pair_ps(float x0, float x1) {
     return _mm512_insertf32x8(_mm512_set1_ps(x0), _mm256_set1_ps(x1), 1);
 }
 
+/* Q4_0 activations for the tile below: per group of 4 blocks (128 values)
+ * the first 16 values of each block ([0, 64): the low nibbles' partners)
+ * then the last 16 of each ([64, 128)); rows padded with zero blocks to a
+ * multiple of 4 blocks (the row stride b->K is K rounded up to 128). */
+static void quant_rows_40(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    const int64_t nb = K / 32, nbp = b->K / 32;
+    for (int i = 0; i < mr; i++) {
+        const float *xr = x + i * ldx;
+        int8_t *qs = XQ_QS(b, i);
+        for (int64_t k = 0; k < nb; k++) {
+            float amax = amax32(xr + 32 * k);
+            float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+            __m256i sum;
+            _Alignas(32) int8_t t[32];
+            quant32(xr + 32 * k, id, t, &sum);
+            int8_t *g = qs + 128 * (k / 4) + 16 * (k % 4);
+            memcpy(g, t, 16);
+            memcpy(g + 64, t + 16, 16);
+            XQ_D(b, i)[k] = d;
+            XQ_S8(b, i)[k] = -8 * hsum8i(sum);
+        }
+        for (int64_t k = nb; k < nbp; k++) {
+            int8_t *g = qs + 128 * (k / 4) + 16 * (k % 4);
+            memset(g, 0, 16);
+            memset(g + 64, 0, 16);
+            XQ_D(b, i)[k] = 0.0f;
+            XQ_S8(b, i)[k] = 0;
+        }
+    }
+}
+
+/* Four blocks (128 values) per step: the 4 x 16 packed bytes in one
+ * register give the low nibbles (values 0-15 of each block) and the high
+ * ones (16-31), against the two halves of quant_rows_40's group; int32 lanes
+ * 4k..4k+3 hold block k. A last partial group loads only its blocks. */
 QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
     const unsigned char *wr[QNR32];
@@ -34,32 +69,48 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < QNR32; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
-    const __m512i dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);                 /* [v0 v0 v1 v1] */
-    const __m512i shr = _mm512_setr_epi64(0, 0, 0x0004000400040004ll, 0x0004000400040004ll, 0, 0,
-                                          0x0004000400040004ll, 0x0004000400040004ll); /* high nibbles */
+    /* the fp16 d of blocks 0-3 (words 0, 9, 18, 27 of the 72-byte group), each 4 times */
+    const __m512i widx = _mm512_setr_epi32(0, 0, 0x00090009, 0x00090009, 0x00120012, 0x00120012, 0x001b001b,
+                                           0x001b001b, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i didx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     const int64_t nb = K / 32;
-    for (int64_t b = 0; b < nb; b += 2) {
-        const bool two = b + 1 < nb;
-        __m512i wq[QNR32];
+    for (int64_t g = 0; g < nb; g += 4) {
+        const int nt = nb - g < 4 ? (int)(nb - g) : 4;
+        __m512i lo[QNR32], hi[QNR32];
         __m512 dw[QNR32];
         for (int j = 0; j < QNR32; j++) {
-            const x86_block_q4_0 *b0 = (const x86_block_q4_0 *)(const void *)wr[j] + b, *b1 = b0 + 1;
-            _mm_prefetch((const char *)b0 + QNR32 * rb, _MM_HINT_T0);
-            __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)b0->qs);
-            __m128i v1 = two ? _mm_loadu_si128((const __m128i *)(const void *)b1->qs) : _mm_setzero_si128();
-            __m512i t = _mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(_mm256_set_m128i(v1, v0)));
-            wq[j] = _mm512_and_si512(_mm512_srlv_epi16(t, shr), lo4);
-            dw[j] = pair_ps(f16(b0->d), two ? f16(b1->d) : 0.0f);
+            const unsigned char *p = wr[j] + (size_t)g * sizeof(x86_block_q4_0);
+            _mm_prefetch((const char *)p + QNR32 * rb, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + QNR32 * rb + 64, _MM_HINT_T0);
+            __m512i a, q;
+            if (nt == 4) {
+                a = _mm512_loadu_si512((const void *)p);
+                q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(p + 2)));
+                q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(p + 20)), 1);
+                q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(p + 38)), 2);
+                q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(p + 56)), 3);
+            } else {
+                a = _mm512_maskz_loadu_epi8(((__mmask64)1 << (18 * nt)) - 1, p);
+                q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(p + 2)));
+                if (nt > 1) q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(p + 20)), 1);
+                else q = _mm512_zextsi128_si512(_mm512_castsi512_si128(q));
+                if (nt > 2) q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(p + 38)), 2);
+                else q = _mm512_inserti32x4(q, _mm_setzero_si128(), 2);
+                q = _mm512_inserti32x4(q, _mm_setzero_si128(), 3);
+            }
+            dw[j] = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(widx, a)));
+            lo[j] = _mm512_and_si512(q, lo4);
+            hi[j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), lo4);
         }
         for (int i = 0; i < mr; i++) {
-            __m512i a = two ? _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 32 * b))
-                            : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b)));
-            __m512i off = _mm512_maskz_set1_epi32(0x0001, XQ_S8(xb, i)[b]);
-            if (two) off = _mm512_mask_set1_epi32(off, 0x0100, XQ_S8(xb, i)[b + 1]);
-            __m512 da = pair_ps(XQ_D(xb, i)[b], two ? XQ_D(xb, i)[b + 1] : 0.0f);
+            const int8_t *xq = XQ_QS(xb, i) + 32 * g;
+            __m512i xl = _mm512_loadu_si512((const void *)xq), xh = _mm512_loadu_si512((const void *)(xq + 64));
+            __m512 da = _mm512_permutexvar_ps(didx, _mm512_castps128_ps512(_mm_loadu_ps(XQ_D(xb, i) + g)));
+            __m512i off = _mm512_maskz_permutexvar_epi32(
+                0x1111, didx, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(XQ_S8(xb, i) + g))));
             for (int j = 0; j < QNR32; j++) {
-                __m512i s = _mm512_dpbusd_epi32(off, wq[j], a); /* sum (q - 8) * a per block, exactly */
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[j], da), acc[i][j]);
+                __m512i sm = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(off, lo[j], xl), hi[j], xh); /* sum (q - 8) * a */
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), _mm512_mul_ps(dw[j], da), acc[i][j]);
             }
         }
     }
@@ -67,6 +118,7 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         for (int j = 0; j < QNR32; j++)
             if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
 }
+#define Q40_QUANT quant_rows_40, 128
 
 QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
