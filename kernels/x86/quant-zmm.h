@@ -283,7 +283,9 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
     }
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nrc; j++)
-            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]) - hsum8q(_mm512_extractf32x8_ps(accm[i][j / 2], j & 1));
+            if (j < nv)
+                y[i * ldy + j] = hsum16q(acc[i][j]) - hsum8q((j & 1) ? _mm512_extractf32x8_ps(accm[i][j / 2], 1)
+                                                                    : _mm512_castps512_ps256(accm[i][j / 2]));
 }
 
 QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
