@@ -296,9 +296,10 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
                   int nv) {
     const unsigned char *wr[QNR1];
     for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
-    __m512 acc[QMRK][QNR1];
+    __m512 acc[QMRK][QNR1 / 2];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < nrc / 2; j++) acc[i][j] = _mm512_setzero_ps();
+    const __m512i ddi = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     /* per 64-value pair of chunks (c, c+1) = ([ql & 15 | hb bits 0-1], [ql2 & 15 | bits 2-3]) or the high nibbles
      * with bits 4-5 / 6-7: the 2-bit field is shifted to bits 4-5 by a per-half variable shift */
@@ -312,13 +313,16 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
             for (int l = 0; l < 4; l++) _mm_prefetch(((const char *)blk[j] + nrc * rb) + 64 * l, _MM_HINT_T0);
             scv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)blk[j]->scales));
         }
-        __m512i isum[QMRK][QNR1];
-        for (int i = 0; i < mr; i++) {
-            __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b));
-            for (int j = 0; j < nrc; j++) /* the -32 offset: -32 * sum_s sc_s * sum16_s, in the low 8 lanes */
-                isum[i][j] = _mm512_zextsi256_si512(
-                    _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, scv[j]), 5)));
+        __m512i scp[QNR1 / 2];
+        __m512 dp[QNR1 / 2];
+        for (int j = 0; j < nrc / 2; j++) {
+            scp[j] = _mm512_inserti64x4(_mm512_castsi256_si512(scv[2 * j]), scv[2 * j + 1], 1);
+            uint32_t d2 = (uint32_t)blk[2 * j]->d | (uint32_t)blk[2 * j + 1]->d << 16;
+            dp[j] = _mm512_permutexvar_ps(ddi, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d2))));
         }
+        __m512i isum[QMRK][QNR1];
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nrc; j++) isum[i][j] = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++) {
             for (int c = 0; c < 4; c += 2) { /* chunks c, c+1: values 128h + 32c .. +63 */
                 __m512i q[QNR1], s16[QNR1];
@@ -354,15 +358,23 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
             }
         }
         for (int i = 0; i < mr; i++) {
+            __m512i bs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b)));
             __m512 da = _mm512_set1_ps(XQ_D(xb, i)[b]);
-            for (int j = 0; j < nrc; j++)
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), _mm512_mul_ps(_mm512_set1_ps(f16(blk[j]->d)), da),
-                                            acc[i][j]);
+            for (int j = 0; j < nrc / 2; j++) {
+                /* lanes l and l+8 folded exactly, two weight rows per register, minus the -32 offset terms
+                 * 32 * sum_s sc_s * sum16_s */
+                const __m512i i0 = isum[i][2 * j], i1 = isum[i][2 * j + 1];
+                __m512i sum = _mm512_add_epi32(_mm512_shuffle_i64x2(i0, i1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                               _mm512_shuffle_i64x2(i0, i1, _MM_SHUFFLE(3, 2, 3, 2)));
+                sum = _mm512_sub_epi32(sum, _mm512_slli_epi32(_mm512_madd_epi16(bs, scp[j]), 5));
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dp[j], da), acc[i][j]);
+            }
         }
     }
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nrc; j++)
-            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
+            if (j < nv)
+                y[i * ldy + j] = hsum8q((j & 1) ? _mm512_extractf32x8_ps(acc[i][j / 2], 1) : _mm512_castps512_ps256(acc[i][j / 2]));
 }
 
 /* QNR-row tiles for the batched path, QNR1-row tiles for decode (M = 1):
