@@ -387,6 +387,7 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
 #define Q4K_DEC NULL, 0
 #define Q6K_DEC NULL, 0
 #define Q40_QUANT quant_rows_32, 32
+#define Q80_QUANT quant_rows_32
 #else
 #include "quant-zmm.h"
 #endif
@@ -481,7 +482,7 @@ void PFX(matmul_q4_0)(LLV_MATMUL_ARGS) {
             ldy, n0, n1);
 }
 void PFX(matmul_q8_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QMR, QNR32, NULL, 0, quant_rows_32, 32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QMR, QNR32, NULL, 0, Q80_QUANT, 32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q4_K)(LLV_MATMUL_ARGS) {

@@ -120,21 +120,42 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
 }
 #define Q40_QUANT quant_rows_40, 128
 
+/* Q8_0 activations as u8 (q + 128) for vpdpbusd against the signed
+ * weights; the weight rows' -128 * sum(w) per int32 lane starts each sum, so
+ * every lane holds exactly sum(q * w). */
+static void quant_rows_32u(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    quant_rows_32(x, ldx, mr, K, b);
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int i = 0; i < mr; i++) {
+        int8_t *q = XQ_QS(b, i);
+        int64_t k = 0;
+        for (; k + 64 <= K; k += 64)
+            _mm512_storeu_si512((void *)(q + k), _mm512_xor_si512(_mm512_loadu_si512((const void *)(q + k)), flip));
+        for (; k < K; k++) q[k] = (int8_t)(q[k] ^ (int8_t)0x80);
+    }
+}
+#define Q80_QUANT quant_rows_32u
+
 /* Two blocks per register (lanes 0-7 the even block, 8-15 the odd), four
  * blocks per step where K allows: the four fp16 d of a 136-byte group by one
  * vpermt2w + cvtph. The same float operations in the same order either way. */
-QI void q8_0_step(int mr, const xq_buf *xb, int64_t b, bool two, const __m512i *wa, const __mmask64 *neg,
+QI void q8_0_step(int mr, const xq_buf *xb, int64_t b, bool two, const __m512i *wq, const __m512i *corr,
                   const __m512 *dw, __m512 acc[QMR][QNR32]) {
     for (int i = 0; i < mr; i++) {
         __m512i a = two ? _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 32 * b))
                         : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b)));
         __m512 da = pair_ps(XQ_D(xb, i)[b], two ? XQ_D(xb, i)[b + 1] : 0.0f);
         for (int j = 0; j < QNR32; j++) {
-            __m512i sa = _mm512_mask_sub_epi8(a, neg[j], _mm512_setzero_si512(), a);
-            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa[j], sa);
+            __m512i s = _mm512_dpbusd_epi32(corr[j], a, wq[j]);
             acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[j], da), acc[i][j]);
         }
     }
+}
+
+/* -128 * the sum of each int32 lane's 4 weights */
+QI __m512i q8_corr(__m512i w) {
+    return _mm512_sub_epi32(_mm512_setzero_si512(),
+                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), w));
 }
 
 QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
@@ -152,8 +173,7 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     const int64_t nb = K / 32;
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
-        __m512i wa0[QNR32], wa1[QNR32];
-        __mmask64 ng0[QNR32], ng1[QNR32];
+        __m512i wq0[QNR32], wq1[QNR32], c0[QNR32], c1[QNR32];
         __m512 dw0[QNR32], dw1[QNR32];
         for (int j = 0; j < QNR32; j++) {
             const unsigned char *p = wr[j] + (size_t)b * sizeof(x86_block_q8_0);
@@ -162,33 +182,29 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
                                                   _mm512_loadu_si512((const void *)(p + 64)));
             dw0[j] = _mm512_cvtph_ps(_mm512_castsi512_si256(d));
             dw1[j] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(d, 1));
-            __m512i v0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + 2))),
-                                            _mm256_loadu_si256((const __m256i *)(const void *)(p + 36)), 1);
-            __m512i v1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + 70))),
-                                            _mm256_loadu_si256((const __m256i *)(const void *)(p + 104)), 1);
-            wa0[j] = _mm512_abs_epi8(v0); /* |w| as u8; the sign moves to a */
-            ng0[j] = _mm512_movepi8_mask(v0);
-            wa1[j] = _mm512_abs_epi8(v1);
-            ng1[j] = _mm512_movepi8_mask(v1);
+            wq0[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + 2))),
+                                        _mm256_loadu_si256((const __m256i *)(const void *)(p + 36)), 1);
+            wq1[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + 70))),
+                                        _mm256_loadu_si256((const __m256i *)(const void *)(p + 104)), 1);
+            c0[j] = q8_corr(wq0[j]);
+            c1[j] = q8_corr(wq1[j]);
         }
-        q8_0_step(mr, xb, b, true, wa0, ng0, dw0, acc);
-        q8_0_step(mr, xb, b + 2, true, wa1, ng1, dw1, acc);
+        q8_0_step(mr, xb, b, true, wq0, c0, dw0, acc);
+        q8_0_step(mr, xb, b + 2, true, wq1, c1, dw1, acc);
     }
     for (; b < nb; b += 2) {
         const bool two = b + 1 < nb;
-        __m512i wa[QNR32];
-        __mmask64 neg[QNR32];
+        __m512i wq[QNR32], c[QNR32];
         __m512 dw[QNR32];
         for (int j = 0; j < QNR32; j++) {
             const x86_block_q8_0 *b0 = (const x86_block_q8_0 *)(const void *)wr[j] + b, *b1 = b0 + 1;
             __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)b0->qs);
             __m256i v1 = two ? _mm256_loadu_si256((const __m256i *)(const void *)b1->qs) : _mm256_setzero_si256();
-            __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
-            wa[j] = _mm512_abs_epi8(v);
-            neg[j] = _mm512_movepi8_mask(v);
+            wq[j] = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
+            c[j] = q8_corr(wq[j]);
             dw[j] = pair_ps(f16(b0->d), two ? f16(b1->d) : 0.0f);
         }
-        q8_0_step(mr, xb, b, two, wa, neg, dw, acc);
+        q8_0_step(mr, xb, b, two, wq, c, dw, acc);
     }
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < QNR32; j++)
