@@ -8,6 +8,10 @@
  * still depends only on K. Q4_0/Q8_0 tiles take QNR32 weight rows (their
  * per-block float work per output is larger, so wider tiles pay). */
 
+#ifndef KPF
+#define KPF(p) ((const char *)(p) + nrc * rb)
+#endif
+
 QI float hsum16q(__m512 v) {
     __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
     __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -255,7 +259,7 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
         __m256i mn[QNR1];
         for (int j = 0; j < nrc; j++) {
             blk[j] = (const x86_block_q4_K *)(const void *)wr[j] + b;
-            for (int l = 0; l < 3; l++) _mm_prefetch(((const char *)blk[j] + nrc * rb) + 64 * l, _MM_HINT_T0);
+            for (int l = 0; l < 3; l++) _mm_prefetch(KPF(blk[j]) + 64 * l, _MM_HINT_T0);
             __m128i sm = q4k_sm8(blk[j]->scales);
             scl[j] = _mm512_broadcast_i32x4(sm); /* sc0..sc7 m0..m7 bytes in every 128-bit lane */
             mn[j] = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(sm), mix);
@@ -326,7 +330,7 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
         __m256i scv[QNR1];
         for (int j = 0; j < nrc; j++) {
             blk[j] = (const x86_block_q6_K *)(const void *)wr[j] + b;
-            for (int l = 0; l < 4; l++) _mm_prefetch(((const char *)blk[j] + nrc * rb) + 64 * l, _MM_HINT_T0);
+            for (int l = 0; l < 4; l++) _mm_prefetch(KPF(blk[j]) + 64 * l, _MM_HINT_T0);
             scv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)blk[j]->scales));
         }
         __m512i scp[QNR1 / 2];
