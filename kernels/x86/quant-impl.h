@@ -70,20 +70,22 @@ typedef struct xq_buf {
     float   *d;
     int32_t *s8;
     int16_t *bs;
+    float   *xm; /* K-quants: per 32 values d * (their sum), for the weights' min terms */
     int64_t  K;
 } xq_buf;
 #define XQ_QS(b, i) ((b)->qs + (i) * (b)->K)
 #define XQ_D(b, i) ((b)->d + (i) * ((b)->K / 32))
 #define XQ_S8(b, i) ((b)->s8 + (i) * ((b)->K / 32))
 #define XQ_BS(b, i) ((b)->bs + (i) * ((b)->K / 16))
+#define XQ_XM(b, i) ((b)->xm + (i) * ((b)->K / 32))
 
 /* The stack buffer for quantized rows: at least QMR rows of XQ_MAX_K, and as
  * many rows of smaller K as fit, so a batch is quantized once per call (not
  * once per cache block of weight rows). */
 #define XQ_STACK (256u << 10)
 #define XQ_ALIGN(n) (((n) + 63) & ~(size_t)63)
-QI size_t xq_row_bytes(int64_t K) { return (size_t)K + (size_t)(K / 32) * 8 + (size_t)(K / 16) * 2; }
-_Static_assert(QMR * (XQ_MAX_K + XQ_MAX_K / 32 * 8 + XQ_MAX_K / 16 * 2) + 4 * 64 <= XQ_STACK, "XQ_STACK too small");
+QI size_t xq_row_bytes(int64_t K) { return (size_t)K + (size_t)(K / 32) * 12 + (size_t)(K / 16) * 2; }
+_Static_assert(QMR * (XQ_MAX_K + XQ_MAX_K / 32 * 12 + XQ_MAX_K / 16 * 2) + 5 * 64 <= XQ_STACK, "XQ_STACK too small");
 
 /* Lays out rows rows of K in mem (XQ_STACK bytes, 64-aligned). */
 QI void xq_init(xq_buf *b, unsigned char *mem, int64_t rows, int64_t K) {
@@ -96,11 +98,13 @@ QI void xq_init(xq_buf *b, unsigned char *mem, int64_t rows, int64_t K) {
     b->s8 = (int32_t *)(void *)(mem + o);
     o = XQ_ALIGN(o + (size_t)(rows * (K / 32)) * 4);
     b->bs = (int16_t *)(void *)(mem + o);
+    o = XQ_ALIGN(o + (size_t)(rows * (K / 16)) * 2);
+    b->xm = (float *)(void *)(mem + o);
 }
 
 /* The view of rows i.. of b. */
 QI xq_buf xq_rows(const xq_buf *b, int64_t i) {
-    xq_buf r = {XQ_QS(b, i), XQ_D(b, i), XQ_S8(b, i), XQ_BS(b, i), b->K};
+    xq_buf r = {XQ_QS(b, i), XQ_D(b, i), XQ_S8(b, i), XQ_BS(b, i), XQ_XM(b, i), b->K};
     return r;
 }
 
@@ -170,6 +174,8 @@ static void quant_rows_k(const float *x, int64_t ldx, int mr, int64_t K, xq_buf 
                 }
             }
             XQ_D(b, i)[k / 256] = d;
+            for (int j = 0; j < 8; j++)
+                XQ_XM(b, i)[k / 32 + j] = d * (float)(XQ_BS(b, i)[k / 16 + 2 * j] + XQ_BS(b, i)[k / 16 + 2 * j + 1]);
         }
     }
 }
@@ -456,7 +462,7 @@ static void qmatmul(int type, const qtile_fn *tiles, int mrt, int nr, qtile_fn d
     int64_t nb = (int64_t)((512u << 10) / (row + 1)) / nr * nr;
     if (nb < nr) nb = nr;
     const int64_t kp = (K + kpad - 1) / kpad * kpad; /* <= XQ_MAX_K, a multiple of every kpad */
-    int64_t cap = (int64_t)((XQ_STACK - 4 * 64) / xq_row_bytes(kp)) / QMR * QMR; /* >= QMR */
+    int64_t cap = (int64_t)((XQ_STACK - 5 * 64) / xq_row_bytes(kp)) / QMR * QMR; /* >= QMR */
     for (int64_t m0 = 0; m0 < M; m0 += cap) {
         int64_t rows = M - m0 < cap ? M - m0 : cap;
         xq_buf xb;

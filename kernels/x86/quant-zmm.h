@@ -232,9 +232,10 @@ QI __m128i q4k_sm8(const uint8_t *q) {
 /* Per output, per super-block: the scale sums in 16 int32 lanes are folded
  * exactly to 8 (lane l + lane l+8), and the outputs of weight rows 2jp and
  * 2jp+1 share one float register (8 lanes each): acc += sums * (d * da), then
- * acc -= min sums * (dmin * da); y = the sum of its 8 lanes. Half the float
- * work of one register per output, and 8 x 2 tiles keep their accumulators
- * in registers. */
+ * acc -= (da * x sum) * (dmin * m) per 32-value sub-block (xq_buf.xm times the
+ * weights' min terms, one float product per lane); y = the sum of its 8
+ * lanes. Half the float work of one register per output, and 8 x 2 tiles
+ * keep their accumulators in registers. */
 QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
     const unsigned char *wr[QNR1];
@@ -245,33 +246,30 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
     const __m512i shr = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004ll, 0x0004000400040004ll,
                                           0x0004000400040004ll, 0x0004000400040004ll);
-    /* pshufb index: mins as int16 pairs [m0 m0 m1 m1 .. m3 m3 | m4 m4 .. m7 m7] */
-    const __m256i mix = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12, -1,
-                                         13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
     /* [d (dmin) of the first row x 8 | of the second x 8] from [d0 dmin0 - - d1 dmin1 - -] */
     const __m512i ddi = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
     const __m512i dmi = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5);
     for (int64_t b = 0; b < K / 256; b++) {
         const x86_block_q4_K *blk[QNR1];
-        __m512i scl[QNR1], mins[QNR1 / 2];
-        __m512 ddp[QNR1 / 2], dmp[QNR1 / 2];
+        __m512i scl[QNR1];
+        __m512 ddp[QNR1 / 2], wmp[QNR1 / 2];
         __m128 dmn[QNR1]; /* [d, dmin] */
-        __m256i mn[QNR1];
+        __m128i sm[QNR1];
         for (int j = 0; j < nrc; j++) {
             blk[j] = (const x86_block_q4_K *)(const void *)wr[j] + b;
             for (int l = 0; l < 3; l++) _mm_prefetch(KPF(blk[j]) + 64 * l, _MM_HINT_T0);
-            __m128i sm = q4k_sm8(blk[j]->scales);
-            scl[j] = _mm512_broadcast_i32x4(sm); /* sc0..sc7 m0..m7 bytes in every 128-bit lane */
-            mn[j] = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(sm), mix);
+            sm[j] = q4k_sm8(blk[j]->scales);
+            scl[j] = _mm512_broadcast_i32x4(sm[j]); /* sc0..sc7 m0..m7 bytes in every 128-bit lane */
             uint32_t dm;
             memcpy(&dm, blk[j], 4);
             dmn[j] = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dm));
         }
         for (int j = 0; j < nrc / 2; j++) {
-            mins[j] = _mm512_inserti64x4(_mm512_castsi256_si512(mn[2 * j]), mn[2 * j + 1], 1);
             __m512 dpair = _mm512_castps256_ps512(_mm256_set_m128(dmn[2 * j + 1], dmn[2 * j]));
             ddp[j] = _mm512_permutexvar_ps(ddi, dpair);
-            dmp[j] = _mm512_permutexvar_ps(dmi, dpair);
+            /* [dmin * m0..m7 of row 2j | of row 2j+1] */
+            __m512i mm = _mm512_cvtepu8_epi32(_mm_unpackhi_epi64(sm[2 * j], sm[2 * j + 1]));
+            wmp[j] = _mm512_mul_ps(_mm512_cvtepi32_ps(mm), _mm512_permutexvar_ps(dmi, dpair));
         }
         __m512i isum[QMRK][QNR1];
         for (int i = 0; i < mr; i++)
@@ -294,15 +292,14 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
             }
         }
         for (int i = 0; i < mr; i++) {
-            __m512i bs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b)));
+            __m512 xm = _mm512_broadcast_f32x8(_mm256_loadu_ps(XQ_XM(xb, i) + 8 * b));
             __m512 da = _mm512_set1_ps(XQ_D(xb, i)[b]);
             for (int j = 0; j < nrc / 2; j++) {
                 const __m512i i0 = isum[i][2 * j], i1 = isum[i][2 * j + 1];
                 const __m512i sum = _mm512_add_epi32(_mm512_shuffle_i64x2(i0, i1, _MM_SHUFFLE(1, 0, 1, 0)),
                                                      _mm512_shuffle_i64x2(i0, i1, _MM_SHUFFLE(3, 2, 3, 2)));
                 acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(ddp[j], da), acc[i][j]);
-                acc[i][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(bs, mins[j])), _mm512_mul_ps(dmp[j], da),
-                                             acc[i][j]);
+                acc[i][j] = _mm512_fnmadd_ps(xm, wmp[j], acc[i][j]);
             }
         }
     }
