@@ -4,17 +4,16 @@
 #include "threadpool.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
 #define LLV_MAX_THREADS 512
 /* Before sleeping on a condition variable, a thread waiting for the job
- * counters spins briefly, then yields a while: decode runs hundreds of short
- * parallel_for calls per token, and a futex wake-up per call costs more than
- * the spin; yielding keeps the spin cheap when the cores are oversubscribed. */
-#define LLV_SPIN_PAUSE 256
-#define LLV_SPIN_YIELD 64
+ * counters spins briefly (pause only, a few microseconds): decode runs
+ * hundreds of short parallel_for calls per token, and a futex wake-up per
+ * call costs more than the spin. No sched_yield loop: on oversubscribed cores
+ * (the server's load test) yielding spinners starve the threads doing work. */
+#define LLV_SPIN_PAUSE 1024
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -24,20 +23,18 @@ static inline void cpu_relax(void) {
 
 /* Waits a bounded time for *v != old; returns whether it happened. */
 static bool spin_wait_u64(_Atomic uint64_t *v, uint64_t old) {
-    for (int i = 0; i < LLV_SPIN_PAUSE + LLV_SPIN_YIELD; i++) {
+    for (int i = 0; i < LLV_SPIN_PAUSE; i++) {
         if (atomic_load_explicit(v, memory_order_acquire) != old) return true;
-        if (i < LLV_SPIN_PAUSE) cpu_relax();
-        else sched_yield();
+        cpu_relax();
     }
     return atomic_load_explicit(v, memory_order_acquire) != old;
 }
 
 /* Waits a bounded time for *v == 0; returns whether it happened. */
 static bool spin_wait_zero(atomic_int *v) {
-    for (int i = 0; i < LLV_SPIN_PAUSE + LLV_SPIN_YIELD; i++) {
+    for (int i = 0; i < LLV_SPIN_PAUSE; i++) {
         if (atomic_load_explicit(v, memory_order_acquire) == 0) return true;
-        if (i < LLV_SPIN_PAUSE) cpu_relax();
-        else sched_yield();
+        cpu_relax();
     }
     return atomic_load_explicit(v, memory_order_acquire) == 0;
 }
