@@ -15,11 +15,15 @@
  *
  * Activations are quantized on the fly as llama.cpp does: per 32 values
  * (Q8_0-style, for Q4_0/Q8_0 weights) or per 256 with 16-value sums
- * (Q8_K-style, for Q4_K/Q6_K), into a stack buffer, no allocation. Products
+ * (Q8_K-style, for Q4_K/Q6_K), into a stack buffer, no allocation: a batch
+ * of x rows is quantized once per call (as many rows as the buffer holds),
+ * then every tile of it passes over L2-sized blocks of weight rows. Products
  * are exact in int32; each block's int32 lanes are scaled and accumulated in
  * float lanes in block order, then reduced by one fixed tree: the order
  * depends only on K, so M, the row range and the thread count never change
- * the bits. K above XQ_MAX_K falls back to the reference kernel. */
+ * the bits (decode and batched tiles share one function per type, with the
+ * tile height and width as constants). K above XQ_MAX_K falls back to the
+ * reference kernel. */
 #include "x86-quant.h"
 
 #include <immintrin.h>

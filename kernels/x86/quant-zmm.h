@@ -2,12 +2,17 @@
  * quant-impl.h in place of its 256-bit tiles when QZMM is defined. Two
  * 32-value blocks (or 64 values of a K-quant super-block) per 512-bit
  * register: half the instructions of the 256-bit tiles, which matters on
- * cores with full-width 512-bit units. Lanes 0-7 accumulate the even blocks
- * and lanes 8-15 the odd ones, in block order; a lone last block runs with a
- * zero upper half. The 16 lanes are reduced by one fixed tree, so the order
- * still depends only on K. Q4_0/Q8_0 tiles take QNR32 weight rows (their
- * per-block float work per output is larger, so wider tiles pay). */
+ * cores with full-width 512-bit units. Each tile documents its lane layout
+ * (Q8_0: even / odd block in lanes 0-7 / 8-15; Q4_0: 4 lanes per block of a
+ * 4-block group; Q4_K/Q6_K: 16 lanes folded exactly to 8 per output, two
+ * outputs per float register); lanes accumulate in block order and are
+ * reduced by one fixed tree, so the order still depends only on K. Q4_0/Q8_0
+ * tiles take QNR32 weight rows (their per-block float work per output is
+ * larger, so wider tiles pay); the K-quants take QMRK x 2 in batches and
+ * 1 x QNR1 in decode (the same arithmetic per output). */
 
+/* K-quant software prefetch: the same block of the next tile's weight rows
+ * (1 to 4 tiles ahead measured within 2% on this machine). */
 #ifndef KPF
 #define KPF(p) ((const char *)(p) + nrc * rb)
 #endif
