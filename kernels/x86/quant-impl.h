@@ -154,7 +154,10 @@ static void quant_rows_32(const float *x, int64_t ldx, int mr, int64_t K, xq_buf
 }
 
 /* Q8_K-style: d per 256, and the sum of every 16 values. */
-static void quant_rows_k(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+/* perm: store each 128 values' 32-value sub-blocks in the order 0, 2, 1, 3
+ * (the Q4_K tile's nibble layout: one 64-byte load pairs sub-blocks 0 and 2,
+ * the next 1 and 3); the 16-value sums and xm stay in value order. */
+QI void quant_rows_k_impl(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b, bool perm) {
     for (int i = 0; i < mr; i++) {
         const float *xr = x + i * ldx;
         for (int64_t k = 0; k < K; k += 256) {
@@ -166,9 +169,11 @@ static void quant_rows_k(const float *x, int64_t ldx, int mr, int64_t K, xq_buf 
             float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
             for (int j = 0; j < 8; j++) {
                 __m256i sum; /* lane l sums values l, l+8, l+16, l+24: not the 16-sums, which follow */
-                quant32(xr + k + 32 * j, id, XQ_QS(b, i) + k + 32 * j, &sum);
+                const int slot = perm ? (j & 4) | ((j & 1) << 1) | ((j >> 1) & 1) : j;
+                int8_t *dst = XQ_QS(b, i) + k + 32 * slot;
+                quant32(xr + k + 32 * j, id, dst, &sum);
                 for (int h = 0; h < 2; h++) {
-                    const int8_t *q = XQ_QS(b, i) + k + 32 * j + 16 * h;
+                    const int8_t *q = dst + 16 * h;
                     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
                     __m128i w = _mm_madd_epi16(_mm_cvtepi8_epi16(v), _mm_set1_epi16(1));
                     w = _mm_add_epi32(w, _mm_madd_epi16(_mm_cvtepi8_epi16(_mm_srli_si128(v, 8)), _mm_set1_epi16(1)));
@@ -182,6 +187,10 @@ static void quant_rows_k(const float *x, int64_t ldx, int mr, int64_t K, xq_buf 
                 XQ_XM(b, i)[k / 32 + j] = d * (float)(XQ_BS(b, i)[k / 16 + 2 * j] + XQ_BS(b, i)[k / 16 + 2 * j + 1]);
         }
     }
+}
+
+static void quant_rows_k(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    quant_rows_k_impl(x, ldx, mr, K, b, false);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -398,6 +407,7 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
 #define Q6K_DEC NULL, 0
 #define Q40_QUANT quant_rows_32, 32
 #define Q80_QUANT quant_rows_32
+#define Q4K_QUANT quant_rows_k
 #else
 #include "quant-zmm.h"
 #endif
@@ -496,7 +506,7 @@ void PFX(matmul_q8_0)(LLV_MATMUL_ARGS) {
             ldy, n0, n1);
 }
 void PFX(matmul_q4_K)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, QMRK, QNR, Q4K_DEC, quant_rows_k, 256, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, QMRK, QNR, Q4K_DEC, Q4K_QUANT, 256, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q6_K)(LLV_MATMUL_ARGS) {

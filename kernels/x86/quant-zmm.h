@@ -241,6 +241,12 @@ QI __m128i q4k_sm8(const uint8_t *q) {
  * weights' min terms, one float product per lane); y = the sum of its 8
  * lanes. Half the float work of one register per output, and 8 x 2 tiles
  * keep their accumulators in registers. */
+/* Q4_K activations in the tile's sub-block order (quant_rows_k_impl). */
+static void quant_rows_k4(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    quant_rows_k_impl(x, ldx, mr, K, b, true);
+}
+#define Q4K_QUANT quant_rows_k4
+
 QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
     const unsigned char *wr[QNR1];
@@ -249,8 +255,6 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nrc / 2; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
-    const __m512i shr = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004ll, 0x0004000400040004ll,
-                                          0x0004000400040004ll, 0x0004000400040004ll);
     /* [d (dmin) of the first row x 8 | of the second x 8] from [d0 dmin0 - - d1 dmin1 - -] */
     const __m512i ddi = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
     const __m512i dmi = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5);
@@ -279,21 +283,28 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
         __m512i isum[QMRK][QNR1];
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < nrc; j++) isum[i][j] = _mm512_setzero_si512();
-        for (int p = 0; p < 4; p++) { /* 64 values: [sub-block 2p (low nibbles) | 2p+1 (high)] */
-            /* pshufb indices: byte 2p zero-extended to int16 in the low 256 bits, 2p+1 in the high */
-            const __m256i bl = _mm256_set1_epi16((short)(0xff00 + 2 * p));
-            const __m256i bh = _mm256_set1_epi16((short)(0xff00 + 2 * p + 1));
-            const __m512i bsel = _mm512_inserti64x4(_mm512_castsi256_si512(bl), bh, 1);
-            __m512i q[QNR1], s[QNR1];
+        for (int h = 0; h < 2; h++) { /* 128 values: sub-blocks 4h .. 4h+3 */
+            /* the low nibbles of qs[64h, 64h + 64) are [sub-block 4h | 4h+2], the high ones [4h+1 | 4h+3], against
+             * quant_rows_k4's [0 2 | 1 3] order; pshufb indices: that sub-block's scale byte zero-extended to int16 */
+            const __m512i sel0 = _mm512_inserti64x4(_mm512_set1_epi16((short)(0xff00 + 4 * h)),
+                                                    _mm256_set1_epi16((short)(0xff00 + 4 * h + 2)), 1);
+            const __m512i sel1 = _mm512_inserti64x4(_mm512_set1_epi16((short)(0xff00 + 4 * h + 1)),
+                                                    _mm256_set1_epi16((short)(0xff00 + 4 * h + 3)), 1);
+            __m512i q0[QNR1], q1[QNR1], s0[QNR1], s1[QNR1];
             for (int j = 0; j < nrc; j++) {
-                __m512i t = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(blk[j]->qs + 32 * p)));
-                q[j] = _mm512_and_si512(_mm512_srlv_epi16(t, shr), lo4);
-                s[j] = _mm512_shuffle_epi8(scl[j], bsel);
+                __m512i v = _mm512_loadu_si512((const void *)(blk[j]->qs + 64 * h));
+                q0[j] = _mm512_and_si512(v, lo4);
+                q1[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+                s0[j] = _mm512_shuffle_epi8(scl[j], sel0);
+                s1[j] = _mm512_shuffle_epi8(scl[j], sel1);
             }
             for (int i = 0; i < mr; i++) {
-                __m512i a = _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 256 * b + 64 * p));
-                for (int j = 0; j < nrc; j++)
-                    isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q[j], a), s[j]);
+                const int8_t *xq = XQ_QS(xb, i) + 256 * b + 128 * h;
+                __m512i a0 = _mm512_loadu_si512((const void *)xq), a1 = _mm512_loadu_si512((const void *)(xq + 64));
+                for (int j = 0; j < nrc; j++) {
+                    isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q0[j], a0), s0[j]);
+                    isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q1[j], a1), s1[j]);
+                }
             }
         }
         for (int i = 0; i < mr; i++) {
