@@ -366,11 +366,8 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
                     _mm256_set_m128i(_mm_set1_epi16((short)(s0 + 3)), _mm_set1_epi16((short)(s0 + 2))), 1);
                 for (int j = 0; j < nrc; j++) {
                     const uint8_t *ql = blk[j]->ql + 64 * h, *qh = blk[j]->qh + 32 * h;
-                    __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
-                    __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
-                    __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)qh);
-                    __m512i l = _mm512_inserti64x4(_mm512_castsi256_si512(l0), l1, 1);
-                    __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(hb), hb, 1);
+                    __m512i l = _mm512_loadu_si512((const void *)ql); /* [ql 0-31 | ql 32-63] */
+                    __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)qh));
                     __m512i lo, hi;
                     if (c == 0) { /* chunk 0: bits 0-1 << 4; chunk 1: bits 2-3 << 2 */
                         lo = _mm512_and_si512(l, m4);
