@@ -4,9 +4,40 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #define LLV_MAX_THREADS 512
+/* Before sleeping on a condition variable, a thread waiting for the job
+ * counters spins briefly (pause only, a few microseconds): decode runs
+ * hundreds of short parallel_for calls per token, and a futex wake-up per
+ * call costs more than the spin. No sched_yield loop: on oversubscribed cores
+ * (the server's load test) yielding spinners starve the threads doing work. */
+#define LLV_SPIN_PAUSE 1024
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Waits a bounded time for *v != old; returns whether it happened. */
+static bool spin_wait_u64(_Atomic uint64_t *v, uint64_t old) {
+    for (int i = 0; i < LLV_SPIN_PAUSE; i++) {
+        if (atomic_load_explicit(v, memory_order_acquire) != old) return true;
+        cpu_relax();
+    }
+    return atomic_load_explicit(v, memory_order_acquire) != old;
+}
+
+/* Waits a bounded time for *v == 0; returns whether it happened. */
+static bool spin_wait_zero(atomic_int *v) {
+    for (int i = 0; i < LLV_SPIN_PAUSE; i++) {
+        if (atomic_load_explicit(v, memory_order_acquire) == 0) return true;
+        cpu_relax();
+    }
+    return atomic_load_explicit(v, memory_order_acquire) == 0;
+}
 
 typedef struct worker {
     struct llv_threadpool *pool;
@@ -20,9 +51,9 @@ struct llv_threadpool {
     int             n_started;
     pthread_mutex_t mu;
     pthread_cond_t  cv_start, cv_done;
-    uint64_t        generation;
-    int             pending;
-    bool            quit;
+    _Atomic uint64_t generation; /* written under mu, read without it while spinning */
+    atomic_int       pending;
+    atomic_bool      quit;
     /* the current job */
     llv_task_fn     fn;
     void           *ctx;
@@ -41,17 +72,21 @@ static void *worker_main(void *arg) {
     worker *w = arg;
     llv_threadpool *p = w->pool;
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->cv_start, &p->mu);
-        if (p->quit) break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
+        if (!spin_wait_u64(&p->generation, seen)) {
+            pthread_mutex_lock(&p->mu);
+            while (!atomic_load(&p->quit) && atomic_load(&p->generation) == seen) pthread_cond_wait(&p->cv_start, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->quit)) break;
+        seen = atomic_load_explicit(&p->generation, memory_order_acquire);
         run_part(p, w->index);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->cv_done);
+        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->cv_done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -90,7 +125,7 @@ llv_status llv_threadpool_create(int n_threads, llv_threadpool **out, llv_error 
 void llv_threadpool_free(llv_threadpool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->quit = true;
+    atomic_store(&p->quit, true);
     pthread_cond_broadcast(&p->cv_start);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n_started; i++) pthread_join(p->workers[i].tid, NULL);
@@ -115,12 +150,14 @@ void llv_threadpool_parallel_for(llv_threadpool *p, int64_t n, int64_t grain, ll
     p->ctx = ctx;
     p->n = n;
     p->grain = grain;
-    p->pending = p->n_threads - 1;
-    p->generation++;
+    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release); /* publishes the job */
     pthread_cond_broadcast(&p->cv_start);
     pthread_mutex_unlock(&p->mu);
     run_part(p, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->cv_done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    if (!spin_wait_zero(&p->pending)) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
 }

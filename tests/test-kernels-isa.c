@@ -158,7 +158,7 @@ static void test_matmul(void) {
     CHECK_OK(llv_threadpool_create(2, &pool, &err), &err);
     static const int64_t fk[] = {1, 7, 31, 33, 257, 4097};
     static const int64_t odd[] = {1, 3, 9, 17};
-    static const int64_t Ms[] = {1, 2, 5, 17}, Ns[] = {1, 3, 33};
+    static const int64_t Ms[] = {1, 2, 5, 17}, Ns[] = {1, 3, 33}; /* more M below */
     for (int i = 0; i < NISAS; i++) {
         const llv_kernels *t = table_for(i);
         if (!t) continue;
@@ -181,6 +181,11 @@ static void test_matmul(void) {
             worst = fmax(worst, check_matmul(t, ty, bs == 1 ? 1040 : bs * 5, 13, 67, pool));
             /* few weight rows, many x rows: llv_op_linear splits over x rows */
             worst = fmax(worst, check_matmul(t, ty, bs == 1 ? 100 : bs * 3, 101, 5, pool));
+            /* batches around the register tile heights (1..8 x rows) and, at K = 4096, past the rows
+             * the quantized kernels' activation buffer holds at once (each row also checked alone) */
+            static const int64_t bm[] = {3, 37, 64};
+            for (int b = 0; b < 3; b++) worst = fmax(worst, check_matmul(t, ty, bs == 1 ? 72 : bs * 2, bm[b], 19, pool));
+            if (bs > 1) worst = fmax(worst, check_matmul(t, ty, 4096, 64, 37, NULL));
             printf("  %s matmul type %d: worst error %.3g of sum |x w| (tolerance %g)\n", t->name, ty, worst,
                    matmul_tol(t, ty));
         }

@@ -9,16 +9,21 @@
  *   DPBUSD(acc, u, s) acc + sum of 4 adjacent u8*s8 products per int32 lane
  *   DPWSSD(acc, a, b) acc + sum of 2 adjacent s16*s16 products per int32 lane
  *   QZMM              (optional) use the 512-bit tiles of quant-zmm.h
+ *   QMRK              (optional) x rows per tile for the K-quants; default QMR
  *   QNR32, QNR1       (optional) weight rows per tile for Q4_0/Q8_0, and per
  *                     decode (M = 1) tile for the K-quants; default QNR
  *
  * Activations are quantized on the fly as llama.cpp does: per 32 values
  * (Q8_0-style, for Q4_0/Q8_0 weights) or per 256 with 16-value sums
- * (Q8_K-style, for Q4_K/Q6_K), into a stack buffer, no allocation. Products
+ * (Q8_K-style, for Q4_K/Q6_K), into a stack buffer, no allocation: a batch
+ * of x rows is quantized once per call (as many rows as the buffer holds),
+ * then every tile of it passes over L2-sized blocks of weight rows. Products
  * are exact in int32; each block's int32 lanes are scaled and accumulated in
  * float lanes in block order, then reduced by one fixed tree: the order
  * depends only on K, so M, the row range and the thread count never change
- * the bits. K above XQ_MAX_K falls back to the reference kernel. */
+ * the bits (decode and batched tiles share one function per type, with the
+ * tile height and width as constants). K above XQ_MAX_K falls back to the
+ * reference kernel. */
 #include "x86-quant.h"
 
 #include <immintrin.h>
@@ -27,6 +32,9 @@
 #define XQ_MAX_K 32768
 #ifndef QNR32
 #define QNR32 QNR /* weight rows per tile of the 32-block types */
+#endif
+#ifndef QMRK
+#define QMRK QMR /* x rows per tile of the K-quants */
 #endif
 #ifndef QNR1
 #define QNR1 QNR /* weight rows per decode tile (M = 1) of the K-quants */
@@ -58,14 +66,51 @@ QI int32_t hsum8i(__m256i v) {
 /* activation quantization                                                   */
 /* ------------------------------------------------------------------------- */
 
-/* Quantized activation rows: per row qs[K], and per 32-block d and either the
- * Q4_0 offset term -8*sum(q) (q32) or per 16 values the sums (qk). */
+/* Quantized activation rows, in a caller's buffer: per row qs[K], and per
+ * 32-block d and the Q4_0 offset term -8*sum(q) (s8), or per 16 values the
+ * sums (bs, the K-quants). Rows are K bytes (K/32, K/16 entries) apart. */
 typedef struct xq_buf {
-    int8_t  qs[QMR][XQ_MAX_K] __attribute__((aligned(32)));
-    float   d[QMR][XQ_MAX_K / 32];
-    int32_t s8[QMR][XQ_MAX_K / 32];
-    int16_t bs[QMR][XQ_MAX_K / 16] __attribute__((aligned(32)));
+    int8_t  *qs;
+    float   *d;
+    int32_t *s8;
+    int16_t *bs;
+    float   *xm; /* K-quants: per 32 values d * (their sum), for the weights' min terms */
+    int64_t  K;
 } xq_buf;
+#define XQ_QS(b, i) ((b)->qs + (i) * (b)->K)
+#define XQ_D(b, i) ((b)->d + (i) * ((b)->K / 32))
+#define XQ_S8(b, i) ((b)->s8 + (i) * ((b)->K / 32))
+#define XQ_BS(b, i) ((b)->bs + (i) * ((b)->K / 16))
+#define XQ_XM(b, i) ((b)->xm + (i) * ((b)->K / 32))
+
+/* The stack buffer for quantized rows: at least QMR rows of XQ_MAX_K, and as
+ * many rows of smaller K as fit, so a batch is quantized once per call (not
+ * once per cache block of weight rows). */
+#define XQ_STACK (256u << 10)
+#define XQ_ALIGN(n) (((n) + 63) & ~(size_t)63)
+QI size_t xq_row_bytes(int64_t K) { return (size_t)K + (size_t)(K / 32) * 12 + (size_t)(K / 16) * 2; }
+_Static_assert(QMR * (XQ_MAX_K + XQ_MAX_K / 32 * 12 + XQ_MAX_K / 16 * 2) + 5 * 64 <= XQ_STACK, "XQ_STACK too small");
+
+/* Lays out rows rows of K in mem (XQ_STACK bytes, 64-aligned). */
+QI void xq_init(xq_buf *b, unsigned char *mem, int64_t rows, int64_t K) {
+    size_t o = 0;
+    b->K = K;
+    b->qs = (int8_t *)(void *)(mem + o);
+    o = XQ_ALIGN(o + (size_t)(rows * K));
+    b->d = (float *)(void *)(mem + o);
+    o = XQ_ALIGN(o + (size_t)(rows * (K / 32)) * 4);
+    b->s8 = (int32_t *)(void *)(mem + o);
+    o = XQ_ALIGN(o + (size_t)(rows * (K / 32)) * 4);
+    b->bs = (int16_t *)(void *)(mem + o);
+    o = XQ_ALIGN(o + (size_t)(rows * (K / 16)) * 2);
+    b->xm = (float *)(void *)(mem + o);
+}
+
+/* The view of rows i.. of b. */
+QI xq_buf xq_rows(const xq_buf *b, int64_t i) {
+    xq_buf r = {XQ_QS(b, i), XQ_D(b, i), XQ_S8(b, i), XQ_BS(b, i), XQ_XM(b, i), b->K};
+    return r;
+}
 
 /* 32 floats -> 32 int8 with scale amax/127 (rounded to nearest even); returns
  * the int32 partial sums of q (8 lanes) in *sum. */
@@ -101,15 +146,18 @@ static void quant_rows_32(const float *x, int64_t ldx, int mr, int64_t K, xq_buf
             float amax = amax32(xr + k);
             float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
             __m256i sum;
-            quant32(xr + k, id, b->qs[i] + k, &sum);
-            b->d[i][k / 32] = d;
-            b->s8[i][k / 32] = -8 * hsum8i(sum);
+            quant32(xr + k, id, XQ_QS(b, i) + k, &sum);
+            XQ_D(b, i)[k / 32] = d;
+            XQ_S8(b, i)[k / 32] = -8 * hsum8i(sum);
         }
     }
 }
 
 /* Q8_K-style: d per 256, and the sum of every 16 values. */
-static void quant_rows_k(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+/* perm: store each 128 values' 32-value sub-blocks in the order 0, 2, 1, 3
+ * (the Q4_K tile's nibble layout: one 64-byte load pairs sub-blocks 0 and 2,
+ * the next 1 and 3); the 16-value sums and xm stay in value order. */
+QI void quant_rows_k_impl(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b, bool perm) {
     for (int i = 0; i < mr; i++) {
         const float *xr = x + i * ldx;
         for (int64_t k = 0; k < K; k += 256) {
@@ -121,20 +169,28 @@ static void quant_rows_k(const float *x, int64_t ldx, int mr, int64_t K, xq_buf 
             float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
             for (int j = 0; j < 8; j++) {
                 __m256i sum; /* lane l sums values l, l+8, l+16, l+24: not the 16-sums, which follow */
-                quant32(xr + k + 32 * j, id, b->qs[i] + k + 32 * j, &sum);
+                const int slot = perm ? (j & 4) | ((j & 1) << 1) | ((j >> 1) & 1) : j;
+                int8_t *dst = XQ_QS(b, i) + k + 32 * slot;
+                quant32(xr + k + 32 * j, id, dst, &sum);
                 for (int h = 0; h < 2; h++) {
-                    const int8_t *q = b->qs[i] + k + 32 * j + 16 * h;
+                    const int8_t *q = dst + 16 * h;
                     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
                     __m128i w = _mm_madd_epi16(_mm_cvtepi8_epi16(v), _mm_set1_epi16(1));
                     w = _mm_add_epi32(w, _mm_madd_epi16(_mm_cvtepi8_epi16(_mm_srli_si128(v, 8)), _mm_set1_epi16(1)));
                     w = _mm_add_epi32(w, _mm_shuffle_epi32(w, 0x4e));
                     w = _mm_add_epi32(w, _mm_shuffle_epi32(w, 0xb1));
-                    b->bs[i][(k + 32 * j) / 16 + h] = (int16_t)_mm_cvtsi128_si32(w);
+                    XQ_BS(b, i)[(k + 32 * j) / 16 + h] = (int16_t)_mm_cvtsi128_si32(w);
                 }
             }
-            b->d[i][k / 256] = d;
+            XQ_D(b, i)[k / 256] = d;
+            for (int j = 0; j < 8; j++)
+                XQ_XM(b, i)[k / 32 + j] = d * (float)(XQ_BS(b, i)[k / 16 + 2 * j] + XQ_BS(b, i)[k / 16 + 2 * j + 1]);
         }
     }
+}
+
+static void quant_rows_k(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    quant_rows_k_impl(x, ldx, mr, K, b, false);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -174,9 +230,9 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             dw[j] = _mm256_set1_ps(f16(blk->d));
         }
         for (int i = 0; i < mr; i++) {
-            __m256i a = _mm256_load_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b));
-            __m256i off = _mm256_zextsi128_si256(_mm_cvtsi32_si128(xb->s8[i][b]));
-            __m256 da = _mm256_set1_ps(xb->d[i][b]);
+            __m256i a = _mm256_load_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b));
+            __m256i off = _mm256_zextsi128_si256(_mm_cvtsi32_si128(XQ_S8(xb, i)[b]));
+            __m256 da = _mm256_set1_ps(XQ_D(xb, i)[b]);
             for (int j = 0; j < QNR; j++) {
                 __m256i s = DPBUSD(off, wq[j], a); /* sum (q - 8) * a, exactly */
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[j], da), acc[i][j]);
@@ -204,8 +260,8 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             dw[j] = _mm256_set1_ps(f16(blk->d));
         }
         for (int i = 0; i < mr; i++) {
-            __m256i a = _mm256_load_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b));
-            __m256 da = _mm256_set1_ps(xb->d[i][b]);
+            __m256i a = _mm256_load_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b));
+            __m256 da = _mm256_set1_ps(XQ_D(xb, i)[b]);
             for (int j = 0; j < QNR; j++) {
                 __m256i s = DPBUSD(_mm256_setzero_si256(), wa[j], _mm256_sign_epi8(a, wq[j]));
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[j], da), acc[i][j]);
@@ -268,7 +324,7 @@ QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
                 sh[j] = _mm256_shuffle_epi8(scl[j], bh);
             }
             for (int i = 0; i < mr; i++) {
-                const int8_t *q8 = xb->qs[i] + 256 * b + 64 * p;
+                const int8_t *q8 = XQ_QS(xb, i) + 256 * b + 64 * p;
                 __m256i a0 = _mm256_load_si256((const __m256i *)(const void *)q8);
                 __m256i a1 = _mm256_load_si256((const __m256i *)(const void *)(q8 + 32));
                 for (int j = 0; j < QNR; j++) {
@@ -278,8 +334,8 @@ QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             }
         }
         for (int i = 0; i < mr; i++) {
-            __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
-            __m256 da = _mm256_set1_ps(xb->d[i][b]);
+            __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b));
+            __m256 da = _mm256_set1_ps(XQ_D(xb, i)[b]);
             for (int j = 0; j < QNR; j++) {
                 __m256i mt = _mm256_madd_epi16(bs, mins[j]);
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i][j]), _mm256_mul_ps(dd[j], da), acc[i][j]);
@@ -309,7 +365,7 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         }
         __m256i isum[QMR][QNR];
         for (int i = 0; i < mr; i++) {
-            __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
+            __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b));
             for (int j = 0; j < QNR; j++) /* the -32 offset: -32 * sum_s sc_s * sum16_s */
                 isum[i][j] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, scv[j]), 5));
         }
@@ -331,14 +387,14 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
                     s16[j] = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
                 }
                 for (int i = 0; i < mr; i++) {
-                    __m256i a = _mm256_load_si256((const __m256i *)(const void *)(xb->qs[i] + 256 * b + 128 * h + 32 * c));
+                    __m256i a = _mm256_load_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 256 * b + 128 * h + 32 * c));
                     for (int j = 0; j < QNR; j++)
                         isum[i][j] = DPWSSD(isum[i][j], _mm256_maddubs_epi16(q[j], a), s16[j]);
                 }
             }
         }
         for (int i = 0; i < mr; i++) {
-            float da = xb->d[i][b];
+            float da = XQ_D(xb, i)[b];
             for (int j = 0; j < QNR; j++)
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i][j]), _mm256_set1_ps(f16(blk[j]->d) * da),
                                             acc[i][j]);
@@ -349,6 +405,9 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
 
 #define Q4K_DEC NULL, 0
 #define Q6K_DEC NULL, 0
+#define Q40_QUANT quant_rows_32, 32
+#define Q80_QUANT quant_rows_32
+#define Q4K_QUANT quant_rows_k
 #else
 #include "quant-zmm.h"
 #endif
@@ -361,33 +420,53 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     static void NAME##_##MRV(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,  \
                              int nv) { tile_##NAME(MRV, xb, w, rb, K, y, ldy, nv); }
 
+#define QTILES2(NAME) QTILE_FNS(NAME, 1) QTILE_FNS(NAME, 2)
+#define QTILES4(NAME) QTILES2(NAME) QTILE_FNS(NAME, 3) QTILE_FNS(NAME, 4)
+#define QTILES8(NAME) QTILES4(NAME) QTILE_FNS(NAME, 5) QTILE_FNS(NAME, 6) QTILE_FNS(NAME, 7) QTILE_FNS(NAME, 8)
+#define QLIST2(NAME) NAME##_1, NAME##_2
+#define QLIST4(NAME) QLIST2(NAME), NAME##_3, NAME##_4
+#define QLIST8(NAME) QLIST4(NAME), NAME##_5, NAME##_6, NAME##_7, NAME##_8
+#define QCAT(a, b) a##b
+#define QX(a, b) QCAT(a, b)
+/* tiles_NAME[mr - 1] for mr = 1..ROWS (ROWS a literal 2, 4 or 8) */
+#define QTILES(NAME, ROWS)                                                                                           \
+    QX(QTILES, ROWS)(NAME) static const qtile_fn tiles_##NAME[ROWS] = {QX(QLIST, ROWS)(NAME)};
+
 #if QMR == 4
-#define QTILES(NAME)                                                                                                 \
-    QTILE_FNS(NAME, 1) QTILE_FNS(NAME, 2) QTILE_FNS(NAME, 3) QTILE_FNS(NAME, 4)                                      \
-    static const qtile_fn tiles_##NAME[QMR] = {NAME##_1, NAME##_2, NAME##_3, NAME##_4};
+QTILES(q4_0, 4)
+QTILES(q8_0, 4)
 #elif QMR == 2
-#define QTILES(NAME)                                                                                                 \
-    QTILE_FNS(NAME, 1) QTILE_FNS(NAME, 2) static const qtile_fn tiles_##NAME[QMR] = {NAME##_1, NAME##_2};
+QTILES(q4_0, 2)
+QTILES(q8_0, 2)
 #else
 #error "QMR must be 2 or 4"
 #endif
-
-QTILES(q4_0)
-QTILES(q8_0)
-QTILES(q4_K)
-QTILES(q6_K)
+#if QMRK == 8
+QTILES(q4_K, 8)
+QTILES(q6_K, 8)
+#elif QMRK == 4
+QTILES(q4_K, 4)
+QTILES(q6_K, 4)
+#elif QMRK == 2
+QTILES(q4_K, 2)
+QTILES(q6_K, 2)
+#else
+#error "QMRK must be 2, 4 or 8"
+#endif
 
 typedef void (*quant_rows_fn)(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b);
 
-/* Weight rows in L2-sized blocks; the x row tile is quantized once per block
- * (once in all when M fits one tile, as in decode). */
-static void qmatmul(int type, const qtile_fn *tiles, int nr, qtile_fn dec, int nr_dec, quant_rows_fn quant,
-                    size_t blk_bytes, int64_t bs, LLV_MATMUL_ARGS) {
+/* Quantizes as many x rows as the stack buffer holds (all of them for
+ * decode and short prompts), then runs weight rows in L2-sized blocks with
+ * every quantized x row tile passing over each block. */
+/* quant writes rows of K rounded up to kpad values (its layout's group). */
+static void qmatmul(int type, const qtile_fn *tiles, int mrt, int nr, qtile_fn dec, int nr_dec, quant_rows_fn quant,
+                    int64_t kpad, size_t blk_bytes, int64_t bs, LLV_MATMUL_ARGS) {
     if (K > XQ_MAX_K) {
         llv_kernels_ref()->matmul[type](w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
         return;
     }
-    xq_buf xb;
+    _Alignas(64) unsigned char mem[XQ_STACK];
     const unsigned char *wb = w;
     size_t row = (size_t)(K / bs) * blk_bytes;
     if (M == 1 && dec) { /* decode: its own tile width */
@@ -396,35 +475,41 @@ static void qmatmul(int type, const qtile_fn *tiles, int nr, qtile_fn dec, int n
     }
     int64_t nb = (int64_t)((512u << 10) / (row + 1)) / nr * nr;
     if (nb < nr) nb = nr;
-    bool single = M <= QMR;
-    if (single) quant(x, ldx, (int)M, K, &xb);
-    for (int64_t b0 = n0; b0 < n1; b0 += nb) {
-        int64_t b1 = b0 + nb < n1 ? b0 + nb : n1;
-        for (int64_t m = 0; m < M; m += QMR) {
-            int mr = (int)(M - m < QMR ? M - m : QMR);
-            if (!single) quant(x + m * ldx, ldx, mr, K, &xb);
-            qtile_fn f = tiles[mr - 1];
-            for (int64_t n = b0; n < b1; n += nr) {
-                int nv = (int)(b1 - n < nr ? b1 - n : nr);
-                f(&xb, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + m * ldy + n, ldy, nv);
+    const int64_t kp = (K + kpad - 1) / kpad * kpad; /* <= XQ_MAX_K, a multiple of every kpad */
+    int64_t cap = (int64_t)((XQ_STACK - 5 * 64) / xq_row_bytes(kp)) / QMR * QMR; /* >= QMR */
+    for (int64_t m0 = 0; m0 < M; m0 += cap) {
+        int64_t rows = M - m0 < cap ? M - m0 : cap;
+        xq_buf xb;
+        xq_init(&xb, mem, rows, kp);
+        quant(x + m0 * ldx, ldx, (int)rows, K, &xb);
+        for (int64_t b0 = n0; b0 < n1; b0 += nb) {
+            int64_t b1 = b0 + nb < n1 ? b0 + nb : n1;
+            for (int64_t m = 0; m < rows; m += mrt) {
+                int mr = (int)(rows - m < mrt ? rows - m : mrt);
+                xq_buf v = xq_rows(&xb, m);
+                qtile_fn f = tiles[mr - 1];
+                for (int64_t n = b0; n < b1; n += nr) {
+                    int nv = (int)(b1 - n < nr ? b1 - n : nr);
+                    f(&v, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + (m0 + m) * ldy + n, ldy, nv);
+                }
             }
         }
     }
 }
 
 void PFX(matmul_q4_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, QNR32, NULL, 0, quant_rows_32, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, QMR, QNR32, NULL, 0, Q40_QUANT, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q8_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QNR32, NULL, 0, quant_rows_32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QMR, QNR32, NULL, 0, Q80_QUANT, 32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q4_K)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, QNR, Q4K_DEC, quant_rows_k, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q4_K, tiles_q4_K, QMRK, QNR, Q4K_DEC, Q4K_QUANT, 256, sizeof(x86_block_q4_K), 256, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q6_K)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q6_K, tiles_q6_K, QNR, Q6K_DEC, quant_rows_k, sizeof(x86_block_q6_K), 256, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q6_K, tiles_q6_K, QMRK, QNR, Q6K_DEC, quant_rows_k, 256, sizeof(x86_block_q6_K), 256, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }

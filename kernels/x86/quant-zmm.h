@@ -2,11 +2,20 @@
  * quant-impl.h in place of its 256-bit tiles when QZMM is defined. Two
  * 32-value blocks (or 64 values of a K-quant super-block) per 512-bit
  * register: half the instructions of the 256-bit tiles, which matters on
- * cores with full-width 512-bit units. Lanes 0-7 accumulate the even blocks
- * and lanes 8-15 the odd ones, in block order; a lone last block runs with a
- * zero upper half. The 16 lanes are reduced by one fixed tree, so the order
- * still depends only on K. Q4_0/Q8_0 tiles take QNR32 weight rows (their
- * per-block float work per output is larger, so wider tiles pay). */
+ * cores with full-width 512-bit units. Each tile documents its lane layout
+ * (Q8_0: even / odd block in lanes 0-7 / 8-15; Q4_0: 4 lanes per block of a
+ * 4-block group; Q4_K/Q6_K: 16 lanes folded exactly to 8 per output, two
+ * outputs per float register); lanes accumulate in block order and are
+ * reduced by one fixed tree, so the order still depends only on K. Q4_0/Q8_0
+ * tiles take QNR32 weight rows (their per-block float work per output is
+ * larger, so wider tiles pay); the K-quants take QMRK x 2 in batches and
+ * 1 x QNR1 in decode (the same arithmetic per output). */
+
+/* K-quant software prefetch: the same block of the next tile's weight rows
+ * (1 to 4 tiles ahead measured within 2% on this machine). */
+#ifndef KPF
+#define KPF(p) ((const char *)(p) + nrc * rb)
+#endif
 
 QI float hsum16q(__m512 v) {
     __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
@@ -26,6 +35,41 @@ QI __m512 pair_ps(float x0, float x1) {
     return _mm512_insertf32x8(_mm512_set1_ps(x0), _mm256_set1_ps(x1), 1);
 }
 
+/* Q4_0 activations for the tile below: per group of 4 blocks (128 values)
+ * the first 16 values of each block ([0, 64): the low nibbles' partners)
+ * then the last 16 of each ([64, 128)); rows padded with zero blocks to a
+ * multiple of 4 blocks (the row stride b->K is K rounded up to 128). */
+static void quant_rows_40(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    const int64_t nb = K / 32, nbp = b->K / 32;
+    for (int i = 0; i < mr; i++) {
+        const float *xr = x + i * ldx;
+        int8_t *qs = XQ_QS(b, i);
+        for (int64_t k = 0; k < nb; k++) {
+            float amax = amax32(xr + 32 * k);
+            float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+            __m256i sum;
+            _Alignas(32) int8_t t[32];
+            quant32(xr + 32 * k, id, t, &sum);
+            int8_t *g = qs + 128 * (k / 4) + 16 * (k % 4);
+            memcpy(g, t, 16);
+            memcpy(g + 64, t + 16, 16);
+            XQ_D(b, i)[k] = d;
+            XQ_S8(b, i)[k] = -8 * hsum8i(sum);
+        }
+        for (int64_t k = nb; k < nbp; k++) {
+            int8_t *g = qs + 128 * (k / 4) + 16 * (k % 4);
+            memset(g, 0, 16);
+            memset(g + 64, 0, 16);
+            XQ_D(b, i)[k] = 0.0f;
+            XQ_S8(b, i)[k] = 0;
+        }
+    }
+}
+
+/* Four blocks (128 values) per step: the 4 x 16 packed bytes in one
+ * register give the low nibbles (values 0-15 of each block) and the high
+ * ones (16-31), against the two halves of quant_rows_40's group; int32 lanes
+ * 4k..4k+3 hold block k. A last partial group loads only its blocks. */
 QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
     const unsigned char *wr[QNR32];
@@ -34,38 +78,93 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < QNR32; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
-    const __m512i dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);                 /* [v0 v0 v1 v1] */
-    const __m512i shr = _mm512_setr_epi64(0, 0, 0x0004000400040004ll, 0x0004000400040004ll, 0, 0,
-                                          0x0004000400040004ll, 0x0004000400040004ll); /* high nibbles */
+    /* the fp16 d of blocks 0-3 (words 0, 9, 18, 27 of the 72-byte group), each 4 times */
+    const __m512i widx = _mm512_setr_epi32(0, 0, 0x00090009, 0x00090009, 0x00120012, 0x00120012, 0x001b001b,
+                                           0x001b001b, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i didx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     const int64_t nb = K / 32;
-    for (int64_t b = 0; b < nb; b += 2) {
-        const bool two = b + 1 < nb;
-        __m512i wq[QNR32];
+    for (int64_t g = 0; g < nb; g += 4) {
+        const int nt = nb - g < 4 ? (int)(nb - g) : 4;
+        __m512i lo[QNR32], hi[QNR32];
         __m512 dw[QNR32];
         for (int j = 0; j < QNR32; j++) {
-            const x86_block_q4_0 *b0 = (const x86_block_q4_0 *)(const void *)wr[j] + b, *b1 = b0 + 1;
-            _mm_prefetch((const char *)b0 + QNR32 * rb, _MM_HINT_T0);
-            __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)b0->qs);
-            __m128i v1 = two ? _mm_loadu_si128((const __m128i *)(const void *)b1->qs) : _mm_setzero_si128();
-            __m512i t = _mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(_mm256_set_m128i(v1, v0)));
-            wq[j] = _mm512_and_si512(_mm512_srlv_epi16(t, shr), lo4);
-            dw[j] = pair_ps(f16(b0->d), two ? f16(b1->d) : 0.0f);
+            const unsigned char *p = wr[j] + (size_t)g * sizeof(x86_block_q4_0);
+            _mm_prefetch((const char *)p + QNR32 * rb, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + QNR32 * rb + 64, _MM_HINT_T0);
+            __m512i a, q;
+            if (nt == 4) {
+                a = _mm512_loadu_si512((const void *)p);
+                q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(p + 2)));
+                q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(p + 20)), 1);
+                q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(p + 38)), 2);
+                q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(p + 56)), 3);
+            } else {
+                a = _mm512_maskz_loadu_epi8(((__mmask64)1 << (18 * nt)) - 1, p);
+                q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(p + 2)));
+                if (nt > 1) q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(p + 20)), 1);
+                else q = _mm512_zextsi128_si512(_mm512_castsi512_si128(q));
+                if (nt > 2) q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(p + 38)), 2);
+                else q = _mm512_inserti32x4(q, _mm_setzero_si128(), 2);
+                q = _mm512_inserti32x4(q, _mm_setzero_si128(), 3);
+            }
+            dw[j] = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(widx, a)));
+            lo[j] = _mm512_and_si512(q, lo4);
+            hi[j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), lo4);
         }
         for (int i = 0; i < mr; i++) {
-            __m512i a = two ? _mm512_loadu_si512((const void *)(xb->qs[i] + 32 * b))
-                            : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b)));
-            __m512i off = _mm512_maskz_set1_epi32(0x0001, xb->s8[i][b]);
-            if (two) off = _mm512_mask_set1_epi32(off, 0x0100, xb->s8[i][b + 1]);
-            __m512 da = pair_ps(xb->d[i][b], two ? xb->d[i][b + 1] : 0.0f);
+            const int8_t *xq = XQ_QS(xb, i) + 32 * g;
+            __m512i xl = _mm512_loadu_si512((const void *)xq), xh = _mm512_loadu_si512((const void *)(xq + 64));
+            __m512 da = _mm512_permutexvar_ps(didx, _mm512_castps128_ps512(_mm_loadu_ps(XQ_D(xb, i) + g)));
+            __m512i off = _mm512_maskz_permutexvar_epi32(
+                0x1111, didx, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(XQ_S8(xb, i) + g))));
             for (int j = 0; j < QNR32; j++) {
-                __m512i s = _mm512_dpbusd_epi32(off, wq[j], a); /* sum (q - 8) * a per block, exactly */
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[j], da), acc[i][j]);
+                __m512i sm = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(off, lo[j], xl), hi[j], xh); /* sum (q - 8) * a */
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), _mm512_mul_ps(dw[j], da), acc[i][j]);
             }
         }
     }
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < QNR32; j++)
             if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
+}
+#define Q40_QUANT quant_rows_40, 128
+
+/* Q8_0 activations as u8 (q + 128) for vpdpbusd against the signed
+ * weights; the weight rows' -128 * sum(w) per int32 lane starts each sum, so
+ * every lane holds exactly sum(q * w). */
+static void quant_rows_32u(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    quant_rows_32(x, ldx, mr, K, b);
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int i = 0; i < mr; i++) {
+        int8_t *q = XQ_QS(b, i);
+        int64_t k = 0;
+        for (; k + 64 <= K; k += 64)
+            _mm512_storeu_si512((void *)(q + k), _mm512_xor_si512(_mm512_loadu_si512((const void *)(q + k)), flip));
+        for (; k < K; k++) q[k] = (int8_t)(q[k] ^ (int8_t)0x80);
+    }
+}
+#define Q80_QUANT quant_rows_32u
+
+/* Two blocks per register (lanes 0-7 the even block, 8-15 the odd), four
+ * blocks per step where K allows: the four fp16 d of a 136-byte group by one
+ * vpermt2w + cvtph. The same float operations in the same order either way. */
+QI void q8_0_step(int mr, const xq_buf *xb, int64_t b, bool two, const __m512i *wq, const __m512i *corr,
+                  const __m512 *dw, __m512 acc[QMR][QNR32]) {
+    for (int i = 0; i < mr; i++) {
+        __m512i a = two ? _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 32 * b))
+                        : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b)));
+        __m512 da = pair_ps(XQ_D(xb, i)[b], two ? XQ_D(xb, i)[b + 1] : 0.0f);
+        for (int j = 0; j < QNR32; j++) {
+            __m512i s = _mm512_dpbusd_epi32(corr[j], a, wq[j]);
+            acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[j], da), acc[i][j]);
+        }
+    }
+}
+
+/* -128 * the sum of each int32 lane's 4 weights */
+QI __m512i q8_corr(__m512i w) {
+    return _mm512_sub_epi32(_mm512_setzero_si512(),
+                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), w));
 }
 
 QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
@@ -75,121 +174,165 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     __m512 acc[QMR][QNR32];
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < QNR32; j++) acc[i][j] = _mm512_setzero_ps();
+    /* words of the group's first 64 bytes (0-31) and next 64 (32-63): d0 = 0, d1 = 17, d2 = 34, d3 = 51,
+     * as [d0 x 8, d1 x 8 | d2 x 8, d3 x 8] */
+    const __m512i didx = _mm512_setr_epi32(0, 0, 0, 0, 0x00110011, 0x00110011, 0x00110011, 0x00110011, 0x00220022,
+                                           0x00220022, 0x00220022, 0x00220022, 0x00330033, 0x00330033, 0x00330033,
+                                           0x00330033);
     const int64_t nb = K / 32;
-    for (int64_t b = 0; b < nb; b += 2) {
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        __m512i wq0[QNR32], wq1[QNR32], c0[QNR32], c1[QNR32];
+        __m512 dw0[QNR32], dw1[QNR32];
+        for (int j = 0; j < QNR32; j++) {
+            const unsigned char *p = wr[j] + (size_t)b * sizeof(x86_block_q8_0);
+            for (int l = 0; l < 3; l++) _mm_prefetch((const char *)p + QNR32 * rb + 64 * l, _MM_HINT_T0);
+            __m512i d = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)p), didx,
+                                                  _mm512_loadu_si512((const void *)(p + 64)));
+            dw0[j] = _mm512_cvtph_ps(_mm512_castsi512_si256(d));
+            dw1[j] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(d, 1));
+            wq0[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + 2))),
+                                        _mm256_loadu_si256((const __m256i *)(const void *)(p + 36)), 1);
+            wq1[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p + 70))),
+                                        _mm256_loadu_si256((const __m256i *)(const void *)(p + 104)), 1);
+            c0[j] = q8_corr(wq0[j]);
+            c1[j] = q8_corr(wq1[j]);
+        }
+        q8_0_step(mr, xb, b, true, wq0, c0, dw0, acc);
+        q8_0_step(mr, xb, b + 2, true, wq1, c1, dw1, acc);
+    }
+    for (; b < nb; b += 2) {
         const bool two = b + 1 < nb;
-        __m512i wa[QNR32];
-        __mmask64 neg[QNR32];
+        __m512i wq[QNR32], c[QNR32];
         __m512 dw[QNR32];
         for (int j = 0; j < QNR32; j++) {
             const x86_block_q8_0 *b0 = (const x86_block_q8_0 *)(const void *)wr[j] + b, *b1 = b0 + 1;
-            _mm_prefetch((const char *)b0 + QNR32 * rb, _MM_HINT_T0);
-            _mm_prefetch((const char *)b0 + QNR32 * rb + 64, _MM_HINT_T0);
             __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)b0->qs);
             __m256i v1 = two ? _mm256_loadu_si256((const __m256i *)(const void *)b1->qs) : _mm256_setzero_si256();
-            __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
-            wa[j] = _mm512_abs_epi8(v); /* |w| as u8; the sign moves to a */
-            neg[j] = _mm512_movepi8_mask(v);
+            wq[j] = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
+            c[j] = q8_corr(wq[j]);
             dw[j] = pair_ps(f16(b0->d), two ? f16(b1->d) : 0.0f);
         }
-        for (int i = 0; i < mr; i++) {
-            __m512i a = two ? _mm512_loadu_si512((const void *)(xb->qs[i] + 32 * b))
-                            : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(xb->qs[i] + 32 * b)));
-            __m512 da = pair_ps(xb->d[i][b], two ? xb->d[i][b + 1] : 0.0f);
-            for (int j = 0; j < QNR32; j++) {
-                __m512i sa = _mm512_mask_sub_epi8(a, neg[j], _mm512_setzero_si512(), a);
-                __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa[j], sa);
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[j], da), acc[i][j]);
-            }
-        }
+        q8_0_step(mr, xb, b, two, wq, c, dw, acc);
     }
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < QNR32; j++)
             if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
 }
 
-/* The 8 six-bit scales and mins of a Q4_K block as 16 int16 lanes
- * [sc0..sc7, m0..m7] (ggml's get_scale_min_k4 on all sub-blocks at once). */
-QI __m256i q4k_scales_mins(const uint8_t *q) {
-    uint32_t u[4];
-    memcpy(u, q, 12);
-    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
-    uint32_t m03 = u[1] & k1;
-    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
-    u[2] = m03;
-    u[0] &= k1;
-    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
+/* The 8 scales and mins of a Q4_K block as bytes [sc0..sc7, m0..m7], in
+ * vector ops (ggml's get_scale_min_k4 on all sub-blocks at once). Reads 16
+ * bytes at the scales: 4 past them, still inside the 144-byte block. */
+QI __m128i q4k_sm8(const uint8_t *q) {
+    const __m128i s = _mm_loadu_si128((const __m128i *)(const void *)q);
+    /* A: low parts [q0-3 | q8-11 | q4-7 | q8-11]; B: the 2-bit high parts [0 | q0-3 | 0 | q4-7] */
+    const __m128i a = _mm_shuffle_epi8(s, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i b = _mm_shuffle_epi8(s, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi16(a, _mm_setr_epi16(0, 0, 0, 0, 0, 0, 4, 4)),
+                                     _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    return _mm_or_si128(lo, hi);
 }
+
+/* Per output, per super-block: the scale sums in 16 int32 lanes are folded
+ * exactly to 8 (lane l + lane l+8), and the outputs of weight rows 2jp and
+ * 2jp+1 share one float register (8 lanes each): acc += sums * (d * da), then
+ * acc -= (da * x sum) * (dmin * m) per 32-value sub-block (xq_buf.xm times the
+ * weights' min terms, one float product per lane); y = the sum of its 8
+ * lanes. Half the float work of one register per output, and 8 x 2 tiles
+ * keep their accumulators in registers. */
+/* Q4_K activations in the tile's sub-block order (quant_rows_k_impl). */
+static void quant_rows_k4(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    quant_rows_k_impl(x, ldx, mr, K, b, true);
+}
+#define Q4K_QUANT quant_rows_k4
 
 QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
     const unsigned char *wr[QNR1];
     for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
-    __m512 acc[QMR][QNR1];
+    __m512 acc[QMRK][QNR1 / 2];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < nrc / 2; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
-    const __m512i shr = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004ll, 0x0004000400040004ll,
-                                          0x0004000400040004ll, 0x0004000400040004ll);
+    /* [d (dmin) of the first row x 8 | of the second x 8] from [d0 dmin0 - - d1 dmin1 - -] */
+    const __m512i ddi = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
+    const __m512i dmi = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5);
     for (int64_t b = 0; b < K / 256; b++) {
         const x86_block_q4_K *blk[QNR1];
         __m512i scl[QNR1];
-        __m256i mins[QNR1];
-        __m512 dd[QNR1], dm[QNR1];
+        __m512 ddp[QNR1 / 2], wmp[QNR1 / 2];
+        __m128 dmn[QNR1]; /* [d, dmin] */
+        __m128i sm[QNR1];
         for (int j = 0; j < nrc; j++) {
             blk[j] = (const x86_block_q4_K *)(const void *)wr[j] + b;
-            for (int l = 0; l < 3; l++) _mm_prefetch(((const char *)blk[j] + nrc * rb) + 64 * l, _MM_HINT_T0);
-            __m256i sm = q4k_scales_mins(blk[j]->scales);
-            __m128i sc = _mm256_castsi256_si128(sm), mn = _mm256_extracti128_si256(sm, 1);
-            scl[j] = _mm512_broadcast_i32x4(sc); /* sc0..sc7 in every 128-bit lane */
-            mins[j] = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn));
-            dd[j] = _mm512_set1_ps(f16(blk[j]->d));
-            dm[j] = _mm512_set1_ps(f16(blk[j]->dmin));
+            for (int l = 0; l < 3; l++) _mm_prefetch(KPF(blk[j]) + 64 * l, _MM_HINT_T0);
+            sm[j] = q4k_sm8(blk[j]->scales);
+            scl[j] = _mm512_broadcast_i32x4(sm[j]); /* sc0..sc7 m0..m7 bytes in every 128-bit lane */
+            uint32_t dm;
+            memcpy(&dm, blk[j], 4);
+            dmn[j] = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dm));
         }
-        __m512i isum[QMR][QNR1];
+        for (int j = 0; j < nrc / 2; j++) {
+            __m512 dpair = _mm512_castps256_ps512(_mm256_set_m128(dmn[2 * j + 1], dmn[2 * j]));
+            ddp[j] = _mm512_permutexvar_ps(ddi, dpair);
+            /* [dmin * m0..m7 of row 2j | of row 2j+1] */
+            __m512i mm = _mm512_cvtepu8_epi32(_mm_unpackhi_epi64(sm[2 * j], sm[2 * j + 1]));
+            wmp[j] = _mm512_mul_ps(_mm512_cvtepi32_ps(mm), _mm512_permutexvar_ps(dmi, dpair));
+        }
+        __m512i isum[QMRK][QNR1];
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < nrc; j++) isum[i][j] = _mm512_setzero_si512();
-        for (int p = 0; p < 4; p++) { /* 64 values: [sub-block 2p (low nibbles) | 2p+1 (high)] */
-            /* pshufb indices: int16 lane 2p in the low 256 bits, 2p+1 in the high */
-            const __m256i bl = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p)));
-            const __m256i bh = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p + 1)));
-            const __m512i bsel = _mm512_inserti64x4(_mm512_castsi256_si512(bl), bh, 1);
-            __m512i q[QNR1], s[QNR1];
+        for (int h = 0; h < 2; h++) { /* 128 values: sub-blocks 4h .. 4h+3 */
+            /* the low nibbles of qs[64h, 64h + 64) are [sub-block 4h | 4h+2], the high ones [4h+1 | 4h+3], against
+             * quant_rows_k4's [0 2 | 1 3] order; pshufb indices: that sub-block's scale byte zero-extended to int16 */
+            const __m512i sel0 = _mm512_inserti64x4(_mm512_set1_epi16((short)(0xff00 + 4 * h)),
+                                                    _mm256_set1_epi16((short)(0xff00 + 4 * h + 2)), 1);
+            const __m512i sel1 = _mm512_inserti64x4(_mm512_set1_epi16((short)(0xff00 + 4 * h + 1)),
+                                                    _mm256_set1_epi16((short)(0xff00 + 4 * h + 3)), 1);
+            __m512i q0[QNR1], q1[QNR1], s0[QNR1], s1[QNR1];
             for (int j = 0; j < nrc; j++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(blk[j]->qs + 32 * p));
-                __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
-                q[j] = _mm512_and_si512(_mm512_srlv_epi16(t, shr), lo4);
-                s[j] = _mm512_shuffle_epi8(scl[j], bsel);
+                __m512i v = _mm512_loadu_si512((const void *)(blk[j]->qs + 64 * h));
+                q0[j] = _mm512_and_si512(v, lo4);
+                q1[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+                s0[j] = _mm512_shuffle_epi8(scl[j], sel0);
+                s1[j] = _mm512_shuffle_epi8(scl[j], sel1);
             }
             for (int i = 0; i < mr; i++) {
-                __m512i a = _mm512_loadu_si512((const void *)(xb->qs[i] + 256 * b + 64 * p));
-                for (int j = 0; j < nrc; j++)
-                    isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q[j], a), s[j]);
+                const int8_t *xq = XQ_QS(xb, i) + 256 * b + 128 * h;
+                __m512i a0 = _mm512_loadu_si512((const void *)xq), a1 = _mm512_loadu_si512((const void *)(xq + 64));
+                for (int j = 0; j < nrc; j++) {
+                    isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q0[j], a0), s0[j]);
+                    isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q1[j], a1), s1[j]);
+                }
             }
         }
         for (int i = 0; i < mr; i++) {
-            __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
-            __m512 da = _mm512_set1_ps(xb->d[i][b]);
-            for (int j = 0; j < nrc; j++) {
-                __m512i mt = _mm512_zextsi256_si512(_mm256_madd_epi16(bs, mins[j]));
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), _mm512_mul_ps(dd[j], da), acc[i][j]);
-                acc[i][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), _mm512_mul_ps(dm[j], da), acc[i][j]);
+            __m512 xm = _mm512_broadcast_f32x8(_mm256_loadu_ps(XQ_XM(xb, i) + 8 * b));
+            __m512 da = _mm512_set1_ps(XQ_D(xb, i)[b]);
+            for (int j = 0; j < nrc / 2; j++) {
+                const __m512i i0 = isum[i][2 * j], i1 = isum[i][2 * j + 1];
+                const __m512i sum = _mm512_add_epi32(_mm512_shuffle_i64x2(i0, i1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                                     _mm512_shuffle_i64x2(i0, i1, _MM_SHUFFLE(3, 2, 3, 2)));
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(ddp[j], da), acc[i][j]);
+                acc[i][j] = _mm512_fnmadd_ps(xm, wmp[j], acc[i][j]);
             }
         }
     }
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nrc; j++)
-            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
+            if (j < nv)
+                y[i * ldy + j] = hsum8q((j & 1) ? _mm512_extractf32x8_ps(acc[i][j / 2], 1) : _mm512_castps512_ps256(acc[i][j / 2]));
 }
 
 QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
     const unsigned char *wr[QNR1];
     for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
-    __m512 acc[QMR][QNR1];
+    __m512 acc[QMRK][QNR1 / 2];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < nrc / 2; j++) acc[i][j] = _mm512_setzero_ps();
+    const __m512i ddi = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     /* per 64-value pair of chunks (c, c+1) = ([ql & 15 | hb bits 0-1], [ql2 & 15 | bits 2-3]) or the high nibbles
      * with bits 4-5 / 6-7: the 2-bit field is shifted to bits 4-5 by a per-half variable shift */
@@ -200,26 +343,31 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
         __m256i scv[QNR1];
         for (int j = 0; j < nrc; j++) {
             blk[j] = (const x86_block_q6_K *)(const void *)wr[j] + b;
-            for (int l = 0; l < 4; l++) _mm_prefetch(((const char *)blk[j] + nrc * rb) + 64 * l, _MM_HINT_T0);
+            for (int l = 0; l < 4; l++) _mm_prefetch(KPF(blk[j]) + 64 * l, _MM_HINT_T0);
             scv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)blk[j]->scales));
         }
-        __m512i isum[QMR][QNR1];
-        for (int i = 0; i < mr; i++) {
-            __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb->bs[i] + 16 * b));
-            for (int j = 0; j < nrc; j++) /* the -32 offset: -32 * sum_s sc_s * sum16_s, in the low 8 lanes */
-                isum[i][j] = _mm512_zextsi256_si512(
-                    _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, scv[j]), 5)));
+        __m512i scp[QNR1 / 2];
+        __m512 dp[QNR1 / 2];
+        for (int j = 0; j < nrc / 2; j++) {
+            scp[j] = _mm512_inserti64x4(_mm512_castsi256_si512(scv[2 * j]), scv[2 * j + 1], 1);
+            uint32_t d2 = (uint32_t)blk[2 * j]->d | (uint32_t)blk[2 * j + 1]->d << 16;
+            dp[j] = _mm512_permutexvar_ps(ddi, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d2))));
         }
+        __m512i isum[QMRK][QNR1];
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nrc; j++) isum[i][j] = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++) {
             for (int c = 0; c < 4; c += 2) { /* chunks c, c+1: values 128h + 32c .. +63 */
                 __m512i q[QNR1], s16[QNR1];
+                /* int16 lane t takes scale 8h + 2c + t/8 (16 values per scale, 2 per lane) */
+                const int s0 = 8 * h + 2 * c;
+                const __m512i sidx = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16((short)(s0 + 1)), _mm_set1_epi16((short)s0))),
+                    _mm256_set_m128i(_mm_set1_epi16((short)(s0 + 3)), _mm_set1_epi16((short)(s0 + 2))), 1);
                 for (int j = 0; j < nrc; j++) {
                     const uint8_t *ql = blk[j]->ql + 64 * h, *qh = blk[j]->qh + 32 * h;
-                    __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
-                    __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
-                    __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)qh);
-                    __m512i l = _mm512_inserti64x4(_mm512_castsi256_si512(l0), l1, 1);
-                    __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(hb), hb, 1);
+                    __m512i l = _mm512_loadu_si512((const void *)ql); /* [ql 0-31 | ql 32-63] */
+                    __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)qh));
                     __m512i lo, hi;
                     if (c == 0) { /* chunk 0: bits 0-1 << 4; chunk 1: bits 2-3 << 2 */
                         lo = _mm512_and_si512(l, m4);
@@ -230,28 +378,33 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
                         hi = _mm512_and_si512(_mm512_srlv_epi16(hh, hsh01), _mm512_set1_epi8(0x30));
                     }
                     q[j] = _mm512_or_si512(lo, hi);
-                    const int8_t *sc = blk[j]->scales + 8 * h + 2 * c;
-                    __m256i s01 = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
-                    __m256i s23 = _mm256_set_m128i(_mm_set1_epi16(sc[3]), _mm_set1_epi16(sc[2]));
-                    s16[j] = _mm512_inserti64x4(_mm512_castsi256_si512(s01), s23, 1);
+                    s16[j] = _mm512_permutexvar_epi16(sidx, _mm512_castsi256_si512(scv[j]));
                 }
                 for (int i = 0; i < mr; i++) {
-                    __m512i a = _mm512_loadu_si512((const void *)(xb->qs[i] + 256 * b + 128 * h + 32 * c));
+                    __m512i a = _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 256 * b + 128 * h + 32 * c));
                     for (int j = 0; j < nrc; j++)
                         isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q[j], a), s16[j]);
                 }
             }
         }
         for (int i = 0; i < mr; i++) {
-            __m512 da = _mm512_set1_ps(xb->d[i][b]);
-            for (int j = 0; j < nrc; j++)
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), _mm512_mul_ps(_mm512_set1_ps(f16(blk[j]->d)), da),
-                                            acc[i][j]);
+            __m512i bs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b)));
+            __m512 da = _mm512_set1_ps(XQ_D(xb, i)[b]);
+            for (int j = 0; j < nrc / 2; j++) {
+                /* lanes l and l+8 folded exactly, two weight rows per register, minus the -32 offset terms
+                 * 32 * sum_s sc_s * sum16_s */
+                const __m512i i0 = isum[i][2 * j], i1 = isum[i][2 * j + 1];
+                __m512i sum = _mm512_add_epi32(_mm512_shuffle_i64x2(i0, i1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                               _mm512_shuffle_i64x2(i0, i1, _MM_SHUFFLE(3, 2, 3, 2)));
+                sum = _mm512_sub_epi32(sum, _mm512_slli_epi32(_mm512_madd_epi16(bs, scp[j]), 5));
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dp[j], da), acc[i][j]);
+            }
         }
     }
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nrc; j++)
-            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
+            if (j < nv)
+                y[i * ldy + j] = hsum8q((j & 1) ? _mm512_extractf32x8_ps(acc[i][j / 2], 1) : _mm512_castps512_ps256(acc[i][j / 2]));
 }
 
 /* QNR-row tiles for the batched path, QNR1-row tiles for decode (M = 1):
