@@ -33,15 +33,8 @@ ok() { PASS=$((PASS + 1)); }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
 
 LOG=$T/server.log
-"$SERVER" -m "$MODEL" --host 127.0.0.1 --port 0 --parallel 1 --queue 4 --ctx 4096 2>"$LOG" &
-SPID=$!
-for _ in $(seq 1 600); do
-  grep -q "listening on http://" "$LOG" 2>/dev/null && break
-  kill -0 "$SPID" 2>/dev/null || { echo "server died:"; cat "$LOG"; exit 1; }
-  sleep 0.1
-done
-BASE=$(grep -o 'listening on http://[^ ]*' "$LOG" | head -1 | sed 's/listening on //')
-[ -n "$BASE" ] || { echo "server did not start"; cat "$LOG"; exit 1; }
+source "$SRC/tests/server/start-server.sh"
+start_server "$LOG" --parallel 1 --queue 4 --ctx 4096
 HOSTPORT=${BASE#http://}
 
 # Greedy, long: the demo model runs for hundreds of tokens before its end token.

@@ -30,15 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$SERVER" -m "$MODEL" --host 127.0.0.1 --port 0 --parallel 2 --queue 32 --timeout-ms 20000 2>"$T/server.log" &
-SPID=$!
-for _ in $(seq 1 300); do
-  grep -q "listening on http://" "$T/server.log" 2>/dev/null && break
-  kill -0 "$SPID" 2>/dev/null || { echo "FAIL: server died at start"; cat "$T/server.log"; exit 1; }
-  sleep 0.1
-done
-BASE=$(grep -o 'listening on http://[^ ]*' "$T/server.log" | head -1 | sed 's/listening on //')
-[ -n "$BASE" ] || { echo "FAIL: server did not start"; exit 1; }
+source "$SRC/tests/server/start-server.sh"
+start_server "$T/server.log" --parallel 2 --queue 32 --timeout-ms 20000
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$SPID/status" 2>/dev/null || echo 0; }
 
 IMG64=$(base64 -w0 "$IMAGE")

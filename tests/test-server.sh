@@ -34,22 +34,7 @@ bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
 check() { if "$@"; then ok; else bad "$*"; fi; }
 jc() { python3 "$TS/jcheck.py" "$@"; }
 
-# start_server LOG ARGS... -> sets SPID and BASE
-start_server() {
-  local log=$1; shift
-  "$SERVER" -m "$MODEL" --host 127.0.0.1 --port 0 "$@" 2>"$log" &
-  SPID=$!
-  PIDS+=("$SPID")
-  for _ in $(seq 1 600); do
-    if grep -q "listening on http://" "$log" 2>/dev/null; then
-      BASE=$(grep -o 'listening on http://[^ ]*' "$log" | head -1 | sed 's/listening on //')
-      return 0
-    fi
-    kill -0 "$SPID" 2>/dev/null || { echo "server died:"; cat "$log"; exit 1; }
-    sleep 0.1
-  done
-  echo "server did not start"; cat "$log"; exit 1
-}
+source "$TS/start-server.sh" # start_server LOG ARGS... -> SPID, BASE
 
 # req METHOD PATH [curl args...] -> STATUS, body in $T/out, headers in $T/hdr
 req() {
