@@ -10,8 +10,7 @@
  *   DPWSSD(acc, a, b) acc + sum of 2 adjacent s16*s16 products per int32 lane
  *   QZMM              (optional) use the 512-bit tiles of quant-zmm.h
  *   QMRK              (optional) x rows per tile for the K-quants; default QMR
- *   QNR32, QNR1       (optional) weight rows per tile for Q4_0/Q8_0, and per
- *                     decode (M = 1) tile for the K-quants; default QNR
+ *   QNR32             (optional) weight rows per tile for Q4_0/Q8_0; default QNR
  *
  * Activations are quantized on the fly as llama.cpp does: per 32 values
  * (Q8_0-style, for Q4_0/Q8_0 weights) or per 256 with 16-value sums
@@ -36,15 +35,21 @@
 #ifndef QMRK
 #define QMRK QMR /* x rows per tile of the K-quants */
 #endif
-#ifndef QNR1
-#define QNR1 QNR /* weight rows per decode tile (M = 1) of the K-quants */
+/* Decode (M = 1) reads each thread's weight rows one at a time, strictly in
+ * address order, with a software prefetch DEC_PF bytes ahead. Zen 5's
+ * hardware prefetchers follow one sequential stream at the read kernel's
+ * bandwidth but 2 or 4 interleaved row streams (a batched tile's pattern) at
+ * about half of it, and software prefetch brought those back only to
+ * 0.76-0.85 of it. One row at a time with DEC_PF = 8 KiB reads at 0.96-1.1 of
+ * the read kernel for every type (AVX-512 tiles, 1 GiB matrices, 2 threads;
+ * 2-24 KiB ahead measured alike, no prefetch 0.85-0.93). Batched tiles
+ * prefetch the same blocks one tile (AVX2) or about 16 KiB (AVX-512
+ * K-quants) ahead. Prefetches never fault, so those past the range are
+ * harmless. */
+#ifndef DEC_PF
+#define DEC_PF 8192
 #endif
-/* Software prefetch of the same blocks in the next tile's weight rows
- * (QNR rows ahead): with only QNR rows streaming at a time and many
- * instructions per cache line (decode), the hardware prefetchers alone keep
- * too few lines in flight. Prefetches never fault, so the last tile's
- * prefetches past the range are harmless. */
-#define XQ_PF(p) ((const char *)(p) + QNR * rb)
+#define DEC_ROWS 16 /* weight rows per decode call: bounds the driver's loop only */
 #define QI static inline __attribute__((always_inline))
 
 QI float f16(uint16_t h) { return _cvtsh_ss(h); }
@@ -204,27 +209,27 @@ QI void wrows(const unsigned char **wr, const unsigned char *w, size_t rb, int n
     for (int j = 0; j < QNR; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
 }
 
-QI void store_tile(int mr, __m256 acc[QMR][QNR], float *y, int64_t ldy, int nv) {
+QI void store_tile(int mr, int nrc, __m256 acc[QMR][QNR], float *y, int64_t ldy, int nv) {
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR; j++)
+        for (int j = 0; j < nrc; j++)
             if (j < nv) y[i * ldy + j] = hsum8q(acc[i][j]);
 }
 
 #ifndef QZMM
-QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
-                  int nv) {
+QI void tile_q4_0_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K,
+                    float *y, int64_t ldy, int nv) {
     const unsigned char *wr[QNR];
     wrows(wr, w, rb, nv);
     __m256 acc[QMR][QNR];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm256_setzero_ps();
     const __m128i lo4 = _mm_set1_epi8(0x0f);
     for (int64_t b = 0; b < K / 32; b++) {
         __m256i wq[QNR];
         __m256 dw[QNR];
-        for (int j = 0; j < QNR; j++) {
+        for (int j = 0; j < nrc; j++) {
             const x86_block_q4_0 *blk = (const x86_block_q4_0 *)(const void *)wr[j] + b;
-            _mm_prefetch(XQ_PF(blk), _MM_HINT_T0);
+            _mm_prefetch((const char *)blk + pfd, _MM_HINT_T0);
             __m128i v = _mm_loadu_si128((const __m128i *)(const void *)blk->qs);
             wq[j] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), lo4), _mm_and_si128(v, lo4));
             dw[j] = _mm256_set1_ps(f16(blk->d));
@@ -233,28 +238,28 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             __m256i a = _mm256_load_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b));
             __m256i off = _mm256_zextsi128_si256(_mm_cvtsi32_si128(XQ_S8(xb, i)[b]));
             __m256 da = _mm256_set1_ps(XQ_D(xb, i)[b]);
-            for (int j = 0; j < QNR; j++) {
+            for (int j = 0; j < nrc; j++) {
                 __m256i s = DPBUSD(off, wq[j], a); /* sum (q - 8) * a, exactly */
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[j], da), acc[i][j]);
             }
         }
     }
-    store_tile(mr, acc, y, ldy, nv);
+    store_tile(mr, nrc, acc, y, ldy, nv);
 }
 
-QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
-                  int nv) {
+QI void tile_q8_0_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K,
+                    float *y, int64_t ldy, int nv) {
     const unsigned char *wr[QNR];
     wrows(wr, w, rb, nv);
     __m256 acc[QMR][QNR];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
         __m256i wq[QNR], wa[QNR];
         __m256 dw[QNR];
-        for (int j = 0; j < QNR; j++) {
+        for (int j = 0; j < nrc; j++) {
             const x86_block_q8_0 *blk = (const x86_block_q8_0 *)(const void *)wr[j] + b;
-            _mm_prefetch(XQ_PF(blk), _MM_HINT_T0);
+            _mm_prefetch((const char *)blk + pfd, _MM_HINT_T0);
             wq[j] = _mm256_loadu_si256((const __m256i *)(const void *)blk->qs);
             wa[j] = _mm256_sign_epi8(wq[j], wq[j]); /* |w| as u8, the sign moves to a */
             dw[j] = _mm256_set1_ps(f16(blk->d));
@@ -262,13 +267,13 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         for (int i = 0; i < mr; i++) {
             __m256i a = _mm256_load_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b));
             __m256 da = _mm256_set1_ps(XQ_D(xb, i)[b]);
-            for (int j = 0; j < QNR; j++) {
+            for (int j = 0; j < nrc; j++) {
                 __m256i s = DPBUSD(_mm256_setzero_si256(), wa[j], _mm256_sign_epi8(a, wq[j]));
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[j], da), acc[i][j]);
             }
         }
     }
-    store_tile(mr, acc, y, ldy, nv);
+    store_tile(mr, nrc, acc, y, ldy, nv);
 }
 
 /* The 8 six-bit scales and mins of a Q4_K block as 16 int16 lanes
@@ -286,21 +291,21 @@ QI __m256i q4k_scales_mins(const uint8_t *q) {
     return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
 }
 
-QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
-                  int nv) {
+QI void tile_q4_K_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K,
+                    float *y, int64_t ldy, int nv) {
     const unsigned char *wr[QNR];
     wrows(wr, w, rb, nv);
     __m256 acc[QMR][QNR];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm256_setzero_ps();
     const __m256i lo4 = _mm256_set1_epi8(0x0f);
     for (int64_t b = 0; b < K / 256; b++) {
         const x86_block_q4_K *blk[QNR];
         __m256i scl[QNR], mins[QNR];
         __m256 dd[QNR], dm[QNR];
-        for (int j = 0; j < QNR; j++) {
+        for (int j = 0; j < nrc; j++) {
             blk[j] = (const x86_block_q4_K *)(const void *)wr[j] + b;
-            for (int l = 0; l < 3; l++) _mm_prefetch(XQ_PF(blk[j]) + 64 * l, _MM_HINT_T0);
+            for (int l = 0; l < 3; l++) _mm_prefetch((const char *)blk[j] + pfd + 64 * l, _MM_HINT_T0);
             __m256i sm = q4k_scales_mins(blk[j]->scales);
             __m128i sc = _mm256_castsi256_si128(sm), mn = _mm256_extracti128_si256(sm, 1);
             scl[j] = _mm256_broadcastsi128_si256(sc);                                   /* sc0..sc7 twice */
@@ -310,13 +315,13 @@ QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         }
         __m256i isum[QMR][QNR];
         for (int i = 0; i < mr; i++)
-            for (int j = 0; j < QNR; j++) isum[i][j] = _mm256_setzero_si256();
+            for (int j = 0; j < nrc; j++) isum[i][j] = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) { /* 64 values: sub-blocks 2p (low nibbles), 2p+1 (high) */
             /* pshufb indices broadcasting int16 lane 2p (resp. 2p+1) of each 128-bit half */
             const __m256i bl = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p)));
             const __m256i bh = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * p + 1)));
             __m256i ql[QNR], qh[QNR], sl[QNR], sh[QNR];
-            for (int j = 0; j < QNR; j++) {
+            for (int j = 0; j < nrc; j++) {
                 __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(blk[j]->qs + 32 * p));
                 ql[j] = _mm256_and_si256(v, lo4);
                 qh[j] = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
@@ -327,7 +332,7 @@ QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
                 const int8_t *q8 = XQ_QS(xb, i) + 256 * b + 64 * p;
                 __m256i a0 = _mm256_load_si256((const __m256i *)(const void *)q8);
                 __m256i a1 = _mm256_load_si256((const __m256i *)(const void *)(q8 + 32));
-                for (int j = 0; j < QNR; j++) {
+                for (int j = 0; j < nrc; j++) {
                     isum[i][j] = DPWSSD(isum[i][j], _mm256_maddubs_epi16(ql[j], a0), sl[j]);
                     isum[i][j] = DPWSSD(isum[i][j], _mm256_maddubs_epi16(qh[j], a1), sh[j]);
                 }
@@ -336,43 +341,43 @@ QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         for (int i = 0; i < mr; i++) {
             __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b));
             __m256 da = _mm256_set1_ps(XQ_D(xb, i)[b]);
-            for (int j = 0; j < QNR; j++) {
+            for (int j = 0; j < nrc; j++) {
                 __m256i mt = _mm256_madd_epi16(bs, mins[j]);
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i][j]), _mm256_mul_ps(dd[j], da), acc[i][j]);
                 acc[i][j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mt), _mm256_mul_ps(dm[j], da), acc[i][j]);
             }
         }
     }
-    store_tile(mr, acc, y, ldy, nv);
+    store_tile(mr, nrc, acc, y, ldy, nv);
 }
 
-QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
-                  int nv) {
+QI void tile_q6_K_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K,
+                    float *y, int64_t ldy, int nv) {
     const unsigned char *wr[QNR];
     wrows(wr, w, rb, nv);
     __m256 acc[QMR][QNR];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03), m2b = _mm256_set1_epi8(0x0c),
                   m2c = _mm256_set1_epi8(0x30), m2d = _mm256_set1_epi8((char)0xc0);
     for (int64_t b = 0; b < K / 256; b++) {
         const x86_block_q6_K *blk[QNR];
         __m256i scv[QNR];
-        for (int j = 0; j < QNR; j++) {
+        for (int j = 0; j < nrc; j++) {
             blk[j] = (const x86_block_q6_K *)(const void *)wr[j] + b;
-            for (int l = 0; l < 4; l++) _mm_prefetch(XQ_PF(blk[j]) + 64 * l, _MM_HINT_T0);
+            for (int l = 0; l < 4; l++) _mm_prefetch((const char *)blk[j] + pfd + 64 * l, _MM_HINT_T0);
             scv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)blk[j]->scales));
         }
         __m256i isum[QMR][QNR];
         for (int i = 0; i < mr; i++) {
             __m256i bs = _mm256_load_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b));
-            for (int j = 0; j < QNR; j++) /* the -32 offset: -32 * sum_s sc_s * sum16_s */
+            for (int j = 0; j < nrc; j++) /* the -32 offset: -32 * sum_s sc_s * sum16_s */
                 isum[i][j] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, scv[j]), 5));
         }
         for (int h = 0; h < 2; h++) {
             for (int c = 0; c < 4; c++) {
                 __m256i q[QNR], s16[QNR];
-                for (int j = 0; j < QNR; j++) {
+                for (int j = 0; j < nrc; j++) {
                     const uint8_t *ql = blk[j]->ql + 64 * h, *qh = blk[j]->qh + 32 * h;
                     __m256i l = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32 * (c & 1)));
                     __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)qh);
@@ -388,23 +393,42 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
                 }
                 for (int i = 0; i < mr; i++) {
                     __m256i a = _mm256_load_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 256 * b + 128 * h + 32 * c));
-                    for (int j = 0; j < QNR; j++)
+                    for (int j = 0; j < nrc; j++)
                         isum[i][j] = DPWSSD(isum[i][j], _mm256_maddubs_epi16(q[j], a), s16[j]);
                 }
             }
         }
         for (int i = 0; i < mr; i++) {
             float da = XQ_D(xb, i)[b];
-            for (int j = 0; j < QNR; j++)
+            for (int j = 0; j < nrc; j++)
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i][j]), _mm256_set1_ps(f16(blk[j]->d) * da),
                                             acc[i][j]);
         }
     }
-    store_tile(mr, acc, y, ldy, nv);
+    store_tile(mr, nrc, acc, y, ldy, nv);
 }
 
-#define Q4K_DEC NULL, 0
-#define Q6K_DEC NULL, 0
+
+/* QNR-row tiles for batches; decode (M = 1) one row at a time, in address
+ * order (see DEC_PF), with the same arithmetic per output. */
+#define QTILE_WRAP(T)                                                                                                \
+    QI void tile_##T(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, \
+                     int nv) {                                                                                       \
+        tile_##T##_n(mr, QNR, QNR * rb, xb, w, rb, K, y, ldy, nv);                                                  \
+    }                                                                                                                \
+    static void T##_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,      \
+                        int nv) {                                                                                    \
+        for (int j = 0; j < nv; j++) tile_##T##_n(1, 1, DEC_PF, xb, w + (size_t)j * rb, rb, K, y + j, ldy, 1);      \
+    }
+QTILE_WRAP(q4_0)
+QTILE_WRAP(q8_0)
+QTILE_WRAP(q4_K)
+QTILE_WRAP(q6_K)
+
+#define Q4K_DEC q4_K_dec, DEC_ROWS
+#define Q6K_DEC q6_K_dec, DEC_ROWS
+#define Q40_DEC q4_0_dec, DEC_ROWS
+#define Q80_DEC q8_0_dec, DEC_ROWS
 #define Q40_QUANT quant_rows_32, 32
 #define Q80_QUANT quant_rows_32
 #define Q4K_QUANT quant_rows_k
@@ -498,11 +522,11 @@ static void qmatmul(int type, const qtile_fn *tiles, int mrt, int nr, qtile_fn d
 }
 
 void PFX(matmul_q4_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, QMR, QNR32, NULL, 0, Q40_QUANT, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, QMR, QNR32, Q40_DEC, Q40_QUANT, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q8_0)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QMR, QNR32, NULL, 0, Q80_QUANT, 32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
+    qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QMR, QNR32, Q80_DEC, Q80_QUANT, 32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
 }
 void PFX(matmul_q4_K)(LLV_MATMUL_ARGS) {

@@ -8,17 +8,13 @@
  * outputs per float register); lanes accumulate in block order and are
  * reduced by one fixed tree, so the order still depends only on K. Q4_0/Q8_0
  * tiles take QNR32 weight rows (their per-block float work per output is
- * larger, so wider tiles pay); the K-quants take QMRK x 2 in batches and
- * 1 x 2 (Q4_K) or 1 x QNR1 (Q6_K) in decode (the same arithmetic per output). */
+ * larger, so wider tiles pay), the K-quants QMRK x 2. Decode (M = 1) takes
+ * one weight row at a time (q*_dec below), with the same arithmetic per
+ * output. */
 
-/* Software prefetch of the weights. Decode streams a tile's rows at once,
- * interleaved, which the hardware prefetchers do not follow: with no software
- * prefetch a 2-thread Q4_K matrix-vector product reads at 0.3 of the read
- * kernel's bandwidth. The K-quants prefetch the same block of the rows about
- * 16 KiB ahead (whole tiles; 8 to 32 KiB measured the same): one tile ahead,
- * 4.6 KiB for 2 Q4_K rows, keeps too few lines in flight. Q4_0/Q8_0 tiles (4
- * rows) measured the same from 1 to 8 tiles ahead (0.91-0.95 of the read
- * bandwidth) and prefetch the next tile. */
+/* Batched tiles (many instructions per weight line) prefetch the same block
+ * of their rows about 16 KiB ahead for the K-quants, the next tile for
+ * Q4_0/Q8_0; decode: DEC_PF in quant-impl.h. */
 QI size_t kpf_dist(int nrc, size_t rb) {
     const size_t t = (size_t)nrc * rb;
     return (16384 + t - 1) / t * t;
@@ -77,13 +73,13 @@ static void quant_rows_40(const float *x, int64_t ldx, int mr, int64_t K, xq_buf
  * register give the low nibbles (values 0-15 of each block) and the high
  * ones (16-31), against the two halves of quant_rows_40's group; int32 lanes
  * 4k..4k+3 hold block k. A last partial group loads only its blocks. */
-QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
-                  int nv) {
+QI void tile_q4_0_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y,
+                    int64_t ldy, int nv) {
     const unsigned char *wr[QNR32];
-    for (int j = 0; j < QNR32; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
     __m512 acc[QMR][QNR32];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR32; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
     /* the fp16 d of blocks 0-3 (words 0, 9, 18, 27 of the 72-byte group), each 4 times */
     const __m512i widx = _mm512_setr_epi32(0, 0, 0x00090009, 0x00090009, 0x00120012, 0x00120012, 0x001b001b,
@@ -94,10 +90,12 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         const int nt = nb - g < 4 ? (int)(nb - g) : 4;
         __m512i lo[QNR32], hi[QNR32];
         __m512 dw[QNR32];
-        for (int j = 0; j < QNR32; j++) {
+        for (int j = 0; j < nrc; j++) {
             const unsigned char *p = wr[j] + (size_t)g * sizeof(x86_block_q4_0);
-            _mm_prefetch((const char *)p + QNR32 * rb, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + QNR32 * rb + 64, _MM_HINT_T0);
+            if (pfd) {
+                _mm_prefetch((const char *)p + pfd, _MM_HINT_T0);
+                _mm_prefetch((const char *)p + pfd + 64, _MM_HINT_T0);
+            }
             __m512i a, q;
             if (nt == 4) {
                 a = _mm512_loadu_si512((const void *)p);
@@ -124,16 +122,23 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             __m512 da = _mm512_permutexvar_ps(didx, _mm512_castps128_ps512(_mm_loadu_ps(XQ_D(xb, i) + g)));
             __m512i off = _mm512_maskz_permutexvar_epi32(
                 0x1111, didx, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(XQ_S8(xb, i) + g))));
-            for (int j = 0; j < QNR32; j++) {
+            for (int j = 0; j < nrc; j++) {
                 __m512i sm = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(off, lo[j], xl), hi[j], xh); /* sum (q - 8) * a */
                 acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), _mm512_mul_ps(dw[j], da), acc[i][j]);
             }
         }
     }
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR32; j++)
+        for (int j = 0; j < nrc; j++)
             if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
 }
+QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
+    tile_q4_0_n(mr, QNR32, QNR32 * rb, xb, w, rb, K, y, ldy, nv);
+}
+static void q4_0_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
+    for (int j = 0; j < nv; j++) tile_q4_0_n(1, 1, DEC_PF, xb, w + (size_t)j * rb, rb, K, y + j, ldy, 1);
+}
+#define Q40_DEC q4_0_dec, DEC_ROWS
 #define Q40_QUANT quant_rows_40, 128
 
 /* Q8_0 activations as u8 (q + 128) for vpdpbusd against the signed
@@ -155,13 +160,13 @@ static void quant_rows_32u(const float *x, int64_t ldx, int mr, int64_t K, xq_bu
 /* Two blocks per register (lanes 0-7 the even block, 8-15 the odd), four
  * blocks per step where K allows: the four fp16 d of a 136-byte group by one
  * vpermt2w + cvtph. The same float operations in the same order either way. */
-QI void q8_0_step(int mr, const xq_buf *xb, int64_t b, bool two, const __m512i *wq, const __m512i *corr,
+QI void q8_0_step(int mr, int nrc, const xq_buf *xb, int64_t b, bool two, const __m512i *wq, const __m512i *corr,
                   const __m512 *dw, __m512 acc[QMR][QNR32]) {
     for (int i = 0; i < mr; i++) {
         __m512i a = two ? _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 32 * b))
                         : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b)));
         __m512 da = pair_ps(XQ_D(xb, i)[b], two ? XQ_D(xb, i)[b + 1] : 0.0f);
-        for (int j = 0; j < QNR32; j++) {
+        for (int j = 0; j < nrc; j++) {
             __m512i s = _mm512_dpbusd_epi32(corr[j], a, wq[j]);
             acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[j], da), acc[i][j]);
         }
@@ -174,13 +179,13 @@ QI __m512i q8_corr(__m512i w) {
                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), w));
 }
 
-QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
-                  int nv) {
+QI void tile_q8_0_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y,
+                    int64_t ldy, int nv) {
     const unsigned char *wr[QNR32];
-    for (int j = 0; j < QNR32; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
     __m512 acc[QMR][QNR32];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR32; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
     /* words of the group's first 64 bytes (0-31) and next 64 (32-63): d0 = 0, d1 = 17, d2 = 34, d3 = 51,
      * as [d0 x 8, d1 x 8 | d2 x 8, d3 x 8] */
     const __m512i didx = _mm512_setr_epi32(0, 0, 0, 0, 0x00110011, 0x00110011, 0x00110011, 0x00110011, 0x00220022,
@@ -191,9 +196,10 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     for (; b + 4 <= nb; b += 4) {
         __m512i wq0[QNR32], wq1[QNR32], c0[QNR32], c1[QNR32];
         __m512 dw0[QNR32], dw1[QNR32];
-        for (int j = 0; j < QNR32; j++) {
+        for (int j = 0; j < nrc; j++) {
             const unsigned char *p = wr[j] + (size_t)b * sizeof(x86_block_q8_0);
-            for (int l = 0; l < 3; l++) _mm_prefetch((const char *)p + QNR32 * rb + 64 * l, _MM_HINT_T0);
+            if (pfd)
+                for (int l = 0; l < 3; l++) _mm_prefetch((const char *)p + pfd + 64 * l, _MM_HINT_T0);
             __m512i d = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)p), didx,
                                                   _mm512_loadu_si512((const void *)(p + 64)));
             dw0[j] = _mm512_cvtph_ps(_mm512_castsi512_si256(d));
@@ -205,14 +211,14 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             c0[j] = q8_corr(wq0[j]);
             c1[j] = q8_corr(wq1[j]);
         }
-        q8_0_step(mr, xb, b, true, wq0, c0, dw0, acc);
-        q8_0_step(mr, xb, b + 2, true, wq1, c1, dw1, acc);
+        q8_0_step(mr, nrc, xb, b, true, wq0, c0, dw0, acc);
+        q8_0_step(mr, nrc, xb, b + 2, true, wq1, c1, dw1, acc);
     }
     for (; b < nb; b += 2) {
         const bool two = b + 1 < nb;
         __m512i wq[QNR32], c[QNR32];
         __m512 dw[QNR32];
-        for (int j = 0; j < QNR32; j++) {
+        for (int j = 0; j < nrc; j++) {
             const x86_block_q8_0 *b0 = (const x86_block_q8_0 *)(const void *)wr[j] + b, *b1 = b0 + 1;
             __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)b0->qs);
             __m256i v1 = two ? _mm256_loadu_si256((const __m256i *)(const void *)b1->qs) : _mm256_setzero_si256();
@@ -220,12 +226,19 @@ QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
             c[j] = q8_corr(wq[j]);
             dw[j] = pair_ps(f16(b0->d), two ? f16(b1->d) : 0.0f);
         }
-        q8_0_step(mr, xb, b, two, wq, c, dw, acc);
+        q8_0_step(mr, nrc, xb, b, two, wq, c, dw, acc);
     }
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < QNR32; j++)
+        for (int j = 0; j < nrc; j++)
             if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
 }
+QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
+    tile_q8_0_n(mr, QNR32, QNR32 * rb, xb, w, rb, K, y, ldy, nv);
+}
+static void q8_0_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
+    for (int j = 0; j < nv; j++) tile_q8_0_n(1, 1, DEC_PF, xb, w + (size_t)j * rb, rb, K, y + j, ldy, 1);
+}
+#define Q80_DEC q8_0_dec, DEC_ROWS
 
 /* The 8 scales and mins of a Q4_K block as bytes [sc0..sc7, m0..m7], in
  * vector ops (ggml's get_scale_min_k4 on all sub-blocks at once). Reads 16
@@ -254,25 +267,25 @@ static void quant_rows_k4(const float *x, int64_t ldx, int mr, int64_t K, xq_buf
 }
 #define Q4K_QUANT quant_rows_k4
 
-QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
-    const unsigned char *wr[QNR1];
-    for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
-    const size_t pfd = kpf_dist(nrc, rb);
-    __m512 acc[QMRK][QNR1 / 2];
+    const unsigned char *wr[QNR];
+    for (int j = 0; j < QNR; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    const size_t pfd = kpf_dist(QNR, rb);
+    __m512 acc[QMRK][QNR / 2];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nrc / 2; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < QNR / 2; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
     /* [d (dmin) of the first row x 8 | of the second x 8] from [d0 dmin0 - - d1 dmin1 - -] */
     const __m512i ddi = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
     const __m512i dmi = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5);
     for (int64_t b = 0; b < K / 256; b++) {
-        const x86_block_q4_K *blk[QNR1];
-        __m512i scl[QNR1];
-        __m512 ddp[QNR1 / 2], wmp[QNR1 / 2];
-        __m128 dmn[QNR1]; /* [d, dmin] */
-        __m128i sm[QNR1];
-        for (int j = 0; j < nrc; j++) {
+        const x86_block_q4_K *blk[QNR];
+        __m512i scl[QNR];
+        __m512 ddp[QNR / 2], wmp[QNR / 2];
+        __m128 dmn[QNR]; /* [d, dmin] */
+        __m128i sm[QNR];
+        for (int j = 0; j < QNR; j++) {
             blk[j] = (const x86_block_q4_K *)(const void *)wr[j] + b;
             for (int l = 0; l < 3; l++) _mm_prefetch((const char *)blk[j] + pfd + 64 * l, _MM_HINT_T0);
             sm[j] = q4k_sm8(blk[j]->scales);
@@ -281,16 +294,16 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
             memcpy(&dm, blk[j], 4);
             dmn[j] = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dm));
         }
-        for (int j = 0; j < nrc / 2; j++) {
+        for (int j = 0; j < QNR / 2; j++) {
             __m512 dpair = _mm512_castps256_ps512(_mm256_set_m128(dmn[2 * j + 1], dmn[2 * j]));
             ddp[j] = _mm512_permutexvar_ps(ddi, dpair);
             /* [dmin * m0..m7 of row 2j | of row 2j+1] */
             __m512i mm = _mm512_cvtepu8_epi32(_mm_unpackhi_epi64(sm[2 * j], sm[2 * j + 1]));
             wmp[j] = _mm512_mul_ps(_mm512_cvtepi32_ps(mm), _mm512_permutexvar_ps(dmi, dpair));
         }
-        __m512i isum[QMRK][QNR1];
+        __m512i isum[QMRK][QNR];
         for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nrc; j++) isum[i][j] = _mm512_setzero_si512();
+            for (int j = 0; j < QNR; j++) isum[i][j] = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++) { /* 128 values: sub-blocks 4h .. 4h+3 */
             /* the low nibbles of qs[64h, 64h + 64) are [sub-block 4h | 4h+2], the high ones [4h+1 | 4h+3], against
              * quant_rows_k4's [0 2 | 1 3] order; pshufb indices: that sub-block's scale byte zero-extended to int16 */
@@ -298,8 +311,8 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
                                                     _mm256_set1_epi16((short)(0xff00 + 4 * h + 2)), 1);
             const __m512i sel1 = _mm512_inserti64x4(_mm512_set1_epi16((short)(0xff00 + 4 * h + 1)),
                                                     _mm256_set1_epi16((short)(0xff00 + 4 * h + 3)), 1);
-            __m512i q0[QNR1], q1[QNR1], s0[QNR1], s1[QNR1];
-            for (int j = 0; j < nrc; j++) {
+            __m512i q0[QNR], q1[QNR], s0[QNR], s1[QNR];
+            for (int j = 0; j < QNR; j++) {
                 __m512i v = _mm512_loadu_si512((const void *)(blk[j]->qs + 64 * h));
                 q0[j] = _mm512_and_si512(v, lo4);
                 q1[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
@@ -309,7 +322,7 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
             for (int i = 0; i < mr; i++) {
                 const int8_t *xq = XQ_QS(xb, i) + 256 * b + 128 * h;
                 __m512i a0 = _mm512_loadu_si512((const void *)xq), a1 = _mm512_loadu_si512((const void *)(xq + 64));
-                for (int j = 0; j < nrc; j++) {
+                for (int j = 0; j < QNR; j++) {
                     isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q0[j], a0), s0[j]);
                     isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q1[j], a1), s1[j]);
                 }
@@ -318,7 +331,7 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
         for (int i = 0; i < mr; i++) {
             __m512 xm = _mm512_broadcast_f32x8(_mm256_loadu_ps(XQ_XM(xb, i) + 8 * b));
             __m512 da = _mm512_set1_ps(XQ_D(xb, i)[b]);
-            for (int j = 0; j < nrc / 2; j++) {
+            for (int j = 0; j < QNR / 2; j++) {
                 const __m512i i0 = isum[i][2 * j], i1 = isum[i][2 * j + 1];
                 const __m512i sum = _mm512_add_epi32(_mm512_shuffle_i64x2(i0, i1, _MM_SHUFFLE(1, 0, 1, 0)),
                                                      _mm512_shuffle_i64x2(i0, i1, _MM_SHUFFLE(3, 2, 3, 2)));
@@ -328,19 +341,19 @@ QI void tile_q4_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
         }
     }
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nrc; j++)
+        for (int j = 0; j < QNR; j++)
             if (j < nv)
                 y[i * ldy + j] = hsum8q((j & 1) ? _mm512_extractf32x8_ps(acc[i][j / 2], 1) : _mm512_castps512_ps256(acc[i][j / 2]));
 }
 
-QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
+QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
-    const unsigned char *wr[QNR1];
-    for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
-    const size_t pfd = kpf_dist(nrc, rb);
-    __m512 acc[QMRK][QNR1 / 2];
+    const unsigned char *wr[QNR];
+    for (int j = 0; j < QNR; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    const size_t pfd = kpf_dist(QNR, rb);
+    __m512 acc[QMRK][QNR / 2];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nrc / 2; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < QNR / 2; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i ddi = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     /* per 64-value pair of chunks (c, c+1) = ([ql & 15 | hb bits 0-1], [ql2 & 15 | bits 2-3]) or the high nibbles
@@ -348,32 +361,32 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
     const __m512i hsh01 = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002ll, 0x0002000200020002ll,
                                             0x0002000200020002ll, 0x0002000200020002ll); /* left: 4 / 2 */
     for (int64_t b = 0; b < K / 256; b++) {
-        const x86_block_q6_K *blk[QNR1];
-        __m256i scv[QNR1];
-        for (int j = 0; j < nrc; j++) {
+        const x86_block_q6_K *blk[QNR];
+        __m256i scv[QNR];
+        for (int j = 0; j < QNR; j++) {
             blk[j] = (const x86_block_q6_K *)(const void *)wr[j] + b;
             for (int l = 0; l < 4; l++) _mm_prefetch((const char *)blk[j] + pfd + 64 * l, _MM_HINT_T0);
             scv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)blk[j]->scales));
         }
-        __m512i scp[QNR1 / 2];
-        __m512 dp[QNR1 / 2];
-        for (int j = 0; j < nrc / 2; j++) {
+        __m512i scp[QNR / 2];
+        __m512 dp[QNR / 2];
+        for (int j = 0; j < QNR / 2; j++) {
             scp[j] = _mm512_inserti64x4(_mm512_castsi256_si512(scv[2 * j]), scv[2 * j + 1], 1);
             uint32_t d2 = (uint32_t)blk[2 * j]->d | (uint32_t)blk[2 * j + 1]->d << 16;
             dp[j] = _mm512_permutexvar_ps(ddi, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d2))));
         }
-        __m512i isum[QMRK][QNR1];
+        __m512i isum[QMRK][QNR];
         for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nrc; j++) isum[i][j] = _mm512_setzero_si512();
+            for (int j = 0; j < QNR; j++) isum[i][j] = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++) {
             for (int c = 0; c < 4; c += 2) { /* chunks c, c+1: values 128h + 32c .. +63 */
-                __m512i q[QNR1], s16[QNR1];
+                __m512i q[QNR], s16[QNR];
                 /* int16 lane t takes scale 8h + 2c + t/8 (16 values per scale, 2 per lane) */
                 const int s0 = 8 * h + 2 * c;
                 const __m512i sidx = _mm512_inserti64x4(
                     _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16((short)(s0 + 1)), _mm_set1_epi16((short)s0))),
                     _mm256_set_m128i(_mm_set1_epi16((short)(s0 + 3)), _mm_set1_epi16((short)(s0 + 2))), 1);
-                for (int j = 0; j < nrc; j++) {
+                for (int j = 0; j < QNR; j++) {
                     const uint8_t *ql = blk[j]->ql + 64 * h, *qh = blk[j]->qh + 32 * h;
                     __m512i l = _mm512_loadu_si512((const void *)ql); /* [ql 0-31 | ql 32-63] */
                     __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)qh));
@@ -391,7 +404,7 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
                 }
                 for (int i = 0; i < mr; i++) {
                     __m512i a = _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 256 * b + 128 * h + 32 * c));
-                    for (int j = 0; j < nrc; j++)
+                    for (int j = 0; j < QNR; j++)
                         isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(q[j], a), s16[j]);
                 }
             }
@@ -399,7 +412,7 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
         for (int i = 0; i < mr; i++) {
             __m512i bs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b)));
             __m512 da = _mm512_set1_ps(XQ_D(xb, i)[b]);
-            for (int j = 0; j < nrc / 2; j++) {
+            for (int j = 0; j < QNR / 2; j++) {
                 /* lanes l and l+8 folded exactly, two weight rows per register, minus the -32 offset terms
                  * 32 * sum_s sc_s * sum16_s */
                 const __m512i i0 = isum[i][2 * j], i1 = isum[i][2 * j + 1];
@@ -411,27 +424,99 @@ QI void tile_q6_K_n(int mr, int nrc, const xq_buf *xb, const unsigned char *w, s
         }
     }
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nrc; j++)
+        for (int j = 0; j < QNR; j++)
             if (j < nv)
                 y[i * ldy + j] = hsum8q((j & 1) ? _mm512_extractf32x8_ps(acc[i][j / 2], 1) : _mm512_castps512_ps256(acc[i][j / 2]));
 }
 
-/* QNR-row tiles for the batched path, QNR1-row tiles for decode (M = 1):
- * more weight rows in flight where there is one x row. Every output is
- * computed the same way in either, so the bits do not change. */
-QI void tile_q4_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
-                  int nv) {
-    tile_q4_K_n(mr, QNR, xb, w, rb, K, y, ldy, nv);
-}
-QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
-                  int nv) {
-    tile_q6_K_n(mr, QNR, xb, w, rb, K, y, ldy, nv);
+/* Decode (M = 1): one weight row at a time, so that each thread reads its
+ * rows in address order (see DEC_PF). The per-output operations are those of the
+ * batched tiles' 8 float lanes (here in 256-bit registers), so the bits are
+ * the same. */
+QI void q4_K_row(const xq_buf *xb, const unsigned char *w, int64_t K, float *y) {
+    const __m512i lo4 = _mm512_set1_epi8(0x0f);
+    const x86_block_q4_K *blk = (const x86_block_q4_K *)(const void *)w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / 256; b++, blk++) {
+        if (DEC_PF)
+            for (int l = 0; l < 3; l++) _mm_prefetch((const char *)blk + DEC_PF + 64 * l, _MM_HINT_T0);
+        const __m128i sm = q4k_sm8(blk->scales);
+        const __m512i scl = _mm512_broadcast_i32x4(sm);
+        uint32_t dm;
+        memcpy(&dm, blk, 4);
+        const __m128 dmn = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dm)); /* [d, dmin] */
+        __m512i isum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) { /* as in tile_q4_K_n */
+            const __m512i sel0 = _mm512_inserti64x4(_mm512_set1_epi16((short)(0xff00 + 4 * h)),
+                                                    _mm256_set1_epi16((short)(0xff00 + 4 * h + 2)), 1);
+            const __m512i sel1 = _mm512_inserti64x4(_mm512_set1_epi16((short)(0xff00 + 4 * h + 1)),
+                                                    _mm256_set1_epi16((short)(0xff00 + 4 * h + 3)), 1);
+            const __m512i v = _mm512_loadu_si512((const void *)(blk->qs + 64 * h));
+            const int8_t *xq = XQ_QS(xb, 0) + 256 * b + 128 * h;
+            const __m512i a0 = _mm512_loadu_si512((const void *)xq), a1 = _mm512_loadu_si512((const void *)(xq + 64));
+            isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(_mm512_and_si512(v, lo4), a0),
+                                       _mm512_shuffle_epi8(scl, sel0));
+            isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(v, 4), lo4), a1),
+                                       _mm512_shuffle_epi8(scl, sel1));
+        }
+        const __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
+        const __m256 da = _mm256_set1_ps(XQ_D(xb, 0)[b]);
+        const __m256 wm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(sm, sm))),
+                                        _mm256_broadcastss_ps(_mm_movehdup_ps(dmn)));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(_mm256_broadcastss_ps(dmn), da), acc);
+        acc = _mm256_fnmadd_ps(_mm256_loadu_ps(XQ_XM(xb, 0) + 8 * b), wm, acc);
+    }
+    *y = hsum8q(acc);
 }
 static void q4_K_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
-    tile_q4_K_n(1, 2, xb, w, rb, K, y, ldy, nv);
+    (void)ldy;
+    for (int j = 0; j < nv; j++) q4_K_row(xb, w + (size_t)j * rb, K, y + j);
+}
+
+QI void q6_K_row(const xq_buf *xb, const unsigned char *w, int64_t K, float *y) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    const __m512i hsh01 = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002ll, 0x0002000200020002ll,
+                                            0x0002000200020002ll, 0x0002000200020002ll);
+    const x86_block_q6_K *blk = (const x86_block_q6_K *)(const void *)w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / 256; b++, blk++) {
+        if (DEC_PF)
+            for (int l = 0; l < 4; l++) _mm_prefetch((const char *)blk + DEC_PF + 64 * l, _MM_HINT_T0);
+        const __m256i scv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)blk->scales));
+        __m512i isum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const __m512i l = _mm512_loadu_si512((const void *)(blk->ql + 64 * h));
+            const __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(blk->qh + 32 * h)));
+            for (int c = 0; c < 4; c += 2) { /* as in tile_q6_K_n */
+                const int s0 = 8 * h + 2 * c;
+                const __m512i sidx = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16((short)(s0 + 1)), _mm_set1_epi16((short)s0))),
+                    _mm256_set_m128i(_mm_set1_epi16((short)(s0 + 3)), _mm_set1_epi16((short)(s0 + 2))), 1);
+                __m512i lo, hi;
+                if (c == 0) {
+                    lo = _mm512_and_si512(l, m4);
+                    hi = _mm512_and_si512(_mm512_sllv_epi16(hh, _mm512_sub_epi16(_mm512_set1_epi16(4), hsh01)),
+                                          _mm512_set1_epi8(0x30));
+                } else {
+                    lo = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+                    hi = _mm512_and_si512(_mm512_srlv_epi16(hh, hsh01), _mm512_set1_epi8(0x30));
+                }
+                const __m512i a = _mm512_loadu_si512((const void *)(XQ_QS(xb, 0) + 256 * b + 128 * h + 32 * c));
+                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(_mm512_or_si512(lo, hi), a),
+                                           _mm512_permutexvar_epi16(sidx, _mm512_castsi256_si512(scv)));
+            }
+        }
+        const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(XQ_BS(xb, 0) + 16 * b));
+        __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
+        sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(bs, scv), 5));
+        const __m256 d = _mm256_set1_ps(f16(blk->d)), da = _mm256_set1_ps(XQ_D(xb, 0)[b]);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(d, da), acc);
+    }
+    *y = hsum8q(acc);
 }
 static void q6_K_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
-    tile_q6_K_n(1, QNR1, xb, w, rb, K, y, ldy, nv);
+    (void)ldy;
+    for (int j = 0; j < nv; j++) q6_K_row(xb, w + (size_t)j * rb, K, y + j);
 }
-#define Q4K_DEC q4_K_dec, 2 /* two row streams: 0.85-0.93 of the read bandwidth, four: 0.76-0.80 */
-#define Q6K_DEC q6_K_dec, QNR1 /* 2 or 4 rows measured the same */
+#define Q4K_DEC q4_K_dec, DEC_ROWS
+#define Q6K_DEC q6_K_dec, DEC_ROWS
