@@ -42,32 +42,34 @@ ALWAYS_INLINE float hsum8(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
 }
 
-ALWAYS_INLINE void tile(int mr, wkind t, const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K,
-                        float *y, int64_t ldy, int nv) {
+/* nrc (compile-time) is NR, or 1 for the decode tile (x86-kernels.h) */
+ALWAYS_INLINE void tile_n(int mr, int nrc, wkind t, const float *x, int64_t ldx, const unsigned char *w, size_t rb,
+                          int64_t K, float *y, int64_t ldy, int nv) {
     __m256 acc[MR][NR];
     const unsigned char *wr[NR];
-    for (int j = 0; j < NR; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < NR; j++) acc[i][j] = _mm256_setzero_ps();
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 8 <= K; k += 8) {
         __m256 wv[NR];
-        for (int j = 0; j < NR; j++) wv[j] = wload(wr[j], k, t);
+        if (nrc == 1) _mm_prefetch((const char *)wr[0] + LLV_X86_DEC_PF + (size_t)k * (t == W_F32 ? 4 : 2), _MM_HINT_T0);
+        for (int j = 0; j < nrc; j++) wv[j] = wload(wr[j], k, t);
         for (int i = 0; i < mr; i++) {
             __m256 xv = _mm256_loadu_ps(x + i * ldx + k);
-            for (int j = 0; j < NR; j++) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+            for (int j = 0; j < nrc; j++) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
     if (k < K) {
         __m256 wv[NR];
-        for (int j = 0; j < NR; j++) wv[j] = wload_tail(wr[j], k, K - k, t);
+        for (int j = 0; j < nrc; j++) wv[j] = wload_tail(wr[j], k, K - k, t);
         for (int i = 0; i < mr; i++) {
             __m256 xv = xload_tail(x + i * ldx + k, K - k);
-            for (int j = 0; j < NR; j++) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+            for (int j = 0; j < nrc; j++) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < NR; j++)
+        for (int j = 0; j < nrc; j++)
             if (j < nv) y[i * ldy + j] = hsum8(acc[i][j]);
 }
 
@@ -75,26 +77,28 @@ typedef llv_x86_tile_fn tile_fn;
 
 #define DEF_TILES(T, SUF)                                                                                            \
     static void tile1_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
-                            int64_t ldy, int nv) { tile(1, T, x, ldx, w, rb, K, y, ldy, nv); }                       \
+                            int64_t ldy, int nv) { tile_n(1, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
     static void tile2_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
-                            int64_t ldy, int nv) { tile(2, T, x, ldx, w, rb, K, y, ldy, nv); }                       \
+                            int64_t ldy, int nv) { tile_n(2, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
     static void tile3_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
-                            int64_t ldy, int nv) { tile(3, T, x, ldx, w, rb, K, y, ldy, nv); }                       \
+                            int64_t ldy, int nv) { tile_n(3, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
     static void tile4_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
-                            int64_t ldy, int nv) { tile(4, T, x, ldx, w, rb, K, y, ldy, nv); }                       \
+                            int64_t ldy, int nv) { tile_n(4, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
+    static void dec_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,       \
+                          int64_t ldy, int nv) { tile_n(1, 1, T, x, ldx, w, rb, K, y, ldy, nv); }                  \
     static const tile_fn tiles_##SUF[MR] = {tile1_##SUF, tile2_##SUF, tile3_##SUF, tile4_##SUF};
 
 DEF_TILES(W_F32, f32)
 DEF_TILES(W_F16, f16)
 DEF_TILES(W_BF16, bf16)
 
-static void matmul_tiles(const tile_fn *tiles, size_t esz, LLV_MATMUL_ARGS) {
-    llv_x86_matmul_tiles(tiles, MR, NR, esz, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+static void matmul_tiles(const tile_fn *tiles, tile_fn dec, size_t esz, LLV_MATMUL_ARGS) {
+    llv_x86_matmul_tiles(tiles, dec, MR, NR, esz, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
 }
 
-void llv_avx2_matmul_f32(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
-void llv_avx2_matmul_f16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
-void llv_avx2_matmul_bf16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_bf16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
+void llv_avx2_matmul_f32(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f32, dec_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
+void llv_avx2_matmul_f16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f16, dec_f16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
+void llv_avx2_matmul_bf16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_bf16, dec_bf16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
 
 /* ------------------------------------------------------------------------- */
 /* conversions                                                               */

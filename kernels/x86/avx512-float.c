@@ -54,53 +54,60 @@ ALWAYS_INLINE void hsum16x4_store(__m512 v0, __m512 v1, __m512 v2, __m512 v3, fl
 
 /* One register tile: mr x rows (compile-time) against NR weight rows, of which
  * nv are real (the others repeat the last real row and are not stored). */
-ALWAYS_INLINE void tile(int mr, wkind t, const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K,
-                        float *y, int64_t ldy, int nv) {
+/* nrc (compile-time) is NR, or 1 for the decode tile, which reads its one
+ * row with a prefetch LLV_X86_DEC_PF ahead and reduces it with hsum16. */
+ALWAYS_INLINE void tile_n(int mr, int nrc, wkind t, const float *x, int64_t ldx, const unsigned char *w, size_t rb,
+                          int64_t K, float *y, int64_t ldy, int nv) {
     __m512 acc[MR][NR];
     const unsigned char *wr[NR];
-    for (int j = 0; j < NR; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
     int64_t k = 0;
-    const size_t es = t == W_F32 ? 4 : 2, pf = NR * rb; /* decode: prefetch the next tile's rows */
+    /* 2-row batches (two decode streams): prefetch the next tile's rows */
+    const size_t es = t == W_F32 ? 4 : 2, pf = nrc == 1 ? LLV_X86_DEC_PF : NR * rb;
     for (; k + 16 <= K; k += 16) {
         __m512 wv[NR];
-        for (int j = 0; j < NR; j++) {
+        for (int j = 0; j < nrc; j++) {
             if (mr <= 2) _mm_prefetch((const char *)wr[j] + pf + (size_t)k * es, _MM_HINT_T0);
             wv[j] = wload(wr[j], k, t);
         }
         for (int i = 0; i < mr; i++) {
             __m512 xv = _mm512_loadu_ps(x + i * ldx + k);
-            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+            for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
     if (k < K) {
         __mmask16 m = (__mmask16)((1u << (K - k)) - 1);
         __m512 wv[NR];
-        for (int j = 0; j < NR; j++) wv[j] = wload_mask(wr[j], k, m, t);
+        for (int j = 0; j < nrc; j++) wv[j] = wload_mask(wr[j], k, m, t);
         for (int i = 0; i < mr; i++) {
             __m512 xv = _mm512_maskz_loadu_ps(m, x + i * ldx + k);
-            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+            for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
-    for (int i = 0; i < mr; i++) hsum16x4_store(acc[i][0], acc[i][1], acc[i][2], acc[i][3], y + i * ldy, nv);
+    if (nrc == 1) *y = hsum16(acc[0][0]);
+    else
+        for (int i = 0; i < mr; i++) hsum16x4_store(acc[i][0], acc[i][1], acc[i][2], acc[i][3], y + i * ldy, nv);
 }
 
 typedef llv_x86_tile_fn tile_fn;
 
 #define DEF_TILES(T, SUF)                                                                                            \
     static void tile1_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
-                            int64_t ldy, int nv) { tile(1, T, x, ldx, w, rb, K, y, ldy, nv); }                       \
+                            int64_t ldy, int nv) { tile_n(1, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
     static void tile2_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
-                            int64_t ldy, int nv) { tile(2, T, x, ldx, w, rb, K, y, ldy, nv); }                       \
+                            int64_t ldy, int nv) { tile_n(2, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
     static void tile3_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
-                            int64_t ldy, int nv) { tile(3, T, x, ldx, w, rb, K, y, ldy, nv); }                       \
+                            int64_t ldy, int nv) { tile_n(3, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
     static void tile4_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
-                            int64_t ldy, int nv) { tile(4, T, x, ldx, w, rb, K, y, ldy, nv); }                       \
+                            int64_t ldy, int nv) { tile_n(4, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
     static void tile5_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
-                            int64_t ldy, int nv) { tile(5, T, x, ldx, w, rb, K, y, ldy, nv); }                       \
+                            int64_t ldy, int nv) { tile_n(5, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
     static void tile6_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
-                            int64_t ldy, int nv) { tile(6, T, x, ldx, w, rb, K, y, ldy, nv); }                       \
+                            int64_t ldy, int nv) { tile_n(6, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
+    static void dec_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,       \
+                          int64_t ldy, int nv) { tile_n(1, 1, T, x, ldx, w, rb, K, y, ldy, nv); }                  \
     static const tile_fn tiles_##SUF[MR] = {tile1_##SUF, tile2_##SUF, tile3_##SUF,                                \
                                             tile4_##SUF, tile5_##SUF, tile6_##SUF};
 
@@ -108,8 +115,8 @@ DEF_TILES(W_F32, f32)
 DEF_TILES(W_F16, f16)
 DEF_TILES(W_BF16, bf16)
 
-static void matmul_tiles(const tile_fn *tiles, size_t esz, LLV_MATMUL_ARGS) {
-    llv_x86_matmul_tiles(tiles, MR, NR, esz, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+static void matmul_tiles(const tile_fn *tiles, tile_fn dec, size_t esz, LLV_MATMUL_ARGS) {
+    llv_x86_matmul_tiles(tiles, dec, MR, NR, esz, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
 }
 
 /* Short K (vision attention scores: K = head_dim = 80): the per-output lane
@@ -178,9 +185,9 @@ static void matmul_f32_short_k(LLV_MATMUL_ARGS) {
 
 void llv_avx512_matmul_f32(LLV_MATMUL_ARGS) {
     if (K <= SK_MAX) matmul_f32_short_k(w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
-    else matmul_tiles(tiles_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+    else matmul_tiles(tiles_f32, dec_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
 }
-void llv_avx512_matmul_f16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
+void llv_avx512_matmul_f16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f16, dec_f16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
 /* ------------------------------------------------------------------------- */
 /* BF16 weights: vdpbf16ps on activations rounded to bf16 (RNE)              */
 /* ------------------------------------------------------------------------- */
@@ -204,42 +211,44 @@ static void x_to_bf16(const float *x, int64_t K, uint16_t *dst) {
 
 typedef uint16_t xbf_rows[MR][XB_MAX_K];
 
-ALWAYS_INLINE void tile_dp(int mr, const xbf_rows *xb, const unsigned char *w, size_t rb, int64_t K, float *y,
+ALWAYS_INLINE void tile_dp_n(int mr, int nrc, const xbf_rows *xb, const unsigned char *w, size_t rb, int64_t K, float *y,
                            int64_t ldy, int nv) {
     __m512 acc[MR][NR];
     const unsigned char *wr[NR];
-    for (int j = 0; j < NR; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
         __m512bh wv[NR];
-        for (int j = 0; j < NR; j++) {
-            if (mr <= 2) _mm_prefetch((const char *)wr[j] + NR * rb + 2 * k, _MM_HINT_T0); /* decode */
+        for (int j = 0; j < nrc; j++) {
+            if (mr <= 2) _mm_prefetch((const char *)wr[j] + (nrc == 1 ? LLV_X86_DEC_PF : NR * rb) + 2 * k, _MM_HINT_T0);
             wv[j] = (__m512bh)_mm512_loadu_si512((const void *)(wr[j] + 2 * k));
         }
         for (int i = 0; i < mr; i++) {
             __m512bh xv = (__m512bh)_mm512_load_si512((const void *)((*xb)[i] + k));
-            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
+            for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
         }
     }
     if (k < K) {
         __mmask32 m = (__mmask32)((1u << (K - k)) - 1);
         __m512bh wv[NR];
-        for (int j = 0; j < NR; j++) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(m, wr[j] + 2 * k);
+        for (int j = 0; j < nrc; j++) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(m, wr[j] + 2 * k);
         for (int i = 0; i < mr; i++) {
             __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(m, (*xb)[i] + k);
-            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
+            for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
         }
     }
-    for (int i = 0; i < mr; i++) hsum16x4_store(acc[i][0], acc[i][1], acc[i][2], acc[i][3], y + i * ldy, nv);
+    if (nrc == 1) *y = hsum16(acc[0][0]);
+    else
+        for (int i = 0; i < mr; i++) hsum16x4_store(acc[i][0], acc[i][1], acc[i][2], acc[i][3], y + i * ldy, nv);
 }
 
 typedef void (*tile_dp_fn)(const xbf_rows *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                            int nv);
 #define DEF_DP(MRV)                                                                                                  \
     static void tile_dp##MRV(const xbf_rows *xb, const unsigned char *w, size_t rb, int64_t K, float *y,             \
-                             int64_t ldy, int nv) { tile_dp(MRV, xb, w, rb, K, y, ldy, nv); }
+                             int64_t ldy, int nv) { tile_dp_n(MRV, NR, xb, w, rb, K, y, ldy, nv); }
 DEF_DP(1)
 DEF_DP(2)
 DEF_DP(3)
@@ -250,7 +259,7 @@ static const tile_dp_fn tiles_dp[MR] = {tile_dp1, tile_dp2, tile_dp3, tile_dp4, 
 
 void llv_avx512_matmul_bf16(LLV_MATMUL_ARGS) {
     if (K > XB_MAX_K) {
-        matmul_tiles(tiles_bf16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+        matmul_tiles(tiles_bf16, dec_bf16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
         return;
     }
     xbf_rows xb __attribute__((aligned(64)));
@@ -260,6 +269,10 @@ void llv_avx512_matmul_bf16(LLV_MATMUL_ARGS) {
     bool single = M <= MR; /* decode: convert x once */
     if (single)
         for (int64_t i = 0; i < M; i++) x_to_bf16(x + i * ldx, K, xb[i]);
+    if (M == 1) { /* decode: one row at a time (x86-kernels.h) */
+        for (int64_t n = n0; n < n1; n++) tile_dp_n(1, 1, &xb, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + n, ldy, 1);
+        return;
+    }
     for (int64_t b0 = n0; b0 < n1; b0 += nb) {
         int64_t b1 = b0 + nb < n1 ? b0 + nb : n1;
         for (int64_t m = 0; m < M; m += MR) {

@@ -35,19 +35,12 @@
 #ifndef QMRK
 #define QMRK QMR /* x rows per tile of the K-quants */
 #endif
-/* Decode (M = 1) reads each thread's weight rows one at a time, strictly in
- * address order, with a software prefetch DEC_PF bytes ahead. Zen 5's
- * hardware prefetchers follow one sequential stream at the read kernel's
- * bandwidth but 2 or 4 interleaved row streams (a batched tile's pattern) at
- * about half of it, and software prefetch brought those back only to
- * 0.76-0.85 of it. One row at a time with DEC_PF = 8 KiB reads at 0.96-1.1 of
- * the read kernel for every type (AVX-512 tiles, 1 GiB matrices, 2 threads;
- * 2-24 KiB ahead measured alike, no prefetch 0.85-0.93). Batched tiles
- * prefetch the same blocks one tile (AVX2) or about 16 KiB (AVX-512
- * K-quants) ahead. Prefetches never fault, so those past the range are
- * harmless. */
+/* Decode (M = 1): one weight row at a time, DEC_PF bytes of software
+ * prefetch ahead (see x86-kernels.h). Batched tiles prefetch the same blocks
+ * one tile (AVX2) or about 16 KiB (AVX-512 K-quants) ahead. Prefetches never
+ * fault, so those past the range are harmless. */
 #ifndef DEC_PF
-#define DEC_PF 8192
+#define DEC_PF LLV_X86_DEC_PF
 #endif
 #define DEC_ROWS 16 /* weight rows per decode call: bounds the driver's loop only */
 #define QI static inline __attribute__((always_inline))

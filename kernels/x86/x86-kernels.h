@@ -15,14 +15,28 @@ const llv_kernels *llv_kernels_avx512(void);
     const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K, float *y, int64_t ldy,   \
         int64_t n0, int64_t n1
 
+/* Decode (M = 1) reads each thread's weight rows one at a time, strictly in
+ * address order, with a software prefetch this many bytes ahead. Zen 5's
+ * hardware prefetchers follow one sequential stream at the read kernel's
+ * bandwidth but 2 or 4 interleaved row streams (a batched tile's pattern) at
+ * about half of it, and software prefetch brought those back only to
+ * 0.76-0.85 of it. One row at a time 8 KiB ahead reads at 0.96-1.1 of the
+ * read kernel for every quantized type (AVX-512, 1 GiB matrices, 2 threads;
+ * 2-24 KiB ahead measured alike, no prefetch 0.85-0.93). */
+#define LLV_X86_DEC_PF 8192
+
 /* A register tile: rows x[0..mr) times nv (<= NR) weight rows, written to y.
- * The kernel files provide one per row count 1..MR. */
+ * The kernel files provide one per row count 1..MR, and a one-row decode
+ * tile (mr = 1, nv = 1, prefetching LLV_X86_DEC_PF ahead) with the same
+ * arithmetic per output. */
 typedef void (*llv_x86_tile_fn)(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,
                                 int64_t ldy, int nv);
 /* The ISA-independent blocking loop shared by the float matmuls: weight rows
- * in blocks that stay in L2 (~256 KiB) while every x row tile passes over them
- * (kernels/x86/x86-tiles.c, built without ISA flags). */
-void llv_x86_matmul_tiles(const llv_x86_tile_fn *tiles, int mr_max, int nr, size_t esz, LLV_MATMUL_ARGS);
+ * in blocks that stay in L2 (~256 KiB) while every x row tile passes over them;
+ * M = 1 runs dec over the rows one by one (kernels/x86/x86-tiles.c, built
+ * without ISA flags). */
+void llv_x86_matmul_tiles(const llv_x86_tile_fn *tiles, llv_x86_tile_fn dec, int mr_max, int nr, size_t esz,
+                          LLV_MATMUL_ARGS);
 
 /* avx512-float.c */
 void  llv_avx512_matmul_f32(LLV_MATMUL_ARGS);
