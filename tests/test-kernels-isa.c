@@ -183,8 +183,8 @@ static void test_matmul(void) {
             worst = fmax(worst, check_matmul(t, ty, bs == 1 ? 100 : bs * 3, 101, 5, pool));
             /* batches around the register tile heights (1..8 x rows) and, at K = 4096, past the rows
              * the quantized kernels' activation buffer holds at once (each row also checked alone) */
-            static const int64_t bm[] = {3, 37, 64};
-            for (int b = 0; b < 3; b++) worst = fmax(worst, check_matmul(t, ty, bs == 1 ? 72 : bs * 2, bm[b], 19, pool));
+            static const int64_t bm[] = {3, 4, 37, 64};
+            for (int b = 0; b < 4; b++) worst = fmax(worst, check_matmul(t, ty, bs == 1 ? 72 : bs * 2, bm[b], 19, pool));
             if (bs > 1) worst = fmax(worst, check_matmul(t, ty, 4096, 64, 37, NULL));
             printf("  %s matmul type %d: worst error %.3g of sum |x w| (tolerance %g)\n", t->name, ty, worst,
                    matmul_tol(t, ty));

@@ -84,21 +84,28 @@ typedef llv_x86_tile_fn tile_fn;
                             int64_t ldy, int nv) { tile_n(3, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
     static void tile4_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
                             int64_t ldy, int nv) { tile_n(4, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
-    static void dec_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,       \
-                          int64_t ldy, int nv) { tile_n(1, 1, T, x, ldx, w, rb, K, y, ldy, nv); }                  \
+    static void dec1_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,      \
+                           int64_t ldy, int nv) { tile_n(1, 1, T, x, ldx, w, rb, K, y, ldy, nv); }                 \
+    static void dec2_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,      \
+                           int64_t ldy, int nv) { tile_n(2, 1, T, x, ldx, w, rb, K, y, ldy, nv); }                 \
+    static void dec3_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,      \
+                           int64_t ldy, int nv) { tile_n(3, 1, T, x, ldx, w, rb, K, y, ldy, nv); }                 \
+    static void dec4_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,      \
+                           int64_t ldy, int nv) { tile_n(4, 1, T, x, ldx, w, rb, K, y, ldy, nv); }                 \
+    static const tile_fn decs_##SUF[LLV_X86_DEC_MR] = {dec1_##SUF, dec2_##SUF, dec3_##SUF, dec4_##SUF};           \
     static const tile_fn tiles_##SUF[MR] = {tile1_##SUF, tile2_##SUF, tile3_##SUF, tile4_##SUF};
 
 DEF_TILES(W_F32, f32)
 DEF_TILES(W_F16, f16)
 DEF_TILES(W_BF16, bf16)
 
-static void matmul_tiles(const tile_fn *tiles, tile_fn dec, size_t esz, LLV_MATMUL_ARGS) {
+static void matmul_tiles(const tile_fn *tiles, const tile_fn *dec, size_t esz, LLV_MATMUL_ARGS) {
     llv_x86_matmul_tiles(tiles, dec, MR, NR, esz, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
 }
 
-void llv_avx2_matmul_f32(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f32, dec_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
-void llv_avx2_matmul_f16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f16, dec_f16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
-void llv_avx2_matmul_bf16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_bf16, dec_bf16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
+void llv_avx2_matmul_f32(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f32, decs_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
+void llv_avx2_matmul_f16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f16, decs_f16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
+void llv_avx2_matmul_bf16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_bf16, decs_bf16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
 
 /* ------------------------------------------------------------------------- */
 /* conversions                                                               */

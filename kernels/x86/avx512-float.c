@@ -69,7 +69,7 @@ ALWAYS_INLINE void tile_n(int mr, int nrc, wkind t, const float *x, int64_t ldx,
     for (; k + 16 <= K; k += 16) {
         __m512 wv[NR];
         for (int j = 0; j < nrc; j++) {
-            if (mr <= 2) _mm_prefetch((const char *)wr[j] + pf + (size_t)k * es, _MM_HINT_T0);
+            if (mr <= 2 || nrc == 1) _mm_prefetch((const char *)wr[j] + pf + (size_t)k * es, _MM_HINT_T0);
             wv[j] = wload(wr[j], k, t);
         }
         for (int i = 0; i < mr; i++) {
@@ -86,7 +86,8 @@ ALWAYS_INLINE void tile_n(int mr, int nrc, wkind t, const float *x, int64_t ldx,
             for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
-    if (nrc == 1) *y = hsum16(acc[0][0]);
+    if (nrc == 1)
+        for (int i = 0; i < mr; i++) y[i * ldy] = hsum16(acc[i][0]);
     else
         for (int i = 0; i < mr; i++) hsum16x4_store(acc[i][0], acc[i][1], acc[i][2], acc[i][3], y + i * ldy, nv);
 }
@@ -106,8 +107,15 @@ typedef llv_x86_tile_fn tile_fn;
                             int64_t ldy, int nv) { tile_n(5, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
     static void tile6_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,     \
                             int64_t ldy, int nv) { tile_n(6, NR, T, x, ldx, w, rb, K, y, ldy, nv); }                    \
-    static void dec_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,       \
-                          int64_t ldy, int nv) { tile_n(1, 1, T, x, ldx, w, rb, K, y, ldy, nv); }                  \
+    static void dec1_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,      \
+                           int64_t ldy, int nv) { tile_n(1, 1, T, x, ldx, w, rb, K, y, ldy, nv); }                 \
+    static void dec2_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,      \
+                           int64_t ldy, int nv) { tile_n(2, 1, T, x, ldx, w, rb, K, y, ldy, nv); }                 \
+    static void dec3_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,      \
+                           int64_t ldy, int nv) { tile_n(3, 1, T, x, ldx, w, rb, K, y, ldy, nv); }                 \
+    static void dec4_##SUF(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,      \
+                           int64_t ldy, int nv) { tile_n(4, 1, T, x, ldx, w, rb, K, y, ldy, nv); }                 \
+    static const tile_fn decs_##SUF[LLV_X86_DEC_MR] = {dec1_##SUF, dec2_##SUF, dec3_##SUF, dec4_##SUF};           \
     static const tile_fn tiles_##SUF[MR] = {tile1_##SUF, tile2_##SUF, tile3_##SUF,                                \
                                             tile4_##SUF, tile5_##SUF, tile6_##SUF};
 
@@ -115,7 +123,7 @@ DEF_TILES(W_F32, f32)
 DEF_TILES(W_F16, f16)
 DEF_TILES(W_BF16, bf16)
 
-static void matmul_tiles(const tile_fn *tiles, tile_fn dec, size_t esz, LLV_MATMUL_ARGS) {
+static void matmul_tiles(const tile_fn *tiles, const tile_fn *dec, size_t esz, LLV_MATMUL_ARGS) {
     llv_x86_matmul_tiles(tiles, dec, MR, NR, esz, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
 }
 
@@ -185,9 +193,9 @@ static void matmul_f32_short_k(LLV_MATMUL_ARGS) {
 
 void llv_avx512_matmul_f32(LLV_MATMUL_ARGS) {
     if (K <= SK_MAX) matmul_f32_short_k(w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
-    else matmul_tiles(tiles_f32, dec_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+    else matmul_tiles(tiles_f32, decs_f32, 4, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
 }
-void llv_avx512_matmul_f16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f16, dec_f16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
+void llv_avx512_matmul_f16(LLV_MATMUL_ARGS) { matmul_tiles(tiles_f16, decs_f16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1); }
 /* ------------------------------------------------------------------------- */
 /* BF16 weights: vdpbf16ps on activations rounded to bf16 (RNE)              */
 /* ------------------------------------------------------------------------- */
@@ -222,7 +230,7 @@ ALWAYS_INLINE void tile_dp_n(int mr, int nrc, const xbf_rows *xb, const unsigned
     for (; k + 32 <= K; k += 32) {
         __m512bh wv[NR];
         for (int j = 0; j < nrc; j++) {
-            if (mr <= 2) _mm_prefetch((const char *)wr[j] + (nrc == 1 ? LLV_X86_DEC_PF : NR * rb) + 2 * k, _MM_HINT_T0);
+            if (mr <= 2 || nrc == 1) _mm_prefetch((const char *)wr[j] + (nrc == 1 ? LLV_X86_DEC_PF : NR * rb) + 2 * k, _MM_HINT_T0);
             wv[j] = (__m512bh)_mm512_loadu_si512((const void *)(wr[j] + 2 * k));
         }
         for (int i = 0; i < mr; i++) {
@@ -239,7 +247,8 @@ ALWAYS_INLINE void tile_dp_n(int mr, int nrc, const xbf_rows *xb, const unsigned
             for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
         }
     }
-    if (nrc == 1) *y = hsum16(acc[0][0]);
+    if (nrc == 1)
+        for (int i = 0; i < mr; i++) y[i * ldy] = hsum16(acc[i][0]);
     else
         for (int i = 0; i < mr; i++) hsum16x4_store(acc[i][0], acc[i][1], acc[i][2], acc[i][3], y + i * ldy, nv);
 }
@@ -256,10 +265,18 @@ DEF_DP(4)
 DEF_DP(5)
 DEF_DP(6)
 static const tile_dp_fn tiles_dp[MR] = {tile_dp1, tile_dp2, tile_dp3, tile_dp4, tile_dp5, tile_dp6};
+#define DEF_DP1(MRV)                                                                                                 \
+    static void tile_dp1_##MRV(const xbf_rows *xb, const unsigned char *w, size_t rb, int64_t K, float *y,           \
+                               int64_t ldy, int nv) { tile_dp_n(MRV, 1, xb, w, rb, K, y, ldy, nv); }
+DEF_DP1(1)
+DEF_DP1(2)
+DEF_DP1(3)
+DEF_DP1(4)
+static const tile_dp_fn tiles_dp1[LLV_X86_DEC_MR] = {tile_dp1_1, tile_dp1_2, tile_dp1_3, tile_dp1_4};
 
 void llv_avx512_matmul_bf16(LLV_MATMUL_ARGS) {
     if (K > XB_MAX_K) {
-        matmul_tiles(tiles_bf16, dec_bf16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+        matmul_tiles(tiles_bf16, decs_bf16, 2, w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
         return;
     }
     xbf_rows xb __attribute__((aligned(64)));
@@ -269,8 +286,8 @@ void llv_avx512_matmul_bf16(LLV_MATMUL_ARGS) {
     bool single = M <= MR; /* decode: convert x once */
     if (single)
         for (int64_t i = 0; i < M; i++) x_to_bf16(x + i * ldx, K, xb[i]);
-    if (M == 1) { /* decode: one row at a time (x86-kernels.h) */
-        for (int64_t n = n0; n < n1; n++) tile_dp_n(1, 1, &xb, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + n, ldy, 1);
+    if (M <= LLV_X86_DEC_MR) { /* decode: one weight row at a time (x86-kernels.h) */
+        for (int64_t n = n0; n < n1; n++) tiles_dp1[M - 1](&xb, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + n, ldy, 1);
         return;
     }
     for (int64_t b0 = n0; b0 < n1; b0 += nb) {

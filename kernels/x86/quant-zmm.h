@@ -8,9 +8,9 @@
  * outputs per float register); lanes accumulate in block order and are
  * reduced by one fixed tree, so the order still depends only on K. Q4_0/Q8_0
  * tiles take QNR32 weight rows (their per-block float work per output is
- * larger, so wider tiles pay), the K-quants QMRK x 2. Decode (M = 1) takes
- * one weight row at a time (q*_dec below), with the same arithmetic per
- * output. */
+ * larger, so wider tiles pay), the K-quants QMRK x 2. Decode (M <= DEC_MR)
+ * takes one weight row at a time (QROW_* below), with the same arithmetic
+ * per output. */
 
 /* Batched tiles (many instructions per weight line) prefetch the same block
  * of their rows about 16 KiB ahead for the K-quants, the next tile for
@@ -135,10 +135,6 @@ QI void tile_q4_0_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigne
 QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
     tile_q4_0_n(mr, QNR32, QNR32 * rb, xb, w, rb, K, y, ldy, nv);
 }
-static void q4_0_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
-    for (int j = 0; j < nv; j++) tile_q4_0_n(1, 1, DEC_PF, xb, w + (size_t)j * rb, rb, K, y + j, ldy, 1);
-}
-#define Q40_DEC q4_0_dec, DEC_ROWS
 #define Q40_QUANT quant_rows_40, 128
 
 /* Q8_0 activations as u8 (q + 128) for vpdpbusd against the signed
@@ -235,10 +231,6 @@ QI void tile_q8_0_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigne
 QI void tile_q8_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
     tile_q8_0_n(mr, QNR32, QNR32 * rb, xb, w, rb, K, y, ldy, nv);
 }
-static void q8_0_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
-    for (int j = 0; j < nv; j++) tile_q8_0_n(1, 1, DEC_PF, xb, w + (size_t)j * rb, rb, K, y + j, ldy, 1);
-}
-#define Q80_DEC q8_0_dec, DEC_ROWS
 
 /* The 8 scales and mins of a Q4_K block as bytes [sc0..sc7, m0..m7], in
  * vector ops (ggml's get_scale_min_k4 on all sub-blocks at once). Reads 16
@@ -429,65 +421,67 @@ QI void tile_q6_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
                 y[i * ldy + j] = hsum8q((j & 1) ? _mm512_extractf32x8_ps(acc[i][j / 2], 1) : _mm512_castps512_ps256(acc[i][j / 2]));
 }
 
-/* Decode (M = 1): one weight row at a time, so that each thread reads its
- * rows in address order (see DEC_PF). The per-output operations are those of the
- * batched tiles' 8 float lanes (here in 256-bit registers), so the bits are
- * the same. */
-QI void q4_K_row(const xq_buf *xb, const unsigned char *w, int64_t K, float *y) {
+/* Decode (M <= DEC_MR, one x row per stream): one weight row at a time, so
+ * that each thread reads its rows in address order (see DEC_PF). The
+ * per-output operations are those of the batched tiles' 8 float lanes (here
+ * in 256-bit registers), so the bits are the same. */
+QI void q4_K_row(int mr, const xq_buf *xb, const unsigned char *w, int64_t K, float *y, int64_t ldy) {
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
     const x86_block_q4_K *blk = (const x86_block_q4_K *)(const void *)w;
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[DEC_MR];
+    for (int i = 0; i < mr; i++) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 256; b++, blk++) {
-        if (DEC_PF)
-            for (int l = 0; l < 3; l++) _mm_prefetch((const char *)blk + DEC_PF + 64 * l, _MM_HINT_T0);
+        for (int l = 0; l < 3; l++) _mm_prefetch((const char *)blk + DEC_PF + 64 * l, _MM_HINT_T0);
         const __m128i sm = q4k_sm8(blk->scales);
         const __m512i scl = _mm512_broadcast_i32x4(sm);
         uint32_t dm;
         memcpy(&dm, blk, 4);
         const __m128 dmn = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dm)); /* [d, dmin] */
-        __m512i isum = _mm512_setzero_si512();
-        for (int h = 0; h < 2; h++) { /* as in tile_q4_K_n */
+        __m512i isum[DEC_MR];
+        for (int i = 0; i < mr; i++) isum[i] = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) { /* as in tile_q4_K */
             const __m512i sel0 = _mm512_inserti64x4(_mm512_set1_epi16((short)(0xff00 + 4 * h)),
                                                     _mm256_set1_epi16((short)(0xff00 + 4 * h + 2)), 1);
             const __m512i sel1 = _mm512_inserti64x4(_mm512_set1_epi16((short)(0xff00 + 4 * h + 1)),
                                                     _mm256_set1_epi16((short)(0xff00 + 4 * h + 3)), 1);
             const __m512i v = _mm512_loadu_si512((const void *)(blk->qs + 64 * h));
-            const int8_t *xq = XQ_QS(xb, 0) + 256 * b + 128 * h;
-            const __m512i a0 = _mm512_loadu_si512((const void *)xq), a1 = _mm512_loadu_si512((const void *)(xq + 64));
-            isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(_mm512_and_si512(v, lo4), a0),
-                                       _mm512_shuffle_epi8(scl, sel0));
-            isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(v, 4), lo4), a1),
-                                       _mm512_shuffle_epi8(scl, sel1));
+            const __m512i q0 = _mm512_and_si512(v, lo4), q1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+            const __m512i s0 = _mm512_shuffle_epi8(scl, sel0), s1 = _mm512_shuffle_epi8(scl, sel1);
+            for (int i = 0; i < mr; i++) {
+                const int8_t *xq = XQ_QS(xb, i) + 256 * b + 128 * h;
+                const __m512i a0 = _mm512_loadu_si512((const void *)xq), a1 = _mm512_loadu_si512((const void *)(xq + 64));
+                isum[i] = _mm512_dpwssd_epi32(isum[i], _mm512_maddubs_epi16(q0, a0), s0);
+                isum[i] = _mm512_dpwssd_epi32(isum[i], _mm512_maddubs_epi16(q1, a1), s1);
+            }
         }
-        const __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
-        const __m256 da = _mm256_set1_ps(XQ_D(xb, 0)[b]);
         const __m256 wm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(sm, sm))),
                                         _mm256_broadcastss_ps(_mm_movehdup_ps(dmn)));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(_mm256_broadcastss_ps(dmn), da), acc);
-        acc = _mm256_fnmadd_ps(_mm256_loadu_ps(XQ_XM(xb, 0) + 8 * b), wm, acc);
+        const __m256 d = _mm256_broadcastss_ps(dmn);
+        for (int i = 0; i < mr; i++) {
+            const __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(isum[i]), _mm512_extracti64x4_epi64(isum[i], 1));
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(d, _mm256_set1_ps(XQ_D(xb, i)[b])), acc[i]);
+            acc[i] = _mm256_fnmadd_ps(_mm256_loadu_ps(XQ_XM(xb, i) + 8 * b), wm, acc[i]);
+        }
     }
-    *y = hsum8q(acc);
-}
-static void q4_K_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
-    (void)ldy;
-    for (int j = 0; j < nv; j++) q4_K_row(xb, w + (size_t)j * rb, K, y + j);
+    for (int i = 0; i < mr; i++) y[i * ldy] = hsum8q(acc[i]);
 }
 
-QI void q6_K_row(const xq_buf *xb, const unsigned char *w, int64_t K, float *y) {
+QI void q6_K_row(int mr, const xq_buf *xb, const unsigned char *w, int64_t K, float *y, int64_t ldy) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     const __m512i hsh01 = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002ll, 0x0002000200020002ll,
                                             0x0002000200020002ll, 0x0002000200020002ll);
     const x86_block_q6_K *blk = (const x86_block_q6_K *)(const void *)w;
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[DEC_MR];
+    for (int i = 0; i < mr; i++) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 256; b++, blk++) {
-        if (DEC_PF)
-            for (int l = 0; l < 4; l++) _mm_prefetch((const char *)blk + DEC_PF + 64 * l, _MM_HINT_T0);
+        for (int l = 0; l < 4; l++) _mm_prefetch((const char *)blk + DEC_PF + 64 * l, _MM_HINT_T0);
         const __m256i scv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)blk->scales));
-        __m512i isum = _mm512_setzero_si512();
+        __m512i isum[DEC_MR];
+        for (int i = 0; i < mr; i++) isum[i] = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++) {
             const __m512i l = _mm512_loadu_si512((const void *)(blk->ql + 64 * h));
             const __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(blk->qh + 32 * h)));
-            for (int c = 0; c < 4; c += 2) { /* as in tile_q6_K_n */
+            for (int c = 0; c < 4; c += 2) { /* as in tile_q6_K */
                 const int s0 = 8 * h + 2 * c;
                 const __m512i sidx = _mm512_inserti64x4(
                     _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16((short)(s0 + 1)), _mm_set1_epi16((short)s0))),
@@ -501,22 +495,25 @@ QI void q6_K_row(const xq_buf *xb, const unsigned char *w, int64_t K, float *y) 
                     lo = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
                     hi = _mm512_and_si512(_mm512_srlv_epi16(hh, hsh01), _mm512_set1_epi8(0x30));
                 }
-                const __m512i a = _mm512_loadu_si512((const void *)(XQ_QS(xb, 0) + 256 * b + 128 * h + 32 * c));
-                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(_mm512_or_si512(lo, hi), a),
-                                           _mm512_permutexvar_epi16(sidx, _mm512_castsi256_si512(scv)));
+                const __m512i q = _mm512_or_si512(lo, hi);
+                const __m512i sc = _mm512_permutexvar_epi16(sidx, _mm512_castsi256_si512(scv));
+                for (int i = 0; i < mr; i++) {
+                    const __m512i a = _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 256 * b + 128 * h + 32 * c));
+                    isum[i] = _mm512_dpwssd_epi32(isum[i], _mm512_maddubs_epi16(q, a), sc);
+                }
             }
         }
-        const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(XQ_BS(xb, 0) + 16 * b));
-        __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
-        sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(bs, scv), 5));
-        const __m256 d = _mm256_set1_ps(f16(blk->d)), da = _mm256_set1_ps(XQ_D(xb, 0)[b]);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(d, da), acc);
+        const __m256 d = _mm256_set1_ps(f16(blk->d));
+        for (int i = 0; i < mr; i++) {
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b));
+            __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(isum[i]), _mm512_extracti64x4_epi64(isum[i], 1));
+            sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(bs, scv), 5));
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(d, _mm256_set1_ps(XQ_D(xb, i)[b])), acc[i]);
+        }
     }
-    *y = hsum8q(acc);
+    for (int i = 0; i < mr; i++) y[i * ldy] = hsum8q(acc[i]);
 }
-static void q6_K_dec(const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, int nv) {
-    (void)ldy;
-    for (int j = 0; j < nv; j++) q6_K_row(xb, w + (size_t)j * rb, K, y + j);
-}
-#define Q4K_DEC q4_K_dec, DEC_ROWS
-#define Q6K_DEC q6_K_dec, DEC_ROWS
+#define QROW_q4_K(mr, xb, w, rb, K, y, ldy) q4_K_row(mr, xb, w, K, y, ldy)
+#define QROW_q6_K(mr, xb, w, rb, K, y, ldy) q6_K_row(mr, xb, w, K, y, ldy)
+#define QROW_q4_0(mr, xb, w, rb, K, y, ldy) tile_q4_0_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
+#define QROW_q8_0(mr, xb, w, rb, K, y, ldy) tile_q8_0_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)

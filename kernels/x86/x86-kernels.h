@@ -24,18 +24,19 @@ const llv_kernels *llv_kernels_avx512(void);
  * read kernel for every quantized type (AVX-512, 1 GiB matrices, 2 threads;
  * 2-24 KiB ahead measured alike, no prefetch 0.85-0.93). */
 #define LLV_X86_DEC_PF 8192
+#define LLV_X86_DEC_MR 4 /* the float kernels' decode tiles: up to 4 x rows (streams) per weight row */
 
 /* A register tile: rows x[0..mr) times nv (<= NR) weight rows, written to y.
- * The kernel files provide one per row count 1..MR, and a one-row decode
- * tile (mr = 1, nv = 1, prefetching LLV_X86_DEC_PF ahead) with the same
- * arithmetic per output. */
+ * The kernel files provide one per row count 1..MR, and one-weight-row decode
+ * tiles (mr = 1..LLV_X86_DEC_MR, nv = 1, prefetching LLV_X86_DEC_PF ahead)
+ * with the same arithmetic per output. */
 typedef void (*llv_x86_tile_fn)(const float *x, int64_t ldx, const unsigned char *w, size_t rb, int64_t K, float *y,
                                 int64_t ldy, int nv);
 /* The ISA-independent blocking loop shared by the float matmuls: weight rows
  * in blocks that stay in L2 (~256 KiB) while every x row tile passes over them;
- * M = 1 runs dec over the rows one by one (kernels/x86/x86-tiles.c, built
+ * M <= LLV_X86_DEC_MR runs dec[M - 1] over the weight rows one by one (kernels/x86/x86-tiles.c, built
  * without ISA flags). */
-void llv_x86_matmul_tiles(const llv_x86_tile_fn *tiles, llv_x86_tile_fn dec, int mr_max, int nr, size_t esz,
+void llv_x86_matmul_tiles(const llv_x86_tile_fn *tiles, const llv_x86_tile_fn *dec, int mr_max, int nr, size_t esz,
                           LLV_MATMUL_ARGS);
 
 /* avx512-float.c */

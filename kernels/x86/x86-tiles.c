@@ -2,11 +2,12 @@
  * AVX-512 kernels: plain C, so it carries no ISA flags itself. */
 #include "x86-kernels.h"
 
-void llv_x86_matmul_tiles(const llv_x86_tile_fn *tiles, llv_x86_tile_fn dec, int mr_max, int nr, size_t esz,
+void llv_x86_matmul_tiles(const llv_x86_tile_fn *tiles, const llv_x86_tile_fn *dec, int mr_max, int nr, size_t esz,
                           LLV_MATMUL_ARGS) {
     const unsigned char *wb = w;
-    if (M == 1) {
-        for (int64_t n = n0; n < n1; n++) dec(x, ldx, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + n, ldy, 1);
+    if (M <= LLV_X86_DEC_MR) { /* decode: one weight row at a time */
+        for (int64_t n = n0; n < n1; n++)
+            dec[M - 1](x, ldx, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + n, ldy, 1);
         return;
     }
     int64_t nb = (int64_t)((256u << 10) / ((size_t)K * esz + 1)) / nr * nr;
