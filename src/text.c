@@ -444,72 +444,107 @@ typedef struct attn_job {
     int32_t              cross_idx; /* cross attention: index of the cross layer          */
 } attn_job;
 
-static const float *kv_row(const attn_job *j, const llv_text_state *st, const unsigned char *base, int32_t g,
-                           int32_t pos, float *tmp) {
-    size_t off = ((size_t)g * (size_t)st->n_ctx + (size_t)pos) * (size_t)j->hd;
-    if (st->kv_type == LLV_KV_F32) return (const float *)(const void *)base + off;
-    j->kern->to_f32[LLV_TYPE_F16](base + off * 2, tmp, j->hd);
-    return tmp;
+/* One item per (row, KV head): the group of query heads sharing that KV head
+ * (repeat_kv) is one matmul against the cached keys (the kernel's F16 or F32
+ * path: one call, not a dot per key and head), then each head's softmax and
+ * weighted sum of the values in key order, with value rows converted from F16
+ * a block at a time. Every row's arithmetic depends only on its own keys, so
+ * prefill and decode still agree bitwise. */
+#define ATTN_VBLK 32 /* value rows converted per step (a scratch of ATTN_VBLK * head_dim floats) */
+
+/* o[h] = sum_t p[h][t] * v[t] for the group's heads, t = 0..n-1 in order. */
+static void attn_values(const attn_job *j, const float *p, size_t ldp, int32_t group, const unsigned char *v, bool f16,
+                        int32_t n, float *tmp, float *o) {
+    const int32_t hd = j->hd;
+    for (int32_t t0 = 0; t0 < n; t0 += ATTN_VBLK) {
+        const int32_t nb = n - t0 < ATTN_VBLK ? n - t0 : ATTN_VBLK;
+        const float *vb = (const float *)(const void *)v + (size_t)t0 * hd;
+        if (f16) {
+            j->kern->to_f32[LLV_TYPE_F16](v + (size_t)t0 * hd * 2, tmp, (int64_t)nb * hd);
+            vb = tmp;
+        }
+        for (int32_t t = 0; t < nb; t++)
+            for (int32_t h = 0; h < group; h++)
+                j->kern->axpy_f32(p[(size_t)h * ldp + (size_t)(t0 + t)], vb + (size_t)t * hd, o + (size_t)h * hd, hd);
+    }
 }
 
 static void self_attn_task(void *ctx, int64_t i0, int64_t i1, int thread) {
     const attn_job *j = ctx;
     const llv_text_work *w = j->w;
     const int32_t group = j->Hq / j->Hkv, hd = j->hd;
-    float *scores = w->thr + (size_t)thread * w->thr_floats;
-    float *tmp = scores + w->thr_floats - (size_t)hd;
+    float *scores = w->thr + (size_t)thread * w->thr_floats; /* [group][n_keys] */
+    float *tmp = scores + w->thr_floats - (size_t)ATTN_VBLK * hd;
     for (int64_t it = i0; it < i1; it++) {
-        int32_t r = (int32_t)(it / j->Hq), h = (int32_t)(it % j->Hq), g = h / group; /* repeat_kv: j // (Hq/Hkv) */
+        int32_t r = (int32_t)(it / j->Hkv), g = (int32_t)(it % j->Hkv);
         const llv_text_state *st = w->segs[w->row_seg[r]].st;
+        const bool f16 = st->kv_type != LLV_KV_F32;
+        const size_t es = f16 ? 2 : 4, goff = (size_t)g * (size_t)st->n_ctx * (size_t)hd * es;
         const unsigned char *ck = st->kv + (size_t)j->slot * st->kv_layer_bytes;
         const unsigned char *cv = ck + st->kv_layer_bytes / 2;
-        const float *q = w->q + ((size_t)r * j->Hq + h) * hd;
-        float *o = w->att + ((size_t)r * j->Hq + h) * hd;
-        int32_t n_keys = w->row_pos[r] + 1;
-        for (int32_t t = 0; t < n_keys; t++) scores[t] = j->kern->dot_f32(q, kv_row(j, st, ck, g, t, tmp), hd) / j->scale;
-        j->kern->softmax(scores, n_keys);
-        memset(o, 0, (size_t)hd * sizeof(float));
-        for (int32_t t = 0; t < n_keys; t++) j->kern->axpy_f32(scores[t], kv_row(j, st, cv, g, t, tmp), o, hd);
+        const float *q = w->q + ((size_t)r * j->Hq + (size_t)g * group) * hd;
+        float *o = w->att + ((size_t)r * j->Hq + (size_t)g * group) * hd;
+        const int32_t n_keys = w->row_pos[r] + 1;
+        j->kern->matmul[f16 ? LLV_TYPE_F16 : LLV_TYPE_F32](ck + goff, (size_t)hd * es, q, hd, group, hd, scores, n_keys,
+                                                           0, n_keys);
+        for (int32_t h = 0; h < group; h++) {
+            float *sc = scores + (size_t)h * n_keys;
+            for (int32_t t = 0; t < n_keys; t++) sc[t] = sc[t] / j->scale;
+            j->kern->softmax(sc, n_keys);
+        }
+        memset(o, 0, (size_t)group * hd * sizeof(float));
+        attn_values(j, scores, (size_t)n_keys, group, cv + goff, f16, n_keys, tmp, o);
     }
 }
 
 /* Keys a row sees: its images' real tiles, or (no image) every token of
  * every image, padding tiles included (HF's all-zero mask row). Masked keys
  * get exp(min32 - max) = 0 in HF, so leaving them out is exact. Rows of a
- * batch without images get zeros (their cross layers are skipped). */
+ * batch without images get zeros (their cross layers are skipped). Items are
+ * (row, KV head) as in self_attn_task; cross K/V are F32. */
 static void cross_attn_task(void *ctx, int64_t i0, int64_t i1, int thread) {
     const attn_job *j = ctx;
     const llv_text_work *w = j->w;
-    float *scores = w->thr + (size_t)thread * w->thr_floats;
+    float *scores = w->thr + (size_t)thread * w->thr_floats; /* [group][keys seen] */
     const int32_t group = j->Hq / j->Hkv, hd = j->hd;
     for (int64_t it = i0; it < i1; it++) {
-        int32_t r = (int32_t)(it / j->Hq), h = (int32_t)(it % j->Hq), g = h / group;
+        int32_t r = (int32_t)(it / j->Hkv), g = (int32_t)(it % j->Hkv);
         const text_seg *sg = &w->segs[w->row_seg[r]];
-        const float *q = w->q + ((size_t)r * j->Hq + h) * hd;
-        float *o = w->att + ((size_t)r * j->Hq + h) * hd;
-        memset(o, 0, (size_t)hd * sizeof(float));
+        const float *q = w->q + ((size_t)r * j->Hq + (size_t)g * group) * hd;
+        float *o = w->att + ((size_t)r * j->Hq + (size_t)g * group) * hd;
+        memset(o, 0, (size_t)group * hd * sizeof(float));
         if (!sg->cross) continue;
         const llv_cross_kv *const *images = sg->b->images;
         const int32_t n_images = sg->b->n_images;
-        uint64_t bits = w->row_mask[r];
+        const uint64_t bits = w->row_mask[r];
+        int32_t seen[LLV_MAX_IMAGES], n_seen = 0;
         size_t n = 0;
         for (int32_t i = 0; i < n_images; i++) {
-            const llv_cross_kv *im = images[i];
             bool sees = (bits >> i) & 1;
-            if (bits && !sees) continue;
-            int32_t nt = sees ? im->n_tiles * im->tile_tokens : im->n_tok;
-            const float *K = im->k[j->cross_idx] + (size_t)g * im->n_tok * hd;
-            for (int32_t t = 0; t < nt; t++) scores[n++] = j->kern->dot_f32(q, K + (size_t)t * hd, hd) / j->scale;
+            if (bits && !sees) seen[i] = 0;
+            else seen[i] = sees ? images[i]->n_tiles * images[i]->tile_tokens : images[i]->n_tok;
+            n += (size_t)seen[i];
+            n_seen += seen[i] > 0;
         }
-        j->kern->softmax(scores, (int64_t)n);
-        n = 0;
+        if (n_seen == 0) continue;
+        size_t off = 0;
         for (int32_t i = 0; i < n_images; i++) {
-            const llv_cross_kv *im = images[i];
-            bool sees = (bits >> i) & 1;
-            if (bits && !sees) continue;
-            int32_t nt = sees ? im->n_tiles * im->tile_tokens : im->n_tok;
-            const float *V = im->v[j->cross_idx] + (size_t)g * im->n_tok * hd;
-            for (int32_t t = 0; t < nt; t++) j->kern->axpy_f32(scores[n++], V + (size_t)t * hd, o, hd);
+            if (!seen[i]) continue;
+            const float *K = images[i]->k[j->cross_idx] + (size_t)g * images[i]->n_tok * hd;
+            j->kern->matmul[LLV_TYPE_F32](K, (size_t)hd * 4, q, hd, group, hd, scores + off, (int64_t)n, 0, seen[i]);
+            off += (size_t)seen[i];
+        }
+        for (int32_t h = 0; h < group; h++) {
+            float *sc = scores + (size_t)h * n;
+            for (size_t t = 0; t < n; t++) sc[t] = sc[t] / j->scale;
+            j->kern->softmax(sc, (int64_t)n);
+        }
+        off = 0;
+        for (int32_t i = 0; i < n_images; i++) {
+            if (!seen[i]) continue;
+            const float *V = images[i]->v[j->cross_idx] + (size_t)g * images[i]->n_tok * hd;
+            attn_values(j, scores + off, n, group, (const unsigned char *)V, false, seen[i], NULL, o);
+            off += (size_t)seen[i];
         }
     }
 }
@@ -578,7 +613,7 @@ static void self_layer(llv_text_work *w, llv_threadpool *pool, int32_t l, int32_
     }
     attn_job j = {.kern = kern, .w = w, .Hq = Hq, .Hkv = Hkv, .hd = hd, .scale = (float)sqrt((double)hd),
                   .slot = slot};
-    llv_threadpool_parallel_for(pool, (int64_t)n * Hq, 1, self_attn_task, &j);
+    llv_threadpool_parallel_for(pool, (int64_t)n * Hkv, 1, self_attn_task, &j);
     proj_linear(w, pool, L->wo, LORA_OF(w, l, wo), w->att, n, w->proj);
     for (int32_t r = 0; r < n; r++) {
         float *h = w->h + (size_t)r * D;
@@ -601,7 +636,7 @@ static void cross_layer(llv_text_work *w, llv_threadpool *pool, int32_t l, int32
     for (int32_t i = 0; i < n * Hq; i++) kern->rmsnorm(w->q + (size_t)i * hd, L->q_norm, w->q + (size_t)i * hd, hd, hp->rms_eps);
     attn_job j = {.kern = kern, .w = w, .Hq = Hq, .Hkv = hp->n_head_kv, .hd = hd, .scale = (float)sqrt((double)hd),
                   .cross_idx = c};
-    llv_threadpool_parallel_for(pool, (int64_t)n * Hq, 1, cross_attn_task, &j);
+    llv_threadpool_parallel_for(pool, (int64_t)n * hp->n_head_kv, 1, cross_attn_task, &j);
     proj_linear(w, pool, L->wo, LORA_OF(w, l, wo), w->att, n, w->proj);
     /* HF adds the gated attention output to every row, even rows without an image */
     for (int32_t r = 0; r < n; r++) {
@@ -749,19 +784,21 @@ static void run_pass(llv_text_work *w, llv_threadpool *pool, int32_t nseg, int32
 static llv_status prepare_work(llv_text_work *w, llv_threadpool *pool, llv_text_state *const *states,
                                const llv_text_batch *batches, int32_t n, llv_error *err) {
     const llv_hparams *hp = &w->m->hp;
-    /* attention scratch: longest key range (+ a converted row) */
+    /* attention scratch: the scores of one KV head's query heads over the longest key range or the image tokens,
+     * + ATTN_VBLK converted value rows */
+    const size_t group = (size_t)(hp->n_head / hp->n_head_kv);
     size_t need = 0;
     int32_t k = 0;
     for (int32_t i = 0; i < n; i++) {
         const llv_text_batch *b = &batches[i];
         size_t tot = 0;
         for (int32_t j = 0; j < b->n_images; j++) tot += (size_t)b->images[j]->n_tok;
-        need = LLV_MAX(need, (size_t)states[i]->n_past + (size_t)b->n);
-        need = LLV_MAX(need, tot);
-        need = LLV_MAX(need, (size_t)states[i]->n_ctx);
+        need = LLV_MAX(need, group * ((size_t)states[i]->n_past + (size_t)b->n));
+        need = LLV_MAX(need, group * tot);
+        need = LLV_MAX(need, group * (size_t)states[i]->n_ctx);
         if (b->logits && !b->logits_all) k++;
     }
-    need += (size_t)hp->head_dim;
+    need += (size_t)ATTN_VBLK * (size_t)hp->head_dim;
     llv_status s = ensure_thread_scratch(w, llv_threadpool_n_threads(pool), need, err);
     if (s == LLV_OK && batches[0].lora) s = ensure_lora_scratch(w, batches[0].lora, err);
     if (s == LLV_OK && k > 1) s = ensure_logits_scratch(w, k, err);
