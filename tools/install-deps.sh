@@ -4,7 +4,7 @@
 set -eu
 # clang + libclang-rt-14-dev: the libFuzzer targets (tools/fuzz.sh); valgrind: tests/test-valgrind.sh
 PKGS="build-essential cmake pkg-config libopenblas-dev libjpeg62-turbo-dev libstb-dev libcjson-dev \
-libpcre2-dev libmicrohttpd-dev curl python3 python3-jinja2 \
+libpcre2-dev libmicrohttpd-dev curl jq python3 python3-jinja2 \
 clang libclang-rt-14-dev valgrind"
 missing=""
 for p in $PKGS; do
