@@ -286,7 +286,7 @@ void llv_avx512_matmul_bf16(LLV_MATMUL_ARGS) {
     bool single = M <= MR; /* decode: convert x once */
     if (single)
         for (int64_t i = 0; i < M; i++) x_to_bf16(x + i * ldx, K, xb[i]);
-    if (M <= LLV_X86_DEC_MR) { /* decode: one weight row at a time (x86-kernels.h) */
+    if (M >= 1 && M <= LLV_X86_DEC_MR) { /* decode: one weight row at a time (x86-kernels.h) */
         for (int64_t n = n0; n < n1; n++) tiles_dp1[M - 1](&xb, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + n, ldy, 1);
         return;
     }

@@ -511,7 +511,7 @@ static void qmatmul(int type, const qtile_fn *tiles, int mrt, int nr, const qrow
     size_t row = (size_t)(K / bs) * blk_bytes;
     const int64_t kp = (K + kpad - 1) / kpad * kpad; /* <= XQ_MAX_K, a multiple of every kpad */
     int64_t cap = (int64_t)((XQ_STACK - 5 * 64) / xq_row_bytes(kp)) / QMR * QMR; /* >= QMR >= DEC_MR */
-    if (M <= dec_mr) { /* decode */
+    if (M >= 1 && M <= dec_mr) { /* decode */
         xq_buf xb;
         xq_init(&xb, mem, M, kp);
         quant(x, ldx, (int)M, K, &xb);

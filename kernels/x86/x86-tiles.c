@@ -5,7 +5,7 @@
 void llv_x86_matmul_tiles(const llv_x86_tile_fn *tiles, const llv_x86_tile_fn *dec, int mr_max, int nr, size_t esz,
                           LLV_MATMUL_ARGS) {
     const unsigned char *wb = w;
-    if (M <= LLV_X86_DEC_MR) { /* decode: one weight row at a time */
+    if (M >= 1 && M <= LLV_X86_DEC_MR) { /* decode: one weight row at a time */
         for (int64_t n = n0; n < n1; n++)
             dec[M - 1](x, ldx, wb + (size_t)n * w_row_bytes, w_row_bytes, K, y + n, ldy, 1);
         return;
