@@ -127,6 +127,13 @@ static double check_matmul(const llv_kernels *t, int ty, int64_t K, int64_t M, i
     }
     CHECK_MSG(diff == 0, "%s matmul type %d K=%lld M=%lld N=%lld: %d rows differ across M / ranges", t->name, ty,
               (long long)K, (long long)M, (long long)N, diff);
+    /* no x rows: nothing is written (and nothing is read past the arguments) */
+    for (int64_t n = 0; n < N; n++) y1[n] = -7.0f;
+    t->matmul[ty](w, rb, x, ldx, 0, K, y1, N, 0, N);
+    int touched = 0;
+    for (int64_t n = 0; n < N; n++) touched += y1[n] != -7.0f;
+    CHECK_MSG(touched == 0, "%s matmul type %d K=%lld N=%lld: M = 0 wrote %d outputs", t->name, ty, (long long)K,
+              (long long)N, touched);
     /* llv_op_linear: 1 thread vs the pool, bitwise */
     if (pool && ldx == K + 3) {
         float *xc = malloc((size_t)(M * K) * 4), *l1 = malloc((size_t)(M * N) * 4), *l2 = malloc((size_t)(M * N) * 4);
