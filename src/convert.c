@@ -964,9 +964,12 @@ llv_status llv_convert(const char *hf_dir, const char *out_path, const llv_conve
     if (c.arch == LLV_ARCH_MLLAMA && (s = plan_vision(&pl, &c, err))) goto fail;
     {
         /* per-tensor types of the target (quantized: the llama.cpp-style mix) */
-        llv_quant_policy pol = {p.type, c.n_layer, false};
+        llv_quant_policy pol = {.target = p.type, .n_layer = c.n_layer};
         bool quantized = false;
-        for (size_t i = 0; i < pl.n; i++) pol.has_output |= strcmp(pl.items[i].name, "output.weight") == 0;
+        for (size_t i = 0; i < pl.n; i++) {
+            pol.has_output |= strcmp(pl.items[i].name, "output.weight") == 0;
+            llv_quant_policy_note(&pol, pl.items[i].name);
+        }
         for (size_t i = 0; i < pl.n; i++) {
             plan_item *it = &pl.items[i];
             if (it->n_dims >= 2) it->type = llv_quant_tensor_type(&pol, it->name, it->n_dims, it->ne);

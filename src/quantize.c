@@ -70,6 +70,27 @@ static bool parse_blk(const char *name, int64_t *layer, const char **rest) {
 
 static bool fits(int type, int64_t ne0) { return ne0 % llv_type_block_size(type) == 0; }
 
+void llv_quant_policy_note(llv_quant_policy *pol, const char *name) {
+    int64_t layer;
+    const char *rest;
+    if (!parse_blk(name, &layer, &rest) || strcmp(rest, "attn_v.weight") != 0 || layer >= LLV_QUANT_MAX_BLOCKS) return;
+    uint64_t bit = (uint64_t)1 << (layer % 64);
+    if (pol->attn_v[layer / 64] & bit) return;
+    pol->attn_v[layer / 64] |= bit;
+    pol->n_attn_v++;
+}
+
+/* attn_v of block `layer`: its index among the blocks with attn_v, and their count */
+static void attn_v_index(const llv_quant_policy *pol, int64_t layer, int64_t *i, int64_t *n) {
+    if (pol->n_attn_v == 0 || layer >= LLV_QUANT_MAX_BLOCKS) {
+        *i = layer, *n = pol->n_layer;
+        return;
+    }
+    int64_t c = 0;
+    for (int64_t l = 0; l < layer; l++) c += (pol->attn_v[l / 64] >> (l % 64)) & 1;
+    *i = c, *n = pol->n_attn_v;
+}
+
 int llv_quant_tensor_type(const llv_quant_policy *pol, const char *name, int n_dims, const int64_t *ne) {
     if (n_dims < 2) return LLV_TYPE_F32;
     llv_type tg = pol->target;
@@ -83,9 +104,11 @@ int llv_quant_tensor_type(const llv_quant_policy *pol, const char *name, int n_d
     const char *rest;
     if (is_output) {
         if (type != LLV_TYPE_Q8_0) type = LLV_TYPE_Q6_K;
-    } else if (tg == LLV_TYPE_Q4_K_M && parse_blk(name, &layer, &rest) &&
-               (!strcmp(rest, "attn_v.weight") || !strcmp(rest, "ffn_down.weight"))) {
-        if (llv_quant_use_more_bits(layer, pol->n_layer)) type = LLV_TYPE_Q6_K;
+    } else if (tg == LLV_TYPE_Q4_K_M && parse_blk(name, &layer, &rest)) {
+        int64_t i = layer, n = pol->n_layer;
+        if (!strcmp(rest, "attn_v.weight")) attn_v_index(pol, layer, &i, &n);
+        if ((!strcmp(rest, "attn_v.weight") || !strcmp(rest, "ffn_down.weight")) && llv_quant_use_more_bits(i, n))
+            type = LLV_TYPE_Q6_K;
     }
     if (!fits(type, ne[0])) type = fits(LLV_TYPE_Q8_0, ne[0]) ? LLV_TYPE_Q8_0 : LLV_TYPE_F16;
     return type;
@@ -249,7 +272,9 @@ LLV_API llv_status llv_quantize(const char *in_gguf, const char *out_gguf, llv_t
 
     if ((s = llv_gguf_open(in_gguf, &g, err))) return s;
     int64_t nt = llv_gguf_n_tensors(g);
-    llv_quant_policy pol = {type, text_layers(g), llv_gguf_find_tensor(g, "output.weight") != NULL};
+    llv_quant_policy pol = {
+        .target = type, .n_layer = text_layers(g), .has_output = llv_gguf_find_tensor(g, "output.weight") != NULL};
+    for (int64_t i = 0; i < nt; i++) llv_quant_policy_note(&pol, llv_gguf_tensor(g, i)->name);
     types = malloc((size_t)LLV_MAX(nt, 1) * sizeof *types);
     if (!types) {
         s = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");

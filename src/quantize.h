@@ -10,11 +10,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define LLV_QUANT_MAX_BLOCKS 256 /* blocks the attn_v rule tracks (the loader allows no more) */
+
 typedef struct llv_quant_policy {
     llv_type target;     /* F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K or Q4_K_M     */
     int64_t  n_layer;    /* text blocks (blk.N), for Q4_K_M's use_more_bits rule */
     bool     has_output; /* output.weight exists (else token_embd is the output) */
+    /* blocks that have blk.N.attn_v.weight (mllama's cross-attention blocks do
+     * not), set by llv_quant_policy_note; none noted: every block has one */
+    uint64_t attn_v[LLV_QUANT_MAX_BLOCKS / 64];
+    int64_t  n_attn_v;
 } llv_quant_policy;
+
+/* Notes one tensor name of the file being written (call it for every name). */
+void llv_quant_policy_note(llv_quant_policy *policy, const char *name);
 
 /* true for the targets above. */
 bool llv_quant_target_valid(llv_type target);
@@ -28,8 +37,11 @@ bool llv_quant_type_is_quantized(int type);
  *   - F32/F16/BF16 targets: that type for every 2-D+ tensor;
  *   - quantized targets: v.* and mm.* (vision tower, projector) F16;
  *     output.weight (token_embd.weight when there is no output.weight) Q6_K,
- *     or Q8_0 for a Q8_0 target; Q4_K_M: blk.N.attn_v / blk.N.ffn_down Q6_K when
- *     use_more_bits(N, n_layer), the rest Q4_K;
+ *     or Q8_0 for a Q8_0 target; Q4_K_M: blk.N.ffn_down Q6_K when
+ *     use_more_bits(N, n_layer), blk.N.attn_v Q6_K when use_more_bits(i,
+ *     n_attn_v) for its index i among the blocks that have attn_v (llama.cpp
+ *     counts attn_v tensors, so mllama's 8 cross blocks are not counted), the
+ *     rest Q4_K;
  *   - a row length (ne[0]) that is not a multiple of the chosen block size
  *     falls back to Q8_0 (multiple of 32) else F16, as llama.cpp does. */
 int llv_quant_tensor_type(const llv_quant_policy *policy, const char *name, int n_dims, const int64_t *ne);

@@ -302,7 +302,35 @@ static void test_policy(void) {
     CHECK(llv_quant_use_more_bits(0, 8) && llv_quant_use_more_bits(3, 8) && llv_quant_use_more_bits(6, 8) &&
           llv_quant_use_more_bits(7, 8) && !llv_quant_use_more_bits(1, 8) && !llv_quant_use_more_bits(5, 8));
 
-    llv_quant_policy km = {LLV_TYPE_Q4_K_M, 40, true};
+    /* the 11B text stack: 40 blocks, cross-attention at 3, 8, ..., 38 (no attn_v there). llama.cpp counts attn_v
+     * tensors, so use_more_bits runs over the 32 self-attention blocks: indices 0-3, 6, 9, ..., 27, 28-31, i.e.
+     * blocks 0, 1, 2, 4, 7, 11, 15, 19, 22, 26, 30, 34, 35, 36, 37, 39 */
+    {
+        llv_quant_policy p11 = {.target = LLV_TYPE_Q4_K_M, .n_layer = 40, .has_output = true};
+        char name[64];
+        for (int l = 0; l < 40; l++) {
+            snprintf(name, sizeof name, "blk.%d.%s", l, l % 5 == 3 ? "cross_attn_v_proj.weight" : "attn_v.weight");
+            llv_quant_policy_note(&p11, name);
+            llv_quant_policy_note(&p11, name); /* noting twice changes nothing */
+        }
+        CHECK_EQ_I(p11.n_attn_v, 32);
+        static const int v6[] = {0, 1, 2, 4, 7, 11, 15, 19, 22, 26, 30, 34, 35, 36, 37, 39};
+        int badv = 0, badd = 0;
+        for (int l = 0, j = 0; l < 40; l++) {
+            if (l % 5 == 3) continue;
+            bool want = j < 16 && v6[j] == l;
+            j += want;
+            snprintf(name, sizeof name, "blk.%d.attn_v.weight", l);
+            badv += ptype(&p11, name, 2, 4096, 1024) != (want ? LLV_TYPE_Q6_K : LLV_TYPE_Q4_K);
+            /* ffn_down (every block has one) keeps the block index over 40 */
+            snprintf(name, sizeof name, "blk.%d.ffn_down.weight", l);
+            badd += ptype(&p11, name, 2, 14336, 4096) != (llv_quant_use_more_bits(l, 40) ? LLV_TYPE_Q6_K : LLV_TYPE_Q4_K);
+        }
+        CHECK_EQ_I(badv, 0);
+        CHECK_EQ_I(badd, 0);
+    }
+
+    llv_quant_policy km = {.target = LLV_TYPE_Q4_K_M, .n_layer = 40, .has_output = true};
     const int Q4K = LLV_TYPE_Q4_K, Q6K = LLV_TYPE_Q6_K, Q8 = LLV_TYPE_Q8_0, F16 = LLV_TYPE_F16, F32 = LLV_TYPE_F32;
     struct { const char *name; int n_dims; int64_t ne0, ne1; int want; } cases[] = {
         {"output.weight", 2, 4096, 128256, Q6K},
@@ -343,11 +371,14 @@ static void test_policy(void) {
                   llv_type_name((llv_type)cases[i].want));
     }
     /* tied embeddings: token_embd plays output's role */
-    llv_quant_policy tied = {LLV_TYPE_Q4_K_M, 16, false};
+    llv_quant_policy tied = {.target = LLV_TYPE_Q4_K_M, .n_layer = 16, .has_output = false};
     CHECK_EQ_I(ptype(&tied, "token_embd.weight", 2, 2048, 128256), Q6K);
     /* single-type targets */
-    llv_quant_policy q8 = {LLV_TYPE_Q8_0, 40, true}, q40 = {LLV_TYPE_Q4_0, 40, true}, q6 = {LLV_TYPE_Q6_K, 40, true};
-    llv_quant_policy f16 = {LLV_TYPE_F16, 40, true}, bf16 = {LLV_TYPE_BF16, 40, true};
+    llv_quant_policy q8 = {.target = LLV_TYPE_Q8_0, .n_layer = 40, .has_output = true};
+    llv_quant_policy q40 = {.target = LLV_TYPE_Q4_0, .n_layer = 40, .has_output = true};
+    llv_quant_policy q6 = {.target = LLV_TYPE_Q6_K, .n_layer = 40, .has_output = true};
+    llv_quant_policy f16 = {.target = LLV_TYPE_F16, .n_layer = 40, .has_output = true};
+    llv_quant_policy bf16 = {.target = LLV_TYPE_BF16, .n_layer = 40, .has_output = true};
     CHECK_EQ_I(ptype(&q8, "output.weight", 2, 4096, 1000), Q8);
     CHECK_EQ_I(ptype(&q8, "blk.0.attn_v.weight", 2, 4096, 1024), Q8);
     CHECK_EQ_I(ptype(&q8, "v.blk.0.attn_q.weight", 2, 1280, 1280), F16);
@@ -387,7 +418,9 @@ static void check_quantized(const char *in_path, const char *out_path, llv_type 
     CHECK_EQ_I(qv, 2);
     int64_t blocks = 0;
     CHECK_OK(llv_gguf_get_i64(gi, "mllama.block_count", &blocks, &err), &err);
-    llv_quant_policy pol = {target, blocks, llv_gguf_find_tensor(gi, "output.weight") != NULL};
+    llv_quant_policy pol = {
+        .target = target, .n_layer = blocks, .has_output = llv_gguf_find_tensor(gi, "output.weight") != NULL};
+    for (int64_t i = 0; i < llv_gguf_n_tensors(gi); i++) llv_quant_policy_note(&pol, llv_gguf_tensor(gi, i)->name);
     CHECK_EQ_I(llv_gguf_n_tensors(go), llv_gguf_n_tensors(gi));
     const llv_kernels *k = llv_kernels_ref();
     int bad_type = 0, bad_copy = 0, bad_err = 0, n_quant = 0;
