@@ -250,7 +250,7 @@ typedef struct llv_session_params {
     int32_t     n_ctx;        /* context tokens; 0 = min(model max, 4096); <= model max */
     int32_t     n_threads;    /* 0 = model's default                                    */
     int32_t     n_batch;      /* prompt tokens per forward pass (512)                  */
-    llv_kv_type kv_type;      /* LLV_KV_F16                                             */
+    llv_kv_type kv_type;      /* LLV_KV_F16; also the type of images' cross K/V        */
     int32_t     max_images;   /* images per session (8)                                */
     uint64_t    max_image_pixels; /* decoded width*height limit (50,000,000)           */
     uint64_t    max_image_bytes;  /* encoded size limit (64 MiB)                        */
@@ -304,8 +304,9 @@ LLV_API llv_status llv_session_add_raw(llv_session *s, const char *text, llv_err
  * LLV_ERR_IO for a file that cannot be read); the encoder runs lazily, at the
  * next prefill after an "<|image|>" consumed it. Images are cached per session
  * by a hash of their bytes (image_cache_entries, LRU): a cached image is
- * neither decoded nor encoded again. Each entry holds the image's float32
- * cross-attention K/V (about 420 MB for the 11B model; see llv_session_memory). Bytes are copied. Images are consumed in
+ * neither decoded nor encoded again. Each entry holds the image's
+ * cross-attention K/V in the session's kv_type (about 210 MB for the 11B model
+ * in F16, 420 MB in F32; see llv_session_memory). Bytes are copied. Images are consumed in
  * the order they were queued. Queued images must all be placed before
  * llv_session_generate (which otherwise fails with LLV_ERR_STATE). */
 LLV_API llv_status llv_session_add_image(llv_session *s, const void *bytes, size_t n_bytes, llv_error *err);
@@ -448,7 +449,7 @@ typedef struct llv_engine_params {
     int32_t n_threads;           /* 0 = model's default                                  */
     int32_t max_rows;            /* rows of one merged forward pass (512); 0 = 512       */
     size_t  image_cache_entries; /* encoded images shared by attached sessions (4; an 11B
-                                    image holds about 420 MB), <= 1024                     */
+                                    image holds about 210 MB with F16 KV), <= 1024         */
     int32_t gather_us;           /* how long a ready step waits for the other generating
                                     sessions, in microseconds (1000); 0..10,000,000      */
 } llv_engine_params;

@@ -242,12 +242,14 @@ const uint64_t *llv_session_row_images(const llv_session *s, size_t *n) {
 /* images                                                                    */
 /* ------------------------------------------------------------------------- */
 
-/* A cached image's K/V serve this session if they match its adapter or can be
+/* A cached image's K/V serve this session if they are stored in its KV type
+ * (sessions of one engine may differ) and match its adapter or can be
  * recomputed (kept projector output); any_adapter: for any adapter of the
  * model (the adapter is chosen later, at generate). Otherwise released: the
  * image is decoded and encoded again. */
 static llv_kv_ref *lora_usable(const llv_session *s, llv_kv_ref *r, bool any_adapter) {
-    if (!r || r->kv->states || (!any_adapter && r->kv->lora == s->lora)) return r;
+    if (!r) return NULL;
+    if (r->kv->type == s->p.kv_type && (r->kv->states || (!any_adapter && r->kv->lora == s->lora))) return r;
     llv_kv_ref_release(r);
     return NULL;
 }
@@ -337,7 +339,7 @@ static llv_status adapt_slot(llv_session *s, img_slot *sl, llv_error *err) {
                        s->lora && s->lora->name ? s->lora->name : "(none)");
     llv_cross_kv *nk = NULL;
     llv_status st = llv_text_cross_kv_lora(s->m, s->lora, s->pool, kv->states, kv->n_tok, kv->n_tiles,
-                                           kv->tile_tokens, &nk, err);
+                                           kv->tile_tokens, kv->type, &nk, err);
     if (st != LLV_OK) return st;
     llv_kv_ref *r = llv_kv_ref_new(nk);
     if (!r) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory");
@@ -382,7 +384,8 @@ static llv_status encode_slot_locked(llv_session *s, img_slot *sl, llv_error *er
                                       sl->tiles.n_tiles, cross_states, NULL, s->p.progress, s->p.progress_user, err);
     if (st != LLV_OK) return st;
     llv_cross_kv *kv = NULL;
-    st = llv_text_cross_kv_lora(s->m, s->lora, s->pool, cross_states, n_tok, sl->tiles.n_tiles, hp->v_P, &kv, err);
+    st = llv_text_cross_kv_lora(s->m, s->lora, s->pool, cross_states, n_tok, sl->tiles.n_tiles, hp->v_P, s->p.kv_type,
+                                &kv, err);
     if (st != LLV_OK) return st;
     if (!(sl->ref = llv_kv_ref_new(kv)))
         return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory");

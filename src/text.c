@@ -87,15 +87,18 @@ void llv_cross_kv_free(llv_cross_kv *kv) {
 
 size_t llv_cross_kv_bytes(const llv_cross_kv *kv) { return kv ? ((const cross_kv_priv *)kv)->bytes : 0; }
 
-/* [n_tok, H*hd] row-major -> [H, n_tok, hd], optionally RMSNorm'ing each head vector */
+/* [n_tok, H*hd] row-major -> [H, n_tok, hd] of type kt, optionally RMSNorm'ing
+ * each head vector (row: hd floats of scratch) */
 static void split_heads(const llv_kernels *kern, const float *src, int32_t n_tok, int32_t H, int32_t hd,
-                        const float *norm_w, float eps, float *dst) {
+                        const float *norm_w, float eps, llv_kv_type kt, float *row, unsigned char *dst) {
     for (int32_t t = 0; t < n_tok; t++)
         for (int32_t g = 0; g < H; g++) {
             const float *s = src + ((size_t)t * H + g) * hd;
-            float *d = dst + ((size_t)g * n_tok + t) * hd;
+            const size_t off = ((size_t)g * n_tok + t) * hd;
+            float *d = kt == LLV_KV_F32 ? (float *)(void *)dst + off : row;
             if (norm_w) kern->rmsnorm(s, norm_w, d, hd, eps);
             else memcpy(d, s, (size_t)hd * sizeof(float));
+            if (kt == LLV_KV_F16) kern->from_f32[LLV_TYPE_F16](d, dst + off * 2, hd);
         }
 }
 
@@ -123,27 +126,28 @@ static void cross_kv_fill(const llv_model *m, const llv_lora *lora, llv_threadpo
                           llv_cross_kv *kv, float *tmp, float *lt, float *lu) {
     const llv_hparams *hp = &m->hp;
     const int32_t Hkv = hp->n_head_kv, hd = hp->head_dim, n_tok = kv->n_tok;
+    float row[LLV_MAX_HEAD_DIM];
     for (int32_t c = 0; c < hp->n_cross; c++) {
         int32_t l = hp->cross_layers[c];
         const llv_text_layer *L = &m->text.layers[l];
         llv_op_linear(m->kern, pool, L->wk, NULL, cross_states, n_tok, tmp);
         if (lora) llv_lora_apply(m->kern, pool, lora->layers[l].wk, cross_states, n_tok, lt, lu, tmp);
-        split_heads(m->kern, tmp, n_tok, Hkv, hd, L->k_norm, hp->rms_eps, kv->k[c]);
+        split_heads(m->kern, tmp, n_tok, Hkv, hd, L->k_norm, hp->rms_eps, kv->type, row, kv->k[c]);
         llv_op_linear(m->kern, pool, L->wv, NULL, cross_states, n_tok, tmp);
         if (lora) llv_lora_apply(m->kern, pool, lora->layers[l].wv, cross_states, n_tok, lt, lu, tmp);
-        split_heads(m->kern, tmp, n_tok, Hkv, hd, NULL, 0, kv->v[c]);
+        split_heads(m->kern, tmp, n_tok, Hkv, hd, NULL, 0, kv->type, row, kv->v[c]);
     }
     kv->lora = lora;
 }
 
 llv_status llv_text_cross_kv(const llv_model *m, llv_threadpool *pool, const float *cross_states, int32_t n_tok,
                              int32_t n_tiles, int32_t tile_tokens, llv_cross_kv **out, llv_error *err) {
-    return llv_text_cross_kv_lora(m, NULL, pool, cross_states, n_tok, n_tiles, tile_tokens, out, err);
+    return llv_text_cross_kv_lora(m, NULL, pool, cross_states, n_tok, n_tiles, tile_tokens, LLV_KV_F32, out, err);
 }
 
 llv_status llv_text_cross_kv_lora(const llv_model *m, const llv_lora *lora, llv_threadpool *pool,
                                   const float *cross_states, int32_t n_tok, int32_t n_tiles, int32_t tile_tokens,
-                                  llv_cross_kv **out, llv_error *err) {
+                                  llv_kv_type type, llv_cross_kv **out, llv_error *err) {
     *out = NULL;
     const llv_hparams *hp = &m->hp;
     if (!m->has_weights || hp->n_cross <= 0)
@@ -152,15 +156,18 @@ llv_status llv_text_cross_kv_lora(const llv_model *m, const llv_lora *lora, llv_
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: empty cross states (n_tok %d)", n_tok);
     if (lora && lora->model != m)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: the LoRA adapter belongs to another model");
+    if (type != LLV_KV_F32 && type != LLV_KV_F16)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: type %d (expected LLV_KV_F32 or LLV_KV_F16)", (int)type);
     if (tile_tokens <= 0 || n_tiles <= 0 || (int64_t)n_tiles * tile_tokens > n_tok)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
                        "cross K/V: n_tiles %d x tile_tokens %d must be positive and fit in n_tok %d", n_tiles,
                        tile_tokens, n_tok);
     const int32_t Hkv = hp->n_head_kv, hd = hp->head_dim, kvd = Hkv * hd;
     const bool keep = m->n_loras > 0;
-    size_t per = 0, tmp_bytes = 0, total = 0, states_bytes = 0;
-    if (!llv_mul_size((size_t)n_tok, (size_t)kvd * sizeof(float), &per) || !llv_mul_size(per, 2, &tmp_bytes) ||
-        !llv_mul_size(tmp_bytes, (size_t)hp->n_cross, &total) ||
+    size_t per = 0, per_kv = 0, tmp_bytes = 0, total = 0, states_bytes = 0;
+    if (!llv_mul_size((size_t)n_tok, (size_t)kvd * sizeof(float), &per) ||
+        !llv_mul_size((size_t)n_tok, (size_t)kvd * (type == LLV_KV_F32 ? 4u : 2u), &per_kv) ||
+        !llv_mul_size(per_kv, 2, &tmp_bytes) || !llv_mul_size(tmp_bytes, (size_t)hp->n_cross, &total) ||
         !llv_mul_size((size_t)n_tok, (size_t)hp->n_embd * sizeof(float), &states_bytes) ||
         (keep && !llv_add_size(total, states_bytes, &total)))
         return llv_err(err, LLV_ERR_LIMIT, "cross K/V: size overflow (n_tok %d)", n_tok);
@@ -175,14 +182,15 @@ llv_status llv_text_cross_kv_lora(const llv_model *m, const llv_lora *lora, llv_
         kv->n_tiles = n_tiles;
         kv->tile_tokens = tile_tokens;
         kv->n_cross = hp->n_cross;
+        kv->type = type;
         kv->k = calloc((size_t)hp->n_cross, sizeof *kv->k);
         kv->v = calloc((size_t)hp->n_cross, sizeof *kv->v);
         p->bytes = total;
     }
     if (!p || !tmp || !kv->k || !kv->v) goto oom;
     for (int32_t c = 0; c < hp->n_cross; c++) {
-        kv->k[c] = llv_alloc_aligned(per);
-        kv->v[c] = llv_alloc_aligned(per);
+        kv->k[c] = llv_alloc_aligned(per_kv);
+        kv->v[c] = llv_alloc_aligned(per_kv);
         if (!kv->k[c] || !kv->v[c]) goto oom;
     }
     if (keep) {
@@ -501,12 +509,13 @@ static void self_attn_task(void *ctx, int64_t i0, int64_t i1, int thread) {
  * every image, padding tiles included (HF's all-zero mask row). Masked keys
  * get exp(min32 - max) = 0 in HF, so leaving them out is exact. Rows of a
  * batch without images get zeros (their cross layers are skipped). Items are
- * (row, KV head) as in self_attn_task; cross K/V are F32. */
+ * (row, KV head) as in self_attn_task; cross K/V are F32 or F16 per image. */
 static void cross_attn_task(void *ctx, int64_t i0, int64_t i1, int thread) {
     const attn_job *j = ctx;
     const llv_text_work *w = j->w;
     float *scores = w->thr + (size_t)thread * w->thr_floats; /* [group][keys seen] */
     const int32_t group = j->Hq / j->Hkv, hd = j->hd;
+    float *tmp = scores + w->thr_floats - (size_t)ATTN_VBLK * hd;
     for (int64_t it = i0; it < i1; it++) {
         int32_t r = (int32_t)(it / j->Hkv), g = (int32_t)(it % j->Hkv);
         const text_seg *sg = &w->segs[w->row_seg[r]];
@@ -530,8 +539,11 @@ static void cross_attn_task(void *ctx, int64_t i0, int64_t i1, int thread) {
         size_t off = 0;
         for (int32_t i = 0; i < n_images; i++) {
             if (!seen[i]) continue;
-            const float *K = images[i]->k[j->cross_idx] + (size_t)g * images[i]->n_tok * hd;
-            j->kern->matmul[LLV_TYPE_F32](K, (size_t)hd * 4, q, hd, group, hd, scores + off, (int64_t)n, 0, seen[i]);
+            const bool f16 = images[i]->type == LLV_KV_F16;
+            const size_t es = f16 ? 2 : 4;
+            const unsigned char *K = images[i]->k[j->cross_idx] + (size_t)g * images[i]->n_tok * hd * es;
+            j->kern->matmul[f16 ? LLV_TYPE_F16 : LLV_TYPE_F32](K, (size_t)hd * es, q, hd, group, hd, scores + off,
+                                                               (int64_t)n, 0, seen[i]);
             off += (size_t)seen[i];
         }
         for (int32_t h = 0; h < group; h++) {
@@ -542,8 +554,9 @@ static void cross_attn_task(void *ctx, int64_t i0, int64_t i1, int thread) {
         off = 0;
         for (int32_t i = 0; i < n_images; i++) {
             if (!seen[i]) continue;
-            const float *V = images[i]->v[j->cross_idx] + (size_t)g * images[i]->n_tok * hd;
-            attn_values(j, scores + off, n, group, (const unsigned char *)V, false, seen[i], NULL, o);
+            const bool f16 = images[i]->type == LLV_KV_F16;
+            const unsigned char *V = images[i]->v[j->cross_idx] + (size_t)g * images[i]->n_tok * hd * (f16 ? 2 : 4);
+            attn_values(j, scores + off, n, group, V, f16, seen[i], tmp, o);
             off += (size_t)seen[i];
         }
     }

@@ -9,7 +9,9 @@
 
 /* Cross-attention keys/values of one image for every cross layer, computed once
  * (llv_text_cross_kv) and kept with the session. For cross layer c:
- * k[c], v[c] are float32 [n_head_kv, n_tok, head_dim]; k is already k_norm'ed. */
+ * k[c], v[c] are [n_head_kv, n_tok, head_dim] of `type` (float32, or float16
+ * like the session's KV cache: half the memory and bandwidth, 210 MB per
+ * image at 11B); k is already k_norm'ed. */
 struct llv_lora;
 
 typedef struct llv_cross_kv {
@@ -17,22 +19,25 @@ typedef struct llv_cross_kv {
     int32_t n_tiles;     /* real tiles; tokens of tiles >= n_tiles are masked   */
     int32_t tile_tokens; /* P                                                   */
     int32_t n_cross;
-    float **k, **v;
+    llv_kv_type type;    /* LLV_KV_F32 or LLV_KV_F16                            */
+    unsigned char **k, **v;
     const struct llv_lora *lora; /* adapter the k/v projections used (NULL: none) */
     float  *states;      /* copy of the projector output [n_tok, n_embd], kept when
                             the model has adapters so K/V can be recomputed for
                             another adapter (llv_text_cross_kv_relora); or NULL */
 } llv_cross_kv;
 
-/* Computes an image's cross K/V from its projector output cross_states
- * [n_tok, n_embd] (as HF's cross_attention_states, one image), without an
- * adapter. Keeps a copy of cross_states when the model has adapters. */
+/* Computes an image's cross K/V (float32) from its projector output
+ * cross_states [n_tok, n_embd] (as HF's cross_attention_states, one image),
+ * without an adapter. Keeps a copy of cross_states when the model has
+ * adapters. */
 llv_status llv_text_cross_kv(const llv_model *m, llv_threadpool *pool, const float *cross_states, int32_t n_tok,
                              int32_t n_tiles, int32_t tile_tokens, llv_cross_kv **out, llv_error *err);
-/* Same with the cross-attention k/v projections adapted by `lora` (may be NULL). */
+/* Same, stored as `type`, with the cross-attention k/v projections adapted by
+ * `lora` (may be NULL). */
 llv_status llv_text_cross_kv_lora(const llv_model *m, const struct llv_lora *lora, llv_threadpool *pool,
                                   const float *cross_states, int32_t n_tok, int32_t n_tiles, int32_t tile_tokens,
-                                  llv_cross_kv **out, llv_error *err);
+                                  llv_kv_type type, llv_cross_kv **out, llv_error *err);
 /* Recomputes kv's K/V in place for another adapter from its kept states (no-op
  * when kv->lora == lora already). LLV_ERR_STATE when no states were kept. */
 llv_status llv_text_cross_kv_relora(const llv_model *m, const struct llv_lora *lora, llv_threadpool *pool,
@@ -48,8 +53,9 @@ typedef struct llv_text_state llv_text_state; /* KV cache + scratch, per session
  *   256 KiB per token in F32, 128 KiB in F16; n_ctx 4096 = 1 GiB F32; n_ctx 131072 = 32 GiB F32 / 16 GiB F16.
  *   Reported by llv_text_state_kv_bytes.
  * - Scratch for n_batch rows: n_batch * (3*n_embd + 2*n_head*head_dim + 2*n_head_kv*head_dim + 2*n_ff + head_dim)
- *   floats, plus per pool thread one attention row of max(n_ctx, image tokens) + head_dim floats (grown on
- *   the first forward that needs it), and with a LoRA adapter (first forward naming one) n_batch *
+ *   floats, plus per pool thread the attention scores of one KV head's query heads, (n_head / n_head_kv) *
+ *   max(n_ctx, image tokens) floats, and 32 converted value rows, 32 * head_dim floats (grown on the first
+ *   forward that needs it), and with a LoRA adapter (first forward naming one) n_batch *
  *   (its largest rank + its largest adapted output) floats. llv_text_state_bytes reports the total.
  * n_ctx must be in [1, n_ctx_train]; forwards past n_ctx fail with LLV_ERR_LIMIT. */
 llv_status llv_text_state_create(const llv_model *m, int32_t n_ctx, int32_t n_batch, llv_kv_type kv_type,

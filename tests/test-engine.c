@@ -284,6 +284,20 @@ static void test_shared_cache(const llv_model *m) {
     llv_engine_stats es;
     llv_engine_get_stats(e, &es);
     CHECK_EQ_I(es.encoder_runs, 1);
+    /* cross K/V are stored in the session's KV type (g_reqs[1] is F16): a float32 session encodes the image again
+     * rather than use the F16 K/V, and gets its solo answer; the next F16 session encodes it again too (the cache
+     * keeps one entry per image), and gets its own */
+    req r32 = reqs[0];
+    r32.kv = LLV_KV_F32;
+    outcome solo32, got32, again;
+    run_req(m, NULL, &r32, &solo32);
+    run_req(m, e, &r32, &got32);
+    check_same("shared image, float32 session", &got32, &solo32);
+    run_req(m, e, &reqs[0], &again);
+    check_same("shared image, F16 session after it", &again, &solo[0]);
+    llv_engine_get_stats(e, &es);
+    CHECK_EQ_I(es.encoder_runs, 3);
+    outcome_free(&solo32), outcome_free(&got32), outcome_free(&again);
     outcome_free(&third);
     for (int i = 0; i < 2; i++) outcome_free(&got[i]), outcome_free(&solo[i]);
     llv_engine_free(e);

@@ -24,7 +24,8 @@ typedef struct tcase {
     llv_cross_kv *kv[64];
 } tcase;
 
-static bool load_case(const llv_model *m, const char *config, const char *name, tcase *c) {
+/* cross K/V stored as kvt */
+static bool load_case_kv(const llv_model *m, const char *config, const char *name, llv_kv_type kvt, tcase *c) {
     memset(c, 0, sizeof *c);
     char rel[256];
     snprintf(rel, sizeof rel, "golden/models/%s/cases/%s.safetensors", config, name);
@@ -49,8 +50,8 @@ static bool load_case(const llv_model *m, const char *config, const char *name, 
         int64_t P = t->shape[1];
         c->M = (int32_t)nt;
         for (int32_t i = 0; i < c->M; i++)
-            CHECK_OK(llv_text_cross_kv(m, NULL, cs + (size_t)i * 4 * P * m->hp.n_embd, (int32_t)(4 * P),
-                                       (int32_t)tiles[i], (int32_t)P, &c->kv[i], &err),
+            CHECK_OK(llv_text_cross_kv_lora(m, NULL, NULL, cs + (size_t)i * 4 * P * m->hp.n_embd, (int32_t)(4 * P),
+                                            (int32_t)tiles[i], (int32_t)P, kvt, &c->kv[i], &err),
                      &err);
         golden_mask_rows(mask, T, c->M, 4, c->rows);
     }
@@ -60,6 +61,10 @@ static bool load_case(const llv_model *m, const char *config, const char *name, 
     free(cs);
     llv_st_close(st);
     return true;
+}
+
+static bool load_case(const llv_model *m, const char *config, const char *name, tcase *c) {
+    return load_case_kv(m, config, name, LLV_KV_F32, c);
 }
 
 static void free_case(tcase *c) {
@@ -209,6 +214,22 @@ static void test_kv_f16_and_weight_types(const llv_model *m) {
     float *ref = malloc(n * 4), *got = malloc(n * 4);
     if (run_all(m, NULL, &c, LLV_KV_F32, 64, ref) && run_all(m, NULL, &c, LLV_KV_F16, 64, got))
         llv_check_close_f32("two_images logits, F16 KV vs F32 KV", got, ref, (int64_t)n, 2e-2, 1e-2);
+    /* cross K/V in F16 too (what a session with the default F16 KV cache stores): half the bytes, close logits */
+    tcase c16;
+    if (load_case_kv(m, "tiny-a", "two_images", LLV_KV_F16, &c16)) {
+        CHECK(c16.M == c.M && c.M > 0);
+        for (int32_t i = 0; i < c.M && i < c16.M; i++) {
+            CHECK(c16.kv[i]->type == LLV_KV_F16 && c.kv[i]->type == LLV_KV_F32);
+            CHECK(2 * llv_cross_kv_bytes(c16.kv[i]) == llv_cross_kv_bytes(c.kv[i]));
+        }
+        float *g16 = malloc(n * 4);
+        if (g16 && run_all(m, NULL, &c16, LLV_KV_F16, 64, g16)) {
+            llv_check_close_f32("two_images logits, F16 KV and cross K/V vs F32", g16, ref, (int64_t)n, 2e-2, 1e-2);
+            CHECK_MSG(memcmp(g16, got, n * 4) != 0, "F16 cross K/V changed nothing: not used?");
+        }
+        free(g16);
+        free_case(&c16);
+    }
     char *dir = model_dir("tiny-a");
     const llv_type types[2] = {LLV_TYPE_F16, LLV_TYPE_BF16};
     const double tol[2] = {2e-2, 2.5e-1};
