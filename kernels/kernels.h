@@ -29,6 +29,10 @@ typedef struct llv_kernels {
     float (*dot_f32)(const float *a, const float *b, int64_t n);
     /* y += a * x */
     void (*axpy_f32)(float a, const float *x, float *y, int64_t n);
+    /* Attention's weighted sum over n value rows for h heads sharing them:
+     * o[i*hd + d] += sum_t p[i*ldp + t] * v[t*hd + d], i < h, one multiply-add
+     * per (t, d) in increasing t (each ISA: its own rounding of a*b+c). */
+    void (*attn_pv)(const float *p, int64_t ldp, int32_t h, const float *v, int64_t n, int64_t hd, float *o);
 
     /* y = x * rsqrt(mean(x^2) + eps) * w   (w may be NULL = ones); y may alias x */
     void (*rmsnorm)(const float *x, const float *w, float *y, int64_t n, float eps);

@@ -471,9 +471,7 @@ static void attn_values(const attn_job *j, const float *p, size_t ldp, int32_t g
             j->kern->to_f32[LLV_TYPE_F16](v + (size_t)t0 * hd * 2, tmp, (int64_t)nb * hd);
             vb = tmp;
         }
-        for (int32_t t = 0; t < nb; t++)
-            for (int32_t h = 0; h < group; h++)
-                j->kern->axpy_f32(p[(size_t)h * ldp + (size_t)(t0 + t)], vb + (size_t)t * hd, o + (size_t)h * hd, hd);
+        j->kern->attn_pv(p + t0, (int64_t)ldp, group, vb, nb, hd, o);
     }
 }
 

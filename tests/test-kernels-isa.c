@@ -54,7 +54,7 @@ static void test_tables(void) {
             missing += ref->from_f32[ty] && !t->from_f32[ty];
         }
         CHECK_MSG(missing == 0, "%s: %d per-type entries NULL where ref has one", t->name, missing);
-        CHECK_MSG(t->dot_f32 && t->axpy_f32 && t->rmsnorm && t->layernorm && t->softmax && t->silu_mul && t->gelu &&
+        CHECK_MSG(t->dot_f32 && t->axpy_f32 && t->attn_pv && t->rmsnorm && t->layernorm && t->softmax && t->silu_mul && t->gelu &&
                       t->rope_pairs,
                   "%s: vector entries", t->name);
     }
@@ -274,6 +274,21 @@ static void test_vec(void) {
             t->axpy_f32(0.7f, a, y2, n);
             WHAT("axpy");
             close_vec(what, y2, y1, n, 1e-6, 1e-6);
+            /* attn_pv: h heads over r value rows of n floats, scores with a row stride past r */
+            for (int32_t h = 1; h <= 5; h += 2) {
+                const int64_t r = 1 + n % 37, ldp = r + 3;
+                float *pp = malloc((size_t)(h * ldp) * 4), *vv = malloc((size_t)(r * n) * 4);
+                float *o1 = malloc((size_t)(h * n) * 4), *o2 = malloc((size_t)(h * n) * 4);
+                fill(pp, h * ldp, 0.5f);
+                fill(vv, r * n, 2.0f);
+                fill(o1, h * n, 1.0f);
+                memcpy(o2, o1, (size_t)(h * n) * 4);
+                ref->attn_pv(pp, ldp, h, vv, r, n, o1);
+                t->attn_pv(pp, ldp, h, vv, r, n, o2);
+                snprintf(what, sizeof what, "%s attn_pv h=%d rows=%lld hd=%lld", t->name, h, (long long)r, (long long)n);
+                close_vec(what, o2, o1, h * n, 1e-5, 1e-5);
+                free(pp), free(vv), free(o1), free(o2);
+            }
             /* rmsnorm with weight, and without weight in place */
             ref->rmsnorm(a, w, y1, n, 1e-5f);
             t->rmsnorm(a, w, y2, n, 1e-5f);

@@ -42,6 +42,7 @@ void llv_ref_matmul_q6_K(const void *w, size_t w_row_bytes, const float *x, int6
 /* vector ops (ref-vec.c) */
 float llv_ref_dot_f32(const float *a, const float *b, int64_t n);
 void  llv_ref_axpy_f32(float a, const float *x, float *y, int64_t n);
+void  llv_ref_attn_pv(const float *p, int64_t ldp, int32_t h, const float *v, int64_t n, int64_t hd, float *o);
 void  llv_ref_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps);
 void  llv_ref_layernorm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps);
 void  llv_ref_softmax(float *x, int64_t n);

@@ -26,6 +26,7 @@ static const llv_kernels ref_table = {
                  [LLV_TYPE_Q6_K] = llv_ref_q6_K_from_f32},
     .dot_f32 = llv_ref_dot_f32,
     .axpy_f32 = llv_ref_axpy_f32,
+    .attn_pv = llv_ref_attn_pv,
     .rmsnorm = llv_ref_rmsnorm,
     .layernorm = llv_ref_layernorm,
     .softmax = llv_ref_softmax,

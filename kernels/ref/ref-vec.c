@@ -18,6 +18,11 @@ void llv_ref_axpy_f32(float a, const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+void llv_ref_attn_pv(const float *p, int64_t ldp, int32_t h, const float *v, int64_t n, int64_t hd, float *o) {
+    for (int32_t i = 0; i < h; i++)
+        for (int64_t t = 0; t < n; t++) llv_ref_axpy_f32(p[i * ldp + t], v + t * hd, o + i * hd, hd);
+}
+
 void llv_ref_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps) {
     double ss = 0.0;
     for (int64_t i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];

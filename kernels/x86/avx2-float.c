@@ -149,6 +149,36 @@ void llv_avx2_axpy_f32(float a, const float *x, float *y, int64_t n) {
     for (; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }
 
+/* Up to 4 heads x 24 output floats (12 accumulators) per pass over the value
+ * rows; per element the same fmadd sequence in t order as axpy (scalar
+ * fmaf for a tail of fewer than 8). */
+void llv_avx2_attn_pv(const float *p, int64_t ldp, int32_t h, const float *v, int64_t n, int64_t hd, float *o) {
+    int64_t d0 = 0;
+    while (hd - d0 >= 8) {
+        const int nc = hd - d0 >= 24 ? 3 : (int)((hd - d0) / 8);
+        for (int32_t i0 = 0; i0 < h; i0 += 4) {
+            const int nh = h - i0 < 4 ? (int)(h - i0) : 4;
+            __m256 acc[4][3];
+            for (int i = 0; i < nh; i++)
+                for (int c = 0; c < nc; c++) acc[i][c] = _mm256_loadu_ps(o + (i0 + i) * hd + d0 + 8 * c);
+            for (int64_t t = 0; t < n; t++) {
+                __m256 vt[3];
+                for (int c = 0; c < nc; c++) vt[c] = _mm256_loadu_ps(v + t * hd + d0 + 8 * c);
+                for (int i = 0; i < nh; i++) {
+                    const __m256 pb = _mm256_set1_ps(p[(i0 + i) * ldp + t]);
+                    for (int c = 0; c < nc; c++) acc[i][c] = _mm256_fmadd_ps(pb, vt[c], acc[i][c]);
+                }
+            }
+            for (int i = 0; i < nh; i++)
+                for (int c = 0; c < nc; c++) _mm256_storeu_ps(o + (i0 + i) * hd + d0 + 8 * c, acc[i][c]);
+        }
+        d0 += 8 * nc;
+    }
+    for (int32_t i = 0; i < h; i++)
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t d = d0; d < hd; d++) o[i * hd + d] = fmaf(p[i * ldp + t], v[t * hd + d], o[i * hd + d]);
+}
+
 ALWAYS_INLINE double hsum4d(__m256d v) {
     __m128d b = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     return _mm_cvtsd_f64(_mm_add_sd(b, _mm_unpackhi_pd(b, b)));

@@ -360,6 +360,34 @@ void llv_avx512_axpy_f32(float a, const float *x, float *y, int64_t n) {
     }
 }
 
+/* Up to 4 heads x 64 output floats (16 accumulators) per pass over the value
+ * rows: each value vector is loaded once for the heads; per element the
+ * same fmadd sequence in t order as axpy. */
+void llv_avx512_attn_pv(const float *p, int64_t ldp, int32_t h, const float *v, int64_t n, int64_t hd, float *o) {
+    for (int64_t d0 = 0; d0 < hd; d0 += 64) {
+        const int64_t nd = hd - d0 < 64 ? hd - d0 : 64;
+        const int nc = (int)((nd + 15) / 16);
+        __mmask16 m[4];
+        for (int c = 0; c < 4; c++) m[c] = nd >= 16 * (c + 1) ? (__mmask16)0xffff : nd > 16 * c ? tail_mask(nd - 16 * c) : 0;
+        for (int32_t i0 = 0; i0 < h; i0 += 4) {
+            const int nh = h - i0 < 4 ? (int)(h - i0) : 4;
+            __m512 acc[4][4];
+            for (int i = 0; i < nh; i++)
+                for (int c = 0; c < nc; c++) acc[i][c] = _mm512_maskz_loadu_ps(m[c], o + (i0 + i) * hd + d0 + 16 * c);
+            for (int64_t t = 0; t < n; t++) {
+                __m512 vt[4];
+                for (int c = 0; c < nc; c++) vt[c] = _mm512_maskz_loadu_ps(m[c], v + t * hd + d0 + 16 * c);
+                for (int i = 0; i < nh; i++) {
+                    const __m512 pb = _mm512_set1_ps(p[(i0 + i) * ldp + t]);
+                    for (int c = 0; c < nc; c++) acc[i][c] = _mm512_fmadd_ps(pb, vt[c], acc[i][c]);
+                }
+            }
+            for (int i = 0; i < nh; i++)
+                for (int c = 0; c < nc; c++) _mm512_mask_storeu_ps(o + (i0 + i) * hd + d0 + 16 * c, m[c], acc[i][c]);
+        }
+    }
+}
+
 ALWAYS_INLINE double hsum_pd(__m512d v) {
     __m256d a = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
     __m128d b = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
