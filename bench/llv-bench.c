@@ -5,6 +5,7 @@
  *   gemm_peak_gflops    OpenBLAS SGEMM M=512 N=4096 K=4096 with the same threads
  *   load_s, prompt_tokens_per_s (512-token prompt), decode_tokens_per_s,
  *   vision_s_per_tile, time_to_first_token_s (1 image + 32-token prompt),
+ *   decode_image_tokens_per_s (decode after it: the cross layers run too),
  *   peak_rss_bytes, decode_bw_efficiency, prefill_gemm_efficiency,
  *   vision_gemm_efficiency, tokenizer_mb_per_s (one thread),
  *   streams: aggregate decode tokens/s of S sessions generating at once on
@@ -574,7 +575,7 @@ int main(int argc, char **argv) {
         if (streams[k] == 1) stream_one = stream_tps[k];
     }
 
-    double vis[32], ttft[32];
+    double vis[32], ttft[32], dimg[32];
     int    have_vision = 0;
     if (!no_vision && info.has_vision && access(image, R_OK) == 0) {
         have_vision = 1;
@@ -609,10 +610,21 @@ int main(int argc, char **argv) {
                 if (logits[i] > logits[best]) best = i;
             (void)best;
             ttft[r] = bench_now_s() - t0;
+            /* decode with the image in context */
+            t0 = bench_now_s();
+            for (int i = 0; i < n_gen; i++) {
+                int32_t tok = prompt[i % n_prompt];
+                if (llv_session_add_tokens(s, &tok, 1, &err) != LLV_OK || llv_session_eval(s, &logits, &err) != LLV_OK) {
+                    fprintf(stderr, "llv-bench: decode with an image: %s\n", err.message);
+                    return 2;
+                }
+            }
+            dimg[r] = n_gen / (bench_now_s() - t0);
             llv_session_free(s);
         }
         vis[0] = bench_median(vis, vr);
         ttft[0] = bench_median(ttft, vr);
+        dimg[0] = bench_median(dimg, vr);
     }
 
     /* tokenizer speed on one thread */
@@ -673,15 +685,17 @@ int main(int argc, char **argv) {
     double pf_eff = pf_peak > 0 ? pf_gflops / pf_peak : 0, pf_vs_sgemm = gemm > 0 ? pf_gflops / gemm : 0;
     double vis_eff = vis_peak > 0 ? vis_gflops / vis_peak : 0, vis_vs_sgemm = gemm > 0 ? vis_gflops / gemm : 0;
 
-    char vis_s[32] = "null", ttft_s[32] = "null";
+    char vis_s[32] = "null", ttft_s[32] = "null", dimg_s[32] = "null";
     if (have_vision) {
         snprintf(vis_s, sizeof vis_s, "%.4f", vis[0]);
         snprintf(ttft_s, sizeof ttft_s, "%.4f", ttft[0]);
+        snprintf(dimg_s, sizeof dimg_s, "%.3f", dimg[0]);
     }
     if (json) {
         printf("{\"model\": \"%s\", \"type\": \"%s\", \"isa\": \"%s\", \"threads\": %d, \"runs\": %d, "
                "\"load_s\": %.4f, \"prompt_tokens\": %d, \"prompt_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, "
-               "\"vision_s_per_tile\": %s, \"time_to_first_token_s\": %s, \"peak_rss_bytes\": %.0f, "
+               "\"vision_s_per_tile\": %s, \"time_to_first_token_s\": %s, \"decode_image_tokens_per_s\": %s, "
+               "\"peak_rss_bytes\": %.0f, "
                "\"file_bytes\": %llu, \"mem_read_gbs\": %.2f, \"gemm_peak_gflops\": %.1f, "
                "\"decode_bw_efficiency\": %.3f, \"prefill_gemm_efficiency\": %.3f, \"vision_gemm_efficiency\": %.3f, "
                "\"tokenizer_mb_per_s\": %.2f, \"f32_fma_peak_gflops\": %.1f, \"bf16_peak_gflops\": %.1f, "
@@ -689,7 +703,7 @@ int main(int argc, char **argv) {
                "\"prefill_vs_sgemm\": %.3f, \"vision_arith\": \"%s\", \"vision_gflops\": %.1f, "
                "\"vision_vs_sgemm\": %.3f, \"lora\": \"%s\", \"streams\": [",
                model_path, llv_type_name(info.weight_type) ? llv_type_name(info.weight_type) : "?", info.isa,
-               threads, runs, load_s, n_prompt, pps, tgs, vis_s, ttft_s, peak_rss, (unsigned long long)info.file_bytes, mem_gbs, gemm, bw_eff,
+               threads, runs, load_s, n_prompt, pps, tgs, vis_s, ttft_s, dimg_s, peak_rss, (unsigned long long)info.file_bytes, mem_gbs, gemm, bw_eff,
                pf_eff, vis_eff, tok_mbs, peak_f32, peak_bf16, peak_int8, pf_arith, pf_gflops, pf_vs_sgemm,
                vis_arith, vis_gflops, vis_vs_sgemm, lora_path);
         for (int k = 0; k < n_streams; k++) {
@@ -706,7 +720,8 @@ int main(int argc, char **argv) {
         printf("| load_s | %.4f |\n| prompt_tokens_per_s (%d) | %.2f |\n| decode_tokens_per_s | %.2f |\n", load_s,
                n_prompt, pps, tgs);
         if (have_vision)
-            printf("| vision_s_per_tile | %.4f |\n| time_to_first_token_s | %.4f |\n", vis[0], ttft[0]);
+            printf("| vision_s_per_tile | %.4f |\n| time_to_first_token_s | %.4f |\n| decode_image_tokens_per_s | %.2f |\n",
+                   vis[0], ttft[0], dimg[0]);
         printf("| peak_rss_bytes | %.0f |\n| mem_read_gbs | %.2f |\n| gemm_peak_gflops | %.1f |\n", peak_rss,
                mem_gbs, gemm);
         printf("| f32 / bf16 / int8 peaks (G(FL)OP/s) | %.0f / %.0f / %.0f |\n", peak_f32, peak_bf16, peak_int8);

@@ -50,14 +50,16 @@ jcheck "$TMP/m.json" 'all(k in d for k in ["load_s","prompt_tokens_per_s","decod
     "time_to_first_token_s","peak_rss_bytes","mem_read_gbs","decode_bw_efficiency","gemm_peak_gflops",
     "prefill_gemm_efficiency","vision_gemm_efficiency","threads","isa","type"])' "model run: every required field"
 jcheck "$TMP/m.json" 'all(isinstance(d[k],(int,float)) and math.isfinite(d[k]) and d[k]>0 for k in ["load_s",
-    "prompt_tokens_per_s","decode_tokens_per_s","vision_s_per_tile","time_to_first_token_s","peak_rss_bytes",
-    "mem_read_gbs","decode_bw_efficiency","gemm_peak_gflops"])' "model run: figures finite and positive"
+    "prompt_tokens_per_s","decode_tokens_per_s","vision_s_per_tile","time_to_first_token_s",
+    "decode_image_tokens_per_s","peak_rss_bytes","mem_read_gbs","decode_bw_efficiency","gemm_peak_gflops"])' \
+    "model run: figures finite and positive"
 jcheck "$TMP/m.json" '[s["n"] for s in d["streams"]]==[1,2] and all(s["tokens_per_s"]>0 for s in d["streams"])' \
     "model run: one streams entry per --streams count"
 jcheck "$TMP/m.json" 'd["isa"] in ("ref","avx2","avx512") and d["threads"]>=1' "model run: isa and threads"
 LLV_ISA=ref "$BENCH" -m "$MODEL" --runs 1 --prompt 4 --gen 2 --no-vision --streams 0 --no-ceilings --json \
     >"$TMP/ref.json" 2>/dev/null
-jcheck "$TMP/ref.json" 'd["isa"]=="ref" and d["vision_s_per_tile"] is None and d["streams"]==[]' \
+jcheck "$TMP/ref.json" 'd["isa"]=="ref" and d["vision_s_per_tile"] is None and d["decode_image_tokens_per_s"] is None
+    and d["streams"]==[]' \
     "LLV_ISA=ref is reported; --no-vision and --streams 0 leave those figures out"
 
 # --- --kernels -------------------------------------------------------------
