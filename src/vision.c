@@ -369,15 +369,22 @@ static void softmax_task(void *ctx, int64_t i0, int64_t i1, int thread) {
     (void)thread;
     const softmax_ctx *c = ctx;
     const float minf = -FLT_MAX; /* torch.finfo(float32).min, as HF adds it */
+    /* locals and branch-free bodies, so the compiler vectorises the divisions (with c->scale read through the
+     * struct on every element, the loop was one scalar divss per score: 10 % of an image's encode) */
+    const float scale = c->scale;
+    const unsigned char *pad = c->pad;
+    const int64_t N = c->N;
     for (int64_t i = i0; i < i1; i++) {
-        float *s = c->s + i * c->N;
-        const bool pq = c->pad[c->q0 + i] != 0;
-        for (int64_t j = 0; j < c->N; j++) {
-            float v = s[j] / c->scale;
-            if (pq && c->pad[j]) v += minf;
-            s[j] = v;
+        float *restrict s = c->s + i * N;
+        if (pad[c->q0 + i]) {
+            for (int64_t j = 0; j < N; j++) {
+                const float v = s[j] / scale;
+                s[j] = pad[j] ? v + minf : v;
+            }
+        } else {
+            for (int64_t j = 0; j < N; j++) s[j] = s[j] / scale;
         }
-        c->k->softmax(s, c->N);
+        c->k->softmax(s, N);
     }
 }
 
