@@ -524,16 +524,15 @@ static void cross_attn_task(void *ctx, int64_t i0, int64_t i1, int thread) {
         const llv_cross_kv *const *images = sg->b->images;
         const int32_t n_images = sg->b->n_images;
         const uint64_t bits = w->row_mask[r];
-        int32_t seen[LLV_MAX_IMAGES], n_seen = 0;
+        int32_t seen[LLV_MAX_IMAGES];
         size_t n = 0;
         for (int32_t i = 0; i < n_images; i++) {
             bool sees = (bits >> i) & 1;
             if (bits && !sees) seen[i] = 0;
             else seen[i] = sees ? images[i]->n_tiles * images[i]->tile_tokens : images[i]->n_tok;
             n += (size_t)seen[i];
-            n_seen += seen[i] > 0;
         }
-        if (n_seen == 0) continue;
+        if (n == 0) continue;
         size_t off = 0;
         for (int32_t i = 0; i < n_images; i++) {
             if (!seen[i]) continue;
