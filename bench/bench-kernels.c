@@ -5,7 +5,6 @@
  * kernel pass. The ratio is the kernel's bandwidth efficiency without the
  * rest of the model around it: where decode_bw_efficiency falls short, this
  * tells whether the kernel or something else is the cause. */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +75,12 @@ int bench_kernels(const bench_kernel_opts *o) {
         return 2;
     }
     float *x = malloc(sizeof(float) * KB_K * KB_MAX_ROWS), *row = malloc(sizeof(float) * KB_K);
-    if (!x || !row) return 2;
+    if (!x || !row) {
+        free(x), free(row);
+        llv_threadpool_free(pool);
+        fprintf(stderr, "llv-bench: --kernels: out of memory\n");
+        return 2;
+    }
     for (int i = 0; i < KB_K * KB_MAX_ROWS; i++) x[i] = (float)((i * 13) % 7 - 3) / 3.0f;
     for (int i = 0; i < KB_K; i++) row[i] = (float)((i * 37) % 101 - 50) / 50.0f;
     if (o->json) printf("{\"isa\": \"%s\", \"threads\": %d, \"mib\": %zu, \"kernels\": [", kern->name, o->threads, o->mib);
