@@ -39,9 +39,7 @@
  * software prefetch ahead (see x86-kernels.h). Batched tiles prefetch the same blocks
  * one tile (AVX2) or about 16 KiB (AVX-512 K-quants) ahead. Prefetches never
  * fault, so those past the range are harmless. */
-#ifndef DEC_PF
 #define DEC_PF LLV_X86_DEC_PF
-#endif
 #define DEC_MR QMR /* most x rows that decode one weight row at a time */
 /* Q4_0/Q4_K: at 3-4 x rows the one-row path is compute-bound (its per-block
  * work is not shared across weight rows), and the batched tiles read as fast:

@@ -92,10 +92,8 @@ QI void tile_q4_0_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigne
         __m512 dw[QNR32];
         for (int j = 0; j < nrc; j++) {
             const unsigned char *p = wr[j] + (size_t)g * sizeof(x86_block_q4_0);
-            if (pfd) {
-                _mm_prefetch((const char *)p + pfd, _MM_HINT_T0);
-                _mm_prefetch((const char *)p + pfd + 64, _MM_HINT_T0);
-            }
+            _mm_prefetch((const char *)p + pfd, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + pfd + 64, _MM_HINT_T0);
             __m512i a, q;
             if (nt == 4) {
                 a = _mm512_loadu_si512((const void *)p);
@@ -194,8 +192,7 @@ QI void tile_q8_0_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigne
         __m512 dw0[QNR32], dw1[QNR32];
         for (int j = 0; j < nrc; j++) {
             const unsigned char *p = wr[j] + (size_t)b * sizeof(x86_block_q8_0);
-            if (pfd)
-                for (int l = 0; l < 3; l++) _mm_prefetch((const char *)p + pfd + 64 * l, _MM_HINT_T0);
+            for (int l = 0; l < 3; l++) _mm_prefetch((const char *)p + pfd + 64 * l, _MM_HINT_T0);
             __m512i d = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)p), didx,
                                                   _mm512_loadu_si512((const void *)(p + 64)));
             dw0[j] = _mm512_cvtph_ps(_mm512_castsi512_si256(d));
