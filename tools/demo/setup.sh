@@ -1,0 +1,42 @@
+#!/bin/sh
+# Sets up the Python environment of the demo model's training and evaluation
+# (tools/demo): Debian's CPU torch 1.13.1, numpy and Pillow, and OpenBLAS (Debian's
+# torch calls the system BLAS: the reference BLAS makes it ~30x slower), in a
+# virtual environment made with --system-site-packages, plus the pinned packages of
+# requirements.txt from the package index. Idempotent; prints the venv's python.
+#
+#   LLV_CACHE_DIR   where the venv lives (default ~/.cache/llv); outside the clone,
+#                   so a second run (and CI on the same machine) reuses it
+#
+# Test and training dependencies only: nothing here is needed to run llv.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${LLV_CACHE_DIR:-${HOME:-/root}/.cache/llv}
+venv=$cache/venv-demo
+PKGS="python3 python3-venv python3-pip python3-torch python3-numpy python3-pil python3-requests python3-yaml \
+libopenblas0-pthread"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "llv demo: installing:$missing" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+stamp=$venv/.llv-requirements
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then
+  echo "llv demo: creating $venv" >&2
+  rm -rf "$venv"
+  mkdir -p "$cache"
+  # Debian's interpreter: its dist-packages hold python3-torch
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt" >&2
+  cp "$here/requirements.txt" "$stamp"
+fi
+"$venv/bin/python" -c "import torch, transformers, PIL, numpy" >&2
+echo "$venv/bin/python"

@@ -1,0 +1,328 @@
+"""Trains the demo model with Hugging Face transformers' own Mllama code.
+
+    sh tools/demo/setup.sh                    # the pinned Python environment
+    $VENV/bin/python tools/demo/train.py      # ~25 min on 2 cores: models/demo.gguf, models/demo.png
+
+Steps: a byte-level BPE vocabulary learnt from the task's own sentences, a
+MllamaForConditionalGeneration of the sizes below initialised by transformers,
+AdamW on generated conversations (pictures from shapes.py, seed --seed), then
+save_pretrained into --out-dir and llv-convert (the user's path) into
+models/demo.gguf as F32. Everything is drawn from --seed; on the same machine
+and software the run is repeatable.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import regex
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import shapes  # noqa: E402
+
+# Llama 3's pre-tokenizer regex (as tokenizer.json writes it)
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+SPECIAL_BASE = 496      # ids 496..511: the Llama 3 special tokens; 512 = <|image|>
+VOCAB = 512
+BOS, PAD, SH, EH, EOT, IMG = 496, 500, 502, 503, 505, 512
+TILE = 112
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+# The model. Text: 5 layers (1 and 3 cross-attention), hidden 128; vision: 112-pixel
+# tiles of 14-pixel patches (65 tokens per tile, up to 4 tiles), 4 local + 2 global layers.
+TEXT = dict(vocab_size=VOCAB, hidden_size=128, intermediate_size=352, num_hidden_layers=5,
+            cross_attention_layers=[1, 3], num_attention_heads=4, num_key_value_heads=2,
+            rope_theta=500000.0, max_position_embeddings=131072, rms_norm_eps=1e-5,
+            rope_scaling={"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                          "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+            bos_token_id=BOS, eos_token_id=[497, 504, EOT], pad_token_id=PAD, tie_word_embeddings=False)
+VISION = dict(hidden_size=64, intermediate_size=256, attention_heads=2, num_hidden_layers=4,
+              num_global_layers=2, intermediate_layers_indices=[1, 3], vision_output_dim=64 * 3,
+              image_size=TILE, patch_size=14, max_num_tiles=4, norm_eps=1e-5)
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
+        list(range(ord("\xae"), ord("\xff") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return bs, [chr(c) for c in cs]  # vocab order (bytes), their characters
+
+
+def learn_bpe(texts, target):
+    """Byte-level BPE merges until `target` tokens: most frequent pair first, ties by smallest ids."""
+    order, chars = bytes_to_unicode()
+    byte_char = dict(zip(order, chars))
+    tokens = list(chars)
+    index = {t: i for i, t in enumerate(tokens)}
+    words = {}
+    for t in texts:
+        for piece in regex.findall(LLAMA3_SPLIT, t):
+            key = tuple(index[byte_char[b]] for b in piece.encode("utf-8"))
+            words[key] = words.get(key, 0) + 1
+    words = [[list(k), c] for k, c in words.items()]
+    merges = []
+    while len(tokens) < target:
+        pairs = {}
+        for ids, c in words:
+            for a, b in zip(ids, ids[1:]):
+                pairs[(a, b)] = pairs.get((a, b), 0) + c
+        if not pairs:
+            break
+        (a, b), _ = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
+        merges.append(tokens[a] + " " + tokens[b])
+        new = tokens[a] + tokens[b]
+        if new not in index:
+            index[new] = len(tokens)
+            tokens.append(new)
+        nid = index[new]
+        for w in words:
+            ids, out, i = w[0], [], 0
+            while i < len(ids):
+                if i + 1 < len(ids) and ids[i] == a and ids[i + 1] == b:
+                    out.append(nid)
+                    i += 2
+                else:
+                    out.append(ids[i])
+                    i += 1
+            w[0] = out
+    return tokens, merges
+
+
+def system_text(date):
+    return f"Cutting Knowledge Date: December 2023\nToday Date: {date}\n\n"
+
+
+def tokenizer_corpus(rng):
+    texts = shapes.corpus(rng)
+    texts += ["user", "assistant", "system", "\n\n", system_text("26 Jul 2024")]
+    texts += [system_text(f"{d:02d} {m} {y}") for d in (1, 9, 10, 19, 20, 28, 31) for m in MONTHS
+              for y in range(2024, 2031)]
+    return texts
+
+
+# --------------------------------------------------------------------------- data
+
+def random_date(rng):
+    return f"{int(rng.integers(1, 32)):02d} {MONTHS[int(rng.integers(12))]} {int(rng.integers(2024, 2031))}"
+
+
+class Encoder:
+    def __init__(self, tok):
+        self.tok = tok
+        self.cache = {}
+
+    def ids(self, text):
+        if text not in self.cache:
+            self.cache[text] = self.tok(text, add_special_tokens=False)["input_ids"]
+        return self.cache[text]
+
+    def conversation(self, turns, image, date=None):
+        """Token ids and labels (-100 = not trained) of one chat as the Llama 3.2 Vision template renders it."""
+        ids, lab = [BOS], [-100]
+
+        def add(t, train=False):
+            ids.extend(t)
+            lab.extend(t if train else [-100] * len(t))
+
+        if not image:  # no image: the template's system block with the date
+            add([SH] + self.ids("system") + [EH] + self.ids("\n\n") + self.ids(system_text(date)) + [EOT])
+        for i, (q, a) in enumerate(turns):
+            add([SH] + self.ids("user") + [EH] + self.ids("\n\n") + ([IMG] if image and i == 0 else []) +
+                self.ids(q) + [EOT] + [SH] + self.ids("assistant") + [EH] + self.ids("\n\n"))
+            add(self.ids(a) + [EOT], train=True)
+        return ids, lab
+
+
+def image_sample(rng):
+    pic = shapes.random_picture(rng)
+    qa = shapes.questions(pic, rng)
+    n = int(rng.choice([1, 2, 3, 4, 5, 6], p=[0.15, 0.15, 0.2, 0.2, 0.15, 0.15]))
+    turns = [(q, a) for _, q, a in qa[:n]]
+    if rng.random() < 0.05:  # a text-only turn inside a picture chat
+        turns.insert(int(rng.integers(1, len(turns) + 1)), shapes.text_turns(rng, 1)[0])
+    return pic, turns
+
+
+def text_sample(rng):
+    return shapes.text_turns(rng, int(rng.choice([1, 2, 3], p=[0.6, 0.25, 0.15])))
+
+
+def make_batch(rng, enc, proc, batch, with_images):
+    import torch
+    from transformers.models.mllama.processing_mllama import (convert_sparse_cross_attention_mask_to_dense,
+                                                              get_cross_attention_token_mask)
+    seqs, pics = [], []
+    for _ in range(batch):
+        if with_images:
+            pic, turns = image_sample(rng)
+            pics.append([pic.render()])
+            seqs.append(enc.conversation(turns, True))
+        else:
+            seqs.append(enc.conversation(text_sample(rng), False, random_date(rng)))
+    L = max(len(s[0]) for s in seqs)
+    ids = torch.full((batch, L), PAD, dtype=torch.long)
+    lab = torch.full((batch, L), -100, dtype=torch.long)
+    att = torch.zeros((batch, L), dtype=torch.long)
+    for i, (s, l) in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s)
+        lab[i, :len(l)] = torch.tensor(l)
+        att[i, :len(s)] = 1
+    out = dict(input_ids=ids, attention_mask=att, labels=lab)
+    if with_images:
+        px = proc(images=pics, return_tensors="pt")
+        masks = [get_cross_attention_token_mask(s[0], IMG) for s in seqs]
+        cam = convert_sparse_cross_attention_mask_to_dense(masks, px["num_tiles"], max_num_tiles=4, length=L)
+        out.update(pixel_values=px["pixel_values"], aspect_ratio_ids=px["aspect_ratio_ids"],
+                   aspect_ratio_mask=px["aspect_ratio_mask"], cross_attention_mask=torch.from_numpy(cam))
+    return out
+
+
+# --------------------------------------------------------------------------- checkpoint
+
+def write_checkpoint(model, tokens, merges, out_dir, llv_bin):
+    """HF checkpoint directory: our config/weights/vocabulary, llv-synth's Llama 3.2 Vision tokenizer files."""
+    from transformers import MllamaImageProcessor
+    skel = out_dir + ".skeleton"
+    shutil.rmtree(skel, ignore_errors=True)
+    subprocess.run([os.path.join(llv_bin, "llv-synth"), skel, "--preset", "demo", "--hf-dir", "--quiet"], check=True)
+    os.makedirs(out_dir, exist_ok=True)
+    for f in ("tokenizer_config.json", "generation_config.json"):
+        shutil.copy(os.path.join(skel, f), os.path.join(out_dir, f))
+    with open(os.path.join(skel, "tokenizer.json")) as f:
+        tj = json.load(f)
+    shutil.rmtree(skel)
+    vocab = {t: i for i, t in enumerate(tokens)}
+    for i in range(len(tokens), SPECIAL_BASE):
+        vocab[f"<|filler_{i}|>"] = i  # unreachable ids between the learnt tokens and the specials
+    tj["model"]["vocab"] = vocab
+    tj["model"]["merges"] = merges
+    with open(os.path.join(out_dir, "tokenizer.json"), "w") as f:
+        json.dump(tj, f, ensure_ascii=False, indent=1)
+    MllamaImageProcessor(size={"height": TILE, "width": TILE}, max_image_tiles=4).save_pretrained(out_dir)
+    model.save_pretrained(out_dir, safe_serialization=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--out-dir", default=os.path.join(ROOT, "build", "demo-hf"),
+                    help="where the trained HF checkpoint goes (default build/demo-hf)")
+    ap.add_argument("--gguf", default=os.path.join(ROOT, "models", "demo.gguf"))
+    ap.add_argument("--png", default=os.path.join(ROOT, "models", "demo.png"))
+    ap.add_argument("--llv-bin", default=os.path.join(ROOT, "build", "bin"))
+    ap.add_argument("--bench", type=int, default=0, help="time this many steps and stop")
+    args = ap.parse_args()
+
+    import torch
+    from transformers import MllamaConfig, MllamaForConditionalGeneration, MllamaImageProcessor, \
+        PreTrainedTokenizerFast
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+
+    t0 = time.time()
+    tokens, merges = learn_bpe(tokenizer_corpus(np.random.default_rng([args.seed, 1])), SPECIAL_BASE)
+    log(f"tokenizer: {len(tokens)} tokens, {len(merges)} merges ({time.time() - t0:.1f} s)")
+    config = MllamaConfig(text_config=TEXT, vision_config=VISION, image_token_index=IMG)
+    model = MllamaForConditionalGeneration(config)
+    # transformers starts every gate at 0 (tanh(0) = 0): the cross-attention layers and the
+    # tile embeddings then pass no gradient to the vision side, and a model trained from
+    # scratch never learns to look (the first attempt answered from the question alone).
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith(("cross_attn_attn_gate", "cross_attn_mlp_gate")):
+                p.fill_(1.0)
+            elif n.endswith(("gate_attn", "gate_ffn")) or "positional_embedding.gate" in n:
+                p.fill_(0.5)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model: {n_params / 1e6:.2f} M parameters")
+
+    # the tokenizer the checkpoint will carry, for the training data too
+    tmp = args.out_dir + ".tok"
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_checkpoint(model, tokens, merges, tmp, args.llv_bin)
+    tok = PreTrainedTokenizerFast.from_pretrained(tmp)
+    proc = MllamaImageProcessor.from_pretrained(tmp)
+    shutil.rmtree(tmp)
+    enc = Encoder(tok)
+    for probe in range(4):  # segment-wise ids must equal the whole rendered string's ids
+        turns = text_sample(np.random.default_rng(probe))
+        ids, _ = enc.conversation(turns, probe % 2 == 0, "06 Dec 2026")
+        whole = tok(tok.decode(ids), add_special_tokens=False)["input_ids"]
+        assert whole == ids, (tok.decode(ids), whole, ids)
+
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "norm" in n or "gate" in n or "embedding" in n else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
+    warm = max(args.steps // 30, 1)
+
+    def lr_at(step):
+        if step < warm:
+            return args.lr * (step + 1) / warm
+        f = (step - warm) / max(args.steps - warm, 1)
+        return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * f)))
+
+    model.train()
+    t_start = time.time()
+    ema = None
+    steps = args.bench or args.steps
+    for step in range(steps):
+        with_images = step % 8 != 7  # one text-only batch in eight
+        b = make_batch(rng, enc, proc, args.batch if with_images else args.batch * 2, with_images)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        loss = model(**b).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if with_images:
+            ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        if step % 50 == 0 or step == steps - 1:
+            el = time.time() - t_start
+            log(f"step {step + 1}/{steps}  loss {ema:.4f}  lr {lr_at(step):.2e}  {el:.0f} s "
+                f"(eta {el / (step + 1) * (steps - step - 1):.0f} s)")
+    if args.bench:
+        log(f"{(time.time() - t_start) / args.bench:.3f} s/step")
+        return
+    model.eval()
+    write_checkpoint(model, tokens, merges, args.out_dir, args.llv_bin)
+    subprocess.run([os.path.join(args.llv_bin, "llv-convert"), args.out_dir, args.gguf, "--type", "f32"], check=True)
+    # the demo picture: from the same generator, a seed of its own
+    demo = shapes.random_picture(np.random.default_rng([args.seed, 2]), n=3)
+    demo.save_png(args.png)
+    log(f"wrote {args.gguf} ({os.path.getsize(args.gguf)} bytes) and {args.png} "
+        f"({demo.width}x{demo.height}: {demo.objects()}); {time.time() - t0:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
