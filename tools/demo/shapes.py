@@ -8,7 +8,7 @@ up) and to make models/demo.png.
 A picture has 1-3 shapes (circle, square, triangle) in 4 colours (red, green,
 blue, yellow), each in its own third of the width (left, middle, right), on a
 light background. Picture sizes and aspect ratios are drawn so that the Mllama
-image processor puts them on canvases of 1, 2, 3 and 4 tiles.
+image processor puts them on canvases of 1, 2, 3 and 4 tiles of TILE pixels.
 """
 
 import numpy as np
@@ -24,6 +24,7 @@ PLURAL = {"circle": "circles", "square": "squares", "triangle": "triangles"}
 SLOTS = ("left", "middle", "right")
 SLOT_PHRASE = {"left": "on the left", "middle": "in the middle", "right": "on the right"}
 NUMBERS = ("no", "one", "two", "three")
+TILE = 84  # the vision tower's tile size: picture sizes are drawn relative to it
 
 TEXT_QA = [
     (("Hello!", "Hi!", "Hello", "Hi there."),
@@ -43,7 +44,7 @@ TEXT_QA = [
 ]
 
 
-def canvas_tiles(width, height, tile=112, max_tiles=4):
+def canvas_tiles(width, height, tile=TILE, max_tiles=4):
     """Tiles of the canvas HF's MllamaImageProcessor picks (get_optimal_tiled_canvas)."""
     best = None
     options = []
@@ -101,24 +102,25 @@ class Picture:
 
 
 def _size(rng):
-    """Width and height: 1, 2, 3 or 4 tiles of 112 pixels once HF's processor picks a canvas."""
+    """Width and height: 1, 2, 3 or 4 tiles once HF's processor picks a canvas."""
+    t = TILE
     kind = rng.choice(["small", "wide", "tall", "large", "very wide"], p=[0.25, 0.2, 0.15, 0.3, 0.1])
     if kind == "small":
-        w = int(rng.integers(64, 113))
+        w = int(rng.integers(int(0.6 * t), t + 1))
         h = int(w * rng.uniform(0.75, 1.33))
     elif kind == "wide":
-        h = int(rng.integers(70, 113))
+        h = int(rng.integers(int(0.65 * t), t + 1))
         w = int(h * rng.uniform(1.7, 2.3))
     elif kind == "tall":
-        w = int(rng.integers(80, 113))
+        w = int(rng.integers(int(0.7 * t), t + 1))
         h = int(w * rng.uniform(1.6, 2.2))
     elif kind == "large":
-        w = int(rng.integers(130, 400))
+        w = int(rng.integers(int(1.15 * t), int(3.5 * t)))
         h = int(w * rng.uniform(0.75, 1.33))
     else:
-        h = int(rng.integers(64, 100))
+        h = int(rng.integers(int(0.6 * t), int(0.9 * t)))
         w = int(h * rng.uniform(2.8, 3.6))
-    return max(w, 48), max(h, 48)
+    return max(w, 40), max(h, 40)
 
 
 def random_picture(rng, n=None):

@@ -35,11 +35,11 @@ LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,
 SPECIAL_BASE = 496      # ids 496..511: the Llama 3 special tokens; 512 = <|image|>
 VOCAB = 512
 BOS, PAD, SH, EH, EOT, IMG = 496, 500, 502, 503, 505, 512
-TILE = 112
+TILE = shapes.TILE
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-# The model. Text: 5 layers (1 and 3 cross-attention), hidden 128; vision: 112-pixel
-# tiles of 14-pixel patches (65 tokens per tile, up to 4 tiles), 4 local + 2 global layers.
+# The model. Text: 5 layers (1 and 3 cross-attention), hidden 128; vision: 84-pixel
+# tiles of 14-pixel patches (37 tokens per tile, up to 4 tiles), 4 local + 2 global layers.
 TEXT = dict(vocab_size=VOCAB, hidden_size=128, intermediate_size=352, num_hidden_layers=5,
             cross_attention_layers=[1, 3], num_attention_heads=4, num_key_value_heads=2,
             rope_theta=500000.0, max_position_embeddings=131072, rms_norm_eps=1e-5,
@@ -155,48 +155,88 @@ class Encoder:
         return ids, lab
 
 
-def image_sample(rng):
+def picture_rows(rng, max_single, chat):
+    """One picture and its rows: each of its questions alone (at most max_single), and when
+    `chat` one conversation of 3-5 turns (sometimes with a text-only turn inside)."""
     pic = shapes.random_picture(rng)
-    qa = shapes.questions(pic, rng)
-    n = int(rng.choice([1, 2, 3, 4, 5, 6], p=[0.15, 0.15, 0.2, 0.2, 0.15, 0.15]))
-    turns = [(q, a) for _, q, a in qa[:n]]
-    if rng.random() < 0.05:  # a text-only turn inside a picture chat
-        turns.insert(int(rng.integers(1, len(turns) + 1)), shapes.text_turns(rng, 1)[0])
-    return pic, turns
+    singles = [[(q, a)] for _, q, a in shapes.questions(pic, rng)[:max_single]]
+    chats = []
+    if chat:
+        turns = [(q, a) for _, q, a in shapes.questions(pic, rng)[:int(rng.integers(3, 6))]]
+        if rng.random() < 0.3:
+            turns.insert(int(rng.integers(1, len(turns) + 1)), shapes.text_turns(rng, 1)[0])
+        chats.append(turns)
+    return pic, singles, chats
 
 
-def text_sample(rng):
-    return shapes.text_turns(rng, int(rng.choice([1, 2, 3], p=[0.6, 0.25, 0.15])))
+def text_rows(rng, n):
+    return [shapes.text_turns(rng, int(rng.choice([1, 2, 3], p=[0.6, 0.25, 0.15]))) for _ in range(n)]
 
 
-def make_batch(rng, enc, proc, batch, with_images):
+def pad_rows(seqs):
     import torch
-    from transformers.models.mllama.processing_mllama import (convert_sparse_cross_attention_mask_to_dense,
-                                                              get_cross_attention_token_mask)
-    seqs, pics = [], []
-    for _ in range(batch):
-        if with_images:
-            pic, turns = image_sample(rng)
-            pics.append([pic.render()])
-            seqs.append(enc.conversation(turns, True))
-        else:
-            seqs.append(enc.conversation(text_sample(rng), False, random_date(rng)))
     L = max(len(s[0]) for s in seqs)
-    ids = torch.full((batch, L), PAD, dtype=torch.long)
-    lab = torch.full((batch, L), -100, dtype=torch.long)
-    att = torch.zeros((batch, L), dtype=torch.long)
+    ids = torch.full((len(seqs), L), PAD, dtype=torch.long)
+    lab = torch.full((len(seqs), L), -100, dtype=torch.long)
+    att = torch.zeros((len(seqs), L), dtype=torch.long)
     for i, (s, l) in enumerate(seqs):
         ids[i, :len(s)] = torch.tensor(s)
         lab[i, :len(l)] = torch.tensor(l)
         att[i, :len(s)] = 1
-    out = dict(input_ids=ids, attention_mask=att, labels=lab)
-    if with_images:
-        px = proc(images=pics, return_tensors="pt")
+    return dict(input_ids=ids, attention_mask=att, labels=lab)
+
+
+def make_batch(rng, enc, proc, pictures, max_single, chats, n_text):
+    """A step's data: the pictures' vision inputs, and groups of rows padded alike: single
+    questions and chats about the pictures (row_image[i] = the picture of row i; they share
+    its vision states), and text-only chats."""
+    import torch
+    from transformers.models.mllama.processing_mllama import (convert_sparse_cross_attention_mask_to_dense,
+                                                              get_cross_attention_token_mask)
+    pics, groups = [], {"single": ([], []), "chat": ([], [])}
+    for k in range(pictures):
+        pic, singles, chat = picture_rows(rng, max_single, k < chats)
+        pics.append([pic.render()])
+        for name, rows in (("single", singles), ("chat", chat)):
+            for turns in rows:
+                groups[name][0].append(enc.conversation(turns, True))
+                groups[name][1].append(k)
+    px = proc(images=pics, return_tensors="pt")
+    out = []
+    for name, (seqs, row_image) in groups.items():
+        if not seqs:
+            continue
+        g = pad_rows(seqs)
         masks = [get_cross_attention_token_mask(s[0], IMG) for s in seqs]
-        cam = convert_sparse_cross_attention_mask_to_dense(masks, px["num_tiles"], max_num_tiles=4, length=L)
-        out.update(pixel_values=px["pixel_values"], aspect_ratio_ids=px["aspect_ratio_ids"],
-                   aspect_ratio_mask=px["aspect_ratio_mask"], cross_attention_mask=torch.from_numpy(cam))
-    return out
+        cam = convert_sparse_cross_attention_mask_to_dense(masks, [px["num_tiles"][k] for k in row_image],
+                                                           max_num_tiles=4, length=g["input_ids"].shape[1])
+        g.update(cross_attention_mask=torch.from_numpy(cam), row_image=torch.tensor(row_image))
+        out.append(g)
+    if n_text:
+        out.append(pad_rows([enc.conversation(t, False, random_date(rng)) for t in text_rows(rng, n_text)]))
+    vision = dict(pixel_values=px["pixel_values"], aspect_ratio_ids=px["aspect_ratio_ids"],
+                  aspect_ratio_mask=px["aspect_ratio_mask"])
+    return vision, out
+
+
+def step_loss(model, vision, groups):
+    """Mean answer-token loss over the step's groups, and the single-question loss. The vision
+    tower runs once per picture; its projected states go to every row of that picture as
+    cross_attention_states (what MllamaForConditionalGeneration.forward computes from
+    pixel_values, here shared)."""
+    v = model.vision_model(**vision)[0]                 # (pictures, 1, tiles, patches, vision_output_dim)
+    v = model.multi_modal_projector(v)                  # (pictures, 1, tiles, patches, hidden)
+    total, count, first = 0.0, 0, None
+    for g in groups:
+        rows = {k: t for k, t in g.items() if k != "row_image"}
+        if "row_image" in g:
+            x = v[g["row_image"]]
+            rows["cross_attention_states"] = x.reshape(-1, x.shape[-2], x.shape[-1])  # as forward does
+        loss = model(**rows).loss
+        n = int((g["labels"][:, 1:] != -100).sum())
+        total, count = total + loss * n, count + n
+        first = loss if first is None else first
+    return total / count, first
 
 
 # --------------------------------------------------------------------------- checkpoint
@@ -227,9 +267,12 @@ def write_checkpoint(model, tokens, merges, out_dir, llv_bin):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--steps", type=int, default=1150)
+    ap.add_argument("--pictures", type=int, default=8, help="pictures per step")
+    ap.add_argument("--max-single", type=int, default=6, help="single-question rows per picture")
+    ap.add_argument("--chats", type=int, default=2, help="picture chats per step")
+    ap.add_argument("--text-rows", type=int, default=3, help="text-only chats per step")
+    ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "build", "demo-hf"),
                     help="where the trained HF checkpoint goes (default build/demo-hf)")
@@ -273,7 +316,7 @@ def main():
     shutil.rmtree(tmp)
     enc = Encoder(tok)
     for probe in range(4):  # segment-wise ids must equal the whole rendered string's ids
-        turns = text_sample(np.random.default_rng(probe))
+        turns = text_rows(np.random.default_rng(probe), 1)[0]
         ids, _ = enc.conversation(turns, probe % 2 == 0, "06 Dec 2026")
         whole = tok(tok.decode(ids), add_special_tokens=False)["input_ids"]
         assert whole == ids, (tok.decode(ids), whole, ids)
@@ -296,20 +339,18 @@ def main():
     ema = None
     steps = args.bench or args.steps
     for step in range(steps):
-        with_images = step % 8 != 7  # one text-only batch in eight
-        b = make_batch(rng, enc, proc, args.batch if with_images else args.batch * 2, with_images)
+        vision, groups = make_batch(rng, enc, proc, args.pictures, args.max_single, args.chats, args.text_rows)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        loss = model(**b).loss
+        loss, img_loss = step_loss(model, vision, groups)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if with_images:
-            ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        ema = img_loss.item() if ema is None else 0.98 * ema + 0.02 * img_loss.item()
         if step % 50 == 0 or step == steps - 1:
             el = time.time() - t_start
-            log(f"step {step + 1}/{steps}  loss {ema:.4f}  lr {lr_at(step):.2e}  {el:.0f} s "
+            log(f"step {step + 1}/{steps}  question loss {ema:.4f}  lr {lr_at(step):.2e}  {el:.0f} s "
                 f"(eta {el / (step + 1) * (steps - step - 1):.0f} s)")
     if args.bench:
         log(f"{(time.time() - t_start) / args.bench:.3f} s/step")
