@@ -24,7 +24,7 @@ PLURAL = {"circle": "circles", "square": "squares", "triangle": "triangles"}
 SLOTS = ("left", "middle", "right")
 SLOT_PHRASE = {"left": "on the left", "middle": "in the middle", "right": "on the right"}
 NUMBERS = ("no", "one", "two", "three")
-TILE = 84  # the vision tower's tile size: picture sizes are drawn relative to it
+TILE = 112  # the vision tower's tile size: picture sizes are drawn relative to it
 
 TEXT_QA = [
     (("Hello!", "Hi!", "Hello", "Hi there."),
@@ -82,15 +82,7 @@ class Picture:
             ys = y0 + (np.arange((y1 - y0) * ss, dtype=np.float64) + 0.5) / ss
             xs = x0 + (np.arange((x1 - x0) * ss, dtype=np.float64) + 0.5) / ss
             yy, xx = np.meshgrid(ys, xs, indexing="ij")
-            if shape == "circle":
-                m = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
-            elif shape == "square":
-                a = 0.86 * r
-                m = (np.abs(xx - cx) <= a) & (np.abs(yy - cy) <= a)
-            else:  # triangle pointing up: apex (cx, cy - r), base at cy + 0.8 r
-                top, base = cy - r, cy + 0.8 * r
-                half = r * (yy - top) / (base - top)
-                m = (yy >= top) & (yy <= base) & (np.abs(xx - cx) <= half)
+            m = inside(shape, cx, cy, r, xx, yy)
             cover = m.reshape(y1 - y0, ss, x1 - x0, ss).mean(axis=(1, 3))[..., None]
             box = img[y0:y1, x0:x1]
             img[y0:y1, x0:x1] = box * (1 - cover) + np.asarray(rgb, dtype=np.float64) * cover
@@ -99,6 +91,18 @@ class Picture:
     def save_png(self, path):
         from PIL import Image
         Image.fromarray(self.render(), "RGB").save(path, optimize=True)
+
+
+def inside(shape, cx, cy, r, x, y):
+    """Whether the point(s) x, y (arrays) fall in the shape, as render() draws it."""
+    if shape == "circle":
+        return (x - cx) ** 2 + (y - cy) ** 2 <= r * r
+    if shape == "square":
+        a = 0.86 * r
+        return (np.abs(x - cx) <= a) & (np.abs(y - cy) <= a)
+    top, base = cy - r, cy + 0.8 * r
+    half = r * (y - top) / (base - top)
+    return (y >= top) & (y <= base) & (np.abs(x - cx) <= half)
 
 
 def _size(rng):

@@ -38,8 +38,8 @@ BOS, PAD, SH, EH, EOT, IMG = 496, 500, 502, 503, 505, 512
 TILE = shapes.TILE
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-# The model. Text: 5 layers (1 and 3 cross-attention), hidden 128; vision: 84-pixel
-# tiles of 14-pixel patches (37 tokens per tile, up to 4 tiles), 4 local + 2 global layers.
+# The model. Text: 5 layers (1 and 3 cross-attention), hidden 128; vision: 112-pixel
+# tiles of 14-pixel patches (65 tokens per tile, up to 4 tiles), 4 local + 2 global layers.
 TEXT = dict(vocab_size=VOCAB, hidden_size=128, intermediate_size=352, num_hidden_layers=5,
             cross_attention_layers=[1, 3], num_attention_heads=4, num_key_value_heads=2,
             rope_theta=500000.0, max_position_embeddings=131072, rms_norm_eps=1e-5,
@@ -169,6 +169,34 @@ def picture_rows(rng, max_single, chat):
     return pic, singles, chats
 
 
+N_LABELS = 2 + len(shapes.COLOURS) * len(shapes.SHAPES) * len(shapes.SLOTS)  # padding, background, objects
+
+
+def patch_labels(pic):
+    """What each patch of each tile shows, for the auxiliary loss: 0 = padding (outside the
+    resized picture), 1 = background, else (colour, shape, slot) of the shape at the patch
+    centre. Tiles and patches in the processor's order; -100 for unused tiles and CLS tokens."""
+    from transformers.models.mllama.image_processing_mllama import (get_image_size_fit_to_canvas,
+                                                                    get_optimal_tiled_canvas)
+    t, p = TILE, VISION["patch_size"]
+    ch, cw = get_optimal_tiled_canvas(pic.height, pic.width, 4, t)
+    nh, nw = get_image_size_fit_to_canvas(pic.height, pic.width, ch, cw, t)
+    n = t // p
+    lab = np.full((4, 1 + n * n), -100, dtype=np.int64)
+    cols, names = list(shapes.COLOURS), list(shapes.SHAPES)
+    for tile in range((ch // t) * (cw // t)):
+        ty, tx = divmod(tile, cw // t)
+        py, px = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        yc, xc = (ty * t + (py + 0.5) * p).ravel(), (tx * t + (px + 0.5) * p).ravel()
+        out = np.where((xc < nw) & (yc < nh), 1, 0)
+        x, y = xc * pic.width / nw, yc * pic.height / nh
+        for colour, shape, slot, cx, cy, r, _ in pic.shapes:
+            k = 2 + (cols.index(colour) * len(names) + names.index(shape)) * 3 + shapes.SLOTS.index(slot)
+            out = np.where((out == 1) & shapes.inside(shape, cx, cy, r, x, y), k, out)
+        lab[tile, 1:] = out
+    return lab
+
+
 def text_rows(rng, n):
     return [shapes.text_turns(rng, int(rng.choice([1, 2, 3], p=[0.6, 0.25, 0.15]))) for _ in range(n)]
 
@@ -193,10 +221,11 @@ def make_batch(rng, enc, proc, pictures, max_single, chats, n_text):
     import torch
     from transformers.models.mllama.processing_mllama import (convert_sparse_cross_attention_mask_to_dense,
                                                               get_cross_attention_token_mask)
-    pics, groups = [], {"single": ([], []), "chat": ([], [])}
+    pics, groups, labels = [], {"single": ([], []), "chat": ([], [])}, []
     for k in range(pictures):
         pic, singles, chat = picture_rows(rng, max_single, k < chats)
         pics.append([pic.render()])
+        labels.append(patch_labels(pic))
         for name, rows in (("single", singles), ("chat", chat)):
             for turns in rows:
                 groups[name][0].append(enc.conversation(turns, True))
@@ -216,16 +245,22 @@ def make_batch(rng, enc, proc, pictures, max_single, chats, n_text):
         out.append(pad_rows([enc.conversation(t, False, random_date(rng)) for t in text_rows(rng, n_text)]))
     vision = dict(pixel_values=px["pixel_values"], aspect_ratio_ids=px["aspect_ratio_ids"],
                   aspect_ratio_mask=px["aspect_ratio_mask"])
-    return vision, out
+    return vision, out, torch.from_numpy(np.stack(labels))
 
 
-def step_loss(model, vision, groups):
-    """Mean answer-token loss over the step's groups, and the single-question loss. The vision
-    tower runs once per picture; its projected states go to every row of that picture as
-    cross_attention_states (what MllamaForConditionalGeneration.forward computes from
-    pixel_values, here shared)."""
-    v = model.vision_model(**vision)[0]                 # (pictures, 1, tiles, patches, vision_output_dim)
-    v = model.multi_modal_projector(v)                  # (pictures, 1, tiles, patches, hidden)
+def step_loss(model, probe, vision, groups, labels, aux_weight):
+    """Mean answer-token loss over the step's groups plus aux_weight times the patch-label
+    loss, and the single-question loss. The vision tower runs once per picture; its
+    projected states go to every row of that picture as cross_attention_states (what
+    MllamaForConditionalGeneration.forward computes from pixel_values, here shared). The
+    probe (a linear map of the vision output to patch labels, not part of the model) gives
+    the vision tower a direct signal of what is where, which the answers alone give it
+    only faintly through the cross-attention."""
+    import torch
+    out = model.vision_model(**vision)[0]               # (pictures, 1, tiles, patches, vision_output_dim)
+    aux = torch.nn.functional.cross_entropy(probe(out[:, 0]).reshape(-1, N_LABELS), labels.reshape(-1),
+                                            ignore_index=-100)
+    v = model.multi_modal_projector(out)                # (pictures, 1, tiles, patches, hidden)
     total, count, first = 0.0, 0, None
     for g in groups:
         rows = {k: t for k, t in g.items() if k != "row_image"}
@@ -236,7 +271,7 @@ def step_loss(model, vision, groups):
         n = int((g["labels"][:, 1:] != -100).sum())
         total, count = total + loss * n, count + n
         first = loss if first is None else first
-    return total / count, first
+    return total / count + aux_weight * aux, first, aux
 
 
 # --------------------------------------------------------------------------- checkpoint
@@ -267,12 +302,13 @@ def write_checkpoint(model, tokens, merges, out_dir, llv_bin):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=1150)
+    ap.add_argument("--steps", type=int, default=650)
     ap.add_argument("--pictures", type=int, default=8, help="pictures per step")
-    ap.add_argument("--max-single", type=int, default=6, help="single-question rows per picture")
+    ap.add_argument("--max-single", type=int, default=10, help="single-question rows per picture")
     ap.add_argument("--chats", type=int, default=2, help="picture chats per step")
-    ap.add_argument("--text-rows", type=int, default=3, help="text-only chats per step")
-    ap.add_argument("--lr", type=float, default=4e-3)
+    ap.add_argument("--text-rows", type=int, default=4, help="text-only chats per step")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the patch-label loss")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "build", "demo-hf"),
                     help="where the trained HF checkpoint goes (default build/demo-hf)")
@@ -324,6 +360,8 @@ def main():
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "norm" in n or "gate" in n or "embedding" in n else decay).append(p)
+    probe = torch.nn.Linear(VISION["vision_output_dim"], N_LABELS)
+    decay += list(probe.parameters())
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
     warm = max(args.steps // 30, 1)
@@ -339,18 +377,20 @@ def main():
     ema = None
     steps = args.bench or args.steps
     for step in range(steps):
-        vision, groups = make_batch(rng, enc, proc, args.pictures, args.max_single, args.chats, args.text_rows)
+        vision, groups, labels = make_batch(rng, enc, proc, args.pictures, args.max_single, args.chats,
+                                            args.text_rows)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        loss, img_loss = step_loss(model, vision, groups)
+        loss, img_loss, aux = step_loss(model, probe, vision, groups, labels, args.aux_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(probe.parameters()), 1.0)
         opt.step()
         ema = img_loss.item() if ema is None else 0.98 * ema + 0.02 * img_loss.item()
+        ema_aux = aux.item() if step == 0 else 0.98 * ema_aux + 0.02 * aux.item()
         if step % 50 == 0 or step == steps - 1:
             el = time.time() - t_start
-            log(f"step {step + 1}/{steps}  question loss {ema:.4f}  lr {lr_at(step):.2e}  {el:.0f} s "
+            log(f"step {step + 1}/{steps}  question loss {ema:.4f}  patch loss {ema_aux:.4f}  lr {lr_at(step):.2e}  {el:.0f} s "
                 f"(eta {el / (step + 1) * (steps - step - 1):.0f} s)")
     if args.bench:
         log(f"{(time.time() - t_start) / args.bench:.3f} s/step")
