@@ -1,13 +1,13 @@
 """Trains the demo model with Hugging Face transformers' own Mllama code.
 
-    sh tools/demo/setup.sh                    # the pinned Python environment
-    $VENV/bin/python tools/demo/train.py      # ~25 min on 2 cores: models/demo.gguf, models/demo.png
+    PY=$(sh tools/demo/setup.sh)      # the pinned Python environment
+    $PY tools/demo/train.py           # ~23 min on 2 cores: models/demo-hf, demo.gguf, demo.png
 
 Steps: a byte-level BPE vocabulary learnt from the task's own sentences, a
 MllamaForConditionalGeneration of the sizes below initialised by transformers,
 AdamW on generated conversations (pictures from shapes.py, seed --seed), then
-save_pretrained into --out-dir and llv-convert (the user's path) into
-models/demo.gguf as F32. Everything is drawn from --seed; on the same machine
+save_pretrained into --out-dir (models/demo-hf) and llv-convert (the user's path)
+into models/demo.gguf as F32. Everything is drawn from --seed; on the same machine
 and software the run is repeatable.
 """
 
@@ -277,12 +277,16 @@ def step_loss(model, probe, vision, groups, labels, aux_weight):
 # --------------------------------------------------------------------------- checkpoint
 
 def write_checkpoint(model, tokens, merges, out_dir, llv_bin):
-    """HF checkpoint directory: our config/weights/vocabulary, llv-synth's Llama 3.2 Vision tokenizer files."""
+    """HF checkpoint directory: our config, weights and vocabulary; llv-synth's Llama 3.2 Vision
+    tokenizer_config.json (chat template, special tokens) and generation_config.json (the real
+    model's defaults: temperature 0.6, top_p 0.9)."""
     from transformers import MllamaImageProcessor
+    os.makedirs(out_dir, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)  # also writes a bare generation_config.json
+    MllamaImageProcessor(size={"height": TILE, "width": TILE}, max_image_tiles=4).save_pretrained(out_dir)
     skel = out_dir + ".skeleton"
     shutil.rmtree(skel, ignore_errors=True)
     subprocess.run([os.path.join(llv_bin, "llv-synth"), skel, "--preset", "demo", "--hf-dir", "--quiet"], check=True)
-    os.makedirs(out_dir, exist_ok=True)
     for f in ("tokenizer_config.json", "generation_config.json"):
         shutil.copy(os.path.join(skel, f), os.path.join(out_dir, f))
     with open(os.path.join(skel, "tokenizer.json")) as f:
@@ -295,8 +299,6 @@ def write_checkpoint(model, tokens, merges, out_dir, llv_bin):
     tj["model"]["merges"] = merges
     with open(os.path.join(out_dir, "tokenizer.json"), "w") as f:
         json.dump(tj, f, ensure_ascii=False, indent=1)
-    MllamaImageProcessor(size={"height": TILE, "width": TILE}, max_image_tiles=4).save_pretrained(out_dir)
-    model.save_pretrained(out_dir, safe_serialization=True)
 
 
 def main():
@@ -310,8 +312,8 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the patch-label loss")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--out-dir", default=os.path.join(ROOT, "build", "demo-hf"),
-                    help="where the trained HF checkpoint goes (default build/demo-hf)")
+    ap.add_argument("--out-dir", default=os.path.join(ROOT, "models", "demo-hf"),
+                    help="where the trained HF checkpoint goes (default models/demo-hf)")
     ap.add_argument("--gguf", default=os.path.join(ROOT, "models", "demo.gguf"))
     ap.add_argument("--png", default=os.path.join(ROOT, "models", "demo.png"))
     ap.add_argument("--llv-bin", default=os.path.join(ROOT, "build", "bin"))
