@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs llv's build and test dependencies from Debian packages, only those
 # missing (idempotent). Run as root on Debian 12, or with sudo available.
+# With arguments, installs those packages instead (tools/demo/setup.sh).
 set -eu
 # clang + libclang-rt-14-dev: the libFuzzer targets (tools/fuzz.sh); valgrind: tests/test-valgrind.sh
 PKGS="build-essential cmake pkg-config libopenblas-dev libjpeg62-turbo-dev libstb-dev libcjson-dev \
 libpcre2-dev libmicrohttpd-dev curl jq python3 python3-jinja2 \
 clang libclang-rt-14-dev valgrind"
+[ $# -eq 0 ] || PKGS="$*"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -18,6 +18,9 @@ import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "demo"))
+from train import bytes_to_unicode  # noqa: E402
+
 
 def main():
     bin_dir, work = sys.argv[1], sys.argv[2]
@@ -27,7 +30,7 @@ def main():
                     "--quiet"], check=True)
     subprocess.run([os.path.join(bin_dir, "llv-convert"), hf_dir, gguf, "--type", "f32", "--quiet"], check=True)
     tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(hf_dir, "tokenizer.json"))
-    byte_of = {c: b for b, c in zip(*_bytes_to_unicode())}
+    byte_of = {c: b for b, c in zip(*bytes_to_unicode())}
 
     seeds = range(1, 41)
     prompts = ["Write something.", "Describe a picture.", "Say hello in many languages."]
@@ -104,19 +107,6 @@ def _splits_a_character(token_bytes):
             break
         i += 1
     return False
-
-
-def _bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
-        list(range(ord("\xae"), ord("\xff") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return bs, [chr(c) for c in cs]
 
 
 if __name__ == "__main__":

@@ -13,21 +13,8 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${LLV_CACHE_DIR:-${HOME:-/root}/.cache/llv}
 venv=$cache/venv-demo
-PKGS="python3 python3-venv python3-pip python3-torch python3-numpy python3-pil python3-requests python3-yaml \
-libopenblas0-pthread"
-missing=""
-for p in $PKGS; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  echo "llv demo: installing:$missing" >&2
-  SUDO=""
-  [ "$(id -u)" = 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  # shellcheck disable=SC2086
-  $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+sh "$here/../install-deps.sh" python3 python3-venv python3-pip python3-torch python3-numpy python3-pil \
+  python3-requests python3-yaml libopenblas0-pthread >&2
 stamp=$venv/.llv-requirements
 if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then
   echo "llv demo: creating $venv" >&2

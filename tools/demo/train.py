@@ -1,14 +1,16 @@
 """Trains the demo model with Hugging Face transformers' own Mllama code.
 
     PY=$(sh tools/demo/setup.sh)      # the pinned Python environment
-    $PY tools/demo/train.py           # ~23 min on 2 cores: models/demo-hf, demo.gguf, demo.png
+    $PY tools/demo/train.py           # ~21 min on 2 cores: models/demo-hf, demo.gguf, demo.png
 
 Steps: a byte-level BPE vocabulary learnt from the task's own sentences, a
-MllamaForConditionalGeneration of the sizes below initialised by transformers,
-AdamW on generated conversations (pictures from shapes.py, seed --seed), then
-save_pretrained into --out-dir (models/demo-hf) and llv-convert (the user's path)
-into models/demo.gguf as F32. Everything is drawn from --seed; on the same machine
-and software the run is repeatable.
+MllamaForConditionalGeneration of the sizes below initialised by transformers
+(gates opened), AdamW on generated conversations (pictures from shapes.py, seed
+--seed; each picture's vision states shared by several single-question rows;
+plus a linear probe of the vision output on what each patch shows, discarded
+after training), then save_pretrained into --out-dir (models/demo-hf) and
+llv-convert (the user's path) into models/demo.gguf as F32. Everything is drawn
+from --seed; on the same machine and software the run is repeatable.
 """
 
 import argparse
