@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 sh tools/build.sh
 # the demo model's Python side (torch + transformers, for test-demo's agreement with HF)
 if ! LLV_DEMO_PYTHON=$(sh tools/demo/setup.sh); then
-  echo "llv: the demo Python environment could not be set up: test-demo will skip its Hugging Face part" >&2
+  echo "llv: the demo Python environment could not be set up: test-demo will be skipped" >&2
   LLV_DEMO_PYTHON=/nonexistent
 fi
 export LLV_DEMO_PYTHON
