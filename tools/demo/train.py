@@ -17,7 +17,6 @@ import argparse
 import json
 import math
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -327,7 +326,6 @@ def main():
         PreTrainedTokenizerFast
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    random.seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
     t0 = time.time()
@@ -355,9 +353,9 @@ def main():
     proc = MllamaImageProcessor.from_pretrained(tmp)
     shutil.rmtree(tmp)
     enc = Encoder(tok)
-    for probe in range(4):  # segment-wise ids must equal the whole rendered string's ids
-        turns = text_rows(np.random.default_rng(probe), 1)[0]
-        ids, _ = enc.conversation(turns, probe % 2 == 0, "06 Dec 2026")
+    for k in range(4):  # segment-wise ids must equal the whole rendered string's ids
+        turns = text_rows(np.random.default_rng(k), 1)[0]
+        ids, _ = enc.conversation(turns, k % 2 == 0, "06 Dec 2026")
         whole = tok(tok.decode(ids), add_special_tokens=False)["input_ids"]
         assert whole == ids, (tok.decode(ids), whole, ids)
 
