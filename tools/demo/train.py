@@ -312,6 +312,8 @@ def main():
     ap.add_argument("--text-rows", type=int, default=4, help="text-only chats per step")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the patch-label loss")
+    ap.add_argument("--pos-init-scale", type=float, default=1.0,
+                    help="scale of the vision tower's initial per-patch position embedding (experiment)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "models", "demo-hf"),
                     help="where the trained HF checkpoint goes (default models/demo-hf)")
@@ -342,6 +344,8 @@ def main():
                 p.fill_(1.0)
             elif n.endswith(("gate_attn", "gate_ffn")) or "positional_embedding.gate" in n:
                 p.fill_(0.5)
+            elif n == "vision_model.gated_positional_embedding.embedding":
+                p.mul_(args.pos_init_scale)  # transformers: 0.125 N(0, 1), ~7x weaker than the patches
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.2f} M parameters")
 
