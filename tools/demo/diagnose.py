@@ -35,13 +35,11 @@ for it in range(int(sys.argv[2]) if len(sys.argv) > 2 else 60):
     inp = proc(images=[pic.render()], text=text + prefix, add_special_tokens=False, return_tensors='pt')
     lab = train.patch_labels(pic)  # (4, 65)
     # target object patches: the object named in the question
-    names = [(c, s) for c, s, _ in pic.objects()]
     obj = None
     for c, s, sl, *_ in pic.shapes:
         if (kind == "where" and f"{c} {s}" in q) or (kind == "colour" and f" {s}?" in q) or (kind == "shape" and f" {c} " in q):
             obj = (c, s, sl)
-    cols, sh = list(shapes.COLOURS), list(shapes.SHAPES)
-    k = 2 + (cols.index(obj[0]) * 3 + sh.index(obj[1])) * 3 + shapes.SLOTS.index(obj[2])
+    k = train.object_label(*obj)
     mask = torch.from_numpy((lab == k).reshape(-1))
     obj_frac = mask.float().mean().item()
     with torch.no_grad():

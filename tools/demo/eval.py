@@ -115,7 +115,7 @@ class HF:
         inputs = self.proc(images=pil, text=text, add_special_tokens=False, return_tensors="pt")
         ids = inputs["input_ids"][0].tolist()
         extra = {k: inputs[k] for k in ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask") if k in inputs}
-        num_tiles = inputs["cross_attention_mask"].shape[-1] if image else 0
+        max_tiles = inputs["cross_attention_mask"].shape[-1] if image else 0
         tiles = [[int(inputs["aspect_ratio_mask"][0, 0].sum())]] if image else None
         answers, tokens = [], []
         for k, q in enumerate(questions):
@@ -127,7 +127,7 @@ class HF:
             kw = dict(extra)
             if image:
                 cam = self.dense([self.sparse(ids, self.model.config.image_token_index)], tiles,
-                                 max_num_tiles=num_tiles, length=len(ids))
+                                 max_num_tiles=max_tiles, length=len(ids))
                 kw["cross_attention_mask"] = torch.from_numpy(cam)
             with torch.no_grad():
                 out = self.model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=MAX_TOKENS,

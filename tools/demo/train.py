@@ -173,6 +173,12 @@ def picture_rows(rng, max_single, chat):
 N_LABELS = 2 + len(shapes.COLOURS) * len(shapes.SHAPES) * len(shapes.SLOTS)  # padding, background, objects
 
 
+def object_label(colour, shape, slot):
+    """The patch label of a shape: 2 + (colour, shape, slot) in row-major order."""
+    return 2 + (list(shapes.COLOURS).index(colour) * len(shapes.SHAPES) + shapes.SHAPES.index(shape)) * \
+        len(shapes.SLOTS) + shapes.SLOTS.index(slot)
+
+
 def patch_labels(pic):
     """What each patch of each tile shows, for the auxiliary loss: 0 = padding (outside the
     resized picture), 1 = background, else (colour, shape, slot) of the shape at the patch
@@ -184,7 +190,6 @@ def patch_labels(pic):
     nh, nw = get_image_size_fit_to_canvas(pic.height, pic.width, ch, cw, t)
     n = t // p
     lab = np.full((4, 1 + n * n), -100, dtype=np.int64)
-    cols, names = list(shapes.COLOURS), list(shapes.SHAPES)
     for tile in range((ch // t) * (cw // t)):
         ty, tx = divmod(tile, cw // t)
         py, px = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
@@ -192,7 +197,7 @@ def patch_labels(pic):
         out = np.where((xc < nw) & (yc < nh), 1, 0)
         x, y = xc * pic.width / nw, yc * pic.height / nh
         for colour, shape, slot, cx, cy, r, _ in pic.shapes:
-            k = 2 + (cols.index(colour) * len(names) + names.index(shape)) * 3 + shapes.SLOTS.index(slot)
+            k = object_label(colour, shape, slot)
             out = np.where((out == 1) & shapes.inside(shape, cx, cy, r, x, y), k, out)
         lab[tile, 1:] = out
     return lab
