@@ -130,6 +130,7 @@ typedef struct llv_model_params {
     void           *log_user;
     llv_progress_fn progress;    /* NULL = none                                      */
     void           *progress_user;
+    const char     *chat_template; /* NULL = the file's; "llama3" or "chatml" overrides */
 } llv_model_params;
 
 LLV_API llv_model_params llv_model_default_params(void);
@@ -162,6 +163,8 @@ typedef struct llv_model_info {
     uint64_t    file_bytes;
     const char *isa;              /* kernels chosen: "ref", "avx2", "avx512"          */
     const char *chat_template;    /* Jinja text from the file, or NULL                 */
+    const char *chat_format;      /* how llv renders chats: "llama3", "chatml", or
+                                     "unsupported" (raw prompts only)                  */
 } llv_model_info;
 
 /* Fills *info; pointers stay valid while the model lives. */

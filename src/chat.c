@@ -1,4 +1,4 @@
-/* chat.c - the Llama 3.2 Vision chat template
+/* chat.c - chat formats: the Llama 3.2 Vision chat template
  * (shared/reference/chat-template/llama-3.2-11b-vision-instruct.jinja, the
  * current hub version) implemented natively, byte for byte, as rendered by
  * transformers' apply_chat_template (jinja2 with trim_blocks/lstrip_blocks,
@@ -29,9 +29,14 @@
  *
  * Tool JSON is parsed by a small parser that keeps what json.loads would see
  * (number lexemes: int vs float; duplicate keys: first position, last value),
- * so the output equals Python's json.dumps. */
+ * so the output equals Python's json.dumps.
+ *
+ * ChatML (SmolLM2, Qwen2 without tools) is the second format; a model's
+ * format is recognised from its tokenizer.chat_template (llv_chat_format_init)
+ * or named by the user. */
 #include "chat.h"
 
+#include "model.h"
 #include "utf8.h"
 
 #include <math.h>
@@ -780,16 +785,8 @@ static const char TOOLS_PREAMBLE[] =
     "Respond in the format {\"name\": function name, \"parameters\": dictionary of argument name and its value}."
     "Do not use variables.\n\n";
 
-llv_status llv_chat_render_text(const llv_message *msgs, size_t n_msgs, const llv_chat_params *params,
-                                bool continuation, char **out, size_t *len, llv_error *err) {
-    if (!out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "chat render: out is NULL");
-    *out = NULL;
-    if (len) *len = 0;
-    if (n_msgs == 0) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "chat render: no messages");
-    if (!msgs) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "chat render: messages is NULL (n_msgs = %zu)", n_msgs);
-    llv_chat_params def = llv_chat_default_params();
-    const llv_chat_params *p = params ? params : &def;
-
+static llv_status render_llama3(const llv_message *msgs, size_t n_msgs, const llv_chat_params *p, bool continuation,
+                                char **out, size_t *len, llv_error *err) {
     role_kind *roles = malloc(n_msgs * sizeof *roles);
     if (!roles) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "chat render: out of memory");
     llv_status st = LLV_OK;
@@ -867,15 +864,162 @@ llv_status llv_chat_render_text(const llv_message *msgs, size_t n_msgs, const ll
     return LLV_OK;
 }
 
+/* ------------------------------------------------------------------------- */
+/* ChatML                                                                    */
+/* ------------------------------------------------------------------------- */
+
+/* The ChatML templates of SmolLM2, Qwen2 and friends without tools:
+ *   {% for message in messages %}
+ *     {% if loop.first and messages[0]['role'] != 'system' %}{{ DEFAULT }}{% endif %}
+ *     {{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}
+ *   {% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}
+ * DEFAULT is the template's own default system turn (may be absent). Text
+ * parts are joined (the template would fail on a list); images and tools have
+ * no place in this format and are refused. */
+static llv_status render_chatml(const llv_chat_format *f, const llv_message *msgs, size_t n_msgs,
+                                const llv_chat_params *p, bool continuation, char **out, size_t *len, llv_error *err) {
+    role_kind role;
+    for (size_t i = 0; i < n_msgs; i++) {
+        llv_status st = check_message(&msgs[i], i, &role, err);
+        if (st) return st;
+        if (msgs[i].tool_call_name)
+            return llv_err(err, LLV_ERR_UNSUPPORTED, "message %zu: this model's chat template (ChatML) has no tool "
+                           "calls", i);
+        for (size_t j = 0; j < msgs[i].n_parts; j++)
+            if (msgs[i].parts[j].type == LLV_PART_IMAGE)
+                return llv_err(err, LLV_ERR_UNSUPPORTED, "message %zu: part %zu: this model takes no images", i, j);
+    }
+    if (p->tools_json && !continuation)
+        return llv_err(err, LLV_ERR_UNSUPPORTED, "tools: this model's chat template (ChatML) has no tools");
+    sbuf b = {0};
+    for (size_t i = 0; i < n_msgs; i++) {
+        if (i == 0 && !continuation && f->default_system && strcmp(msgs[0].role, "system") != 0)
+            sb_str(&b, f->default_system);
+        sb_str(&b, "<|im_start|>");
+        sb_str(&b, msgs[i].role);
+        sb_chr(&b, '\n');
+        put_content(&b, &msgs[i]);
+        sb_str(&b, "<|im_end|>\n");
+    }
+    if (p->add_generation_prompt) sb_str(&b, "<|im_start|>assistant\n");
+    if (b.oom) {
+        free(b.p);
+        return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "chat render: out of memory (rendered %zu bytes)", b.len);
+    }
+    *out = b.p;
+    if (len) *len = b.len;
+    return LLV_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Formats                                                                   */
+/* ------------------------------------------------------------------------- */
+
+/* A Jinja string literal starting at s[0] (the quote): its decoded text,
+ * malloc'd, or NULL if unterminated. Python escapes \n \t \\ \' \". */
+static char *jinja_literal(const char *s) {
+    char q = s[0];
+    sbuf b = {0};
+    for (const char *c = s + 1; *c; c++) {
+        if (*c == q) {
+            if (!b.p && !b.oom) b.p = calloc(1, 1);
+            if (b.oom) free(b.p);
+            return b.oom ? NULL : b.p;
+        }
+        if (*c == '\\' && c[1]) {
+            c++;
+            char e = *c == 'n' ? '\n' : *c == 't' ? '\t' : *c;
+            if (*c != 'n' && *c != 't' && *c != '\\' && *c != '\'' && *c != '"') break; /* unknown escape */
+            sb_chr(&b, e);
+        } else {
+            sb_chr(&b, *c);
+        }
+    }
+    free(b.p);
+    return NULL;
+}
+
+const char *llv_chat_format_name(const llv_chat_format *f) {
+    switch (f->kind) {
+    case LLV_CHAT_LLAMA3: return "llama3";
+    case LLV_CHAT_CHATML: return "chatml";
+    default: return "unsupported";
+    }
+}
+
+llv_status llv_chat_format_init(llv_chat_format *f, const char *tmpl, const char *name, llv_error *err) {
+    memset(f, 0, sizeof *f);
+    if (name && *name) {
+        if (strcmp(name, "llama3") == 0 || strcmp(name, "llama-3") == 0) f->kind = LLV_CHAT_LLAMA3;
+        else if (strcmp(name, "chatml") == 0) f->kind = LLV_CHAT_CHATML;
+        else
+            return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "chat template '%.64s' is not one llv has (llama3, chatml)",
+                           name);
+        return LLV_OK;
+    }
+    if (!tmpl || strstr(tmpl, "<|start_header_id|>")) { /* no template: the Llama 3 family is llv's own */
+        f->kind = LLV_CHAT_LLAMA3;
+        return LLV_OK;
+    }
+    if (strstr(tmpl, "<|im_start|>") && strstr(tmpl, "message['role'] + '\n' + message['content'] + '<|im_end|>'") &&
+        strstr(tmpl, "add_generation_prompt") && !strstr(tmpl, "tool")) {
+        f->kind = LLV_CHAT_CHATML;
+        const char *d = strstr(tmpl, "<|im_start|>system\n");
+        if (d && d > tmpl && (d[-1] == '\'' || d[-1] == '"') && strstr(tmpl, "messages[0]['role'] != 'system'")) {
+            f->default_system = jinja_literal(d - 1);
+            if (!f->default_system) {
+                f->kind = LLV_CHAT_UNSUPPORTED;
+                snprintf(f->why, sizeof f->why, "its default system message is not a plain string literal");
+            }
+        }
+        return LLV_OK;
+    }
+    f->kind = LLV_CHAT_UNSUPPORTED;
+    snprintf(f->why, sizeof f->why, "it is neither a Llama 3 nor a ChatML template");
+    return LLV_OK;
+}
+
+void llv_chat_format_free(llv_chat_format *f) {
+    free(f->default_system);
+    f->default_system = NULL;
+}
+
+const char *llv_chat_format_close(const llv_chat_format *f) {
+    return f->kind == LLV_CHAT_CHATML ? "<|im_end|>\n" : "<|eot_id|>";
+}
+
+const char *llv_chat_format_gap(const llv_chat_format *f) { return f->kind == LLV_CHAT_CHATML ? "\n" : ""; }
+
+llv_status llv_chat_render_text(const llv_chat_format *f, const llv_message *msgs, size_t n_msgs,
+                                const llv_chat_params *params, bool continuation, char **out, size_t *len,
+                                llv_error *err) {
+    if (!out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "chat render: out is NULL");
+    *out = NULL;
+    if (len) *len = 0;
+    if (n_msgs == 0) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "chat render: no messages");
+    if (!msgs) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "chat render: messages is NULL (n_msgs = %zu)", n_msgs);
+    llv_chat_params def = llv_chat_default_params();
+    const llv_chat_params *p = params ? params : &def;
+    static const llv_chat_format llama3 = {LLV_CHAT_LLAMA3, NULL, ""};
+    if (!f) f = &llama3;
+    switch (f->kind) {
+    case LLV_CHAT_LLAMA3: return render_llama3(msgs, n_msgs, p, continuation, out, len, err);
+    case LLV_CHAT_CHATML: return render_chatml(f, msgs, n_msgs, p, continuation, out, len, err);
+    default:
+        return llv_err(err, LLV_ERR_UNSUPPORTED,
+                       "the model's chat template cannot be rendered (%s); choose one with --chat-template "
+                       "llama3|chatml (llv_model_params.chat_template) or send a raw prompt", f->why);
+    }
+}
+
 llv_status llv_chat_render(const llv_model *model, const llv_message *msgs, size_t n_msgs,
                            const llv_chat_params *params, char *buf, size_t capacity, size_t *n_bytes,
                            llv_error *err) {
-    (void)model; /* the Llama 3.2 Vision format is built in */
     if (capacity > 0 && !buf)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_chat_render: buf is NULL but capacity = %zu", capacity);
     char *text;
     size_t len;
-    llv_status st = llv_chat_render_text(msgs, n_msgs, params, false, &text, &len, err);
+    llv_status st = llv_chat_render_text(model ? &model->chat : NULL, msgs, n_msgs, params, false, &text, &len, err);
     if (st) return st;
     if (n_bytes) *n_bytes = len;
     if (len >= capacity) {

@@ -577,6 +577,11 @@ static llv_status load(llv_model *m, const char *path, llv_error *err) {
         if (!m->chat_template) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
     }
     if (!m->name) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
+    if ((s = llv_chat_format_init(&m->chat, m->chat_template, m->params.chat_template, err))) return s;
+    if (m->chat.kind == LLV_CHAT_UNSUPPORTED)
+        llv_log(m->params.log, m->params.log_user, LLV_LOG_WARN,
+                "the file's chat template cannot be rendered (%s): chats need a chat_template override, raw prompts "
+                "work", m->chat.why);
 
     bool ours = llv_gguf_find_key(g, "llv.format_version") >= 0;
     if (ours) {
@@ -712,6 +717,7 @@ void llv_model_free(llv_model *model) {
     llv_gguf_close(model->gguf);
     free(model->name);
     free(model->chat_template);
+    llv_chat_format_free(&model->chat);
     free(model->fixed);
     llv_free_aligned(model->fixed_data);
     free(model);
@@ -743,4 +749,5 @@ void llv_model_get_info(const llv_model *m, llv_model_info *info) {
     info->file_bytes = m->gguf ? llv_gguf_file_size(m->gguf) : 0;
     info->isa = m->kern && m->kern->name ? m->kern->name : "ref";
     info->chat_template = m->chat_template;
+    info->chat_format = llv_chat_format_name(&m->chat);
 }

@@ -5,6 +5,7 @@
 #define LLV_MODEL_H
 
 #include "../kernels/kernels.h"
+#include "chat.h"
 #include "common.h"
 #include "gguf.h"
 #include "tensor.h"
@@ -110,6 +111,7 @@ struct llv_model {
     struct llv_tokenizer *tok;          /* NULL when the file has no tokenizer  */
     char                 *name;
     char                 *chat_template;
+    llv_chat_format       chat;          /* how chats are rendered (chat_template or params) */
     int32_t               bos_id, pad_id;
     int32_t               eog[LLV_MAX_EOG];
     int32_t               n_eog;

@@ -69,6 +69,7 @@ struct llv_session {
     int32_t n_encoded;       /* encoder runs since the last generate */
     int32_t n_at_gen_end;    /* n_tokens when the last generate returned */
     bool    open_answer;     /* the last generate stopped without an end token */
+    bool    closed_answer;   /* the last generate ended with its end token, nothing added since */
 };
 
 /* ------------------------------------------------------------------------- */
@@ -180,6 +181,7 @@ static void clear_conversation(llv_session *s) {
     s->n_encoded = 0;
     s->n_at_gen_end = 0;
     s->open_answer = false;
+    s->closed_answer = false;
 }
 
 void llv_session_free(llv_session *s) {
@@ -524,20 +526,39 @@ llv_status llv_session_add_raw(llv_session *s, const char *text, llv_error *err)
     }
     st = append_tokens(s, toks, n, true, fn, err);
     free(toks);
+    if (st == LLV_OK) s->open_answer = s->closed_answer = false; /* raw text: the caller writes the turns */
     return st;
 }
 
-/* Renders msgs (continuation mode after the first turn) and appends them. When
- * the previous answer stopped without an end token, <|eot_id|> closes it first
- * so the history reads as the template renders an assistant turn. */
+/* Renders msgs (continuation mode after the first turn) and appends them.
+ * After an answer, the format's end-of-turn text comes first: the whole end
+ * when the answer stopped without its end token (<|eot_id|>, "<|im_end|>\n"),
+ * else what follows the end token (ChatML's "\n"), so the history reads as
+ * the template renders an assistant turn. */
 static llv_status add_rendered(llv_session *s, const llv_message *msgs, size_t n_msgs, const llv_chat_params *cp,
                                const char *fn, llv_error *err) {
+    const llv_chat_format *f = &s->m->chat;
     char *text = NULL;
     size_t len = 0;
-    llv_status st = llv_chat_render_text(msgs, n_msgs, cp, s->n_tokens > 0, &text, &len, err);
+    llv_status st = llv_chat_render_text(f, msgs, n_msgs, cp, s->n_tokens > 0, &text, &len, err);
     if (st != LLV_OK) {
         llv_err_prefix(err, "%s", fn);
         return st;
+    }
+    const char *lead = s->n_tokens == 0 ? "" : s->open_answer ? llv_chat_format_close(f)
+                                           : s->closed_answer ? llv_chat_format_gap(f) : "";
+    size_t nl = strlen(lead);
+    if (nl) {
+        char *joined = malloc(nl + len + 1);
+        if (!joined) {
+            free(text);
+            return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+        }
+        memcpy(joined, lead, nl);
+        memcpy(joined + nl, text, len + 1);
+        free(text);
+        text = joined;
+        len += nl;
     }
     int32_t *toks = NULL;
     size_t n = 0;
@@ -547,14 +568,9 @@ static llv_status add_rendered(llv_session *s, const llv_message *msgs, size_t n
         llv_err_prefix(err, "%s", fn);
         return st;
     }
-    int32_t eot = llv_tokenizer_find(s->m->tok, "<|eot_id|>");
-    if (s->open_answer && s->n_tokens > 0 && eot >= 0) {
-        if (!(toks = insert_token(toks, n++, 0, eot)))
-            return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
-    }
     st = append_tokens(s, toks, n, true, fn, err);
     free(toks);
-    if (st == LLV_OK) s->open_answer = false;
+    if (st == LLV_OK) s->open_answer = s->closed_answer = false;
     return st;
 }
 
@@ -890,6 +906,7 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
     }
     if (!oom && !out.p) oom = !text_append(&out, "", 0);
     s->open_answer = stop != LLV_STOP_EOG && completion > 0;
+    s->closed_answer = stop == LLV_STOP_EOG;
     s->n_at_gen_end = s->n_tokens;
     s->image_s = 0;
     s->n_encoded = 0;

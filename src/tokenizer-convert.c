@@ -97,7 +97,8 @@ static void add_eog(llv_tokenizer_hf *h, int32_t id) {
 }
 
 /* Pre-tokenizer -> llama.cpp pre name: the Llama 3 Split regex is "llama-bpe";
- * a plain ByteLevel(use_regex) is GPT-2's "default". */
+ * a plain ByteLevel(use_regex) is "gpt-2"; Digits(individual_digits) then
+ * ByteLevel(use_regex) is "smollm" (SmolLM, StarCoder). */
 static llv_status detect_pre(const cJSON *pt, const char **pre, llv_error *err) {
     const cJSON *list = pt;
     bool seq = false;
@@ -108,7 +109,7 @@ static llv_status detect_pre(const cJSON *pt, const char **pre, llv_error *err) 
             seq = true;
         }
     }
-    bool split_llama3 = false, bytelevel_regex = false;
+    bool split_llama3 = false, bytelevel_regex = false, digits = false;
     size_t n = seq ? (size_t)cJSON_GetArraySize(list) : (pt && !cJSON_IsNull(pt) ? 1 : 0);
     for (size_t i = 0; i < n; i++) {
         const cJSON *it = seq ? cJSON_GetArrayItem(list, (int)i) : pt;
@@ -122,6 +123,11 @@ static llv_status detect_pre(const cJSON *pt, const char **pre, llv_error *err) 
                 return llv_err(err, LLV_ERR_UNSUPPORTED,
                                "tokenizer.json: pre-tokenizer Split pattern '%.200s' is not the Llama 3 regex",
                                cJSON_IsString(re) ? re->valuestring : "(not a regex)");
+        } else if (strcmp(ty->valuestring, "Digits") == 0 && i == 0 && seq) {
+            const cJSON *ind = cJSON_GetObjectItemCaseSensitive(it, "individual_digits");
+            if (!cJSON_IsTrue(ind))
+                return llv_err(err, LLV_ERR_UNSUPPORTED, "tokenizer.json: Digits pre-tokenizer without individual_digits");
+            digits = true;
         } else if (strcmp(ty->valuestring, "ByteLevel") == 0) {
             const cJSON *ur = cJSON_GetObjectItemCaseSensitive(it, "use_regex");
             if (!cJSON_IsFalse(ur)) bytelevel_regex = true;
@@ -129,8 +135,8 @@ static llv_status detect_pre(const cJSON *pt, const char **pre, llv_error *err) 
             return llv_err(err, LLV_ERR_UNSUPPORTED, "tokenizer.json: pre-tokenizer '%s' is not supported",
                            ty->valuestring);
     }
-    if (split_llama3 && !bytelevel_regex) *pre = "llama-bpe";
-    else if (!split_llama3 && bytelevel_regex) *pre = "default";
+    if (split_llama3 && !bytelevel_regex && !digits) *pre = "llama-bpe";
+    else if (!split_llama3 && bytelevel_regex) *pre = digits ? "smollm" : "gpt-2";
     else
         return llv_err(err, LLV_ERR_UNSUPPORTED,
                        "tokenizer.json: unsupported pre-tokenizer (expected the Llama 3 Split regex + ByteLevel)");

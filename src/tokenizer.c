@@ -1,7 +1,10 @@
 /* tokenizer.c - Llama 3 byte-level BPE with tiktoken/HF semantics:
  *   1. (optional) cut the text at special-token strings (leftmost-longest),
  *   2. split each segment into valid UTF-8 runs and single invalid bytes,
- *   3. run the pre-tokenizer regex (PCRE2, UTF+UCP, JIT) over each run,
+ *   3. run the pre-tokenizer regexes of tokenizer.ggml.pre (PCRE2, UTF+UCP,
+ *      JIT) over each run: each one splits every piece of the previous one
+ *      into its matches and the gaps between them (llama.cpp's
+ *      unicode_regex_split; HF's Sequence of Split/Digits/ByteLevel),
  *   4. encode each piece: whole-piece vocabulary lookup first (ignore_merges),
  *      else BPE by merge rank (leftmost lowest rank first),
  *   5. (optional) prepend BOS.
@@ -21,6 +24,7 @@
 #define TOK_MAX_TOKENS (1u << 24)  /* sanity limit on vocabulary size */
 #define TOK_MAX_EOG    16
 #define BPE_SMALL      64          /* pieces up to this many bytes use the O(n^2) array merge */
+#define PRE_MAX_REGEX  4
 
 typedef struct piece_slot { uint32_t tag; int32_t id; } piece_slot;          /* id -1: empty */
 typedef struct merge_slot { uint64_t key; int32_t rank, result; } merge_slot; /* key ~0: empty */
@@ -46,8 +50,9 @@ struct llv_tokenizer {
     uint8_t     spec_first[256]; /* bit 0: some USER_DEFINED starts so; bit 1: some CONTROL */
     bool        has_user_defined;
     bool        ignore_merges;
-    pcre2_code *re;
-    bool        jit;
+    pcre2_code *re[PRE_MAX_REGEX]; /* applied in order */
+    bool        jit[PRE_MAX_REGEX];
+    int         n_re;
     int32_t     bos, eos, pad;
     bool        add_bos;
     int32_t     eog[TOK_MAX_EOG];
@@ -192,18 +197,41 @@ void llv_tokenizer_free(llv_tokenizer *t) {
     free(t->specials);
     free(t->spec_lens);
     free(t->spec_last);
-    if (t->re) pcre2_code_free(t->re);
+    for (int i = 0; i < t->n_re; i++) pcre2_code_free(t->re[i]);
     free(t);
 }
 
-static bool is_llama3_pre(const char *pre) {
-    static const char *const names[] = {"llama-bpe", "llama3", "llama-v3", "smaug-bpe"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(pre, names[i]) == 0) return true;
-    return false;
-}
-
 #define GPT2_REGEX "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+/* Qwen2's: Llama 3's with single digits */
+#define QWEN2_REGEX                                                                                               \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"           \
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
+/* The pre-tokenizers of tokenizer.ggml.pre, as llama.cpp's llama-vocab.cpp
+ * maps the names to regex sequences (the HF tokenizer.json each name stands
+ * for splits alike). Llama 3 alone looks whole pieces up before merging
+ * (ignore_merges) and adds BOS by default. */
+typedef struct pre_kind {
+    const char *names[8];
+    const char *regex[PRE_MAX_REGEX];
+    bool        llama3;
+} pre_kind;
+static const pre_kind PRE_KINDS[] = {
+    {{"llama-bpe", "llama3", "llama-v3", "smaug-bpe", "falcon3"}, {LLV_LLAMA3_REGEX}, true},
+    /* HF: Sequence[Digits(individual_digits), ByteLevel] */
+    {{"smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva"}, {"\\p{N}", GPT2_REGEX}, false},
+    {{"gpt-2", "gpt2", "phi-2", "mpt", "olmo", "jais", "roberta-bpe"}, {GPT2_REGEX}, false},
+    {{"qwen2", "stablelm2"}, {QWEN2_REGEX}, false},
+    /* llama.cpp's fallback for BPE vocabularies it does not recognise */
+    {{"default"}, {"[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2_REGEX, "\\p{N}+", "[0-9][0-9][0-9]"}, false},
+};
+
+static const pre_kind *find_pre(const char *pre) {
+    for (size_t k = 0; k < sizeof PRE_KINDS / sizeof PRE_KINDS[0]; k++)
+        for (size_t i = 0; i < 8 && PRE_KINDS[k].names[i]; i++)
+            if (strcmp(pre, PRE_KINDS[k].names[i]) == 0) return &PRE_KINDS[k];
+    return NULL;
+}
 
 static llv_status build_tokens(llv_tokenizer *t, const llv_tokenizer_desc *d, llv_error *err) {
     size_t n = d->n_tokens, total = 0;
@@ -379,10 +407,12 @@ llv_status llv_tokenizer_create(const llv_tokenizer_desc *d, llv_tokenizer **out
         return llv_err(err, LLV_ERR_UNSUPPORTED, "tokenizer: model '%s' is not supported (expected 'gpt2', byte-level BPE)",
                        d->model ? d->model : "(none)");
     const char *pre = d->pre ? d->pre : "default";
-    bool llama3 = is_llama3_pre(pre);
-    if (!llama3 && strcmp(pre, "default") != 0 && strcmp(pre, "gpt-2") != 0)
+    const pre_kind *pk = find_pre(pre);
+    if (!pk)
         return llv_err(err, LLV_ERR_UNSUPPORTED,
-                       "tokenizer: pre-tokenizer '%s' is not supported (expected 'llama-bpe' or 'default')", pre);
+                       "tokenizer: pre-tokenizer '%.64s' (tokenizer.ggml.pre) is not supported; llv knows llama-bpe, "
+                       "smollm, gpt-2, qwen2, default and their aliases", pre);
+    bool llama3 = pk->llama3;
     if (d->n_tokens == 0 || d->n_tokens > TOK_MAX_TOKENS)
         return llv_err(err, LLV_ERR_FORMAT, "tokenizer: %zu tokens (expected 1..%u)", d->n_tokens, TOK_MAX_TOKENS);
     llv_tokenizer *t = calloc(1, sizeof *t);
@@ -420,8 +450,9 @@ llv_status llv_tokenizer_create(const llv_tokenizer_desc *d, llv_tokenizer **out
             ok = ok && eog_add(t, d->eog_ids[i]);
         }
     } else {
-        /* llama.cpp's rule, plus end_of_text: Llama 3 Instruct stops on all three */
-        static const char *const names[] = {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"};
+        /* llama.cpp's rule, plus end_of_text: Llama 3 Instruct stops on all three; ChatML's */
+        static const char *const names[] = {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>",
+                                            "<|endoftext|>"};
         ok = eog_add(t, d->eos_id) && eog_add(t, d->eot_id) && eog_add(t, d->eom_id);
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
             int32_t id = llv_tokenizer_find(t, names[i]);
@@ -432,18 +463,20 @@ llv_status llv_tokenizer_create(const llv_tokenizer_desc *d, llv_tokenizer **out
         llv_tokenizer_free(t);
         return llv_err(err, LLV_ERR_LIMIT, "tokenizer: more than %d end-of-generation tokens", TOK_MAX_EOG);
     }
-    int ec = 0;
-    PCRE2_SIZE eo = 0;
-    const char *pat = llama3 ? LLV_LLAMA3_REGEX : GPT2_REGEX;
-    t->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
-    if (!t->re) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(ec, msg, sizeof msg);
-        llv_tokenizer_free(t);
-        return llv_err(err, LLV_ERR_INTERNAL, "tokenizer: PCRE2 rejected the pre-tokenizer regex at %zu: %s",
-                       (size_t)eo, (const char *)msg);
+    for (int i = 0; i < PRE_MAX_REGEX && pk->regex[i]; i++) {
+        int ec = 0;
+        PCRE2_SIZE eo = 0;
+        t->re[i] = pcre2_compile((PCRE2_SPTR)pk->regex[i], PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+        if (!t->re[i]) {
+            PCRE2_UCHAR msg[256];
+            pcre2_get_error_message(ec, msg, sizeof msg);
+            llv_tokenizer_free(t);
+            return llv_err(err, LLV_ERR_INTERNAL, "tokenizer: PCRE2 rejected pre-tokenizer regex %d at %zu: %s", i,
+                           (size_t)eo, (const char *)msg);
+        }
+        t->n_re = i + 1;
+        t->jit[i] = pcre2_jit_compile(t->re[i], PCRE2_JIT_COMPLETE) == 0; /* else the interpreter still works */
     }
-    t->jit = pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE) == 0; /* without JIT the interpreter still works */
     *out = t;
     return LLV_OK;
 }
@@ -776,13 +809,21 @@ static llv_status encode_piece(enc_state *e, const unsigned char *p, size_t n, l
     return bpe_large(e, p, n, err);
 }
 
-/* Regex pre-tokenization of a valid UTF-8 run. */
-static llv_status encode_run(enc_state *e, const unsigned char *s, size_t n, llv_error *err) {
+/* Regex pre-tokenization of a valid UTF-8 run by regex `level` and those
+ * after it: matches and the gaps between them are pieces of their own. */
+static llv_status split_run(enc_state *e, const unsigned char *s, size_t n, int level, llv_error *err);
+
+static llv_status next_level(enc_state *e, const unsigned char *s, size_t n, int level, llv_error *err) {
+    return level + 1 < e->t->n_re ? split_run(e, s, n, level + 1, err) : encode_piece(e, s, n, err);
+}
+
+static llv_status split_run(enc_state *e, const unsigned char *s, size_t n, int level, llv_error *err) {
     const llv_tokenizer *t = e->t;
+    const pcre2_code *re = t->re[level];
     size_t off = 0;
     while (off < n) {
-        int rc = t->jit ? pcre2_jit_match(t->re, s, n, off, PCRE2_NO_UTF_CHECK, e->md, e->mctx)
-                        : pcre2_match(t->re, s, n, off, PCRE2_NO_UTF_CHECK, e->md, e->mctx);
+        int rc = t->jit[level] ? pcre2_jit_match(re, s, n, off, PCRE2_NO_UTF_CHECK, e->md, e->mctx)
+                               : pcre2_match(re, s, n, off, PCRE2_NO_UTF_CHECK, e->md, e->mctx);
         if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !e->jstack) {
             /* deep backtracking: give JIT a bigger stack, once per call */
             e->jstack = pcre2_jit_stack_create(32 * 1024, 64 * 1024 * 1024, NULL);
@@ -790,7 +831,7 @@ static llv_status encode_run(enc_state *e, const unsigned char *s, size_t n, llv
             pcre2_jit_stack_assign(e->mctx, NULL, e->jstack);
             continue;
         }
-        if (rc == PCRE2_ERROR_NOMATCH) return encode_piece(e, s + off, n - off, err); /* unmatched tail */
+        if (rc == PCRE2_ERROR_NOMATCH) return next_level(e, s + off, n - off, level, err); /* unmatched tail */
         if (rc < 0) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(rc, msg, sizeof msg);
@@ -800,13 +841,13 @@ static llv_status encode_run(enc_state *e, const unsigned char *s, size_t n, llv
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
         size_t a = ov[0], b = ov[1];
         llv_status st;
-        if (a > off && (st = encode_piece(e, s + off, a - off, err)) != LLV_OK) return st; /* gap: its own piece */
+        if (a > off && (st = next_level(e, s + off, a - off, level, err)) != LLV_OK) return st; /* the gap */
         if (b == a) { /* empty match (not possible with our patterns): take one character */
             uint32_t cp;
             size_t l = llv_utf8_decode(s + a, n - a, &cp);
             b = a + (l ? l : 1);
         }
-        if ((st = encode_piece(e, s + a, b - a, err)) != LLV_OK) return st;
+        if ((st = next_level(e, s + a, b - a, level, err)) != LLV_OK) return st;
         off = b;
     }
     return LLV_OK;
@@ -818,7 +859,7 @@ static llv_status encode_segment(enc_state *e, const unsigned char *s, size_t n,
     while (n) {
         size_t v = llv_utf8_valid_prefix(s, n);
         if (v) {
-            llv_status st = encode_run(e, s, v, err);
+            llv_status st = split_run(e, s, v, 0, err);
             if (st != LLV_OK) return st;
             s += v;
             n -= v;
@@ -868,7 +909,7 @@ llv_status llv_tokenizer_encode(const llv_tokenizer *t, const char *text, size_t
     e.t = t;
     e.cap = cap;
     e.ids = malloc(bytes);
-    e.md = pcre2_match_data_create_from_pattern(t->re, NULL);
+    e.md = pcre2_match_data_create(16, NULL); /* only the whole match is read */
     e.mctx = pcre2_match_context_create(NULL);
     if (e.mctx) pcre2_set_match_limit(e.mctx, UINT32_MAX); /* a 10 MB whitespace run backtracks 10M steps once */
     llv_status st = LLV_OK;

@@ -118,7 +118,7 @@ static void test_golden_renders(void) {
         char *got = NULL;
         size_t len = 0;
         llv_error err = {0};
-        llv_status st = llv_chat_render_text(c.msgs, c.n, &p, false, &got, &len, &err);
+        llv_status st = llv_chat_render_text(NULL, c.msgs, c.n, &p, false, &got, &len, &err);
         CHECK_MSG(st == LLV_OK, "%s: render -> %s: %s", name, llv_status_name(st), err.message);
         if (got) {
             bool same = len == strlen(want) && memcmp(got, want, len) == 0;
@@ -150,7 +150,7 @@ static void test_golden_renders(void) {
 static char *render(const llv_message *m, size_t n, const llv_chat_params *p, bool cont) {
     char *out = NULL;
     llv_error err = {0};
-    CHECK_OK(llv_chat_render_text(m, n, p, cont, &out, NULL, &err), &err);
+    CHECK_OK(llv_chat_render_text(NULL, m, n, p, cont, &out, NULL, &err), &err);
     return out;
 }
 
@@ -221,7 +221,7 @@ static void test_today_and_buffers(void) {
     p.date_string = "x";
     char *out = NULL;
     size_t olen = 0;
-    CHECK_OK(llv_chat_render_text(&hm, 1, &p, false, &out, &olen, &err), &err);
+    CHECK_OK(llv_chat_render_text(NULL, &hm, 1, &p, false, &out, &olen, &err), &err);
     CHECK(out && olen > big && strlen(out) == olen);
     free(out);
     free(huge);
@@ -248,7 +248,7 @@ static void test_parts_where_template_trims(void) {
 static void expect_bad(const llv_message *m, size_t n, const llv_chat_params *p, const char *needle, int line) {
     char *out = (char *)1;
     llv_error err = {0};
-    llv_status st = llv_chat_render_text(m, n, p, false, &out, NULL, &err);
+    llv_status st = llv_chat_render_text(NULL, m, n, p, false, &out, NULL, &err);
     llv_test_check(st == LLV_ERR_INVALID_ARGUMENT && out == NULL && strstr(err.message, needle) != NULL, __FILE__,
                    line, "expected INVALID_ARGUMENT with '%s', got %s: %s", needle, llv_status_name(st),
                    err.message);
@@ -355,12 +355,12 @@ static void test_bad_input(void) {
     p.tools_json = deep;
     char *out = NULL;
     llv_error err;
-    CHECK_STATUS(llv_chat_render_text(m, 1, &p, false, &out, NULL, &err), LLV_ERR_LIMIT, &err);
+    CHECK_STATUS(llv_chat_render_text(NULL, m, 1, &p, false, &out, NULL, &err), LLV_ERR_LIMIT, &err);
     free(deep);
     p.tools_json = NULL;
     p.date_string = "\xFE";
     EXPECT_BAD(m, 1, &p, "date_string is not valid UTF-8");
-    CHECK_STATUS(llv_chat_render_text(m, 1, NULL, false, NULL, NULL, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_STATUS(llv_chat_render_text(NULL, m, 1, NULL, false, NULL, NULL, &err), LLV_ERR_INVALID_ARGUMENT, &err);
     /* empty strings are valid content */
     llv_message e = {.role = "user", .content = ""};
     p.date_string = "D";
@@ -486,7 +486,7 @@ static void test_mutations(void) {
             p.tools_json = buf;
             char *out = NULL;
             llv_error err;
-            llv_status st = llv_chat_render_text(&m, 1, &p, false, &out, NULL, &err);
+            llv_status st = llv_chat_render_text(NULL, &m, 1, &p, false, &out, NULL, &err);
             bad_status += st != LLV_OK && st != LLV_ERR_INVALID_ARGUMENT && st != LLV_ERR_LIMIT;
             n_ok += st == LLV_OK;
             free(out);

@@ -622,7 +622,7 @@ static void test_gguf_variants(const char *dir, const char *tmp) {
         if (v == BAD_TYPE) types[5] = 9;
         llv_gguf_set_str(w, "general.architecture", "llama", &err);
         llv_gguf_set_str(w, "tokenizer.ggml.model", v == BAD_MODEL ? "llama" : "gpt2", &err);
-        llv_gguf_set_str(w, "tokenizer.ggml.pre", v == BAD_PRE ? "qwen2" : "llama-bpe", &err);
+        llv_gguf_set_str(w, "tokenizer.ggml.pre", v == BAD_PRE ? "no-such-pre" : "llama-bpe", &err);
         llv_gguf_set_arr_str(w, "tokenizer.ggml.tokens", d->tokens, d->token_lens, d->n_tokens, &err);
         llv_gguf_set_arr(w, "tokenizer.ggml.token_type", LLV_GGUF_I32, types, v == TYPES_SHORT ? 10 : d->n_tokens,
                          &err);

@@ -54,6 +54,8 @@ static const char *usage_text =
     "                              under NAME with SCALE (1); repeatable; a single\n"
     "                              adapter is used, several need --use-lora\n"
     "      --use-lora NAME         the loaded adapter to generate with\n"
+    "      --chat-template NAME    render chats as llama3 or chatml instead of the format\n"
+    "                              recognised from the file's template\n"
     "  -t, --threads N             worker threads (0 = all cores)\n"
     "  -c, --ctx N                 context size in tokens (0 = min(model max, 4096))\n"
     "      --verbose               print timings and the kernel ISA to stderr\n"
@@ -72,6 +74,7 @@ typedef struct opts {
     char       *loras[MAX_LORAS]; /* "NAME=PATH[:SCALE]" copies, split in place */
     int         n_loras;
     const char *use_lora;
+    const char *chat_template;
 } opts;
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
@@ -323,7 +326,8 @@ static int chat_loop(const opts *o, const llv_model *m, llv_session *s, int n_qu
 int main(int argc, char **argv) {
     enum {
         O_TEMP = 256, O_TOPP, O_TOPK, O_SEED, O_REP, O_FREQ, O_PRES, O_RAW, O_JSON, O_CHAT, O_VERBOSE, O_LORA,
-        O_USE_LORA
+        O_USE_LORA,
+        O_CHAT_TEMPLATE
     };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
@@ -347,6 +351,7 @@ int main(int argc, char **argv) {
         {"verbose", no_argument, 0, O_VERBOSE},
         {"lora", required_argument, 0, O_LORA},
         {"use-lora", required_argument, 0, O_USE_LORA},
+        {"chat-template", required_argument, 0, O_CHAT_TEMPLATE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -412,6 +417,7 @@ int main(int argc, char **argv) {
             o.loras[o.n_loras++] = optarg;
             break;
         case O_USE_LORA: o.use_lora = optarg; break;
+        case O_CHAT_TEMPLATE: o.chat_template = optarg; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
         default: return usage_error("unknown option '%s'", argv[optind - 1]);
@@ -435,6 +441,7 @@ int main(int argc, char **argv) {
     bool tty = isatty(2);
     llv_model_params mp = llv_model_default_params();
     mp.n_threads = o.threads;
+    mp.chat_template = o.chat_template;
     if (tty) mp.progress = progress_cb;
     llv_model *m = NULL;
     if (llv_model_load(o.model, &mp, &m, &err) != LLV_OK) {

@@ -35,6 +35,8 @@ static void usage(FILE *f) {
             "  --max-tokens-cap N     largest accepted max_tokens, 0 = library limit (0)\n"
             "  --image-cache N        encoded images cached, shared by all requests (4)\n"
             "  --max-image-bytes N    encoded image size limit, suffix k/m allowed (20m)\n"
+            "  --chat-template NAME   render chats as llama3 or chatml, not as recognised\n"
+            "                         from the file's template\n"
             "  --lora NAME=PATH[:S]   load a LoRA adapter (GGUF) under NAME with scale S (1);\n"
             "                         repeatable; a request's \"lora\": \"NAME\" selects it\n"
             "  -h, --help             this text\n"
@@ -76,7 +78,7 @@ int main(int argc, char **argv) {
     cfg.conn_timeout = 10;
     cfg.max_conns = 256;
     cfg.limits.max_image_bytes = 20u << 20;
-    const char *model_path = NULL;
+    const char *model_path = NULL, *chat_template = NULL;
     char *loras[64];
     int n_loras = 0;
     int parallel = 1, queue = 16, ctx = 0, threads = 0, cache = 4;
@@ -111,6 +113,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--max-tokens-cap")) ok = parse_int(v, 0, INT_MAX, &cfg.limits.max_tokens_cap);
         else if (!strcmp(a, "--image-cache")) ok = parse_int(v, 0, 1024, &cache);
         else if (!strcmp(a, "--max-image-bytes")) ok = parse_size(v, &cfg.limits.max_image_bytes);
+        else if (!strcmp(a, "--chat-template")) chat_template = v;
         else if (!strcmp(a, "--lora")) {
             ok = n_loras < 64 && strchr(v, '=') && v[0] != '=' && strchr(v, '=')[1];
             if (ok) loras[n_loras++] = (char *)v;
@@ -144,6 +147,7 @@ int main(int argc, char **argv) {
     llv_model *model = NULL;
     llv_model_params mp = llv_model_default_params();
     mp.n_threads = threads;
+    mp.chat_template = chat_template;
     if (llv_model_load(model_path, &mp, &model, &err)) {
         fprintf(stderr, "llv-server: cannot load %s: %s\n", model_path, err.message);
         return 1;

@@ -3,6 +3,7 @@
  * Exit codes: 0 ok, 1 usage, 2 model error, 3 input error. */
 #include "llv.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,11 @@ static void usage(FILE *f) {
             "      --ids              print only the ids, as [1, 2, 3]\n"
             "      --pieces           print one 'id -> piece' line per token (default)\n"
             "      --json             print {\"n_tokens\", \"ids\", \"pieces\", \"pieces_hex\"}\n"
+            "      --chat             the text is a JSON array of messages [{\"role\", \"content\"}]:\n"
+            "                         render it with the model's chat format (and a generation\n"
+            "                         prompt), then tokenize the result\n"
+            "      --render           with --chat: print the rendered text and stop\n"
+            "      --chat-template N  with --chat: render as llama3 or chatml\n"
             "  -h, --help             this help\n"
             "\n"
             "Pieces are printed with C escapes (\\n, \\t, \\xNN for bytes that are not printable\n"
@@ -105,9 +111,49 @@ static void put_piece(const char *s, size_t n, bool json) {
     }
 }
 
+/* --chat: messages JSON -> the model's chat format (malloc'd), or NULL with a message. */
+static char *render_chat(const llv_model *m, const char *json, size_t n) {
+    cJSON *arr = cJSON_ParseWithLength(json, n);
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0) {
+        fprintf(stderr, "llv-tokenize: --chat needs a JSON array of {\"role\", \"content\"} objects\n");
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    size_t nm = (size_t)cJSON_GetArraySize(arr);
+    llv_message *msgs = calloc(nm, sizeof *msgs);
+    char *out = NULL;
+    size_t i = 0;
+    for (const cJSON *it = arr->child; it && msgs; it = it->next, i++) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(it, "role"), *c = cJSON_GetObjectItemCaseSensitive(it, "content");
+        if (!cJSON_IsString(r) || !cJSON_IsString(c)) {
+            fprintf(stderr, "llv-tokenize: message %zu: needs string \"role\" and \"content\"\n", i);
+            goto done;
+        }
+        msgs[i].role = r->valuestring;
+        msgs[i].content = c->valuestring;
+    }
+    if (!msgs) goto done;
+    llv_error err = {0};
+    size_t need = 0;
+    llv_chat_params cp = llv_chat_default_params();
+    llv_status st = llv_chat_render(m, msgs, nm, &cp, NULL, 0, &need, &err);
+    if (st == LLV_ERR_BUFFER_TOO_SMALL && (out = malloc(need + 1)) != NULL)
+        st = llv_chat_render(m, msgs, nm, &cp, out, need + 1, &need, &err);
+    if (st != LLV_OK) {
+        fprintf(stderr, "llv-tokenize: %s\n", err.message);
+        free(out);
+        out = NULL;
+    }
+done:
+    free(msgs);
+    cJSON_Delete(arr);
+    return out;
+}
+
 int main(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *file = NULL;
-    bool bos = true, special = true;
+    bool bos = true, special = true, chat = false, render = false;
+    const char *chat_template = NULL;
     enum { OUT_PIECES, OUT_IDS, OUT_JSON } mode = OUT_PIECES;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -123,6 +169,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--ids")) mode = OUT_IDS;
         else if (!strcmp(a, "--pieces")) mode = OUT_PIECES;
         else if (!strcmp(a, "--json")) mode = OUT_JSON;
+        else if (!strcmp(a, "--chat")) chat = true;
+        else if (!strcmp(a, "--render")) render = chat = true;
+        else if (!strcmp(a, "--chat-template") && has_val) chat_template = argv[++i];
         else {
             fprintf(stderr, "llv-tokenize: %s option '%s'\n",
                     (a[0] == '-' && !has_val && strcmp(a, "-")) ? "missing value or unknown" : "unknown", a);
@@ -148,13 +197,33 @@ int main(int argc, char **argv) {
     }
     llv_error err = {0};
     llv_model *m = NULL;
-    if (llv_model_load(model_path, NULL, &m, &err) != LLV_OK) {
+    llv_model_params mp = llv_model_default_params();
+    mp.chat_template = chat_template;
+    if (llv_model_load(model_path, &mp, &m, &err) != LLV_OK) {
         fprintf(stderr, "llv-tokenize: %s: %s\n", model_path, err.message);
         free(text);
         return 2;
     }
     uint32_t flags = (bos ? LLV_TOKENIZE_ADD_BOS : 0) | (special ? LLV_TOKENIZE_PARSE_SPECIAL : 0);
     const char *src = file ? text : prompt;
+    if (chat) {
+        char *rendered = render_chat(m, src, n);
+        free(text);
+        if (!rendered) {
+            llv_model_free(m);
+            return 3;
+        }
+        if (render) {
+            fputs(rendered, stdout);
+            free(rendered);
+            llv_model_free(m);
+            return 0;
+        }
+        text = rendered;
+        src = rendered;
+        n = strlen(rendered);
+        flags = LLV_TOKENIZE_PARSE_SPECIAL; /* the template writes BOS where the model wants one */
+    }
     size_t cap = n + 1, nt = 0; /* a token covers at least one byte: n + 1 always fits */
     int32_t *ids = malloc(cap * sizeof *ids);
     if (!ids) {

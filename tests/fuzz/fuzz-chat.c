@@ -3,7 +3,7 @@
  * llv_parse_tool_calls runs on the raw input. Then the input becomes a
  * messages structure: byte 0 = flags (bit 0 continuation, bit 1
  * add_generation_prompt, bit 2 the first segment is tools_json, bit 3 the
- * next segment is date_string); the rest is split at NUL bytes into
+ * next segment is date_string, bit 4 ChatML instead of Llama 3); the rest is split at NUL bytes into
  * segments, one message each: segment byte 0 picks the role, byte 1 the
  * shape (0 content text, 1 parts split at 0x1F - a part starting with 0x01
  * is an image -, 2 a tool call "name 0x1F arguments", 3 no content), the
@@ -103,7 +103,9 @@ LLV_FUZZ_TARGET(chat) {
     }
     char *out = NULL;
     size_t len = 0;
-    st = llv_chat_render_text(msgs, nm, &cp, (flags & 1) != 0, &out, &len, &err);
+    /* flag bit 4 picks ChatML (with a default system turn) instead of Llama 3 */
+    llv_chat_format chatml = {LLV_CHAT_CHATML, (char *)"<|im_start|>system\nbe brief<|im_end|>\n", ""};
+    st = llv_chat_render_text((flags & 16) ? &chatml : NULL, msgs, nm, &cp, (flags & 1) != 0, &out, &len, &err);
     if (st == LLV_OK) {
         LLV_FUZZ_ASSERT(out != NULL && strlen(out) == len);
         /* one "<|image|>" per image part at least (user content may add more) */

