@@ -131,6 +131,9 @@ typedef struct llv_model_params {
     llv_progress_fn progress;    /* NULL = none                                      */
     void           *progress_user;
     const char     *chat_template; /* NULL = the file's; "llama3" or "chatml" overrides */
+    bool            no_memory_check; /* false: loading fails (OUT_OF_MEMORY) when the weights
+                                        do not fit in available memory, and creating a
+                                        session when its buffers do not (see llv_memory_plan) */
 } llv_model_params;
 
 LLV_API llv_model_params llv_model_default_params(void);
@@ -283,6 +286,22 @@ LLV_API void llv_session_reset(llv_session *s);
 
 /* Bytes held by the KV cache, and by all session buffers together. */
 LLV_API void llv_session_memory(const llv_session *s, uint64_t *kv_bytes, uint64_t *total_bytes);
+
+/* What running a model needs, before anything is computed. */
+typedef struct llv_memory_plan {
+    uint64_t weights;   /* the file's tensor data (mapped: lives in the page cache)           */
+    uint64_t session;   /* one session with `params`: KV cache, scratch, history, logits      */
+    uint64_t kv;        /* of which the KV cache                                              */
+    uint64_t per_image; /* cross-attention K/V of one image kept in the conversation (0 = text) */
+    uint64_t total;     /* weights + session + params->max_images (or 1) images               */
+    uint64_t available; /* this machine's MemAvailable (env LLV_MEM_AVAILABLE=BYTES overrides);
+                           0 = unknown                                                        */
+} llv_memory_plan;
+
+/* Fills *out for one session of `params` (NULL = defaults). Buffers are sized
+ * by creating the session without touching them. */
+LLV_API llv_status llv_memory_plan_get(const llv_model *model, const llv_session_params *params,
+                                       llv_memory_plan *out, llv_error *err);
 
 /* --- input: the conversation is a token sequence with images at "<|image|>" --- */
 

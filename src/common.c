@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,29 @@ double llv_time_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+uint64_t llv_mem_available(void) {
+    const char *env = getenv("LLV_MEM_AVAILABLE");
+    if (env && *env) {
+        char *end;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (*end == '\0') return (uint64_t)v;
+    }
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[128];
+    unsigned long long kb = 0;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+    fclose(f);
+    return found ? (uint64_t)kb * 1024 : 0;
+}
+
+const char *llv_fmt_bytes(uint64_t bytes, char buf[32]) {
+    if (bytes >= (1ull << 30)) snprintf(buf, 32, "%.2f GiB", (double)bytes / (1ull << 30));
+    else snprintf(buf, 32, "%.1f MiB", (double)bytes / (1ull << 20));
+    return buf;
 }
 
 void llv_log(llv_log_fn fn, void *user, llv_log_level level, const char *fmt, ...) {

@@ -35,6 +35,12 @@ void  llv_free_aligned(void *p);
 /* Monotonic seconds. */
 double llv_time_s(void);
 
+/* Bytes of memory this machine can still give (MemAvailable of /proc/meminfo;
+ * the environment variable LLV_MEM_AVAILABLE=BYTES overrides); 0 = unknown. */
+uint64_t llv_mem_available(void);
+/* "812.4 MiB", "41.50 GiB": for messages; returns buf. */
+const char *llv_fmt_bytes(uint64_t bytes, char buf[32]);
+
 /* Log through a callback (no-op when fn is NULL). */
 void llv_log(llv_log_fn fn, void *user, llv_log_level level, const char *fmt, ...) LLV_PRINTF(4, 5);
 

@@ -693,6 +693,15 @@ llv_status llv_model_load(const char *path, const llv_model_params *params, llv_
         llv_model_free(m);
         return s;
     }
+    uint64_t need = m->has_weights ? llv_gguf_file_size(m->gguf) : 0, avail = llv_mem_available();
+    if (!m->params.no_memory_check && avail && need > avail) {
+        llv_model_free(m);
+        char a[32], b[32];
+        return llv_err(err, LLV_ERR_OUT_OF_MEMORY,
+                       "%s: the weights need %s but this machine has %s of memory available: it would swap or be "
+                       "killed. Use a smaller quantization (llv-quantize) or free memory; no_memory_check "
+                       "(--no-memory-check) skips this check", path, llv_fmt_bytes(need, a), llv_fmt_bytes(avail, b));
+    }
     m->load_s = llv_time_s() - t0;
     if (m->params.progress && !m->params.progress("load", 1.0f, m->params.progress_user)) {
         llv_model_free(m);

@@ -102,8 +102,8 @@ static int default_threads(const llv_model *m) {
     return n > 0 ? (int)LLV_MIN(n, 256) : 1;
 }
 
-llv_status llv_session_create(const llv_model *model, const llv_session_params *params, llv_session **out,
-                              llv_error *err) {
+static llv_status session_create(const llv_model *model, const llv_session_params *params, bool check_memory,
+                                 llv_session **out, llv_error *err) {
     if (!out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_session_create: out is NULL");
     *out = NULL;
     if (!model) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_session_create: model is NULL");
@@ -162,6 +162,17 @@ llv_status llv_session_create(const llv_model *model, const llv_session_params *
                      p.n_ctx);
         goto fail;
     }
+    /* buffers are not touched yet: what fails here would otherwise swap or be killed later */
+    uint64_t kv = 0, total = 0, avail = check_memory && !m->params.no_memory_check ? llv_mem_available() : 0;
+    llv_session_memory(s, &kv, &total);
+    if (avail && total > avail) {
+        char a[32], b[32], c[32];
+        st = llv_err(err, LLV_ERR_OUT_OF_MEMORY,
+                     "a session of %d tokens needs %s (KV cache %s) but %s of memory are available; use a smaller "
+                     "context (n_ctx, --ctx)", p.n_ctx, llv_fmt_bytes(total, a),
+                     llv_fmt_bytes(kv, b), llv_fmt_bytes(avail, c));
+        goto fail;
+    }
     *out = s;
     return LLV_OK;
 fail:
@@ -197,6 +208,41 @@ void llv_session_free(llv_session *s) {
     free(s->masks);
     free(s->logits);
     free(s);
+}
+
+llv_status llv_session_create(const llv_model *model, const llv_session_params *params, llv_session **out,
+                              llv_error *err) {
+    return session_create(model, params, true, out, err);
+}
+
+llv_status llv_memory_plan_get(const llv_model *model, const llv_session_params *params, llv_memory_plan *out,
+                               llv_error *err) {
+    if (!model || !out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_memory_plan_get: NULL argument");
+    memset(out, 0, sizeof *out);
+    llv_session_params p = params ? *params : llv_session_default_params();
+    p.engine = NULL;
+    p.n_threads = 1; /* the plan does not depend on it: no need to start workers */
+    llv_session *s = NULL;
+    llv_status st = session_create(model, &p, false, &s, err);
+    if (st != LLV_OK) return st;
+    llv_session_memory(s, &out->kv, &out->session);
+    const llv_hparams *hp = &model->hp;
+    if (hp->has_vision) {
+        /* as image encoding allocates them: per cross layer K and V of [n_head_kv, tiles * P, head_dim] in the
+         * KV type (plus the projected states when LoRA adapters may re-project them); the session's projector
+         * scratch once, at its first image */
+        uint64_t tok = (uint64_t)hp->v_max_tiles * (uint64_t)hp->v_P, elem = p.kv_type == LLV_KV_F16 ? 2 : 4;
+        uint64_t states = tok * (uint64_t)hp->n_embd * sizeof(float);
+        out->per_image = (uint64_t)hp->n_cross * 2 * tok * (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim * elem +
+                         (model->n_loras > 0 ? states : 0);
+        out->session += states;
+    }
+    out->weights = model->has_weights ? llv_gguf_file_size(model->gguf) : 0;
+    int32_t imgs = hp->has_vision ? LLV_MAX(p.max_images, 1) : 0;
+    out->total = out->weights + out->session + (uint64_t)imgs * out->per_image;
+    out->available = llv_mem_available();
+    llv_session_free(s);
+    return LLV_OK;
 }
 
 void llv_session_reset(llv_session *s) {

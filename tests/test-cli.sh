@@ -120,5 +120,21 @@ check '[ $(jq -s length "$TMP/chat") -eq 2 ]' "--chat answers two turns"
 # the same question again: only the new turn is prefilled (no BOS, no image token)
 check 'jq -s -e ".[1].usage.prompt_tokens < .[0].usage.prompt_tokens" "$TMP/chat" >/dev/null' "--chat reuses the first turn"
 
+# memory plan and the fit check (LLV_MEM_AVAILABLE plays a small machine)
+"$RUN" -m "$MODEL" --dry-run >"$TMP/plan" 2>"$TMP/err"
+check '[ $? -eq 0 ] && grep -q "^  weights" "$TMP/plan" && grep -q "KV cache" "$TMP/plan" && grep -q "fits" "$TMP/plan"' \
+    "--dry-run prints the plan and exits 0"
+LLV_MEM_AVAILABLE=1000 "$RUN" -m "$MODEL" --dry-run >"$TMP/plan" 2>"$TMP/err"
+check '[ $? -eq 1 ] && grep -q "does NOT fit" "$TMP/plan"' "--dry-run on a machine too small exits 1"
+LLV_MEM_AVAILABLE=1000 "$RUN" -m "$MODEL" -p hi -n 2 >"$TMP/out" 2>"$TMP/err"
+check '[ $? -eq 3 ] && grep -q "memory available" "$TMP/err" && grep -q -- "--no-memory-check" "$TMP/err"' \
+    "weights that do not fit: exit 3 with a message"
+weights=$("$RUN" -m "$MODEL" --dry-run | awk '/^  weights/ {print $2}')
+LLV_MEM_AVAILABLE=$(awk -v w="$weights" 'BEGIN {printf "%d", (w + 0.5) * 1048576}') "$RUN" -m "$MODEL" -p hi -n 2 -c 4096 \
+    >"$TMP/out" 2>"$TMP/err"
+check '[ $? -eq 1 ] && grep -q "a session of 4096 tokens needs" "$TMP/err"' "a session that does not fit: a message"
+LLV_MEM_AVAILABLE=1000 "$RUN" -m "$MODEL" -p hi -n 2 --no-memory-check >"$TMP/out" 2>"$TMP/err"
+check '[ $? -eq 0 ]' "--no-memory-check runs anyway"
+
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]

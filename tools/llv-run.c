@@ -56,9 +56,14 @@ static const char *usage_text =
     "      --use-lora NAME         the loaded adapter to generate with\n"
     "      --chat-template NAME    render chats as llama3 or chatml instead of the format\n"
     "                              recognised from the file's template\n"
+    "      --dry-run               print the memory plan (weights, KV cache, images,\n"
+    "                              what this machine has) and exit: 0 fits, 1 does not\n"
+    "      --no-memory-check       load and run even when the model does not fit in\n"
+    "                              available memory (it may swap or be killed)\n"
     "  -t, --threads N             worker threads (0 = all cores)\n"
     "  -c, --ctx N                 context size in tokens (0 = min(model max, 4096))\n"
-    "      --verbose               print timings and the kernel ISA to stderr\n"
+    "      --verbose               print the memory plan, timings and the kernel ISA to\n"
+    "                              stderr\n"
     "  -h, --help                  show this help and exit\n"
     "\n"
     "exit codes: 0 ok, 1 runtime error, 2 usage error, 3 bad or missing model file,\n"
@@ -68,7 +73,7 @@ typedef struct opts {
     const char *model, *prompt, *file, *system;
     const char *images[MAX_IMAGES];
     int         n_images;
-    bool        raw, json, chat, verbose;
+    bool        raw, json, chat, verbose, dry_run, no_memory_check;
     int32_t     threads, ctx;
     llv_sampling_params sp;
     char       *loras[MAX_LORAS]; /* "NAME=PATH[:SCALE]" copies, split in place */
@@ -214,6 +219,31 @@ static void print_verbose(const llv_model *m, const llv_result *r) {
     fprintf(stderr, "stop: %s\n", stop_name(r->stop_reason));
 }
 
+static void print_bytes(FILE *f, const char *what, uint64_t b, const char *note) {
+    fprintf(f, "  %-10s %9.1f MiB%s%s\n", what, (double)b / (1 << 20), note[0] ? "  " : "", note);
+}
+
+/* --dry-run (stdout) and --verbose (stderr): what the model needs before it runs. */
+static void print_plan(FILE *f, const llv_model_info *info, const llv_session_params *sp, const llv_memory_plan *p) {
+    char note[128];
+    fprintf(f, "memory plan: %s, %d layers (%d cross), %.2f B parameters, %s weights\n", info->architecture,
+            info->n_layer, info->n_cross_layers, (double)info->n_params * 1e-9,
+            llv_type_name(info->weight_type) ? llv_type_name(info->weight_type) : "mixed");
+    print_bytes(f, "weights", p->weights, "mapped from the file");
+    snprintf(note, sizeof note, "KV cache %.1f MiB (%s, %d tokens), scratch, history", (double)p->kv / (1 << 20),
+             sp->kv_type == LLV_KV_F16 ? "f16" : "f32", sp->n_ctx ? sp->n_ctx : (info->n_ctx_train > 0 && info->n_ctx_train < 4096 ? info->n_ctx_train : 4096));
+    print_bytes(f, "session", p->session, note);
+    if (info->has_vision) {
+        snprintf(note, sizeof note, "cross-attention K/V, up to %d images", sp->max_images);
+        print_bytes(f, "per image", p->per_image, note);
+    }
+    print_bytes(f, "total", p->total, "");
+    if (p->available) {
+        print_bytes(f, "available", p->available, "MemAvailable");
+        fprintf(f, "  %s\n", p->total <= p->available ? "fits" : "does NOT fit: expect swapping or the OOM killer");
+    }
+}
+
 /* One user turn: images (already queued) + text, then generation. */
 static int run_turn(const opts *o, const llv_model *m, llv_session *s, const char *text, bool first, int n_queued) {
     llv_error err;
@@ -327,7 +357,9 @@ int main(int argc, char **argv) {
     enum {
         O_TEMP = 256, O_TOPP, O_TOPK, O_SEED, O_REP, O_FREQ, O_PRES, O_RAW, O_JSON, O_CHAT, O_VERBOSE, O_LORA,
         O_USE_LORA,
-        O_CHAT_TEMPLATE
+        O_CHAT_TEMPLATE,
+        O_DRY_RUN,
+        O_NO_MEM_CHECK
     };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
@@ -352,6 +384,8 @@ int main(int argc, char **argv) {
         {"lora", required_argument, 0, O_LORA},
         {"use-lora", required_argument, 0, O_USE_LORA},
         {"chat-template", required_argument, 0, O_CHAT_TEMPLATE},
+        {"dry-run", no_argument, 0, O_DRY_RUN},
+        {"no-memory-check", no_argument, 0, O_NO_MEM_CHECK},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -418,6 +452,8 @@ int main(int argc, char **argv) {
             break;
         case O_USE_LORA: o.use_lora = optarg; break;
         case O_CHAT_TEMPLATE: o.chat_template = optarg; break;
+        case O_DRY_RUN: o.dry_run = true; break;
+        case O_NO_MEM_CHECK: o.no_memory_check = true; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
         default: return usage_error("unknown option '%s'", argv[optind - 1]);
@@ -426,7 +462,8 @@ int main(int argc, char **argv) {
     if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
     if (!o.model) return usage_error("%s", "missing -m MODEL");
     if (o.prompt && o.file) return usage_error("%s", "give either -p or -f, not both");
-    if (!o.prompt && !o.file && !o.chat) return usage_error("%s", "missing -p PROMPT, -f FILE or --chat");
+    if (!o.prompt && !o.file && !o.chat && !o.dry_run)
+        return usage_error("%s", "missing -p PROMPT, -f FILE or --chat");
     llv_error err;
     if (llv_sampling_params_validate(&o.sp, &err) != LLV_OK) return usage_error("%s", err.message);
     char *file_text = NULL;
@@ -442,6 +479,7 @@ int main(int argc, char **argv) {
     llv_model_params mp = llv_model_default_params();
     mp.n_threads = o.threads;
     mp.chat_template = o.chat_template;
+    mp.no_memory_check = o.no_memory_check || o.dry_run; /* a dry run reports what does not fit */
     if (tty) mp.progress = progress_cb;
     llv_model *m = NULL;
     if (llv_model_load(o.model, &mp, &m, &err) != LLV_OK) {
@@ -498,7 +536,21 @@ int main(int argc, char **argv) {
     if (tty) sp.progress = progress_cb;
     llv_session *s = NULL;
     int rc = EXIT_OK;
-    llv_status st = llv_session_create(m, &sp, &s, &err);
+    llv_status st;
+    if (o.dry_run || o.verbose) {
+        llv_memory_plan plan;
+        if ((st = llv_memory_plan_get(m, &sp, &plan, &err)) != LLV_OK) {
+            fprintf(stderr, "llv-run: %s\n", err.message);
+            rc = st == LLV_ERR_INVALID_ARGUMENT ? EXIT_USAGE : EXIT_RUNTIME;
+            goto done;
+        }
+        print_plan(o.dry_run ? stdout : stderr, &info, &sp, &plan);
+        if (o.dry_run) {
+            rc = plan.available && plan.total > plan.available ? EXIT_RUNTIME : EXIT_OK;
+            goto done;
+        }
+    }
+    st = llv_session_create(m, &sp, &s, &err);
     if (st != LLV_OK) {
         fprintf(stderr, "llv-run: %s\n", err.message);
         rc = st == LLV_ERR_INVALID_ARGUMENT ? EXIT_USAGE : EXIT_RUNTIME;
