@@ -624,7 +624,8 @@ LLV_API llv_status llv_lora_merge(const char *base_path, const char *adapter_pat
                                   llv_error *err);
 
 typedef struct llv_synth_params {
-    const char *preset;       /* "tiny", "demo", "11b", "llama-tiny"          */
+    const char *preset;       /* "tiny", "demo", "11b", "90b", "llama-tiny"   */
+    int32_t     layers;       /* 0 = the preset's; N = its first N text layers */
     uint64_t    seed;         /* 1                                             */
     llv_type    type;         /* LLV_TYPE_F32                                  */
     bool        hf_dir;       /* true: write an HF checkpoint directory        */

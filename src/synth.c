@@ -6,8 +6,10 @@
  *
  * Presets: "tiny" (mllama, fast tests), "demo" (mllama, models/demo.gguf),
  * "11b" (the exact Llama 3.2 11B Vision shapes, 10.7 B parameters: written
- * shard by shard, one tensor chunk in memory at a time), "llama-tiny"
- * (LlamaForCausalLM with tied embeddings).
+ * shard by shard, one tensor chunk in memory at a time), "90b" (Llama 3.2
+ * 90B Vision's shapes; cut to its first N text layers with
+ * llv_synth_params.layers), "llama-tiny" (LlamaForCausalLM with tied
+ * embeddings).
  *
  * Values: each tensor has its own splitmix64 stream seeded from (seed, name),
  * so values do not depend on order or dtype; normals by Box-Muller in double.
@@ -180,7 +182,7 @@ typedef struct preset {
     bool        mllama, tie;
     int64_t     vocab, special_base, hidden, heads, kv, ff, layers, max_pos;
     int         n_cross;
-    int32_t     cross[8];
+    int32_t     cross[20];
     int64_t     v_hidden, v_heads, v_ff, v_layers, v_global, v_image;
     int         n_interm;
     int32_t     interm[5];
@@ -190,6 +192,10 @@ static const preset presets[] = {
     {"tiny", true, false, 384, 368, 64, 4, 2, 128, 5, 131072, 2, {1, 3}, 32, 2, 64, 3, 1, 28, 2, {0, 2}},
     {"demo", true, false, 512, 496, 96, 4, 2, 256, 4, 131072, 1, {2}, 32, 2, 128, 2, 1, 56, 1, {1}},
     {"11b", true, false, 128256, 128000, 4096, 32, 8, 14336, 40, 131072, 8, {3, 8, 13, 18, 23, 28, 33, 38},
+     1280, 16, 5120, 32, 8, 560, 5, {3, 7, 15, 23, 30}},
+    /* Llama 3.2 90B Vision: Llama 3.1 70B's text layers plus 20 cross-attention layers, 11B's vision tower */
+    {"90b", true, false, 128256, 128000, 8192, 64, 8, 28672, 100, 131072, 20,
+     {3, 8, 13, 18, 23, 28, 33, 38, 43, 48, 53, 58, 63, 68, 73, 78, 83, 88, 93, 98},
      1280, 16, 5120, 32, 8, 560, 5, {3, 7, 15, 23, 30}},
     {"llama-tiny", false, true, 384, 368, 64, 4, 2, 128, 3, 131072, 0, {0}, 0, 0, 0, 0, 0, 0, 0, {0}},
 };
@@ -939,7 +945,19 @@ llv_status llv_synth(const char *out, const llv_synth_params *params, llv_error 
     const char *want = sp.preset ? sp.preset : "tiny";
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (strcmp(presets[i].name, want) == 0) p = &presets[i];
-    if (!p) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "unknown preset '%s' (tiny, demo, 11b, llama-tiny)", want);
+    if (!p) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "unknown preset '%s' (tiny, demo, 11b, 90b, llama-tiny)",
+                           want);
+    preset cut = *p; /* the first sp.layers text layers, with the cross-attention layers among them */
+    if (sp.layers < 0 || sp.layers > p->layers)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "layers = %d out of range (0 = all, 1..%lld for preset %s)",
+                       sp.layers, (long long)p->layers, p->name);
+    if (sp.layers > 0) {
+        cut.layers = sp.layers;
+        cut.n_cross = 0;
+        for (int i = 0; i < p->n_cross; i++)
+            if (p->cross[i] < sp.layers) cut.cross[cut.n_cross++] = p->cross[i];
+    }
+    p = &cut;
 
     outdir o = {0};
     llv_status s;
@@ -992,7 +1010,8 @@ llv_status llv_synth_lora(const char *out_dir, const char *preset_name, int32_t 
     const char *want = preset_name ? preset_name : "tiny";
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (strcmp(presets[i].name, want) == 0) p = &presets[i];
-    if (!p) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "unknown preset '%s' (tiny, demo, 11b, llama-tiny)", want);
+    if (!p) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "unknown preset '%s' (tiny, demo, 11b, 90b, llama-tiny)",
+                           want);
     if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) return llv_err(err, LLV_ERR_IO, "%s: %s", out_dir, strerror(errno));
     outdir o = {.dir = (char *)out_dir};
     llv_status s = write_configs(&o, p, LLV_TYPE_F32, err);

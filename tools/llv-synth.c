@@ -22,8 +22,8 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: llv-synth OUT [--preset tiny|demo|11b|llama-tiny] [--seed N] [--type f32|f16|bf16]\n"
-            "                 [--hf-dir] [--quiet]\n"
+            "usage: llv-synth OUT [--preset tiny|demo|11b|90b|llama-tiny] [--layers N] [--seed N]\n"
+            "                 [--type f32|f16|bf16] [--hf-dir] [--quiet]\n"
             "       llv-synth OUT.png --image\n"
             "       llv-synth OUT_DIR --lora-for PRESET [--rank R] [--seed N]\n"
             "\n"
@@ -31,9 +31,12 @@ static void usage(FILE *f) {
             "a GGUF file at OUT, or with --hf-dir a Hugging Face checkpoint directory (config.json,\n"
             "safetensors, tokenizer files) for llv-convert. Presets: tiny (tests), demo\n"
             "(models/demo.gguf), 11b (the exact Llama 3.2 11B Vision shapes, 10.7 B parameters),\n"
+            "90b (Llama 3.2 90B Vision's shapes, 88.6 B parameters: cut it with --layers),\n"
             "llama-tiny (LlamaForCausalLM, tied embeddings). --image writes the 64x48 demo PNG.\n"
             "\n"
             "  --preset P   default tiny\n"
+            "  --layers N   only the preset's first N text layers (and the cross-attention layers\n"
+            "               among them); default all\n"
             "  --seed N     default 1\n"
             "  --type T     weight type (default f32)\n"
             "  --lora-for P writes a random PEFT LoRA adapter directory for preset P instead (every\n"
@@ -89,6 +92,16 @@ int main(int argc, char **argv) {
                 }
                 rank = (int32_t)r;
             }
+        } else if (!strcmp(a, "--layers")) {
+            const char *v = llv_tool_value("llv-synth", argc, argv, &i);
+            if (!v) return 2;
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 1 || n > 256) {
+                fprintf(stderr, "llv-synth: bad --layers '%s' (1..256)\n", v);
+                return 2;
+            }
+            p.layers = (int32_t)n;
         } else if (!strcmp(a, "--preset") || !strcmp(a, "--seed") || !strcmp(a, "--type")) {
             const char *v = llv_tool_value("llv-synth", argc, argv, &i);
             if (!v) return 2;
