@@ -338,8 +338,8 @@ LLV_API llv_status llv_session_add_image_file(llv_session *s, const char *path, 
  * become "<|image|>" and are encoded). The first call of a conversation starts
  * with BOS and the system block as the template does; later calls append turns
  * (continuation: no BOS, no system block), reusing the KV cache of everything
- * before. If the previous answer stopped without an end token, <|eot_id|> is
- * added first to close it. An image part with image == NULL (or 0 bytes) uses
+ * before. If the previous answer stopped without an end token, the format's
+ * end of turn (<|eot_id|>, ChatML's "<|im_end|>\n") is added first to close it. An image part with image == NULL (or 0 bytes) uses
  * the next image queued earlier with llv_session_add_image. The rendered text
  * is tokenized with special tokens parsed, as HF's apply_chat_template +
  * tokenize does: special-token text inside user content becomes special ids.

@@ -563,7 +563,7 @@ llv_status llv_session_add_raw(llv_session *s, const char *text, llv_error *err)
     int32_t bos = s->m->bos_id;
     bool has_bos = false;
     for (size_t i = 0; i < n; i++) has_bos |= toks[i] == bos;
-    if (s->n_tokens == 0 && bos >= 0 && !has_bos) {
+    if (s->n_tokens == 0 && bos >= 0 && s->m->add_bos && !has_bos) { /* tokenizer.ggml.add_bos_token */
         /* MllamaProcessor: leading <|image|> tokens stay first, then BOS */
         size_t lead = 0;
         while (lead < n && s->image_token >= 0 && toks[lead] == s->image_token) lead++;
