@@ -314,7 +314,8 @@ LLV_API llv_status llv_memory_plan_get(const llv_model *model, const llv_session
 LLV_API llv_status llv_session_add_tokens(llv_session *s, const int32_t *tokens, size_t n, llv_error *err);
 
 /* Appends text tokenized as given (raw mode, special tokens parsed; BOS added
- * if this is the start of the conversation and the text has none, after any
+ * if the model adds one (tokenizer.ggml.add_bos_token), this is the start of
+ * the conversation and the text has none, after any
  * leading "<|image|>" tokens as HF's MllamaProcessor does). An "<|image|>" in
  * the text consumes the next pending image (see add_image); with none queued
  * the call fails with LLV_ERR_STATE. */
