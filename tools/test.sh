@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs missing dependencies (tools/install-deps.sh; tools/demo/setup.sh for the
-# demo model's Python checks), builds llv, and runs the whole test suite:
+# demo model's Python checks; tools/peer/setup.sh for the real model and llama.cpp),
+# builds llv, and runs the whole test suite:
 # the Release build, then the same suite under ASan+UBSan, then a short fuzz
 # budget when clang's libFuzzer is available. Exits non-zero on any failure.
 # LLV_TEST_QUICK=1 skips the sanitizer and fuzz passes (for local iteration).
@@ -13,6 +14,14 @@ if ! LLV_DEMO_PYTHON=$(sh tools/demo/setup.sh); then
   LLV_DEMO_PYTHON=/nonexistent
 fi
 export LLV_DEMO_PYTHON
+# a real trained model and the peer engine (llama-cpp-python, built once into the cache)
+if peer=$(sh tools/peer/setup.sh); then
+  LLV_PEER_PYTHON=$(echo "$peer" | sed -n 1p)
+  LLV_SMOLLM2=$(echo "$peer" | sed -n 2p)
+  export LLV_PEER_PYTHON LLV_SMOLLM2
+else
+  echo "llv: llama-cpp-python or SmolLM2 could not be installed: test-peer (and maybe test-real-model) will skip" >&2
+fi
 jobs=$(nproc)
 ctest --test-dir build --output-on-failure -j "$jobs"
 if [ "${LLV_TEST_QUICK:-0}" = 1 ]; then exit 0; fi

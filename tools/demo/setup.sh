@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${LLV_CACHE_DIR:-${HOME:-/root}/.cache/llv}
 venv=$cache/venv-demo
 sh "$here/../install-deps.sh" python3 python3-venv python3-pip python3-torch python3-numpy python3-pil \
-  python3-requests python3-yaml libopenblas0-pthread >&2
+  python3-requests python3-yaml python3-psutil libopenblas0-pthread >&2
 stamp=$venv/.llv-requirements
 if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then
   echo "llv demo: creating $venv" >&2
