@@ -802,9 +802,85 @@ static void test_cli(const llv_tokenizer *t, const char *gguf_path, const char *
     free(bin);
 }
 
+/* GPT-2's byte-to-unicode alphabet: the token text of byte b, UTF-8, in out (<= 3 bytes + NUL). */
+static void byte_text(int b, char out[4]) {
+    int cp = b;
+    if (!((b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff))) {
+        int n = 0;
+        for (int c = 0; c < b; c++)
+            if (!((c >= '!' && c <= '~') || (c >= 0xa1 && c <= 0xac) || (c >= 0xae && c <= 0xff))) n++;
+        cp = 256 + n;
+    }
+    if (cp < 0x80) out[0] = (char)cp, out[1] = 0;
+    else out[0] = (char)(0xc0 | (cp >> 6)), out[1] = (char)(0x80 | (cp & 0x3f)), out[2] = 0;
+}
+
+/* A 258-token vocabulary (the bytes, "12", "34") under each pre-tokenizer name:
+ * the regex sequences of llama.cpp split "1234" differently; an unknown name
+ * is an error naming it; a vocabulary without a byte drops that byte. */
+static void test_pre_kinds(void) {
+    if (!llv_test_case("pre_kinds")) return;
+    char bt[256][4];
+    const char *toks[258];
+    size_t lens[258];
+    for (int b = 0; b < 256; b++) {
+        byte_text(b, bt[b]);
+        toks[b] = bt[b];
+        lens[b] = strlen(bt[b]);
+    }
+    toks[256] = "12", toks[257] = "34";
+    lens[256] = lens[257] = 2;
+    const char *merges[] = {"1 2", "3 4"};
+    size_t mlens[] = {3, 3};
+    static const struct { const char *pre; int n; int32_t ids[4]; } cases[] = {
+        {"gpt-2", 2, {256, 257}},           /* " ?\p{N}+": one piece */
+        {"smollm", 4, {'1', '2', '3', '4'}}, /* digits isolated first */
+        {"qwen2", 4, {'1', '2', '3', '4'}},
+        {"llama-bpe", 3, {256, '3', '4'}}, /* "\p{N}{1,3}": "123" "4" */
+        {"default", 3, {256, '3', '4'}},   /* ... then "[0-9][0-9][0-9]" */
+    };
+    llv_error err = {0};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        llv_tokenizer_desc d = {.model = "gpt2", .pre = cases[c].pre, .n_tokens = 258, .tokens = toks,
+                                .token_lens = lens, .n_merges = 2, .merges = merges, .merge_lens = mlens,
+                                .bos_id = -1, .eos_id = -1, .pad_id = -1, .eot_id = -1, .eom_id = -1, .add_bos = 0};
+        llv_tokenizer *t = NULL;
+        CHECK_OK(llv_tokenizer_create(&d, &t, &err), &err);
+        if (!t) continue;
+        int32_t *ids;
+        size_t n;
+        CHECK_OK(llv_tokenizer_encode(t, "1234", 4, 0, &ids, &n, &err), &err);
+        bool same = n == (size_t)cases[c].n && !memcmp(ids, cases[c].ids, n * sizeof *ids);
+        CHECK_MSG(same, "pre '%s': \"1234\" -> %zu tokens (first %d)", cases[c].pre, n, n ? ids[0] : -1);
+        free(ids);
+        llv_tokenizer_free(t);
+    }
+    llv_tokenizer_desc d = {.model = "gpt2", .pre = "no-such-pre", .n_tokens = 258, .tokens = toks,
+                            .token_lens = lens, .bos_id = -1, .eos_id = -1, .pad_id = -1, .eot_id = -1, .eom_id = -1};
+    llv_tokenizer *t = NULL;
+    CHECK_STATUS(llv_tokenizer_create(&d, &t, &err), LLV_ERR_UNSUPPORTED, &err);
+    CHECK(strstr(err.message, "no-such-pre") != NULL);
+    /* no token for byte 0x04: dropped, the rest encodes and decodes */
+    d.pre = "smollm";
+    toks[4] = "12";
+    lens[4] = 2; /* a duplicate text: the byte has no token of its own */
+    d.n_merges = 0;
+    toks[256] = "x1", toks[257] = "x2";
+    CHECK_OK(llv_tokenizer_create(&d, &t, &err), &err);
+    if (t) {
+        int32_t *ids;
+        size_t n;
+        CHECK_OK(llv_tokenizer_encode(t, "a\x04" "b\x04", 4, 0, &ids, &n, &err), &err);
+        CHECK_MSG(n == 2 && ids[0] == 'a' && ids[1] == 'b', "a missing byte is dropped (%zu tokens: %d %d %d)", n, ids[0], n > 1 ? ids[1] : -1, n > 2 ? ids[2] : -1);
+        free(ids);
+        llv_tokenizer_free(t);
+    }
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     test_detok();
+    test_pre_kinds();
     const char *shared = llv_test_shared_dir();
     if (!shared) {
         llv_test_finish();
