@@ -153,13 +153,15 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
 #define Q41_QUANT quant_rows_40m, 128
 
 /* Q4_1, Q5_0, Q5_1 (t) as tile_q4_0_n, against the same activation layout:
- * four blocks per step, int32 lanes 4k..4k+3 holding block k. The d (and m)
- * of the 80-96-byte group by one word permute of its first 64 bytes (and,
- * past them, of bytes 64-79); Q5's 5th bits are added to the nibble bytes by
- * mask (qh bits 0-15 of the four blocks for the low nibbles, 16-31 for the
- * high); Q5_0's offset -16*sum(q) starts lane 4k's int32 sum, and Q4_1/Q5_1's
- * min term m * d*sum(q) is added to float lane 4k. A last partial group is
- * copied into a zeroed one (zero blocks add 0: their activations are 0). */
+ * four blocks per step, int32 lanes 4k..4k+3 holding block k. One word
+ * permute of the 80-96-byte group (its first 64 bytes and bytes 64-79) gives
+ * [d0 x 4 .. d3 x 4 | m0..m3, -, qh halves]: Q5's 5th bits are added to the
+ * nibble bytes by masks that a byte shuffle and bit test make of the qh bits
+ * 0-15 (low nibbles) and 16-31 (high nibbles) of the four blocks; Q5_0's
+ * offset -16*sum(q) starts lane 4k's int32 sum; Q4_1/Q5_1's min term
+ * m * d*sum(q) of block k is added to float lane k (any fixed lane would do).
+ * A last partial group is copied into a zeroed one (zero blocks add 0: their
+ * activations are 0 too). */
 QI void tile_q32_n(const int t, int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigned char *w, size_t rb,
                    int64_t K, float *y, int64_t ldy, int nv) {
     const size_t bsz = Q32_BYTES(t);
@@ -170,12 +172,18 @@ QI void tile_q32_n(const int t, int mr, int nrc, size_t pfd, const xq_buf *xb, c
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i lo4 = _mm512_set1_epi8(0x0f), bit4 = _mm512_set1_epi8(0x10);
-    /* words [d0 x 4 .. d3 x 4 | m0 x 4 .. m3 x 4]: d of block k is word k * bsz / 2, m the next (32 and up: the
-     * second source, bytes 64-79) */
-    const int s = (int)bsz / 2, u = 0x10001;
-    const __m512i widx = _mm512_setr_epi32(0, 0, s * u, s * u, 2 * s * u, 2 * s * u, 3 * s * u, 3 * s * u, u, u,
-                                           (s + 1) * u, (s + 1) * u, (2 * s + 1) * u, (2 * s + 1) * u,
-                                           (3 * s + 1) * u, (3 * s + 1) * u);
+    /* word indices (32 and up: the second source, bytes 64-79): d of block k is word k * s, m word k * s + 1, qh
+     * bits 0-15 word k * s + h, bits 16-31 the next */
+    const int s = (int)bsz / 2, h = Q32_QH(t) / 2, u = 0x10001;
+    const __m512i widx = _mm512_setr_epi32(0, 0, s * u, s * u, 2 * s * u, 2 * s * u, 3 * s * u, 3 * s * u,
+                                           1 | (s + 1) << 16, (2 * s + 1) | (3 * s + 1) << 16, 0, 0,
+                                           h | (s + h) << 16, (2 * s + h) | (3 * s + h) << 16,
+                                           (h + 1) | (s + h + 1) << 16, (2 * s + h + 1) | (3 * s + h + 1) << 16);
+    /* byte j of lane k (block k's values j or 16 + j) takes qh byte 2k + j / 8 (+ 8: bits 16-31), tests bit j % 8 */
+    const __m512i hsel = _mm512_set_epi64(0x0707070707070707ll, 0x0606060606060606ll, 0x0505050505050505ll,
+                                          0x0404040404040404ll, 0x0303030303030303ll, 0x0202020202020202ll,
+                                          0x0101010101010101ll, 0);
+    const __m512i hbit = _mm512_set1_epi64((long long)0x8040201008040201ull);
     const __m512i didx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     const int64_t nb = K / 32;
     for (int64_t g = 0; g < nb; g += 4) {
@@ -204,18 +212,17 @@ QI void tile_q32_n(const int t, int mr, int nrc, size_t pfd, const xq_buf *xb, c
                     : _mm512_permutex2var_epi16(
                           a, widx, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(p + 64))));
             dw[j] = _mm512_cvtph_ps(_mm512_castsi512_si256(dm));
-            mw[j] = has_m ? _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dm, 1)) : _mm512_setzero_ps();
+            mw[j] = has_m ? _mm512_zextps128_ps512(_mm_cvtph_ps(_mm512_extracti32x4_epi32(dm, 2))) /* m0..m3 */
+                          : _mm512_setzero_ps();
             lo[j] = _mm512_and_si512(q, lo4);
             hi[j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), lo4);
             if (has_h) {
-                uint32_t h[4];
-                for (int k = 0; k < 4; k++) memcpy(&h[k], p + Q32_QH(t) + k * bsz, 4);
-                const uint64_t ml = (h[0] & 0xffff) | (uint64_t)(h[1] & 0xffff) << 16 |
-                                    (uint64_t)(h[2] & 0xffff) << 32 | (uint64_t)h[3] << 48;
-                const uint64_t mh = (h[0] >> 16) | (uint64_t)(h[1] >> 16) << 16 | (uint64_t)(h[2] >> 16) << 32 |
-                                    (uint64_t)(h[3] >> 16) << 48;
-                lo[j] = _mm512_mask_add_epi8(lo[j], _cvtu64_mask64(ml), lo[j], bit4);
-                hi[j] = _mm512_mask_add_epi8(hi[j], _cvtu64_mask64(mh), hi[j], bit4);
+                const __m512i qh = _mm512_shuffle_i32x4(dm, dm, _MM_SHUFFLE(3, 3, 3, 3)); /* the qh halves, 4 times */
+                const __mmask64 ml = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, hsel), hbit);
+                const __mmask64 mh =
+                    _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, _mm512_add_epi8(hsel, _mm512_set1_epi8(8))), hbit);
+                lo[j] = _mm512_mask_add_epi8(lo[j], ml, lo[j], bit4);
+                hi[j] = _mm512_mask_add_epi8(hi[j], mh, hi[j], bit4);
             }
         }
         for (int i = 0; i < mr; i++) {
@@ -226,12 +233,11 @@ QI void tile_q32_n(const int t, int mr, int nrc, size_t pfd, const xq_buf *xb, c
                                                    0x1111, didx, _mm512_castsi128_si512(_mm_loadu_si128(
                                                                      (const __m128i *)(const void *)(XQ_S8(xb, i) + g))))
                                              : _mm512_setzero_si512();
-            __m512 xm = has_m ? _mm512_permutexvar_ps(didx, _mm512_castps128_ps512(_mm_loadu_ps(XQ_XM(xb, i) + g)))
-                              : _mm512_setzero_ps();
+            __m512 xm = has_m ? _mm512_zextps128_ps512(_mm_loadu_ps(XQ_XM(xb, i) + g)) : _mm512_setzero_ps();
             for (int j = 0; j < nrc; j++) {
                 __m512i sm = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(off, lo[j], xl), hi[j], xh);
                 acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), _mm512_mul_ps(dw[j], da), acc[i][j]);
-                if (has_m) acc[i][j] = _mm512_mask3_fmadd_ps(mw[j], xm, acc[i][j], 0x1111);
+                if (has_m) acc[i][j] = _mm512_mask3_fmadd_ps(mw[j], xm, acc[i][j], 0x000f);
             }
         }
     }
