@@ -513,7 +513,7 @@ QTILE_WRAP(q6_K)
 #define QROW_q6_K(mr, xb, w, rb, K, y, ldy) tile_q6_K_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
 #define Q40_QUANT quant_rows_32, 32
 #define Q50_QUANT quant_rows_32h, 32
-#define Q41_QUANT quant_rows_32m, 32
+#define QMIN_QUANT quant_rows_32m, 32
 #define Q80_QUANT quant_rows_32
 #define Q4K_QUANT quant_rows_k
 #else
@@ -647,7 +647,7 @@ void PFX(matmul_q4_0)(LLV_MATMUL_ARGS) {
 }
 /* Q4_1/Q5_0/Q5_1 decode like Q4_0 (one weight row at a time up to DEC_MR_4BIT x rows). */
 void PFX(matmul_q4_1)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q4_1, tiles_q4_1, QMR, QNR32, rows_q4_1, DEC_MR_4BIT, Q41_QUANT, sizeof(x86_block_q4_1), 32, w,
+    qmatmul(LLV_TYPE_Q4_1, tiles_q4_1, QMR, QNR32, rows_q4_1, DEC_MR_4BIT, QMIN_QUANT, sizeof(x86_block_q4_1), 32, w,
             w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
 }
 void PFX(matmul_q5_0)(LLV_MATMUL_ARGS) {
@@ -655,7 +655,7 @@ void PFX(matmul_q5_0)(LLV_MATMUL_ARGS) {
             w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
 }
 void PFX(matmul_q5_1)(LLV_MATMUL_ARGS) {
-    qmatmul(LLV_TYPE_Q5_1, tiles_q5_1, QMR, QNR32, rows_q5_1, DEC_MR_4BIT, Q41_QUANT, sizeof(x86_block_q5_1), 32, w,
+    qmatmul(LLV_TYPE_Q5_1, tiles_q5_1, QMR, QNR32, rows_q5_1, DEC_MR_4BIT, QMIN_QUANT, sizeof(x86_block_q5_1), 32, w,
             w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
 }
 void PFX(matmul_q8_0)(LLV_MATMUL_ARGS) {

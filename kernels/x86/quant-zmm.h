@@ -150,7 +150,7 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
 }
 #define Q40_QUANT quant_rows_40, 128
 #define Q50_QUANT quant_rows_40h, 128
-#define Q41_QUANT quant_rows_40m, 128
+#define QMIN_QUANT quant_rows_40m, 128
 
 /* Q4_1, Q5_0, Q5_1 (t) as tile_q4_0_n, against the same activation layout:
  * four blocks per step, int32 lanes 4k..4k+3 holding block k. One word
@@ -229,10 +229,11 @@ QI void tile_q32_n(const int t, int mr, int nrc, size_t pfd, const xq_buf *xb, c
             const int8_t *xq = XQ_QS(xb, i) + 32 * g;
             __m512i xl = _mm512_loadu_si512((const void *)xq), xh = _mm512_loadu_si512((const void *)(xq + 64));
             __m512 da = _mm512_permutexvar_ps(didx, _mm512_castps128_ps512(_mm_loadu_ps(XQ_D(xb, i) + g)));
-            __m512i off = t == LLV_TYPE_Q5_0 ? _mm512_maskz_permutexvar_epi32(
-                                                   0x1111, didx, _mm512_castsi128_si512(_mm_loadu_si128(
-                                                                     (const __m128i *)(const void *)(XQ_S8(xb, i) + g))))
-                                             : _mm512_setzero_si512();
+            __m512i off = _mm512_setzero_si512();
+            if (t == LLV_TYPE_Q5_0) {
+                const __m128i o = _mm_loadu_si128((const __m128i *)(const void *)(XQ_S8(xb, i) + g));
+                off = _mm512_maskz_permutexvar_epi32(0x1111, didx, _mm512_castsi128_si512(o));
+            }
             __m512 xm = has_m ? _mm512_zextps128_ps512(_mm_loadu_ps(XQ_XM(xb, i) + g)) : _mm512_setzero_ps();
             for (int j = 0; j < nrc; j++) {
                 __m512i sm = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(off, lo[j], xl), hi[j], xh);
