@@ -65,8 +65,8 @@ static const char *gg_name_problem(const unsigned char *s, uint64_t n) {
 /* Names of ggml types llv does not compute with (for messages). */
 static const char *gg_ggml_type_name(uint32_t t) {
     static const char *names[] = {
-        [3] = NULL, [4] = NULL, [5] = NULL, /* removed from ggml: Q4_2, Q4_3, Q5_2 */
-        [6] = "Q5_0", [7] = "Q5_1", [9] = "Q8_1", [10] = "Q2_K", [11] = "Q3_K", [13] = "Q5_K", [15] = "Q8_K",
+        [4] = NULL, [5] = NULL, /* removed from ggml: Q4_2, Q4_3 */
+        [9] = "Q8_1", [10] = "Q2_K", [11] = "Q3_K", [13] = "Q5_K", [15] = "Q8_K",
         [16] = "IQ2_XXS", [17] = "IQ2_XS", [18] = "IQ3_XXS", [19] = "IQ1_S", [20] = "IQ4_NL", [21] = "IQ3_S",
         [22] = "IQ2_S", [23] = "IQ4_XS", [29] = "IQ1_M", [34] = "TQ1_0", [35] = "TQ2_0", [39] = "MXFP4",
     };
@@ -405,8 +405,9 @@ static llv_status gg_parse(llv_gguf *g, llv_error *err) {
             /* a real ggml type llv lacks is valid-but-unsupported; anything else is a broken file */
             const char *gn = gg_ggml_type_name(type);
             s = llv_err(err, gn ? LLV_ERR_UNSUPPORTED : LLV_ERR_FORMAT, "gguf: tensor '%s' at byte %zu: %s ggml type "
-                        "%u%s%s%s (expected F32, F16, BF16, Q4_0, Q8_0, Q4_K, Q6_K, I8..I64 or F64)", t->name, r.pos,
-                        gn ? "unsupported" : "unknown", type, gn ? " (" : "", gn ? gn : "", gn ? ")" : "");
+                        "%u%s%s%s (expected F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K, I8..I64 or "
+                        "F64)", t->name, r.pos, gn ? "unsupported" : "unknown", type, gn ? " (" : "", gn ? gn : "",
+                        gn ? ")" : "");
             goto fail;
         }
         t->type = (llv_type)type;

@@ -6,7 +6,7 @@ int64_t llv_type_block_size(int type) {
     switch (type) {
     case LLV_TYPE_F32: case LLV_TYPE_F16: case LLV_TYPE_BF16: case LLV_TYPE_I8: case LLV_TYPE_I16:
     case LLV_TYPE_I32: case LLV_TYPE_I64: case LLV_TYPE_F64: return 1;
-    case LLV_TYPE_Q4_0: case LLV_TYPE_Q8_0: return 32;
+    case LLV_TYPE_Q4_0: case LLV_TYPE_Q4_1: case LLV_TYPE_Q5_0: case LLV_TYPE_Q5_1: case LLV_TYPE_Q8_0: return 32;
     case LLV_TYPE_Q4_K: case LLV_TYPE_Q6_K: return 256;
     default: return 0;
     }
@@ -21,6 +21,9 @@ size_t llv_type_block_bytes(int type) {
     case LLV_TYPE_I32: return 4;
     case LLV_TYPE_I64: case LLV_TYPE_F64: return 8;
     case LLV_TYPE_Q4_0: return 18;
+    case LLV_TYPE_Q4_1: return 20;
+    case LLV_TYPE_Q5_0: return 22;
+    case LLV_TYPE_Q5_1: return 24;
     case LLV_TYPE_Q8_0: return 34;
     case LLV_TYPE_Q4_K: return 144;
     case LLV_TYPE_Q6_K: return 210;
@@ -30,8 +33,8 @@ size_t llv_type_block_bytes(int type) {
 
 bool llv_type_is_weight(int type) {
     switch (type) {
-    case LLV_TYPE_F32: case LLV_TYPE_F16: case LLV_TYPE_BF16: case LLV_TYPE_Q4_0: case LLV_TYPE_Q8_0:
-    case LLV_TYPE_Q4_K: case LLV_TYPE_Q6_K: return true;
+    case LLV_TYPE_F32: case LLV_TYPE_F16: case LLV_TYPE_BF16: case LLV_TYPE_Q4_0: case LLV_TYPE_Q4_1:
+    case LLV_TYPE_Q5_0: case LLV_TYPE_Q5_1: case LLV_TYPE_Q8_0: case LLV_TYPE_Q4_K: case LLV_TYPE_Q6_K: return true;
     default: return false;
     }
 }

@@ -230,8 +230,8 @@ static void test_types(void) {
     check_converted(LLV_TYPE_BF16);
     llv_error err = {0};
     char *dir = synth_hf("tiny", LLV_TYPE_F32, "tiny-f32"), *out = tpath("q8.gguf");
-    /* quantized targets are converted (tests/test-quant.c); Q4_1 is not a target */
-    CHECK_STATUS(convert(dir, out, (llv_type)3, &err), LLV_ERR_UNSUPPORTED, &err);
+    /* quantized targets are converted (tests/test-quant.c); Q8_1 (9) is not a target */
+    CHECK_STATUS(convert(dir, out, (llv_type)9, &err), LLV_ERR_UNSUPPORTED, &err);
     free(out);
     free(dir);
 }

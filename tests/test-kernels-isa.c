@@ -54,6 +54,12 @@ static void test_tables(void) {
             missing += ref->from_f32[ty] && !t->from_f32[ty];
         }
         CHECK_MSG(missing == 0, "%s: %d per-type entries NULL where ref has one", t->name, missing);
+        /* every quantized type has its own matmul here, not the reference one */
+        static const int qt[] = {LLV_TYPE_Q4_0, LLV_TYPE_Q4_1, LLV_TYPE_Q5_0, LLV_TYPE_Q5_1,
+                                 LLV_TYPE_Q8_0, LLV_TYPE_Q4_K, LLV_TYPE_Q6_K};
+        for (size_t q = 0; q < sizeof qt / sizeof qt[0]; q++)
+            CHECK_MSG(t->matmul[qt[q]] && t->matmul[qt[q]] != ref->matmul[qt[q]], "%s: own matmul for %s", t->name,
+                      llv_type_name((llv_type)qt[q]));
         CHECK_MSG(t->dot_f32 && t->axpy_f32 && t->attn_pv && t->rmsnorm && t->layernorm && t->softmax && t->silu_mul && t->gelu &&
                       t->rope_pairs,
                   "%s: vector entries", t->name);

@@ -24,8 +24,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const llv_type types[] = {LLV_TYPE_F16,  LLV_TYPE_BF16, LLV_TYPE_Q8_0,  LLV_TYPE_Q6_K,
-                                 LLV_TYPE_Q4_K_M, LLV_TYPE_Q4_K, LLV_TYPE_Q4_0};
+static const llv_type types[] = {LLV_TYPE_F16,  LLV_TYPE_BF16,   LLV_TYPE_Q8_0, LLV_TYPE_Q6_K,
+                                 LLV_TYPE_Q5_1, LLV_TYPE_Q5_0,   LLV_TYPE_Q4_K_M, LLV_TYPE_Q4_K,
+                                 LLV_TYPE_Q4_1, LLV_TYPE_Q4_0};
 #define NT ((int)(sizeof types / sizeof types[0]))
 
 typedef struct stats {
@@ -139,9 +140,9 @@ static void describe_mix(const char *path, char *buf, size_t cap) {
         if (t->n_dims >= 2 && (int)t->type < LLV_TYPE_COUNT) count[t->type]++;
     }
     size_t at = 0;
-    static const int order[] = {LLV_TYPE_Q4_0, LLV_TYPE_Q4_K, LLV_TYPE_Q6_K, LLV_TYPE_Q8_0,
-                                LLV_TYPE_BF16, LLV_TYPE_F16, LLV_TYPE_F32};
-    for (int i = 0; i < 7 && at < cap; i++)
+    static const int order[] = {LLV_TYPE_Q4_0, LLV_TYPE_Q4_1, LLV_TYPE_Q5_0, LLV_TYPE_Q5_1, LLV_TYPE_Q4_K,
+                                LLV_TYPE_Q6_K, LLV_TYPE_Q8_0, LLV_TYPE_BF16, LLV_TYPE_F16, LLV_TYPE_F32};
+    for (int i = 0; i < (int)(sizeof order / sizeof order[0]) && at < cap; i++)
         if (count[order[i]])
             at += (size_t)snprintf(buf + at, cap - at, "%s%s %lld", at ? ", " : "", llv_type_name((llv_type)order[i]),
                                    (long long)count[order[i]]);
@@ -219,6 +220,11 @@ static void suite_report(suite *s, bool golden) {
         if (types[t] == LLV_TYPE_Q6_K) {
             CHECK_MSG(top1 >= 0.8, "%s q6_k: top-1 %.4f >= 0.8", s->label, top1);
             CHECK_MSG(mean < 0.05, "%s q6_k: mean KL %.3e < 0.05", s->label, mean);
+        }
+        /* 5-bit types: between (0.76-0.9 top-1, mean KL <= 0.1 measured) */
+        if (types[t] == LLV_TYPE_Q5_0 || types[t] == LLV_TYPE_Q5_1) {
+            CHECK_MSG(top1 >= 0.65, "%s %s: top-1 %.4f >= 0.65", s->label, llv_type_name(types[t]), top1);
+            CHECK_MSG(mean < 0.25, "%s %s: mean KL %.3e < 0.25", s->label, llv_type_name(types[t]), mean);
         }
         /* random tiny models are far more sensitive than trained ones: 4-bit
          * types reach only 0.55-0.8 top-1 on them; a broken kernel gives ~0 */

@@ -1,7 +1,8 @@
-/* Quantized weight types Q8_0, Q4_0, Q4_K, Q6_K: known-answer dequantization
- * of hand-built ggml blocks (byte compatibility), quantize->dequantize error
- * bounds, matmul[type] == dequantize + F32 matmul at awkward sizes, and the
- * Q4_K_M type policy. */
+/* Quantized weight types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K:
+ * known-answer dequantization of hand-built ggml blocks (byte compatibility),
+ * quantizer bytes on exact grids and at rounding ties, quantize->dequantize
+ * error bounds, matmul[type] == dequantize + F32 matmul at awkward sizes, and
+ * the Q4_K_M type policy. */
 #include "testing.h"
 
 #include "../kernels/kernels.h"
@@ -29,8 +30,9 @@ static float grand(void) { /* standard normal (Box-Muller) */
     return (float)(sqrt(-2.0 * log(urand())) * cos(6.283185307179586 * urand()));
 }
 
-static const int qtypes[] = {LLV_TYPE_Q8_0, LLV_TYPE_Q4_0, LLV_TYPE_Q4_K, LLV_TYPE_Q6_K};
-#define NQ 4
+static const int qtypes[] = {LLV_TYPE_Q8_0, LLV_TYPE_Q4_0, LLV_TYPE_Q4_1, LLV_TYPE_Q5_0,
+                             LLV_TYPE_Q5_1, LLV_TYPE_Q4_K, LLV_TYPE_Q6_K};
+#define NQ 7
 
 static void put16(uint8_t *p, uint16_t v) {
     p[0] = (uint8_t)(v & 0xFF);
@@ -65,6 +67,85 @@ static void test_kat_q4_0(void) {
     for (int j = 0; j < 16; j++) {
         bad += y[j] != 2.0f * (float)(j - 8);            /* low nibbles: first half  */
         bad += y[j + 16] != 2.0f * (float)(15 - j - 8);  /* high nibbles: second half */
+    }
+    CHECK_EQ_I(bad, 0);
+}
+
+static void test_kat_q4_1(void) {
+    const llv_kernels *k = llv_kernels_ref();
+    uint8_t b[2 * 20];
+    put16(b, 0x3800);     /* d = 0.5 */
+    put16(b + 2, 0xC200); /* m = -3 */
+    for (int j = 0; j < 16; j++) b[4 + j] = (uint8_t)(j | ((15 - j) << 4));
+    put16(b + 20, 0x3400); /* d = 0.25 */
+    put16(b + 22, 0x3E00); /* m = 1.5 */
+    for (int j = 0; j < 16; j++) b[24 + j] = 0x93; /* low nibble 3, high 9 */
+    float y[64];
+    k->to_f32[LLV_TYPE_Q4_1](b, y, 64);
+    int bad = 0;
+    for (int j = 0; j < 16; j++) {
+        bad += y[j] != 0.5f * (float)j - 3.0f;             /* low nibbles: first half  */
+        bad += y[j + 16] != 0.5f * (float)(15 - j) - 3.0f; /* high nibbles: second half */
+        bad += y[32 + j] != 2.25f || y[48 + j] != 3.75f;   /* 0.25 * 3 + 1.5, 0.25 * 9 + 1.5 */
+    }
+    CHECK(y[0] == -3.0f && y[15] == 4.5f && y[16] == 4.5f && y[31] == -3.0f);
+    CHECK_EQ_I(bad, 0);
+}
+
+/* The 5th bits of both Q5 KATs: qh = 01 80 00 FF (little-endian 0xFF008001):
+ * values 0, 15 and 24..31 have it. Nibbles as in Q4_0's: qs[j] = j | (15 - j) << 4. */
+static const uint8_t kat_qh[4] = {0x01, 0x80, 0x00, 0xFF};
+
+static void test_kat_q5_0(void) {
+    const llv_kernels *k = llv_kernels_ref();
+    /* d = 0.5, x = 0.5 * (q - 16); q = 16, 1..14, 31 | 15..8 | 23..16 (worked out by hand) */
+    static const float want[32] = {0,    -7.5f, -7,    -6.5f, -6,    -5.5f, -5,    -4.5f, -4,   -3.5f, -3,
+                                   -2.5f, -2,    -1.5f, -1,    7.5f,  -0.5f, -1,    -1.5f, -2,   -2.5f, -3,
+                                   -3.5f, -4,    3.5f,  3,     2.5f,  2,     1.5f,  1,     0.5f, 0};
+    uint8_t b[2 * 22];
+    put16(b, 0x3800);
+    memcpy(b + 2, kat_qh, 4);
+    for (int j = 0; j < 16; j++) b[6 + j] = (uint8_t)(j | ((15 - j) << 4));
+    put16(b + 22, 0xBC00); /* d = -1, every q = 31: x = -15 */
+    memset(b + 24, 0xFF, 20);
+    float y[64];
+    k->to_f32[LLV_TYPE_Q5_0](b, y, 64);
+    int bad = 0;
+    for (int j = 0; j < 32; j++) {
+        if (y[j] != want[j]) {
+            if (bad < 5) printf("  q5_0[%d] = %g, want %g\n", j, y[j], want[j]);
+            bad++;
+        }
+        bad += y[32 + j] != -15.0f;
+    }
+    CHECK_EQ_I(bad, 0);
+}
+
+static void test_kat_q5_1(void) {
+    const llv_kernels *k = llv_kernels_ref();
+    /* d = 0.25, m = -4, x = 0.25 * q - 4; the same q as the Q5_0 KAT */
+    static const float want[32] = {0,     -3.75f, -3.5f, -3.25f, -3,    -2.75f, -2.5f, -2.25f,
+                                   -2,    -1.75f, -1.5f, -1.25f, -1,    -0.75f, -0.5f, 3.75f,
+                                   -0.25f, -0.5f, -0.75f, -1,    -1.25f, -1.5f, -1.75f, -2,
+                                   1.75f, 1.5f,   1.25f, 1,      0.75f, 0.5f,   0.25f, 0};
+    uint8_t b[2 * 24];
+    put16(b, 0x3400);
+    put16(b + 2, 0xC400);
+    memcpy(b + 4, kat_qh, 4);
+    for (int j = 0; j < 16; j++) b[8 + j] = (uint8_t)(j | ((15 - j) << 4));
+    put16(b + 24, 0x3C00); /* d = 1, m = 0.5, no 5th bits: x = 1.5 (nibble 1), 2.5 (nibble 2) */
+    put16(b + 26, 0x3800);
+    memset(b + 28, 0, 4);
+    memset(b + 32, 0x21, 16);
+    float y[64];
+    k->to_f32[LLV_TYPE_Q5_1](b, y, 64);
+    int bad = 0;
+    for (int j = 0; j < 32; j++) {
+        if (y[j] != want[j]) {
+            if (bad < 5) printf("  q5_1[%d] = %g, want %g\n", j, y[j], want[j]);
+            bad++;
+        }
+        bad += y[32 + j] != (j < 16 ? 1.5f : 2.5f);
     }
     CHECK_EQ_I(bad, 0);
 }
@@ -147,6 +228,57 @@ static void test_exact_grid(void) {
     k->to_f32[LLV_TYPE_Q4_0](b4, y, 32);
     CHECK_EQ_I(memcmp(x, y, sizeof x), 0);
 
+    /* Q4_1 / Q5_1: values min + d * q, q a permutation of the levels; Q5_0: 0.5 * (q - 16) with
+     * -8 the value of largest magnitude (d = -8 / -16). Bytes as ggml-common.h lays them out. */
+    int q[32];
+    uint32_t qh = 0;
+    uint8_t b41[20], b50[22], b51[24];
+    for (int j = 0; j < 32; j++) x[j] = -2.0f + 0.5f * (float)((j * 7) % 16);
+    k->from_f32[LLV_TYPE_Q4_1](x, b41, 32);
+    CHECK(b41[0] == 0x00 && b41[1] == 0x38 && b41[2] == 0x00 && b41[3] == 0xC0); /* d = 0.5, m = -2 */
+    int off = 0;
+    for (int j = 0; j < 16; j++) off += b41[4 + j] != (uint8_t)(((j * 7) % 16) * 0x11); /* q[j + 16] == q[j] */
+    k->to_f32[LLV_TYPE_Q4_1](b41, y, 32);
+    CHECK_EQ_I(off, 0);
+    CHECK_EQ_I(memcmp(x, y, sizeof x), 0);
+
+    for (int j = 0; j < 32; j++) q[j] = (j * 7) % 32, x[j] = 0.5f * (float)(q[j] - 16);
+    for (int j = 0; j < 32; j++) qh |= (uint32_t)(q[j] >> 4) << j;
+    k->from_f32[LLV_TYPE_Q5_0](x, b50, 32);
+    CHECK(b50[0] == 0x00 && b50[1] == 0x38); /* d = 0.5 */
+    CHECK(b50[2] == (uint8_t)qh && b50[3] == (uint8_t)(qh >> 8) && b50[4] == (uint8_t)(qh >> 16) &&
+          b50[5] == (uint8_t)(qh >> 24));
+    off = 0;
+    for (int j = 0; j < 16; j++) off += b50[6 + j] != (uint8_t)((q[j] & 15) | (q[j + 16] & 15) << 4);
+    k->to_f32[LLV_TYPE_Q5_0](b50, y, 32);
+    CHECK_EQ_I(off, 0);
+    CHECK_EQ_I(memcmp(x, y, sizeof x), 0);
+
+    for (int j = 0; j < 32; j++) x[j] = -4.0f + 0.25f * (float)q[j]; /* max - min = 31 * 0.25 */
+    k->from_f32[LLV_TYPE_Q5_1](x, b51, 32);
+    CHECK(b51[0] == 0x00 && b51[1] == 0x34 && b51[2] == 0x00 && b51[3] == 0xC4); /* d = 0.25, m = -4 */
+    CHECK(memcmp(b51 + 4, b50 + 2, 20) == 0); /* the same q: the same qh and qs */
+    k->to_f32[LLV_TYPE_Q5_1](b51, y, 32);
+    CHECK_EQ_I(memcmp(x, y, sizeof x), 0);
+
+    /* ggml rounds by truncating q + 0.5 (ties away from zero on the level grid, not to even), and
+     * Q4_0 / Q5_0 clamp the value of largest magnitude's opposite to the top level */
+    for (int j = 0; j < 32; j++) x[j] = 0.0f;
+    x[1] = 15.0f, x[2] = 2.5f, x[3] = 4.5f, x[4] = 0.49f, x[16] = 14.5f, x[17] = 6.5f; /* d = 1, m = 0 */
+    k->from_f32[LLV_TYPE_Q4_1](x, b41, 32);
+    CHECK(b41[0] == 0x00 && b41[1] == 0x3C && b41[2] == 0 && b41[3] == 0); /* d = 1, m = 0 */
+    CHECK(b41[4] == 0xF0 && b41[5] == 0x7F && b41[6] == 0x03 && b41[7] == 0x05 && b41[8] == 0x00);
+    for (int j = 0; j < 32; j++) x[j] = 0.0f;
+    x[0] = 8.0f, x[1] = -8.0f, x[2] = -2.25f, x[18] = 1.75f; /* d = 8 / -16 = -0.5: q = 16 - 2x, ties up */
+    k->from_f32[LLV_TYPE_Q5_0](x, b50, 32);
+    CHECK(b50[0] == 0x00 && b50[1] == 0xB8); /* d = -0.5 */
+    /* q: x0 -> 0, x1 -> 32 clamped to 31, x2 -> 20.5 -> 21, x18 -> 12.5 -> 13, the rest 16 */
+    CHECK(b50[6] == 0x00 && b50[7] == 0x0F && b50[8] == 0xD5 && b50[9] == 0x00);
+    uint32_t h = (uint32_t)b50[2] | (uint32_t)b50[3] << 8 | (uint32_t)b50[4] << 16 | (uint32_t)b50[5] << 24;
+    CHECK_EQ_I(h, 0xFFFBFFFEu); /* every q >= 16 but x0's and x18's */
+    k->to_f32[LLV_TYPE_Q5_0](b50, y, 32);
+    CHECK(y[0] == 8.0f && y[1] == -7.5f && y[2] == -2.5f && y[18] == 1.5f);
+
     /* all-zero input quantizes to zeros without NaN */
     float z[256] = {0}, out[256];
     uint8_t buf[300];
@@ -181,8 +313,8 @@ static double roundtrip_rel(int type, const float *x, float *y, uint8_t *q, int6
  * outlier, and uniform in [-1, 1). Limits sit ~10% above what ggml's
  * algorithms reach on such data (normal data is harder than uniform). */
 static void test_error_bounds(void) {
-    static const double lim_normal[NQ] = {0.006, 0.09, 0.078, 0.02};
-    static const double lim_uniform[NQ] = {0.004, 0.07, 0.06, 0.015};
+    static const double lim_normal[NQ] = {0.006, 0.09, 0.086, 0.047, 0.042, 0.078, 0.02};
+    static const double lim_uniform[NQ] = {0.004, 0.07, 0.066, 0.034, 0.032, 0.06, 0.015};
     const int64_t n = 256 * 64;
     float *x = malloc((size_t)n * 4), *xu = malloc((size_t)n * 4), *y = malloc((size_t)n * 4);
     uint8_t *q = malloc((size_t)n * 2);
@@ -199,6 +331,47 @@ static void test_error_bounds(void) {
     }
     free(x);
     free(xu);
+    free(y);
+    free(q);
+}
+
+/* Per value, the 32-value types round to the nearest level: |x - y| <= d/2
+ * (Q4_1, Q5_1, and Q8_0's round half away from zero) or <= |d| (Q4_0, Q5_0:
+ * the value opposite the one of largest magnitude clamps to the top level),
+ * plus the fp16 rounding of d (<= 2^-11 relative, times the largest |q|) and of m. */
+static void test_value_bounds(void) {
+    const llv_kernels *k = llv_kernels_ref();
+    static const int ts[] = {LLV_TYPE_Q8_0, LLV_TYPE_Q4_0, LLV_TYPE_Q4_1, LLV_TYPE_Q5_0, LLV_TYPE_Q5_1};
+    static const double qmax[] = {127, 8, 15, 16, 31};
+    const int64_t n = 32 * 512;
+    float *x = malloc((size_t)n * 4), *y = malloc((size_t)n * 4);
+    uint8_t *q = malloc((size_t)n * 2);
+    for (int64_t i = 0; i < n; i++) x[i] = grand() * (float)(0.01 * (1 + (i / 96) % 5)) + (i % 3 ? 0.0f : 0.02f);
+    for (int64_t i = 0; i < n; i += 160) x[i] = -x[i] * 40; /* outliers */
+    for (size_t t = 0; t < sizeof ts / sizeof ts[0]; t++) {
+        const int type = ts[t];
+        const size_t bb = llv_type_block_bytes(type);
+        const bool has_m = type == LLV_TYPE_Q4_1 || type == LLV_TYPE_Q5_1;
+        k->from_f32[type](x, q, n);
+        k->to_f32[type](q, y, n);
+        int bad = 0;
+        double worst = 0;
+        for (int64_t b = 0; b < n / 32; b++) {
+            const uint8_t *blk = q + (size_t)b * bb;
+            const double d = fabs(llv_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8)));
+            const double m = has_m ? fabs(llv_f16_to_f32((uint16_t)(blk[2] | blk[3] << 8))) : 0.0;
+            const double half = has_m || type == LLV_TYPE_Q8_0 ? 0.5 : 1.0;
+            const double lim = 1.01 * (half * d + qmax[t] * d * 0x1p-11 + m * 0x1p-11) + 1e-9;
+            for (int j = 0; j < 32; j++) {
+                const double e = fabs((double)x[32 * b + j] - y[32 * b + j]);
+                worst = fmax(worst, e / (d > 0 ? d : 1));
+                bad += !(e <= lim);
+            }
+        }
+        printf("  %-5s worst |x - y| / d: %.3f\n", llv_type_name(type), worst);
+        CHECK_MSG(bad == 0, "%s: %d values off by more than the rounding bound", llv_type_name(type), bad);
+    }
+    free(x);
     free(y);
     free(q);
 }
@@ -268,11 +441,15 @@ int main(int argc, char **argv) {
     if (llv_test_case("kat")) {
         test_kat_q8_0();
         test_kat_q4_0();
+        test_kat_q4_1();
+        test_kat_q5_0();
+        test_kat_q5_1();
         test_kat_q4_K();
         test_kat_q6_K();
     }
     if (llv_test_case("grid")) test_exact_grid();
     if (llv_test_case("error")) test_error_bounds();
+    if (llv_test_case("values")) test_value_bounds();
     if (llv_test_case("matmul")) test_matmul();
     if (llv_test_case("policy")) test_policy();
     if (llv_test_case("file")) test_quantize_file();
@@ -386,6 +563,22 @@ static void test_policy(void) {
     CHECK_EQ_I(ptype(&q40, "blk.0.attn_v.weight", 2, 4096, 1024), LLV_TYPE_Q4_0);
     CHECK_EQ_I(ptype(&q40, "blk.0.attn_v.weight", 2, 96, 96), LLV_TYPE_Q4_0);
     CHECK_EQ_I(ptype(&q40, "output.weight", 2, 4096, 1000), Q6K);
+    /* Q4_1 / Q5_0 / Q5_1 targets as Q4_0: that type for the text weights, output.weight Q6_K (Q8_0 for
+     * rows that are no multiple of 256), F16 for rows that are no multiple of 32 */
+    static const llv_type legacy[] = {LLV_TYPE_Q4_1, LLV_TYPE_Q5_0, LLV_TYPE_Q5_1};
+    for (int i = 0; i < 3; i++) {
+        llv_quant_policy pl = {.target = legacy[i], .n_layer = 40, .has_output = true};
+        CHECK_EQ_I(ptype(&pl, "blk.0.attn_v.weight", 2, 4096, 1024), legacy[i]);
+        CHECK_EQ_I(ptype(&pl, "blk.10.ffn_down.weight", 2, 14336, 4096), legacy[i]);
+        CHECK_EQ_I(ptype(&pl, "blk.0.attn_q.weight", 2, 96, 96), legacy[i]);
+        CHECK_EQ_I(ptype(&pl, "blk.0.attn_q.weight", 2, 40, 40), F16);
+        CHECK_EQ_I(ptype(&pl, "output.weight", 2, 4096, 1000), Q6K);
+        CHECK_EQ_I(ptype(&pl, "output.weight", 2, 96, 1000), Q8);
+        CHECK_EQ_I(ptype(&pl, "v.blk.0.attn_q.weight", 2, 1280, 1280), F16);
+        CHECK_EQ_I(ptype(&pl, "blk.0.attn_norm.weight", 1, 4096, 1), F32);
+        CHECK(llv_quant_target_valid(legacy[i]) && llv_quant_type_is_quantized(legacy[i]));
+    }
+    CHECK(!llv_quant_target_valid((llv_type)9) && !llv_quant_type_is_quantized(9)); /* Q8_1 */
     CHECK_EQ_I(ptype(&q6, "blk.2.ffn_down.weight", 2, 14336, 4096), Q6K);
     CHECK_EQ_I(ptype(&f16, "v.blk.0.attn_q.weight", 2, 1280, 1280), F16);
     CHECK_EQ_I(ptype(&bf16, "blk.0.attn_q.weight", 2, 40, 40), LLV_TYPE_BF16);
@@ -393,6 +586,9 @@ static void test_policy(void) {
     CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_Q4_K_M), 15);
     CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_Q8_0), 7);
     CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_Q4_0), 2);
+    CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_Q4_1), 3); /* LLAMA_FTYPE_MOSTLY_Q4_1 */
+    CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_Q5_0), 8); /* LLAMA_FTYPE_MOSTLY_Q5_0 */
+    CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_Q5_1), 9); /* LLAMA_FTYPE_MOSTLY_Q5_1 */
     CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_Q6_K), 18);
     CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_F16), 1);
     CHECK_EQ_I(llv_quant_file_type(LLV_TYPE_BF16), 32);
@@ -445,7 +641,10 @@ static void check_quantized(const char *in_path, const char *out_path, llv_type 
             se += ((double)fa[e] - fb[e]) * ((double)fa[e] - fb[e]);
             ss += (double)fa[e] * fa[e];
         }
-        double lim = b->type == LLV_TYPE_Q8_0 ? 0.01 : b->type == LLV_TYPE_Q6_K ? 0.03 : 0.12;
+        double lim = b->type == LLV_TYPE_Q8_0                                 ? 0.01
+                     : b->type == LLV_TYPE_Q6_K                               ? 0.03
+                     : b->type == LLV_TYPE_Q5_0 || b->type == LLV_TYPE_Q5_1 ? 0.06
+                                                                              : 0.12;
         if (llv_quant_type_is_quantized((int)b->type)) n_quant++;
         if (!(sqrt(se / (ss > 0 ? ss : 1)) < (b->type == LLV_TYPE_F16 || b->type == LLV_TYPE_BF16 ? 0.005 : lim))) {
             if (bad_err++ < 5) printf("  %s: relative RMSE %g\n", a->name, sqrt(se / ss));
@@ -484,8 +683,8 @@ static void test_quantize_file(void) {
     CHECK_OK(llv_synth(f16, &sp, &err), &err);
 
     static const struct { llv_type t; uint32_t ftype; } cases[] = {
-        {LLV_TYPE_Q4_K_M, 15}, {LLV_TYPE_Q8_0, 7}, {LLV_TYPE_Q4_0, 2}, {LLV_TYPE_Q6_K, 18}, {LLV_TYPE_Q4_K, 14},
-        {LLV_TYPE_F16, 1}, {LLV_TYPE_BF16, 32}};
+        {LLV_TYPE_Q4_K_M, 15}, {LLV_TYPE_Q8_0, 7}, {LLV_TYPE_Q4_0, 2}, {LLV_TYPE_Q4_1, 3}, {LLV_TYPE_Q5_0, 8},
+        {LLV_TYPE_Q5_1, 9},    {LLV_TYPE_Q6_K, 18}, {LLV_TYPE_Q4_K, 14}, {LLV_TYPE_F16, 1}, {LLV_TYPE_BF16, 32}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         for (int src = 0; src < 2; src++) {
             const char *in = src ? f16 : f32;
@@ -514,7 +713,7 @@ static void test_quantize_file(void) {
     CHECK(last == 1.0f);
     last = -2; /* cancel at the first call */
     CHECK_STATUS(llv_quantize(f32, out, LLV_TYPE_Q4_0, &cp, &err), LLV_ERR_CANCELLED, &err);
-    CHECK_STATUS(llv_quantize(f32, out, (llv_type)3, NULL, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_STATUS(llv_quantize(f32, out, (llv_type)9, NULL, &err), LLV_ERR_INVALID_ARGUMENT, &err);
     CHECK_STATUS(llv_quantize(f32, out, LLV_TYPE_Q4_K_M, NULL, &err), LLV_OK, &err);
     CHECK(llv_quantize(out, out, LLV_TYPE_Q8_0, NULL, &err) == LLV_OK); /* requantize in place: via temp + rename */
     char *missing = llv_test_path(tmp, "missing.gguf"), *baddir = llv_test_path(tmp, "no/such/dir/x.gguf");
@@ -549,7 +748,8 @@ static void test_convert_quantized(void) {
     llv_convert_params cp = llv_convert_default_params();
     cp.type = LLV_TYPE_F32;
     CHECK_OK(llv_convert(hf, f32, &cp, &err), &err);
-    static const llv_type ts[] = {LLV_TYPE_Q4_K_M, LLV_TYPE_Q8_0, LLV_TYPE_Q4_0, LLV_TYPE_Q6_K};
+    static const llv_type ts[] = {LLV_TYPE_Q4_K_M, LLV_TYPE_Q8_0, LLV_TYPE_Q4_0, LLV_TYPE_Q4_1,
+                                  LLV_TYPE_Q5_0,   LLV_TYPE_Q5_1, LLV_TYPE_Q6_K};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
         cp.type = ts[i];
         CHECK_OK(llv_convert(hf, a, &cp, &err), &err);
@@ -564,7 +764,7 @@ static void test_convert_quantized(void) {
         CHECK_OK(llv_model_load(a, NULL, &m, &err), &err);
         llv_model_free(m);
     }
-    cp.type = (llv_type)3;
+    cp.type = (llv_type)9;
     CHECK_STATUS(llv_convert(hf, a, &cp, &err), LLV_ERR_UNSUPPORTED, &err);
     unlink(f32);
     unlink(a);

@@ -24,15 +24,27 @@ void llv_ref_bf16_from_f32(const float *src, void *dst, int64_t n);
 /* quantized types (ref-quant.c): ggml-compatible blocks, n / K multiples of the block size */
 void llv_ref_q8_0_to_f32(const void *src, float *dst, int64_t n);
 void llv_ref_q4_0_to_f32(const void *src, float *dst, int64_t n);
+void llv_ref_q4_1_to_f32(const void *src, float *dst, int64_t n);
+void llv_ref_q5_0_to_f32(const void *src, float *dst, int64_t n);
+void llv_ref_q5_1_to_f32(const void *src, float *dst, int64_t n);
 void llv_ref_q4_K_to_f32(const void *src, float *dst, int64_t n);
 void llv_ref_q6_K_to_f32(const void *src, float *dst, int64_t n);
 void llv_ref_q8_0_from_f32(const float *src, void *dst, int64_t n);
 void llv_ref_q4_0_from_f32(const float *src, void *dst, int64_t n);
+void llv_ref_q4_1_from_f32(const float *src, void *dst, int64_t n);
+void llv_ref_q5_0_from_f32(const float *src, void *dst, int64_t n);
+void llv_ref_q5_1_from_f32(const float *src, void *dst, int64_t n);
 void llv_ref_q4_K_from_f32(const float *src, void *dst, int64_t n);
 void llv_ref_q6_K_from_f32(const float *src, void *dst, int64_t n);
 void llv_ref_matmul_q8_0(const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K,
                          float *y, int64_t ldy, int64_t n0, int64_t n1);
 void llv_ref_matmul_q4_0(const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K,
+                         float *y, int64_t ldy, int64_t n0, int64_t n1);
+void llv_ref_matmul_q4_1(const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K,
+                         float *y, int64_t ldy, int64_t n0, int64_t n1);
+void llv_ref_matmul_q5_0(const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K,
+                         float *y, int64_t ldy, int64_t n0, int64_t n1);
+void llv_ref_matmul_q5_1(const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K,
                          float *y, int64_t ldy, int64_t n0, int64_t n1);
 void llv_ref_matmul_q4_K(const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K,
                          float *y, int64_t ldy, int64_t n0, int64_t n1);

@@ -1,13 +1,16 @@
-/* Reference quantize / dequantize / matmul for Q8_0, Q4_0, Q4_K and Q6_K,
- * byte-compatible with ggml (layouts in ref-quant.h). Quantizers follow
- * ggml's quantize_row_*_ref (ggml-quants.c): round-to-nearest for Q8_0/Q4_0,
- * the make_qkx2_quants / make_qx_quants scale searches for Q4_K / Q6_K.
+/* Reference quantize / dequantize / matmul for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+ * Q4_K and Q6_K, byte-compatible with ggml (layouts in ref-quant.h).
+ * Quantizers follow ggml's quantize_row_*_ref (ggml-quants.c): round to
+ * nearest for the 32-value types (Q8_0, Q4_0, Q5_0: scale from the value of
+ * largest magnitude; Q4_1, Q5_1: min and max), the make_qkx2_quants /
+ * make_qx_quants scale searches for Q4_K / Q6_K.
  * matmul dequantizes 512-element chunks and uses the same chunked dot product
  * as llv_ref_matmul_f32, so it equals dequantize-then-F32-matmul bit for bit. */
 #include "ref-internal.h"
 
 #include "common.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -84,6 +87,133 @@ void llv_ref_q4_0_to_f32(const void *src, float *y, int64_t n) {
             const int x1 = (x[i].qs[j] >> 4) - 8;
             y[j] = (float)x0 * d;
             y[j + LLV_QK4_0 / 2] = (float)x1 * d;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Q4_1, Q5_0, Q5_1                                                          */
+/* ------------------------------------------------------------------------- */
+
+/* The 32 values' min and max (ggml starts them at FLT_MAX, -FLT_MAX). */
+static void min_max32(const float *x, float *min, float *max) {
+    float lo = FLT_MAX, hi = -FLT_MAX;
+    for (int j = 0; j < 32; j++) {
+        if (x[j] < lo) lo = x[j];
+        if (x[j] > hi) hi = x[j];
+    }
+    *min = lo;
+    *max = hi;
+}
+
+static void put_qh(uint8_t *qh, uint32_t v) {
+    for (int k = 0; k < 4; k++) qh[k] = (uint8_t)(v >> (8 * k));
+}
+
+static uint32_t get_qh(const uint8_t *qh) {
+    return (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+}
+
+void llv_ref_q4_1_from_f32(const float *x, void *dst, int64_t n) {
+    llv_block_q4_1 *y = dst;
+    for (int64_t i = 0; i < n / LLV_QK4_1; i++, x += LLV_QK4_1) {
+        float min, max;
+        min_max32(x, &min, &max);
+        const float d = (max - min) / 15.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = llv_f32_to_f16(d);
+        y[i].m = llv_f32_to_f16(min);
+        for (int j = 0; j < LLV_QK4_1 / 2; j++) {
+            const float x0 = (x[j] - min) * id, x1 = (x[LLV_QK4_1 / 2 + j] - min) * id;
+            const int q0 = LLV_MIN(15, (int)(int8_t)(x0 + 0.5f));
+            const int q1 = LLV_MIN(15, (int)(int8_t)(x1 + 0.5f));
+            y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
+        }
+    }
+}
+
+void llv_ref_q4_1_to_f32(const void *src, float *y, int64_t n) {
+    const llv_block_q4_1 *x = src;
+    for (int64_t i = 0; i < n / LLV_QK4_1; i++, y += LLV_QK4_1) {
+        const float d = llv_f16_to_f32(x[i].d), m = llv_f16_to_f32(x[i].m);
+        for (int j = 0; j < LLV_QK4_1 / 2; j++) {
+            y[j] = (float)(x[i].qs[j] & 0x0F) * d + m;
+            y[j + LLV_QK4_1 / 2] = (float)(x[i].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+void llv_ref_q5_0_from_f32(const float *x, void *dst, int64_t n) {
+    llv_block_q5_0 *y = dst;
+    for (int64_t i = 0; i < n / LLV_QK5_0; i++, x += LLV_QK5_0) {
+        /* as Q4_0: the value of largest magnitude maps to -16 */
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < LLV_QK5_0; j++) {
+            if (amax < fabsf(x[j])) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        const float d = max / -16.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = llv_f32_to_f16(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < LLV_QK5_0 / 2; j++) {
+            const float x0 = x[j] * id, x1 = x[LLV_QK5_0 / 2 + j] * id;
+            const int q0 = LLV_MIN(31, (int)(int8_t)(x0 + 16.5f));
+            const int q1 = LLV_MIN(31, (int)(int8_t)(x1 + 16.5f));
+            y[i].qs[j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+            qh |= (uint32_t)(q0 >> 4 & 1) << j | (uint32_t)(q1 >> 4 & 1) << (j + LLV_QK5_0 / 2);
+        }
+        put_qh(y[i].qh, qh);
+    }
+}
+
+void llv_ref_q5_0_to_f32(const void *src, float *y, int64_t n) {
+    const llv_block_q5_0 *x = src;
+    for (int64_t i = 0; i < n / LLV_QK5_0; i++, y += LLV_QK5_0) {
+        const float d = llv_f16_to_f32(x[i].d);
+        const uint32_t qh = get_qh(x[i].qh);
+        for (int j = 0; j < LLV_QK5_0 / 2; j++) {
+            const int x0 = ((x[i].qs[j] & 0x0F) | (int)(qh >> j << 4 & 0x10)) - 16;
+            const int x1 = ((x[i].qs[j] >> 4) | (int)(qh >> (j + 12) & 0x10)) - 16;
+            y[j] = (float)x0 * d;
+            y[j + LLV_QK5_0 / 2] = (float)x1 * d;
+        }
+    }
+}
+
+void llv_ref_q5_1_from_f32(const float *x, void *dst, int64_t n) {
+    llv_block_q5_1 *y = dst;
+    for (int64_t i = 0; i < n / LLV_QK5_1; i++, x += LLV_QK5_1) {
+        float min, max;
+        min_max32(x, &min, &max);
+        const float d = (max - min) / 31.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = llv_f32_to_f16(d);
+        y[i].m = llv_f32_to_f16(min);
+        uint32_t qh = 0;
+        for (int j = 0; j < LLV_QK5_1 / 2; j++) {
+            const float x0 = (x[j] - min) * id, x1 = (x[LLV_QK5_1 / 2 + j] - min) * id;
+            /* no clamp, as in ggml: (x - min) * id stays below 31.5 */
+            const int q0 = (uint8_t)(x0 + 0.5f), q1 = (uint8_t)(x1 + 0.5f);
+            y[i].qs[j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+            qh |= (uint32_t)(q0 >> 4 & 1) << j | (uint32_t)(q1 >> 4 & 1) << (j + LLV_QK5_1 / 2);
+        }
+        put_qh(y[i].qh, qh);
+    }
+}
+
+void llv_ref_q5_1_to_f32(const void *src, float *y, int64_t n) {
+    const llv_block_q5_1 *x = src;
+    for (int64_t i = 0; i < n / LLV_QK5_1; i++, y += LLV_QK5_1) {
+        const float d = llv_f16_to_f32(x[i].d), m = llv_f16_to_f32(x[i].m);
+        const uint32_t qh = get_qh(x[i].qh);
+        for (int j = 0; j < LLV_QK5_1 / 2; j++) {
+            const int x0 = (x[i].qs[j] & 0x0F) | (int)(qh >> j << 4 & 0x10);
+            const int x1 = (x[i].qs[j] >> 4) | (int)(qh >> (j + 12) & 0x10);
+            y[j] = (float)x0 * d + m;
+            y[j + LLV_QK5_1 / 2] = (float)x1 * d + m;
         }
     }
 }
@@ -387,5 +517,8 @@ static void matmul_quant(void (*conv)(const void *, float *, int64_t), int64_t b
 
 DEF_MATMUL(llv_ref_matmul_q8_0, llv_ref_q8_0_to_f32, LLV_QK8_0, llv_block_q8_0)
 DEF_MATMUL(llv_ref_matmul_q4_0, llv_ref_q4_0_to_f32, LLV_QK4_0, llv_block_q4_0)
+DEF_MATMUL(llv_ref_matmul_q4_1, llv_ref_q4_1_to_f32, LLV_QK4_1, llv_block_q4_1)
+DEF_MATMUL(llv_ref_matmul_q5_0, llv_ref_q5_0_to_f32, LLV_QK5_0, llv_block_q5_0)
+DEF_MATMUL(llv_ref_matmul_q5_1, llv_ref_q5_1_to_f32, LLV_QK5_1, llv_block_q5_1)
 DEF_MATMUL(llv_ref_matmul_q4_K, llv_ref_q4_K_to_f32, LLV_QK_K, llv_block_q4_K)
 DEF_MATMUL(llv_ref_matmul_q6_K, llv_ref_q6_K_to_f32, LLV_QK_K, llv_block_q6_K)

@@ -9,6 +9,9 @@
 #include <stdint.h>
 
 #define LLV_QK4_0 32
+#define LLV_QK4_1 32
+#define LLV_QK5_0 32
+#define LLV_QK5_1 32
 #define LLV_QK8_0 32
 #define LLV_QK_K  256
 #define LLV_K_SCALE_SIZE 12
@@ -18,6 +21,29 @@ typedef struct llv_block_q4_0 {
     uint16_t d;
     uint8_t  qs[LLV_QK4_0 / 2];
 } llv_block_q4_0;
+
+/* Q4_1: x[j] = d * (qs[j] & 0xF) + m, x[j + 16] = d * (qs[j] >> 4) + m */
+typedef struct llv_block_q4_1 {
+    uint16_t d;
+    uint16_t m;
+    uint8_t  qs[LLV_QK4_1 / 2];
+} llv_block_q4_1;
+
+/* Q5_0: 5-bit q = the nibble as in Q4_0 | bit j of qh (little-endian uint32)
+ * << 4 for value j (j < 32);  x = d * (q - 16) */
+typedef struct llv_block_q5_0 {
+    uint16_t d;
+    uint8_t  qh[4];
+    uint8_t  qs[LLV_QK5_0 / 2];
+} llv_block_q5_0;
+
+/* Q5_1: q as in Q5_0;  x = d * q + m */
+typedef struct llv_block_q5_1 {
+    uint16_t d;
+    uint16_t m;
+    uint8_t  qh[4];
+    uint8_t  qs[LLV_QK5_1 / 2];
+} llv_block_q5_1;
 
 /* Q8_0: x[j] = d * qs[j] */
 typedef struct llv_block_q8_0 {
@@ -50,6 +76,9 @@ typedef struct llv_block_q6_K {
 } llv_block_q6_K;
 
 _Static_assert(sizeof(llv_block_q4_0) == 18, "Q4_0 block size");
+_Static_assert(sizeof(llv_block_q4_1) == 20, "Q4_1 block size");
+_Static_assert(sizeof(llv_block_q5_0) == 22, "Q5_0 block size");
+_Static_assert(sizeof(llv_block_q5_1) == 24, "Q5_1 block size");
 _Static_assert(sizeof(llv_block_q8_0) == 34, "Q8_0 block size");
 _Static_assert(sizeof(llv_block_q4_K) == 144, "Q4_K block size");
 _Static_assert(sizeof(llv_block_q6_K) == 210, "Q6_K block size");

@@ -10,11 +10,13 @@
  *   DPWSSD(acc, a, b) acc + sum of 2 adjacent s16*s16 products per int32 lane
  *   QZMM              (optional) use the 512-bit tiles of quant-zmm.h
  *   QMRK              (optional) x rows per tile for the K-quants; default QMR
- *   QNR32             (optional) weight rows per tile for Q4_0/Q8_0; default QNR
+ *   QNR32             (optional) weight rows per tile of the 32-value types
+ *                     (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0); default QNR
  *
  * Activations are quantized on the fly as llama.cpp does: per 32 values
- * (Q8_0-style, for Q4_0/Q8_0 weights) or per 256 with 16-value sums
- * (Q8_K-style, for Q4_K/Q6_K), into a stack buffer, no allocation: a batch
+ * (Q8_0-style, for the 32-value weight types, with each block's sum of q
+ * for the offsets and mins) or per 256 with 16-value sums (Q8_K-style, for
+ * Q4_K/Q6_K), into a stack buffer, no allocation: a batch
  * of x rows is quantized once per call (as many rows as the buffer holds),
  * then every tile of it passes over L2-sized blocks of weight rows. Products
  * are exact in int32; each block's int32 lanes are scaled and accumulated in
@@ -67,14 +69,15 @@ QI int32_t hsum8i(__m256i v) {
 /* ------------------------------------------------------------------------- */
 
 /* Quantized activation rows, in a caller's buffer: per row qs[K], and per
- * 32-block d and the Q4_0 offset term -8*sum(q) (s8), or per 16 values the
- * sums (bs, the K-quants). Rows are K bytes (K/32, K/16 entries) apart. */
+ * 32-block d and the offset term -8*sum(q) (Q4_0; -16*sum(q) for Q5_0) or
+ * d*sum(q) (xm, for Q4_1/Q5_1's min), or per 16 values the sums (bs, the
+ * K-quants). Rows are K bytes (K/32, K/16 entries) apart. */
 typedef struct xq_buf {
     int8_t  *qs;
     float   *d;
     int32_t *s8;
     int16_t *bs;
-    float   *xm; /* K-quants: per 32 values d * (their sum), for the weights' min terms */
+    float   *xm; /* per 32 values d * (their sum), for the weights' min terms */
     int64_t  K;
 } xq_buf;
 #define XQ_QS(b, i) ((b)->qs + (i) * (b)->K)
@@ -138,8 +141,9 @@ QI float amax32(const float *x) {
     return _mm_cvtss_f32(b);
 }
 
-/* Q8_0-style: d per 32, and -8 * sum(q) for the Q4_0 offset. */
-static void quant_rows_32(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+/* Q8_0-style: d per 32, and off * sum(q) (the offset term: off = -8 for
+ * Q4_0, -16 for Q5_0), or with xm, d * sum(q) (Q4_1, Q5_1). */
+QI void quant_rows_32_impl(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b, int off, bool xm) {
     for (int i = 0; i < mr; i++) {
         const float *xr = x + i * ldx;
         for (int64_t k = 0; k < K; k += 32) {
@@ -147,10 +151,16 @@ static void quant_rows_32(const float *x, int64_t ldx, int mr, int64_t K, xq_buf
             float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
             __m256i sum;
             quant32(xr + k, id, XQ_QS(b, i) + k, &sum);
+            const int32_t s = hsum8i(sum);
             XQ_D(b, i)[k / 32] = d;
-            XQ_S8(b, i)[k / 32] = -8 * hsum8i(sum);
+            if (xm) XQ_XM(b, i)[k / 32] = d * (float)s;
+            else XQ_S8(b, i)[k / 32] = off * s;
         }
     }
+}
+
+static void quant_rows_32(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    quant_rows_32_impl(x, ldx, mr, K, b, -8, false);
 }
 
 /* Q8_K-style: d per 256, and the sum of every 16 values. */
@@ -210,6 +220,20 @@ QI void store_tile(int mr, int nrc, __m256 acc[QMR][QNR], float *y, int64_t ldy,
             if (j < nv) y[i * ldy + j] = hsum8q(acc[i][j]);
 }
 
+/* Byte offsets in the blocks of Q4_1, Q5_0, Q5_1 (d at 0; m at 2 for Q4_1/Q5_1). */
+#define Q32_BYTES(t) ((t) == LLV_TYPE_Q4_1 ? (size_t)20 : (t) == LLV_TYPE_Q5_0 ? (size_t)22 : (size_t)24)
+#define Q32_QS(t) ((t) == LLV_TYPE_Q4_1 ? 4 : (t) == LLV_TYPE_Q5_0 ? 6 : 8)
+#define Q32_QH(t) ((t) == LLV_TYPE_Q5_0 ? 2 : 4)
+_Static_assert(sizeof(x86_block_q4_1) == 20 && sizeof(x86_block_q5_0) == 22 && sizeof(x86_block_q5_1) == 24,
+               "Q32_BYTES");
+/* tile_q4_1_n etc.: tile_q32_n of that type */
+#define Q32_TILE_N(T, ID)                                                                                            \
+    QI void tile_##T##_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigned char *w, size_t rb,          \
+                         int64_t K, float *y, int64_t ldy, int nv) {                                                 \
+        tile_q32_n(ID, mr, nrc, pfd, xb, w, rb, K, y, ldy, nv);                                                      \
+    }
+#define Q32_TILES_N Q32_TILE_N(q4_1, LLV_TYPE_Q4_1) Q32_TILE_N(q5_0, LLV_TYPE_Q5_0) Q32_TILE_N(q5_1, LLV_TYPE_Q5_1)
+
 #ifndef QZMM
 QI void tile_q4_0_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K,
                     float *y, int64_t ldy, int nv) {
@@ -265,6 +289,67 @@ QI void tile_q8_0_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigne
             for (int j = 0; j < nrc; j++) {
                 __m256i s = DPBUSD(_mm256_setzero_si256(), wa[j], _mm256_sign_epi8(a, wq[j]));
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[j], da), acc[i][j]);
+            }
+        }
+    }
+    store_tile(mr, nrc, acc, y, ldy, nv);
+}
+
+static void quant_rows_32h(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    quant_rows_32_impl(x, ldx, mr, K, b, -16, false);
+}
+static void quant_rows_32m(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    quant_rows_32_impl(x, ldx, mr, K, b, 0, true);
+}
+
+/* 0x10 in byte j of 32 where bit j of a Q5 block's qh (little-endian) is set. */
+QI __m256i q5_hbits(const uint8_t *qh) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    /* byte j takes qh byte j / 8 (within each 128-bit half: bytes 0-1 low, 2-3 high) and tests bit j % 8 */
+    const __m256i sel = _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll, 0x0303030303030303ll);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)h), sel), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
+
+/* Q4_1, Q5_0, Q5_1 (t) as tile_q4_0_n: Q5's 5th bits join the nibbles as
+ * 0x10, Q5_0's offset -16*sum(q) starts the int32 sum, and Q4_1/Q5_1's min
+ * term m * d*sum(q) is added to float lane 0 (the other lanes get 0 * x). */
+QI void tile_q32_n(const int t, int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigned char *w, size_t rb,
+                   int64_t K, float *y, int64_t ldy, int nv) {
+    const size_t bsz = Q32_BYTES(t);
+    const bool has_m = t != LLV_TYPE_Q5_0, has_h = t != LLV_TYPE_Q4_1;
+    const unsigned char *wr[QNR];
+    wrows(wr, w, rb, nv);
+    __m256 acc[QMR][QNR];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm256_setzero_ps();
+    const __m128i lo4 = _mm_set1_epi8(0x0f);
+    for (int64_t b = 0; b < K / 32; b++) {
+        __m256i wq[QNR];
+        __m256 dw[QNR], mw[QNR];
+        for (int j = 0; j < nrc; j++) {
+            const unsigned char *blk = wr[j] + (size_t)b * bsz;
+            _mm_prefetch((const char *)blk + pfd, _MM_HINT_T0);
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(blk + Q32_QS(t)));
+            wq[j] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), lo4), _mm_and_si128(v, lo4));
+            if (has_h) wq[j] = _mm256_or_si256(wq[j], q5_hbits(blk + Q32_QH(t)));
+            uint16_t h[2];
+            memcpy(h, blk, 4);
+            dw[j] = _mm256_set1_ps(f16(h[0]));
+            mw[j] = has_m ? _mm256_zextps128_ps256(_mm_set_ss(f16(h[1]))) : _mm256_setzero_ps();
+        }
+        for (int i = 0; i < mr; i++) {
+            __m256i a = _mm256_load_si256((const __m256i *)(const void *)(XQ_QS(xb, i) + 32 * b));
+            __m256i off = t == LLV_TYPE_Q5_0 ? _mm256_zextsi128_si256(_mm_cvtsi32_si128(XQ_S8(xb, i)[b]))
+                                             : _mm256_setzero_si256();
+            __m256 da = _mm256_set1_ps(XQ_D(xb, i)[b]);
+            __m256 xm = has_m ? _mm256_set1_ps(XQ_XM(xb, i)[b]) : _mm256_setzero_ps();
+            for (int j = 0; j < nrc; j++) {
+                __m256i s = DPBUSD(off, wq[j], a); /* sum q * a (Q5_0: (q - 16) * a), exactly */
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[j], da), acc[i][j]);
+                if (has_m) acc[i][j] = _mm256_fmadd_ps(mw[j], xm, acc[i][j]);
             }
         }
     }
@@ -411,15 +496,24 @@ QI void tile_q6_K_n(int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigne
                      int nv) {                                                                                       \
         tile_##T##_n(mr, QNR, QNR * rb, xb, w, rb, K, y, ldy, nv);                                                  \
     }
+Q32_TILES_N
 QTILE_WRAP(q4_0)
+QTILE_WRAP(q4_1)
+QTILE_WRAP(q5_0)
+QTILE_WRAP(q5_1)
 QTILE_WRAP(q8_0)
 QTILE_WRAP(q4_K)
 QTILE_WRAP(q6_K)
 #define QROW_q4_0(mr, xb, w, rb, K, y, ldy) tile_q4_0_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
+#define QROW_q4_1(mr, xb, w, rb, K, y, ldy) tile_q4_1_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
+#define QROW_q5_0(mr, xb, w, rb, K, y, ldy) tile_q5_0_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
+#define QROW_q5_1(mr, xb, w, rb, K, y, ldy) tile_q5_1_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
 #define QROW_q8_0(mr, xb, w, rb, K, y, ldy) tile_q8_0_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
 #define QROW_q4_K(mr, xb, w, rb, K, y, ldy) tile_q4_K_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
 #define QROW_q6_K(mr, xb, w, rb, K, y, ldy) tile_q6_K_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
 #define Q40_QUANT quant_rows_32, 32
+#define Q50_QUANT quant_rows_32h, 32
+#define QMIN_QUANT quant_rows_32m, 32
 #define Q80_QUANT quant_rows_32
 #define Q4K_QUANT quant_rows_k
 #else
@@ -448,9 +542,15 @@ QTILE_WRAP(q6_K)
 
 #if QMR == 4
 QTILES(q4_0, 4)
+QTILES(q4_1, 4)
+QTILES(q5_0, 4)
+QTILES(q5_1, 4)
 QTILES(q8_0, 4)
 #elif QMR == 2
 QTILES(q4_0, 2)
+QTILES(q4_1, 2)
+QTILES(q5_0, 2)
+QTILES(q5_1, 2)
 QTILES(q8_0, 2)
 #else
 #error "QMR must be 2 or 4"
@@ -490,6 +590,9 @@ typedef void (*qrows_fn)(const xq_buf *xb, const unsigned char *w, size_t rb, in
 #error "DEC_MR must be 2 or 4"
 #endif
 QROWS(q4_0)
+QROWS(q4_1)
+QROWS(q5_0)
+QROWS(q5_1)
 QROWS(q8_0)
 QROWS(q4_K)
 QROWS(q6_K)
@@ -541,6 +644,19 @@ static void qmatmul(int type, const qtile_fn *tiles, int mrt, int nr, const qrow
 void PFX(matmul_q4_0)(LLV_MATMUL_ARGS) {
     qmatmul(LLV_TYPE_Q4_0, tiles_q4_0, QMR, QNR32, rows_q4_0, DEC_MR_4BIT, Q40_QUANT, sizeof(x86_block_q4_0), 32, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
+}
+/* Q4_1/Q5_0/Q5_1 decode like Q4_0 (one weight row at a time up to DEC_MR_4BIT x rows). */
+void PFX(matmul_q4_1)(LLV_MATMUL_ARGS) {
+    qmatmul(LLV_TYPE_Q4_1, tiles_q4_1, QMR, QNR32, rows_q4_1, DEC_MR_4BIT, QMIN_QUANT, sizeof(x86_block_q4_1), 32, w,
+            w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+}
+void PFX(matmul_q5_0)(LLV_MATMUL_ARGS) {
+    qmatmul(LLV_TYPE_Q5_0, tiles_q5_0, QMR, QNR32, rows_q5_0, DEC_MR_4BIT, Q50_QUANT, sizeof(x86_block_q5_0), 32, w,
+            w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+}
+void PFX(matmul_q5_1)(LLV_MATMUL_ARGS) {
+    qmatmul(LLV_TYPE_Q5_1, tiles_q5_1, QMR, QNR32, rows_q5_1, DEC_MR_4BIT, QMIN_QUANT, sizeof(x86_block_q5_1), 32, w,
+            w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
 }
 void PFX(matmul_q8_0)(LLV_MATMUL_ARGS) {
     qmatmul(LLV_TYPE_Q8_0, tiles_q8_0, QMR, QNR32, rows_q8_0, DEC_MR, Q80_QUANT, 32, sizeof(x86_block_q8_0), 32, w, w_row_bytes, x, ldx, M, K, y,

@@ -3,11 +3,12 @@
  * 32-value blocks (or 64 values of a K-quant super-block) per 512-bit
  * register: half the instructions of the 256-bit tiles, which matters on
  * cores with full-width 512-bit units. Each tile documents its lane layout
- * (Q8_0: even / odd block in lanes 0-7 / 8-15; Q4_0: 4 lanes per block of a
- * 4-block group; Q4_K/Q6_K: 16 lanes folded exactly to 8 per output, two
- * outputs per float register); lanes accumulate in block order and are
- * reduced by one fixed tree, so the order still depends only on K. Q4_0/Q8_0
- * tiles take QNR32 weight rows (their per-block float work per output is
+ * (Q8_0: even / odd block in lanes 0-7 / 8-15; Q4_0, Q4_1, Q5_0, Q5_1: 4
+ * lanes per block of a 4-block group; Q4_K/Q6_K: 16 lanes folded exactly to 8
+ * per output, two outputs per float register); lanes accumulate in block
+ * order and are reduced by one fixed tree, so the order still depends only on
+ * K. The 32-value types' tiles take QNR32 weight rows (their per-block float
+ * work per output is
  * larger, so wider tiles pay), the K-quants QMRK x 2. Decode (M <= DEC_MR)
  * takes one weight row at a time (QROW_* below), with the same arithmetic
  * per output. */
@@ -41,8 +42,9 @@ QI __m512 pair_ps(float x0, float x1) {
 /* Q4_0 activations for the tile below: per group of 4 blocks (128 values)
  * the first 16 values of each block ([0, 64): the low nibbles' partners)
  * then the last 16 of each ([64, 128)); rows padded with zero blocks to a
- * multiple of 4 blocks (the row stride b->K is K rounded up to 128). */
-static void quant_rows_40(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+ * multiple of 4 blocks (the row stride b->K is K rounded up to 128). The
+ * per-block terms as quant_rows_32_impl's: off * sum(q), or d * sum(q). */
+QI void quant_rows_40_impl(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b, int off, bool xm) {
     const int64_t nb = K / 32, nbp = b->K / 32;
     for (int i = 0; i < mr; i++) {
         const float *xr = x + i * ldx;
@@ -56,17 +58,30 @@ static void quant_rows_40(const float *x, int64_t ldx, int mr, int64_t K, xq_buf
             int8_t *g = qs + 128 * (k / 4) + 16 * (k % 4);
             memcpy(g, t, 16);
             memcpy(g + 64, t + 16, 16);
+            const int32_t s = hsum8i(sum);
             XQ_D(b, i)[k] = d;
-            XQ_S8(b, i)[k] = -8 * hsum8i(sum);
+            if (xm) XQ_XM(b, i)[k] = d * (float)s;
+            else XQ_S8(b, i)[k] = off * s;
         }
         for (int64_t k = nb; k < nbp; k++) {
             int8_t *g = qs + 128 * (k / 4) + 16 * (k % 4);
             memset(g, 0, 16);
             memset(g + 64, 0, 16);
             XQ_D(b, i)[k] = 0.0f;
-            XQ_S8(b, i)[k] = 0;
+            if (xm) XQ_XM(b, i)[k] = 0.0f;
+            else XQ_S8(b, i)[k] = 0;
         }
     }
+}
+
+static void quant_rows_40(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    quant_rows_40_impl(x, ldx, mr, K, b, -8, false);
+}
+static void quant_rows_40h(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    quant_rows_40_impl(x, ldx, mr, K, b, -16, false);
+}
+static void quant_rows_40m(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
+    quant_rows_40_impl(x, ldx, mr, K, b, 0, true);
 }
 
 /* Four blocks (128 values) per step: the 4 x 16 packed bytes in one
@@ -134,6 +149,112 @@ QI void tile_q4_0(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     tile_q4_0_n(mr, QNR32, QNR32 * rb, xb, w, rb, K, y, ldy, nv);
 }
 #define Q40_QUANT quant_rows_40, 128
+#define Q50_QUANT quant_rows_40h, 128
+#define QMIN_QUANT quant_rows_40m, 128
+
+/* Q4_1, Q5_0, Q5_1 (t) as tile_q4_0_n, against the same activation layout:
+ * four blocks per step, int32 lanes 4k..4k+3 holding block k. One word
+ * permute of the 80-96-byte group (its first 64 bytes and bytes 64-79) gives
+ * [d0 x 4 .. d3 x 4 | m0..m3, -, qh halves]: Q5's 5th bits are added to the
+ * nibble bytes by masks that a byte shuffle and bit test make of the qh bits
+ * 0-15 (low nibbles) and 16-31 (high nibbles) of the four blocks; Q5_0's
+ * offset -16*sum(q) starts lane 4k's int32 sum; Q4_1/Q5_1's min term
+ * m * d*sum(q) of block k is added to float lane k (any fixed lane would do).
+ * A last partial group is copied into a zeroed one (zero blocks add 0: their
+ * activations are 0 too). */
+QI void tile_q32_n(const int t, int mr, int nrc, size_t pfd, const xq_buf *xb, const unsigned char *w, size_t rb,
+                   int64_t K, float *y, int64_t ldy, int nv) {
+    const size_t bsz = Q32_BYTES(t);
+    const bool has_m = t != LLV_TYPE_Q5_0, has_h = t != LLV_TYPE_Q4_1;
+    const unsigned char *wr[QNR32];
+    for (int j = 0; j < nrc; j++) wr[j] = w + (size_t)(j < nv ? j : nv - 1) * rb;
+    __m512 acc[QMR][QNR32];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nrc; j++) acc[i][j] = _mm512_setzero_ps();
+    const __m512i lo4 = _mm512_set1_epi8(0x0f), bit4 = _mm512_set1_epi8(0x10);
+    /* word indices (32 and up: the second source, bytes 64-79): d of block k is word k * s, m word k * s + 1, qh
+     * bits 0-15 word k * s + h, bits 16-31 the next */
+    const int s = (int)bsz / 2, h = Q32_QH(t) / 2, u = 0x10001;
+    const __m512i widx = _mm512_setr_epi32(0, 0, s * u, s * u, 2 * s * u, 2 * s * u, 3 * s * u, 3 * s * u,
+                                           1 | (s + 1) << 16, (2 * s + 1) | (3 * s + 1) << 16, 0, 0,
+                                           h | (s + h) << 16, (2 * s + h) | (3 * s + h) << 16,
+                                           (h + 1) | (s + h + 1) << 16, (2 * s + h + 1) | (3 * s + h + 1) << 16);
+    /* byte j of lane k (block k's values j or 16 + j) takes qh byte 2k + j / 8 (+ 8: bits 16-31), tests bit j % 8 */
+    const __m512i hsel = _mm512_set_epi64(0x0707070707070707ll, 0x0606060606060606ll, 0x0505050505050505ll,
+                                          0x0404040404040404ll, 0x0303030303030303ll, 0x0202020202020202ll,
+                                          0x0101010101010101ll, 0);
+    const __m512i hbit = _mm512_set1_epi64((long long)0x8040201008040201ull);
+    const __m512i didx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const int64_t nb = K / 32;
+    for (int64_t g = 0; g < nb; g += 4) {
+        const int nt = nb - g < 4 ? (int)(nb - g) : 4;
+        __m512i lo[QNR32], hi[QNR32];
+        __m512 dw[QNR32], mw[QNR32];
+        for (int j = 0; j < nrc; j++) {
+            const unsigned char *p = wr[j] + (size_t)g * bsz;
+            _mm_prefetch((const char *)p + pfd, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + pfd + 64, _MM_HINT_T0);
+            _Alignas(64) unsigned char part[4 * 24];
+            if (nt < 4) {
+                memset(part, 0, sizeof part);
+                memcpy(part, p, (size_t)nt * bsz);
+                p = part;
+            }
+            const unsigned char *qs = p + Q32_QS(t);
+            __m512i q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)qs));
+            q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(qs + bsz)), 1);
+            q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(qs + 2 * bsz)), 2);
+            q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(qs + 3 * bsz)), 3);
+            const __m512i a = _mm512_loadu_si512((const void *)p);
+            const __m512i dm =
+                t == LLV_TYPE_Q4_1
+                    ? _mm512_permutexvar_epi16(widx, a)
+                    : _mm512_permutex2var_epi16(
+                          a, widx, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(p + 64))));
+            dw[j] = _mm512_cvtph_ps(_mm512_castsi512_si256(dm));
+            mw[j] = has_m ? _mm512_zextps128_ps512(_mm_cvtph_ps(_mm512_extracti32x4_epi32(dm, 2))) /* m0..m3 */
+                          : _mm512_setzero_ps();
+            lo[j] = _mm512_and_si512(q, lo4);
+            hi[j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), lo4);
+            if (has_h) {
+                const __m512i qh = _mm512_shuffle_i32x4(dm, dm, _MM_SHUFFLE(3, 3, 3, 3)); /* the qh halves, 4 times */
+                const __mmask64 ml = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, hsel), hbit);
+                const __mmask64 mh =
+                    _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, _mm512_add_epi8(hsel, _mm512_set1_epi8(8))), hbit);
+                lo[j] = _mm512_mask_add_epi8(lo[j], ml, lo[j], bit4);
+                hi[j] = _mm512_mask_add_epi8(hi[j], mh, hi[j], bit4);
+            }
+        }
+        for (int i = 0; i < mr; i++) {
+            const int8_t *xq = XQ_QS(xb, i) + 32 * g;
+            __m512i xl = _mm512_loadu_si512((const void *)xq), xh = _mm512_loadu_si512((const void *)(xq + 64));
+            __m512 da = _mm512_permutexvar_ps(didx, _mm512_castps128_ps512(_mm_loadu_ps(XQ_D(xb, i) + g)));
+            __m512i off = _mm512_setzero_si512();
+            if (t == LLV_TYPE_Q5_0) {
+                const __m128i o = _mm_loadu_si128((const __m128i *)(const void *)(XQ_S8(xb, i) + g));
+                off = _mm512_maskz_permutexvar_epi32(0x1111, didx, _mm512_castsi128_si512(o));
+            }
+            __m512 xm = has_m ? _mm512_zextps128_ps512(_mm_loadu_ps(XQ_XM(xb, i) + g)) : _mm512_setzero_ps();
+            for (int j = 0; j < nrc; j++) {
+                __m512i sm = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(off, lo[j], xl), hi[j], xh);
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), _mm512_mul_ps(dw[j], da), acc[i][j]);
+                if (has_m) acc[i][j] = _mm512_mask3_fmadd_ps(mw[j], xm, acc[i][j], 0x000f);
+            }
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nrc; j++)
+            if (j < nv) y[i * ldy + j] = hsum16q(acc[i][j]);
+}
+Q32_TILES_N
+#define Q32_TILE(T)                                                                                                  \
+    QI void tile_##T(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy, \
+                     int nv) {                                                                                       \
+        tile_##T##_n(mr, QNR32, QNR32 * rb, xb, w, rb, K, y, ldy, nv);                                              \
+    }
+Q32_TILE(q4_1)
+Q32_TILE(q5_0)
+Q32_TILE(q5_1)
 
 /* Q8_0 activations as u8 (q + 128) for vpdpbusd against the signed
  * weights; the weight rows' -128 * sum(w) per int32 lane starts each sum, so
@@ -513,4 +634,7 @@ QI void q6_K_row(int mr, const xq_buf *xb, const unsigned char *w, int64_t K, fl
 #define QROW_q4_K(mr, xb, w, rb, K, y, ldy) q4_K_row(mr, xb, w, K, y, ldy)
 #define QROW_q6_K(mr, xb, w, rb, K, y, ldy) q6_K_row(mr, xb, w, K, y, ldy)
 #define QROW_q4_0(mr, xb, w, rb, K, y, ldy) tile_q4_0_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
+#define QROW_q4_1(mr, xb, w, rb, K, y, ldy) tile_q4_1_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
+#define QROW_q5_0(mr, xb, w, rb, K, y, ldy) tile_q5_0_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
+#define QROW_q5_1(mr, xb, w, rb, K, y, ldy) tile_q5_1_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)
 #define QROW_q8_0(mr, xb, w, rb, K, y, ldy) tile_q8_0_n(mr, 1, DEC_PF, xb, w, rb, K, y, ldy, 1)

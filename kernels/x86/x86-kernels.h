@@ -57,10 +57,16 @@ void  llv_avx512_rope_pairs(float *x, const float *cos_t, const float *sin_t, in
 
 /* avx512-quant.c, avx2-quant.c (quant-impl.h) */
 void llv_avx512_matmul_q4_0(LLV_MATMUL_ARGS);
+void llv_avx512_matmul_q4_1(LLV_MATMUL_ARGS);
+void llv_avx512_matmul_q5_0(LLV_MATMUL_ARGS);
+void llv_avx512_matmul_q5_1(LLV_MATMUL_ARGS);
 void llv_avx512_matmul_q8_0(LLV_MATMUL_ARGS);
 void llv_avx512_matmul_q4_K(LLV_MATMUL_ARGS);
 void llv_avx512_matmul_q6_K(LLV_MATMUL_ARGS);
 void llv_avx2_matmul_q4_0(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q4_1(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q5_0(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q5_1(LLV_MATMUL_ARGS);
 void llv_avx2_matmul_q8_0(LLV_MATMUL_ARGS);
 void llv_avx2_matmul_q4_K(LLV_MATMUL_ARGS);
 void llv_avx2_matmul_q6_K(LLV_MATMUL_ARGS);

@@ -11,6 +11,9 @@
 #include <stdbool.h>
 
 typedef llv_block_q4_0 x86_block_q4_0;
+typedef llv_block_q4_1 x86_block_q4_1;
+typedef llv_block_q5_0 x86_block_q5_0;
+typedef llv_block_q5_1 x86_block_q5_1;
 typedef llv_block_q8_0 x86_block_q8_0;
 typedef llv_block_q4_K x86_block_q4_K;
 typedef llv_block_q6_K x86_block_q6_K;

@@ -7,11 +7,15 @@
 /* Row (de)quantization of the quantized types: not on a hot path (embedding
  * rows, conversion tools), so the reference versions serve every table. */
 #define QUANT_REF_TO_F32                                                                                             \
-    [LLV_TYPE_Q4_0] = llv_ref_q4_0_to_f32, [LLV_TYPE_Q8_0] = llv_ref_q8_0_to_f32,                                   \
-    [LLV_TYPE_Q4_K] = llv_ref_q4_K_to_f32, [LLV_TYPE_Q6_K] = llv_ref_q6_K_to_f32
+    [LLV_TYPE_Q4_0] = llv_ref_q4_0_to_f32, [LLV_TYPE_Q4_1] = llv_ref_q4_1_to_f32,                                   \
+    [LLV_TYPE_Q5_0] = llv_ref_q5_0_to_f32, [LLV_TYPE_Q5_1] = llv_ref_q5_1_to_f32,                                   \
+    [LLV_TYPE_Q8_0] = llv_ref_q8_0_to_f32, [LLV_TYPE_Q4_K] = llv_ref_q4_K_to_f32,                                   \
+    [LLV_TYPE_Q6_K] = llv_ref_q6_K_to_f32
 #define QUANT_REF_FROM_F32                                                                                           \
-    [LLV_TYPE_Q4_0] = llv_ref_q4_0_from_f32, [LLV_TYPE_Q8_0] = llv_ref_q8_0_from_f32,                               \
-    [LLV_TYPE_Q4_K] = llv_ref_q4_K_from_f32, [LLV_TYPE_Q6_K] = llv_ref_q6_K_from_f32
+    [LLV_TYPE_Q4_0] = llv_ref_q4_0_from_f32, [LLV_TYPE_Q4_1] = llv_ref_q4_1_from_f32,                               \
+    [LLV_TYPE_Q5_0] = llv_ref_q5_0_from_f32, [LLV_TYPE_Q5_1] = llv_ref_q5_1_from_f32,                               \
+    [LLV_TYPE_Q8_0] = llv_ref_q8_0_from_f32, [LLV_TYPE_Q4_K] = llv_ref_q4_K_from_f32,                               \
+    [LLV_TYPE_Q6_K] = llv_ref_q6_K_from_f32
 
 static const llv_kernels avx512_table = {
     .name = "avx512",
@@ -19,6 +23,9 @@ static const llv_kernels avx512_table = {
                [LLV_TYPE_F16] = llv_avx512_matmul_f16,
                [LLV_TYPE_BF16] = llv_avx512_matmul_bf16,
                [LLV_TYPE_Q4_0] = llv_avx512_matmul_q4_0,
+               [LLV_TYPE_Q4_1] = llv_avx512_matmul_q4_1,
+               [LLV_TYPE_Q5_0] = llv_avx512_matmul_q5_0,
+               [LLV_TYPE_Q5_1] = llv_avx512_matmul_q5_1,
                [LLV_TYPE_Q8_0] = llv_avx512_matmul_q8_0,
                [LLV_TYPE_Q4_K] = llv_avx512_matmul_q4_K,
                [LLV_TYPE_Q6_K] = llv_avx512_matmul_q6_K},
@@ -47,6 +54,9 @@ static const llv_kernels avx2_table = {
                [LLV_TYPE_F16] = llv_avx2_matmul_f16,
                [LLV_TYPE_BF16] = llv_avx2_matmul_bf16,
                [LLV_TYPE_Q4_0] = llv_avx2_matmul_q4_0,
+               [LLV_TYPE_Q4_1] = llv_avx2_matmul_q4_1,
+               [LLV_TYPE_Q5_0] = llv_avx2_matmul_q5_0,
+               [LLV_TYPE_Q5_1] = llv_avx2_matmul_q5_1,
                [LLV_TYPE_Q8_0] = llv_avx2_matmul_q8_0,
                [LLV_TYPE_Q4_K] = llv_avx2_matmul_q4_K,
                [LLV_TYPE_Q6_K] = llv_avx2_matmul_q6_K},
