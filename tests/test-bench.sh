@@ -34,7 +34,7 @@ done
 
 # --- bad arguments: exit 1, a message, no output --------------------------
 for args in "--no-such-option" "--runs 0" "--threads 0" "--streams 0,99" "--kernels --kernel-rows 9" \
-    "--kernels --kernel-types q5_k" "--kernels --kernel-mib 8" "--kernels --kernel-types q4_0,,q8_0" "--type"; do
+    "--kernels --kernel-types iq4_xs" "--kernels --kernel-mib 8" "--kernels --kernel-types q4_0,,q8_0" "--type"; do
     # shellcheck disable=SC2086
     "$BENCH" $args >"$TMP/out" 2>"$TMP/err"
     rc=$?
