@@ -47,8 +47,8 @@ static int parse_list(const char *s, char items[][16], int max) {
 }
 
 int bench_kernels(const bench_kernel_opts *o) {
-    char tnames[8][16], rnames[4][16];
-    int  nt = parse_list(o->types, tnames, 8), nr = parse_list(o->rows, rnames, 4), rows[4];
+    char tnames[16][16], rnames[4][16];
+    int  nt = parse_list(o->types, tnames, 16), nr = parse_list(o->rows, rnames, 4), rows[4];
     if (nt <= 0 || nr <= 0) {
         fprintf(stderr, "llv-bench: --kernels: bad --kernel-types or --kernel-rows list\n");
         return 1;
@@ -61,7 +61,7 @@ int bench_kernels(const bench_kernel_opts *o) {
         }
     }
     const llv_kernels *kern = llv_kernels_get(LLV_ISA_AUTO);
-    llv_type           types[8];
+    llv_type           types[16];
     for (int i = 0; i < nt; i++)
         if (!llv_tool_type("llv-bench", tnames[i], &types[i]) || types[i] == LLV_TYPE_Q4_K_M ||
             !kern->matmul[types[i]] || !kern->from_f32[types[i]]) {

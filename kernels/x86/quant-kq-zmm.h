@@ -49,13 +49,20 @@ QI __m512 pair8(float a, float b) { return _mm512_insertf32x8(_mm512_set1_ps(a),
 /* Q2_K                                                                      */
 /* ------------------------------------------------------------------------- */
 
-/* The int32 sum over one weight row's super-block for x row i, step t. */
+/* isum + the products of one step's weights q and activations a, per int32 lane scaled by s16 */
 QI __m512i q2k_step(__m512i isum, __m512i q, __m512i s16, __m512i a) {
     return _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q, a), s16);
 }
 
-/* pshufb indices for step t: scale byte of sub-block 2t, 2t+1, 8+2t, 9+2t zero-extended per 128-bit lane */
-QI __m512i q2k_sel(int t) { return lanes16(0xff00 | (2 * t), 0xff00 | (2 * t + 1), 0xff00 | (8 + 2 * t), 0xff00 | (9 + 2 * t)); }
+/* Step t of a Q2_K block: q * sc as bytes (at most 3 * 15), for vpdpbusd against the activations: one
+ * int16 multiply per weight register instead of a vpdpwssd per x row. The scale of sub-block 2t, 2t+1,
+ * 8+2t, 9+2t per 128-bit lane, zero-extended to int16 by pshufb; q * sc < 256 never carries into the
+ * neighbouring byte. */
+QI __m512i q2k_scaled(__m512i v, __m512i scl, int t) {
+    const __m512i sel = lanes16(0xff00 | (2 * t), 0xff00 | (2 * t + 1), 0xff00 | (8 + 2 * t), 0xff00 | (9 + 2 * t));
+    const __m512i q = _mm512_and_si512(_mm512_srli_epi16(v, 2 * t), _mm512_set1_epi8(0x03));
+    return _mm512_mullo_epi16(q, _mm512_shuffle_epi8(scl, sel));
+}
 
 QI void tile_q2_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int64_t K, float *y, int64_t ldy,
                   int nv) {
@@ -65,7 +72,6 @@ QI void tile_q2_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
     __m512 acc[QMRK][QNR / 2];
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < QNR / 2; j++) acc[i][j] = _mm512_setzero_ps();
-    const __m512i m3 = _mm512_set1_epi8(0x03);
     const __m128i m4 = _mm_set1_epi8(0x0f);
     for (int64_t b = 0; b < K / 256; b++) {
         const x86_block_q2_K *blk[QNR];
@@ -89,15 +95,11 @@ QI void tile_q2_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < QNR; j++) isum[i][j] = _mm512_setzero_si512();
         for (int t = 0; t < 4; t++) {
-            const __m512i sel = q2k_sel(t);
-            __m512i q[QNR], s16[QNR];
-            for (int j = 0; j < QNR; j++) {
-                q[j] = _mm512_and_si512(_mm512_srli_epi16(v[j], 2 * t), m3);
-                s16[j] = _mm512_shuffle_epi8(scl[j], sel);
-            }
+            __m512i q[QNR];
+            for (int j = 0; j < QNR; j++) q[j] = q2k_scaled(v[j], scl[j], t);
             for (int i = 0; i < mr; i++) {
                 const __m512i a = _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 256 * b + 64 * t));
-                for (int j = 0; j < QNR; j++) isum[i][j] = q2k_step(isum[i][j], q[j], s16[j], a);
+                for (int j = 0; j < QNR; j++) isum[i][j] = _mm512_dpbusd_epi32(isum[i][j], q[j], a);
             }
         }
         for (int i = 0; i < mr; i++) {
@@ -115,7 +117,6 @@ QI void tile_q2_K(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, i
 }
 
 QI void q2_K_row(int mr, const xq_buf *xb, const unsigned char *w, int64_t K, float *y, int64_t ldy) {
-    const __m512i m3 = _mm512_set1_epi8(0x03);
     const __m128i m4 = _mm_set1_epi8(0x0f);
     const x86_block_q2_K *blk = (const x86_block_q2_K *)(const void *)w;
     __m256 acc[DEC_MR];
@@ -129,11 +130,14 @@ QI void q2_K_row(int mr, const xq_buf *xb, const unsigned char *w, int64_t K, fl
         __m512i isum[DEC_MR];
         for (int i = 0; i < mr; i++) isum[i] = _mm512_setzero_si512();
         for (int t = 0; t < 4; t++) { /* as in tile_q2_K */
-            const __m512i q = _mm512_and_si512(_mm512_srli_epi16(v, 2 * t), m3);
-            const __m512i s16 = _mm512_shuffle_epi8(scl, q2k_sel(t));
-            for (int i = 0; i < mr; i++) isum[i] = q2k_step(isum[i], q, s16, _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 256 * b + 64 * t)));
+            const __m512i q = q2k_scaled(v, scl, t);
+            for (int i = 0; i < mr; i++)
+                isum[i] = _mm512_dpbusd_epi32(isum[i], q, _mm512_loadu_si512((const void *)(XQ_QS(xb, i) + 256 * b + 64 * t)));
         }
-        const __m256 d = _mm256_set1_ps(f16(blk->d)), dmin = _mm256_set1_ps(f16(blk->dmin));
+        uint32_t dm;
+        memcpy(&dm, &blk->d, 4);
+        const __m128 dmn = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dm)); /* [d, dmin] */
+        const __m256 d = _mm256_broadcastss_ps(dmn), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dmn));
         for (int i = 0; i < mr; i++) {
             const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(XQ_BS(xb, i) + 16 * b));
             const __m256 da = _mm256_set1_ps(XQ_D(xb, i)[b]);
