@@ -16,12 +16,12 @@
  * the 16 bytes that end with the scales (the last 4 of qs before them), so
  * never past the 110-byte block. */
 QI __m128i q3k_scales16(const uint8_t *scales) {
-    const __m128i s = _mm_srli_si128(_mm_loadu_si128((const __m128i *)(const void *)(scales - 4)), 4);
-    const __m128i m4 = _mm_set1_epi8(0x0f);
-    /* low 4 bits: bytes 0-7 of s for scales 0-7, their high nibbles for 8-15 */
-    const __m128i lo = _mm_unpacklo_epi64(_mm_and_si128(s, m4), _mm_and_si128(_mm_srli_epi16(s, 4), m4));
+    const __m128i s = _mm_loadu_si128((const __m128i *)(const void *)(scales - 4)); /* scales at bytes 4-15 */
+    /* low 4 bits: bytes 0-7 of the scales for scales 0-7, their high nibbles for 8-15 */
+    __m128i lo = _mm_shuffle_epi8(s, _mm_setr_epi8(4, 5, 6, 7, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    lo = _mm_and_si128(_mm_srlv_epi64(lo, _mm_set_epi64x(4, 0)), _mm_set1_epi8(0x0f));
     /* high 2 bits: byte 8 + s%4, bits 2(s/4) */
-    __m128i hi = _mm_shuffle_epi8(s, _mm_setr_epi8(8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11));
+    __m128i hi = _mm_shuffle_epi8(s, _mm_setr_epi8(12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15));
     hi = _mm_and_si128(_mm_srlv_epi32(hi, _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(0x03));
     return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
 }
