@@ -361,8 +361,8 @@ static void usage(FILE *o) {
             "  --json           print one JSON object instead of a table\n"
             "  --kernels        instead of a model: each type's matmul kernel on one large matrix against\n"
             "                   the read ceiling over the same memory (no model is loaded)\n"
-            "  --kernel-types L weight types for --kernels (default q4_0,q4_1,q5_0,q5_1,q8_0,q4_k,q6_k,\n"
-            "                   f16,bf16)\n"
+            "  --kernel-types L weight types for --kernels (default q4_0,q4_1,q5_0,q5_1,q8_0,q2_k,q3_k,\n"
+            "                   q4_k,q5_k,q6_k,f16,bf16)\n"
             "  --kernel-rows L  x rows (decode streams) for --kernels, each 1..8 (default 1,2,4)\n"
             "  --kernel-mib N   matrix size for --kernels in MiB, 16..16384 (default 1024)\n"
             "  -h, --help       this help\n");
@@ -376,7 +376,8 @@ int main(int argc, char **argv) {
     const char *lora_arg = NULL;
     int streams[MAX_STREAM_SETS] = {1, 2, 4}, n_streams = 3;
     int kernels = 0;
-    bench_kernel_opts ko = {.types = "q4_0,q4_1,q5_0,q5_1,q8_0,q4_k,q6_k,f16,bf16", .rows = "1,2,4", .mib = 1024};
+    bench_kernel_opts ko = {.types = "q4_0,q4_1,q5_0,q5_1,q8_0,q2_k,q3_k,q4_k,q5_k,q6_k,f16,bf16", .rows = "1,2,4",
+                            .mib = 1024};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -107,7 +107,10 @@ typedef enum llv_type {
     LLV_TYPE_Q5_0 = 6,
     LLV_TYPE_Q5_1 = 7,
     LLV_TYPE_Q8_0 = 8,
+    LLV_TYPE_Q2_K = 10,
+    LLV_TYPE_Q3_K = 11,
     LLV_TYPE_Q4_K = 12,
+    LLV_TYPE_Q5_K = 13,
     LLV_TYPE_Q6_K = 14,
     LLV_TYPE_BF16 = 30,
     /* a Q4_K_M-style mix; valid only as a conversion/quantization target */
@@ -116,7 +119,8 @@ typedef enum llv_type {
 
 /* "f32", "q4_k", ...; NULL for an unknown value. */
 LLV_API const char *llv_type_name(llv_type t);
-/* Parses "f32", "F16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q6_k", "q4_k_m". */
+/* Parses "f32", "F16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k",
+ * "q4_k_m". */
 LLV_API llv_status llv_type_from_name(const char *name, llv_type *out, llv_error *err);
 
 /* ------------------------------------------------------------------------- */
@@ -571,8 +575,8 @@ LLV_API void       llv_tool_calls_free(llv_tool_call *calls, size_t n);
 /* ------------------------------------------------------------------------- */
 
 typedef struct llv_convert_params {
-    llv_type        type;        /* F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
-                                  * Q6_K, Q4_K_M                                     */
+    llv_type        type;        /* F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+                                  * Q2_K..Q6_K, Q4_K_M                               */
     bool            vocab_only;  /* only the tokenizer                            */
     llv_log_fn      log;
     void           *log_user;
@@ -588,11 +592,11 @@ LLV_API llv_status llv_convert(const char *hf_dir, const char *out_path, const l
                                llv_error *err);
 
 /* Rewrites a GGUF file (normally F32/F16/BF16) with weights of `type`: f32,
- * f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k or q4_k_m (the Q4_K_M
- * mix: Q6_K for output.weight and for attn_v/ffn_down of some layers, Q4_K
- * for the other text weights). The vision tower (v.*) and projector (mm.*)
- * stay F16, 1-D tensors F32, and rows that are not whole blocks fall back to
- * Q8_0 or F16.
+ * f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k or
+ * q4_k_m (the Q4_K_M mix: Q6_K for output.weight and for attn_v/ffn_down of
+ * some layers, Q4_K for the other text weights). The vision tower (v.*) and
+ * projector (mm.*) stay F16, 1-D tensors F32, and rows that are not whole
+ * blocks fall back to Q8_0 or F16.
  * Copies every KV, sets general.file_type (llama.cpp's ftype) and
  * general.quantization_version = 2. Streams tensor by tensor (bounded
  * memory). params: log/progress only (params->type is ignored; NULL ok). */

@@ -902,8 +902,8 @@ llv_status llv_convert(const char *hf_dir, const char *out_path, const llv_conve
     if (!hf_dir || !out_path) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_convert: NULL path");
     if (!llv_quant_target_valid(p.type))
         return llv_err(err, LLV_ERR_UNSUPPORTED,
-                       "llv_convert: type %s not supported (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, "
-                       "q6_k, q4_k_m)", llv_type_name(p.type) ? llv_type_name(p.type) : "?");
+                       "llv_convert: type %s not supported (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, "
+                       "q2_k..q6_k, q4_k_m)", llv_type_name(p.type) ? llv_type_name(p.type) : "?");
     double t0 = llv_time_s();
     llv_gguf_writer *w = NULL;
     llv_st *st = NULL;

@@ -405,7 +405,7 @@ static llv_status gg_parse(llv_gguf *g, llv_error *err) {
             /* a real ggml type llv lacks is valid-but-unsupported; anything else is a broken file */
             const char *gn = gg_ggml_type_name(type);
             s = llv_err(err, gn ? LLV_ERR_UNSUPPORTED : LLV_ERR_FORMAT, "gguf: tensor '%s' at byte %zu: %s ggml type "
-                        "%u%s%s%s (expected F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K, I8..I64 or "
+                        "%u%s%s%s (expected F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, I8..I64 or "
                         "F64)", t->name, r.pos, gn ? "unsupported" : "unknown", type, gn ? " (" : "", gn ? gn : "",
                         gn ? ")" : "");
             goto fail;

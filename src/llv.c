@@ -29,6 +29,7 @@ static const struct { llv_type t; const char *name; } type_names[] = {
     {LLV_TYPE_F32, "f32"},   {LLV_TYPE_F16, "f16"},   {LLV_TYPE_BF16, "bf16"},   {LLV_TYPE_Q8_0, "q8_0"},
     {LLV_TYPE_Q4_0, "q4_0"}, {LLV_TYPE_Q4_1, "q4_1"}, {LLV_TYPE_Q5_0, "q5_0"}, {LLV_TYPE_Q5_1, "q5_1"},
     {LLV_TYPE_Q4_K, "q4_k"}, {LLV_TYPE_Q6_K, "q6_k"}, {LLV_TYPE_Q4_K_M, "q4_k_m"},
+    {LLV_TYPE_Q2_K, "q2_k"}, {LLV_TYPE_Q3_K, "q3_k"}, {LLV_TYPE_Q5_K, "q5_k"},
 };
 
 const char *llv_type_name(llv_type t) {
@@ -44,6 +45,7 @@ llv_status llv_type_from_name(const char *name, llv_type *out, llv_error *err) {
             return LLV_OK;
         }
     return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
-                   "unknown type '%s' (expected f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k or q4_k_m)",
+                   "unknown type '%s' (expected f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, "
+                   "q6_k or q4_k_m)",
                    name ? name : "(null)");
 }

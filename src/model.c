@@ -109,7 +109,7 @@ static llv_status bind(llv_model *m, const char *name, int nd, const int64_t *ne
     size_t rb;
     if (kind == B_WEIGHT && (!llv_type_is_weight(t->type) || !llv_type_row_bytes(t->type, t->ne[0], &rb)))
         return llv_err(err, LLV_ERR_FORMAT, "tensor '%s': type %s, expected a weight type (f32, f16, bf16, q8_0, "
-                       "q4_0, q4_1, q5_0, q5_1, q4_k, q6_k) with rows of whole blocks", name,
+                       "q4_0, q4_1, q5_0, q5_1, q2_k..q6_k) with rows of whole blocks", name,
                        llv_type_name(t->type) ? llv_type_name(t->type) : "unknown");
     *out = t;
     return LLV_OK;

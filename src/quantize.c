@@ -30,6 +30,7 @@ bool llv_quant_target_valid(llv_type t) {
     case LLV_TYPE_F32: case LLV_TYPE_F16: case LLV_TYPE_BF16: case LLV_TYPE_Q8_0: case LLV_TYPE_Q4_0:
     case LLV_TYPE_Q4_1: case LLV_TYPE_Q5_0: case LLV_TYPE_Q5_1: case LLV_TYPE_Q4_K: case LLV_TYPE_Q6_K:
     case LLV_TYPE_Q4_K_M: return true;
+    case LLV_TYPE_Q2_K: case LLV_TYPE_Q3_K: case LLV_TYPE_Q5_K: return true;
     default: return false;
     }
 }
@@ -37,7 +38,7 @@ bool llv_quant_target_valid(llv_type t) {
 bool llv_quant_type_is_quantized(int t) {
     switch (t) {
     case LLV_TYPE_Q8_0: case LLV_TYPE_Q4_0: case LLV_TYPE_Q4_1: case LLV_TYPE_Q5_0: case LLV_TYPE_Q5_1:
-    case LLV_TYPE_Q4_K: case LLV_TYPE_Q6_K: return true;
+    case LLV_TYPE_Q2_K: case LLV_TYPE_Q3_K: case LLV_TYPE_Q4_K: case LLV_TYPE_Q5_K: case LLV_TYPE_Q6_K: return true;
     default: return false;
     }
 }
@@ -55,6 +56,9 @@ uint32_t llv_quant_file_type(llv_type t) {
     case LLV_TYPE_Q4_K: return 14; /* LLAMA_FTYPE_MOSTLY_Q4_K_S: "mostly Q4_K" */
     case LLV_TYPE_Q4_K_M: return 15;
     case LLV_TYPE_Q6_K: return 18;
+    case LLV_TYPE_Q2_K: return 10; /* LLAMA_FTYPE_MOSTLY_Q2_K */
+    case LLV_TYPE_Q3_K: return 11; /* LLAMA_FTYPE_MOSTLY_Q3_K_S: "mostly Q3_K" */
+    case LLV_TYPE_Q5_K: return 16; /* LLAMA_FTYPE_MOSTLY_Q5_K_S: "mostly Q5_K" */
     case LLV_TYPE_BF16: return 32;
     default: return 0;
     }
@@ -264,8 +268,8 @@ LLV_API llv_status llv_quantize(const char *in_gguf, const char *out_gguf, llv_t
     if (!in_gguf || !out_gguf) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_quantize: NULL path");
     if (!llv_quant_target_valid(type))
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
-                       "llv_quantize: type %d is not a target (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, "
-                       "q6_k, q4_k_m)",
+                       "llv_quantize: type %d is not a target (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, "
+                       "q2_k..q6_k, q4_k_m)",
                        (int)type);
     double t0 = llv_time_s();
     const llv_kernels *k = llv_kernels_ref();

@@ -13,8 +13,8 @@
 #define LLV_QUANT_MAX_BLOCKS 256 /* blocks the attn_v rule tracks (the loader allows no more) */
 
 typedef struct llv_quant_policy {
-    llv_type target;     /* F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
-                          * Q6_K or Q4_K_M                                     */
+    llv_type target;     /* F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+                          * Q2_K..Q6_K or Q4_K_M                               */
     int64_t  n_layer;    /* text blocks (blk.N), for Q4_K_M's use_more_bits rule */
     bool     has_output; /* output.weight exists (else token_embd is the output) */
     /* blocks that have blk.N.attn_v.weight (mllama's cross-attention blocks do
@@ -29,7 +29,7 @@ void llv_quant_policy_note(llv_quant_policy *policy, const char *name);
 /* true for the targets above. */
 bool llv_quant_target_valid(llv_type target);
 /* true for the block-quantized ggml types llv has (Q8_0, Q4_0, Q4_1, Q5_0,
- * Q5_1, Q4_K, Q6_K). */
+ * Q5_1, Q2_K..Q6_K). */
 bool llv_quant_type_is_quantized(int type);
 
 /* ggml type of tensor `name` (n_dims dims, ne in ggml order) in a file written
@@ -56,7 +56,8 @@ void llv_quant_from_f32(llv_threadpool *pool, int type, const float *src, void *
 bool llv_quant_use_more_bits(int64_t i, int64_t n);
 
 /* general.file_type (llama_ftype) of a target: F32 0, F16 1, Q4_0 2, Q4_1 3,
- * Q8_0 7, Q5_0 8, Q5_1 9, Q4_K (= Q4_K_S) 14, Q4_K_M 15, Q6_K 18, BF16 32. */
+ * Q8_0 7, Q5_0 8, Q5_1 9, Q2_K 10, Q3_K (= Q3_K_S) 11, Q4_K (= Q4_K_S) 14,
+ * Q4_K_M 15, Q5_K (= Q5_K_S) 16, Q6_K 18, BF16 32. */
 uint32_t llv_quant_file_type(llv_type target);
 
 #endif

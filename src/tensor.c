@@ -8,6 +8,7 @@ int64_t llv_type_block_size(int type) {
     case LLV_TYPE_I32: case LLV_TYPE_I64: case LLV_TYPE_F64: return 1;
     case LLV_TYPE_Q4_0: case LLV_TYPE_Q4_1: case LLV_TYPE_Q5_0: case LLV_TYPE_Q5_1: case LLV_TYPE_Q8_0: return 32;
     case LLV_TYPE_Q4_K: case LLV_TYPE_Q6_K: return 256;
+    case LLV_TYPE_Q2_K: case LLV_TYPE_Q3_K: case LLV_TYPE_Q5_K: return 256;
     default: return 0;
     }
 }
@@ -27,6 +28,9 @@ size_t llv_type_block_bytes(int type) {
     case LLV_TYPE_Q8_0: return 34;
     case LLV_TYPE_Q4_K: return 144;
     case LLV_TYPE_Q6_K: return 210;
+    case LLV_TYPE_Q2_K: return 84;
+    case LLV_TYPE_Q3_K: return 110;
+    case LLV_TYPE_Q5_K: return 176;
     default: return 0;
     }
 }
@@ -35,6 +39,7 @@ bool llv_type_is_weight(int type) {
     switch (type) {
     case LLV_TYPE_F32: case LLV_TYPE_F16: case LLV_TYPE_BF16: case LLV_TYPE_Q4_0: case LLV_TYPE_Q4_1:
     case LLV_TYPE_Q5_0: case LLV_TYPE_Q5_1: case LLV_TYPE_Q8_0: case LLV_TYPE_Q4_K: case LLV_TYPE_Q6_K: return true;
+    case LLV_TYPE_Q2_K: case LLV_TYPE_Q3_K: case LLV_TYPE_Q5_K: return true;
     default: return false;
     }
 }

@@ -29,7 +29,7 @@ typedef struct llv_tensor {
  * Both return 0 for a type llv does not know. */
 int64_t llv_type_block_size(int type);
 size_t  llv_type_block_bytes(int type);
-/* true for the weight types of llv.h (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K) */
+/* true for the weight types of llv.h (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K) */
 bool llv_type_is_weight(int type);
 
 /* Bytes of one row of ne0 elements; false if ne0 is not a multiple of the

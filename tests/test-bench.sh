@@ -34,7 +34,7 @@ done
 
 # --- bad arguments: exit 1, a message, no output --------------------------
 for args in "--no-such-option" "--runs 0" "--threads 0" "--streams 0,99" "--kernels --kernel-rows 9" \
-    "--kernels --kernel-types q5_k" "--kernels --kernel-mib 8" "--kernels --kernel-types q4_0,,q8_0" "--type"; do
+    "--kernels --kernel-types iq4_xs" "--kernels --kernel-mib 8" "--kernels --kernel-types q4_0,,q8_0" "--type"; do
     # shellcheck disable=SC2086
     "$BENCH" $args >"$TMP/out" 2>"$TMP/err"
     rc=$?
@@ -63,11 +63,11 @@ jcheck "$TMP/ref.json" 'd["isa"]=="ref" and d["vision_s_per_tile"] is None and d
     "LLV_ISA=ref is reported; --no-vision and --streams 0 leave those figures out"
 
 # --- --kernels -------------------------------------------------------------
-"$BENCH" --kernels --kernel-mib 16 --runs 1 --kernel-types q4_0,q4_1,q5_0,q5_1,q8_0,q4_k,q6_k,f16,bf16,f32 \
+"$BENCH" --kernels --kernel-mib 16 --runs 1 --kernel-types q4_0,q4_1,q5_0,q5_1,q8_0,q2_k,q3_k,q4_k,q5_k,q6_k,f16,bf16,f32 \
     --kernel-rows 1,3 --json >"$TMP/k.json" 2>"$TMP/err"
 check '[ $? -eq 0 ]' "--kernels exits 0 ($(tail -1 "$TMP/err"))"
 jcheck "$TMP/k.json" '[(k["type"],k["rows"]) for k in d["kernels"]]==[(t,r) for t in
-    ["q4_0","q4_1","q5_0","q5_1","q8_0","q4_k","q6_k","f16","bf16","f32"] for r in (1,3)]' "--kernels: one entry per type and row count"
+    ["q4_0","q4_1","q5_0","q5_1","q8_0","q2_k","q3_k","q4_k","q5_k","q6_k","f16","bf16","f32"] for r in (1,3)]' "--kernels: one entry per type and row count"
 jcheck "$TMP/k.json" 'all(k[f]>0 and math.isfinite(k[f]) for k in d["kernels"] for f in ("gbs","read_gbs","ratio"))' \
     "--kernels: figures finite and positive"
 "$BENCH" --kernels --kernel-mib 16 --runs 1 --kernel-types q4_k --kernel-rows 1 >"$TMP/k.txt" 2>&1

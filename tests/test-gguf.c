@@ -737,14 +737,14 @@ static void test_corpus(void) {
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             expect_bad(build(3, 1, 0, NULL, &cases[i].t, 1, 32, cases[i].data), cases[i].what, cases[i].msg);
-        /* a real ggml type llv does not handle (Q5_K = 13) is unsupported, not malformed */
+        /* a real ggml type llv does not handle (IQ4_XS = 23) is unsupported, not malformed */
         {
-            tinfo q5 = {"blk.0.ffn_down.weight", 2, {256, 2}, 13, 0};
-            bb b = build(3, 1, 0, NULL, &q5, 1, 32, 4096);
+            tinfo iq = {"blk.0.ffn_down.weight", 2, {256, 2}, 23, 0};
+            bb b = build(3, 1, 0, NULL, &iq, 1, 32, 4096);
             llv_gguf *g = NULL;
             llv_error e = {0};
             CHECK_STATUS(llv_gguf_open_memory(b.p, b.n, &g, &e), LLV_ERR_UNSUPPORTED, &e);
-            CHECK_MSG(strstr(e.message, "Q5_K") && strstr(e.message, "blk.0.ffn_down.weight"), "message: %s",
+            CHECK_MSG(strstr(e.message, "IQ4_XS") && strstr(e.message, "blk.0.ffn_down.weight"), "message: %s",
                       e.message);
             free(b.p);
         }

@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
         llv_error e;
         CHECK_OK(llv_type_from_name("Q8_0", &t, &e), &e);
         CHECK_EQ_I(t, LLV_TYPE_Q8_0);
-        CHECK_STATUS(llv_type_from_name("q3_k", &t, &e), LLV_ERR_INVALID_ARGUMENT, &e);
+        CHECK_STATUS(llv_type_from_name("iq4_xs", &t, &e), LLV_ERR_INVALID_ARGUMENT, &e);
     }
     return llv_test_finish();
 }

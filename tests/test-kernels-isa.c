@@ -1,6 +1,7 @@
 /* Every ISA kernel table this CPU can run against the reference table:
  * completeness, every matmul type at awkward sizes (with per-type
- * tolerances), bitwise independence of M, row range and thread count, the
+ * tolerances; to float rounding where the activations quantize exactly),
+ * bitwise independence of M, row range and thread count, the
  * vector ops, conversions, and LLV_ISA forcing. */
 #include "testing.h"
 
@@ -207,6 +208,44 @@ static void test_matmul(void) {
     llv_threadpool_free(pool);
 }
 
+/* Activations on the int8 grid (integers, 127 in every 32 values) quantize
+ * exactly, so the quantized kernels must then agree with the reference to
+ * float rounding: a wrong scale, min or bit of any one sub-block shows. */
+static void test_matmul_exact(void) {
+    const llv_kernels *ref = llv_kernels_ref();
+    const int64_t K = 768, M = 3, N = 5;
+    float *wf = malloc((size_t)(N * K) * 4), *x = malloc((size_t)(M * K) * 4);
+    float *yr = malloc((size_t)(M * N) * 4), *yi = malloc((size_t)(M * N) * 4);
+    unsigned char *w = malloc((size_t)(N * K) * 2);
+    for (int64_t i = 0; i < M * K; i++) x[i] = i % 32 == 0 ? 127.0f : (float)(int)(frand() * 127.0f);
+    for (int i = 0; i < NISAS; i++) {
+        const llv_kernels *t = table_for(i);
+        if (!t) continue;
+        for (int ty = 0; ty < LLV_KTYPE_COUNT; ty++) {
+            size_t rb;
+            if (llv_type_block_size(ty) <= 1 || !ref->matmul[ty] || !t->matmul[ty] || !llv_type_row_bytes(ty, K, &rb)) continue;
+            fill(wf, N * K, 1.0f);
+            for (int64_t n = 0; n < N; n++) ref->from_f32[ty](wf + n * K, w + (size_t)n * rb, K);
+            for (int64_t n = 0; n < N; n++) ref->to_f32[ty](w + (size_t)n * rb, wf + n * K, K);
+            ref->matmul[ty](w, rb, x, K, M, K, yr, N, 0, N);
+            t->matmul[ty](w, rb, x, K, M, K, yi, N, 0, N);
+            double worst = 0;
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t n = 0; n < N; n++) {
+                    double s = 0;
+                    for (int64_t k = 0; k < K; k++) s += fabs((double)x[m * K + k] * wf[n * K + k]);
+                    worst = fmax(worst, fabs((double)yi[m * N + n] - yr[m * N + n]) / (s + 1e-30));
+                }
+            CHECK_MSG(worst <= 1e-5, "%s matmul type %d, exact activations: worst rel %.3g", t->name, ty, worst);
+        }
+    }
+    free(wf);
+    free(x);
+    free(yr);
+    free(yi);
+    free(w);
+}
+
 static void test_conversions(void) {
     const llv_kernels *ref = llv_kernels_ref();
     uint16_t *h = malloc(65536 * 2);
@@ -397,5 +436,6 @@ int main(int argc, char **argv) {
     if (llv_test_case("conversions")) test_conversions();
     if (llv_test_case("vec")) test_vec();
     if (llv_test_case("matmul")) test_matmul();
+    if (llv_test_case("matmul exact")) test_matmul_exact();
     return llv_test_finish();
 }

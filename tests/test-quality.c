@@ -24,9 +24,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const llv_type types[] = {LLV_TYPE_F16,  LLV_TYPE_BF16,   LLV_TYPE_Q8_0, LLV_TYPE_Q6_K,
-                                 LLV_TYPE_Q5_1, LLV_TYPE_Q5_0,   LLV_TYPE_Q4_K_M, LLV_TYPE_Q4_K,
-                                 LLV_TYPE_Q4_1, LLV_TYPE_Q4_0};
+static const llv_type types[] = {LLV_TYPE_F16,    LLV_TYPE_BF16, LLV_TYPE_Q8_0, LLV_TYPE_Q6_K, LLV_TYPE_Q5_K,
+                                 LLV_TYPE_Q5_1,   LLV_TYPE_Q5_0, LLV_TYPE_Q4_K_M, LLV_TYPE_Q4_K, LLV_TYPE_Q4_1,
+                                 LLV_TYPE_Q4_0,   LLV_TYPE_Q3_K, LLV_TYPE_Q2_K};
 #define NT ((int)(sizeof types / sizeof types[0]))
 
 typedef struct stats {
@@ -140,7 +140,8 @@ static void describe_mix(const char *path, char *buf, size_t cap) {
         if (t->n_dims >= 2 && (int)t->type < LLV_TYPE_COUNT) count[t->type]++;
     }
     size_t at = 0;
-    static const int order[] = {LLV_TYPE_Q4_0, LLV_TYPE_Q4_1, LLV_TYPE_Q5_0, LLV_TYPE_Q5_1, LLV_TYPE_Q4_K,
+    static const int order[] = {LLV_TYPE_Q2_K, LLV_TYPE_Q3_K, LLV_TYPE_Q4_0, LLV_TYPE_Q4_1, LLV_TYPE_Q5_0,
+                                LLV_TYPE_Q5_1, LLV_TYPE_Q4_K, LLV_TYPE_Q5_K,
                                 LLV_TYPE_Q6_K, LLV_TYPE_Q8_0, LLV_TYPE_BF16, LLV_TYPE_F16, LLV_TYPE_F32};
     for (int i = 0; i < (int)(sizeof order / sizeof order[0]) && at < cap; i++)
         if (count[order[i]])
@@ -227,9 +228,14 @@ static void suite_report(suite *s, bool golden) {
             CHECK_MSG(mean < 0.25, "%s %s: mean KL %.3e < 0.25", s->label, llv_type_name(types[t]), mean);
         }
         /* random tiny models are far more sensitive than trained ones: 4-bit
-         * types reach only 0.55-0.8 top-1 on them; a broken kernel gives ~0 */
-        CHECK_MSG(top1 >= 0.4, "%s %s: top-1 %.4f >= 0.4", s->label, llv_type_name(types[t]), top1);
-        CHECK_MSG(mean < 1.0, "%s %s: mean KL %.3e < 1", s->label, llv_type_name(types[t]), mean);
+         * types reach only 0.55-0.8 top-1 on them; a broken kernel gives ~0.
+         * The 3- and 2-bit types (15% / 30% weight RMSE) compound through
+         * wide256's 8 random layers to 0.35 / 0.09 top-1, mean KL 1.0 / 3.0. */
+        double min_top1 = 0.4, max_kl = 1.0;
+        if (types[t] == LLV_TYPE_Q3_K) min_top1 = 0.25, max_kl = 1.5;
+        if (types[t] == LLV_TYPE_Q2_K) min_top1 = 0.05, max_kl = 4.5;
+        CHECK_MSG(top1 >= min_top1, "%s %s: top-1 %.4f >= %g", s->label, llv_type_name(types[t]), top1, min_top1);
+        CHECK_MSG(mean < max_kl, "%s %s: mean KL %.3e < %g", s->label, llv_type_name(types[t]), mean, max_kl);
     }
 }
 

@@ -10,7 +10,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: llv-convert DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q6_k|q4_k_m]\n"
+            "usage: llv-convert DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q2_k..q6_k|q4_k_m]\n"
             "                   [--vocab-only] [--quiet]\n"
             "       llv-convert --lora ADAPTER_DIR OUT.gguf [--base BASE] [--type f32|f16|bf16]\n"
             "       llv-convert BASE.gguf OUT.gguf --merge-lora ADAPTER.gguf [--lora-scale S]\n"

@@ -12,6 +12,7 @@ static void usage(FILE *f) {
             "Rewrites a GGUF model (normally F32, F16 or BF16, e.g. from llv-convert) with weights of TYPE:\n"
             "  q8_0, q4_0, q4_1, q5_0,  that type for the text weights (output.weight: q6_k, or q8_0 for q8_0)\n"
             "  q5_1, q4_k, q6_k\n"
+            "  q2_k, q3_k, q5_k         likewise (llama.cpp's plain K-quant types; output.weight: q6_k)\n"
             "  q4_k_m                   llama.cpp's Q4_K_M mix: q6_k for output.weight and for attn_v and\n"
             "                           ffn_down of some layers, q4_k for the other text weights\n"
             "  f32, f16, bf16           plain float types\n"

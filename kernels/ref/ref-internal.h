@@ -50,6 +50,18 @@ void llv_ref_matmul_q4_K(const void *w, size_t w_row_bytes, const float *x, int6
                          float *y, int64_t ldy, int64_t n0, int64_t n1);
 void llv_ref_matmul_q6_K(const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K,
                          float *y, int64_t ldy, int64_t n0, int64_t n1);
+void llv_ref_q2_K_to_f32(const void *src, float *dst, int64_t n);
+void llv_ref_q3_K_to_f32(const void *src, float *dst, int64_t n);
+void llv_ref_q5_K_to_f32(const void *src, float *dst, int64_t n);
+void llv_ref_q2_K_from_f32(const float *src, void *dst, int64_t n);
+void llv_ref_q3_K_from_f32(const float *src, void *dst, int64_t n);
+void llv_ref_q5_K_from_f32(const float *src, void *dst, int64_t n);
+void llv_ref_matmul_q2_K(const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K,
+                         float *y, int64_t ldy, int64_t n0, int64_t n1);
+void llv_ref_matmul_q3_K(const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K,
+                         float *y, int64_t ldy, int64_t n0, int64_t n1);
+void llv_ref_matmul_q5_K(const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K,
+                         float *y, int64_t ldy, int64_t n0, int64_t n1);
 
 /* vector ops (ref-vec.c) */
 float llv_ref_dot_f32(const float *a, const float *b, int64_t n);

@@ -1,9 +1,10 @@
 /* Reference quantize / dequantize / matmul for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
- * Q4_K and Q6_K, byte-compatible with ggml (layouts in ref-quant.h).
- * Quantizers follow ggml's quantize_row_*_ref (ggml-quants.c): round to
- * nearest for the 32-value types (Q8_0, Q4_0, Q5_0: scale from the value of
- * largest magnitude; Q4_1, Q5_1: min and max), the make_qkx2_quants /
- * make_qx_quants scale searches for Q4_K / Q6_K.
+ * Q2_K, Q3_K, Q4_K, Q5_K and Q6_K, byte-compatible with ggml (layouts in
+ * ref-quant.h). Quantizers follow ggml's quantize_row_*_ref (ggml-quants.c):
+ * round to nearest for the 32-value types (Q8_0, Q4_0, Q5_0: scale from the
+ * value of largest magnitude; Q4_1, Q5_1: min and max), the make_qkx2_quants
+ * (Q2_K, Q4_K, Q5_K), make_q3_quants (Q3_K) and make_qx_quants (Q6_K) scale
+ * searches.
  * matmul dequantizes 512-element chunks and uses the same chunked dot product
  * as llv_ref_matmul_f32, so it equals dequantize-then-F32-matmul bit for bit. */
 #include "ref-internal.h"
@@ -12,6 +13,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define CHUNK 512 /* multiple of every block size; same chunking as ref-matmul.c */
@@ -223,10 +225,11 @@ void llv_ref_q5_1_to_f32(const void *src, float *y, int64_t n) {
 /* ------------------------------------------------------------------------- */
 
 /* Weighted least-squares fit of x ~ scale*L + min with L in [0, nmax] and
- * min <= 0, trying nstep+1 candidate inverse scales (ggml's make_qkx2_quants,
- * use_mad = false). Returns scale; *the_min = -min. */
+ * min <= 0, trying nstep+1 candidate inverse scales, each judged by its
+ * weighted squared (use_mad: absolute) error (ggml's make_qkx2_quants).
+ * Returns scale; *the_min = -min. */
 static float make_qkx2_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *the_min,
-                              uint8_t *Laux, float rmin, float rdelta, int nstep) {
+                              uint8_t *Laux, float rmin, float rdelta, int nstep, bool use_mad) {
     float min = x[0], max = x[0];
     float sum_w = weights[0], sum_x = sum_w * x[0];
     for (int i = 1; i < n; i++) {
@@ -249,7 +252,8 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
         int l = nearest_int(iscale * (x[i] - min));
         L[i] = (uint8_t)LLV_MAX(0, LLV_MIN(nmax, l));
         float diff = scale * L[i] + min - x[i];
-        best_error += weights[i] * diff * diff;
+        diff = use_mad ? fabsf(diff) : diff * diff; /* w * (diff * diff): ggml's rounding */
+        best_error += weights[i] * diff;
     }
     for (int is = 0; is <= nstep; is++) {
         iscale = (rmin + rdelta * is + nmax) / (max - min);
@@ -274,7 +278,8 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
             float cur_error = 0;
             for (int i = 0; i < n; i++) {
                 float diff = this_scale * Laux[i] + this_min - x[i];
-                cur_error += weights[i] * diff * diff;
+                diff = use_mad ? fabsf(diff) : diff * diff;
+                cur_error += weights[i] * diff;
             }
             if (cur_error < best_error) {
                 memcpy(L, Laux, (size_t)n);
@@ -299,7 +304,7 @@ void llv_ref_q4_K_from_f32(const float *x, void *dst, int64_t n) {
             for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
             float av_x = sqrtf(sum_x2 / 32);
             for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
-            scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
+            scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20, false);
             if (scales[j] > max_scale) max_scale = scales[j];
             if (mins[j] > max_min) max_min = mins[j];
         }
@@ -481,6 +486,283 @@ void llv_ref_q6_K_to_f32(const void *src, float *y, int64_t n) {
 }
 
 /* ------------------------------------------------------------------------- */
+/* Q2_K                                                                      */
+/* ------------------------------------------------------------------------- */
+
+/* Q2_K / Q3_K: 2 low bits of values j + l, +32, +64, +96 (l < 32) per qs byte. */
+static void pack_2bit(const uint8_t *L, uint8_t *qs) {
+    for (int j = 0; j < LLV_QK_K; j += 128)
+        for (int l = 0; l < 32; l++)
+            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+}
+
+void llv_ref_q2_K_from_f32(const float *x, void *dst, int64_t n) {
+    llv_block_q2_K *y = dst;
+    uint8_t L[LLV_QK_K], Laux[16];
+    float weights[16], mins[LLV_QK_K / 16], scales[LLV_QK_K / 16];
+    for (int64_t i = 0; i < n / LLV_QK_K; i++, x += LLV_QK_K) {
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < LLV_QK_K / 16; j++) {
+            for (int l = 0; l < 16; l++) weights[l] = fabsf(x[16 * j + l]);
+            scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+        /* 4-bit scales and mins; the uint8 wrap of an out-of-range value is ggml's */
+        if (max_scale > 0) {
+            const float iscale = 15.f / max_scale;
+            for (int j = 0; j < LLV_QK_K / 16; j++) y[i].scales[j] = (uint8_t)nearest_int(iscale * scales[j]);
+            y[i].d = llv_f32_to_f16(max_scale / 15.f);
+        } else {
+            memset(y[i].scales, 0, sizeof y[i].scales);
+            y[i].d = llv_f32_to_f16(0.f);
+        }
+        if (max_min > 0) {
+            const float iscale = 15.f / max_min;
+            for (int j = 0; j < LLV_QK_K / 16; j++)
+                y[i].scales[j] |= (uint8_t)((unsigned)nearest_int(iscale * mins[j]) << 4);
+            y[i].dmin = llv_f32_to_f16(max_min / 15.f);
+        } else {
+            y[i].dmin = llv_f32_to_f16(0.f);
+        }
+        /* requantize against the rounded scales actually stored */
+        for (int j = 0; j < LLV_QK_K / 16; j++) {
+            const float d = llv_f16_to_f32(y[i].d) * (y[i].scales[j] & 0xF);
+            if (d == 0.0f) continue;
+            const float dm = llv_f16_to_f32(y[i].dmin) * (y[i].scales[j] >> 4);
+            for (int ii = 0; ii < 16; ii++) {
+                int l = nearest_int((x[16 * j + ii] + dm) / d);
+                L[16 * j + ii] = (uint8_t)LLV_MAX(0, LLV_MIN(3, l));
+            }
+        }
+        pack_2bit(L, y[i].qs);
+    }
+}
+
+void llv_ref_q2_K_to_f32(const void *src, float *y, int64_t n) {
+    const llv_block_q2_K *x = src;
+    for (int64_t i = 0; i < n / LLV_QK_K; i++) {
+        const float d = llv_f16_to_f32(x[i].d);
+        const float min = llv_f16_to_f32(x[i].dmin);
+        const uint8_t *q = x[i].qs, *sc = x[i].scales;
+        for (int h = 0; h < 2; h++, q += 32) {
+            for (int shift = 0; shift < 8; shift += 2) {
+                for (int k = 0; k < 2; k++, sc++) { /* sub-blocks: q[0..15], then q[16..31] */
+                    const float dl = d * (*sc & 0xF), ml = min * (*sc >> 4);
+                    for (int l = 0; l < 16; l++) *y++ = dl * ((q[16 * k + l] >> shift) & 3) - ml;
+                }
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Q3_K                                                                      */
+/* ------------------------------------------------------------------------- */
+
+/* Symmetric fit of x ~ scale * L with L in [-nmax, nmax), starting from the
+ * value of largest magnitude at -nmax, then up to 5 rounds of moving single
+ * values to the level that most improves the x^2-weighted fit (ggml's
+ * make_q3_quants with do_rmse). L is returned offset by nmax. */
+static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    if (amax < GROUP_MAX_EPS) {
+        for (int i = 0; i < n; i++) L[i] = 0;
+        return 0.f;
+    }
+    float iscale = -nmax / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = nearest_int(iscale * x[i]);
+        l = LLV_MAX(-nmax, LLV_MIN(nmax - 1, l));
+        L[i] = (int8_t)l;
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    for (int itry = 0; itry < 5; itry++) {
+        int n_changed = 0;
+        for (int i = 0; i < n; i++) {
+            float w = x[i] * x[i];
+            float slx = sumlx - w * x[i] * L[i];
+            if (slx > 0) {
+                float sl2 = suml2 - w * L[i] * L[i];
+                int new_l = nearest_int(x[i] * sl2 / slx);
+                new_l = LLV_MAX(-nmax, LLV_MIN(nmax - 1, new_l));
+                if (new_l != L[i]) {
+                    slx += w * x[i] * new_l;
+                    sl2 += w * new_l * new_l;
+                    if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                        L[i] = (int8_t)new_l;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        n_changed++;
+                    }
+                }
+            }
+        }
+        if (!n_changed) break;
+    }
+    for (int i = 0; i < n; i++) L[i] = (int8_t)(L[i] + nmax);
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+void llv_ref_q3_K_from_f32(const float *x, void *dst, int64_t n) {
+    llv_block_q3_K *y = dst;
+    int8_t L[LLV_QK_K], sc[LLV_QK_K / 16];
+    float scales[LLV_QK_K / 16];
+    for (int64_t i = 0; i < n / LLV_QK_K; i++, x += LLV_QK_K) {
+        float max_scale = 0, amax = 0;
+        for (int j = 0; j < LLV_QK_K / 16; j++) {
+            scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
+            const float scale = fabsf(scales[j]);
+            if (scale > amax) {
+                amax = scale;
+                max_scale = scales[j];
+            }
+        }
+        memset(y[i].scales, 0, sizeof y[i].scales);
+        if (max_scale != 0.0f) {
+            /* signed 6-bit scales: low nibbles in bytes 0-7, the 2 high bits in 8-11 */
+            const float iscale = -32.f / max_scale;
+            for (int j = 0; j < LLV_QK_K / 16; j++) {
+                int l = (int8_t)nearest_int(iscale * scales[j]);
+                l = LLV_MAX(-32, LLV_MIN(31, l)) + 32;
+                if (j < 8) y[i].scales[j] = (uint8_t)(l & 0xF);
+                else y[i].scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
+                y[i].scales[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
+            }
+            y[i].d = llv_f32_to_f16(1 / iscale);
+        } else {
+            y[i].d = llv_f32_to_f16(0.f);
+        }
+        llv_q3k_scales(y[i].scales, sc);
+        for (int j = 0; j < LLV_QK_K / 16; j++) {
+            const float d = llv_f16_to_f32(y[i].d) * sc[j];
+            if (d == 0.0f) continue;
+            for (int ii = 0; ii < 16; ii++) {
+                int l = nearest_int(x[16 * j + ii] / d);
+                L[16 * j + ii] = (int8_t)(LLV_MAX(-4, LLV_MIN(3, l)) + 4);
+            }
+        }
+        /* the high bit of value j goes to hmask[j % 32] bit j / 32 */
+        memset(y[i].hmask, 0, sizeof y[i].hmask);
+        uint8_t low[LLV_QK_K];
+        for (int j = 0; j < LLV_QK_K; j++) {
+            if (L[j] > 3) y[i].hmask[j % 32] |= (uint8_t)(1u << (j / 32));
+            low[j] = (uint8_t)(L[j] & 3);
+        }
+        pack_2bit(low, y[i].qs);
+    }
+}
+
+void llv_ref_q3_K_to_f32(const void *src, float *y, int64_t n) {
+    const llv_block_q3_K *x = src;
+    int8_t sc[LLV_QK_K / 16];
+    for (int64_t i = 0; i < n / LLV_QK_K; i++) {
+        const float d_all = llv_f16_to_f32(x[i].d);
+        const uint8_t *q = x[i].qs, *hm = x[i].hmask;
+        llv_q3k_scales(x[i].scales, sc);
+        int is = 0;
+        uint8_t m = 1;
+        for (int h = 0; h < 2; h++, q += 32) {
+            for (int shift = 0; shift < 8; shift += 2, m = (uint8_t)(m << 1)) {
+                for (int k = 0; k < 2; k++) {
+                    const float dl = d_all * sc[is++];
+                    for (int l = 16 * k; l < 16 * k + 16; l++)
+                        *y++ = dl * (((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
+                }
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Q5_K                                                                      */
+/* ------------------------------------------------------------------------- */
+
+void llv_ref_q5_K_from_f32(const float *x, void *dst, int64_t n) {
+    llv_block_q5_K *y = dst;
+    uint8_t L[LLV_QK_K], Laux[32];
+    float weights[32], mins[LLV_QK_K / 32], scales[LLV_QK_K / 32];
+    for (int64_t i = 0; i < n / LLV_QK_K; i++, x += LLV_QK_K) {
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < LLV_QK_K / 32; j++) {
+            float sum_x2 = 0;
+            for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
+            float av_x = sqrtf(sum_x2 / 32);
+            for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
+            scales[j] = make_qkx2_quants(32, 31, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.5f, 0.1f, 15, false);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+        float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+        float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+        memset(y[i].scales, 0, sizeof y[i].scales);
+        for (int j = 0; j < LLV_QK_K / 32; j++) {
+            /* ggml: uint8 conversion first, then min(63, .) */
+            uint8_t ls = (uint8_t)LLV_MIN(63, (uint8_t)nearest_int(inv_scale * scales[j]));
+            uint8_t lm = (uint8_t)LLV_MIN(63, (uint8_t)nearest_int(inv_min * mins[j]));
+            if (j < 4) {
+                y[i].scales[j] = ls;
+                y[i].scales[j + 4] = lm;
+            } else {
+                y[i].scales[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+                y[i].scales[j - 4] |= (uint8_t)((ls >> 4) << 6);
+                y[i].scales[j] |= (uint8_t)((lm >> 4) << 6);
+            }
+        }
+        y[i].d = llv_f32_to_f16(max_scale / 63.f);
+        y[i].dmin = llv_f32_to_f16(max_min / 63.f);
+        for (int j = 0; j < LLV_QK_K / 32; j++) {
+            uint8_t sc, m;
+            llv_q4k_scale_min(j, y[i].scales, &sc, &m);
+            const float d = llv_f16_to_f32(y[i].d) * sc;
+            if (d == 0.0f) continue;
+            const float dm = llv_f16_to_f32(y[i].dmin) * m;
+            for (int ii = 0; ii < 32; ii++) {
+                int l = nearest_int((x[32 * j + ii] + dm) / d);
+                L[32 * j + ii] = (uint8_t)LLV_MAX(0, LLV_MIN(31, l));
+            }
+        }
+        uint8_t *qh = y[i].qh, *ql = y[i].qs;
+        memset(qh, 0, sizeof y[i].qh);
+        for (int j = 0, b = 0; j < LLV_QK_K; j += 64, b += 2, ql += 32) {
+            for (int l = 0; l < 32; l++) {
+                const int l1 = L[j + l], l2 = L[j + l + 32];
+                qh[l] |= (uint8_t)(((l1 >> 4) << b) | ((l2 >> 4) << (b + 1)));
+                ql[l] = (uint8_t)((l1 & 0xF) | ((l2 & 0xF) << 4));
+            }
+        }
+    }
+}
+
+void llv_ref_q5_K_to_f32(const void *src, float *y, int64_t n) {
+    const llv_block_q5_K *x = src;
+    for (int64_t i = 0; i < n / LLV_QK_K; i++) {
+        const uint8_t *ql = x[i].qs, *qh = x[i].qh;
+        const float d = llv_f16_to_f32(x[i].d);
+        const float min = llv_f16_to_f32(x[i].dmin);
+        for (int j = 0, is = 0; j < LLV_QK_K; j += 64, is += 2, ql += 32) {
+            uint8_t sc, m;
+            llv_q4k_scale_min(is, x[i].scales, &sc, &m);
+            const float d1 = d * sc, m1 = min * m;
+            llv_q4k_scale_min(is + 1, x[i].scales, &sc, &m);
+            const float d2 = d * sc, m2 = min * m;
+            for (int l = 0; l < 32; l++) *y++ = d1 * ((ql[l] & 0xF) + (((qh[l] >> is) & 1) << 4)) - m1;
+            for (int l = 0; l < 32; l++) *y++ = d2 * ((ql[l] >> 4) + (((qh[l] >> (is + 1)) & 1) << 4)) - m2;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
 /* matmul: dequantize CHUNK weights at a time, then float dot products       */
 /* ------------------------------------------------------------------------- */
 
@@ -522,3 +804,6 @@ DEF_MATMUL(llv_ref_matmul_q5_0, llv_ref_q5_0_to_f32, LLV_QK5_0, llv_block_q5_0)
 DEF_MATMUL(llv_ref_matmul_q5_1, llv_ref_q5_1_to_f32, LLV_QK5_1, llv_block_q5_1)
 DEF_MATMUL(llv_ref_matmul_q4_K, llv_ref_q4_K_to_f32, LLV_QK_K, llv_block_q4_K)
 DEF_MATMUL(llv_ref_matmul_q6_K, llv_ref_q6_K_to_f32, LLV_QK_K, llv_block_q6_K)
+DEF_MATMUL(llv_ref_matmul_q2_K, llv_ref_q2_K_to_f32, LLV_QK_K, llv_block_q2_K)
+DEF_MATMUL(llv_ref_matmul_q3_K, llv_ref_q3_K_to_f32, LLV_QK_K, llv_block_q3_K)
+DEF_MATMUL(llv_ref_matmul_q5_K, llv_ref_q5_K_to_f32, LLV_QK_K, llv_block_q5_K)

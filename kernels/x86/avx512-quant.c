@@ -1,5 +1,5 @@
 /* AVX-512 VNNI quantized matmul: vpdpbusd / vpdpwssd on 512-bit vectors
- * (quant-zmm.h), 4 x 4 register tiles for Q4_0/Q8_0 and 8 x 2 for the K-quants (one row at a time in decode); activation quantization and the
+ * (quant-zmm.h, quant-kq-zmm.h), 4 x 4 register tiles for Q4_0/Q8_0 and 8 x 2 for the K-quants (one row at a time in decode); activation quantization and the
  * drivers are in quant-impl.h. */
 #include "x86-kernels.h"
 

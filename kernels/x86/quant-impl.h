@@ -16,7 +16,7 @@
  * Activations are quantized on the fly as llama.cpp does: per 32 values
  * (Q8_0-style, for the 32-value weight types, with each block's sum of q
  * for the offsets and mins) or per 256 with 16-value sums (Q8_K-style, for
- * Q4_K/Q6_K), into a stack buffer, no allocation: a batch
+ * the K-quants), into a stack buffer, no allocation: a batch
  * of x rows is quantized once per call (as many rows as the buffer holds),
  * then every tile of it passes over L2-sized blocks of weight rows. Products
  * are exact in int32; each block's int32 lanes are scaled and accumulated in
@@ -164,10 +164,12 @@ static void quant_rows_32(const float *x, int64_t ldx, int mr, int64_t K, xq_buf
 }
 
 /* Q8_K-style: d per 256, and the sum of every 16 values. */
-/* perm: store each 128 values' 32-value sub-blocks in the order 0, 2, 1, 3
+/* perm 1: store each 128 values' 32-value sub-blocks in the order 0, 2, 1, 3
  * (the Q4_K tile's nibble layout: one 64-byte load pairs sub-blocks 0 and 2,
- * the next 1 and 3); the 16-value sums and xm stay in value order. */
-QI void quant_rows_k_impl(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b, bool perm) {
+ * the next 1 and 3); perm 2: the 32-value chunks of the two 128-value halves
+ * interleaved, 0 4 1 5 2 6 3 7 (the Q2_K/Q3_K tiles: one 64-byte load of qs
+ * holds chunk t of each half); the 16-value sums and xm stay in value order. */
+QI void quant_rows_k_impl(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b, int perm) {
     for (int i = 0; i < mr; i++) {
         const float *xr = x + i * ldx;
         for (int64_t k = 0; k < K; k += 256) {
@@ -179,7 +181,7 @@ QI void quant_rows_k_impl(const float *x, int64_t ldx, int mr, int64_t K, xq_buf
             float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
             for (int j = 0; j < 8; j++) {
                 __m256i sum; /* lane l sums values l, l+8, l+16, l+24: not the 16-sums, which follow */
-                const int slot = perm ? (j & 4) | ((j & 1) << 1) | ((j >> 1) & 1) : j;
+                const int slot = perm == 1 ? (j & 4) | ((j & 1) << 1) | ((j >> 1) & 1) : perm == 2 ? 2 * (j & 3) + (j >> 2) : j;
                 int8_t *dst = XQ_QS(b, i) + k + 32 * slot;
                 quant32(xr + k + 32 * j, id, dst, &sum);
                 for (int h = 0; h < 2; h++) {
@@ -200,7 +202,7 @@ QI void quant_rows_k_impl(const float *x, int64_t ldx, int mr, int64_t K, xq_buf
 }
 
 static void quant_rows_k(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
-    quant_rows_k_impl(x, ldx, mr, K, b, false);
+    quant_rows_k_impl(x, ldx, mr, K, b, 0);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -519,6 +521,7 @@ QTILE_WRAP(q6_K)
 #else
 #include "quant-zmm.h"
 #endif
+#include "quant-kq.h" /* Q2_K, Q3_K, Q5_K */
 
 /* ------------------------------------------------------------------------- */
 /* drivers                                                                   */
@@ -558,12 +561,21 @@ QTILES(q8_0, 2)
 #if QMRK == 8
 QTILES(q4_K, 8)
 QTILES(q6_K, 8)
+QTILES(q2_K, 8)
+QTILES(q3_K, 8)
+QTILES(q5_K, 8)
 #elif QMRK == 4
 QTILES(q4_K, 4)
 QTILES(q6_K, 4)
+QTILES(q2_K, 4)
+QTILES(q3_K, 4)
+QTILES(q5_K, 4)
 #elif QMRK == 2
 QTILES(q4_K, 2)
 QTILES(q6_K, 2)
+QTILES(q2_K, 2)
+QTILES(q3_K, 2)
+QTILES(q5_K, 2)
 #else
 #error "QMRK must be 2, 4 or 8"
 #endif
@@ -596,6 +608,9 @@ QROWS(q5_1)
 QROWS(q8_0)
 QROWS(q4_K)
 QROWS(q6_K)
+QROWS(q2_K)
+QROWS(q3_K)
+QROWS(q5_K)
 
 /* Quantizes as many x rows as the stack buffer holds (all of them for
  * decode and short prompts), then runs weight rows in L2-sized blocks with
@@ -669,4 +684,17 @@ void PFX(matmul_q4_K)(LLV_MATMUL_ARGS) {
 void PFX(matmul_q6_K)(LLV_MATMUL_ARGS) {
     qmatmul(LLV_TYPE_Q6_K, tiles_q6_K, QMRK, QNR, rows_q6_K, DEC_MR, quant_rows_k, 256, sizeof(x86_block_q6_K), 256, w, w_row_bytes, x, ldx, M, K, y,
             ldy, n0, n1);
+}
+/* Q2_K, Q3_K, Q5_K (quant-kq.h): one-row decode for up to 2 x rows, like Q4_K */
+void PFX(matmul_q2_K)(LLV_MATMUL_ARGS) {
+    qmatmul(LLV_TYPE_Q2_K, tiles_q2_K, QMRK, QNR, rows_q2_K, DEC_MR_4BIT, Q2K_QUANT, 256, sizeof(x86_block_q2_K), 256, w,
+            w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+}
+void PFX(matmul_q3_K)(LLV_MATMUL_ARGS) {
+    qmatmul(LLV_TYPE_Q3_K, tiles_q3_K, QMRK, QNR, rows_q3_K, DEC_MR_4BIT, Q2K_QUANT, 256, sizeof(x86_block_q3_K), 256, w,
+            w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
+}
+void PFX(matmul_q5_K)(LLV_MATMUL_ARGS) {
+    qmatmul(LLV_TYPE_Q5_K, tiles_q5_K, QMRK, QNR, rows_q5_K, DEC_MR_4BIT, Q5K_QUANT, 256, sizeof(x86_block_q5_K), 256, w,
+            w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);
 }

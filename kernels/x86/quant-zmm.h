@@ -373,7 +373,7 @@ QI __m128i q4k_sm8(const uint8_t *q) {
  * keep their accumulators in registers. */
 /* Q4_K activations in the tile's sub-block order (quant_rows_k_impl). */
 static void quant_rows_k4(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b) {
-    quant_rows_k_impl(x, ldx, mr, K, b, true);
+    quant_rows_k_impl(x, ldx, mr, K, b, 1);
 }
 #define Q4K_QUANT quant_rows_k4
 

@@ -70,6 +70,12 @@ void llv_avx2_matmul_q5_1(LLV_MATMUL_ARGS);
 void llv_avx2_matmul_q8_0(LLV_MATMUL_ARGS);
 void llv_avx2_matmul_q4_K(LLV_MATMUL_ARGS);
 void llv_avx2_matmul_q6_K(LLV_MATMUL_ARGS);
+void llv_avx512_matmul_q2_K(LLV_MATMUL_ARGS);
+void llv_avx512_matmul_q3_K(LLV_MATMUL_ARGS);
+void llv_avx512_matmul_q5_K(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q2_K(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q3_K(LLV_MATMUL_ARGS);
+void llv_avx2_matmul_q5_K(LLV_MATMUL_ARGS);
 
 /* avx2-float.c */
 void  llv_avx2_matmul_f32(LLV_MATMUL_ARGS);

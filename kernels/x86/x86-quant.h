@@ -17,5 +17,8 @@ typedef llv_block_q5_1 x86_block_q5_1;
 typedef llv_block_q8_0 x86_block_q8_0;
 typedef llv_block_q4_K x86_block_q4_K;
 typedef llv_block_q6_K x86_block_q6_K;
+typedef llv_block_q2_K x86_block_q2_K;
+typedef llv_block_q3_K x86_block_q3_K;
+typedef llv_block_q5_K x86_block_q5_K;
 
 #endif

@@ -10,12 +10,14 @@
     [LLV_TYPE_Q4_0] = llv_ref_q4_0_to_f32, [LLV_TYPE_Q4_1] = llv_ref_q4_1_to_f32,                                   \
     [LLV_TYPE_Q5_0] = llv_ref_q5_0_to_f32, [LLV_TYPE_Q5_1] = llv_ref_q5_1_to_f32,                                   \
     [LLV_TYPE_Q8_0] = llv_ref_q8_0_to_f32, [LLV_TYPE_Q4_K] = llv_ref_q4_K_to_f32,                                   \
-    [LLV_TYPE_Q6_K] = llv_ref_q6_K_to_f32
+    [LLV_TYPE_Q6_K] = llv_ref_q6_K_to_f32, [LLV_TYPE_Q2_K] = llv_ref_q2_K_to_f32,                                   \
+    [LLV_TYPE_Q3_K] = llv_ref_q3_K_to_f32, [LLV_TYPE_Q5_K] = llv_ref_q5_K_to_f32
 #define QUANT_REF_FROM_F32                                                                                           \
     [LLV_TYPE_Q4_0] = llv_ref_q4_0_from_f32, [LLV_TYPE_Q4_1] = llv_ref_q4_1_from_f32,                               \
     [LLV_TYPE_Q5_0] = llv_ref_q5_0_from_f32, [LLV_TYPE_Q5_1] = llv_ref_q5_1_from_f32,                               \
     [LLV_TYPE_Q8_0] = llv_ref_q8_0_from_f32, [LLV_TYPE_Q4_K] = llv_ref_q4_K_from_f32,                               \
-    [LLV_TYPE_Q6_K] = llv_ref_q6_K_from_f32
+    [LLV_TYPE_Q6_K] = llv_ref_q6_K_from_f32, [LLV_TYPE_Q2_K] = llv_ref_q2_K_from_f32,                               \
+    [LLV_TYPE_Q3_K] = llv_ref_q3_K_from_f32, [LLV_TYPE_Q5_K] = llv_ref_q5_K_from_f32
 
 static const llv_kernels avx512_table = {
     .name = "avx512",
@@ -28,7 +30,10 @@ static const llv_kernels avx512_table = {
                [LLV_TYPE_Q5_1] = llv_avx512_matmul_q5_1,
                [LLV_TYPE_Q8_0] = llv_avx512_matmul_q8_0,
                [LLV_TYPE_Q4_K] = llv_avx512_matmul_q4_K,
-               [LLV_TYPE_Q6_K] = llv_avx512_matmul_q6_K},
+               [LLV_TYPE_Q6_K] = llv_avx512_matmul_q6_K,
+               [LLV_TYPE_Q2_K] = llv_avx512_matmul_q2_K,
+               [LLV_TYPE_Q3_K] = llv_avx512_matmul_q3_K,
+               [LLV_TYPE_Q5_K] = llv_avx512_matmul_q5_K},
     .to_f32 = {[LLV_TYPE_F32] = llv_ref_f32_to_f32,
                [LLV_TYPE_F16] = llv_avx512_f16_to_f32,
                [LLV_TYPE_BF16] = llv_avx512_bf16_to_f32,
@@ -59,7 +64,10 @@ static const llv_kernels avx2_table = {
                [LLV_TYPE_Q5_1] = llv_avx2_matmul_q5_1,
                [LLV_TYPE_Q8_0] = llv_avx2_matmul_q8_0,
                [LLV_TYPE_Q4_K] = llv_avx2_matmul_q4_K,
-               [LLV_TYPE_Q6_K] = llv_avx2_matmul_q6_K},
+               [LLV_TYPE_Q6_K] = llv_avx2_matmul_q6_K,
+               [LLV_TYPE_Q2_K] = llv_avx2_matmul_q2_K,
+               [LLV_TYPE_Q3_K] = llv_avx2_matmul_q3_K,
+               [LLV_TYPE_Q5_K] = llv_avx2_matmul_q5_K},
     .to_f32 = {[LLV_TYPE_F32] = llv_ref_f32_to_f32,
                [LLV_TYPE_F16] = llv_avx2_f16_to_f32,
                [LLV_TYPE_BF16] = llv_avx2_bf16_to_f32,
