@@ -515,6 +515,11 @@ static llv_status read_ids(llv_model *m, int32_t n_vocab, llv_error *err) {
                                "of %d tokens", i, (long long)ids[i], n_vocab);
             add_eog(m, (int32_t)ids[i]);
         }
+    } else if (m->tok) { /* the tokenizer's set: eos, eot, eom and llama.cpp's end-of-generation names */
+        const int32_t *ids;
+        int32_t n = llv_tokenizer_eog(m->tok, &ids);
+        for (int32_t i = 0; i < n; i++)
+            if (ids[i] < n_vocab) add_eog(m, ids[i]);
     } else {
         add_eog(m, eos);
         add_eog(m, eot);

@@ -453,9 +453,14 @@ llv_status llv_tokenizer_create(const llv_tokenizer_desc *d, llv_tokenizer **out
             ok = ok && eog_add(t, d->eog_ids[i]);
         }
     } else {
-        /* llama.cpp's rule, plus end_of_text: Llama 3 Instruct stops on all three; ChatML's */
+        /* llama.cpp's rule (llama-vocab.cpp): eos, eot, eom, and the control tokens of
+         * these names (end-of-turn texts, and the fill-in-the-middle pad/repo/separator
+         * tokens, which it also stops on); Llama 3 Instruct stops on all of its three */
         static const char *const names[] = {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>",
-                                            "<|endoftext|>"};
+                                            "<|endoftext|>", "<|end|>", "<end_of_turn>", "<EOT>", "_<EOT>",
+                                            "<end_of_utterance>", "<|fim_pad|>", "<fim-pad>", "<PAD>",
+                                            "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>",
+                                            "<|file_sep|>"};
         ok = eog_add(t, d->eos_id) && eog_add(t, d->eot_id) && eog_add(t, d->eom_id);
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
             int32_t id = llv_tokenizer_find(t, names[i]);

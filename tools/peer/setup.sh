@@ -24,8 +24,12 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$stamp"; th
   rm -rf "$venv"
   mkdir -p "$cache"
   /usr/bin/python3 -m venv "$venv"
-  # llama.cpp for this CPU, without its tools, tests and multimodal library
+  # llama.cpp for this CPU (-march=native) without AMX: these VMs advertise AMX tiles
+  # that the guest cannot use (llama.cpp's AMX path segfaults), and llv does not use
+  # them either, so both engines run the same AVX-512 VNNI/BF16 arithmetic. No tools,
+  # tests or multimodal library.
   if ! CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAVA_BUILD=OFF -DLLAMA_CURL=OFF" \
+      CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" CXXFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" \
       CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
       "$venv/bin/pip" install -q --disable-pip-version-check --no-binary llama-cpp-python -r "$here/requirements.txt" >&2; then
     rm -rf "$venv"
