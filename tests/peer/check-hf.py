@@ -34,7 +34,7 @@ def main():
                                                  torch_dtype=torch.float32)
     model.eval()
     req = "".join(json.dumps(dict(p, max_tokens=n_new)) + "\n" for p in PROMPTS)
-    out = subprocess.run([os.path.join(bin_dir, "peer-logits"), f32, "--threads", "2"], input=req,
+    out = subprocess.run([os.path.join(bin_dir, "peer-logits"), f32, "--threads", "2", "--kv", "f32"], input=req,
                          capture_output=True, text=True, check=True).stdout
     fails, worst = 0, 0.0
     eos = model.generation_config.eos_token_id

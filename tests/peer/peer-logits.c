@@ -2,13 +2,19 @@
  * prompt, llv's prompt token ids, the logits of its last position, and the
  * greedy answer's token ids, through the public API (the path llv-run takes).
  *
- *   peer-logits MODEL [--threads N] < prompts.jsonl > results.jsonl
+ *   peer-logits MODEL [--threads N] [--kv f16|f32] < prompts.jsonl > results.jsonl
+ *
+ * The KV cache is F16 by default (llv's and llama.cpp's default), f32 for
+ * comparisons with Hugging Face.
  *
  * Each input line: {"text": "...", "chat": false, "max_tokens": 64}: chat =
  * true sends the text as one user turn of the model's chat format, false
  * tokenizes it as given (special tokens parsed, BOS as the model says). Each
  * output line: {"ids": [...], "logits": [n_vocab floats], "greedy": [...]} or
- * {"error": "..."}. */
+ * {"error": "..."}. With "follow": [ids] (another engine's answer) the
+ * prompt is instead continued with those tokens one at a time (teacher
+ * forcing), and "forced" lists for each step before a token is added llv's
+ * [argmax, its logit, the logit of the followed token]. */
 #include "llv.h"
 
 #include <cjson/cJSON.h>
@@ -56,6 +62,30 @@ static void run(const llv_model *m, llv_session *s, const cJSON *req) {
     a = cJSON_AddArrayToObject(o, "logits");
     for (int32_t i = 0; i < info.n_vocab; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(logits[i]));
     size_t n_prompt = n;
+    const cJSON *follow = cJSON_GetObjectItemCaseSensitive(req, "follow");
+    if (cJSON_IsArray(follow)) {
+        llv_model_info mi;
+        llv_model_get_info(m, &mi);
+        cJSON *f = cJSON_AddArrayToObject(o, "forced");
+        const cJSON *it;
+        cJSON_ArrayForEach(it, follow) {
+            int32_t best = 0, want = (int32_t)it->valueint;
+            for (int32_t i = 1; i < mi.n_vocab; i++)
+                if (logits[i] > logits[best]) best = i;
+            cJSON *step = cJSON_CreateArray();
+            cJSON_AddItemToArray(step, cJSON_CreateNumber(best));
+            cJSON_AddItemToArray(step, cJSON_CreateNumber(logits[best]));
+            cJSON_AddItemToArray(step, cJSON_CreateNumber(want >= 0 && want < mi.n_vocab ? logits[want] : 0));
+            cJSON_AddItemToArray(f, step);
+            if ((st = llv_session_add_tokens(s, &want, 1, &err)) != LLV_OK ||
+                (st = llv_session_eval(s, &logits, &err)) != LLV_OK) {
+                cJSON_AddStringToObject(o, "error", err.message);
+                break;
+            }
+        }
+        emit(o);
+        return;
+    }
     llv_sampling_params sp = llv_sampling_default_params();
     sp.temperature = 0;
     sp.max_tokens = cJSON_IsNumber(max) ? max->valueint : 64;
@@ -79,8 +109,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     int threads = 0;
-    for (int i = 2; i + 1 < argc; i += 2)
+    llv_kv_type kv = LLV_KV_F16;
+    for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--kv")) kv = strcmp(argv[i + 1], "f32") == 0 ? LLV_KV_F32 : LLV_KV_F16;
+    }
     llv_error err;
     llv_model *m = NULL;
     llv_model_params mp = llv_model_default_params();
@@ -91,7 +124,7 @@ int main(int argc, char **argv) {
     }
     llv_session_params sp = llv_session_default_params();
     sp.n_ctx = 2048;
-    sp.kv_type = LLV_KV_F32;
+    sp.kv_type = kv;
     llv_session *s = NULL;
     if (llv_session_create(m, &sp, &s, &err) != LLV_OK) {
         fprintf(stderr, "peer-logits: %s\n", err.message);
