@@ -201,9 +201,11 @@ static void facts_from_file(const char *path, model_facts *f) {
         if (strstr(name, "cross_attn_q_proj") && sscanf(name, "blk.%d.", &layer) == 1 && layer >= 0 && layer < 1024)
             cross[layer] = true;
     }
+    /* tied embeddings: the token embedding is the output projection a token reads */
+    const char *lm_head = llv_gguf_find_tensor(g, "output.weight") ? "output.weight" : "token_embd.weight";
     for (int64_t i = 0; i < llv_gguf_n_tensors(g); i++) {
         const llv_tensor *t = llv_gguf_tensor(g, i);
-        bool text = strncmp(t->name, "blk.", 4) == 0 || strcmp(t->name, "output.weight") == 0;
+        bool text = strncmp(t->name, "blk.", 4) == 0 || strcmp(t->name, lm_head) == 0;
         if (!text || t->n_dims < 2) continue;
         int layer;
         if (sscanf(t->name, "blk.%d.", &layer) == 1 && layer >= 0 && layer < 1024 && cross[layer]) continue;
