@@ -237,8 +237,9 @@ typedef struct llv_chat_params {
 
 LLV_API llv_chat_params llv_chat_default_params(void);
 
-/* Renders messages with the Llama 3.2 Vision chat format into text exactly as
- * the model's Jinja template would (image parts become "<|image|>"). The text
+/* Renders messages in the model's chat format (llv_model_info.chat_format:
+ * Llama 3.x / 3.2 Vision, or ChatML; NULL model = Llama 3.2 Vision) into text
+ * exactly as its Jinja template would (image parts become "<|image|>"). The text
  * is written to buf (NUL-terminated); BUFFER_TOO_SMALL semantics as above with
  * *n_bytes = length needed without the NUL. Thread-safe. */
 LLV_API llv_status llv_chat_render(const llv_model *model, const llv_message *msgs, size_t n_msgs,
@@ -322,8 +323,8 @@ LLV_API llv_status llv_session_add_tokens(llv_session *s, const int32_t *tokens,
 
 /* Appends text tokenized as given (raw mode, special tokens parsed; BOS added
  * if the model adds one (tokenizer.ggml.add_bos_token), this is the start of
- * the conversation and the text has none, after any
- * leading "<|image|>" tokens as HF's MllamaProcessor does). An "<|image|>" in
+ * the conversation and the text has none, after any leading "<|image|>"
+ * tokens as HF's MllamaProcessor does). An "<|image|>" in
  * the text consumes the next pending image (see add_image); with none queued
  * the call fails with LLV_ERR_STATE. */
 LLV_API llv_status llv_session_add_raw(llv_session *s, const char *text, llv_error *err);
@@ -347,8 +348,9 @@ LLV_API llv_status llv_session_add_image_file(llv_session *s, const char *path, 
  * with BOS and the system block as the template does; later calls append turns
  * (continuation: no BOS, no system block), reusing the KV cache of everything
  * before. If the previous answer stopped without an end token, the format's
- * end of turn (<|eot_id|>, ChatML's "<|im_end|>\n") is added first to close it. An image part with image == NULL (or 0 bytes) uses
- * the next image queued earlier with llv_session_add_image. The rendered text
+ * end of turn (<|eot_id|>, ChatML's "<|im_end|>\n") is added first to close
+ * it. An image part with image == NULL (or 0 bytes) uses the next image
+ * queued earlier with llv_session_add_image. The rendered text
  * is tokenized with special tokens parsed, as HF's apply_chat_template +
  * tokenize does: special-token text inside user content becomes special ids.
  * Earlier turns are never recomputed, so an image added in a later turn is not
