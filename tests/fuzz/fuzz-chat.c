@@ -4,10 +4,10 @@
  * messages structure: byte 0 = flags (bit 0 continuation, bit 1
  * add_generation_prompt, bit 2 the first segment is tools_json, bit 3 the
  * next segment is date_string, bit 4 ChatML instead of Llama 3); the rest is
- * split at NUL bytes into segments, one message each: segment byte 0 picks the role, byte 1 the
- * shape (0 content text, 1 parts split at 0x1F - a part starting with 0x01
- * is an image -, 2 a tool call "name 0x1F arguments", 3 no content), the
- * rest is the text. Seeds: tests/data/chat/conversations.json in this form
+ * split at NUL bytes into segments, one message each: segment byte 0 picks
+ * the role, byte 1 the shape (0 content text, 1 parts split at 0x1F - a part
+ * starting with 0x01 is an image -, 2 a tool call "name 0x1F arguments", 3 no
+ * content), the rest is the text. Seeds: tests/data/chat/conversations.json in this form
  * (tests/fuzz/gen-seeds.c). */
 #include "chat.h"
 #include "fuzz.h"
