@@ -129,7 +129,7 @@ check '[ $? -eq 1 ] && grep -q "does NOT fit" "$TMP/plan"' "--dry-run on a machi
 LLV_MEM_AVAILABLE=1000 "$RUN" -m "$MODEL" -p hi -n 2 >"$TMP/out" 2>"$TMP/err"
 check '[ $? -eq 3 ] && grep -q "memory available" "$TMP/err" && grep -q -- "--no-memory-check" "$TMP/err"' \
     "weights that do not fit: exit 3 with a message"
-weights=$("$RUN" -m "$MODEL" --dry-run | awk '/^  weights/ {print $2}')
+weights=$("$RUN" -m "$MODEL" --dry-run | awk '/^  weights/ {print $2 * ($3 == "GiB" ? 1024 : 1)}')
 LLV_MEM_AVAILABLE=$(awk -v w="$weights" 'BEGIN {printf "%d", (w + 0.5) * 1048576}') "$RUN" -m "$MODEL" -p hi -n 2 -c 4096 \
     >"$TMP/out" 2>"$TMP/err"
 check '[ $? -eq 1 ] && grep -q "a session of 4096 tokens needs" "$TMP/err"' "a session that does not fit: a message"

@@ -220,7 +220,8 @@ static void print_verbose(const llv_model *m, const llv_result *r) {
 }
 
 static void print_bytes(FILE *f, const char *what, uint64_t b, const char *note) {
-    fprintf(f, "  %-10s %9.1f MiB%s%s\n", what, (double)b / (1 << 20), note[0] ? "  " : "", note);
+    if (b >= (1ull << 30)) fprintf(f, "  %-10s %9.2f GiB%s%s\n", what, (double)b / (1ull << 30), note[0] ? "  " : "", note);
+    else fprintf(f, "  %-10s %9.1f MiB%s%s\n", what, (double)b / (1 << 20), note[0] ? "  " : "", note);
 }
 
 /* --dry-run (stdout) and --verbose (stderr): what the model needs before it runs. */
