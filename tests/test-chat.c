@@ -496,8 +496,68 @@ static void test_mutations(void) {
     printf("  mutations: %d of 4000 still valid\n", n_ok);
 }
 
+/* ChatML: recognised from SmolLM2's template (its default system turn taken
+ * from the Jinja literal), rendered as jinja2 renders it (tests/peer/
+ * check-template.py compares with jinja2 itself on the real file); names
+ * override; a template of neither family renders nothing, with a message. */
+#define CHECK_STR(got, want)                                                                                    \
+    CHECK_MSG((got) && !strcmp((got), (want)), "rendered:\n%s\nexpected:\n%s", (got) ? (got) : "(null)", (want))
+
+static void test_chatml(void) {
+    if (!llv_test_case("chatml")) return;
+    static const char smol[] =
+        "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
+        "You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>'"
+        " + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt"
+        " %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+    llv_error err = {0};
+    llv_chat_format f;
+    CHECK_OK(llv_chat_format_init(&f, smol, NULL, &err), &err);
+    CHECK(f.kind == LLV_CHAT_CHATML && !strcmp(llv_chat_format_name(&f), "chatml"));
+    llv_message m[3] = {{.role = "user", .content = "Hi"}, {.role = "assistant", .content = "Hello!"},
+                        {.role = "user", .content = "Bye"}};
+    llv_chat_params p = llv_chat_default_params();
+    char *out = NULL;
+    CHECK_OK(llv_chat_render_text(&f, m, 3, &p, false, &out, NULL, &err), &err);
+    CHECK_STR(out, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+                   "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"
+                   "<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n");
+    free(out);
+    /* a system message replaces the default; continuation has no default turn */
+    llv_message sys[2] = {{.role = "system", .content = "Be brief."}, {.role = "user", .content = "Hi"}};
+    CHECK_OK(llv_chat_render_text(&f, sys, 2, &p, false, &out, NULL, &err), &err);
+    CHECK_STR(out, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    free(out);
+    CHECK_OK(llv_chat_render_text(&f, m + 2, 1, &p, true, &out, NULL, &err), &err);
+    CHECK_STR(out, "<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n");
+    free(out);
+    CHECK(!strcmp(llv_chat_format_close(&f), "<|im_end|>\n") && !strcmp(llv_chat_format_gap(&f), "\n"));
+    /* images and tools have no place in ChatML */
+    static const unsigned char px = 0;
+    llv_part parts[2] = {{.type = LLV_PART_IMAGE, .image = &px, .image_bytes = 1}, {.type = LLV_PART_TEXT, .text = "x"}};
+    llv_message img = {.role = "user", .parts = parts, .n_parts = 2};
+    CHECK_STATUS(llv_chat_render_text(&f, &img, 1, &p, false, &out, NULL, &err), LLV_ERR_UNSUPPORTED, &err);
+    p.tools_json = "[]";
+    CHECK_STATUS(llv_chat_render_text(&f, m, 1, &p, false, &out, NULL, &err), LLV_ERR_UNSUPPORTED, &err);
+    p.tools_json = NULL;
+    llv_chat_format_free(&f);
+    /* a template of neither family: loads, renders nothing, names the override */
+    CHECK_OK(llv_chat_format_init(&f, "{{ messages[0]['content'] }}", NULL, &err), &err);
+    CHECK(f.kind == LLV_CHAT_UNSUPPORTED);
+    CHECK_STATUS(llv_chat_render_text(&f, m, 1, &p, false, &out, NULL, &err), LLV_ERR_UNSUPPORTED, &err);
+    CHECK(strstr(err.message, "--chat-template") != NULL);
+    llv_chat_format_free(&f);
+    /* names override the file; an unknown name is an error; no template = Llama 3 */
+    CHECK_OK(llv_chat_format_init(&f, "{{ messages[0]['content'] }}", "chatml", &err), &err);
+    CHECK(f.kind == LLV_CHAT_CHATML && f.default_system == NULL);
+    CHECK_STATUS(llv_chat_format_init(&f, smol, "vicuna", &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_OK(llv_chat_format_init(&f, NULL, NULL, &err), &err);
+    CHECK(f.kind == LLV_CHAT_LLAMA3);
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
+    test_chatml();
     test_golden_renders();
     test_continuation();
     test_today_and_buffers();

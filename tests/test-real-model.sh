@@ -51,6 +51,18 @@ What language is spoken in Spain?|Spanish
 What is the largest ocean on Earth?|Pacific
 QA
 
+# --- a two-turn chat: the second turn continues the ChatML history -----------
+printf 'What is the capital of Japan?\nWhat is the capital of Germany?\n/quit\n' |
+  "$BIN/llv-run" -m "$MODEL" --chat --json -n 32 --temperature 0 -t 2 >"$T/chat" 2>"$T/err"
+# after "...Tokyo.<|im_end|>" the template continues with "\n<|im_start|>user\n...": exactly those tokens are added
+want=$("$BIN/llv-tokenize" -m "$MODEL" --no-bos --ids -p $'\n<|im_start|>user\nWhat is the capital of Germany?<|im_end|>\n<|im_start|>assistant\n' |
+  python3 -c "import json,sys; print(len(json.load(sys.stdin)))")
+if python3 -c "
+import json, sys
+a, b = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(0 if 'Tokyo' in a['response'] and 'Berlin' in b['response'] and b['usage']['prompt_tokens'] == int(sys.argv[2]) else 1)" \
+  "$T/chat" "$want"; then ok; else bad "two-turn chat ($want tokens expected for turn 2): $(cat "$T/chat" "$T/err")"; fi
+
 # --- the same model behind llv-server ---------------------------------------
 if command -v curl >/dev/null; then
   "$BIN/llv-server" -m "$MODEL" --host 127.0.0.1 --port 0 --threads 2 --model-name smollm2 2>"$T/server.log" &
