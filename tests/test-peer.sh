@@ -4,7 +4,10 @@
 # the same real GGUF (SmolLM2-135M-Instruct Q4_1): tokenization of tricky
 # strings, last-position logits of five prompts within a stated tolerance,
 # and greedy answers (up to 64 tokens) token for token identical
-# (tools/peer/compare.py). Skips (77) where the peer cannot be installed.
+# (tools/peer/compare.py); and the model written by llama.cpp's own quantizer in
+# eight types (its Q*_K_M mixes with their fallbacks): each loads and llv stays as
+# close to the exact dequantized model as llama.cpp. Skips (77) where the peer
+# cannot be installed.
 set -u
 SRC=${LLV_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 BIN=${LLV_BIN_DIR:-$SRC/build/bin}
@@ -16,4 +19,5 @@ if [ -z "$PY" ] || [ ! -x "$PY" ] || [ -z "$MODEL" ]; then
   PY=$(echo "$out" | sed -n 1p)
   MODEL=$(echo "$out" | sed -n 2p)
 fi
-"$PY" "$SRC/tools/peer/compare.py" --model "$MODEL" --llv-bin "$BIN" --threads 2
+"$PY" "$SRC/tools/peer/compare.py" --model "$MODEL" --llv-bin "$BIN" --threads 2 \
+  --quants Q2_K,Q3_K_M,Q4_K_M,Q5_K_M,Q6_K,Q5_0,Q5_1,Q8_0

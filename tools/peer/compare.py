@@ -16,6 +16,14 @@ a rounding that flips in one of 30 layers moves the logits by a few tenths
 (each engine is 0.8-1.8 away from the exact dequantized model, and about as far
 from the other): free-running greedy answers then part at the first near tie
 and are reported, not required to match (see README, Real models).
+4. With --quants: llama.cpp's own quantizer writes the model in each listed
+   type (its mixes, with its fallbacks for rows that are not whole blocks);
+   llv must load each file, stay as close to the exact dequantized model
+   (llv's ref kernels) as llama.cpp does (mean rms logit error over the five
+   prompts at most 2x llama.cpp's + 0.05: the two engines' errors measure
+   0.19-0.5 and their ratio 0.7-1.9 from prompt to prompt; a wrong scale or
+   offset in a kernel costs logits, not tenths), and follow llama.cpp's greedy answers up to near ties
+   (gap <= 2 x --tie).
 Prints one line per check; the last line is `peer-compare: ...`; exit status 1
 if a check fails. Without --model it uses SmolLM2-135M-Instruct
 Q4_1 from tools/peer/setup.sh.
@@ -48,10 +56,11 @@ PROMPTS = [
 ]
 
 
-def llv_results(bin_dir, model, prompts, tokens, threads):
+def llv_results(bin_dir, model, prompts, tokens, threads, isa=None):
     req = "".join(json.dumps(dict(p, max_tokens=tokens)) + "\n" for p in prompts)
+    env = dict(os.environ, LLV_ISA=isa) if isa else None  # isa "ref": dequantize + F32 arithmetic, exact
     out = subprocess.run([os.path.join(bin_dir, "peer-logits"), model, "--threads", str(threads)], input=req,
-                         capture_output=True, text=True, check=True).stdout
+                         capture_output=True, text=True, check=True, env=env).stdout
     res = [json.loads(line) for line in out.splitlines()]
     for r in res:
         if "error" in r:
@@ -65,6 +74,42 @@ def llv_tokenize(bin_dir, model, text):
     return json.loads(out)
 
 
+def follow_check(llm, llama_cpp, bin_dir, model, prompts, tokens, threads, tie):
+    """llama.cpp's greedy answers, and llv following them (teacher forcing): per prompt the max |logit diff|
+    at the last prompt position, and the steps where llv's top token differs with both engines' gaps."""
+    vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+    eog = {t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)}
+    first = llv_results(bin_dir, model, [dict(p, max_tokens=1) for p in prompts], 1, threads)
+    exact = llv_results(bin_dir, model, [dict(p, max_tokens=1) for p in prompts], 1, threads, isa="ref")
+    runs, rms = [], []
+    for r, x in zip(first, exact):
+        ids = r["ids"]
+        llm.reset()
+        llm.eval(ids)
+        cpp, got, ex = (np.array(v, dtype=np.float64) for v in (llm.scores[len(ids) - 1], r["logits"], x["logits"]))
+        diff = float(np.max(np.abs(cpp - got)))
+        rms.append((float(np.sqrt(np.mean((got - ex) ** 2))), float(np.sqrt(np.mean((cpp - ex) ** 2)))))
+        greedy, rows = [], []
+        for _ in range(tokens):
+            row = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+            t = int(np.argmax(row))
+            greedy.append(t)
+            rows.append(row)
+            if t in eog:
+                break
+            llm.eval([t])
+        runs.append((diff, greedy, rows))
+    forced = llv_results(bin_dir, model, [dict(p, follow=g) for p, (_, g, _) in zip(prompts, runs)], tokens, threads)
+    out = []
+    for (diff, g, rows), r in zip(runs, forced):
+        diffs = []
+        for t, row, (arg, top, at) in zip(g, rows, r["forced"]):
+            if arg != t:
+                diffs.append((top - at, float(row[t] - row[arg])))
+        out.append((diff, len(g), diffs))
+    return out, rms
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None)
@@ -75,6 +120,9 @@ def main():
                     help="max |logit difference| at the last prompt position (default 1.5, see README)")
     ap.add_argument("--tie", type=float, default=0.5,
                     help="a differing top token is a near tie when both engines' gaps are within this (0.5)")
+    ap.add_argument("--quants", default="",
+                    help="also quantize the model (dequantized to F32 by llv-quantize) with llama.cpp's own quantizer "
+                         "to these types (e.g. Q2_K,Q3_K_M,Q4_K_M,Q5_K_M,Q6_K,Q5_0,Q5_1) and check llv on each file")
     args = ap.parse_args()
     model = args.model
     if model is None:
@@ -153,6 +201,41 @@ def main():
         fails += bad > 0
     print(f"teacher forcing: {steps} steps, {steps - ties} same top token, {ties} near ties (largest gap "
           f"{worst_tie:.3f}, allowed {args.tie})")
+    # 4. files written by llama.cpp's quantizer: every type llv reads, in llama.cpp's mixes
+    if args.quants:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            f32 = os.path.join(tmp, "f32.gguf")
+            subprocess.run([os.path.join(args.llv_bin, "llv-quantize"), model, f32, "f32", "--quiet"], check=True)
+            for q in args.quants.split(","):
+                out = os.path.join(tmp, q + ".gguf")
+                qp = llama_cpp.llama_model_quantize_default_params()
+                qp.ftype = getattr(llama_cpp, "LLAMA_FTYPE_MOSTLY_" + q)
+                qp.nthread = args.threads
+                if llama_cpp.llama_model_quantize(f32.encode(), out.encode(), qp) != 0:
+                    fails += 1
+                    print(f"FAIL {q}: llama.cpp's quantizer failed")
+                    continue
+                types = subprocess.run([os.path.join(args.llv_bin, "llv-run"), "-m", out, "--dry-run"],
+                                       capture_output=True, text=True)
+                qllm = llama_cpp.Llama(model_path=out, n_ctx=1024, n_batch=512, n_threads=args.threads,
+                                       n_threads_batch=args.threads, logits_all=True, verbose=False)
+                res, rms = follow_check(qllm, llama_cpp, args.llv_bin, out, PROMPTS, 24, args.threads, args.tie)
+                del qllm
+                n_steps = sum(n for _, n, _ in res)
+                near = [d for _, _, ds in res for d in ds]
+                worst_gap = max([max(a, b) for a, b in near], default=0.0)
+                e_llv, e_cpp = float(np.mean([a for a, _ in rms])), float(np.mean([b for _, b in rms]))
+                # llv's integer arithmetic must be as close to the exact dequantized model as llama.cpp's
+                ok = types.returncode == 0 and e_llv <= 2 * e_cpp + 0.05 and worst_gap <= 2 * args.tie
+                fails += not ok
+                print(f"{'ok  ' if ok else 'FAIL'} llama.cpp {q:7} file ({os.path.getsize(out) / 2**20:.0f} MiB): loads; "
+                      f"rms logit error vs exact: llv {e_llv:.3f}, llama.cpp {e_cpp:.3f}; teacher forcing "
+                      f"{n_steps - len(near)}/{n_steps} same top token, {len(near)} near ties (largest gap "
+                      f"{worst_gap:.3f}, allowed {2 * args.tie})")
+                if types.returncode:
+                    print("     " + types.stderr.strip()[:300])
+
     print(f"peer-compare: {len(PROMPTS)} prompts, max |logit diff| {worst:.3f}, free greedy identical "
           f"{same}/{len(PROMPTS)}, forced steps agreeing {steps - ties}/{steps} (others near ties), tokenizer "
           f"{tok_ok}/{len(TOKENIZER_CASES)}")
