@@ -3,8 +3,8 @@
 # tools/peer/requirements.txt, built from source by tools/peer/setup.sh) on
 # the same real GGUF (SmolLM2-135M-Instruct Q4_1): tokenization of tricky
 # strings, last-position logits of five prompts within a stated tolerance,
-# and greedy answers (up to 64 tokens) token for token identical
-# (tools/peer/compare.py); and the model written by llama.cpp's own quantizer in
+# llv following llama.cpp's greedy answers (up to 64 tokens) with the same top
+# token at every step but near ties (tools/peer/compare.py); and the model written by llama.cpp's own quantizer in
 # eight types (its Q*_K_M mixes with their fallbacks): each loads and llv stays as
 # close to the exact dequantized model as llama.cpp. Skips (77) where the peer
 # cannot be installed.
