@@ -293,6 +293,43 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
     return scale;
 }
 
+/* Q4_K and Q5_K: the 8 sub-block scales and mins as 6-bit values against the
+ * block's d and dmin (packed as llv_q4k_scale_min reads them), then x
+ * requantized to 0..nmax against the rounded scales actually stored (ggml's
+ * quantize_row_q{4,5}_K_ref: uint8 conversion first, then min(63, .)). */
+static void pack_scales_mins(const float *x, const float *scales, const float *mins, float max_scale, float max_min,
+                             int nmax, uint16_t *d_out, uint16_t *dmin_out, uint8_t packed[LLV_K_SCALE_SIZE],
+                             uint8_t *L) {
+    float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    memset(packed, 0, LLV_K_SCALE_SIZE);
+    for (int j = 0; j < LLV_QK_K / 32; j++) {
+        uint8_t ls = (uint8_t)LLV_MIN(63, (uint8_t)nearest_int(inv_scale * scales[j]));
+        uint8_t lm = (uint8_t)LLV_MIN(63, (uint8_t)nearest_int(inv_min * mins[j]));
+        if (j < 4) {
+            packed[j] = ls;
+            packed[j + 4] = lm;
+        } else {
+            packed[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+            packed[j - 4] |= (uint8_t)((ls >> 4) << 6);
+            packed[j] |= (uint8_t)((lm >> 4) << 6);
+        }
+    }
+    *d_out = llv_f32_to_f16(max_scale / 63.f);
+    *dmin_out = llv_f32_to_f16(max_min / 63.f);
+    for (int j = 0; j < LLV_QK_K / 32; j++) {
+        uint8_t sc, m;
+        llv_q4k_scale_min(j, packed, &sc, &m);
+        const float d = llv_f16_to_f32(*d_out) * sc;
+        if (d == 0.0f) continue;
+        const float dm = llv_f16_to_f32(*dmin_out) * m;
+        for (int ii = 0; ii < 32; ii++) {
+            int l = nearest_int((x[32 * j + ii] + dm) / d);
+            L[32 * j + ii] = (uint8_t)LLV_MAX(0, LLV_MIN(nmax, l));
+        }
+    }
+}
+
 void llv_ref_q4_K_from_f32(const float *x, void *dst, int64_t n) {
     llv_block_q4_K *y = dst;
     uint8_t L[LLV_QK_K], Laux[32];
@@ -308,35 +345,7 @@ void llv_ref_q4_K_from_f32(const float *x, void *dst, int64_t n) {
             if (scales[j] > max_scale) max_scale = scales[j];
             if (mins[j] > max_min) max_min = mins[j];
         }
-        float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-        float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-        memset(y[i].scales, 0, sizeof y[i].scales);
-        for (int j = 0; j < LLV_QK_K / 32; j++) {
-            uint8_t ls = (uint8_t)LLV_MAX(0, LLV_MIN(63, nearest_int(inv_scale * scales[j])));
-            uint8_t lm = (uint8_t)LLV_MAX(0, LLV_MIN(63, nearest_int(inv_min * mins[j])));
-            if (j < 4) {
-                y[i].scales[j] = ls;
-                y[i].scales[j + 4] = lm;
-            } else {
-                y[i].scales[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
-                y[i].scales[j - 4] |= (uint8_t)((ls >> 4) << 6);
-                y[i].scales[j] |= (uint8_t)((lm >> 4) << 6);
-            }
-        }
-        y[i].d = llv_f32_to_f16(max_scale / 63.f);
-        y[i].dmin = llv_f32_to_f16(max_min / 63.f);
-        /* requantize against the rounded 6-bit scales actually stored */
-        for (int j = 0; j < LLV_QK_K / 32; j++) {
-            uint8_t sc, m;
-            llv_q4k_scale_min(j, y[i].scales, &sc, &m);
-            const float d = llv_f16_to_f32(y[i].d) * sc;
-            if (d == 0.0f) continue;
-            const float dm = llv_f16_to_f32(y[i].dmin) * m;
-            for (int ii = 0; ii < 32; ii++) {
-                int l = nearest_int((x[32 * j + ii] + dm) / d);
-                L[32 * j + ii] = (uint8_t)LLV_MAX(0, LLV_MIN(15, l));
-            }
-        }
+        pack_scales_mins(x, scales, mins, max_scale, max_min, 15, &y[i].d, &y[i].dmin, y[i].scales, L);
         uint8_t *q = y[i].qs;
         for (int j = 0; j < LLV_QK_K; j += 64, q += 32)
             for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
@@ -703,35 +712,7 @@ void llv_ref_q5_K_from_f32(const float *x, void *dst, int64_t n) {
             if (scales[j] > max_scale) max_scale = scales[j];
             if (mins[j] > max_min) max_min = mins[j];
         }
-        float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-        float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-        memset(y[i].scales, 0, sizeof y[i].scales);
-        for (int j = 0; j < LLV_QK_K / 32; j++) {
-            /* ggml: uint8 conversion first, then min(63, .) */
-            uint8_t ls = (uint8_t)LLV_MIN(63, (uint8_t)nearest_int(inv_scale * scales[j]));
-            uint8_t lm = (uint8_t)LLV_MIN(63, (uint8_t)nearest_int(inv_min * mins[j]));
-            if (j < 4) {
-                y[i].scales[j] = ls;
-                y[i].scales[j + 4] = lm;
-            } else {
-                y[i].scales[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
-                y[i].scales[j - 4] |= (uint8_t)((ls >> 4) << 6);
-                y[i].scales[j] |= (uint8_t)((lm >> 4) << 6);
-            }
-        }
-        y[i].d = llv_f32_to_f16(max_scale / 63.f);
-        y[i].dmin = llv_f32_to_f16(max_min / 63.f);
-        for (int j = 0; j < LLV_QK_K / 32; j++) {
-            uint8_t sc, m;
-            llv_q4k_scale_min(j, y[i].scales, &sc, &m);
-            const float d = llv_f16_to_f32(y[i].d) * sc;
-            if (d == 0.0f) continue;
-            const float dm = llv_f16_to_f32(y[i].dmin) * m;
-            for (int ii = 0; ii < 32; ii++) {
-                int l = nearest_int((x[32 * j + ii] + dm) / d);
-                L[32 * j + ii] = (uint8_t)LLV_MAX(0, LLV_MIN(31, l));
-            }
-        }
+        pack_scales_mins(x, scales, mins, max_scale, max_min, 31, &y[i].d, &y[i].dmin, y[i].scales, L);
         uint8_t *qh = y[i].qh, *ql = y[i].qs;
         memset(qh, 0, sizeof y[i].qh);
         for (int j = 0, b = 0; j < LLV_QK_K; j += 64, b += 2, ql += 32) {
