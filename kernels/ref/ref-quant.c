@@ -29,6 +29,19 @@ static inline int nearest_int(float v) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
+/* The value of largest magnitude, sign kept (the first of equal magnitudes);
+ * *amax (if not NULL) = its magnitude. ggml's quantizers scale from it. */
+static float max_signed(const float *x, int n, float *amax) {
+    float m = 0.0f, a = 0.0f;
+    for (int i = 0; i < n; i++)
+        if (fabsf(x[i]) > a) {
+            a = fabsf(x[i]);
+            m = x[i];
+        }
+    if (amax) *amax = a;
+    return m;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Q8_0                                                                      */
 /* ------------------------------------------------------------------------- */
@@ -61,13 +74,7 @@ void llv_ref_q4_0_from_f32(const float *x, void *dst, int64_t n) {
     llv_block_q4_0 *y = dst;
     for (int64_t i = 0; i < n / LLV_QK4_0; i++, x += LLV_QK4_0) {
         /* the value of largest magnitude maps to -8, keeping its sign */
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < LLV_QK4_0; j++) {
-            if (amax < fabsf(x[j])) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
-        }
+        const float max = max_signed(x, LLV_QK4_0, NULL);
         const float d = max / -8.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = llv_f32_to_f16(d);
@@ -149,13 +156,7 @@ void llv_ref_q5_0_from_f32(const float *x, void *dst, int64_t n) {
     llv_block_q5_0 *y = dst;
     for (int64_t i = 0; i < n / LLV_QK5_0; i++, x += LLV_QK5_0) {
         /* as Q4_0: the value of largest magnitude maps to -16 */
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < LLV_QK5_0; j++) {
-            if (amax < fabsf(x[j])) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
-        }
+        const float max = max_signed(x, LLV_QK5_0, NULL);
         const float d = max / -16.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = llv_f32_to_f16(d);
@@ -378,14 +379,8 @@ void llv_ref_q4_K_to_f32(const void *src, float *y, int64_t n) {
  * weighted search over 19 candidate scales (ggml's make_qx_quants with
  * rmse_type 1, no importance weights). Returns the scale. */
 static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax;
+    const float max = max_signed(x, n, &amax);
     if (amax < GROUP_MAX_EPS) {
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.f;
@@ -574,14 +569,8 @@ void llv_ref_q2_K_to_f32(const void *src, float *y, int64_t n) {
  * values to the level that most improves the x^2-weighted fit (ggml's
  * make_q3_quants with do_rmse). L is returned offset by nmax. */
 static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax;
+    const float max = max_signed(x, n, &amax);
     if (amax < GROUP_MAX_EPS) {
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.f;
@@ -628,15 +617,8 @@ void llv_ref_q3_K_from_f32(const float *x, void *dst, int64_t n) {
     int8_t L[LLV_QK_K], sc[LLV_QK_K / 16];
     float scales[LLV_QK_K / 16];
     for (int64_t i = 0; i < n / LLV_QK_K; i++, x += LLV_QK_K) {
-        float max_scale = 0, amax = 0;
-        for (int j = 0; j < LLV_QK_K / 16; j++) {
-            scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
-            const float scale = fabsf(scales[j]);
-            if (scale > amax) {
-                amax = scale;
-                max_scale = scales[j];
-            }
-        }
+        for (int j = 0; j < LLV_QK_K / 16; j++) scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
+        const float max_scale = max_signed(scales, LLV_QK_K / 16, NULL);
         memset(y[i].scales, 0, sizeof y[i].scales);
         if (max_scale != 0.0f) {
             /* signed 6-bit scales: low nibbles in bytes 0-7, the 2 high bits in 8-11 */
