@@ -156,11 +156,30 @@ class Encoder:
         return ids, lab
 
 
+def referents(pic, kind, q, a):
+    """The objects a question is about, as (colour, shape, slot): the one it names (or None)
+    and the one its answer names (the neighbour for left/right questions, else the same)."""
+    objs = pic.objects()
+    x = None
+    for o in objs:
+        c, s, _ = o
+        if (kind == "colour" and f" {s}?" in q) or (kind == "shape" and f" {c} one" in q) or \
+                (kind in ("where", "left", "right", "yes") and f"{c} {s}" in q):
+            x = o
+    if x is None:
+        return None, None
+    y = x
+    if kind in ("left", "right"):
+        y = next((o for o in objs if o != x and f"{o[0]} {o[1]}" in a), None)
+    return x, y
+
+
 def picture_rows(rng, max_single, chat):
     """One picture and its rows: each of its questions alone (at most max_single), and when
-    `chat` one conversation of 3-5 turns (sometimes with a text-only turn inside)."""
+    `chat` one conversation of 3-5 turns (sometimes with a text-only turn inside). A single
+    row is ([(q, a)], (x, y)) with the referents of its question."""
     pic = shapes.random_picture(rng)
-    singles = [[(q, a)] for _, q, a in shapes.questions(pic, rng)[:max_single]]
+    singles = [([(q, a)], referents(pic, k, q, a)) for k, q, a in shapes.questions(pic, rng)[:max_single]]
     chats = []
     if chat:
         turns = [(q, a) for _, q, a in shapes.questions(pic, rng)[:int(rng.integers(3, 6))]]
@@ -228,14 +247,20 @@ def make_batch(rng, enc, proc, pictures, max_single, chats, n_text):
     from transformers.models.mllama.processing_mllama import (convert_sparse_cross_attention_mask_to_dense,
                                                               get_cross_attention_token_mask)
     pics, groups, labels = [], {"single": ([], []), "chat": ([], [])}, []
+    targets = ([], [])  # per single row: key mask of the named object, and of the answer's object
     for k in range(pictures):
         pic, singles, chat = picture_rows(rng, max_single, k < chats)
         pics.append([pic.render()])
         labels.append(patch_labels(pic))
-        for name, rows in (("single", singles), ("chat", chat)):
-            for turns in rows:
-                groups[name][0].append(enc.conversation(turns, True))
-                groups[name][1].append(k)
+        flat = labels[-1].reshape(-1)
+        for turns, (x, y) in singles:
+            groups["single"][0].append(enc.conversation(turns, True))
+            groups["single"][1].append(k)
+            targets[0].append(flat == object_label(*x) if x else np.zeros_like(flat, dtype=bool))
+            targets[1].append(flat == object_label(*y) if y else np.zeros_like(flat, dtype=bool))
+        for turns in chat:
+            groups["chat"][0].append(enc.conversation(turns, True))
+            groups["chat"][1].append(k)
     px = proc(images=pics, return_tensors="pt")
     out = []
     for name, (seqs, row_image) in groups.items():
@@ -246,6 +271,8 @@ def make_batch(rng, enc, proc, pictures, max_single, chats, n_text):
         cam = convert_sparse_cross_attention_mask_to_dense(masks, [px["num_tiles"][k] for k in row_image],
                                                            max_num_tiles=4, length=g["input_ids"].shape[1])
         g.update(cross_attention_mask=torch.from_numpy(cam), row_image=torch.tensor(row_image))
+        if name == "single":
+            g["attn_targets"] = [torch.from_numpy(np.stack(t)) for t in targets]
         out.append(g)
     if n_text:
         out.append(pad_rows([enc.conversation(t, False, random_date(rng)) for t in text_rows(rng, n_text)]))
@@ -254,7 +281,19 @@ def make_batch(rng, enc, proc, pictures, max_single, chats, n_text):
     return vision, out, torch.from_numpy(np.stack(labels))
 
 
-def step_loss(model, probe, vision, groups, labels, aux_weight):
+def attention_loss(attn, target, labels):
+    """-log of the cross-attention mass head 0 puts on the target keys, averaged over the
+    positions that predict answer tokens of rows that have a target."""
+    import torch
+    a = attn[:, 0, :-1]                                   # (rows, positions, keys)
+    mass = (a * target[:, None, :a.shape[-1]].to(a.dtype)).sum(-1)
+    use = (labels[:, 1:] != -100) & target.any(-1)[:, None]
+    if not bool(use.any()):
+        return a.sum() * 0
+    return -(torch.log(mass.clamp_min(1e-6)) * use).sum() / use.sum()
+
+
+def step_loss(model, probe, vision, groups, labels, aux_weight, attn_weight=0.0, attn_layers=(1, 3)):
     """Mean answer-token loss over the step's groups plus aux_weight times the patch-label
     loss, and the single-question loss. The vision tower runs once per picture; its
     projected states go to every row of that picture as cross_attention_states (what
@@ -267,17 +306,22 @@ def step_loss(model, probe, vision, groups, labels, aux_weight):
     aux = torch.nn.functional.cross_entropy(probe(out[:, 0]).reshape(-1, N_LABELS), labels.reshape(-1),
                                             ignore_index=-100)
     v = model.multi_modal_projector(out)                # (pictures, 1, tiles, patches, hidden)
-    total, count, first = 0.0, 0, None
+    total, count, first, att = 0.0, 0, None, 0.0
     for g in groups:
-        rows = {k: t for k, t in g.items() if k != "row_image"}
+        rows = {k: t for k, t in g.items() if k not in ("row_image", "attn_targets")}
         if "row_image" in g:
             x = v[g["row_image"]]
             rows["cross_attention_states"] = x.reshape(-1, x.shape[-2], x.shape[-1])  # as forward does
-        loss = model(**rows).loss
+        supervise = attn_weight > 0 and "attn_targets" in g
+        res = model(**rows, output_attentions=supervise)
+        loss = res.loss
+        if supervise:
+            for layer, t in zip(attn_layers, g["attn_targets"]):
+                att = att + attention_loss(res.attentions[layer], t, g["labels"]) / len(attn_layers)
         n = int((g["labels"][:, 1:] != -100).sum())
         total, count = total + loss * n, count + n
         first = loss if first is None else first
-    return total / count + aux_weight * aux, first, aux
+    return total / count + aux_weight * aux + attn_weight * att, first, aux, att
 
 
 # --------------------------------------------------------------------------- checkpoint
@@ -317,6 +361,9 @@ def main():
     ap.add_argument("--text-rows", type=int, default=4, help="text-only chats per step")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the patch-label loss")
+    ap.add_argument("--attn-weight", type=float, default=0.0,
+                    help="weight of the cross-attention supervision (head 0 of each cross-attention layer "
+                         "looks at the object the question names, then at the one the answer names)")
     ap.add_argument("--pos-init-scale", type=float, default=1.0,
                     help="scale of the vision tower's initial per-patch position embedding (experiment)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
@@ -392,16 +439,18 @@ def main():
                                             args.text_rows)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        loss, img_loss, aux = step_loss(model, probe, vision, groups, labels, args.aux_weight)
+        loss, img_loss, aux, att = step_loss(model, probe, vision, groups, labels, args.aux_weight, args.attn_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(probe.parameters()), 1.0)
         opt.step()
         ema = img_loss.item() if ema is None else 0.98 * ema + 0.02 * img_loss.item()
         ema_aux = aux.item() if step == 0 else 0.98 * ema_aux + 0.02 * aux.item()
+        att = float(att)
+        ema_att = att if step == 0 else 0.98 * ema_att + 0.02 * att
         if step % 50 == 0 or step == steps - 1:
             el = time.time() - t_start
-            log(f"step {step + 1}/{steps}  question loss {ema:.4f}  patch loss {ema_aux:.4f}  lr {lr_at(step):.2e}  {el:.0f} s "
+            log(f"step {step + 1}/{steps}  question loss {ema:.4f}  patch loss {ema_aux:.4f}  attention loss {ema_att:.3f}  lr {lr_at(step):.2e}  {el:.0f} s "
                 f"(eta {el / (step + 1) * (steps - step - 1):.0f} s)")
     if args.bench:
         log(f"{(time.time() - t_start) / args.bench:.3f} s/step")
