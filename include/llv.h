@@ -641,6 +641,10 @@ typedef struct llv_synth_params {
     uint64_t    seed;         /* 1                                             */
     llv_type    type;         /* LLV_TYPE_F32                                  */
     bool        hf_dir;       /* true: write an HF checkpoint directory        */
+    /* vision intermediate_layers_indices: n_v_interm = 0 keeps the preset's;
+     * else the first n_v_interm (at most 16) of v_interm, each 0..vision layers */
+    int32_t     n_v_interm;
+    int32_t     v_interm[16];
     llv_log_fn      log;
     void           *log_user;
     llv_progress_fn progress;

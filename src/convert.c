@@ -194,6 +194,32 @@ typedef struct hf_config {
     double  temp, top_p;
 } hf_config;
 
+/* The structural fields of c as an llv_hparams, for the rules the loader applies
+ * too (llv_hparams_check_*); every value was range-checked to fit an int32. */
+static void hf_hparams(const hf_config *c, llv_hparams *hp) {
+    memset(hp, 0, sizeof *hp);
+    hp->n_layer = (int32_t)c->n_layer;
+    hp->n_head = (int32_t)c->n_head;
+    hp->n_head_kv = (int32_t)c->n_kv;
+    hp->n_cross = c->n_cross;
+    memcpy(hp->cross_layers, c->cross, sizeof hp->cross_layers);
+    hp->v_n_embd = (int32_t)c->v_hidden;
+    hp->v_n_head = (int32_t)c->v_heads;
+    hp->v_n_layer = (int32_t)c->v_layers;
+    hp->v_image_size = (int32_t)c->v_image;
+    hp->v_patch_size = (int32_t)c->v_patch;
+    hp->v_n_interm = c->n_interm;
+    memcpy(hp->v_interm, c->interm, sizeof hp->v_interm);
+}
+
+/* Prefixes a failure's message with the config.json section it came from. */
+static llv_status in_section(llv_status s, const char *where, llv_error *err) {
+    if (s == LLV_OK || !err) return s;
+    char m[sizeof err->message];
+    snprintf(m, sizeof m, "%s", err->message);
+    return llv_err(err, s, "%s: %s", where, m);
+}
+
 static llv_status parse_rope_scaling(const cJSON *tc, hf_config *c, llv_error *err) {
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(tc, "rope_scaling");
     c->rope_llama3 = false;
@@ -235,9 +261,6 @@ static llv_status parse_text_config(const cJSON *tc, bool mllama, hf_config *c, 
     const cJSON *hd = cJSON_GetObjectItemCaseSensitive(tc, "head_dim");
     c->explicit_head_dim = hd && !cJSON_IsNull(hd);
     if ((s = jint(tc, w, "head_dim", c->hidden / c->n_head, 1, LLV_MAX_HEAD_DIM, &c->head_dim, err))) return s;
-    if (c->n_head % c->n_kv != 0)
-        return llv_err(err, LLV_ERR_FORMAT, "%s: num_attention_heads %lld not a multiple of num_key_value_heads %lld",
-                       w, (long long)c->n_head, (long long)c->n_kv);
     if (!c->explicit_head_dim && c->hidden % c->n_head != 0)
         return llv_err(err, LLV_ERR_FORMAT, "%s: hidden_size %lld not a multiple of num_attention_heads %lld", w,
                        (long long)c->hidden, (long long)c->n_head);
@@ -271,15 +294,10 @@ static llv_status parse_text_config(const cJSON *tc, bool mllama, hf_config *c, 
             memcpy(c->cross, def_cross, sizeof def_cross);
             c->n_cross = 8;
         }
-        for (int i = 0; i < c->n_cross; i++) {
-            if (c->cross[i] >= c->n_layer)
-                return llv_err(err, LLV_ERR_FORMAT, "%s: cross_attention_layers[%d] = %d >= num_hidden_layers %lld", w,
-                               i, c->cross[i], (long long)c->n_layer);
-            if (i > 0 && c->cross[i] <= c->cross[i - 1])
-                return llv_err(err, LLV_ERR_FORMAT, "%s: cross_attention_layers must be strictly increasing", w);
-        }
     }
-    return LLV_OK;
+    llv_hparams hp;
+    hf_hparams(c, &hp);
+    return in_section(llv_hparams_check_text(&hp, err), w, err);
 }
 
 static llv_status parse_vision_config(const cJSON *vc, hf_config *c, llv_error *err) {
@@ -305,20 +323,13 @@ static llv_status parse_vision_config(const cJSON *vc, hf_config *c, llv_error *
         memcpy(c->interm, def, sizeof def);
         c->n_interm = 5;
     }
-    for (int i = 0; i < c->n_interm; i++)
-        if (c->interm[i] >= c->v_layers)
-            return llv_err(err, LLV_ERR_FORMAT, "%s: intermediate_layers_indices[%d] = %d >= num_hidden_layers %lld", w,
-                           i, c->interm[i], (long long)c->v_layers);
+    llv_hparams hp;
+    hf_hparams(c, &hp);
+    if ((s = in_section(llv_hparams_check_vision(&hp, err), w, err))) return s;
     if ((s = jint(vc, w, "vision_output_dim", 7680, 1, 1 << 24, &c->v_out, err))) return s;
     if (c->v_out != c->v_hidden * (c->n_interm + 1))
         return llv_err(err, LLV_ERR_FORMAT, "%s: vision_output_dim %lld != hidden_size %lld * (%d intermediate + 1)", w,
                        (long long)c->v_out, (long long)c->v_hidden, c->n_interm);
-    if (c->v_hidden % c->v_heads != 0)
-        return llv_err(err, LLV_ERR_FORMAT, "%s: hidden_size %lld not a multiple of attention_heads %lld", w,
-                       (long long)c->v_hidden, (long long)c->v_heads);
-    if (c->v_image % c->v_patch != 0)
-        return llv_err(err, LLV_ERR_FORMAT, "%s: image_size %lld not a multiple of patch_size %lld", w,
-                       (long long)c->v_image, (long long)c->v_patch);
     const cJSON *ar = cJSON_GetObjectItemCaseSensitive(vc, "supported_aspect_ratios");
     c->n_aspect = 9;
     if (ar && cJSON_IsArray(ar)) c->n_aspect = cJSON_GetArraySize(ar) + 1;
