@@ -819,17 +819,6 @@ static bool same_type(llv_st_dtype d, int t) {
            (d == LLV_ST_BF16 && t == LLV_TYPE_BF16);
 }
 
-/* Drops the pages of a finished tensor from our mapping (they stay in the
- * page cache), so RSS does not grow with the checkpoint size. */
-static void drop_pages(const void *data, size_t n) {
-    long ps = sysconf(_SC_PAGESIZE);
-    if (ps <= 0 || n == 0) return;
-    uintptr_t a = (uintptr_t)data, b = a + n;
-    a = (a + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1);
-    b &= ~((uintptr_t)ps - 1);
-    if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
-}
-
 #define CHUNK_BYTES (16u << 20)
 #define PIECE_ELEMS (CHUNK_BYTES / 4)
 
@@ -879,7 +868,7 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
                 /* source rows below this one (whole heads when permuting) are done */
                 size_t used = (size_t)(hd ? r / hd * hd : r) * (size_t)ne0 * ssz;
                 if (used > dropped + CHUNK_BYTES) {
-                    drop_pages((const uint8_t *)t->data + dropped, used - dropped);
+                    llv_drop_pages((const uint8_t *)t->data + dropped, used - dropped);
                     dropped = used;
                 }
             }
@@ -900,7 +889,7 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
     QFLUSH();
 #undef QFLUSH
     if (fill) s = llv_gguf_writer_write(w, chunk, fill, err);
-    drop_pages(t->data, t->nbytes);
+    llv_drop_pages(t->data, t->nbytes);
     return s;
 }
 

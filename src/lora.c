@@ -103,10 +103,6 @@ static char *dup_cstr(const char *s) {
 
 static bool gstr_eq(llv_gguf_str s, const char *lit) { return s.len == strlen(lit) && !memcmp(s.ptr, lit, s.len); }
 
-static void fmt_ne(char *buf, size_t n, const llv_tensor *t) {
-    snprintf(buf, n, "{%lld, %lld}", (long long)t->ne[0], (long long)t->ne[1]);
-}
-
 static llv_status check_factor(const llv_model *m, const llv_tensor *t, llv_error *err) {
     size_t rb;
     if (t->n_dims != 2 || t->ne[2] != 1 || t->ne[3] != 1)
@@ -214,7 +210,7 @@ llv_status llv_lora_load(const llv_model *m, const char *name, const char *path,
         int64_t n_in = W->ne[0], n_out = llv_tensor_rows(W), r = t->ne[1];
         char got[64];
         if (t->ne[0] != n_in || r < 1 || r > LORA_MAX_RANK) {
-            fmt_ne(got, sizeof got, t);
+            llv_tensor_fmt_ne(got, sizeof got, t->n_dims, t->ne);
             s = llv_err(err, LLV_ERR_FORMAT,
                         "adapter tensor '%s': shape %s, expected {%lld, r} with 1 <= r <= %d (base '%s' has ne "
                         "{%lld, %lld})",
@@ -222,7 +218,7 @@ llv_status llv_lora_load(const llv_model *m, const char *name, const char *path,
             goto fail;
         }
         if (b->ne[0] != r || b->ne[1] != n_out) {
-            fmt_ne(got, sizeof got, b);
+            llv_tensor_fmt_ne(got, sizeof got, b->n_dims, b->ne);
             s = llv_err(err, LLV_ERR_FORMAT,
                         "adapter tensor '%s': shape %s, expected {%lld, %lld} (rank %lld from '%s', base '%s' has "
                         "%lld output rows)",

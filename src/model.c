@@ -81,14 +81,6 @@ static char *dup_str(llv_gguf_str s) {
 
 typedef enum bind_kind { B_F32, B_WEIGHT } bind_kind;
 
-static void fmt_ne(char *buf, size_t n, int nd, const int64_t *ne) {
-    size_t a = 0;
-    a += (size_t)snprintf(buf + a, n - a, "{");
-    for (int i = 0; i < nd && a < n; i++)
-        a += (size_t)snprintf(buf + a, n - a, "%s%lld", i ? ", " : "", (long long)ne[i]);
-    if (a < n) snprintf(buf + a, n - a, "}");
-}
-
 /* Binds `name` with shape ne[0..nd) (ggml order). B_F32: must be F32;
  * B_WEIGHT: any weight type whose rows are whole blocks. */
 static llv_status bind(llv_model *m, const char *name, int nd, const int64_t *ne, bind_kind kind,
@@ -99,8 +91,8 @@ static llv_status bind(llv_model *m, const char *name, int nd, const int64_t *ne
     for (int i = 0; i < LLV_MAX_DIMS; i++) ok = ok && t->ne[i] == (i < nd ? ne[i] : 1);
     if (!ok) {
         char want[96], got[96];
-        fmt_ne(want, sizeof want, nd, ne);
-        fmt_ne(got, sizeof got, t->n_dims, t->ne);
+        llv_tensor_fmt_ne(want, sizeof want, nd, ne);
+        llv_tensor_fmt_ne(got, sizeof got, t->n_dims, t->ne);
         return llv_err(err, LLV_ERR_FORMAT, "tensor '%s': shape %s, expected %s", name, got, want);
     }
     if (kind == B_F32 && t->type != LLV_TYPE_F32)
@@ -116,7 +108,7 @@ static llv_status bind(llv_model *m, const char *name, int nd, const int64_t *ne
 }
 
 static llv_status bind_f(llv_model *m, const char *name, int64_t n, const float **out, llv_error *err) {
-    const llv_tensor *t;
+    const llv_tensor *t = NULL;
     llv_status s = bind(m, name, 1, (const int64_t[]){n}, B_F32, &t, err);
     if (!s) *out = (const float *)t->data;
     return s;
