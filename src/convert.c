@@ -46,6 +46,7 @@
  */
 #include "common.h"
 #include "gguf.h"
+#include "json-file.h"
 #include "mmap.h"
 #include "model.h"
 #include "lora.h"
@@ -72,38 +73,6 @@ llv_convert_params llv_convert_default_params(void) {
 /* ------------------------------------------------------------------------- */
 /* JSON helpers                                                              */
 /* ------------------------------------------------------------------------- */
-
-/* Reads dir/name as JSON. *out = NULL and OK when the file is absent and
- * !required. */
-static llv_status read_json(const char *dir, const char *name, bool required, cJSON **out, llv_error *err) {
-    *out = NULL;
-    char *path = llv_path_join(dir, name);
-    if (!path) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
-    char *buf = NULL;
-    size_t n = 0;
-    llv_error e = {0};
-    llv_status rs = llv_file_read(path, SIZE_MAX, &buf, &n, &e);
-    if (rs != LLV_OK) {
-        llv_status s = LLV_OK;
-        if (rs != LLV_ERR_NOT_FOUND) s = llv_err(err, rs, "%s", e.message);
-        else if (required)
-            s = llv_err(err, LLV_ERR_NOT_FOUND, "%s: %s (not a Hugging Face checkpoint directory?)", path,
-                        strerror(ENOENT));
-        free(path);
-        return s;
-    }
-    cJSON *j = cJSON_ParseWithLength(buf, n);
-    free(buf);
-    if (!j || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        llv_status s = llv_err(err, LLV_ERR_FORMAT, "%s: not a valid JSON object", path);
-        free(path);
-        return s;
-    }
-    free(path);
-    *out = j;
-    return LLV_OK;
-}
 
 /* Integer value of o[key] (absent or null: def). */
 static llv_status jint(const cJSON *o, const char *where, const char *key, int64_t def, int64_t lo, int64_t hi,
@@ -214,10 +183,8 @@ static void hf_hparams(const hf_config *c, llv_hparams *hp) {
 
 /* Prefixes a failure's message with the config.json section it came from. */
 static llv_status in_section(llv_status s, const char *where, llv_error *err) {
-    if (s == LLV_OK || !err) return s;
-    char m[sizeof err->message];
-    snprintf(m, sizeof m, "%s", err->message);
-    return llv_err(err, s, "%s: %s", where, m);
+    if (s) llv_err_prefix(err, "%s", where);
+    return s;
 }
 
 static llv_status parse_rope_scaling(const cJSON *tc, hf_config *c, llv_error *err) {
@@ -339,7 +306,7 @@ static llv_status parse_vision_config(const cJSON *vc, hf_config *c, llv_error *
 static llv_status parse_config(const char *dir, hf_config *c, llv_log_fn log, void *log_user, llv_error *err) {
     memset(c, 0, sizeof *c);
     cJSON *cfg = NULL, *gen = NULL, *pre = NULL;
-    llv_status s = read_json(dir, "config.json", true, &cfg, err);
+    llv_status s = llv_json_read_object(dir, "config.json", true, &cfg, err);
     if (s) return s;
     const char *arch = NULL;
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
@@ -395,7 +362,7 @@ static llv_status parse_config(const char *dir, hf_config *c, llv_log_fn log, vo
     }
 
     /* generation defaults and ids: generation_config.json overrides config.json */
-    if ((s = read_json(dir, "generation_config.json", false, &gen, err))) goto done;
+    if ((s = llv_json_read_object(dir, "generation_config.json", false, &gen, err))) goto done;
     if (gen) {
         int64_t v = 0;
         bool present;
@@ -424,7 +391,7 @@ static llv_status parse_config(const char *dir, hf_config *c, llv_log_fn log, vo
         static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
         memcpy(c->mean, clip_mean, sizeof clip_mean);
         memcpy(c->std, clip_std, sizeof clip_std);
-        if ((s = read_json(dir, "preprocessor_config.json", false, &pre, err))) goto done;
+        if ((s = llv_json_read_object(dir, "preprocessor_config.json", false, &pre, err))) goto done;
         if (!pre) {
             llv_log(log, log_user, LLV_LOG_WARN, "no preprocessor_config.json: CLIP mean/std assumed");
         } else {
