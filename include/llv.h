@@ -666,7 +666,7 @@ LLV_API llv_status llv_synth(const char *out, const llv_synth_params *params, ll
 LLV_API llv_status llv_synth_lora(const char *out_dir, const char *preset, int32_t rank, uint64_t seed,
                                   llv_error *err);
 
-/* Describes the machine and build: ISA chosen, BLAS, threads. Static string. */
+/* Describes the machine and build: the CPU's ISA and the kernels chosen. Static string. */
 LLV_API const char *llv_system_info(void);
 
 #ifdef __cplusplus
