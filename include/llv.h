@@ -641,6 +641,10 @@ typedef struct llv_synth_params {
     uint64_t    seed;         /* 1                                             */
     llv_type    type;         /* LLV_TYPE_F32                                  */
     bool        hf_dir;       /* true: write an HF checkpoint directory        */
+    /* vision intermediate_layers_indices: n_v_interm = 0 keeps the preset's;
+     * else the first n_v_interm (at most 16) of v_interm, each 0..vision layers */
+    int32_t     n_v_interm;
+    int32_t     v_interm[16];
     llv_log_fn      log;
     void           *log_user;
     llv_progress_fn progress;
@@ -662,7 +666,7 @@ LLV_API llv_status llv_synth(const char *out, const llv_synth_params *params, ll
 LLV_API llv_status llv_synth_lora(const char *out_dir, const char *preset, int32_t rank, uint64_t seed,
                                   llv_error *err);
 
-/* Describes the machine and build: ISA chosen, BLAS, threads. Static string. */
+/* Describes the machine and build: the CPU's ISA and the kernels chosen. Static string. */
 LLV_API const char *llv_system_info(void);
 
 #ifdef __cplusplus

@@ -99,14 +99,13 @@ const llv_kernels *llv_kernels_get(llv_isa isa) {
 
 /* Static description of the CPU and the kernels AUTO selects (public API). */
 const char *llv_system_info(void) {
+    /* no BLAS: every matrix product runs on llv's own kernels */
     static const char *const info[3][3] = {
-        {"cpu: baseline x86-64 | kernels: ref | blas: openblas", "cpu: baseline x86-64 | kernels: avx2 | blas: openblas",
-         "cpu: baseline x86-64 | kernels: avx512 | blas: openblas"},
-        {"cpu: avx2+fma+f16c | kernels: ref | blas: openblas", "cpu: avx2+fma+f16c | kernels: avx2 | blas: openblas",
-         "cpu: avx2+fma+f16c | kernels: avx512 | blas: openblas"},
-        {"cpu: avx512 (vnni, bf16) | kernels: ref | blas: openblas",
-         "cpu: avx512 (vnni, bf16) | kernels: avx2 | blas: openblas",
-         "cpu: avx512 (vnni, bf16) | kernels: avx512 | blas: openblas"},
+        {"cpu: baseline x86-64 | kernels: ref", "cpu: baseline x86-64 | kernels: avx2",
+         "cpu: baseline x86-64 | kernels: avx512"},
+        {"cpu: avx2+fma+f16c | kernels: ref", "cpu: avx2+fma+f16c | kernels: avx2", "cpu: avx2+fma+f16c | kernels: avx512"},
+        {"cpu: avx512 (vnni, bf16) | kernels: ref", "cpu: avx512 (vnni, bf16) | kernels: avx2",
+         "cpu: avx512 (vnni, bf16) | kernels: avx512"},
     };
     int cpu = llv_kernels_isa_supported(LLV_ISA_AVX512) ? 2 : llv_kernels_isa_supported(LLV_ISA_AVX2) ? 1 : 0;
     const char *name = llv_kernels_get(LLV_ISA_AUTO)->name;

@@ -46,6 +46,7 @@
  */
 #include "common.h"
 #include "gguf.h"
+#include "json-file.h"
 #include "mmap.h"
 #include "model.h"
 #include "lora.h"
@@ -72,38 +73,6 @@ llv_convert_params llv_convert_default_params(void) {
 /* ------------------------------------------------------------------------- */
 /* JSON helpers                                                              */
 /* ------------------------------------------------------------------------- */
-
-/* Reads dir/name as JSON. *out = NULL and OK when the file is absent and
- * !required. */
-static llv_status read_json(const char *dir, const char *name, bool required, cJSON **out, llv_error *err) {
-    *out = NULL;
-    char *path = llv_path_join(dir, name);
-    if (!path) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
-    char *buf = NULL;
-    size_t n = 0;
-    llv_error e = {0};
-    llv_status rs = llv_file_read(path, SIZE_MAX, &buf, &n, &e);
-    if (rs != LLV_OK) {
-        llv_status s = LLV_OK;
-        if (rs != LLV_ERR_NOT_FOUND) s = llv_err(err, rs, "%s", e.message);
-        else if (required)
-            s = llv_err(err, LLV_ERR_NOT_FOUND, "%s: %s (not a Hugging Face checkpoint directory?)", path,
-                        strerror(ENOENT));
-        free(path);
-        return s;
-    }
-    cJSON *j = cJSON_ParseWithLength(buf, n);
-    free(buf);
-    if (!j || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        llv_status s = llv_err(err, LLV_ERR_FORMAT, "%s: not a valid JSON object", path);
-        free(path);
-        return s;
-    }
-    free(path);
-    *out = j;
-    return LLV_OK;
-}
 
 /* Integer value of o[key] (absent or null: def). */
 static llv_status jint(const cJSON *o, const char *where, const char *key, int64_t def, int64_t lo, int64_t hi,
@@ -194,6 +163,30 @@ typedef struct hf_config {
     double  temp, top_p;
 } hf_config;
 
+/* The structural fields of c as an llv_hparams, for the rules the loader applies
+ * too (llv_hparams_check_*); every value was range-checked to fit an int32. */
+static void hf_hparams(const hf_config *c, llv_hparams *hp) {
+    memset(hp, 0, sizeof *hp);
+    hp->n_layer = (int32_t)c->n_layer;
+    hp->n_head = (int32_t)c->n_head;
+    hp->n_head_kv = (int32_t)c->n_kv;
+    hp->n_cross = c->n_cross;
+    memcpy(hp->cross_layers, c->cross, sizeof hp->cross_layers);
+    hp->v_n_embd = (int32_t)c->v_hidden;
+    hp->v_n_head = (int32_t)c->v_heads;
+    hp->v_n_layer = (int32_t)c->v_layers;
+    hp->v_image_size = (int32_t)c->v_image;
+    hp->v_patch_size = (int32_t)c->v_patch;
+    hp->v_n_interm = c->n_interm;
+    memcpy(hp->v_interm, c->interm, sizeof hp->v_interm);
+}
+
+/* Prefixes a failure's message with the config.json section it came from. */
+static llv_status in_section(llv_status s, const char *where, llv_error *err) {
+    if (s) llv_err_prefix(err, "%s", where);
+    return s;
+}
+
 static llv_status parse_rope_scaling(const cJSON *tc, hf_config *c, llv_error *err) {
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(tc, "rope_scaling");
     c->rope_llama3 = false;
@@ -235,9 +228,6 @@ static llv_status parse_text_config(const cJSON *tc, bool mllama, hf_config *c, 
     const cJSON *hd = cJSON_GetObjectItemCaseSensitive(tc, "head_dim");
     c->explicit_head_dim = hd && !cJSON_IsNull(hd);
     if ((s = jint(tc, w, "head_dim", c->hidden / c->n_head, 1, LLV_MAX_HEAD_DIM, &c->head_dim, err))) return s;
-    if (c->n_head % c->n_kv != 0)
-        return llv_err(err, LLV_ERR_FORMAT, "%s: num_attention_heads %lld not a multiple of num_key_value_heads %lld",
-                       w, (long long)c->n_head, (long long)c->n_kv);
     if (!c->explicit_head_dim && c->hidden % c->n_head != 0)
         return llv_err(err, LLV_ERR_FORMAT, "%s: hidden_size %lld not a multiple of num_attention_heads %lld", w,
                        (long long)c->hidden, (long long)c->n_head);
@@ -271,15 +261,10 @@ static llv_status parse_text_config(const cJSON *tc, bool mllama, hf_config *c, 
             memcpy(c->cross, def_cross, sizeof def_cross);
             c->n_cross = 8;
         }
-        for (int i = 0; i < c->n_cross; i++) {
-            if (c->cross[i] >= c->n_layer)
-                return llv_err(err, LLV_ERR_FORMAT, "%s: cross_attention_layers[%d] = %d >= num_hidden_layers %lld", w,
-                               i, c->cross[i], (long long)c->n_layer);
-            if (i > 0 && c->cross[i] <= c->cross[i - 1])
-                return llv_err(err, LLV_ERR_FORMAT, "%s: cross_attention_layers must be strictly increasing", w);
-        }
     }
-    return LLV_OK;
+    llv_hparams hp;
+    hf_hparams(c, &hp);
+    return in_section(llv_hparams_check_text(&hp, err), w, err);
 }
 
 static llv_status parse_vision_config(const cJSON *vc, hf_config *c, llv_error *err) {
@@ -305,20 +290,13 @@ static llv_status parse_vision_config(const cJSON *vc, hf_config *c, llv_error *
         memcpy(c->interm, def, sizeof def);
         c->n_interm = 5;
     }
-    for (int i = 0; i < c->n_interm; i++)
-        if (c->interm[i] >= c->v_layers)
-            return llv_err(err, LLV_ERR_FORMAT, "%s: intermediate_layers_indices[%d] = %d >= num_hidden_layers %lld", w,
-                           i, c->interm[i], (long long)c->v_layers);
+    llv_hparams hp;
+    hf_hparams(c, &hp);
+    if ((s = in_section(llv_hparams_check_vision(&hp, err), w, err))) return s;
     if ((s = jint(vc, w, "vision_output_dim", 7680, 1, 1 << 24, &c->v_out, err))) return s;
     if (c->v_out != c->v_hidden * (c->n_interm + 1))
         return llv_err(err, LLV_ERR_FORMAT, "%s: vision_output_dim %lld != hidden_size %lld * (%d intermediate + 1)", w,
                        (long long)c->v_out, (long long)c->v_hidden, c->n_interm);
-    if (c->v_hidden % c->v_heads != 0)
-        return llv_err(err, LLV_ERR_FORMAT, "%s: hidden_size %lld not a multiple of attention_heads %lld", w,
-                       (long long)c->v_hidden, (long long)c->v_heads);
-    if (c->v_image % c->v_patch != 0)
-        return llv_err(err, LLV_ERR_FORMAT, "%s: image_size %lld not a multiple of patch_size %lld", w,
-                       (long long)c->v_image, (long long)c->v_patch);
     const cJSON *ar = cJSON_GetObjectItemCaseSensitive(vc, "supported_aspect_ratios");
     c->n_aspect = 9;
     if (ar && cJSON_IsArray(ar)) c->n_aspect = cJSON_GetArraySize(ar) + 1;
@@ -328,7 +306,7 @@ static llv_status parse_vision_config(const cJSON *vc, hf_config *c, llv_error *
 static llv_status parse_config(const char *dir, hf_config *c, llv_log_fn log, void *log_user, llv_error *err) {
     memset(c, 0, sizeof *c);
     cJSON *cfg = NULL, *gen = NULL, *pre = NULL;
-    llv_status s = read_json(dir, "config.json", true, &cfg, err);
+    llv_status s = llv_json_read_object(dir, "config.json", true, &cfg, err);
     if (s) return s;
     const char *arch = NULL;
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
@@ -384,7 +362,7 @@ static llv_status parse_config(const char *dir, hf_config *c, llv_log_fn log, vo
     }
 
     /* generation defaults and ids: generation_config.json overrides config.json */
-    if ((s = read_json(dir, "generation_config.json", false, &gen, err))) goto done;
+    if ((s = llv_json_read_object(dir, "generation_config.json", false, &gen, err))) goto done;
     if (gen) {
         int64_t v = 0;
         bool present;
@@ -413,7 +391,7 @@ static llv_status parse_config(const char *dir, hf_config *c, llv_log_fn log, vo
         static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
         memcpy(c->mean, clip_mean, sizeof clip_mean);
         memcpy(c->std, clip_std, sizeof clip_std);
-        if ((s = read_json(dir, "preprocessor_config.json", false, &pre, err))) goto done;
+        if ((s = llv_json_read_object(dir, "preprocessor_config.json", false, &pre, err))) goto done;
         if (!pre) {
             llv_log(log, log_user, LLV_LOG_WARN, "no preprocessor_config.json: CLIP mean/std assumed");
         } else {
@@ -808,17 +786,6 @@ static bool same_type(llv_st_dtype d, int t) {
            (d == LLV_ST_BF16 && t == LLV_TYPE_BF16);
 }
 
-/* Drops the pages of a finished tensor from our mapping (they stay in the
- * page cache), so RSS does not grow with the checkpoint size. */
-static void drop_pages(const void *data, size_t n) {
-    long ps = sysconf(_SC_PAGESIZE);
-    if (ps <= 0 || n == 0) return;
-    uintptr_t a = (uintptr_t)data, b = a + n;
-    a = (a + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1);
-    b &= ~((uintptr_t)ps - 1);
-    if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
-}
-
 #define CHUNK_BYTES (16u << 20)
 #define PIECE_ELEMS (CHUNK_BYTES / 4)
 
@@ -868,7 +835,7 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
                 /* source rows below this one (whole heads when permuting) are done */
                 size_t used = (size_t)(hd ? r / hd * hd : r) * (size_t)ne0 * ssz;
                 if (used > dropped + CHUNK_BYTES) {
-                    drop_pages((const uint8_t *)t->data + dropped, used - dropped);
+                    llv_drop_pages((const uint8_t *)t->data + dropped, used - dropped);
                     dropped = used;
                 }
             }
@@ -889,7 +856,7 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
     QFLUSH();
 #undef QFLUSH
     if (fill) s = llv_gguf_writer_write(w, chunk, fill, err);
-    drop_pages(t->data, t->nbytes);
+    llv_drop_pages(t->data, t->nbytes);
     return s;
 }
 

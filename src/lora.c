@@ -5,6 +5,8 @@
 #include "lora.h"
 
 #include "gguf.h"
+#include "json-file.h"
+#include "mmap.h"
 #include "ops.h"
 #include "safetensors.h"
 
@@ -102,10 +104,6 @@ static char *dup_cstr(const char *s) {
 }
 
 static bool gstr_eq(llv_gguf_str s, const char *lit) { return s.len == strlen(lit) && !memcmp(s.ptr, lit, s.len); }
-
-static void fmt_ne(char *buf, size_t n, const llv_tensor *t) {
-    snprintf(buf, n, "{%lld, %lld}", (long long)t->ne[0], (long long)t->ne[1]);
-}
 
 static llv_status check_factor(const llv_model *m, const llv_tensor *t, llv_error *err) {
     size_t rb;
@@ -214,7 +212,7 @@ llv_status llv_lora_load(const llv_model *m, const char *name, const char *path,
         int64_t n_in = W->ne[0], n_out = llv_tensor_rows(W), r = t->ne[1];
         char got[64];
         if (t->ne[0] != n_in || r < 1 || r > LORA_MAX_RANK) {
-            fmt_ne(got, sizeof got, t);
+            llv_tensor_fmt_ne(got, sizeof got, t->n_dims, t->ne);
             s = llv_err(err, LLV_ERR_FORMAT,
                         "adapter tensor '%s': shape %s, expected {%lld, r} with 1 <= r <= %d (base '%s' has ne "
                         "{%lld, %lld})",
@@ -222,7 +220,7 @@ llv_status llv_lora_load(const llv_model *m, const char *name, const char *path,
             goto fail;
         }
         if (b->ne[0] != r || b->ne[1] != n_out) {
-            fmt_ne(got, sizeof got, b);
+            llv_tensor_fmt_ne(got, sizeof got, b->n_dims, b->ne);
             s = llv_err(err, LLV_ERR_FORMAT,
                         "adapter tensor '%s': shape %s, expected {%lld, %lld} (rank %lld from '%s', base '%s' has "
                         "%lld output rows)",
@@ -473,16 +471,6 @@ done:
 /* PEFT -> GGUF                                                              */
 /* ------------------------------------------------------------------------- */
 
-static char *path_join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
-}
-
 static bool is_dir(const char *p) {
     struct stat sb;
     return p && stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
@@ -490,50 +478,6 @@ static bool is_dir(const char *p) {
 static bool is_file(const char *p) {
     struct stat sb;
     return p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
-static llv_status read_json_file(const char *path, cJSON **out, llv_error *err) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return llv_err(err, errno == ENOENT ? LLV_ERR_NOT_FOUND : LLV_ERR_IO, "%s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            if (cap > (64u << 20)) {
-                free(buf);
-                fclose(f);
-                return llv_err(err, LLV_ERR_LIMIT, "%s: larger than 64 MiB", path);
-            }
-            cap = (n + 4096 + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, 4096, f);
-        n += r;
-        if (r < 4096) break;
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return llv_err(err, LLV_ERR_IO, "%s: read error", path);
-    }
-    buf[n] = 0;
-    cJSON *j = cJSON_ParseWithLength(buf, n);
-    free(buf);
-    if (!j || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return llv_err(err, LLV_ERR_FORMAT, "%s: not a valid JSON object", path);
-    }
-    *out = j;
-    return LLV_OK;
 }
 
 /* Base shapes from a GGUF model file. */
@@ -567,13 +511,13 @@ static llv_status resolve_base(const char *adapter_dir, const char *base, const 
     }
     const cJSON *bn = cJSON_GetObjectItemCaseSensitive(acfg, "base_model_name_or_path");
     if (cJSON_IsString(bn) && bn->valuestring[0]) {
-        char *cfg = path_join(bn->valuestring, "config.json");
+        char *cfg = llv_path_join(bn->valuestring, "config.json");
         bool ok = is_dir(bn->valuestring) && is_file(cfg);
         free(cfg);
         if (ok) return llv_convert_read_base(bn->valuestring, b, err);
         if (is_file(bn->valuestring)) return base_from_gguf(bn->valuestring, b, err);
     }
-    char *cfg = path_join(adapter_dir, "config.json");
+    char *cfg = llv_path_join(adapter_dir, "config.json");
     bool here = is_file(cfg);
     free(cfg);
     if (here) return llv_convert_read_base(adapter_dir, b, err);
@@ -699,9 +643,8 @@ llv_status llv_convert_lora(const char *adapter_dir, const char *base, const cha
     float *rowf = NULL;
     void *rowo = NULL;
     llv_lora_base b;
-    char *path = path_join(adapter_dir, "adapter_config.json");
-    llv_status s = path ? read_json_file(path, &acfg, err) : llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
-    free(path);
+    char *path = NULL;
+    llv_status s = llv_json_read_object(adapter_dir, "adapter_config.json", true, &acfg, err);
     if (s) goto done;
 
     /* adapter_config.json: what this converter can represent */
@@ -753,7 +696,7 @@ llv_status llv_convert_lora(const char *adapter_dir, const char *base, const cha
     }
 
     if ((s = resolve_base(adapter_dir, base, acfg, &b, err))) goto done;
-    path = path_join(adapter_dir, "adapter_model.safetensors");
+    path = llv_path_join(adapter_dir, "adapter_model.safetensors");
     if (!path) {
         s = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;

@@ -106,3 +106,12 @@ char *llv_path_join(const char *dir, const char *name) {
     memcpy(p + a + 1, name, b + 1);
     return p;
 }
+
+void llv_drop_pages(const void *data, size_t n) {
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0 || n == 0) return;
+    uintptr_t a = (uintptr_t)data, b = a + n;
+    a = (a + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1);
+    b &= ~((uintptr_t)ps - 1);
+    if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
+}

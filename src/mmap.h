@@ -19,6 +19,10 @@ llv_status llv_file_map(const char *path, llv_mapping *map, llv_error *err);
 /* Unmaps and zeroes *map; a zeroed mapping is a no-op. */
 void llv_file_unmap(llv_mapping *map);
 
+/* Drops the whole pages inside [data, data + n) from a mapping (they stay in
+ * the page cache), so RSS does not grow with a streamed file's size. */
+void llv_drop_pages(const void *data, size_t n);
+
 /* "dir/name" (malloc'd; NULL when out of memory). */
 char *llv_path_join(const char *dir, const char *name);
 

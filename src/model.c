@@ -81,14 +81,6 @@ static char *dup_str(llv_gguf_str s) {
 
 typedef enum bind_kind { B_F32, B_WEIGHT } bind_kind;
 
-static void fmt_ne(char *buf, size_t n, int nd, const int64_t *ne) {
-    size_t a = 0;
-    a += (size_t)snprintf(buf + a, n - a, "{");
-    for (int i = 0; i < nd && a < n; i++)
-        a += (size_t)snprintf(buf + a, n - a, "%s%lld", i ? ", " : "", (long long)ne[i]);
-    if (a < n) snprintf(buf + a, n - a, "}");
-}
-
 /* Binds `name` with shape ne[0..nd) (ggml order). B_F32: must be F32;
  * B_WEIGHT: any weight type whose rows are whole blocks. */
 static llv_status bind(llv_model *m, const char *name, int nd, const int64_t *ne, bind_kind kind,
@@ -99,8 +91,8 @@ static llv_status bind(llv_model *m, const char *name, int nd, const int64_t *ne
     for (int i = 0; i < LLV_MAX_DIMS; i++) ok = ok && t->ne[i] == (i < nd ? ne[i] : 1);
     if (!ok) {
         char want[96], got[96];
-        fmt_ne(want, sizeof want, nd, ne);
-        fmt_ne(got, sizeof got, t->n_dims, t->ne);
+        llv_tensor_fmt_ne(want, sizeof want, nd, ne);
+        llv_tensor_fmt_ne(got, sizeof got, t->n_dims, t->ne);
         return llv_err(err, LLV_ERR_FORMAT, "tensor '%s': shape %s, expected %s", name, got, want);
     }
     if (kind == B_F32 && t->type != LLV_TYPE_F32)
@@ -116,7 +108,7 @@ static llv_status bind(llv_model *m, const char *name, int nd, const int64_t *ne
 }
 
 static llv_status bind_f(llv_model *m, const char *name, int64_t n, const float **out, llv_error *err) {
-    const llv_tensor *t;
+    const llv_tensor *t = NULL;
     llv_status s = bind(m, name, 1, (const int64_t[]){n}, B_F32, &t, err);
     if (!s) *out = (const float *)t->data;
     return s;
@@ -322,9 +314,6 @@ static llv_status read_hparams(loader *Ld, llv_error *err) {
         (s = opt_f32(g, K(Ld, "attention.layer_norm_rms_epsilon"), 1e-5f, &hp->rms_eps, err)) ||
         (s = opt_f32(g, K(Ld, "rope.freq_base"), ml ? 500000.0f : 10000.0f, &hp->rope_theta, err)))
         return s;
-    if (hp->n_head % hp->n_head_kv != 0)
-        return llv_err(err, LLV_ERR_FORMAT, "head_count %d not a multiple of head_count_kv %d", hp->n_head,
-                       hp->n_head_kv);
     if ((s = opt_i32(g, K(Ld, "attention.key_length"), hp->n_embd / hp->n_head, 2, LLV_MAX_HEAD_DIM, &hp->head_dim,
                      err)))
         return s;
@@ -402,14 +391,14 @@ static llv_status read_hparams(loader *Ld, llv_error *err) {
         if (s == LLV_ERR_NOT_FOUND) return llv_err(err, LLV_ERR_FORMAT, "missing key 'mllama.attention.cross_attention_layers'");
         if (s) return s;
         for (size_t i = 0; i < n; i++) {
-            if (cl[i] < 0 || cl[i] >= hp->n_layer || (i && cl[i] <= cl[i - 1]))
+            if (cl[i] < 0 || cl[i] >= hp->n_layer)
                 return llv_err(err, LLV_ERR_FORMAT, "cross_attention_layers[%zu] = %lld invalid for %d layers", i,
                                (long long)cl[i], hp->n_layer);
             hp->cross_layers[hp->n_cross++] = (int32_t)cl[i];
             hp->is_cross[cl[i]] = true;
         }
     }
-    return LLV_OK;
+    return llv_hparams_check_text(hp, err);
 }
 
 static llv_status read_vision_hparams(llv_model *m, llv_error *err) {
@@ -427,12 +416,6 @@ static llv_status read_vision_hparams(llv_model *m, llv_error *err) {
         (s = opt_i32(g, "mllama.vision.num_channels", 3, 3, 3, &hp->v_n_channels, err)) ||
         (s = opt_f32(g, "mllama.vision.attention.layer_norm_epsilon", 1e-5f, &hp->v_eps, err)))
         return s;
-    if (hp->v_n_embd % hp->v_n_head)
-        return llv_err(err, LLV_ERR_FORMAT, "vision embedding_length %d not a multiple of head_count %d",
-                       hp->v_n_embd, hp->v_n_head);
-    if (hp->v_image_size % hp->v_patch_size)
-        return llv_err(err, LLV_ERR_FORMAT, "vision image_size %d not a multiple of patch_size %d", hp->v_image_size,
-                       hp->v_patch_size);
     hp->v_head_dim = hp->v_n_embd / hp->v_n_head;
     int64_t il[LLV_MAX_INTERMEDIATE];
     size_t n = 0;
@@ -442,11 +425,11 @@ static llv_status read_vision_hparams(llv_model *m, llv_error *err) {
     if (s) return s;
     hp->v_n_interm = (int32_t)n;
     for (size_t i = 0; i < n; i++) {
-        if (il[i] < 0 || il[i] >= hp->v_n_layer)
-            return llv_err(err, LLV_ERR_FORMAT, "intermediate_layers_indices[%zu] = %lld outside %d layers", i,
-                           (long long)il[i], hp->v_n_layer);
+        if (il[i] < INT32_MIN || il[i] > INT32_MAX)
+            return llv_err(err, LLV_ERR_FORMAT, "intermediate_layers_indices[%zu] = %lld", i, (long long)il[i]);
         hp->v_interm[i] = (int32_t)il[i];
     }
+    if ((s = llv_hparams_check_vision(hp, err))) return s;
     hp->v_output_dim = hp->v_n_embd * (hp->v_n_interm + 1);
     hp->v_grid = hp->v_image_size / hp->v_patch_size;
     hp->v_P = hp->v_grid * hp->v_grid + 1;

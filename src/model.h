@@ -138,4 +138,10 @@ void llv_rope_inv_freq(const llv_hparams *hp, float *out);
  * MllamaRotaryEmbedding table row; the second half of HF's row repeats it). */
 void llv_rope_cos_sin(const float *inv_freq, int32_t n_freq, int64_t pos, float *cos_out, float *sin_out);
 
+/* src/hparams.c: the structural rules shared by the converter and the loader
+ * (head counts, cross-attention layers; vision heads, patch grid, intermediate
+ * layers). Ranges of single values stay with whoever parses them. */
+llv_status llv_hparams_check_text(const llv_hparams *hp, llv_error *err);
+llv_status llv_hparams_check_vision(const llv_hparams *hp, llv_error *err);
+
 #endif

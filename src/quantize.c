@@ -8,6 +8,7 @@
 
 #include "../kernels/kernels.h"
 #include "gguf.h"
+#include "mmap.h"
 #include "tensor.h"
 #include "threadpool.h"
 
@@ -162,17 +163,6 @@ static void conv_task(void *ctx, int64_t i0, int64_t i1, int thread) {
     }
 }
 
-/* Drops a finished tensor's pages from our mapping (they stay in the page
- * cache) so RSS does not grow with the model size. */
-static void drop_pages(const void *data, size_t n) {
-    long ps = sysconf(_SC_PAGESIZE);
-    if (ps <= 0 || n == 0) return;
-    uintptr_t a = (uintptr_t)data, b = a + n;
-    a = (a + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1);
-    b &= ~((uintptr_t)ps - 1);
-    if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
-}
-
 static llv_status stream_tensor(llv_gguf_writer *w, const llv_tensor *t, int dst_type, conv_job *job,
                                 llv_threadpool *pool, uint8_t *chunk, llv_error *err) {
     llv_status s;
@@ -181,7 +171,7 @@ static llv_status stream_tensor(llv_gguf_writer *w, const llv_tensor *t, int dst
             if ((s = llv_gguf_writer_write(w, (const uint8_t *)t->data + off, LLV_MIN(CHUNK_BYTES, t->nbytes - off),
                                            err)))
                 return s;
-            drop_pages((const uint8_t *)t->data + off, LLV_MIN(CHUNK_BYTES, t->nbytes - off));
+            llv_drop_pages((const uint8_t *)t->data + off, LLV_MIN(CHUNK_BYTES, t->nbytes - off));
         }
         return LLV_OK;
     }
@@ -210,7 +200,7 @@ static llv_status stream_tensor(llv_gguf_writer *w, const llv_tensor *t, int dst
         /* the source rows read so far are done: keep RSS small inside big tensors */
         size_t used = (size_t)((i0 + n) / job->ppr) * job->src_rb;
         if (used > dropped + CHUNK_BYTES) {
-            drop_pages(job->src + dropped, used - dropped);
+            llv_drop_pages(job->src + dropped, used - dropped);
             dropped = used;
         }
     }
@@ -363,7 +353,7 @@ LLV_API llv_status llv_quantize(const char *in_gguf, const char *out_gguf, llv_t
             llv_err_prefix(err, "quantizing '%s'", t->name);
             goto done;
         }
-        drop_pages(t->data, t->nbytes);
+        llv_drop_pages(t->data, t->nbytes);
         done_bytes += t->nbytes;
         if (p.progress &&
             !p.progress("quantize", total ? (float)((double)done_bytes / (double)total) : 1.0f, p.progress_user)) {

@@ -185,7 +185,7 @@ typedef struct preset {
     int32_t     cross[20];
     int64_t     v_hidden, v_heads, v_ff, v_layers, v_global, v_image;
     int         n_interm;
-    int32_t     interm[5];
+    int32_t     interm[LLV_MAX_INTERMEDIATE];
 } preset;
 
 static const preset presets[] = {
@@ -956,6 +956,19 @@ llv_status llv_synth(const char *out, const llv_synth_params *params, llv_error 
         cut.n_cross = 0;
         for (int i = 0; i < p->n_cross; i++)
             if (p->cross[i] < sp.layers) cut.cross[cut.n_cross++] = p->cross[i];
+    }
+    if (sp.n_v_interm != 0) {
+        if (!p->mllama) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "preset %s has no vision tower", p->name);
+        if (sp.n_v_interm < 0 || sp.n_v_interm > (int32_t)(sizeof sp.v_interm / sizeof sp.v_interm[0]))
+            return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "n_v_interm = %d out of range (0..16)", sp.n_v_interm);
+        cut.n_interm = sp.n_v_interm;
+        memcpy(cut.interm, sp.v_interm, (size_t)sp.n_v_interm * sizeof cut.interm[0]);
+        llv_hparams hp = {.v_n_embd = (int32_t)cut.v_hidden, .v_n_head = (int32_t)cut.v_heads,
+                          .v_n_layer = (int32_t)cut.v_layers, .v_image_size = (int32_t)cut.v_image, .v_patch_size = 14,
+                          .v_n_interm = cut.n_interm};
+        memcpy(hp.v_interm, cut.interm, sizeof hp.v_interm);
+        llv_status bad = llv_hparams_check_vision(&hp, err);
+        if (bad) return bad;
     }
     p = &cut;
 

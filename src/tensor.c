@@ -2,6 +2,8 @@
 
 #include "common.h"
 
+#include <stdio.h>
+
 int64_t llv_type_block_size(int type) {
     switch (type) {
     case LLV_TYPE_F32: case LLV_TYPE_F16: case LLV_TYPE_BF16: case LLV_TYPE_I8: case LLV_TYPE_I16:
@@ -57,4 +59,11 @@ bool llv_tensor_nelements(const int64_t *ne, int n_dims, int64_t *out) {
     }
     *out = n;
     return true;
+}
+
+void llv_tensor_fmt_ne(char *buf, size_t n, int nd, const int64_t *ne) {
+    if (n == 0) return;
+    size_t a = (size_t)snprintf(buf, n, "{");
+    for (int i = 0; i < nd && a < n; i++) a += (size_t)snprintf(buf + a, n - a, "%s%lld", i ? ", " : "", (long long)ne[i]);
+    if (a < n) snprintf(buf + a, n - a, "}");
 }

@@ -37,6 +37,8 @@ bool llv_type_is_weight(int type);
 bool llv_type_row_bytes(int type, int64_t ne0, size_t *out);
 
 /* Element count with overflow check; false on overflow or negative dims. */
+/* "{ne0, ne1, ...}" of the first nd entries into buf (truncated to n bytes). */
+void llv_tensor_fmt_ne(char *buf, size_t n, int nd, const int64_t *ne);
 bool llv_tensor_nelements(const int64_t *ne, int n_dims, int64_t *out);
 
 static inline int64_t llv_tensor_rows(const llv_tensor *t) { return t->ne[1] * t->ne[2] * t->ne[3]; }

@@ -3,6 +3,7 @@
 # missing (idempotent). Run as root on Debian 12, or with sudo available.
 # With arguments, installs those packages instead (tools/demo/setup.sh).
 set -eu
+# libopenblas-dev: llv-bench's SGEMM roof only (the library links no BLAS)
 # clang + libclang-rt-14-dev: the libFuzzer targets (tools/fuzz.sh); valgrind: tests/test-valgrind.sh
 PKGS="build-essential cmake pkg-config libopenblas-dev libjpeg62-turbo-dev libstb-dev libcjson-dev \
 libpcre2-dev libmicrohttpd-dev curl jq python3 python3-jinja2 \

@@ -23,7 +23,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: llv-synth OUT [--preset tiny|demo|11b|90b|llama-tiny] [--layers N] [--seed N]\n"
-            "                 [--type f32|f16|bf16] [--hf-dir] [--quiet]\n"
+            "                 [--type f32|f16|bf16] [--vision-interm I,J,..] [--hf-dir] [--quiet]\n"
             "       llv-synth OUT.png --image\n"
             "       llv-synth OUT_DIR --lora-for PRESET [--rank R] [--seed N]\n"
             "\n"
@@ -38,6 +38,9 @@ static void usage(FILE *f) {
             "  --layers N   only the preset's first N text layers (and the cross-attention layers\n"
             "               among them); default all\n"
             "  --seed N     default 1\n"
+            "  --vision-interm I,J,..\n"
+            "               the vision tower's intermediate_layers_indices (0..its layer count;\n"
+            "               the count is a valid index: HF's last hidden state); default the preset's\n"
             "  --type T     weight type (default f32)\n"
             "  --lora-for P writes a random PEFT LoRA adapter directory for preset P instead (every\n"
             "               text projection, lora_alpha = 2 r, F32, plus the base config.json)\n"
@@ -116,6 +119,22 @@ int main(int argc, char **argv) {
                 }
             } else if (!llv_tool_type("llv-synth", v, &p.type)) {
                 return 2;
+            }
+        } else if (!strcmp(a, "--vision-interm")) {
+            const char *v = llv_tool_value("llv-synth", argc, argv, &i);
+            if (!v) return 2;
+            p.n_v_interm = 0;
+            for (const char *c = v;;) {
+                char *end;
+                long k = strtol(c, &end, 10);
+                if (end == c || k < 0 || k > 256 || p.n_v_interm >= 16 || (*end && *end != ',')) {
+                    fprintf(stderr, "llv-synth: bad --vision-interm '%s' (up to 16 comma-separated layer indices)\n",
+                            v);
+                    return 2;
+                }
+                p.v_interm[p.n_v_interm++] = (int32_t)k;
+                if (!*end) break;
+                c = end + 1;
             }
         } else if (!strcmp(a, "--hf-dir")) {
             p.hf_dir = true;

@@ -11,7 +11,9 @@
  * ...]} or {"error": "..."}. Turns after the first continue the conversation
  * with the model's own earlier answers, as a chat does. Pieces and answers are
  * printed byte for byte (cJSON does not re-encode), so a reader that decodes
- * the output strictly sees any invalid UTF-8. */
+ * the output strictly sees any invalid UTF-8.
+ * With "logits": true, only the first turn is prefilled and the output is
+ * {"input_ids": [...], "logits": [last position's logits]} (tests/demo/check-interm.py). */
 #include "llv.h"
 
 #include <cjson/cJSON.h>
@@ -46,7 +48,7 @@ static bool on_piece(const char *piece, size_t n, void *user) {
     return true;
 }
 
-static void answer(llv_session *s, const cJSON *req) {
+static void answer(llv_session *s, int32_t n_vocab, const cJSON *req) {
     llv_error err;
     const cJSON *image = cJSON_GetObjectItemCaseSensitive(req, "image");
     const cJSON *turns = cJSON_GetObjectItemCaseSensitive(req, "turns");
@@ -60,6 +62,29 @@ static void answer(llv_session *s, const cJSON *req) {
     llv_session_reset(s);
     if (cJSON_IsString(image) && llv_session_add_image_file(s, image->valuestring, &err) != LLV_OK) {
         emit_error(err.message);
+        return;
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "logits"))) {
+        const cJSON *t0 = cJSON_GetArrayItem(turns, 0);
+        const float *logits = NULL;
+        if (!cJSON_IsString(t0)) {
+            emit_error("turns: expected strings");
+            return;
+        }
+        if (llv_session_add_text(s, t0->valuestring, &err) != LLV_OK ||
+            llv_session_eval(s, &logits, &err) != LLV_OK) {
+            emit_error(err.message);
+            return;
+        }
+        size_t n = 0;
+        const int32_t *ids = llv_session_tokens(s, &n);
+        cJSON *out = cJSON_CreateObject();
+        cJSON *jid = cJSON_AddArrayToObject(out, "input_ids");
+        for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(jid, cJSON_CreateNumber(ids[i]));
+        cJSON *jl = cJSON_AddArrayToObject(out, "logits");
+        for (int32_t i = 0; i < n_vocab; i++)
+            cJSON_AddItemToArray(jl, cJSON_CreateNumber(logits[i]));
+        emit(out);
         return;
     }
     llv_sampling_params sp = llv_sampling_default_params();
@@ -137,6 +162,8 @@ int main(int argc, char **argv) {
         llv_model_free(model);
         return 1;
     }
+    llv_model_info info;
+    llv_model_get_info(model, &info);
     size_t cap = 1 << 16;
     char *line = malloc(cap);
     int rc = line ? 0 : 1;
@@ -150,7 +177,7 @@ int main(int argc, char **argv) {
         }
         cJSON *req = cJSON_Parse(line);
         if (!req) emit_error("request: not JSON");
-        else answer(s, req);
+        else answer(s, info.n_vocab, req);
         cJSON_Delete(req);
     }
     free(line);
