@@ -185,13 +185,8 @@ static llv_status check_hparams(const llv_hparams *hp, llv_error *err) {
     if (hp->v_max_tiles < 1 || hp->v_max_tiles > 64 || hp->v_n_channels < 1 || hp->v_n_channels > 16)
         return llv_err(err, LLV_ERR_FORMAT, "vision: max_tiles %d (1..64) or channels %d (1..16) out of range",
                        hp->v_max_tiles, hp->v_n_channels);
-    if (hp->v_n_interm < 0 || hp->v_n_interm > LLV_MAX_INTERMEDIATE)
-        return llv_err(err, LLV_ERR_FORMAT, "vision: %d intermediate layers (max %d)", hp->v_n_interm,
-                       LLV_MAX_INTERMEDIATE);
-    for (int k = 0; k < hp->v_n_interm; k++)
-        if (hp->v_interm[k] < 0 || hp->v_interm[k] > hp->v_n_layer)
-            return llv_err(err, LLV_ERR_FORMAT, "vision: intermediate layer index %d out of range [0, %d]",
-                           hp->v_interm[k], hp->v_n_layer);
+    llv_status st = llv_hparams_check_vision(hp, err);
+    if (st) return st;
     if ((int64_t)hp->v_output_dim != (int64_t)hp->v_n_embd * (hp->v_n_interm + 1))
         return llv_err(err, LLV_ERR_FORMAT, "vision: output_dim %d, expected n_embd %d * (%d + 1)", hp->v_output_dim,
                        hp->v_n_embd, hp->v_n_interm);
