@@ -269,7 +269,11 @@ typedef struct llv_session_params {
     uint64_t    max_image_pixels; /* decoded width*height limit (50,000,000)           */
     uint64_t    max_image_bytes;  /* encoded size limit (64 MiB)                        */
     size_t      image_cache_entries; /* encoded-image cache per session (4)            */
-    llv_progress_fn progress; /* image encoding progress; NULL = none                 */
+    llv_progress_fn progress; /* progress of long work, and the way to abort it (NULL =
+                                 none): what = "image" after each vision encoder layer,
+                                 "prefill" after each chunk of n_batch prompt rows;
+                                 returning false fails the call (eval, generate) with
+                                 LLV_ERR_CANCELLED (see llv_session_eval) */
     void       *progress_user;
     struct llv_engine *engine; /* NULL = own thread pool and image cache; else the
                                   engine (llv_engine_create, same model) this session
@@ -343,15 +347,27 @@ LLV_API llv_status llv_session_add_raw(llv_session *s, const char *text, llv_err
 LLV_API llv_status llv_session_add_image(llv_session *s, const void *bytes, size_t n_bytes, llv_error *err);
 LLV_API llv_status llv_session_add_image_file(llv_session *s, const char *path, llv_error *err);
 
-/* Appends one chat turn list (rendered with the chat format; images in parts
- * become "<|image|>" and are encoded). The first call of a conversation starts
+/* Queues a decoded image as add_image does: `rgb` holds `height` rows of
+ * `width` RGB pixels (3 bytes each, row-major), `stride` bytes apart
+ * (>= width * 3; rows may be padded). The same rules as decoded files:
+ * width * height within max_image_pixels (LLV_ERR_LIMIT), and
+ * max_images; width or height <= 0, a short stride or NULL rgb:
+ * LLV_ERR_INVALID_ARGUMENT. Pixels are copied; the image is cached by a hash
+ * of its pixels and shape. The pixels a file decodes to give the same
+ * answer as the file. */
+LLV_API llv_status llv_session_add_image_rgb(llv_session *s, int32_t width, int32_t height, size_t stride,
+                                            const void *rgb, llv_error *err);
+
+/* Appends one chat turn list (rendered with the chat format; each image part
+ * becomes the image token, placed where the template prints "<|image|>",
+ * and is encoded). The first call of a conversation starts
  * with BOS and the system block as the template does; later calls append turns
  * (continuation: no BOS, no system block), reusing the KV cache of everything
  * before. If the previous answer stopped without an end token, the format's
  * end of turn (<|eot_id|>, ChatML's "<|im_end|>\n") is added first to close
  * it. An image part with image == NULL (or 0 bytes) uses the next image
- * queued earlier with llv_session_add_image. The rendered text
- * is tokenized with special tokens parsed, as HF's apply_chat_template +
+ * queued earlier with llv_session_add_image (or _rgb, _file). The rendered
+ * text around the images is tokenized with special tokens parsed, as HF's apply_chat_template +
  * tokenize does: special-token text inside user content becomes special ids.
  * Earlier turns are never recomputed, so an image added in a later turn is not
  * seen by rows of earlier turns (HF re-running the whole conversation would
@@ -415,9 +431,13 @@ typedef struct llv_result {
     llv_timings     timings;
 } llv_result;
 
-/* Receives complete UTF-8 pieces of the answer as they are generated.
- * Return false to stop generation (stop_reason = LLV_STOP_CALLBACK). */
-typedef bool (*llv_piece_fn)(const char *piece, size_t n_bytes, void *user);
+/* Receives complete UTF-8 pieces of the answer as they are generated, each
+ * with the id of the generated token whose bytes completed it (a token
+ * ending inside a UTF-8 sequence gives no piece of its own: its bytes come
+ * with the next token's piece; a long token may give several pieces; special
+ * tokens give none). Return false to stop generation (stop_reason =
+ * LLV_STOP_CALLBACK). */
+typedef bool (*llv_piece_fn)(const char *piece, size_t n_bytes, int32_t token, void *user);
 
 /* Runs prefill over everything pending (encoding placed images first), then
  * samples until an end-of-generation token, max_tokens, a callback stop, the
@@ -439,7 +459,13 @@ LLV_API void       llv_result_free(llv_result *r);
 
 /* Low-level: runs prefill over pending input and returns the logits of the last
  * position (n_vocab floats, valid until the next call on the session). Queued
- * images that no "<|image|>" consumed yet stay queued. */
+ * images that no "<|image|>" consumed yet stay queued.
+ * Cancelled by the progress callback (llv_session_params.progress), this call
+ * and llv_session_generate fail with LLV_ERR_CANCELLED and leave the
+ * conversation as it was: its tokens and images stay, the prompt rows already
+ * computed stay in the KV cache (the next eval or generate continues after
+ * them), and an image whose encoding was cancelled is encoded at the next
+ * one. */
 LLV_API llv_status llv_session_eval(llv_session *s, const float **logits, llv_error *err);
 
 /* Tokens of the conversation so far (prompt and generated); valid until the

@@ -24,8 +24,9 @@
  * rejected in system and tool messages (no place for them).
  *
  * Every image part becomes exactly one "<|image|>", in message and part
- * order (images are accepted only where the template prints them), so the
- * session can pair the tags with the images in order.
+ * order (images are accepted only where the template prints them); for the
+ * session it becomes its offset in the text instead, where the session puts
+ * the image token itself.
  *
  * Tool JSON is parsed by a small parser that keeps what json.loads would see
  * (number lexemes: int vs float; duplicate keys: first position, last value),
@@ -55,6 +56,9 @@ typedef struct sbuf {
     char  *p;
     size_t len, cap;
     bool   oom;
+    /* want_marks: image parts are not written but their offsets recorded */
+    bool    want_marks;
+    size_t *marks, n_marks, cap_marks;
 } sbuf;
 
 static void sb_put(sbuf *b, const char *s, size_t n) {
@@ -686,6 +690,26 @@ static llv_status check_message(const llv_message *m, size_t idx, role_kind *rol
     return LLV_OK;
 }
 
+/* An image part: "<|image|>" as the template prints it, or its offset. */
+static void put_image(sbuf *b, size_t at) {
+    if (!b->want_marks) {
+        sb_str(b, "<|image|>");
+        return;
+    }
+    if (b->oom) return;
+    if (b->n_marks == b->cap_marks) {
+        size_t cap = b->cap_marks ? 2 * b->cap_marks : 8;
+        size_t *q = cap < SIZE_MAX / sizeof *q ? realloc(b->marks, cap * sizeof *q) : NULL;
+        if (!q) {
+            b->oom = true;
+            return;
+        }
+        b->marks = q;
+        b->cap_marks = cap;
+    }
+    b->marks[b->n_marks++] = at;
+}
+
 /* The content as the template prints a string content or iterates parts. */
 static void put_content(sbuf *b, const llv_message *m) {
     if (m->content) {
@@ -693,25 +717,35 @@ static void put_content(sbuf *b, const llv_message *m) {
         return;
     }
     for (size_t j = 0; j < m->n_parts; j++) {
-        if (m->parts[j].type == LLV_PART_IMAGE) sb_str(b, "<|image|>");
+        if (m->parts[j].type == LLV_PART_IMAGE) put_image(b, b->len);
         else sb_str(b, m->parts[j].text);
     }
 }
 
-/* content | trim */
+/* content | trim; an image's offset is not stripped across (as its
+ * "<|image|>" would not be) */
 static bool put_content_trimmed(sbuf *b, const llv_message *m) {
     sbuf t = {0};
+    t.want_marks = b->want_marks;
     put_content(&t, m);
     if (t.oom) {
         free(t.p);
+        free(t.marks);
         return false;
     }
     size_t a = 0, e = 0;
-    if (t.p) { /* NULL for empty content: no pointer arithmetic on it */
+    if (t.p) /* NULL for empty content: no pointer arithmetic on it */
         py_strip(t.p, t.len, &a, &e);
-        sb_put(b, t.p + a, e - a);
+    if (t.n_marks) {
+        size_t lo = t.marks[0], hi = t.marks[t.n_marks - 1];
+        a = a >= e ? lo : LLV_MIN(a, lo);
+        e = a == lo && e <= a ? hi : LLV_MAX(e, hi);
     }
+    size_t base = b->len;
+    if (t.p) sb_put(b, t.p + a, e - a);
+    for (size_t k = 0; k < t.n_marks; k++) put_image(b, base + t.marks[k] - a);
     free(t.p);
+    free(t.marks);
     return true;
 }
 
@@ -786,7 +820,7 @@ static const char TOOLS_PREAMBLE[] =
     "Do not use variables.\n\n";
 
 static llv_status render_llama3(const llv_message *msgs, size_t n_msgs, const llv_chat_params *p, bool continuation,
-                                char **out, size_t *len, llv_error *err) {
+                                char **out, size_t *len, size_t **images, size_t *n_images, llv_error *err) {
     role_kind *roles = malloc(n_msgs * sizeof *roles);
     if (!roles) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "chat render: out of memory");
     llv_status st = LLV_OK;
@@ -810,6 +844,7 @@ static llv_status render_llama3(const llv_message *msgs, size_t n_msgs, const ll
     }
 
     sbuf b = {0};
+    b.want_marks = images != NULL;
     size_t i = 0;
     if (!continuation) {
         sb_str(&b, "<|begin_of_text|>");
@@ -853,14 +888,22 @@ static llv_status render_llama3(const llv_message *msgs, size_t n_msgs, const ll
     if (!st && b.oom) st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "chat render: out of memory (rendered %zu bytes)", b.len);
     if (st) {
         free(b.p);
+        free(b.marks);
         return st;
     }
     if (!b.p) { /* cannot happen (BOS or a header is always written), but keep the contract */
         b.p = calloc(1, 1);
-        if (!b.p) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "chat render: out of memory");
+        if (!b.p) {
+            free(b.marks);
+            return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "chat render: out of memory");
+        }
     }
     *out = b.p;
     if (len) *len = b.len;
+    if (images) {
+        *images = b.marks;
+        *n_images = b.n_marks;
+    }
     return LLV_OK;
 }
 
@@ -990,12 +1033,15 @@ const char *llv_chat_format_close(const llv_chat_format *f) {
 
 const char *llv_chat_format_gap(const llv_chat_format *f) { return f->kind == LLV_CHAT_CHATML ? "\n" : ""; }
 
-llv_status llv_chat_render_text(const llv_chat_format *f, const llv_message *msgs, size_t n_msgs,
-                                const llv_chat_params *params, bool continuation, char **out, size_t *len,
-                                llv_error *err) {
+llv_status llv_chat_render_images(const llv_chat_format *f, const llv_message *msgs, size_t n_msgs,
+                                  const llv_chat_params *params, bool continuation, char **out, size_t *len,
+                                  size_t **images, size_t *n_images, llv_error *err) {
     if (!out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "chat render: out is NULL");
     *out = NULL;
     if (len) *len = 0;
+    if (images) *images = NULL;
+    if (n_images) *n_images = 0;
+    if (images && !n_images) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "chat render: n_images is NULL");
     if (n_msgs == 0) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "chat render: no messages");
     if (!msgs) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "chat render: messages is NULL (n_msgs = %zu)", n_msgs);
     llv_chat_params def = llv_chat_default_params();
@@ -1003,13 +1049,19 @@ llv_status llv_chat_render_text(const llv_chat_format *f, const llv_message *msg
     static const llv_chat_format llama3 = {LLV_CHAT_LLAMA3, NULL, ""};
     if (!f) f = &llama3;
     switch (f->kind) {
-    case LLV_CHAT_LLAMA3: return render_llama3(msgs, n_msgs, p, continuation, out, len, err);
-    case LLV_CHAT_CHATML: return render_chatml(f, msgs, n_msgs, p, continuation, out, len, err);
+    case LLV_CHAT_LLAMA3: return render_llama3(msgs, n_msgs, p, continuation, out, len, images, n_images, err);
+    case LLV_CHAT_CHATML: return render_chatml(f, msgs, n_msgs, p, continuation, out, len, err); /* no images */
     default:
         return llv_err(err, LLV_ERR_UNSUPPORTED,
                        "the model's chat template cannot be rendered (%s); choose one with --chat-template "
                        "llama3|chatml (llv_model_params.chat_template) or send a raw prompt", f->why);
     }
+}
+
+llv_status llv_chat_render_text(const llv_chat_format *f, const llv_message *msgs, size_t n_msgs,
+                                const llv_chat_params *params, bool continuation, char **out, size_t *len,
+                                llv_error *err) {
+    return llv_chat_render_images(f, msgs, n_msgs, params, continuation, out, len, NULL, NULL, err);
 }
 
 llv_status llv_chat_render(const llv_model *model, const llv_message *msgs, size_t n_msgs,

@@ -27,11 +27,18 @@ const char *llv_chat_format_close(const llv_chat_format *f);
 const char *llv_chat_format_gap(const llv_chat_format *f);
 
 /* Renders msgs in format f (NULL = Llama 3) to text (malloc'd, NUL-
- * terminated). `continuation` = false renders a whole conversation (BOS,
- * system block, tools...); true renders only the turns of msgs (no BOS /
- * system block), for appending to a conversation already in the KV cache. */
+ * terminated); image parts become "<|image|>". `continuation` = false
+ * renders a whole conversation (BOS, system block, tools...); true renders
+ * only the turns of msgs (no BOS / system block), for appending to a
+ * conversation already in the KV cache. */
 llv_status llv_chat_render_text(const llv_chat_format *f, const llv_message *msgs, size_t n_msgs,
                                 const llv_chat_params *params, bool continuation, char **out, size_t *len,
                                 llv_error *err);
+/* The same, but image parts are not written: *images (malloc'd, or NULL for
+ * none) receives their byte offsets in the text, in order, and *n_images
+ * their count, so the caller places the image token there itself. */
+llv_status llv_chat_render_images(const llv_chat_format *f, const llv_message *msgs, size_t n_msgs,
+                                  const llv_chat_params *params, bool continuation, char **out, size_t *len,
+                                  size_t **images, size_t *n_images, llv_error *err);
 
 #endif

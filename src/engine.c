@@ -1,9 +1,11 @@
-/* engine.c - several sessions of one model served together: one thread pool,
- * one compute lock, one shared image cache, and forward passes that merge the
- * pending requests of all attached sessions (llv_text_forward_multi). No
+/* engine.c - the sessions of one model served together: one thread pool,
+ * one compute lock, one image cache, the vision buffers, and forward passes
+ * that merge the pending requests of all attached sessions
+ * (llv_text_forward_multi). A standalone session owns an engine of one. No
  * scheduler thread: the thread that finds the engine idle leads the next pass. */
 #include "engine.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +25,14 @@ typedef struct eng_req {
 struct llv_engine {
     const llv_model  *m;
     llv_engine_params p;
+    int               max_sessions; /* attached at most (INT_MAX: any)              */
+    int               max_sel;      /* requests in one pass: min(max_rows, max_sessions) */
     llv_threadpool   *pool;
     llv_text_work    *work;  /* rows of a merged pass (max_rows) */
     llv_vision_state *vs;    /* shared: encodes run one at a time */
     float            *cross_states;
     size_t            cross_states_n;
-    /* a pass: selected requests, their states and batches ([max_rows]) */
+    /* a pass: selected requests, their states and batches ([max_sel]) */
     eng_req         **sel;
     llv_text_state  **sel_st;
     llv_text_batch   *sel_b;
@@ -94,20 +98,30 @@ llv_status llv_engine_create(const llv_model *model, const llv_engine_params *pa
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "engine params: gather_us = %d out of range (0..10000000)",
                        p.gather_us);
     if (p.max_rows == 0) p.max_rows = 512;
-    if (p.n_threads == 0) p.n_threads = default_threads(model);
+    llv_status st = llv_engine_new(model, &p, INT_MAX, out, err);
+    if (st != LLV_OK) llv_err_prefix(err, "llv_engine_create");
+    return st;
+}
 
+llv_status llv_engine_new(const llv_model *model, const llv_engine_params *params, int max_sessions,
+                          llv_engine **out, llv_error *err) {
+    *out = NULL;
+    llv_engine_params p = *params;
+    if (p.n_threads == 0) p.n_threads = default_threads(model);
     llv_engine *e = calloc(1, sizeof *e);
-    if (!e) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "llv_engine_create: out of memory");
+    if (!e) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
     e->m = model;
     e->p = p;
+    e->max_sessions = max_sessions;
+    e->max_sel = LLV_MIN(p.max_rows, max_sessions);
     llv_status st;
     if ((st = llv_image_cache_init(&e->cache, p.image_cache_entries, err)) != LLV_OK) goto fail;
     if ((st = llv_threadpool_create(p.n_threads, &e->pool, err)) != LLV_OK) goto fail;
     if ((st = llv_text_work_create(model, p.max_rows, &e->work, err)) != LLV_OK) goto fail;
     if (model->hp.has_vision && (st = llv_vision_state_create(model, &e->vs, err)) != LLV_OK) goto fail;
-    e->sel = malloc((size_t)p.max_rows * sizeof *e->sel);
-    e->sel_st = malloc((size_t)p.max_rows * sizeof *e->sel_st);
-    e->sel_b = malloc((size_t)p.max_rows * sizeof *e->sel_b);
+    e->sel = malloc((size_t)e->max_sel * sizeof *e->sel);
+    e->sel_st = malloc((size_t)e->max_sel * sizeof *e->sel_st);
+    e->sel_b = malloc((size_t)e->max_sel * sizeof *e->sel_b);
     if (!e->sel || !e->sel_st || !e->sel_b) {
         st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
         goto fail;
@@ -126,7 +140,6 @@ llv_status llv_engine_create(const llv_model *model, const llv_engine_params *pa
     *out = e;
     return LLV_OK;
 fail:
-    llv_err_prefix(err, "llv_engine_create");
     engine_destroy(e);
     return st;
 }
@@ -160,8 +173,10 @@ llv_status llv_engine_attach(llv_engine *e, const llv_model *m, llv_error *err) 
     if (e->m != m)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: the engine was created for another model");
     pthread_mutex_lock(&e->mu);
-    e->n_attached++;
+    bool full = e->n_attached >= e->max_sessions;
+    if (!full) e->n_attached++;
     pthread_mutex_unlock(&e->mu);
+    if (full) return llv_err(err, LLV_ERR_STATE, "the engine serves %d session(s) already", e->max_sessions);
     return LLV_OK;
 }
 
@@ -257,7 +272,8 @@ bool llv_engine_cache_holds(llv_engine *e, const llv_kv_ref *r) {
 }
 
 size_t llv_engine_bytes(llv_engine *e) {
-    size_t total = sizeof *e + llv_text_work_bytes(e->work) + llv_engine_cache_bytes(e);
+    size_t total = sizeof *e + llv_text_work_bytes(e->work) + llv_engine_cache_bytes(e) +
+                   (size_t)e->max_sel * (sizeof *e->sel + sizeof *e->sel_st + sizeof *e->sel_b);
     llv_engine_compute_begin(e); /* the scratch below grows under the compute lock */
     if (e->vs) total += llv_vision_state_bytes(e->vs);
     total += e->cross_states_n * sizeof(float);
@@ -285,7 +301,7 @@ static int select_pass(llv_engine *e, int64_t *rows) {
     int64_t total = 0;
     eng_req **pp = &e->head, *prev = NULL;
     const struct llv_lora *lora = e->head->b->lora;
-    while (*pp && n < e->p.max_rows) {
+    while (*pp && n < e->max_sel) {
         eng_req *r = *pp;
         bool take = n == 0 || (r->b->lora == lora && total + r->b->n <= e->p.max_rows);
         if (!take) {

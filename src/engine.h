@@ -1,6 +1,6 @@
-/* engine.h - internals of engine.c (llv_engine in llv.h): what sessions
- * attached to an engine call instead of using their own pool, scratch and
- * image cache. */
+/* engine.h - internals of engine.c (llv_engine in llv.h): the thread pool,
+ * row scratch, vision buffers and image cache every session uses through
+ * the engine it is attached to (a standalone session's own engine of one). */
 #ifndef LLV_ENGINE_H
 #define LLV_ENGINE_H
 
@@ -9,8 +9,16 @@
 #include "threadpool.h"
 #include "vision.h"
 
+/* An engine of params already checked (llv_engine_create checks the public
+ * ones) for at most max_sessions attached sessions (INT_MAX: any number);
+ * n_threads 0 = the model's default. A standalone session creates one of
+ * max_sessions 1 with max_rows = its n_batch and gather_us 0. */
+llv_status llv_engine_new(const llv_model *m, const llv_engine_params *params, int max_sessions, llv_engine **out,
+                          llv_error *err);
+
 /* A session attaches at create (LLV_ERR_INVALID_ARGUMENT when the engine
- * serves another model) and detaches at free. */
+ * serves another model, LLV_ERR_STATE when it serves max_sessions already)
+ * and detaches at free. */
 llv_status      llv_engine_attach(llv_engine *e, const llv_model *m, llv_error *err);
 void            llv_engine_detach(llv_engine *e);
 llv_threadpool *llv_engine_pool(llv_engine *e);

@@ -1,4 +1,4 @@
-/* image-cache.c - reference-counted cross K/V and the per-session LRU cache. */
+/* image-cache.c - reference-counted cross K/V and the engine's LRU image cache. */
 #include "image-cache.h"
 
 #include <stdlib.h>
@@ -26,26 +26,43 @@ void llv_kv_ref_release(llv_kv_ref *r) {
     free(r);
 }
 
-uint64_t llv_image_hash(const void *bytes, size_t n, const int32_t *settings, size_t n_settings) {
-    const uint64_t prime = 0x100000001b3ull;
-    uint64_t h = 0xcbf29ce484222325ull;
+#define FNV_PRIME 0x100000001b3ull
+
+static uint64_t fnv(uint64_t h, const void *bytes, size_t n) {
     const uint8_t *p = bytes;
     for (size_t i = 0; i < n; i++) {
         h ^= p[i];
-        h *= prime;
+        h *= FNV_PRIME;
     }
-    /* the length and the settings, so equal prefixes or other tilings differ */
-    uint64_t words[1] = {(uint64_t)n};
+    return h;
+}
+
+/* the length and the settings, so equal prefixes or other tilings differ */
+static uint64_t fnv_tail(uint64_t h, uint64_t n, const int32_t *settings, size_t n_settings) {
     for (int b = 0; b < 8; b++) {
-        h ^= (words[0] >> (8 * b)) & 0xff;
-        h *= prime;
+        h ^= (n >> (8 * b)) & 0xff;
+        h *= FNV_PRIME;
     }
     for (size_t i = 0; i < n_settings; i++)
         for (int b = 0; b < 4; b++) {
             h ^= ((uint32_t)settings[i] >> (8 * b)) & 0xff;
-            h *= prime;
+            h *= FNV_PRIME;
         }
     return h;
+}
+
+uint64_t llv_image_hash(const void *bytes, size_t n, const int32_t *settings, size_t n_settings) {
+    return fnv_tail(fnv(0xcbf29ce484222325ull, bytes, n), n, settings, n_settings);
+}
+
+uint64_t llv_image_hash_rgb(int32_t width, int32_t height, size_t stride, const uint8_t *rgb,
+                            const int32_t *settings, size_t n_settings) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int32_t y = 0; y < height; y++) h = fnv(h, rgb + (size_t)y * stride, (size_t)width * 3);
+    /* the shape too (the same bytes as 2x3 or 3x2), and a word an encoded file's hash does not end with */
+    const int32_t shape[3] = {width, height, -1};
+    h = fnv_tail(h, (uint64_t)width * (uint64_t)height * 3, settings, n_settings);
+    return fnv_tail(h, 0, shape, 3);
 }
 
 llv_status llv_image_cache_init(llv_image_cache *c, size_t cap, llv_error *err) {

@@ -57,7 +57,14 @@ static uint32_t rd_le32(const uint8_t *p) {
 }
 static uint16_t rd_le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
-static llv_status check_dims(const char *fmt, int64_t w, int64_t h, const llv_image_limits *lim, llv_error *err) {
+llv_status llv_image_check_bytes(uint64_t n, const llv_image_limits *lim, llv_error *err) {
+    if (n > lim->max_bytes)
+        return llv_err(err, LLV_ERR_LIMIT, "image of %llu bytes exceeds the limit of %llu bytes", (unsigned long long)n,
+                       (unsigned long long)lim->max_bytes);
+    return LLV_OK;
+}
+
+llv_status llv_image_check_dims(const char *fmt, int64_t w, int64_t h, const llv_image_limits *lim, llv_error *err) {
     if (w <= 0 || h <= 0)
         return llv_err(err, LLV_ERR_FORMAT, "%s: invalid image size %lldx%lld (width and height must be > 0)", fmt,
                        (long long)w, (long long)h);
@@ -131,7 +138,7 @@ static llv_status decode_jpeg(const uint8_t *bytes, size_t n, const llv_image_li
     jpeg_mem_src(&cinfo, bytes, (unsigned long)n);
     jpeg_read_header(&cinfo, TRUE);
 
-    st = check_dims("JPEG", cinfo.image_width, cinfo.image_height, lim, err);
+    st = llv_image_check_dims("JPEG", cinfo.image_width, cinfo.image_height, lim, err);
     if (st != LLV_OK) goto done;
     switch (cinfo.jpeg_color_space) {
     case JCS_GRAYSCALE: cinfo.out_color_space = JCS_GRAYSCALE; break;
@@ -312,7 +319,7 @@ static llv_status decode_bmp16(const uint8_t *b, size_t n, int mode, const llv_i
     int32_t    w = (int32_t)rd_le32(b + 18), h = (int32_t)rd_le32(b + 22);
     int        bottom_up = h > 0;
     int64_t    ah        = bottom_up ? h : -(int64_t)h;
-    llv_status st        = check_dims("BMP", w, ah, lim, err);
+    llv_status st        = llv_image_check_dims("BMP", w, ah, lim, err);
     if (st != LLV_OK) return st;
     size_t   stride = (((size_t)w * 16 + 31) / 32) * 4, off = rd_le32(b + 10);
     uint8_t *rgb    = malloc((size_t)w * (size_t)ah * 3);
@@ -370,7 +377,7 @@ static llv_status decode_pnm(const uint8_t *b, size_t n, const llv_image_limits 
     }
     if (i >= n || !pnm_space(b[i])) return llv_err(err, LLV_ERR_FORMAT, "PNM: malformed header (no pixel data)");
     i++;
-    llv_status st = check_dims("PNM", (int64_t)v[0], (int64_t)v[1], lim, err);
+    llv_status st = llv_image_check_dims("PNM", (int64_t)v[0], (int64_t)v[1], lim, err);
     if (st != LLV_OK) return st;
     uint64_t maxv = v[2];
     if (maxv == 0 || maxv > 65535)
@@ -470,7 +477,7 @@ static llv_status decode_stb(const uint8_t *b, size_t n, stb_plan *p, const llv_
     if (n > INT32_MAX) return llv_err(err, LLV_ERR_LIMIT, "%s: %zu bytes (stb_image reads at most 2 GiB)", p->name, n);
     if (!llv_stbi_info(b, n, &w, &h, &comp, &is16))
         return llv_err(err, LLV_ERR_FORMAT, "%s: corrupt header (%s)", p->name, llv_stbi_failure());
-    llv_status st = check_dims(p->name, w, h, lim, err);
+    llv_status st = llv_image_check_dims(p->name, w, h, lim, err);
     if (st != LLV_OK) return st;
     if (p->req_comp == 0) p->req_comp = (comp == 2 || comp == 4) ? 4 : 3;
 
@@ -539,21 +546,20 @@ llv_status llv_image_decode(const void *bytes, size_t n, const llv_image_limits 
     if (!out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "image decode: out is NULL");
     memset(out, 0, sizeof(*out));
     if (!bytes || n == 0) return llv_err(err, LLV_ERR_FORMAT, "image: empty input (0 bytes)");
-    if ((uint64_t)n > lim.max_bytes)
-        return llv_err(err, LLV_ERR_LIMIT, "image: %zu bytes exceed the limit of %llu bytes", n,
-                       (unsigned long long)lim.max_bytes);
+    llv_status st = llv_image_check_bytes(n, &lim, err);
+    if (st != LLV_OK) return st;
     const uint8_t *b = bytes;
 
     if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return decode_jpeg(b, n, &lim, out, err);
 
     stb_plan p;
     memset(&p, 0, sizeof(p));
-    llv_status st;
+
     if (n >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) {
         png_info pi;
         p.name = "PNG";
         if ((st = png_scan(b, n, &pi, err)) != LLV_OK) return st;
-        if ((st = check_dims("PNG", pi.w, pi.h, &lim, err)) != LLV_OK) return st;
+        if ((st = llv_image_check_dims("PNG", pi.w, pi.h, &lim, err)) != LLV_OK) return st;
         switch (pi.color_type) {
         case 0:
             p.req_comp  = 1;

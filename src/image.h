@@ -17,6 +17,13 @@ typedef struct llv_image_limits {
     uint64_t max_bytes;  /* encoded size */
 } llv_image_limits;
 
+/* The limits' checks, the one place for each: encoded size (LLV_ERR_LIMIT),
+ * and width x height (> 0, else LLV_ERR_FORMAT naming `fmt`; within
+ * max_pixels, else LLV_ERR_LIMIT), used by the decoders on the header and
+ * for raw RGB input alike. */
+llv_status llv_image_check_bytes(uint64_t n, const llv_image_limits *lim, llv_error *err);
+llv_status llv_image_check_dims(const char *fmt, int64_t w, int64_t h, const llv_image_limits *lim, llv_error *err);
+
 /* Decodes JPEG, PNG, GIF (first frame), BMP, TGA, PNM. Corrupt or truncated
  * data, zero dimensions and sizes over the limits are errors. */
 llv_status llv_image_decode(const void *bytes, size_t n, const llv_image_limits *limits, llv_rgb_image *out,

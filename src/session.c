@@ -1,10 +1,12 @@
 /* session.c - the public session API: one conversation over a model. It keeps
  * the token history with a per-row image bitmask, the KV cache (prefill only
  * what is pending, so later turns reuse earlier ones), the conversation's
- * images as cross-attention K/V, a queue of images waiting for their
- * "<|image|>", and an image cache; generation samples token by token and
- * streams complete UTF-8 pieces. */
+ * images as cross-attention K/V and a queue of images waiting for their
+ * image token; generation samples token by token and streams complete UTF-8
+ * pieces. Pool, vision buffers, image cache and row scratch are the
+ * engine's: the one the session attaches to, or its own engine of one. */
 #include "chat.h"
+#include "cross-kv.h"
 #include "engine.h"
 #include "image-cache.h"
 #include "image.h"
@@ -14,16 +16,12 @@
 #include "sampler.h"
 #include "session.h"
 #include "text.h"
-#include "threadpool.h"
 #include "tokenizer.h"
 #include "vision.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#define MAX_SESSION_IMAGES 64 /* the row bitmask is 64 bits */
 
 /* An image of the conversation or of the queue: encoded (ref) or waiting for
  * the encoder (tiles). */
@@ -39,13 +37,10 @@ struct llv_session {
     llv_session_params p;
     int32_t            n_ctx;
     int32_t            image_token; /* -1 without vision */
-    llv_engine        *eng;  /* attached engine (pool, cache, merged passes) or NULL */
+    llv_engine        *eng;        /* params.engine, or the session's own engine of one */
+    bool               own_eng;    /* eng is the session's: nobody else shares its cache  */
     bool               generating; /* inside llv_session_generate               */
-    llv_threadpool    *pool; /* the engine's when attached (used under its compute lock) */
-    llv_text_state    *ts;
-    llv_vision_state  *vs;
-    float             *cross_states; /* projector output scratch, lazily allocated */
-    size_t             cross_states_n;
+    llv_text_state    *ts;         /* KV cache; forwards run on the engine's scratch */
     float             *logits;       /* [n_vocab] of the last prefilled row */
     bool               logits_ready; /* logits belong to row n_tokens-1 and are unmodified */
     const llv_lora    *lora;         /* adapter selected for the next prefill (NULL: none) */
@@ -56,13 +51,12 @@ struct llv_session {
     int32_t   n_tokens;
     uint64_t  cur_mask; /* mask of the last row */
 
-    img_slot imgs[MAX_SESSION_IMAGES]; /* placed images, in order of their tokens */
+    img_slot imgs[LLV_MAX_IMAGES]; /* placed images, in order of their tokens */
     int32_t  n_imgs;
-    img_slot queue[MAX_SESSION_IMAGES]; /* queued, not yet placed */
+    img_slot queue[LLV_MAX_IMAGES]; /* queued, not yet placed */
     int32_t  n_queue;
 
-    llv_image_cache cache;
-    int32_t         encoder_runs;
+    int32_t encoder_runs;
 
     /* accounting between generate calls */
     double  image_s;         /* decode + encode since the last generate */
@@ -84,22 +78,23 @@ llv_session_params llv_session_default_params(void) {
     p.n_batch = 512;
     p.kv_type = LLV_KV_F16;
     p.max_images = 8;
-    p.max_image_pixels = 50000000ull;
-    p.max_image_bytes = 64ull << 20;
+    llv_image_limits lim;
+    llv_image_limits_default(&lim);
+    p.max_image_pixels = lim.max_pixels;
+    p.max_image_bytes = lim.max_bytes;
     p.image_cache_entries = 4;
     return p;
+}
+
+static llv_image_limits image_limits(const llv_session *s) {
+    llv_image_limits lim = {s->p.max_image_pixels, s->p.max_image_bytes};
+    return lim;
 }
 
 static void slot_clear(img_slot *sl) {
     llv_kv_ref_release(sl->ref);
     if (sl->has_tiles) llv_image_tiles_free(&sl->tiles);
     memset(sl, 0, sizeof *sl);
-}
-
-static int default_threads(const llv_model *m) {
-    if (m->params.n_threads > 0) return m->params.n_threads;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)LLV_MIN(n, 256) : 1;
 }
 
 static llv_status session_create(const llv_model *model, const llv_session_params *params, bool check_memory,
@@ -127,15 +122,14 @@ static llv_status session_create(const llv_model *model, const llv_session_param
     if (p.kv_type != LLV_KV_F32 && p.kv_type != LLV_KV_F16)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: kv_type = %d (expected LLV_KV_F32 or LLV_KV_F16)",
                        (int)p.kv_type);
-    if (p.max_images < 0 || p.max_images > MAX_SESSION_IMAGES)
+    if (p.max_images < 0 || p.max_images > LLV_MAX_IMAGES)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: max_images = %d out of range (0..%d)",
-                       p.max_images, MAX_SESSION_IMAGES);
+                       p.max_images, LLV_MAX_IMAGES);
     if (p.image_cache_entries > 1024)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: image_cache_entries = %zu out of range (0..1024)",
                        p.image_cache_entries);
     if (p.n_ctx == 0) p.n_ctx = LLV_MIN(max_ctx, 4096);
     if (p.n_batch == 0) p.n_batch = 512;
-    if (p.n_threads == 0) p.n_threads = default_threads(m);
 
     llv_session *s = calloc(1, sizeof *s);
     if (!s) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "llv_session_create: out of memory");
@@ -144,16 +138,23 @@ static llv_status session_create(const llv_model *model, const llv_session_param
     s->n_ctx = p.n_ctx;
     s->image_token = m->hp.has_vision ? m->hp.image_token_id : -1;
     llv_status st;
-    if (p.engine) { /* the engine's pool, vision buffers, cache and row scratch serve this session */
-        if ((st = llv_engine_attach(p.engine, m, err)) != LLV_OK) goto fail;
-        s->eng = p.engine;
-        s->pool = llv_engine_pool(s->eng);
+    llv_engine *e = p.engine;
+    if (!e) { /* an engine of one: its pool, vision buffers, cache and n_batch rows of scratch */
+        llv_engine_params ep = llv_engine_default_params();
+        ep.n_threads = p.n_threads;
+        ep.max_rows = p.n_batch;
+        ep.image_cache_entries = p.image_cache_entries;
+        ep.gather_us = 0;
+        if ((st = llv_engine_new(m, &ep, 1, &e, err)) != LLV_OK) goto fail;
     }
-    if ((st = llv_image_cache_init(&s->cache, s->eng ? 0 : p.image_cache_entries, err)) != LLV_OK) goto fail;
-    if (!s->eng && (st = llv_threadpool_create(p.n_threads, &s->pool, err)) != LLV_OK) goto fail;
-    /* attached: forwards use the engine's scratch, so the state's own is one row */
-    if ((st = llv_text_state_create(m, p.n_ctx, s->eng ? 1 : p.n_batch, p.kv_type, &s->ts, err)) != LLV_OK) goto fail;
-    if (!s->eng && m->hp.has_vision && (st = llv_vision_state_create(m, &s->vs, err)) != LLV_OK) goto fail;
+    if ((st = llv_engine_attach(e, m, err)) != LLV_OK) {
+        if (!p.engine) llv_engine_free(e);
+        goto fail;
+    }
+    s->eng = e;
+    s->own_eng = !p.engine;
+    /* forwards run on the engine's scratch: the state holds the KV cache only */
+    if ((st = llv_text_state_create(m, p.n_ctx, 0, p.kv_type, &s->ts, err)) != LLV_OK) goto fail;
     s->tokens = malloc((size_t)p.n_ctx * sizeof *s->tokens);
     s->masks = malloc((size_t)p.n_ctx * sizeof *s->masks);
     s->logits = malloc((size_t)LLV_MAX(m->hp.n_vocab, 1) * sizeof *s->logits);
@@ -198,12 +199,11 @@ static void clear_conversation(llv_session *s) {
 void llv_session_free(llv_session *s) {
     if (!s) return;
     clear_conversation(s);
-    llv_image_cache_free(&s->cache);
     llv_text_state_free(s->ts);
-    llv_vision_state_free(s->vs);
-    if (s->eng) llv_engine_detach(s->eng);
-    else llv_threadpool_free(s->pool);
-    llv_free_aligned(s->cross_states);
+    if (s->eng) {
+        llv_engine_detach(s->eng);
+        if (s->own_eng) llv_engine_free(s->eng);
+    }
     free(s->tokens);
     free(s->masks);
     free(s->logits);
@@ -256,18 +256,14 @@ void llv_session_memory(const llv_session *s, uint64_t *kv_bytes, uint64_t *tota
     if (s) {
         kv = llv_text_state_kv_bytes(s->ts);
         total = llv_text_state_bytes(s->ts);
-        if (s->vs) total += llv_vision_state_bytes(s->vs);
-        total += s->cross_states_n * sizeof(float);
         total += (uint64_t)s->n_ctx * (sizeof(int32_t) + sizeof(uint64_t));
         total += (uint64_t)s->m->hp.n_vocab * sizeof(float);
-        total += llv_image_cache_bytes(&s->cache); /* 0 when attached: the engine's cache is not counted */
+        /* its own engine's buffers (scratch, vision, cache); a shared engine's are not the session's */
+        if (s->own_eng) total += llv_engine_bytes(s->eng);
         /* conversation images not held by the cache */
         for (int32_t i = 0; i < s->n_imgs; i++) {
             const llv_kv_ref *r = s->imgs[i].ref;
-            bool cached = false;
-            if (s->eng) cached = llv_engine_cache_holds(s->eng, r);
-            for (size_t j = 0; r && j < s->cache.n; j++) cached |= s->cache.e[j].ref == r;
-            if (r && !cached) total += llv_cross_kv_bytes(r->kv);
+            if (r && !llv_engine_cache_holds(s->eng, r)) total += llv_cross_kv_bytes(r->kv);
         }
     }
     if (kv_bytes) *kv_bytes = kv;
@@ -302,48 +298,47 @@ static llv_kv_ref *lora_usable(const llv_session *s, llv_kv_ref *r, bool any_ada
     return NULL;
 }
 
-static llv_kv_ref *cache_get(llv_session *s, uint64_t hash) {
-    return s->eng ? llv_engine_cache_get(s->eng, hash) : llv_image_cache_get(&s->cache, hash);
-}
-
 static llv_status check_session(const llv_session *s, const char *fn, llv_error *err) {
     if (!s) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: session is NULL", fn);
     return LLV_OK;
 }
 
-llv_status llv_session_add_image(llv_session *s, const void *bytes, size_t n_bytes, llv_error *err) {
-    llv_status st = check_session(s, "llv_session_add_image", err);
-    if (st != LLV_OK) return st;
-    const llv_hparams *hp = &s->m->hp;
-    if (s->image_token < 0)
-        return llv_err(err, LLV_ERR_UNSUPPORTED, "llv_session_add_image: the model has no vision encoder");
-    if (!bytes || n_bytes == 0)
-        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_session_add_image: empty image (bytes %s, n_bytes %zu)",
-                       bytes ? "set" : "NULL", n_bytes);
-    if ((uint64_t)n_bytes > s->p.max_image_bytes)
-        return llv_err(err, LLV_ERR_LIMIT, "image of %zu bytes exceeds max_image_bytes = %llu", n_bytes,
-                       (unsigned long long)s->p.max_image_bytes);
+static llv_status need_vision(const llv_session *s, const char *fn, llv_error *err) {
+    if (s->image_token < 0) return llv_err(err, LLV_ERR_UNSUPPORTED, "%s: the model has no vision encoder", fn);
+    return LLV_OK;
+}
+
+static llv_status image_room(const llv_session *s, llv_error *err) {
     if (s->n_imgs + s->n_queue >= s->p.max_images)
         return llv_err(err, LLV_ERR_LIMIT, "too many images: the session allows max_images = %d (%d placed, %d queued)",
                        s->p.max_images, s->n_imgs, s->n_queue);
-    double t0 = llv_time_s();
-    int32_t settings[2] = {hp->v_image_size, hp->v_max_tiles};
+    return LLV_OK;
+}
+
+/* Queues an image known by its hash: from the cache, else preprocessed from
+ * img (or from the decoded bytes when img is NULL). */
+static llv_status queue_image(llv_session *s, uint64_t hash, const llv_rgb_image *img, const void *bytes, size_t n,
+                              const char *fn, double t0, llv_error *err) {
+    const llv_hparams *hp = &s->m->hp;
     img_slot sl;
     memset(&sl, 0, sizeof sl);
-    sl.hash = llv_image_hash(bytes, n_bytes, settings, 2);
-    sl.ref = lora_usable(s, cache_get(s, sl.hash), s->m->n_loras > 0);
+    sl.hash = hash;
+    sl.ref = lora_usable(s, llv_engine_cache_get(s->eng, hash), s->m->n_loras > 0);
     if (!sl.ref) {
-        llv_image_limits lim = {s->p.max_image_pixels, s->p.max_image_bytes};
-        llv_rgb_image img;
-        memset(&img, 0, sizeof img);
-        st = llv_image_decode(bytes, n_bytes, &lim, &img, err);
-        if (st == LLV_OK) {
-            st = llv_image_preprocess(&img, hp->v_image_size, hp->v_max_tiles, hp->image_mean, hp->image_std,
-                                      &sl.tiles, NULL, err);
-            llv_rgb_image_free(&img);
+        llv_status st = LLV_OK;
+        llv_rgb_image dec;
+        memset(&dec, 0, sizeof dec);
+        if (!img) {
+            llv_image_limits lim = image_limits(s);
+            st = llv_image_decode(bytes, n, &lim, &dec, err);
+            img = &dec;
         }
+        if (st == LLV_OK)
+            st = llv_image_preprocess(img, hp->v_image_size, hp->v_max_tiles, hp->image_mean, hp->image_std,
+                                      &sl.tiles, NULL, err);
+        llv_rgb_image_free(&dec);
         if (st != LLV_OK) {
-            llv_err_prefix(err, "llv_session_add_image");
+            llv_err_prefix(err, "%s", fn);
             return st;
         }
         sl.has_tiles = true;
@@ -353,6 +348,66 @@ llv_status llv_session_add_image(llv_session *s, const void *bytes, size_t n_byt
     return LLV_OK;
 }
 
+/* the preprocessing settings that make one image's tiles (part of its hash) */
+#define IMAGE_SETTINGS(hp) {(hp)->v_image_size, (hp)->v_max_tiles}
+
+llv_status llv_session_add_image(llv_session *s, const void *bytes, size_t n_bytes, llv_error *err) {
+    const char *fn = "llv_session_add_image";
+    llv_status st = check_session(s, fn, err);
+    if (st != LLV_OK || (st = need_vision(s, fn, err)) != LLV_OK) return st;
+    if (!bytes || n_bytes == 0)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: empty image (bytes %s, n_bytes %zu)", fn,
+                       bytes ? "set" : "NULL", n_bytes);
+    llv_image_limits lim = image_limits(s);
+    if ((st = llv_image_check_bytes(n_bytes, &lim, err)) != LLV_OK) { /* a cached image too */
+        llv_err_prefix(err, "max_image_bytes");
+        return st;
+    }
+    if ((st = image_room(s, err)) != LLV_OK) return st;
+    double t0 = llv_time_s();
+    int32_t settings[2] = IMAGE_SETTINGS(&s->m->hp);
+    return queue_image(s, llv_image_hash(bytes, n_bytes, settings, 2), NULL, bytes, n_bytes, fn, t0, err);
+}
+
+llv_status llv_session_add_image_rgb(llv_session *s, int32_t width, int32_t height, size_t stride, const void *rgb,
+                                     llv_error *err) {
+    const char *fn = "llv_session_add_image_rgb";
+    llv_status st = check_session(s, fn, err);
+    if (st != LLV_OK || (st = need_vision(s, fn, err)) != LLV_OK) return st;
+    if (!rgb) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: rgb is NULL", fn);
+    if (width <= 0 || height <= 0)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: image of %dx%d pixels (width and height must be > 0)", fn,
+                       width, height);
+    if (stride < (size_t)width * 3)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: stride %zu is less than width * 3 = %zu bytes", fn, stride,
+                       (size_t)width * 3);
+    llv_image_limits lim = image_limits(s); /* the pixel limit of decoded images */
+    if ((st = llv_image_check_dims("RGB", width, height, &lim, err)) != LLV_OK) {
+        llv_err_prefix(err, "%s: max_image_pixels", fn);
+        return st;
+    }
+    if ((st = image_room(s, err)) != LLV_OK) return st;
+    size_t row = (size_t)width * 3, packed;
+    if (!llv_mul_size(row, (size_t)height, &packed))
+        return llv_err(err, LLV_ERR_LIMIT, "%s: image of %dx%d pixels is too large", fn, width, height);
+    double t0 = llv_time_s();
+    const llv_hparams *hp = &s->m->hp;
+    int32_t settings[2] = IMAGE_SETTINGS(hp);
+    uint64_t hash = llv_image_hash_rgb(width, height, stride, rgb, settings, 2);
+    /* the preprocessing reads packed rows: copy only rows that are not */
+    llv_rgb_image img = {width, height, (uint8_t *)(uintptr_t)rgb};
+    uint8_t *copy = NULL;
+    if (stride != row) {
+        if (!(copy = malloc(packed)))
+            return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of pixels", fn, packed);
+        for (int32_t y = 0; y < height; y++) memcpy(copy + (size_t)y * row, (const uint8_t *)rgb + (size_t)y * stride, row);
+        img.rgb = copy;
+    }
+    st = queue_image(s, hash, &img, NULL, 0, fn, t0, err);
+    free(copy);
+    return st;
+}
+
 llv_status llv_session_add_image_file(llv_session *s, const char *path, llv_error *err) {
     llv_status st = check_session(s, "llv_session_add_image_file", err);
     if (st != LLV_OK) return st;
@@ -360,6 +415,7 @@ llv_status llv_session_add_image_file(llv_session *s, const char *path, llv_erro
     char *buf = NULL;
     size_t n = 0;
     llv_error e = {0};
+    /* read at most the byte limit (one past it is read to tell it was exceeded) */
     st = llv_file_read(path, (size_t)LLV_MIN(s->p.max_image_bytes, (uint64_t)SIZE_MAX), &buf, &n, &e);
     if (st == LLV_ERR_LIMIT)
         return llv_err(err, LLV_ERR_LIMIT, "image '%s' exceeds max_image_bytes = %llu", path,
@@ -372,22 +428,19 @@ llv_status llv_session_add_image_file(llv_session *s, const char *path, llv_erro
     return st;
 }
 
-/* Makes a placed image's K/V those of the session's adapter. Alone: recomputed
- * in place from the kept projector output. Attached to an engine the K/V may
- * be shared with other sessions through its cache, so another adapter gets a
- * private copy instead (the same arithmetic). */
+/* Makes a placed image's K/V those of the session's adapter, from the kept
+ * projector output. In place when the engine is the session's own (nobody
+ * else holds them); an engine shared with other sessions may hand them the
+ * same K/V through its cache, so another adapter gets a private copy (the
+ * same arithmetic). Under the compute lock. */
 static llv_status adapt_slot(llv_session *s, img_slot *sl, llv_error *err) {
-    if (!s->eng) return llv_text_cross_kv_relora(s->m, s->lora, s->pool, sl->ref->kv, err);
-    const llv_cross_kv *kv = sl->ref->kv;
+    llv_cross_kv *kv = sl->ref->kv;
     if (kv->lora == s->lora) return LLV_OK;
-    if (!kv->states)
-        return llv_err(err, LLV_ERR_STATE,
-                       "cross K/V: the image was encoded before adapters were added to the model, so its K/V cannot "
-                       "be recomputed for adapter '%s'; reset the session",
-                       s->lora && s->lora->name ? s->lora->name : "(none)");
+    llv_threadpool *pool = llv_engine_pool(s->eng);
+    if (s->own_eng) return llv_cross_kv_compute(s->m, pool, s->lora, NULL, kv->type, &kv, err);
+    const llv_cross_kv_input in = {kv->states, kv->n_tok, kv->n_tiles, kv->tile_tokens};
     llv_cross_kv *nk = NULL;
-    llv_status st = llv_text_cross_kv_lora(s->m, s->lora, s->pool, kv->states, kv->n_tok, kv->n_tiles,
-                                           kv->tile_tokens, kv->type, &nk, err);
+    llv_status st = llv_cross_kv_compute(s->m, pool, s->lora, &in, kv->type, &nk, err);
     if (st != LLV_OK) return st;
     llv_kv_ref *r = llv_kv_ref_new(nk);
     if (!r) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory");
@@ -398,11 +451,11 @@ static llv_status adapt_slot(llv_session *s, img_slot *sl, llv_error *err) {
 
 /* Encodes a placed image unless it already has K/V (also from the cache, which
  * catches the same image placed twice before the first encode, or encoded by
- * another session of the engine meanwhile). Attached: under the compute lock. */
+ * another session of the engine meanwhile). Under the compute lock. */
 static llv_status encode_slot_locked(llv_session *s, img_slot *sl, llv_error *err) {
     /* K/V of another adapter are recomputed from the kept projector output */
     if (sl->ref) return adapt_slot(s, sl, err);
-    if ((sl->ref = lora_usable(s, cache_get(s, sl->hash), false)) != NULL) {
+    if ((sl->ref = lora_usable(s, llv_engine_cache_get(s->eng, sl->hash), false)) != NULL) {
         llv_image_tiles_free(&sl->tiles);
         sl->has_tiles = false;
         return adapt_slot(s, sl, err);
@@ -414,37 +467,21 @@ static llv_status encode_slot_locked(llv_session *s, img_slot *sl, llv_error *er
     if (!llv_mul_size((size_t)n_tok, (size_t)hp->n_embd, &n))
         return llv_err(err, LLV_ERR_INTERNAL, "image encode: projector output size overflows");
     float *cross_states = NULL;
-    llv_vision_state *vs = s->vs;
-    if (s->eng) {
-        vs = llv_engine_vision(s->eng);
-        llv_status st = llv_engine_cross_states(s->eng, n, &cross_states, err);
-        if (st != LLV_OK) return st;
-    } else {
-        if (!s->cross_states) {
-            size_t bytes;
-            if (!llv_mul_size(n, sizeof(float), &bytes) || !(s->cross_states = llv_alloc_aligned(bytes)))
-                return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory for %zu projector floats", n);
-            s->cross_states_n = n;
-        }
-        cross_states = s->cross_states;
-    }
-    llv_status st = llv_vision_encode(s->m, vs, s->pool, sl->tiles.pixels, sl->tiles.aspect_ratio_id,
-                                      sl->tiles.n_tiles, cross_states, NULL, s->p.progress, s->p.progress_user, err);
+    llv_status st = llv_engine_cross_states(s->eng, n, &cross_states, err);
     if (st != LLV_OK) return st;
+    llv_threadpool *pool = llv_engine_pool(s->eng);
+    st = llv_vision_encode(s->m, llv_engine_vision(s->eng), pool, sl->tiles.pixels, sl->tiles.aspect_ratio_id,
+                           sl->tiles.n_tiles, cross_states, NULL, s->p.progress, s->p.progress_user, err);
+    if (st != LLV_OK) return st;
+    const llv_cross_kv_input in = {cross_states, n_tok, sl->tiles.n_tiles, hp->v_P};
     llv_cross_kv *kv = NULL;
-    st = llv_text_cross_kv_lora(s->m, s->lora, s->pool, cross_states, n_tok, sl->tiles.n_tiles, hp->v_P, s->p.kv_type,
-                                &kv, err);
-    if (st != LLV_OK) return st;
+    if ((st = llv_cross_kv_compute(s->m, pool, s->lora, &in, s->p.kv_type, &kv, err)) != LLV_OK) return st;
     if (!(sl->ref = llv_kv_ref_new(kv)))
         return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "image encode: out of memory");
     llv_image_tiles_free(&sl->tiles);
     sl->has_tiles = false;
-    if (s->eng) {
-        llv_engine_cache_put(s->eng, sl->hash, sl->ref);
-        llv_engine_count_encode(s->eng);
-    } else {
-        llv_image_cache_put(&s->cache, sl->hash, sl->ref);
-    }
+    llv_engine_cache_put(s->eng, sl->hash, sl->ref);
+    llv_engine_count_encode(s->eng);
     s->encoder_runs++;
     s->n_encoded++;
     s->image_s += llv_time_s() - t0;
@@ -452,7 +489,6 @@ static llv_status encode_slot_locked(llv_session *s, img_slot *sl, llv_error *er
 }
 
 static llv_status encode_slot(llv_session *s, img_slot *sl, llv_error *err) {
-    if (!s->eng) return encode_slot_locked(s, sl, err);
     llv_engine_compute_begin(s->eng);
     llv_status st = encode_slot_locked(s, sl, err);
     llv_engine_compute_end(s->eng);
@@ -576,7 +612,40 @@ llv_status llv_session_add_raw(llv_session *s, const char *text, llv_error *err)
     return st;
 }
 
-/* Renders msgs (continuation mode after the first turn) and appends them.
+/* Tokenizes text[0..len) with special tokens parsed, the image token put
+ * at each of the n_at byte offsets at[] (ascending); *out is malloc'd. */
+static llv_status tokenize_with_images(const llv_session *s, const char *text, size_t len, const size_t *at,
+                                       size_t n_at, int32_t **out, size_t *n_out, llv_error *err) {
+    *out = NULL;
+    *n_out = 0;
+    size_t cap, bytes; /* every token covers >= 1 byte */
+    if (!llv_add_size(len, n_at + 1, &cap) || !llv_mul_size(cap, sizeof(int32_t), &bytes))
+        return llv_err(err, LLV_ERR_LIMIT, "tokenize: input of %zu bytes is too large", len);
+    int32_t *all = malloc(bytes);
+    if (!all) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "tokenize: out of memory for %zu bytes of text", len);
+    size_t n = 0, pos = 0;
+    for (size_t k = 0; k <= n_at; k++) {
+        size_t end = k < n_at ? at[k] : len;
+        int32_t *t = NULL;
+        size_t nt = 0;
+        llv_status st = llv_tokenizer_encode(s->m->tok, text + pos, end - pos, LLV_TOKENIZE_PARSE_SPECIAL, &t, &nt, err);
+        if (st != LLV_OK) {
+            free(all);
+            return st;
+        }
+        memcpy(all + n, t, nt * sizeof *t);
+        n += nt;
+        free(t);
+        if (k < n_at) all[n++] = s->image_token;
+        pos = end;
+    }
+    *out = all;
+    *n_out = n;
+    return LLV_OK;
+}
+
+/* Renders msgs (continuation mode after the first turn) and appends them,
+ * each image part as the image token itself (no "<|image|>" text).
  * After an answer, the format's end-of-turn text comes first: the whole end
  * when the answer stopped without its end token (<|eot_id|>, "<|im_end|>\n"),
  * else what follows the end token (ChatML's "\n"), so the history reads as
@@ -585,8 +654,8 @@ static llv_status add_rendered(llv_session *s, const llv_message *msgs, size_t n
                                const char *fn, llv_error *err) {
     const llv_chat_format *f = &s->m->chat;
     char *text = NULL;
-    size_t len = 0;
-    llv_status st = llv_chat_render_text(f, msgs, n_msgs, cp, s->n_tokens > 0, &text, &len, err);
+    size_t len = 0, *at = NULL, n_at = 0;
+    llv_status st = llv_chat_render_images(f, msgs, n_msgs, cp, s->n_tokens > 0, &text, &len, &at, &n_at, err);
     if (st != LLV_OK) {
         llv_err_prefix(err, "%s", fn);
         return st;
@@ -594,10 +663,11 @@ static llv_status add_rendered(llv_session *s, const llv_message *msgs, size_t n
     const char *lead = s->n_tokens == 0 ? "" : s->open_answer ? llv_chat_format_close(f)
                                            : s->closed_answer ? llv_chat_format_gap(f) : "";
     size_t nl = strlen(lead);
-    if (nl) {
+    if (nl) { /* one text with the turn, as the template renders it */
         char *joined = malloc(nl + len + 1);
         if (!joined) {
             free(text);
+            free(at);
             return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
         }
         memcpy(joined, lead, nl);
@@ -605,11 +675,13 @@ static llv_status add_rendered(llv_session *s, const llv_message *msgs, size_t n
         free(text);
         text = joined;
         len += nl;
+        for (size_t k = 0; k < n_at; k++) at[k] += nl;
     }
     int32_t *toks = NULL;
     size_t n = 0;
-    st = llv_tokenizer_encode(s->m->tok, text, len, LLV_TOKENIZE_PARSE_SPECIAL, &toks, &n, err);
+    st = tokenize_with_images(s, text, len, at, n_at, &toks, &n, err);
     free(text);
+    free(at);
     if (st != LLV_OK) {
         llv_err_prefix(err, "%s", fn);
         return st;
@@ -627,12 +699,12 @@ llv_status llv_session_add_text(llv_session *s, const char *text, llv_error *err
     if (!text) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: text is NULL", fn);
     if ((st = need_tokenizer(s, fn, err)) != LLV_OK) return st;
     static const uint8_t placeholder = 0;
-    llv_part parts[MAX_SESSION_IMAGES + 1];
+    llv_part parts[LLV_MAX_IMAGES + 1];
     size_t np = 0;
     for (int32_t i = 0; i < s->n_queue; i++) {
         memset(&parts[np], 0, sizeof parts[np]);
         parts[np].type = LLV_PART_IMAGE;
-        parts[np].image = &placeholder; /* the renderer only places "<|image|>" */
+        parts[np].image = &placeholder; /* the renderer only needs to know where images are */
         parts[np].image_bytes = 1;
         np++;
     }
@@ -713,37 +785,34 @@ undo:
 /* prefill and generation                                                    */
 /* ------------------------------------------------------------------------- */
 
-static llv_status forward_rows(llv_session *s, int32_t from, int32_t to, llv_error *err) {
-    const llv_cross_kv *imgs[MAX_SESSION_IMAGES];
+/* Runs rows from..to-1 in chunks of at most n_batch rows, each merged with
+ * other sessions' rows when the engine serves several. With `report` (a
+ * prompt's prefill), progress("prefill") follows every chunk and may cancel.
+ * Rows of the chunks that ran stay in the KV cache whatever happens next, so
+ * the next prefill continues after them. */
+static llv_status forward_rows(llv_session *s, int32_t from, int32_t to, bool report, llv_error *err) {
+    const llv_cross_kv *imgs[LLV_MAX_IMAGES];
     for (int32_t i = 0; i < s->n_imgs; i++) imgs[i] = s->imgs[i].ref->kv;
     llv_text_batch b;
     memset(&b, 0, sizeof b);
-    b.tokens = s->tokens + from;
-    b.n = to - from;
     b.images = imgs;
     b.n_images = s->n_imgs;
-    b.row_images = s->masks + from;
-    b.logits = s->logits;
     b.lora = s->lora;
-    llv_status st = LLV_OK;
-    if (!s->eng) {
-        st = llv_text_forward(s->m, s->ts, s->pool, &b, err);
-    } else { /* merged with other sessions' rows; prompt chunks of at most n_batch rows */
-        const int32_t chunk = LLV_MIN(s->p.n_batch, llv_engine_max_rows(s->eng));
-        for (int32_t r0 = from; r0 < to && st == LLV_OK; r0 += chunk) {
-            b.tokens = s->tokens + r0;
-            b.n = LLV_MIN(chunk, to - r0);
-            b.row_images = s->masks + r0;
-            b.logits = r0 + b.n == to ? s->logits : NULL;
-            st = llv_engine_forward(s->eng, s->ts, &b, s->generating, err);
-        }
+    s->logits_ready = false;
+    const int32_t chunk = LLV_MIN(s->p.n_batch, llv_engine_max_rows(s->eng));
+    for (int32_t r0 = from; r0 < to; r0 += chunk) {
+        b.tokens = s->tokens + r0;
+        b.n = LLV_MIN(chunk, to - r0);
+        b.row_images = s->masks + r0;
+        b.logits = r0 + b.n == to ? s->logits : NULL;
+        llv_status st = llv_engine_forward(s->eng, s->ts, &b, s->generating, err);
+        if (st != LLV_OK) return st;
+        s->logits_ready = r0 + b.n == to;
+        if (report && s->p.progress &&
+            !s->p.progress("prefill", (float)(r0 + b.n - from) / (float)(to - from), s->p.progress_user))
+            return llv_err(err, LLV_ERR_CANCELLED, "prefill cancelled after %d of %d rows", r0 + b.n - from,
+                           to - from);
     }
-    if (st != LLV_OK) {
-        llv_text_state_truncate(s->ts, from); /* keep the cache consistent with the history */
-        s->logits_ready = false;
-        return st;
-    }
-    s->logits_ready = true;
     return LLV_OK;
 }
 
@@ -775,7 +844,7 @@ static llv_status prefill(llv_session *s, double *prefill_s, llv_error *err) {
         n_past = s->n_tokens - 1;
     }
     double t0 = llv_time_s();
-    st = forward_rows(s, n_past, s->n_tokens, err);
+    st = forward_rows(s, n_past, s->n_tokens, true, err);
     if (prefill_s) *prefill_s += llv_time_s() - t0;
     return st;
 }
@@ -876,6 +945,7 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
     llv_detok det;
     memset(&det, 0, sizeof det);
     char piece[512]; /* >= 3 * 64 + 12: a 64-byte slice may expand to U+FFFDs */
+    int32_t text_tok = -1; /* the last token whose bytes went to the detokenizer */
     const int32_t gen_start = s->n_tokens;
     llv_stop_reason stop = LLV_STOP_NONE;
     bool oom = false;
@@ -907,6 +977,7 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
         if (m->tok && !llv_tokenizer_is_special(m->tok, tok)) {
             size_t nb = 0;
             const char *bytes = llv_tokenizer_token_bytes(m->tok, tok, &nb);
+            text_tok = tok;
             /* long tokens are pushed in slices so the buffer stays small */
             while (bytes && nb > 0 && go_on) {
                 size_t take = LLV_MIN(nb, (size_t)64);
@@ -915,7 +986,7 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
                 nb -= take;
                 if (w > 0) {
                     if (!text_append(&out, piece, w)) oom = true;
-                    if (on_piece && !on_piece(piece, w, user)) go_on = false;
+                    if (on_piece && !on_piece(piece, w, tok, user)) go_on = false;
                 }
             }
         }
@@ -936,7 +1007,7 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
             stop = LLV_STOP_TIMEOUT;
             break;
         }
-        if ((st = forward_rows(s, s->n_tokens - 1, s->n_tokens, err)) != LLV_OK) {
+        if ((st = forward_rows(s, s->n_tokens - 1, s->n_tokens, false, err)) != LLV_OK) {
             llv_err_prefix(err, "%s: decoding token %d", fn, completion);
             break;
         }
@@ -947,7 +1018,7 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
         size_t w = llv_detok_flush(&det, piece, sizeof piece);
         if (w > 0) {
             if (!text_append(&out, piece, w)) oom = true;
-            else if (on_piece) on_piece(piece, w, user);
+            else if (on_piece) on_piece(piece, w, text_tok, user);
         }
     }
     if (!oom && !out.p) oom = !text_append(&out, "", 0);
@@ -982,7 +1053,7 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
 
 llv_status llv_session_generate(llv_session *s, const llv_sampling_params *params, llv_piece_fn on_piece, void *user,
                                 llv_result *result, llv_error *err) {
-    if (!s || !s->eng) return generate(s, params, on_piece, user, result, err);
+    if (!s) return generate(s, params, on_piece, user, result, err);
     /* registered so that a pass waits for this session's next step */
     llv_engine_generating(s->eng, +1);
     s->generating = true;

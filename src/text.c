@@ -13,10 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LLV_MAX_IMAGES 64
-
-/* Scratch for the rows of one forward pass; a state owns one sized by its
- * n_batch, an engine one sized by its max_rows for merged passes. */
+/* A run of rows of one batch inside a pass. */
 typedef struct text_seg {
     struct llv_text_state *st;
     const llv_text_batch  *b;
@@ -61,185 +58,8 @@ struct llv_text_state {
     /* KV cache: per self layer a K block then a V block, each [n_head_kv, n_ctx, head_dim] */
     unsigned char   *kv;
     size_t           kv_bytes, kv_layer_bytes;
-    llv_text_work   *w; /* scratch for n_batch rows */
+    llv_text_work   *w; /* scratch for n_batch rows (NULL for n_batch 0) */
 };
-
-/* ------------------------------------------------------------------------- */
-/* Cross-attention K/V                                                       */
-/* ------------------------------------------------------------------------- */
-
-typedef struct cross_kv_priv {
-    llv_cross_kv pub; /* first: freed through the public pointer */
-    size_t       bytes;
-} cross_kv_priv;
-
-void llv_cross_kv_free(llv_cross_kv *kv) {
-    if (!kv) return;
-    for (int32_t c = 0; c < kv->n_cross; c++) {
-        if (kv->k) llv_free_aligned(kv->k[c]);
-        if (kv->v) llv_free_aligned(kv->v[c]);
-    }
-    free(kv->k);
-    free(kv->v);
-    llv_free_aligned(kv->states);
-    free(kv);
-}
-
-size_t llv_cross_kv_bytes(const llv_cross_kv *kv) { return kv ? ((const cross_kv_priv *)kv)->bytes : 0; }
-
-/* [n_tok, H*hd] row-major -> [H, n_tok, hd] of type kt, optionally RMSNorm'ing
- * each head vector (row: hd floats of scratch) */
-static void split_heads(const llv_kernels *kern, const float *src, int32_t n_tok, int32_t H, int32_t hd,
-                        const float *norm_w, float eps, llv_kv_type kt, float *row, unsigned char *dst) {
-    for (int32_t t = 0; t < n_tok; t++)
-        for (int32_t g = 0; g < H; g++) {
-            const float *s = src + ((size_t)t * H + g) * hd;
-            const size_t off = ((size_t)g * n_tok + t) * hd;
-            float *d = kt == LLV_KV_F32 ? (float *)(void *)dst + off : row;
-            if (norm_w) kern->rmsnorm(s, norm_w, d, hd, eps);
-            else memcpy(d, s, (size_t)hd * sizeof(float));
-            if (kt == LLV_KV_F16) kern->from_f32[LLV_TYPE_F16](d, dst + off * 2, hd);
-        }
-}
-
-/* Scratch for the adapter on n_tok rows: t [n_tok, max rank], u [n_tok, max out]. */
-static llv_status cross_lora_scratch(const llv_lora *lora, int32_t n_tok, float **t, float **u, llv_error *err) {
-    *t = *u = NULL;
-    if (!lora) return LLV_OK;
-    size_t nt, nu;
-    if (!llv_mul_size((size_t)n_tok, (size_t)lora->max_rank * sizeof(float), &nt) ||
-        !llv_mul_size((size_t)n_tok, (size_t)lora->max_out * sizeof(float), &nu))
-        return llv_err(err, LLV_ERR_LIMIT, "cross K/V: LoRA scratch size overflow (n_tok %d)", n_tok);
-    *t = llv_alloc_aligned(nt);
-    *u = llv_alloc_aligned(nu);
-    if (!*t || !*u) {
-        llv_free_aligned(*t);
-        llv_free_aligned(*u);
-        *t = *u = NULL;
-        return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "cross K/V: out of memory for LoRA scratch (%zu bytes)", nt + nu);
-    }
-    return LLV_OK;
-}
-
-/* Fills kv->k/v (allocated) from cross_states with the adapter `lora`. */
-static void cross_kv_fill(const llv_model *m, const llv_lora *lora, llv_threadpool *pool, const float *cross_states,
-                          llv_cross_kv *kv, float *tmp, float *lt, float *lu) {
-    const llv_hparams *hp = &m->hp;
-    const int32_t Hkv = hp->n_head_kv, hd = hp->head_dim, n_tok = kv->n_tok;
-    float row[LLV_MAX_HEAD_DIM];
-    for (int32_t c = 0; c < hp->n_cross; c++) {
-        int32_t l = hp->cross_layers[c];
-        const llv_text_layer *L = &m->text.layers[l];
-        llv_op_linear(m->kern, pool, L->wk, NULL, cross_states, n_tok, tmp);
-        if (lora) llv_lora_apply(m->kern, pool, lora->layers[l].wk, cross_states, n_tok, lt, lu, tmp);
-        split_heads(m->kern, tmp, n_tok, Hkv, hd, L->k_norm, hp->rms_eps, kv->type, row, kv->k[c]);
-        llv_op_linear(m->kern, pool, L->wv, NULL, cross_states, n_tok, tmp);
-        if (lora) llv_lora_apply(m->kern, pool, lora->layers[l].wv, cross_states, n_tok, lt, lu, tmp);
-        split_heads(m->kern, tmp, n_tok, Hkv, hd, NULL, 0, kv->type, row, kv->v[c]);
-    }
-    kv->lora = lora;
-}
-
-llv_status llv_text_cross_kv(const llv_model *m, llv_threadpool *pool, const float *cross_states, int32_t n_tok,
-                             int32_t n_tiles, int32_t tile_tokens, llv_cross_kv **out, llv_error *err) {
-    return llv_text_cross_kv_lora(m, NULL, pool, cross_states, n_tok, n_tiles, tile_tokens, LLV_KV_F32, out, err);
-}
-
-llv_status llv_text_cross_kv_lora(const llv_model *m, const llv_lora *lora, llv_threadpool *pool,
-                                  const float *cross_states, int32_t n_tok, int32_t n_tiles, int32_t tile_tokens,
-                                  llv_kv_type type, llv_cross_kv **out, llv_error *err) {
-    *out = NULL;
-    const llv_hparams *hp = &m->hp;
-    if (!m->has_weights || hp->n_cross <= 0)
-        return llv_err(err, LLV_ERR_STATE, "cross K/V: the model has no cross-attention layers");
-    if (!cross_states || n_tok <= 0)
-        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: empty cross states (n_tok %d)", n_tok);
-    if (lora && lora->model != m)
-        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: the LoRA adapter belongs to another model");
-    if (type != LLV_KV_F32 && type != LLV_KV_F16)
-        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: type %d (expected LLV_KV_F32 or LLV_KV_F16)", (int)type);
-    if (tile_tokens <= 0 || n_tiles <= 0 || (int64_t)n_tiles * tile_tokens > n_tok)
-        return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
-                       "cross K/V: n_tiles %d x tile_tokens %d must be positive and fit in n_tok %d", n_tiles,
-                       tile_tokens, n_tok);
-    const int32_t Hkv = hp->n_head_kv, hd = hp->head_dim, kvd = Hkv * hd;
-    const bool keep = m->n_loras > 0;
-    size_t per = 0, per_kv = 0, tmp_bytes = 0, total = 0, states_bytes = 0;
-    if (!llv_mul_size((size_t)n_tok, (size_t)kvd * sizeof(float), &per) ||
-        !llv_mul_size((size_t)n_tok, (size_t)kvd * (type == LLV_KV_F32 ? 4u : 2u), &per_kv) ||
-        !llv_mul_size(per_kv, 2, &tmp_bytes) || !llv_mul_size(tmp_bytes, (size_t)hp->n_cross, &total) ||
-        !llv_mul_size((size_t)n_tok, (size_t)hp->n_embd * sizeof(float), &states_bytes) ||
-        (keep && !llv_add_size(total, states_bytes, &total)))
-        return llv_err(err, LLV_ERR_LIMIT, "cross K/V: size overflow (n_tok %d)", n_tok);
-    float *lt = NULL, *lu = NULL;
-    llv_status s = cross_lora_scratch(lora, n_tok, &lt, &lu, err);
-    if (s) return s;
-    cross_kv_priv *p = calloc(1, sizeof *p);
-    llv_cross_kv *kv = p ? &p->pub : NULL; /* no member access through NULL on OOM */
-    float *tmp = llv_alloc_aligned(per);
-    if (p) {
-        kv->n_tok = n_tok;
-        kv->n_tiles = n_tiles;
-        kv->tile_tokens = tile_tokens;
-        kv->n_cross = hp->n_cross;
-        kv->type = type;
-        kv->k = calloc((size_t)hp->n_cross, sizeof *kv->k);
-        kv->v = calloc((size_t)hp->n_cross, sizeof *kv->v);
-        p->bytes = total;
-    }
-    if (!p || !tmp || !kv->k || !kv->v) goto oom;
-    for (int32_t c = 0; c < hp->n_cross; c++) {
-        kv->k[c] = llv_alloc_aligned(per_kv);
-        kv->v[c] = llv_alloc_aligned(per_kv);
-        if (!kv->k[c] || !kv->v[c]) goto oom;
-    }
-    if (keep) {
-        if (!(kv->states = llv_alloc_aligned(states_bytes))) goto oom;
-        memcpy(kv->states, cross_states, states_bytes);
-    }
-    cross_kv_fill(m, lora, pool, cross_states, kv, tmp, lt, lu);
-    llv_free_aligned(tmp);
-    llv_free_aligned(lt);
-    llv_free_aligned(lu);
-    *out = kv;
-    return LLV_OK;
-oom:
-    llv_free_aligned(tmp);
-    llv_free_aligned(lt);
-    llv_free_aligned(lu);
-    if (p) llv_cross_kv_free(kv);
-    return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "cross K/V: out of memory (%zu bytes for %d tokens)", total, n_tok);
-}
-
-llv_status llv_text_cross_kv_relora(const llv_model *m, const llv_lora *lora, llv_threadpool *pool,
-                                    llv_cross_kv *kv, llv_error *err) {
-    if (!kv) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: NULL");
-    if (kv->lora == lora) return LLV_OK;
-    if (lora && lora->model != m)
-        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: the LoRA adapter belongs to another model");
-    if (!kv->states)
-        return llv_err(err, LLV_ERR_STATE,
-                       "cross K/V: the image was encoded before adapters were added to the model, so its K/V cannot "
-                       "be recomputed for adapter '%s'; reset the session",
-                       lora && lora->name ? lora->name : "(none)");
-    size_t per;
-    if (!llv_mul_size((size_t)kv->n_tok, (size_t)m->hp.n_head_kv * (size_t)m->hp.head_dim * sizeof(float), &per))
-        return llv_err(err, LLV_ERR_LIMIT, "cross K/V: size overflow");
-    float *lt = NULL, *lu = NULL;
-    llv_status s = cross_lora_scratch(lora, kv->n_tok, &lt, &lu, err);
-    if (s) return s;
-    float *tmp = llv_alloc_aligned(per);
-    if (!tmp) {
-        llv_free_aligned(lt);
-        llv_free_aligned(lu);
-        return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "cross K/V: out of memory (%zu bytes)", per);
-    }
-    cross_kv_fill(m, lora, pool, kv->states, kv, tmp, lt, lu);
-    llv_free_aligned(tmp);
-    llv_free_aligned(lt);
-    llv_free_aligned(lu);
-    return LLV_OK;
-}
 
 /* ------------------------------------------------------------------------- */
 /* Work (row scratch) and state                                              */
@@ -318,7 +138,7 @@ llv_status llv_text_state_create(const llv_model *m, int32_t n_ctx, int32_t n_ba
     if (n_ctx <= 0 || (hp->n_ctx_train > 0 && n_ctx > hp->n_ctx_train))
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "text state: n_ctx %d out of range [1, %d]", n_ctx,
                        hp->n_ctx_train);
-    if (n_batch <= 0) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "text state: n_batch %d must be > 0", n_batch);
+    if (n_batch < 0) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "text state: n_batch %d must be >= 0", n_batch);
     if (kv_type != LLV_KV_F32 && kv_type != LLV_KV_F16)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "text state: unknown KV type %d", (int)kv_type);
     llv_text_state *st = calloc(1, sizeof *st);
@@ -340,7 +160,7 @@ llv_status llv_text_state_create(const llv_model *m, int32_t n_ctx, int32_t n_ba
         free(st);
         return llv_err(err, LLV_ERR_LIMIT, "text state: size overflow (n_ctx %d, n_batch %d)", n_ctx, n_batch);
     }
-    llv_status s = llv_text_work_create(m, n_batch, &st->w, err);
+    llv_status s = n_batch > 0 ? llv_text_work_create(m, n_batch, &st->w, err) : LLV_OK;
     if (s != LLV_OK) {
         free(st);
         return s;
@@ -834,6 +654,9 @@ llv_status llv_text_forward(const llv_model *m, llv_text_state *st, llv_threadpo
                             llv_error *err) {
     llv_status s = llv_text_check(m, st, b, err);
     if (s != LLV_OK) return s;
+    if (!st->w)
+        return llv_err(err, LLV_ERR_STATE, "text forward: the state has no scratch of its own (n_batch 0): use "
+                       "llv_text_forward_multi with a llv_text_work");
     return forward_one(st->w, pool, st, b, err);
 }
 

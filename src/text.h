@@ -4,48 +4,13 @@
 #ifndef LLV_TEXT_H
 #define LLV_TEXT_H
 
+#include "cross-kv.h"
 #include "model.h"
 #include "threadpool.h"
 
-/* Cross-attention keys/values of one image for every cross layer, computed once
- * (llv_text_cross_kv) and kept with the session. For cross layer c:
- * k[c], v[c] are [n_head_kv, n_tok, head_dim] of `type` (float32, or float16
- * like the session's KV cache: half the memory and bandwidth, 210 MB per
- * image at 11B); k is already k_norm'ed. */
 struct llv_lora;
 
-typedef struct llv_cross_kv {
-    int32_t n_tok;       /* max_tiles * P (padding tiles included)              */
-    int32_t n_tiles;     /* real tiles; tokens of tiles >= n_tiles are masked   */
-    int32_t tile_tokens; /* P                                                   */
-    int32_t n_cross;
-    llv_kv_type type;    /* LLV_KV_F32 or LLV_KV_F16                            */
-    unsigned char **k, **v;
-    const struct llv_lora *lora; /* adapter the k/v projections used (NULL: none) */
-    float  *states;      /* copy of the projector output [n_tok, n_embd], kept when
-                            the model has adapters so K/V can be recomputed for
-                            another adapter (llv_text_cross_kv_relora); or NULL */
-} llv_cross_kv;
-
-/* Computes an image's cross K/V (float32) from its projector output
- * cross_states [n_tok, n_embd] (as HF's cross_attention_states, one image),
- * without an adapter. Keeps a copy of cross_states when the model has
- * adapters. */
-llv_status llv_text_cross_kv(const llv_model *m, llv_threadpool *pool, const float *cross_states, int32_t n_tok,
-                             int32_t n_tiles, int32_t tile_tokens, llv_cross_kv **out, llv_error *err);
-/* Same, stored as `type`, with the cross-attention k/v projections adapted by
- * `lora` (may be NULL). */
-llv_status llv_text_cross_kv_lora(const llv_model *m, const struct llv_lora *lora, llv_threadpool *pool,
-                                  const float *cross_states, int32_t n_tok, int32_t n_tiles, int32_t tile_tokens,
-                                  llv_kv_type type, llv_cross_kv **out, llv_error *err);
-/* Recomputes kv's K/V in place for another adapter from its kept states (no-op
- * when kv->lora == lora already). LLV_ERR_STATE when no states were kept. */
-llv_status llv_text_cross_kv_relora(const llv_model *m, const struct llv_lora *lora, llv_threadpool *pool,
-                                    llv_cross_kv *kv, llv_error *err);
-void       llv_cross_kv_free(llv_cross_kv *kv);
-size_t     llv_cross_kv_bytes(const llv_cross_kv *kv);
-
-typedef struct llv_text_state llv_text_state; /* KV cache + scratch, per session */
+typedef struct llv_text_state llv_text_state; /* KV cache (+ scratch), per session */
 
 /* Allocates everything a session's decoder needs, once (nothing per token):
  * - KV cache (self-attention layers only): (n_layer - n_cross) * 2 * n_head_kv * n_ctx * head_dim * e bytes,
@@ -57,6 +22,8 @@ typedef struct llv_text_state llv_text_state; /* KV cache + scratch, per session
  *   max(n_ctx, image tokens) floats, and 32 converted value rows, 32 * head_dim floats (grown on the first
  *   forward that needs it), and with a LoRA adapter (first forward naming one) n_batch *
  *   (its largest rank + its largest adapted output) floats. llv_text_state_bytes reports the total.
+ *   n_batch 0: no scratch of its own; the state is then only run by llv_text_forward_multi with the
+ *   caller's llv_text_work (an engine's), and llv_text_forward fails with LLV_ERR_STATE.
  * n_ctx must be in [1, n_ctx_train]; forwards past n_ctx fail with LLV_ERR_LIMIT. */
 llv_status llv_text_state_create(const llv_model *m, int32_t n_ctx, int32_t n_batch, llv_kv_type kv_type,
                                  llv_text_state **out, llv_error *err);
@@ -102,8 +69,8 @@ llv_status llv_text_check(const llv_model *m, const llv_text_state *st, const ll
 /* Scratch for the rows of one forward pass (activations, per-row maps,
  * per-thread attention rows, LoRA and logits scratch), sized once by n_rows
  * (see llv_text_state_create for the per-row size); the attention, LoRA and
- * logits parts grow on the first pass that needs more. Every state owns one
- * for its n_batch; llv_text_forward_multi takes one from the caller. */
+ * logits parts grow on the first pass that needs more. A state of n_batch > 0
+ * owns one for its n_batch; llv_text_forward_multi takes one from the caller. */
 typedef struct llv_text_work llv_text_work;
 llv_status llv_text_work_create(const llv_model *m, int32_t n_rows, llv_text_work **out, llv_error *err);
 void       llv_text_work_free(llv_text_work *w);

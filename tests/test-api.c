@@ -30,13 +30,20 @@ static llv_sampling_params greedy(int32_t max_tokens) {
 }
 
 typedef struct pieces {
-    char   buf[8192];
-    size_t n;
-    int    calls, stop_after;
+    char    buf[8192];
+    size_t  n;
+    int     calls, stop_after;
+    int32_t tok[512];            /* the token of each piece            */
+    size_t  start[512], len[512]; /* where each piece is in buf        */
 } pieces;
 
-static bool on_piece(const char *p, size_t n, void *user) {
+static bool on_piece(const char *p, size_t n, int32_t token, void *user) {
     pieces *pc = user;
+    if (pc->calls < 512) {
+        pc->tok[pc->calls] = token;
+        pc->start[pc->calls] = pc->n;
+        pc->len[pc->calls] = n;
+    }
     if (pc->n + n < sizeof pc->buf) {
         memcpy(pc->buf + pc->n, p, n);
         pc->n += n;
@@ -45,8 +52,42 @@ static bool on_piece(const char *p, size_t n, void *user) {
     return pc->stop_after == 0 || pc->calls < pc->stop_after;
 }
 
-static bool slow_piece(const char *p, size_t n, void *user) {
-    (void)p, (void)n, (void)user;
+/* The token ids that came with the pieces are the generated tokens gen[0..n)
+ * in order (one token may give several pieces, one piece may end several
+ * tokens), the last piece's is the last token with text, and a piece of
+ * ASCII text only (no bytes of an earlier token in it) is its token's text. */
+static void check_piece_tokens(const pieces *pc, const int32_t *gen, size_t n) {
+    size_t k = 0, ascii = 0;
+    int np = pc->calls < 512 ? pc->calls : 512;
+    for (int i = 0; i < np; i++) {
+        while (k < n && gen[k] != pc->tok[i]) k++;
+        CHECK_MSG(k < n, "piece %d: token %d is not a generated token at or after the previous piece's", i, pc->tok[i]);
+        if (k == n) return;
+        bool only_ascii = true;
+        for (size_t j = 0; j < pc->len[i]; j++) only_ascii &= (unsigned char)pc->buf[pc->start[i] + j] < 0x80;
+        size_t nb = 0;
+        const char *tb = llv_token_bytes(g_model, pc->tok[i], &nb);
+        if (only_ascii && tb && nb <= 64) {
+            ascii++;
+            CHECK_MSG(nb == pc->len[i] && memcmp(tb, pc->buf + pc->start[i], nb) == 0,
+                      "piece %d ('%.*s') is not the text of its token %d ('%.*s')", i, (int)pc->len[i],
+                      pc->buf + pc->start[i], pc->tok[i], (int)nb, tb ? tb : "");
+        }
+    }
+    size_t last = n;
+    while (last > 0) {
+        size_t nb = 0;
+        llv_token_bytes(g_model, gen[last - 1], &nb);
+        if (nb > 0 && !llv_token_is_eog(g_model, gen[last - 1])) break;
+        last--;
+    }
+    if (np > 0 && last > 0) CHECK_MSG(pc->tok[np - 1] == gen[last - 1], "last piece: token %d, last text token %d",
+                                      pc->tok[np - 1], gen[last - 1]);
+    CHECK_MSG(np == 0 || ascii > 0, "no ASCII piece to compare with its token");
+}
+
+static bool slow_piece(const char *p, size_t n, int32_t token, void *user) {
+    (void)p, (void)n, (void)token, (void)user;
     usleep(3000);
     return true;
 }
@@ -165,6 +206,10 @@ static char *answer(llv_session *s, const char *prompt, int32_t max_tokens, llv_
     CHECK_MSG(st == LLV_OK, "generate: %s", llv_test_errmsg(&err));
     if (st != LLV_OK) return NULL;
     CHECK_MSG(pc.n == r.text_len && memcmp(pc.buf, r.text, pc.n) == 0, "pieces concatenate to the text");
+    size_t nt = 0;
+    const int32_t *all = llv_session_tokens(s, &nt);
+    if (nt >= (size_t)r.completion_tokens)
+        check_piece_tokens(&pc, all + nt - r.completion_tokens, (size_t)r.completion_tokens);
     CHECK(r.completion_tokens >= 1 && r.completion_tokens <= max_tokens);
     CHECK(r.stop_reason == LLV_STOP_EOG || r.stop_reason == LLV_STOP_LENGTH);
     char *t = strdup(r.text);

@@ -446,7 +446,7 @@ static void test_text_multi(const llv_model *m, bool vision) {
         int32_t n_tok = 8;
         float *cs = malloc((size_t)n_tok * hp->n_embd * sizeof *cs);
         for (size_t i = 0; cs && i < (size_t)n_tok * hp->n_embd; i++) cs[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
-        ok = cs && llv_text_cross_kv(m, pool, cs, n_tok, 1, 4, &img, &err) == LLV_OK;
+        ok = cs && llv_cross_kv_compute(m, pool, NULL, &(llv_cross_kv_input){cs, n_tok, 1, 4}, LLV_KV_F32, &img, &err) == LLV_OK;
         free(cs);
     }
     CHECK_MSG(ok, "text multi fixture: %s", err.message);

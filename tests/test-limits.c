@@ -157,8 +157,8 @@ static void test_context_limits(void) {
     llv_session_free(s);
 }
 
-static bool slow_piece(const char *piece, size_t n, void *user) {
-    (void)piece, (void)n;
+static bool slow_piece(const char *piece, size_t n, int32_t token, void *user) {
+    (void)piece, (void)n, (void)token;
     ++*(int *)user;
     struct timespec ts = {0, 5 * 1000 * 1000};
     nanosleep(&ts, NULL);

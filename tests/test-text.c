@@ -50,8 +50,10 @@ static bool load_case_kv(const llv_model *m, const char *config, const char *nam
         int64_t P = t->shape[1];
         c->M = (int32_t)nt;
         for (int32_t i = 0; i < c->M; i++)
-            CHECK_OK(llv_text_cross_kv_lora(m, NULL, NULL, cs + (size_t)i * 4 * P * m->hp.n_embd, (int32_t)(4 * P),
-                                            (int32_t)tiles[i], (int32_t)P, kvt, &c->kv[i], &err),
+            CHECK_OK(llv_cross_kv_compute(m, NULL, NULL,
+                                          &(llv_cross_kv_input){cs + (size_t)i * 4 * P * m->hp.n_embd, (int32_t)(4 * P),
+                                                                (int32_t)tiles[i], (int32_t)P},
+                                          kvt, &c->kv[i], &err),
                      &err);
         golden_mask_rows(mask, T, c->M, 4, c->rows);
     }
@@ -262,7 +264,26 @@ static void test_limits(const llv_model *m) {
     CHECK_STATUS(llv_text_state_create(m, hp->n_ctx_train + 1, 8, LLV_KV_F32, &st, &err), LLV_ERR_INVALID_ARGUMENT,
                  &err);
     CHECK_STATUS(llv_text_state_create(m, 0, 8, LLV_KV_F32, &st, &err), LLV_ERR_INVALID_ARGUMENT, &err);
-    CHECK_STATUS(llv_text_state_create(m, 8, 0, LLV_KV_F32, &st, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_STATUS(llv_text_state_create(m, 8, -1, LLV_KV_F32, &st, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    /* n_batch 0: the KV cache only; it runs on a caller's work (an engine's), not on its own */
+    CHECK_OK(llv_text_state_create(m, 8, 0, LLV_KV_F32, &st, &err), &err);
+    if (st) {
+        const int32_t tk[2] = {1, 2};
+        llv_text_batch b0 = {.tokens = tk, .n = 2};
+        CHECK_STATUS(llv_text_forward(m, st, NULL, &b0, &err), LLV_ERR_STATE, &err);
+        llv_text_work *w = NULL;
+        llv_text_state *st2 = NULL;
+        CHECK_OK(llv_text_work_create(m, 2, &w, &err), &err);
+        CHECK_OK(llv_text_state_create(m, 8, 2, LLV_KV_F32, &st2, &err), &err);
+        if (w && st2) /* no scratch: a state of n_batch 2 is one of 2 rows more */
+            CHECK_EQ_I(llv_text_state_bytes(st2) - llv_text_state_bytes(st), llv_text_work_bytes(w));
+        if (w) CHECK_OK(llv_text_forward_multi(m, NULL, &st, &b0, 1, w, &err), &err);
+        CHECK_EQ_I(llv_text_state_n_past(st), 2);
+        llv_text_state_free(st2);
+        llv_text_work_free(w);
+        llv_text_state_free(st);
+        st = NULL;
+    }
     /* the full context: allocated once, bytes as documented */
     CHECK_OK(llv_text_state_create(m, hp->n_ctx_train, 4, LLV_KV_F16, &st, &err), &err);
     if (st) {
@@ -307,10 +328,10 @@ static void test_limits(const llv_model *m) {
     uint64_t row = 2;
     llv_cross_kv *kv = NULL;
     float *cs = calloc((size_t)4 * 3 * hp->n_embd, sizeof(float));
-    CHECK_OK(llv_text_cross_kv(m, NULL, cs, 12, 2, 3, &kv, &err), &err);
+    CHECK_OK(llv_cross_kv_compute(m, NULL, NULL, &(llv_cross_kv_input){cs, 12, 2, 3}, LLV_KV_F32, &kv, &err), &err);
     CHECK(llv_cross_kv_bytes(kv) == (size_t)hp->n_cross * 2 * 12 * hp->n_head_kv * hp->head_dim * 4);
     llv_cross_kv *kv2 = NULL;
-    CHECK_STATUS(llv_text_cross_kv(m, NULL, cs, 12, 5, 3, &kv2, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_STATUS(llv_cross_kv_compute(m, NULL, NULL, &(llv_cross_kv_input){cs, 12, 5, 3}, LLV_KV_F32, &kv2, &err), LLV_ERR_INVALID_ARGUMENT, &err);
     CHECK(kv2 == NULL);
     const llv_cross_kv *ims[1] = {kv};
     llv_text_batch bi = {.tokens = toks, .n = 1, .images = ims, .n_images = 1, .row_images = &row};

@@ -155,15 +155,17 @@ static char *read_text(const char *path) {
 
 static bool progress_cb(const char *what, float fraction, void *user) {
     (void)user;
-    fprintf(stderr, "\r%s: %3d%%", strcmp(what, "load") == 0 ? "loading model" : "encoding image",
+    fprintf(stderr, "\r%s: %3d%%",
+            strcmp(what, "load") == 0 ? "loading model" : strcmp(what, "prefill") == 0 ? "reading the prompt"
+                                                                                      : "encoding image",
             (int)(fraction * 100.0f + 0.5f));
     if (fraction >= 1.0f) fprintf(stderr, "\r\033[K");
     fflush(stderr);
     return true;
 }
 
-static bool stream_cb(const char *piece, size_t n, void *user) {
-    (void)user;
+static bool stream_cb(const char *piece, size_t n, int32_t token, void *user) {
+    (void)token, (void)user;
     fwrite(piece, 1, n, stdout);
     fflush(stdout);
     return true;

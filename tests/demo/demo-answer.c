@@ -37,7 +37,8 @@ static void emit_error(const char *msg) {
     emit(o);
 }
 
-static bool on_piece(const char *piece, size_t n, void *user) {
+static bool on_piece(const char *piece, size_t n, int32_t token, void *user) {
+    (void)token;
     cJSON *list = user;
     char *copy = malloc(n + 1);
     if (!copy) return false;

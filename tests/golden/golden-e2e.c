@@ -301,7 +301,9 @@ int golden_check_e2e_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
                 s = llv_vision_encode(m, vs, pool, tiles.pixels, tiles.aspect_ratio_id, tiles.n_tiles, xstates,
                                       NULL, NULL, NULL, &err);
             if (s == LLV_OK)
-                s = llv_text_cross_kv(m, pool, xstates, (int32_t)(MT * P), tiles.n_tiles, (int32_t)P, &kvs[i], &err);
+                s = llv_cross_kv_compute(m, pool, NULL,
+                                         &(llv_cross_kv_input){xstates, (int32_t)(MT * P), tiles.n_tiles, (int32_t)P},
+                                         LLV_KV_F32, &kvs[i], &err);
             num_tiles[i] = tiles.n_tiles;
             llv_image_tiles_free(&tiles);
             llv_rgb_image_free(&img);

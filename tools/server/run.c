@@ -63,7 +63,8 @@ static bool flush_to(srv_run *r, size_t upto) {
     return ok;
 }
 
-static bool on_piece(const char *piece, size_t n, void *user) {
+static bool on_piece(const char *piece, size_t n, int32_t token, void *user) {
+    (void)token;
     srv_run *r = user;
     if ((r->cancel && atomic_load(r->cancel)) || (r->shutdown && atomic_load(r->shutdown)) ||
         ((r->pieces++ & 7) == 0 && client_gone(r->client_fd))) {
