@@ -738,8 +738,9 @@ static bool put_content_trimmed(sbuf *b, const llv_message *m) {
         py_strip(t.p, t.len, &a, &e);
     if (t.n_marks) {
         size_t lo = t.marks[0], hi = t.marks[t.n_marks - 1];
-        a = a >= e ? lo : LLV_MIN(a, lo);
-        e = a == lo && e <= a ? hi : LLV_MAX(e, hi);
+        bool blank = a >= e; /* only white space around the images */
+        a = blank ? lo : LLV_MIN(a, lo);
+        e = blank ? hi : LLV_MAX(e, hi);
     }
     size_t base = b->len;
     if (t.p) sb_put(b, t.p + a, e - a);

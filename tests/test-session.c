@@ -1,8 +1,12 @@
 /* test-session.c - session internals: the image cache (hash, LRU, reference
- * counts) and the per-row image bitmask (HF get_cross_attention_token_mask
- * semantics, incl. consecutive image tokens and generated rows). */
+ * counts), the per-row image bitmask (HF get_cross_attention_token_mask
+ * semantics, incl. consecutive image tokens and generated rows), cancelling
+ * inside prefill and the vision encoder, raw RGB input, and image parts
+ * placed as the image token. */
+#include "chat.h"
 #include "golden/golden.h"
 #include "image-cache.h"
+#include "image.h"
 #include "safetensors.h"
 #include "session.h"
 #include "testing.h"
@@ -261,6 +265,345 @@ out:
     free(root);
 }
 
+/* ------------------------------------------------------------------------- */
+/* cancellation inside prefill and the vision encoder                        */
+/* ------------------------------------------------------------------------- */
+
+typedef struct cancel_rec {
+    const char *what;   /* cancel at the stop_at-th report of this kind */
+    int         stop_at;
+    int         n_prefill, n_image;
+    float       last;
+} cancel_rec;
+
+static bool on_cancel(const char *what, float f, void *user) {
+    cancel_rec *c = user;
+    int n = strcmp(what, "prefill") == 0 ? ++c->n_prefill : ++c->n_image;
+    CHECK_MSG(f >= 0.0f && f <= 1.0f, "%s: fraction %g", what, f);
+    c->last = f;
+    return !(c->what && strcmp(what, c->what) == 0 && n == c->stop_at);
+}
+
+static const char *LONG_PROMPT = "Count the things in the picture, then tell me what colour each of them is, one by "
+                                 "one, in a long and careful answer.";
+
+/* A session of n_batch 4 with the image and the long prompt, progress to rec. */
+static llv_session *cancel_session(llv_model *m, llv_engine *e, cancel_rec *rec, const uint8_t *img, size_t ni) {
+    llv_error err;
+    llv_session_params p = llv_session_default_params();
+    p.n_ctx = 256;
+    p.n_batch = 4;
+    p.n_threads = 1;
+    p.engine = e;
+    p.progress = on_cancel;
+    p.progress_user = rec;
+    llv_session *s = NULL;
+    CHECK_OK(llv_session_create(m, &p, &s, &err), &err);
+    if (!s) return NULL;
+    if (img) CHECK_OK(llv_session_add_image(s, img, ni, &err), &err);
+    CHECK_OK(llv_session_add_text(s, LONG_PROMPT, &err), &err);
+    return s;
+}
+
+static bool same_logits(llv_model *m, const float *a, const float *b) {
+    llv_model_info info;
+    llv_model_get_info(m, &info);
+    return a && b && memcmp(a, b, (size_t)info.n_vocab * sizeof *a) == 0;
+}
+
+static void cancel_case(llv_model *m, llv_engine *e, const uint8_t *img, size_t ni) {
+    llv_error err;
+    const float *lg = NULL;
+    /* the reference: no cancellation */
+    cancel_rec r0 = {0};
+    llv_session *ref = cancel_session(m, e, &r0, img, ni);
+    if (!ref) return;
+    size_t n_tok = 0;
+    llv_session_tokens(ref, &n_tok);
+    CHECK_OK(llv_session_eval(ref, &lg, &err), &err);
+    int chunks = (int)(n_tok + 3) / 4;
+    CHECK_EQ_I(r0.n_prefill, chunks);
+    CHECK(r0.last == 1.0f);
+    CHECK(chunks >= 4);
+    llv_model_info info;
+    llv_model_get_info(m, &info);
+    float *want = malloc((size_t)info.n_vocab * sizeof *want);
+    memcpy(want, lg, (size_t)info.n_vocab * sizeof *want);
+    llv_sampling_params sp = llv_sampling_default_params();
+    sp.temperature = 0;
+    sp.max_tokens = 6;
+    llv_result rr;
+    CHECK_OK(llv_session_generate(ref, &sp, NULL, NULL, &rr, &err), &err);
+
+    /* cancelled after the second chunk: LLV_ERR_CANCELLED, the conversation unchanged, and the next eval computes
+     * only the rows after those two chunks, to the same logits */
+    cancel_rec r1 = {.what = "prefill", .stop_at = 2};
+    llv_session *s = cancel_session(m, e, &r1, img, ni);
+    if (!s) goto out;
+    CHECK_STATUS(llv_session_eval(s, &lg, &err), LLV_ERR_CANCELLED, &err);
+    CHECK_MSG(strstr(err.message, "cancelled") != NULL, "message: %s", err.message);
+    CHECK(lg == NULL);
+    CHECK_EQ_I(r1.n_prefill, 2);
+    size_t n_after = 0;
+    llv_session_tokens(s, &n_after);
+    CHECK_EQ_I(n_after, n_tok);
+    r1 = (cancel_rec){0};
+    CHECK_OK(llv_session_eval(s, &lg, &err), &err);
+    CHECK_EQ_I(r1.n_prefill, chunks - 2); /* continued, not restarted */
+    CHECK_EQ_I(r1.n_image, 0);            /* the image was encoded by the cancelled call */
+    CHECK_MSG(same_logits(m, lg, want), "logits after a cancelled prefill differ");
+    llv_result r;
+    CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, &r, &err), &err);
+    CHECK_MSG(r.text && rr.text && strcmp(r.text, rr.text) == 0, "answer after a cancel: '%s' vs '%s'",
+              r.text ? r.text : "", rr.text ? rr.text : "");
+    llv_result_free(&r);
+    llv_session_free(s);
+
+    /* cancelled at the last report: done but cancelled; nothing is computed again */
+    cancel_rec r2 = {.what = "prefill", .stop_at = chunks};
+    s = cancel_session(m, e, &r2, img, ni);
+    if (!s) goto out;
+    CHECK_STATUS(llv_session_generate(s, &sp, NULL, NULL, &r, &err), LLV_ERR_CANCELLED, &err);
+    CHECK(r.text == NULL && r.completion_tokens == 0);
+    llv_session_tokens(s, &n_after);
+    CHECK_EQ_I(n_after, n_tok); /* nothing generated */
+    r2 = (cancel_rec){0};
+    CHECK_OK(llv_session_eval(s, &lg, &err), &err);
+    CHECK_EQ_I(r2.n_prefill, 0);
+    CHECK_MSG(same_logits(m, lg, want), "logits after a cancel at the end differ");
+    llv_session_free(s);
+
+    if (img) { /* cancelled inside the vision encoder: not encoded; the next call encodes it */
+        cancel_rec r3 = {.what = "image", .stop_at = 2};
+        s = cancel_session(m, e, &r3, img, ni);
+        if (!s) goto out;
+        int32_t runs = llv_session_encoder_runs(s);
+        CHECK_STATUS(llv_session_eval(s, &lg, &err), LLV_ERR_CANCELLED, &err);
+        CHECK_EQ_I(r3.n_image, 2);
+        CHECK_EQ_I(r3.n_prefill, 0);
+        CHECK_EQ_I(llv_session_encoder_runs(s), runs);
+        r3 = (cancel_rec){0};
+        CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, &r, &err), &err);
+        CHECK(r3.n_image >= 2 && r3.n_prefill == chunks);
+        CHECK_MSG(r.text && rr.text && strcmp(r.text, rr.text) == 0, "answer after a cancelled encode: '%s' vs '%s'",
+                  r.text ? r.text : "", rr.text ? rr.text : "");
+        llv_result_free(&r);
+        llv_session_free(s);
+    }
+out:
+    llv_result_free(&rr);
+    free(want);
+    llv_session_free(ref);
+}
+
+static void test_cancel(llv_model *m) {
+    if (!llv_test_case("cancel")) return;
+    llv_model_info info;
+    llv_model_get_info(m, &info);
+    size_t ni = 0;
+    uint8_t *img = info.has_vision ? llv_test_ppm(40, 30, 3, &ni) : NULL;
+    cancel_case(m, NULL, img, ni); /* standalone */
+    llv_error err;
+    llv_engine_params ep = llv_engine_default_params();
+    ep.n_threads = 1;
+    ep.image_cache_entries = 0; /* each session encodes its image: the encoder can be cancelled */
+    llv_engine *e = NULL;
+    CHECK_OK(llv_engine_create(m, &ep, &e, &err), &err);
+    if (e) {
+        cancel_case(m, e, img, ni); /* attached: the same through the engine */
+        llv_engine_free(e);
+    }
+    free(img);
+}
+
+/* ------------------------------------------------------------------------- */
+/* raw RGB input                                                             */
+/* ------------------------------------------------------------------------- */
+
+static void eval_logits(llv_session *s, float *out, int32_t n_vocab) {
+    llv_error err;
+    const float *lg = NULL;
+    CHECK_OK(llv_session_add_text(s, "What is in the picture?", &err), &err);
+    CHECK_OK(llv_session_eval(s, &lg, &err), &err);
+    if (lg) memcpy(out, lg, (size_t)n_vocab * sizeof *out);
+}
+
+static void test_rgb(llv_model *m) {
+    if (!llv_test_case("rgb")) return;
+    llv_model_info info;
+    llv_model_get_info(m, &info);
+    if (!info.has_vision) {
+        printf("rgb: model has no vision, skipped\n");
+        return;
+    }
+    llv_error err;
+    size_t ni = 0;
+    uint8_t *ppm = llv_test_ppm(37, 23, 5, &ni);
+    llv_rgb_image img;
+    CHECK_OK(llv_image_decode(ppm, ni, NULL, &img, &err), &err);
+    const int32_t W = img.width, H = img.height;
+    const size_t row = (size_t)W * 3, pad = row + 7;
+    uint8_t *padded = malloc(pad * (size_t)H);
+    memset(padded, 0xAB, pad * (size_t)H);
+    for (int32_t y = 0; y < H; y++) memcpy(padded + (size_t)y * pad, img.rgb + (size_t)y * row, row);
+    const int32_t V = info.n_vocab;
+    float *a = calloc((size_t)V, sizeof *a), *b = calloc((size_t)V, sizeof *b), *c = calloc((size_t)V, sizeof *c);
+
+    llv_session_params p = llv_session_default_params();
+    p.n_ctx = 128;
+    p.n_threads = 1;
+    llv_session *s = NULL;
+    CHECK_OK(llv_session_create(m, &p, &s, &err), &err);
+    if (!s) goto out;
+    /* the file, its pixels packed, its pixels with padded rows: the same logits */
+    CHECK_OK(llv_session_add_image(s, ppm, ni, &err), &err);
+    eval_logits(s, a, V);
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_image_rgb(s, W, H, row, img.rgb, &err), &err);
+    eval_logits(s, b, V);
+    CHECK_EQ_I(llv_session_encoder_runs(s), 2); /* pixels and file are cached apart */
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_image_rgb(s, W, H, pad, padded, &err), &err);
+    eval_logits(s, c, V);
+    CHECK_EQ_I(llv_session_encoder_runs(s), 2); /* the same pixels: the padding is not part of the image */
+    CHECK_MSG(memcmp(a, b, (size_t)V * sizeof *a) == 0, "RGB input differs from the file's decode");
+    CHECK_MSG(memcmp(a, c, (size_t)V * sizeof *a) == 0, "RGB input with a stride differs from the file's decode");
+    llv_session_reset(s);
+    padded[pad * (size_t)(H / 2) + 5] ^= 0x40; /* another pixel: another image */
+    CHECK_OK(llv_session_add_image_rgb(s, W, H, pad, padded, &err), &err);
+    eval_logits(s, c, V);
+    CHECK_EQ_I(llv_session_encoder_runs(s), 3);
+
+    /* bad input: nothing queued */
+    llv_session_reset(s);
+    CHECK_STATUS(llv_session_add_image_rgb(s, 0, H, row, img.rgb, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_STATUS(llv_session_add_image_rgb(s, W, -1, row, img.rgb, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_STATUS(llv_session_add_image_rgb(s, W, H, row - 1, img.rgb, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_MSG(strstr(err.message, "stride") != NULL, "message names the stride: %s", err.message);
+    CHECK_STATUS(llv_session_add_image_rgb(s, W, H, row, NULL, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_STATUS(llv_session_add_image_rgb(NULL, W, H, row, img.rgb, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_STATUS(llv_session_add_raw(s, "<|image|>", &err), LLV_ERR_STATE, &err); /* none queued */
+    llv_session_free(s);
+    s = NULL;
+    /* the pixel limit of decoded images applies: one pixel less than the image fails, as the file does */
+    p.max_image_pixels = (uint64_t)W * (uint64_t)H - 1;
+    p.max_images = 2;
+    CHECK_OK(llv_session_create(m, &p, &s, &err), &err);
+    if (!s) goto out;
+    CHECK_STATUS(llv_session_add_image_rgb(s, W, H, row, img.rgb, &err), LLV_ERR_LIMIT, &err);
+    CHECK_MSG(strstr(err.message, "max_image_pixels") != NULL, "message names max_image_pixels: %s", err.message);
+    CHECK_STATUS(llv_session_add_image(s, ppm, ni, &err), LLV_ERR_LIMIT, &err);
+    CHECK_OK(llv_session_add_image_rgb(s, W - 1, H, row, img.rgb, &err), &err); /* within it */
+    CHECK_OK(llv_session_add_image_rgb(s, W - 1, H, row, img.rgb, &err), &err);
+    CHECK_STATUS(llv_session_add_image_rgb(s, W - 1, H, row, img.rgb, &err), LLV_ERR_LIMIT, &err); /* max_images */
+    llv_session_free(s);
+out:
+    free(a);
+    free(b);
+    free(c);
+    free(padded);
+    llv_rgb_image_free(&img);
+    free(ppm);
+}
+
+/* ------------------------------------------------------------------------- */
+/* image parts become the image token itself                                 */
+/* ------------------------------------------------------------------------- */
+
+/* llv_chat_render_images' text with "<|image|>" put at its offsets is
+ * llv_chat_render_text's, also where content is trimmed (tools). */
+static void render_same(const llv_message *msgs, size_t n, const llv_chat_params *cp, size_t want_images) {
+    llv_error err;
+    char *t1 = NULL, *t2 = NULL;
+    size_t l1 = 0, l2 = 0, *at = NULL, n_at = 0;
+    CHECK_OK(llv_chat_render_text(NULL, msgs, n, cp, false, &t1, &l1, &err), &err);
+    CHECK_OK(llv_chat_render_images(NULL, msgs, n, cp, false, &t2, &l2, &at, &n_at, &err), &err);
+    CHECK_EQ_I(n_at, want_images);
+    if (t1 && t2) {
+        char *joined = malloc(l2 + 9 * n_at + 1);
+        size_t o = 0, pos = 0;
+        for (size_t k = 0; k <= n_at; k++) {
+            size_t end = k < n_at ? at[k] : l2;
+            CHECK(end >= pos && end <= l2);
+            if (end < pos || end > l2) break;
+            memcpy(joined + o, t2 + pos, end - pos);
+            o += end - pos;
+            if (k < n_at) memcpy(joined + o, "<|image|>", 9), o += 9;
+            pos = end;
+        }
+        joined[o] = 0;
+        CHECK_MSG(o == l1 && strcmp(joined, t1) == 0, "offsets do not place the images of\n%s\n(got\n%s)", t1, joined);
+        CHECK(strstr(t2, "<|image|>") == NULL);
+        free(joined);
+    }
+    free(t1);
+    free(t2);
+    free(at);
+}
+
+static void test_image_tokens(llv_model *m) {
+    if (!llv_test_case("image_tokens")) return;
+    static const uint8_t px = 0;
+    llv_part u1[] = {{.type = LLV_PART_IMAGE, .image = &px, .image_bytes = 1},
+                     {.type = LLV_PART_TEXT, .text = "x and "},
+                     {.type = LLV_PART_IMAGE, .image = &px, .image_bytes = 1},
+                     {.type = LLV_PART_TEXT, .text = "  y"}};
+    llv_part u2[] = {{.type = LLV_PART_TEXT, .text = "  \n "},
+                     {.type = LLV_PART_IMAGE, .image = &px, .image_bytes = 1},
+                     {.type = LLV_PART_TEXT, .text = " \t "},
+                     {.type = LLV_PART_IMAGE, .image = &px, .image_bytes = 1},
+                     {.type = LLV_PART_TEXT, .text = "  "}};
+    llv_part u3[] = {{.type = LLV_PART_TEXT, .text = "  look: "},
+                     {.type = LLV_PART_IMAGE, .image = &px, .image_bytes = 1},
+                     {.type = LLV_PART_TEXT, .text = "\n"}};
+    llv_message msgs[] = {{.role = "user", .parts = u1, .n_parts = 4},
+                          {.role = "assistant", .content = "ok"},
+                          {.role = "user", .parts = u2, .n_parts = 5}};
+    llv_chat_params cp = llv_chat_default_params();
+    cp.date_string = "26 Jul 2024";
+    render_same(msgs, 3, &cp, 4);
+    cp.tools_json = "[{\"name\": \"f\"}]"; /* the first user message is trimmed into the tools turn */
+    render_same(msgs, 3, &cp, 4);
+    llv_message one = {.role = "user", .parts = u2, .n_parts = 5};
+    render_same(&one, 1, &cp, 2); /* all whitespace around the images */
+    one.parts = u3;
+    one.n_parts = 3;
+    render_same(&one, 1, &cp, 1);
+
+    /* through the session: the same tokens as the rendered text with "<|image|>" tokenized */
+    llv_model_info info;
+    llv_model_get_info(m, &info);
+    if (!info.has_vision) return;
+    llv_error err;
+    size_t ni = 0;
+    uint8_t *img = llv_test_ppm(8, 8, 1, &ni);
+    llv_part parts[] = {{.type = LLV_PART_IMAGE, .image = img, .image_bytes = ni},
+                        {.type = LLV_PART_TEXT, .text = "What is this?"}};
+    llv_message um = {.role = "user", .parts = parts, .n_parts = 2};
+    cp = llv_chat_default_params();
+    cp.date_string = "26 Jul 2024";
+    char buf[4096];
+    size_t nb = 0;
+    CHECK_OK(llv_chat_render(m, &um, 1, &cp, buf, sizeof buf, &nb, &err), &err);
+    llv_session *a = NULL, *b = NULL;
+    CHECK_OK(llv_session_create(m, NULL, &a, &err), &err);
+    CHECK_OK(llv_session_create(m, NULL, &b, &err), &err);
+    if (a && b) {
+        CHECK_OK(llv_session_add_messages(a, &um, 1, &cp, &err), &err);
+        CHECK_OK(llv_session_add_image(b, img, ni, &err), &err);
+        CHECK_OK(llv_session_add_raw(b, buf, &err), &err);
+        size_t na = 0, nb2 = 0;
+        const int32_t *ta = llv_session_tokens(a, &na), *tb = llv_session_tokens(b, &nb2);
+        CHECK_MSG(na == nb2 && memcmp(ta, tb, na * sizeof *ta) == 0, "%zu vs %zu tokens", na, nb2);
+        int images = 0;
+        for (size_t i = 0; i < na; i++) images += ta[i] == info.image_token_id;
+        CHECK_EQ_I(images, 1);
+    }
+    llv_session_free(a);
+    llv_session_free(b);
+    free(img);
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     printf("system: %s\n", llv_system_info());
@@ -293,6 +636,9 @@ int main(int argc, char **argv) {
     free(demo);
     if (m) {
         test_masks(m);
+        test_cancel(m);
+        test_rgb(m);
+        test_image_tokens(m);
         llv_model_free(m);
     }
     return llv_test_finish();
