@@ -77,6 +77,15 @@ static void engine_destroy(llv_engine *e) {
     free(e);
 }
 
+llv_status llv_engine_check_params(const char *what, int32_t n_threads, size_t image_cache_entries, llv_error *err) {
+    if (n_threads < 0 || n_threads > 1024)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: n_threads = %d out of range (0..1024)", what, n_threads);
+    if (image_cache_entries > 1024)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: image_cache_entries = %zu out of range (0..1024)", what,
+                       image_cache_entries);
+    return LLV_OK;
+}
+
 llv_status llv_engine_create(const llv_model *model, const llv_engine_params *params, llv_engine **out,
                              llv_error *err) {
     if (!out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_engine_create: out is NULL");
@@ -85,20 +94,16 @@ llv_status llv_engine_create(const llv_model *model, const llv_engine_params *pa
     if (!model->has_weights)
         return llv_err(err, LLV_ERR_UNSUPPORTED, "llv_engine_create: the model file has no weights (vocabulary-only)");
     llv_engine_params p = params ? *params : llv_engine_default_params();
-    if (p.n_threads < 0 || p.n_threads > 1024)
-        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "engine params: n_threads = %d out of range (0..1024)",
-                       p.n_threads);
+    llv_status st = llv_engine_check_params("engine params", p.n_threads, p.image_cache_entries, err);
+    if (st != LLV_OK) return st;
     if (p.max_rows < 0 || p.max_rows > 65536)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "engine params: max_rows = %d out of range (0 = 512, 1..65536)",
                        p.max_rows);
-    if (p.image_cache_entries > 1024)
-        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "engine params: image_cache_entries = %zu out of range (0..1024)",
-                       p.image_cache_entries);
     if (p.gather_us < 0 || p.gather_us > 10000000)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "engine params: gather_us = %d out of range (0..10000000)",
                        p.gather_us);
     if (p.max_rows == 0) p.max_rows = 512;
-    llv_status st = llv_engine_new(model, &p, INT_MAX, out, err);
+    st = llv_engine_new(model, &p, INT_MAX, out, err);
     if (st != LLV_OK) llv_err_prefix(err, "llv_engine_create");
     return st;
 }

@@ -9,6 +9,10 @@
 #include "threadpool.h"
 #include "vision.h"
 
+/* The rules for what session and engine params share (n_threads,
+ * image_cache_entries); `what` names the params in the message. */
+llv_status llv_engine_check_params(const char *what, int32_t n_threads, size_t image_cache_entries, llv_error *err);
+
 /* An engine of params already checked (llv_engine_create checks the public
  * ones) for at most max_sessions attached sessions (INT_MAX: any number);
  * n_threads 0 = the model's default. A standalone session creates one of

@@ -113,9 +113,8 @@ static llv_status session_create(const llv_model *model, const llv_session_param
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
                        "session params: n_ctx = %d out of range (0 = default, 1..%d, the model's maximum)", p.n_ctx,
                        max_ctx);
-    if (p.n_threads < 0 || p.n_threads > 1024)
-        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: n_threads = %d out of range (0..1024)",
-                       p.n_threads);
+    llv_status st = llv_engine_check_params("session params", p.n_threads, p.image_cache_entries, err);
+    if (st != LLV_OK) return st;
     if (p.n_batch < 0)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: n_batch = %d must be >= 0 (0 = 512)",
                        p.n_batch);
@@ -125,9 +124,6 @@ static llv_status session_create(const llv_model *model, const llv_session_param
     if (p.max_images < 0 || p.max_images > LLV_MAX_IMAGES)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: max_images = %d out of range (0..%d)",
                        p.max_images, LLV_MAX_IMAGES);
-    if (p.image_cache_entries > 1024)
-        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "session params: image_cache_entries = %zu out of range (0..1024)",
-                       p.image_cache_entries);
     if (p.n_ctx == 0) p.n_ctx = LLV_MIN(max_ctx, 4096);
     if (p.n_batch == 0) p.n_batch = 512;
 
@@ -137,7 +133,6 @@ static llv_status session_create(const llv_model *model, const llv_session_param
     s->p = p;
     s->n_ctx = p.n_ctx;
     s->image_token = m->hp.has_vision ? m->hp.image_token_id : -1;
-    llv_status st;
     llv_engine *e = p.engine;
     if (!e) { /* an engine of one: its pool, vision buffers, cache and n_batch rows of scratch */
         llv_engine_params ep = llv_engine_default_params();
@@ -583,12 +578,18 @@ static llv_status need_tokenizer(const llv_session *s, const char *fn, llv_error
     return LLV_OK;
 }
 
-llv_status llv_session_add_raw(llv_session *s, const char *text, llv_error *err) {
-    const char *fn = "llv_session_add_raw";
+/* What a call taking text checks first. */
+static llv_status text_input(const llv_session *s, const char *text, const char *fn, llv_error *err) {
     llv_status st = check_session(s, fn, err);
     if (st != LLV_OK) return st;
     if (!text) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: text is NULL", fn);
-    if ((st = need_tokenizer(s, fn, err)) != LLV_OK) return st;
+    return need_tokenizer(s, fn, err);
+}
+
+llv_status llv_session_add_raw(llv_session *s, const char *text, llv_error *err) {
+    const char *fn = "llv_session_add_raw";
+    llv_status st = text_input(s, text, fn, err);
+    if (st != LLV_OK) return st;
     int32_t *toks = NULL;
     size_t n = 0;
     st = llv_tokenizer_encode(s->m->tok, text, strlen(text), LLV_TOKENIZE_PARSE_SPECIAL, &toks, &n, err);
@@ -694,10 +695,8 @@ static llv_status add_rendered(llv_session *s, const llv_message *msgs, size_t n
 
 llv_status llv_session_add_text(llv_session *s, const char *text, llv_error *err) {
     const char *fn = "llv_session_add_text";
-    llv_status st = check_session(s, fn, err);
+    llv_status st = text_input(s, text, fn, err);
     if (st != LLV_OK) return st;
-    if (!text) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: text is NULL", fn);
-    if ((st = need_tokenizer(s, fn, err)) != LLV_OK) return st;
     static const uint8_t placeholder = 0;
     llv_part parts[LLV_MAX_IMAGES + 1];
     size_t np = 0;
