@@ -224,7 +224,7 @@ llv_status llv_memory_plan_get(const llv_model *model, const llv_session_params 
     const llv_hparams *hp = &model->hp;
     if (hp->has_vision) {
         /* as image encoding allocates them: per cross layer K and V of [n_head_kv, tiles * P, head_dim] in the
-         * KV type (plus the projected states when LoRA adapters may re-project them); the session's projector
+         * KV type (plus the projected states when LoRA adapters may re-project them); the engine's projector
          * scratch once, at its first image */
         uint64_t tok = (uint64_t)hp->v_max_tiles * (uint64_t)hp->v_P, elem = p.kv_type == LLV_KV_F16 ? 2 : 4;
         uint64_t states = tok * (uint64_t)hp->n_embd * sizeof(float);
