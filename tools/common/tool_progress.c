@@ -21,5 +21,3 @@ bool llv_tool_progress_stderr(const char *what, float fraction, void *user) {
     fflush(stderr);
     return true;
 }
-
-bool llv_tool_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
