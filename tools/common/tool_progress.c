@@ -1,7 +1,6 @@
 #include "tool_progress.h"
 
 #include <stdio.h>
-#include <string.h>
 
 void llv_tool_log_stderr(llv_log_level level, const char *msg, void *user) {
     int min = user ? *(const int *)user : LLV_LOG_INFO;
