@@ -13,7 +13,6 @@
 #include "kernels.h"
 #include "tensor.h"
 #include "threadpool.h"
-#include "tool_cli.h"
 
 #define KB_K 4096
 #define KB_MAX_ROWS 8
@@ -64,7 +63,7 @@ int bench_kernels(const bench_kernel_opts *o) {
     const llv_kernels *kern = llv_kernels_get(LLV_ISA_AUTO);
     llv_type           types[KB_MAX_TYPES];
     for (int i = 0; i < nt; i++)
-        if (!llv_tool_type("llv-bench", tnames[i], &types[i]) || types[i] == LLV_TYPE_Q4_K_M ||
+        if (llv_type_from_name(tnames[i], &types[i], NULL) != LLV_OK || types[i] == LLV_TYPE_Q4_K_M ||
             !kern->matmul[types[i]] || !kern->from_f32[types[i]]) {
             fprintf(stderr, "llv-bench: --kernel-types: '%s' is not a weight type with a matmul kernel\n", tnames[i]);
             return 1;

@@ -27,7 +27,7 @@
 #include "bench.h"
 #include "gguf.h"
 #include "llv.h"
-#include "tool_cli.h"
+#include "options.h"
 
 /* ---------------------------------------------------------------- ceilings */
 
@@ -328,114 +328,81 @@ static double measure_streams(llv_model *m, const llv_session_params *base, int 
     return bench_median(v, runs);
 }
 
-/* "1,2,4" -> counts; "" or "0" -> none. Returns the count, -1 on a bad list. */
-static int parse_streams(const char *s, int *out) {
-    int n = 0;
-    if (!s[0] || !strcmp(s, "0")) return 0;
+/* --streams "1,2,4" -> counts; "" or "0" -> none */
+typedef struct stream_sets {
+    int v[MAX_STREAM_SETS], n;
+} stream_sets;
+
+static bool parse_streams(const char *s, void *ctx, char *why, size_t why_size) {
+    stream_sets *ss = ctx;
+    ss->n = 0;
+    if (!s[0] || !strcmp(s, "0")) return true;
     for (const char *p = s; *p;) {
         char *end;
         long v = strtol(p, &end, 10);
-        if (end == p || v < 1 || v > MAX_STREAMS || n == MAX_STREAM_SETS || (*end && *end != ',')) return -1;
-        out[n++] = (int)v;
+        if (end == p || v < 1 || v > MAX_STREAMS || ss->n == MAX_STREAM_SETS || (*end && *end != ',')) {
+            snprintf(why, why_size, "expected a comma-separated list of up to %d counts, each 1..%d", MAX_STREAM_SETS,
+                     MAX_STREAMS);
+            return false;
+        }
+        ss->v[ss->n++] = (int)v;
         p = *end ? end + 1 : end;
     }
-    return n;
+    return true;
 }
 
 /* ------------------------------------------------------------------- main */
 
-static void usage(FILE *o) {
-    fprintf(o,
-            "usage: llv-bench [-m MODEL.gguf | --synth PRESET] [options]\n"
-            "  -m FILE          model to measure\n"
-            "  --synth PRESET   make an llv-synth model (tiny, demo, 11b, llama-tiny) in a temp dir\n"
-            "  --type T         weight type of the synthetic model (f32, f16, bf16; default f16)\n"
-            "  -t, --threads N  threads (default: all cores)\n"
-            "  --runs N         runs per figure, median reported (default 5)\n"
-            "  --prompt N       prompt tokens for prompt_tokens_per_s (default 512)\n"
-            "  --gen N          decoded tokens per decode run (default 32)\n"
-            "  --image FILE     image for the vision figures (default models/demo.png)\n"
-            "  --no-vision      skip the vision figures\n"
-            "  --no-ceilings    skip the bandwidth and GEMM measurements\n"
-            "  --lora PATH[:S]  apply this GGUF LoRA adapter (scale S, default 1) in every figure\n"
-            "  --streams LIST   concurrent sessions on one engine for the aggregate decode figures,\n"
-            "                   comma-separated (default 1,2,4; 0 or \"\" = skip)\n"
-            "  --json           print one JSON object instead of a table\n"
-            "  --kernels        instead of a model: each type's matmul kernel on one large matrix against\n"
-            "                   the read ceiling over the same memory (no model is loaded)\n"
-            "  --kernel-types L weight types for --kernels (default q4_0,q4_1,q5_0,q5_1,q8_0,q2_k,q3_k,\n"
-            "                   q4_k,q5_k,q6_k,f16,bf16)\n"
-            "  --kernel-rows L  x rows (decode streams) for --kernels, each 1..8 (default 1,2,4)\n"
-            "  --kernel-mib N   matrix size for --kernels in MiB, 16..16384 (default 1024)\n"
-            "  -h, --help       this help\n");
-}
+static const char *const synopsis = "llv-bench [-m MODEL.gguf | --synth PRESET] [options]";
+static const char *const about =
+    "Measures a model and this machine's ceilings (read bandwidth, SGEMM and\n"
+    "arithmetic peaks) in the same run and reports medians of --runs runs as a table\n"
+    "or one JSON object; --kernels measures each weight type's matmul kernel\n"
+    "instead. Timings are reported, never asserted.\n";
+static const char *const epilog = "exit status: 0 success, 1 usage error, 2 failure\n";
 
 int main(int argc, char **argv) {
     const char *model_path = NULL, *synth = NULL, *image = "models/demo.png";
     llv_type    type = LLV_TYPE_F16;
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), runs = 5, n_prompt = 512, n_gen = 32;
-    int json = 0, no_vision = 0, no_ceil = 0;
+    bool json = false, no_vision = false, no_ceil = false, kernels = false;
     const char *lora_arg = NULL;
-    int streams[MAX_STREAM_SETS] = {1, 2, 4}, n_streams = 3;
-    int kernels = 0;
+    stream_sets ss = {{1, 2, 4}, 3};
     bench_kernel_opts ko = {.types = "q4_0,q4_1,q5_0,q5_1,q8_0,q2_k,q3_k,q4_k,q5_k,q6_k,f16,bf16", .rows = "1,2,4",
                             .mib = 1024};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEEDV()                                                     \
-    do {                                                            \
-        if (!v) {                                                   \
-            fprintf(stderr, "llv-bench: %s needs a value\n", a);    \
-            return 1;                                               \
-        }                                                           \
-        i++;                                                        \
-    } while (0)
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "-m")) { NEEDV(); model_path = v;
-        } else if (!strcmp(a, "--synth")) { NEEDV(); synth = v;
-        } else if (!strcmp(a, "--type")) {
-            NEEDV();
-            if (!llv_tool_type("llv-bench", v, &type)) return 1;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEEDV(); threads = atoi(v);
-        } else if (!strcmp(a, "--runs")) { NEEDV(); runs = atoi(v);
-        } else if (!strcmp(a, "--prompt")) { NEEDV(); n_prompt = atoi(v);
-        } else if (!strcmp(a, "--gen")) { NEEDV(); n_gen = atoi(v);
-        } else if (!strcmp(a, "--image")) { NEEDV(); image = v;
-        } else if (!strcmp(a, "--no-vision")) { no_vision = 1;
-        } else if (!strcmp(a, "--no-ceilings")) { no_ceil = 1;
-        } else if (!strcmp(a, "--json")) { json = 1;
-        } else if (!strcmp(a, "--kernels")) { kernels = 1;
-        } else if (!strcmp(a, "--kernel-types")) { NEEDV(); ko.types = v;
-        } else if (!strcmp(a, "--kernel-rows")) { NEEDV(); ko.rows = v;
-        } else if (!strcmp(a, "--kernel-mib")) {
-            NEEDV();
-            long mib = atol(v);
-            if (mib < 16 || mib > 16384) {
-                fprintf(stderr, "llv-bench: --kernel-mib: 16..16384, got '%s'\n", v);
-                return 1;
-            }
-            ko.mib = (size_t)mib;
-        } else if (!strcmp(a, "--lora")) { NEEDV(); lora_arg = v;
-        } else if (!strcmp(a, "--streams")) {
-            NEEDV();
-            if ((n_streams = parse_streams(v, streams)) < 0) {
-                fprintf(stderr, "llv-bench: --streams: expected a comma-separated list of 1..%d, got '%s'\n",
-                        MAX_STREAMS, v);
-                return 1;
-            }
-        } else {
-            fprintf(stderr, "llv-bench: unknown option '%s'\n", a);
-            usage(stderr);
-            return 1;
-        }
-    }
-    if (threads < 1 || threads > 64 || runs < 1 || runs > 32 || n_prompt < 1 || n_gen < 1) {
-        fprintf(stderr, "llv-bench: threads 1..64, runs 1..32, prompt and gen >= 1\n");
-        return 1;
-    }
+    int mib = (int)ko.mib;
+    if (threads > 64) threads = 64;
+    const llv_opt table[] = {
+        {'m', "model", "FILE", LLV_OPT_STR, {.str = &model_path}, .def = "models/demo.gguf", .help = "model to measure"},
+        {0, "synth", "PRESET", LLV_OPT_STR, {.str = &synth},
+         .help = "make an llv-synth model (tiny, demo, 11b, llama-tiny) in a temp dir"},
+        {0, "type", "T", LLV_OPT_TYPE, {.type = &type}, .help = "weight type of the synthetic model (f32, f16, bf16)"},
+        {'t', "threads", "N", LLV_OPT_INT, {.i = &threads}, 1, 64, .def = "all cores", .help = "threads"},
+        {0, "runs", "N", LLV_OPT_INT, {.i = &runs}, 1, 32, .help = "runs per figure, median reported"},
+        {0, "prompt", "N", LLV_OPT_INT, {.i = &n_prompt}, 1, INT32_MAX,
+         .help = "prompt tokens for prompt_tokens_per_s"},
+        {0, "gen", "N", LLV_OPT_INT, {.i = &n_gen}, 1, INT32_MAX, .help = "decoded tokens per decode run"},
+        {0, "image", "FILE", LLV_OPT_STR, {.str = &image}, .help = "image for the vision figures"},
+        {0, "no-vision", NULL, LLV_OPT_FLAG, {.flag = &no_vision}, .help = "skip the vision figures"},
+        {0, "no-ceilings", NULL, LLV_OPT_FLAG, {.flag = &no_ceil}, .help = "skip the bandwidth and GEMM measurements"},
+        {0, "lora", "PATH[:S]", LLV_OPT_STR, {.str = &lora_arg},
+         .help = "apply this GGUF LoRA adapter (scale S, default 1) in every figure"},
+        {0, "streams", "LIST", LLV_OPT_CALL, {.ctx = &ss}, .fn = parse_streams, .def = "1,2,4",
+         .help = "concurrent sessions on one engine for the aggregate decode figures, comma-separated (0 or \"\" = "
+                 "skip)"},
+        {0, "json", NULL, LLV_OPT_FLAG, {.flag = &json}, .help = "print one JSON object instead of a table"},
+        {0, "kernels", NULL, LLV_OPT_FLAG, {.flag = &kernels},
+         .help = "instead of a model: each type's matmul kernel on one large matrix against the read ceiling over "
+                 "the same memory (no model is loaded)"},
+        {0, "kernel-types", "L", LLV_OPT_STR, {.str = &ko.types}, .help = "weight types for --kernels"},
+        {0, "kernel-rows", "L", LLV_OPT_STR, {.str = &ko.rows}, .help = "x rows (decode streams) for --kernels, each 1..8"},
+        {0, "kernel-mib", "N", LLV_OPT_INT, {.i = &mib}, 16, 16384, .help = "matrix size for --kernels in MiB"},
+    };
+    const llv_cli cli = {"llv-bench", synopsis, about, epilog, LLV_CLI_OPTS(table), 1, NULL, 0, 0};
+    int rc = llv_cli_parse(&cli, argc, argv, NULL);
+    if (rc >= 0) return rc;
+    ko.mib = (size_t)mib;
+    int *streams = ss.v, n_streams = ss.n;
     if (kernels) {
         ko.threads = threads, ko.runs = runs, ko.json = json;
         return bench_kernels(&ko);

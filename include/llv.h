@@ -7,7 +7,8 @@
  * Conventions
  * - Every fallible call returns an llv_status and, when `err` is not NULL, fills
  *   it with the status and a human-readable message (what, where, expected vs
- *   found). `err` may always be NULL.
+ *   found); on success it sets err->status = LLV_OK and err->message = "", so
+ *   an llv_error never carries a stale message. `err` may always be NULL.
  * - Objects are opaque handles created by *_load / *_init / *_create and
  *   released by the matching *_free. Passing NULL to any *_free is a no-op.
  * - Thread-safety: an llv_model is read-only after load and may be shared by
@@ -18,6 +19,24 @@
  * - Library code never exits, aborts or prints; progress and log messages go
  *   to the callbacks given in params (none by default).
  * - Strings are UTF-8. Token ids are int32_t.
+ * - Params structs grow without breaking the ABI. Each one (llv_*_params)
+ *   starts with `size_t size`, and llv_*_default_params() (inline, below)
+ *   fills it with sizeof the struct as the caller's header declares it, so
+ *   always start from the defaults function and change fields. The library
+ *   reads the first `size` bytes: a caller built against an older llv.h
+ *   (smaller size) gets the defaults for the fields it does not know. A
+ *   caller built against a newer llv.h (larger size) running on an older
+ *   library is accepted only while every byte past the fields the library
+ *   knows is zero (newer fields left as that library's init wrote them, 0);
+ *   otherwise LLV_ERR_UNSUPPORTED names the struct. A size below the first
+ *   layout's (e.g. 0 from a zeroed struct) is LLV_ERR_INVALID_ARGUMENT.
+ *   Fields are only ever appended. Structs the library fills (llv_model_info,
+ *   llv_result, llv_memory_plan, llv_engine_stats) are not covered: they change
+ *   only with LLV_ABI_VERSION.
+ * - Versions: LLV_VERSION_* is the release, llv_version_number() the one of
+ *   the library actually loaded (compare it with LLV_VERSION_NUMBER).
+ *   LLV_ABI_VERSION is the shared library's SOVERSION (libllv.so.N): it
+ *   changes when binaries built against an earlier llv.h stop working.
  *
  * Minimal use:
  *     llv_model *m; llv_session *s; llv_result r;
@@ -45,9 +64,13 @@ extern "C" {
 #define LLV_API
 #endif
 
+/* The release and the ABI, in one place: CMakeLists.txt reads them from here. */
 #define LLV_VERSION_MAJOR 0
 #define LLV_VERSION_MINOR 1
 #define LLV_VERSION_PATCH 0
+#define LLV_ABI_VERSION   1
+/* 10000 * major + 100 * minor + patch: 0.1.0 is 100 */
+#define LLV_VERSION_NUMBER (LLV_VERSION_MAJOR * 10000 + LLV_VERSION_MINOR * 100 + LLV_VERSION_PATCH)
 
 /* ------------------------------------------------------------------------- */
 /* Errors                                                                    */
@@ -78,8 +101,10 @@ typedef struct llv_error {
 /* Stable name of a status ("LLV_ERR_FORMAT"); never NULL. */
 LLV_API const char *llv_status_name(llv_status s);
 
-/* "0.1.0" */
+/* The loaded library's release: "0.1.0", and LLV_VERSION_NUMBER as it was
+ * when the library was built (100 for 0.1.0). */
 LLV_API const char *llv_version(void);
+LLV_API int         llv_version_number(void);
 
 /* ------------------------------------------------------------------------- */
 /* Callbacks and enums                                                       */
@@ -130,6 +155,7 @@ LLV_API llv_status llv_type_from_name(const char *name, llv_type *out, llv_error
 typedef struct llv_model llv_model; /* read-only after load; thread-safe */
 
 typedef struct llv_model_params {
+    size_t          size;        /* sizeof (llv_model_default_params sets it)        */
     llv_isa         isa;         /* LLV_ISA_AUTO                                     */
     int32_t         n_threads;   /* default threads for sessions; 0 = all cores      */
     bool            use_mmap;    /* true: weights used in place from the file        */
@@ -143,7 +169,13 @@ typedef struct llv_model_params {
                                         session when its buffers do not (see llv_memory_plan) */
 } llv_model_params;
 
-LLV_API llv_model_params llv_model_default_params(void);
+/* Fills *p with the defaults; size = sizeof *p as the caller compiled it. */
+LLV_API void llv_model_params_init(llv_model_params *p, size_t size);
+static inline llv_model_params llv_model_default_params(void) {
+    llv_model_params p;
+    llv_model_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Loads a GGUF file: an llv-converted file, or an Ollama single-file mllama
  * GGUF, or a llama.cpp `llama` text model, or a vocabulary-only GGUF (which
@@ -230,12 +262,18 @@ typedef struct llv_message {
 } llv_message;
 
 typedef struct llv_chat_params {
+    size_t      size;           /* sizeof (llv_chat_default_params sets it)          */
     const char *tools_json;     /* JSON array of tool definitions, or NULL          */
     const char *date_string;    /* "Today Date"; NULL = today (e.g. "24 Nov 2026")  */
     bool        add_generation_prompt; /* true                                      */
 } llv_chat_params;
 
-LLV_API llv_chat_params llv_chat_default_params(void);
+LLV_API void llv_chat_params_init(llv_chat_params *p, size_t size);
+static inline llv_chat_params llv_chat_default_params(void) {
+    llv_chat_params p;
+    llv_chat_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Renders messages in the model's chat format (llv_model_info.chat_format:
  * Llama 3.x / 3.2 Vision, or ChatML; NULL model = Llama 3.2 Vision) into text
@@ -261,6 +299,7 @@ typedef struct llv_session llv_session;
 typedef enum llv_kv_type { LLV_KV_F32 = 0, LLV_KV_F16 = 1 } llv_kv_type;
 
 typedef struct llv_session_params {
+    size_t      size;         /* sizeof (llv_session_default_params sets it)            */
     int32_t     n_ctx;        /* context tokens; 0 = min(model max, 4096); <= model max */
     int32_t     n_threads;    /* 0 = model's default                                    */
     int32_t     n_batch;      /* prompt tokens per forward pass (512)                  */
@@ -281,7 +320,12 @@ typedef struct llv_session_params {
                                   n_threads and image_cache_entries are then unused */
 } llv_session_params;
 
-LLV_API llv_session_params llv_session_default_params(void);
+LLV_API void llv_session_params_init(llv_session_params *p, size_t size);
+static inline llv_session_params llv_session_default_params(void) {
+    llv_session_params p;
+    llv_session_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Creates a session; allocates the KV cache once (size reported by
  * llv_session_memory). The model must outlive the session. `params` may be
@@ -382,12 +426,23 @@ LLV_API llv_status llv_session_add_text(llv_session *s, const char *text, llv_er
 
 /* --- generation --- */
 
+/* The ranges llv_sampling_params_validate accepts (inclusive, from 0 unless
+ * said otherwise); the command-line tools check their options against them. */
+#define LLV_SAMPLING_MAX_TOKENS_MAX  131072       /* max_tokens: 1..this          */
+#define LLV_SAMPLING_TEMPERATURE_MAX 5.0f
+#define LLV_SAMPLING_TOP_P_MAX       2.0f
+#define LLV_SAMPLING_TOP_K_MAX       50
+#define LLV_SAMPLING_MIN_P_MAX       1.0f
+#define LLV_SAMPLING_SEED_MAX        9999999999ull
+#define LLV_SAMPLING_PENALTY_MAX     2.0f         /* repetition, frequency, presence */
+
 typedef struct llv_sampling_params {
-    int32_t  max_tokens;          /* 256                                           */
+    size_t   size;                /* sizeof (llv_sampling_default_params sets it)  */
+    int32_t  max_tokens;          /* 256 (1..131072)                               */
     float    temperature;         /* 0.6; 0 = greedy (0..5)                        */
     float    top_p;               /* 1.0 = off (0..2; values >= 1 keep everything) */
     int32_t  top_k;               /* 0 = off (API range 1..50)                     */
-    float    min_p;               /* 0 = off                                       */
+    float    min_p;               /* 0 = off (0..1)                                */
     uint64_t seed;                /* 0 = random; API range 1..9999999999           */
     float    repetition_penalty;  /* 1.0 = off (0..2), HF semantics                */
     float    frequency_penalty;   /* 0 = off (0..2), OpenAI semantics              */
@@ -396,7 +451,12 @@ typedef struct llv_sampling_params {
     int32_t  timeout_ms;          /* 0 = none; exceeding it stops with LLV_STOP_TIMEOUT */
 } llv_sampling_params;
 
-LLV_API llv_sampling_params llv_sampling_default_params(void);
+LLV_API void llv_sampling_params_init(llv_sampling_params *p, size_t size);
+static inline llv_sampling_params llv_sampling_default_params(void) {
+    llv_sampling_params p;
+    llv_sampling_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Checks every field; the message names the offending one. */
 LLV_API llv_status llv_sampling_params_validate(const llv_sampling_params *p, llv_error *err);
@@ -504,6 +564,7 @@ LLV_API int32_t llv_session_encoder_runs(const llv_session *s);
 typedef struct llv_engine llv_engine;
 
 typedef struct llv_engine_params {
+    size_t  size;                /* sizeof (llv_engine_default_params sets it)           */
     int32_t n_threads;           /* 0 = model's default                                  */
     int32_t max_rows;            /* rows of one merged forward pass (512); 0 = 512       */
     size_t  image_cache_entries; /* encoded images shared by attached sessions (4; an 11B
@@ -512,7 +573,12 @@ typedef struct llv_engine_params {
                                     sessions, in microseconds (1000); 0..10,000,000      */
 } llv_engine_params;
 
-LLV_API llv_engine_params llv_engine_default_params(void);
+LLV_API void llv_engine_params_init(llv_engine_params *p, size_t size);
+static inline llv_engine_params llv_engine_default_params(void) {
+    llv_engine_params p;
+    llv_engine_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Creates an engine for `model` (which must outlive it); allocates the thread
  * pool, scratch for max_rows rows and, for a vision model, the vision
@@ -603,6 +669,7 @@ LLV_API void       llv_tool_calls_free(llv_tool_call *calls, size_t n);
 /* ------------------------------------------------------------------------- */
 
 typedef struct llv_convert_params {
+    size_t          size;        /* sizeof (llv_convert_default_params sets it)   */
     llv_type        type;        /* F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
                                   * Q2_K..Q6_K, Q4_K_M                               */
     bool            vocab_only;  /* only the tokenizer                            */
@@ -612,7 +679,12 @@ typedef struct llv_convert_params {
     void           *progress_user;
 } llv_convert_params;
 
-LLV_API llv_convert_params llv_convert_default_params(void);
+LLV_API void llv_convert_params_init(llv_convert_params *p, size_t size);
+static inline llv_convert_params llv_convert_default_params(void) {
+    llv_convert_params p;
+    llv_convert_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Converts a Hugging Face checkpoint directory (MllamaForConditionalGeneration
  * or LlamaForCausalLM) into one GGUF file, tensor by tensor (bounded memory). */
@@ -662,6 +734,7 @@ LLV_API llv_status llv_lora_merge(const char *base_path, const char *adapter_pat
                                   llv_error *err);
 
 typedef struct llv_synth_params {
+    size_t      size;         /* sizeof (llv_synth_default_params sets it)    */
     const char *preset;       /* "tiny", "demo", "11b", "90b", "llama-tiny"   */
     int32_t     layers;       /* 0 = the preset's; N = its first N text layers */
     uint64_t    seed;         /* 1                                             */
@@ -677,7 +750,12 @@ typedef struct llv_synth_params {
     void           *progress_user;
 } llv_synth_params;
 
-LLV_API llv_synth_params llv_synth_default_params(void);
+LLV_API void llv_synth_params_init(llv_synth_params *p, size_t size);
+static inline llv_synth_params llv_synth_default_params(void) {
+    llv_synth_params p;
+    llv_synth_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Writes a random model of the preset's shapes with its own small byte-level
  * BPE tokenizer: a GGUF file at `out`, or an HF directory when hf_dir. */

@@ -804,13 +804,13 @@ static void today_string(char out[32]) {
     snprintf(out, 32, "%02d %s %d", tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900);
 }
 
-llv_chat_params llv_chat_default_params(void) {
+void llv_chat_params_init(llv_chat_params *out, size_t size) {
     llv_chat_params p;
     memset(&p, 0, sizeof p);
     p.tools_json = NULL;
     p.date_string = NULL;
     p.add_generation_prompt = true;
-    return p;
+    llv_params_out(out, size, &p, sizeof p);
 }
 
 static const char TOOLS_PREAMBLE[] =
@@ -1068,6 +1068,8 @@ llv_status llv_chat_render_text(const llv_chat_format *f, const llv_message *msg
 llv_status llv_chat_render(const llv_model *model, const llv_message *msgs, size_t n_msgs,
                            const llv_chat_params *params, char *buf, size_t capacity, size_t *n_bytes,
                            llv_error *err) {
+    llv_err_clear(err);
+    LLV_PARAMS_IN(llv_chat_params, params, err);
     if (capacity > 0 && !buf)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_chat_render: buf is NULL but capacity = %zu", capacity);
     char *text;

@@ -17,6 +17,12 @@ llv_status llv_err(llv_error *err, llv_status status, const char *fmt, ...) {
     return status;
 }
 
+void llv_err_clear(llv_error *err) {
+    if (!err) return;
+    err->status = LLV_OK;
+    err->message[0] = 0;
+}
+
 void llv_err_prefix(llv_error *err, const char *fmt, ...) {
     if (!err) return;
     char prefix[LLV_ERROR_MESSAGE_SIZE], old[LLV_ERROR_MESSAGE_SIZE];

@@ -22,6 +22,43 @@ llv_status llv_err(llv_error *err, llv_status status, const char *fmt, ...) LLV_
 /* Prefixes an existing error message with context ("loading x.gguf: ..."). */
 void llv_err_prefix(llv_error *err, const char *fmt, ...) LLV_PRINTF(2, 3);
 
+/* Clears err (if not NULL): status LLV_OK, empty message. Every public
+ * function taking an llv_error calls it first, so success leaves no stale
+ * message (llv.h, Conventions). */
+void llv_err_clear(llv_error *err);
+
+/* Params structs (llv.h, Conventions: they grow without breaking the ABI).
+ * llv_params_out ends every llv_*_params_init: copies the library's defaults
+ * (lib_size bytes) into the caller's struct of `size` bytes (a larger one gets
+ * zeros past them) and sets its size field to `size`. */
+void llv_params_out(void *out, size_t size, const void *defaults, size_t lib_size);
+/* Copies a caller's struct `in` over dst (holding the defaults, lib_size
+ * bytes): the first min(in->size, lib_size) bytes; fails for a size below
+ * first_size (INVALID_ARGUMENT) or non-zero bytes past lib_size (UNSUPPORTED). */
+llv_status llv_params_copy(void *dst, size_t lib_size, size_t first_size, const void *in, const char *name,
+                           llv_error *err);
+/* The size of each struct's first layout, the smallest a caller may pass:
+ * when a field is appended, its constant becomes offsetof(T, that field). */
+#define LLV_FIRST_SIZE_llv_model_params    sizeof(llv_model_params)
+#define LLV_FIRST_SIZE_llv_session_params  sizeof(llv_session_params)
+#define LLV_FIRST_SIZE_llv_engine_params   sizeof(llv_engine_params)
+#define LLV_FIRST_SIZE_llv_chat_params     sizeof(llv_chat_params)
+#define LLV_FIRST_SIZE_llv_sampling_params sizeof(llv_sampling_params)
+#define LLV_FIRST_SIZE_llv_convert_params  sizeof(llv_convert_params)
+#define LLV_FIRST_SIZE_llv_synth_params    sizeof(llv_synth_params)
+/* At the top of a public function taking `const T *p` (NULL = defaults):
+ * points p at a full-size local copy (the caller's fields over the defaults),
+ * or returns the error of a bad size. */
+#define LLV_PARAMS_IN(T, p, err)                                                                                   \
+    T p##_in_;                                                                                                    \
+    do {                                                                                                          \
+        T##_init(&p##_in_, sizeof p##_in_);                                                                       \
+        llv_status p##_st_ = (p) ? llv_params_copy(&p##_in_, sizeof p##_in_, LLV_FIRST_SIZE_##T, (p), #T, (err)) \
+                                 : LLV_OK;                                                                        \
+        if (p##_st_ != LLV_OK) return p##_st_;                                                                    \
+        (p) = &p##_in_;                                                                                           \
+    } while (0)
+
 /* Checked arithmetic: return false on overflow (result unspecified then). */
 static inline int llv_mul_size(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
 static inline int llv_add_size(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }

@@ -63,11 +63,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-llv_convert_params llv_convert_default_params(void) {
+void llv_convert_params_init(llv_convert_params *out, size_t size) {
     llv_convert_params p;
     memset(&p, 0, sizeof p);
     p.type = LLV_TYPE_BF16;
-    return p;
+    llv_params_out(out, size, &p, sizeof p);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -865,6 +865,8 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
 /* ------------------------------------------------------------------------- */
 
 llv_status llv_convert(const char *hf_dir, const char *out_path, const llv_convert_params *params, llv_error *err) {
+    llv_err_clear(err);
+    LLV_PARAMS_IN(llv_convert_params, params, err);
     llv_convert_params p = params ? *params : llv_convert_default_params();
     if (!hf_dir || !out_path) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_convert: NULL path");
     if (!llv_quant_target_valid(p.type))

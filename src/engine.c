@@ -49,14 +49,14 @@ struct llv_engine {
     llv_engine_stats stats;
 };
 
-llv_engine_params llv_engine_default_params(void) {
+void llv_engine_params_init(llv_engine_params *out, size_t size) {
     llv_engine_params p;
     memset(&p, 0, sizeof p);
     p.n_threads = 0;
     p.max_rows = 512;
     p.image_cache_entries = 4;
     p.gather_us = 1000;
-    return p;
+    llv_params_out(out, size, &p, sizeof p);
 }
 
 static int default_threads(const llv_model *m) {
@@ -88,8 +88,10 @@ llv_status llv_engine_check_params(const char *what, int32_t n_threads, size_t i
 
 llv_status llv_engine_create(const llv_model *model, const llv_engine_params *params, llv_engine **out,
                              llv_error *err) {
+    llv_err_clear(err);
     if (!out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_engine_create: out is NULL");
     *out = NULL;
+    LLV_PARAMS_IN(llv_engine_params, params, err);
     if (!model) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_engine_create: model is NULL");
     if (!model->has_weights)
         return llv_err(err, LLV_ERR_UNSUPPORTED, "llv_engine_create: the model file has no weights (vocabulary-only)");

@@ -5,7 +5,14 @@
 #include <string.h>
 #include <strings.h>
 
-const char *llv_version(void) { return "0.1.0"; }
+#define LLV_STR_(x) #x
+#define LLV_STR(x)  LLV_STR_(x)
+
+const char *llv_version(void) {
+    return LLV_STR(LLV_VERSION_MAJOR) "." LLV_STR(LLV_VERSION_MINOR) "." LLV_STR(LLV_VERSION_PATCH);
+}
+
+int llv_version_number(void) { return LLV_VERSION_NUMBER; }
 
 const char *llv_status_name(llv_status s) {
     switch (s) {
@@ -39,6 +46,7 @@ const char *llv_type_name(llv_type t) {
 }
 
 llv_status llv_type_from_name(const char *name, llv_type *out, llv_error *err) {
+    llv_err_clear(err);
     for (size_t i = 0; name && i < sizeof type_names / sizeof type_names[0]; i++)
         if (strcasecmp(name, type_names[i].name) == 0) {
             *out = type_names[i].t;

@@ -288,6 +288,7 @@ void llv_model_loras_free(llv_model *m) {
 }
 
 llv_status llv_model_lora_add(llv_model *model, const char *name, const char *path, float scale, llv_error *err) {
+    llv_err_clear(err);
     if (!model || !name || !path)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_model_lora_add: NULL %s",
                        !model ? "model" : !name ? "name" : "path");
@@ -394,6 +395,7 @@ static llv_status merge_tensor(const llv_model *m, llv_gguf_writer *w, const llv
 
 llv_status llv_lora_merge(const char *base_path, const char *adapter_path, float scale, const char *out_path,
                           llv_error *err) {
+    llv_err_clear(err);
     if (!base_path || !adapter_path || !out_path)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_lora_merge: NULL path");
     llv_model *m = NULL;
@@ -631,6 +633,8 @@ static llv_status write_rows(llv_gguf_writer *w, const llv_st_tensor *t, int typ
 
 llv_status llv_convert_lora(const char *adapter_dir, const char *base, const char *out_path,
                             const llv_convert_params *params, llv_error *err) {
+    llv_err_clear(err);
+    LLV_PARAMS_IN(llv_convert_params, params, err);
     llv_convert_params p = params ? *params : llv_convert_default_params();
     if (!adapter_dir || !out_path) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_convert_lora: NULL path");
     if (p.type != LLV_TYPE_F32 && p.type != LLV_TYPE_F16 && p.type != LLV_TYPE_BF16)

@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-llv_model_params llv_model_default_params(void) {
+void llv_model_params_init(llv_model_params *out, size_t size) {
     llv_model_params p;
     memset(&p, 0, sizeof p);
     p.isa = LLV_ISA_AUTO;
     p.use_mmap = true;
-    return p;
+    llv_params_out(out, size, &p, sizeof p);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -655,8 +655,10 @@ static const llv_kernels *kernels_for_file(const llv_kernels *k, const llv_gguf 
 }
 
 llv_status llv_model_load(const char *path, const llv_model_params *params, llv_model **out, llv_error *err) {
+    llv_err_clear(err);
     if (!path || !out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_model_load: NULL argument");
     *out = NULL;
+    LLV_PARAMS_IN(llv_model_params, params, err);
     double t0 = llv_time_s();
     llv_model *m = calloc(1, sizeof *m);
     if (!m) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");

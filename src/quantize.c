@@ -254,6 +254,8 @@ static int64_t text_layers(const llv_gguf *g) {
 
 LLV_API llv_status llv_quantize(const char *in_gguf, const char *out_gguf, llv_type type,
                                 const llv_convert_params *params, llv_error *err) {
+    llv_err_clear(err);
+    LLV_PARAMS_IN(llv_convert_params, params, err);
     llv_convert_params p = params ? *params : llv_convert_default_params();
     if (!in_gguf || !out_gguf) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_quantize: NULL path");
     if (!llv_quant_target_valid(type))

@@ -10,9 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LLV_MAX_TOKENS_LIMIT 131072
-#define LLV_SEED_MAX 9999999999ull
-
 /* a logit and its id, for sorting */
 typedef struct vi_pair { float v; int32_t i; } vi_pair;
 
@@ -30,7 +27,7 @@ struct llv_sampler {
 /* Parameters                                                                */
 /* ------------------------------------------------------------------------- */
 
-llv_sampling_params llv_sampling_default_params(void) {
+void llv_sampling_params_init(llv_sampling_params *out, size_t size) {
     llv_sampling_params p;
     memset(&p, 0, sizeof p);
     p.max_tokens = 256;
@@ -44,7 +41,7 @@ llv_sampling_params llv_sampling_default_params(void) {
     p.presence_penalty = 0.0f;
     p.lora = NULL;
     p.timeout_ms = 0;
-    return p;
+    llv_params_out(out, size, &p, sizeof p);
 }
 
 static llv_status check_range(const char *name, float v, double lo, double hi, llv_error *err) {
@@ -56,25 +53,28 @@ static llv_status check_range(const char *name, float v, double lo, double hi, l
 }
 
 llv_status llv_sampling_params_validate(const llv_sampling_params *p, llv_error *err) {
+    llv_err_clear(err);
     if (!p) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "sampling parameters: NULL pointer");
-    if (p->max_tokens < 1 || p->max_tokens > LLV_MAX_TOKENS_LIMIT)
+    LLV_PARAMS_IN(llv_sampling_params, p, err);
+    if (p->max_tokens < 1 || p->max_tokens > LLV_SAMPLING_MAX_TOKENS_MAX)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
                        "sampling parameter max_tokens = %d is out of range (expected 1..%d)", (int)p->max_tokens,
-                       LLV_MAX_TOKENS_LIMIT);
+                       LLV_SAMPLING_MAX_TOKENS_MAX);
     llv_status st;
-    if ((st = check_range("temperature", p->temperature, 0, 5, err))) return st;
-    if ((st = check_range("top_p", p->top_p, 0, 2, err))) return st;
-    if (p->top_k < 0 || p->top_k > 50)
+    if ((st = check_range("temperature", p->temperature, 0, LLV_SAMPLING_TEMPERATURE_MAX, err))) return st;
+    if ((st = check_range("top_p", p->top_p, 0, LLV_SAMPLING_TOP_P_MAX, err))) return st;
+    if (p->top_k < 0 || p->top_k > LLV_SAMPLING_TOP_K_MAX)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
-                       "sampling parameter top_k = %d is out of range (expected 1..50, or 0 = off)", (int)p->top_k);
-    if ((st = check_range("min_p", p->min_p, 0, 1, err))) return st;
-    if (p->seed > LLV_SEED_MAX)
+                       "sampling parameter top_k = %d is out of range (expected 1..%d, or 0 = off)", (int)p->top_k,
+                       LLV_SAMPLING_TOP_K_MAX);
+    if ((st = check_range("min_p", p->min_p, 0, LLV_SAMPLING_MIN_P_MAX, err))) return st;
+    if (p->seed > LLV_SAMPLING_SEED_MAX)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
                        "sampling parameter seed = %llu is out of range (expected 1..%llu, or 0 = random)",
-                       (unsigned long long)p->seed, LLV_SEED_MAX);
-    if ((st = check_range("repetition_penalty", p->repetition_penalty, 0, 2, err))) return st;
-    if ((st = check_range("frequency_penalty", p->frequency_penalty, 0, 2, err))) return st;
-    if ((st = check_range("presence_penalty", p->presence_penalty, 0, 2, err))) return st;
+                       (unsigned long long)p->seed, LLV_SAMPLING_SEED_MAX);
+    if ((st = check_range("repetition_penalty", p->repetition_penalty, 0, LLV_SAMPLING_PENALTY_MAX, err))) return st;
+    if ((st = check_range("frequency_penalty", p->frequency_penalty, 0, LLV_SAMPLING_PENALTY_MAX, err))) return st;
+    if ((st = check_range("presence_penalty", p->presence_penalty, 0, LLV_SAMPLING_PENALTY_MAX, err))) return st;
     if (p->timeout_ms < 0)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "sampling parameter timeout_ms = %d is negative",
                        (int)p->timeout_ms);

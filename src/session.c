@@ -70,7 +70,7 @@ struct llv_session {
 /* params, create, free                                                      */
 /* ------------------------------------------------------------------------- */
 
-llv_session_params llv_session_default_params(void) {
+void llv_session_params_init(llv_session_params *out, size_t size) {
     llv_session_params p;
     memset(&p, 0, sizeof p);
     p.n_ctx = 0;
@@ -83,7 +83,7 @@ llv_session_params llv_session_default_params(void) {
     p.max_image_pixels = lim.max_pixels;
     p.max_image_bytes = lim.max_bytes;
     p.image_cache_entries = 4;
-    return p;
+    llv_params_out(out, size, &p, sizeof p);
 }
 
 static llv_image_limits image_limits(const llv_session *s) {
@@ -207,13 +207,17 @@ void llv_session_free(llv_session *s) {
 
 llv_status llv_session_create(const llv_model *model, const llv_session_params *params, llv_session **out,
                               llv_error *err) {
+    llv_err_clear(err);
+    LLV_PARAMS_IN(llv_session_params, params, err);
     return session_create(model, params, true, out, err);
 }
 
 llv_status llv_memory_plan_get(const llv_model *model, const llv_session_params *params, llv_memory_plan *out,
                                llv_error *err) {
+    llv_err_clear(err);
     if (!model || !out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_memory_plan_get: NULL argument");
     memset(out, 0, sizeof *out);
+    LLV_PARAMS_IN(llv_session_params, params, err);
     llv_session_params p = params ? *params : llv_session_default_params();
     p.engine = NULL;
     p.n_threads = 1; /* the plan does not depend on it: no need to start workers */
@@ -294,6 +298,7 @@ static llv_kv_ref *lora_usable(const llv_session *s, llv_kv_ref *r, bool any_ada
 }
 
 static llv_status check_session(const llv_session *s, const char *fn, llv_error *err) {
+    llv_err_clear(err); /* the public session calls start here */
     if (!s) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: session is NULL", fn);
     return LLV_OK;
 }
@@ -729,6 +734,7 @@ llv_status llv_session_add_messages(llv_session *s, const llv_message *msgs, siz
     llv_status st = check_session(s, fn, err);
     if (st != LLV_OK) return st;
     if (n_msgs > 0 && !msgs) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "%s: msgs is NULL", fn);
+    LLV_PARAMS_IN(llv_chat_params, params, err);
     if ((st = need_tokenizer(s, fn, err)) != LLV_OK) return st;
     /* Queue the images of the parts in order; on failure drop what was queued
      * here so the call has no effect. A part with no bytes uses an image
@@ -913,6 +919,7 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
     llv_status st = check_session(s, fn, err);
     if (st != LLV_OK) return st;
     const llv_model *m = s->m;
+    LLV_PARAMS_IN(llv_sampling_params, params, err);
     llv_sampling_params sp = params ? *params : llv_sampling_default_params();
     if ((st = llv_session_set_lora(s, sp.lora, err)) != LLV_OK) {
         llv_err_prefix(err, "%s", fn);

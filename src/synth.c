@@ -200,13 +200,13 @@ static const preset presets[] = {
     {"llama-tiny", false, true, 384, 368, 64, 4, 2, 128, 3, 131072, 0, {0}, 0, 0, 0, 0, 0, 0, 0, {0}},
 };
 
-llv_synth_params llv_synth_default_params(void) {
+void llv_synth_params_init(llv_synth_params *out, size_t size) {
     llv_synth_params p;
     memset(&p, 0, sizeof p);
     p.preset = "tiny";
     p.seed = 1;
     p.type = LLV_TYPE_F32;
-    return p;
+    llv_params_out(out, size, &p, sizeof p);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -936,6 +936,8 @@ static llv_status write_hf_dir(outdir *o, const preset *p, const llv_synth_param
 }
 
 llv_status llv_synth(const char *out, const llv_synth_params *params, llv_error *err) {
+    llv_err_clear(err);
+    LLV_PARAMS_IN(llv_synth_params, params, err);
     llv_synth_params sp = params ? *params : llv_synth_default_params();
     if (!out) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_synth: NULL output path");
     if (sp.type != LLV_TYPE_F32 && sp.type != LLV_TYPE_F16 && sp.type != LLV_TYPE_BF16)
@@ -1015,6 +1017,7 @@ llv_status llv_synth(const char *out, const llv_synth_params *params, llv_error 
  * lora_A ~ N(0,1)/sqrt(n_in) and lora_B ~ 0.25 N(0,1)/sqrt(r) (PEFT starts B
  * at zero; random B makes the adapter visible), F32. */
 llv_status llv_synth_lora(const char *out_dir, const char *preset_name, int32_t rank, uint64_t seed, llv_error *err) {
+    llv_err_clear(err);
     if (!out_dir) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_synth_lora: NULL output directory");
     if (rank == 0) rank = 8;
     if (rank < 1 || rank > 1024) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_synth_lora: rank %d out of range 1..1024", rank);

@@ -14,6 +14,7 @@ static llv_status need_tok(const llv_model *m, llv_error *err) {
 
 llv_status llv_tokenize(const llv_model *model, const char *text, size_t n_bytes, uint32_t flags, int32_t *tokens,
                         size_t capacity, size_t *n_tokens, llv_error *err) {
+    llv_err_clear(err);
     if (n_tokens) *n_tokens = 0;
     llv_status st = need_tok(model, err);
     if (st != LLV_OK) return st;
@@ -49,6 +50,7 @@ const char *llv_token_bytes(const llv_model *model, int32_t token, size_t *n_byt
 
 llv_status llv_detokenize(const llv_model *model, const int32_t *tokens, size_t n, bool skip_special, char *buf,
                           size_t capacity, size_t *n_bytes, llv_error *err) {
+    llv_err_clear(err);
     if (n_bytes) *n_bytes = 0;
     llv_status st = need_tok(model, err);
     if (st != LLV_OK) return st;

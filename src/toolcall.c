@@ -84,6 +84,7 @@ static int add_call(call_list *l, const cJSON *obj) {
 }
 
 llv_status llv_parse_tool_calls(const char *text, size_t len, llv_tool_call **calls, size_t *n, llv_error *err) {
+    llv_err_clear(err);
     if (!calls || !n) return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "llv_parse_tool_calls: calls or n is NULL");
     *calls = NULL;
     *n = 0;

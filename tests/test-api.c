@@ -1,11 +1,21 @@
-/* test-api.c - the public session API through include/llv.h only: NULL
- * handling, parameter errors, BUFFER_TOO_SMALL, reset, multi-turn KV reuse,
- * the image cache, context limits, stop conditions and thread determinism.
- * Runs on models/demo.gguf, else on a tiny model made with llv_synth. */
+/* test-api.c - the public API through include/llv.h only: NULL handling,
+ * parameter errors, BUFFER_TOO_SMALL, reset, multi-turn KV reuse, the image
+ * cache, context limits, stop conditions and thread determinism; and what an
+ * embedder relies on: the version and the shared library's soname, params
+ * structs that grow (their size field), llv_error cleared by every public
+ * call that succeeds, log callbacks, and a library that never prints.
+ * Runs on models/demo.gguf, else on a tiny model made with llv_synth; the
+ * embedder checks on tiny llv_synth models. */
 #include "testing.h"
 
+#include <cjson/cJSON.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static llv_model *g_model;
@@ -515,8 +525,365 @@ static void test_memory(void) {
     llv_session_free(s);
 }
 
+/* ------------------------------------------------------------------------- */
+/* What an embedder relies on                                                 */
+/* ------------------------------------------------------------------------- */
+
+/* DT_SONAME of an ELF64 shared library (malloc'd), or NULL. */
+static char *elf_soname(const char *path) {
+    size_t n = 0;
+    char *buf = llv_test_read_file(path, &n), *out = NULL;
+    if (!buf || n < sizeof(Elf64_Ehdr) || memcmp(buf, ELFMAG, SELFMAG) != 0 || buf[EI_CLASS] != ELFCLASS64) {
+        free(buf);
+        return NULL;
+    }
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)buf;
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(buf + eh->e_shoff);
+    if (eh->e_shoff + (uint64_t)eh->e_shnum * sizeof *sh > n) eh = NULL;
+    for (int i = 0; eh && !out && i < eh->e_shnum; i++) {
+        if (sh[i].sh_type != SHT_DYNAMIC || sh[i].sh_link >= eh->e_shnum) continue;
+        const Elf64_Shdr *str = &sh[sh[i].sh_link];
+        if (sh[i].sh_offset + sh[i].sh_size > n || str->sh_offset + str->sh_size > n) break;
+        const Elf64_Dyn *d = (const Elf64_Dyn *)(buf + sh[i].sh_offset);
+        for (size_t k = 0; k < sh[i].sh_size / sizeof *d && d[k].d_tag != DT_NULL; k++)
+            if (d[k].d_tag == DT_SONAME && d[k].d_un.d_val < str->sh_size)
+                out = strndup(buf + str->sh_offset + d[k].d_un.d_val, str->sh_size - d[k].d_un.d_val);
+    }
+    free(buf);
+    return out;
+}
+
+/* The version in the header, in llv_version*() and in the shared library's
+ * soname (libllv.so.LLV_ABI_VERSION), which answers with the same number. */
+static void test_version(void) {
+    if (!llv_test_case("version")) return;
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", LLV_VERSION_MAJOR, LLV_VERSION_MINOR, LLV_VERSION_PATCH);
+    CHECK_MSG(strcmp(llv_version(), want) == 0, "llv_version() = %s, header %s", llv_version(), want);
+    CHECK_EQ_I(llv_version_number(), LLV_VERSION_NUMBER);
+    CHECK_EQ_I(LLV_VERSION_NUMBER, LLV_VERSION_MAJOR * 10000 + LLV_VERSION_MINOR * 100 + LLV_VERSION_PATCH);
+    CHECK(LLV_ABI_VERSION >= 1);
+    const char *bd = getenv("LLV_BUILD_DIR");
+    if (!bd) {
+        printf("(LLV_BUILD_DIR unset: the shared library is not checked)\n");
+        return;
+    }
+    char *lib = llv_test_path(bd, "lib/libllv.so");
+    char *so = elf_soname(lib), wantso[32];
+    snprintf(wantso, sizeof wantso, "libllv.so.%d", LLV_ABI_VERSION);
+    CHECK_MSG(so && strcmp(so, wantso) == 0, "soname of %s: %s (expected %s)", lib, so ? so : "(none)", wantso);
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    CHECK_MSG(h != NULL, "dlopen %s: %s", lib, dlerror());
+    if (h) {
+        int (*number)(void) = NULL;
+        *(void **)&number = dlsym(h, "llv_version_number");
+        CHECK_MSG(number && number() == LLV_VERSION_NUMBER, "the shared library's llv_version_number()");
+        /* the defaults functions are inline in llv.h; the library exports the init behind them */
+        CHECK(dlsym(h, "llv_session_params_init") != NULL && dlsym(h, "llv_model_params_init") != NULL);
+        dlclose(h);
+    }
+    free(so);
+    free(lib);
+}
+
+typedef struct logbook {
+    int  n_info, n_warn, n_other;
+    char all[4096];
+} logbook;
+
+static void log_cb(llv_log_level level, const char *msg, void *user) {
+    logbook *b = user;
+    if (level == LLV_LOG_INFO) b->n_info++;
+    else if (level == LLV_LOG_WARN) b->n_warn++;
+    else b->n_other++;
+    if (level == LLV_LOG_DEBUG) return;
+    size_t at = strlen(b->all);
+    snprintf(b->all + at, sizeof b->all - at, "%s\n", msg);
+}
+
+static void dirty(llv_error *e) {
+    e->status = LLV_ERR_INTERNAL;
+    snprintf(e->message, sizeof e->message, "stale message");
+}
+
+/* A successful call leaves err cleared, whatever it held before. */
+#define CHECK_CLEAN(call, e)                                                                                       \
+    do {                                                                                                           \
+        dirty(e);                                                                                                  \
+        llv_status s_ = (call);                                                                                    \
+        CHECK_MSG(s_ == LLV_OK && (e)->status == LLV_OK && (e)->message[0] == 0,                                  \
+                  "%s -> %s, err {%s, '%s'} (cleared on success)", #call, llv_status_name(s_),                     \
+                  llv_status_name((e)->status), (e)->message);                                                     \
+    } while (0)
+/* A failing call returns `want` and fills err with it and a message containing `needle`. */
+#define CHECK_FAILS(call, want, needle, e)                                                                         \
+    do {                                                                                                           \
+        dirty(e);                                                                                                  \
+        llv_status s_ = (call);                                                                                    \
+        CHECK_MSG(s_ == (want) && (e)->status == s_ && strstr((e)->message, (needle)) != NULL,                    \
+                  "%s -> %s (expected %s), err {%s, '%s'} (expected to name '%s')", #call, llv_status_name(s_),    \
+                  llv_status_name(want), llv_status_name((e)->status), (e)->message, (needle));                    \
+    } while (0)
+
+/* HF tokenizer_config.json with a chat template llv cannot render. */
+static bool set_chat_template(const char *hf_dir, const char *tmpl) {
+    char *path = llv_test_path(hf_dir, "tokenizer_config.json");
+    char *txt = llv_test_read_file(path, NULL);
+    cJSON *o = txt ? cJSON_Parse(txt) : NULL;
+    bool ok = o && cJSON_ReplaceItemInObject(o, "chat_template", cJSON_CreateString(tmpl));
+    char *out = ok ? cJSON_Print(o) : NULL;
+    FILE *f = out ? fopen(path, "wb") : NULL;
+    ok = f && fputs(out, f) >= 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    free(out);
+    cJSON_Delete(o);
+    free(txt);
+    free(path);
+    return ok;
+}
+
+/* Every public call that takes an llv_error, each params struct's size rule
+ * and the log callbacks, on tiny llv_synth models. */
+static void test_embedder(void) {
+    if (!llv_test_case("embedder")) return;
+    char *dir = llv_test_tmpdir();
+    char *tiny = llv_test_path(dir, "tiny.gguf"), *hf = llv_test_path(dir, "hf"), *conv = llv_test_path(dir, "c.gguf"),
+         *q8 = llv_test_path(dir, "q8.gguf"), *lora_dir = llv_test_path(dir, "lora"),
+         *ad = llv_test_path(dir, "ad.gguf"), *merged = llv_test_path(dir, "merged.gguf"),
+         *img = llv_test_path(dir, "img.ppm"), *quiet = llv_test_path(dir, "quiet.txt"),
+         *none = llv_test_path(dir, "none.gguf");
+    llv_error e;
+    logbook lb;
+    llv_type ty;
+    CHECK_CLEAN(llv_type_from_name("q8_0", &ty, &e), &e);
+    CHECK_FAILS(llv_type_from_name("q9_9", &ty, &e), LLV_ERR_INVALID_ARGUMENT, "q9_9", &e);
+
+    /* the tools' params: log messages reach the callback with its user pointer */
+    memset(&lb, 0, sizeof lb);
+    llv_synth_params sp = llv_synth_default_params();
+    CHECK_EQ_I(sp.size, sizeof sp);
+    sp.log = log_cb;
+    sp.log_user = &lb;
+    CHECK_CLEAN(llv_synth(tiny, &sp, &e), &e);
+    CHECK_MSG(lb.n_info > 0 && strstr(lb.all, tiny), "llv_synth logs what it wrote: '%s'", lb.all);
+    sp.hf_dir = true;
+    CHECK_CLEAN(llv_synth(hf, &sp, &e), &e);
+    CHECK(set_chat_template(hf, "{% for m in messages %}[{{ m['content'] }}]{% endfor %}"));
+    llv_convert_params cp = llv_convert_default_params();
+    CHECK_EQ_I(cp.size, sizeof cp);
+    cp.type = LLV_TYPE_F32;
+    cp.log = log_cb;
+    cp.log_user = &lb;
+    memset(&lb, 0, sizeof lb);
+    CHECK_CLEAN(llv_convert(hf, conv, &cp, &e), &e);
+    CHECK_MSG(lb.n_info > 0 && strstr(lb.all, conv), "llv_convert logs what it wrote: '%s'", lb.all);
+    memset(&lb, 0, sizeof lb);
+    CHECK_CLEAN(llv_quantize(tiny, q8, LLV_TYPE_Q8_0, &cp, &e), &e);
+    CHECK_MSG(lb.n_info > 0 && strstr(lb.all, q8), "llv_quantize logs what it wrote: '%s'", lb.all);
+
+    /* the model's log: the load (naming the file), a chat template it cannot render, adapters */
+    llv_model_params mp = llv_model_default_params();
+    CHECK_EQ_I(mp.size, sizeof mp);
+    mp.log = log_cb;
+    mp.log_user = &lb;
+    llv_model *m = NULL;
+    memset(&lb, 0, sizeof lb);
+    CHECK_CLEAN(llv_model_load(conv, &mp, &m, &e), &e);
+    CHECK_MSG(lb.n_warn == 1 && strstr(lb.all, "chat template") && lb.n_info > 0 && strstr(lb.all, conv),
+              "the model's log gets the load and the template warning: '%s'", lb.all);
+    llv_model_free(m);
+    m = NULL;
+    CHECK_FAILS(llv_model_load(none, &mp, &m, &e), LLV_ERR_IO, "none.gguf", &e);
+    CHECK_CLEAN(llv_model_load(tiny, &mp, &m, &e), &e);
+    if (!m) goto done;
+    CHECK_CLEAN(llv_synth_lora(lora_dir, "tiny", 4, 7, &e), &e);
+    CHECK_CLEAN(llv_convert_lora(lora_dir, NULL, ad, &cp, &e), &e);
+    memset(&lb, 0, sizeof lb);
+    CHECK_CLEAN(llv_model_lora_add(m, "a", ad, 1.0f, &e), &e);
+    CHECK_MSG(lb.n_info > 0, "llv_model_lora_add logs to the model's log: '%s'", lb.all);
+    CHECK_CLEAN(llv_lora_merge(tiny, ad, 0.5f, merged, &e), &e);
+
+    /* tokens, chat, tool calls */
+    int32_t toks[64];
+    size_t nt = 0, nb = 0;
+    char text[1024];
+    CHECK_CLEAN(llv_tokenize(m, "hello world", 11, LLV_TOKENIZE_ADD_BOS, toks, 64, &nt, &e), &e);
+    CHECK_CLEAN(llv_detokenize(m, toks, nt, true, text, sizeof text, &nb, &e), &e);
+    llv_message msg = {.role = "user", .content = "hi"};
+    llv_chat_params chp = llv_chat_default_params();
+    CHECK_EQ_I(chp.size, sizeof chp);
+    chp.date_string = "26 Jul 2024";
+    CHECK_CLEAN(llv_chat_render(m, &msg, 1, &chp, text, sizeof text, &nb, &e), &e);
+    llv_tool_call *calls = NULL;
+    size_t nc = 0;
+    const char *tc = "{\"name\": \"f\", \"parameters\": {}}";
+    CHECK_CLEAN(llv_parse_tool_calls(tc, strlen(tc), &calls, &nc, &e), &e);
+    llv_tool_calls_free(calls, nc);
+
+    /* a session through every input call */
+    llv_session_params ssp = llv_session_default_params();
+    CHECK_EQ_I(ssp.size, sizeof ssp);
+    ssp.n_ctx = 512;
+    ssp.n_threads = 1;
+    llv_memory_plan plan;
+    CHECK_CLEAN(llv_memory_plan_get(m, &ssp, &plan, &e), &e);
+    llv_session *s = NULL;
+    CHECK_CLEAN(llv_session_create(m, &ssp, &s, &e), &e);
+    llv_sampling_params gp = llv_sampling_default_params();
+    CHECK_EQ_I(gp.size, sizeof gp);
+    gp.temperature = 0.0f;
+    gp.max_tokens = 2;
+    CHECK_CLEAN(llv_sampling_params_validate(&gp, &e), &e);
+    if (s) {
+        size_t ni = 0;
+        uint8_t *ppm = llv_test_ppm(32, 24, 3, &ni);
+        FILE *f = fopen(img, "wb");
+        CHECK(f && fwrite(ppm, 1, ni, f) == ni);
+        if (f) fclose(f);
+        CHECK_CLEAN(llv_session_add_image(s, ppm, ni, &e), &e);
+        CHECK_CLEAN(llv_session_add_image_file(s, img, &e), &e);
+        free(ppm);
+        CHECK_CLEAN(llv_session_add_text(s, "Describe both.", &e), &e);
+        llv_result r;
+        CHECK_CLEAN(llv_session_generate(s, &gp, NULL, NULL, &r, &e), &e);
+        llv_result_free(&r);
+        CHECK_CLEAN(llv_session_add_tokens(s, &toks[nt - 1], 1, &e), &e);
+        const float *lg = NULL;
+        CHECK_CLEAN(llv_session_eval(s, &lg, &e), &e);
+        CHECK_CLEAN(llv_session_add_raw(s, " more", &e), &e);
+        CHECK_CLEAN(llv_session_add_messages(s, &msg, 1, &chp, &e), &e);
+        CHECK_CLEAN(llv_session_set_lora(s, "a", &e), &e);
+        CHECK_FAILS(llv_session_set_lora(s, "nope", &e), LLV_ERR_NOT_FOUND, "nope", &e);
+        /* params structs with size 0 (a zeroed struct): refused, naming the defaults function */
+        llv_chat_params zc;
+        memset(&zc, 0, sizeof zc);
+        CHECK_FAILS(llv_session_add_messages(s, &msg, 1, &zc, &e), LLV_ERR_INVALID_ARGUMENT,
+                    "llv_chat_default_params()", &e);
+        llv_sampling_params zg;
+        memset(&zg, 0, sizeof zg);
+        CHECK_FAILS(llv_session_generate(s, &zg, NULL, NULL, &r, &e), LLV_ERR_INVALID_ARGUMENT,
+                    "llv_sampling_default_params()", &e);
+        llv_result_free(&r); /* zeroed by the failed call */
+        llv_session_free(s);
+    }
+    llv_engine_params ep = llv_engine_default_params();
+    CHECK_EQ_I(ep.size, sizeof ep);
+    ep.n_threads = 1;
+    llv_engine *eng = NULL;
+    CHECK_CLEAN(llv_engine_create(m, &ep, &eng, &e), &e);
+    llv_engine_free(eng);
+
+    /* size 0 at every other consumer */
+    {
+        llv_model_params zm;
+        llv_session_params zs;
+        llv_engine_params ze;
+        llv_chat_params zc;
+        llv_sampling_params zg;
+        llv_convert_params zv;
+        llv_synth_params zy;
+        memset(&zm, 0, sizeof zm), memset(&zs, 0, sizeof zs), memset(&ze, 0, sizeof ze), memset(&zc, 0, sizeof zc);
+        memset(&zg, 0, sizeof zg), memset(&zv, 0, sizeof zv), memset(&zy, 0, sizeof zy);
+        llv_model *m2 = NULL;
+        CHECK_FAILS(llv_model_load(tiny, &zm, &m2, &e), LLV_ERR_INVALID_ARGUMENT, "llv_model_default_params()", &e);
+        CHECK(m2 == NULL);
+        CHECK_FAILS(llv_session_create(m, &zs, &s, &e), LLV_ERR_INVALID_ARGUMENT, "llv_session_default_params()",
+                    &e);
+        CHECK_FAILS(llv_memory_plan_get(m, &zs, &plan, &e), LLV_ERR_INVALID_ARGUMENT, "llv_session_default_params()",
+                    &e);
+        CHECK_FAILS(llv_engine_create(m, &ze, &eng, &e), LLV_ERR_INVALID_ARGUMENT, "llv_engine_default_params()", &e);
+        CHECK_FAILS(llv_chat_render(m, &msg, 1, &zc, text, sizeof text, &nb, &e), LLV_ERR_INVALID_ARGUMENT,
+                    "llv_chat_default_params()", &e);
+        CHECK_FAILS(llv_sampling_params_validate(&zg, &e), LLV_ERR_INVALID_ARGUMENT, "llv_sampling_default_params()",
+                    &e);
+        CHECK_FAILS(llv_convert(hf, merged, &zv, &e), LLV_ERR_INVALID_ARGUMENT, "llv_convert_default_params()", &e);
+        CHECK_FAILS(llv_quantize(tiny, merged, LLV_TYPE_Q8_0, &zv, &e), LLV_ERR_INVALID_ARGUMENT,
+                    "llv_convert_default_params()", &e);
+        CHECK_FAILS(llv_convert_lora(lora_dir, NULL, merged, &zv, &e), LLV_ERR_INVALID_ARGUMENT,
+                    "llv_convert_default_params()", &e);
+        CHECK_FAILS(llv_synth(merged, &zy, &e), LLV_ERR_INVALID_ARGUMENT, "llv_synth_default_params()", &e);
+    }
+    /* a caller built against a newer llv.h: its struct is larger; init zeroes the bytes this
+     * library does not know, which are then accepted; a field set there is refused */
+    {
+        struct {
+            llv_session_params p;
+            uint64_t           newer[2];
+        } big;
+        memset(&big, 0xab, sizeof big);
+        llv_session_params_init(&big.p, sizeof big);
+        CHECK(big.p.size == sizeof big && big.newer[0] == 0 && big.newer[1] == 0 && big.p.n_batch == 512);
+        big.p.n_ctx = 128;
+        big.p.n_threads = 1;
+        s = NULL;
+        CHECK_CLEAN(llv_session_create(m, &big.p, &s, &e), &e);
+        llv_session_free(s);
+        big.newer[1] = 5;
+        CHECK_FAILS(llv_session_create(m, &big.p, &s, &e), LLV_ERR_UNSUPPORTED, "llv_session_params", &e);
+        /* init for an older, smaller struct writes only its bytes */
+        union {
+            llv_session_params p;
+            unsigned char      b[sizeof(llv_session_params)];
+        } old;
+        memset(&old, 0xab, sizeof old);
+        size_t cut = offsetof(llv_session_params, max_images);
+        llv_session_params_init(&old.p, cut);
+        CHECK(old.p.size == cut && old.p.n_batch == 512 && old.b[cut] == 0xab);
+        /* smaller than the first layout: refused */
+        CHECK_FAILS(llv_session_create(m, &old.p, &s, &e), LLV_ERR_INVALID_ARGUMENT, "first layout", &e);
+    }
+
+    /* the library never prints: no log callback, stdout and stderr stay empty */
+    {
+        fflush(stdout);
+        fflush(stderr);
+        int o1 = dup(1), o2 = dup(2), fd = open(quiet, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        llv_model *m3 = NULL, *m4 = NULL, *m5 = NULL;
+        llv_session *s3 = NULL;
+        llv_result r3;
+        memset(&r3, 0, sizeof r3);
+        llv_convert_params qp = llv_convert_default_params();
+        llv_status st[7] = {
+            llv_model_load(conv, NULL, &m5, &e), /* its template warning has no log to go to */
+            llv_model_load(none, NULL, &m4, &e),
+            llv_model_load(tiny, NULL, &m3, &e),
+            m3 ? llv_session_create(m3, NULL, &s3, &e) : LLV_ERR_INTERNAL,
+            s3 ? llv_session_add_text(s3, "hi", &e) : LLV_ERR_INTERNAL,
+            s3 ? llv_session_generate(s3, &gp, NULL, NULL, &r3, &e) : LLV_ERR_INTERNAL,
+            llv_quantize(tiny, q8, LLV_TYPE_Q8_0, &qp, &e),
+        };
+        llv_result_free(&r3);
+        llv_session_free(s3);
+        llv_model_free(m3);
+        llv_model_free(m5);
+        fflush(stdout);
+        fflush(stderr);
+        dup2(o1, 1);
+        dup2(o2, 2);
+        close(o1), close(o2), close(fd);
+        struct stat stt;
+        CHECK(stat(quiet, &stt) == 0 && stt.st_size == 0);
+        int bad = 0;
+        for (int i = 0; i < 7; i++) bad += st[i] != (i == 1 ? LLV_ERR_IO : LLV_OK);
+        CHECK_MSG(bad == 0, "quiet calls: %s %s %s %s %s %s %s (%s)", llv_status_name(st[0]), llv_status_name(st[1]),
+                  llv_status_name(st[2]), llv_status_name(st[3]), llv_status_name(st[4]), llv_status_name(st[5]),
+                  llv_status_name(st[6]), e.message);
+    }
+done:
+    llv_model_free(m);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+    free(tiny), free(hf), free(conv), free(q8), free(lora_dir), free(ad), free(merged), free(img), free(quiet);
+    free(none), free(dir);
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
+    test_version();
+    test_embedder();
     printf("system: %s\n", llv_system_info());
     test_null_and_err();
     const char *src = getenv("LLV_SOURCE_DIR");

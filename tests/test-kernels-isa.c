@@ -2,7 +2,12 @@
  * completeness, every matmul type at awkward sizes (with per-type
  * tolerances; to float rounding where the activations quantize exactly),
  * bitwise independence of M, row range and thread count, the
- * vector ops, conversions, and LLV_ISA forcing. */
+ * vector ops, every type's row conversions, and LLV_ISA forcing.
+ * An ISA the CPU has (asked of the compiler's own CPUID code, not of
+ * dispatch.c) whose table is not exercised by every section that ran is a
+ * failure, not a skip: on an AVX-512 machine both x86 tables must be tested.
+ * LLV_TEST_REQUIRE_ISA=avx2,avx512 demands them even where the CPU lacks
+ * them (a CI runner of the wrong kind then fails instead of passing). */
 #include "testing.h"
 
 #include "../kernels/kernels.h"
@@ -38,13 +43,67 @@ static const llv_kernels *table_for(int i) {
     return t && strcmp(t->name, isa_names[i]) == 0 ? t : NULL;
 }
 
+/* Whether the CPU has ISA i, by the compiler's CPUID code (independent of
+ * dispatch.c): the features the avx2 and avx512 kernel files are built for. */
+static bool cpu_has(int i) {
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (isas[i] == LLV_ISA_AVX2) return avx2;
+    return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");
+}
+
+/* ISA i must be tested: the CPU has it, or LLV_TEST_REQUIRE_ISA names it. */
+static bool isa_required(int i) {
+    const char *req = getenv("LLV_TEST_REQUIRE_ISA");
+    if (req) {
+        size_t n = strlen(isa_names[i]);
+        for (const char *p = req; (p = strstr(p, isa_names[i])) != NULL; p += n)
+            if ((p == req || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return true;
+    }
+    return cpu_has(i);
+}
+
+/* Sections (test cases) that exercised each ISA's table; checked at the end. */
+enum { SEC_TABLES, SEC_CONVERSIONS, SEC_VEC, SEC_MATMUL, SEC_EXACT, NSEC };
+static const char *const sec_names[NSEC] = {"tables", "conversions", "vec", "matmul", "matmul exact"};
+static bool sec_ran[NSEC];
+static int  exercised[NISAS][NSEC];
+
+/* The tables a section tests: those available, each counted as exercised. */
+static const llv_kernels *section_table(int sec, int i) {
+    sec_ran[sec] = true;
+    const llv_kernels *t = table_for(i);
+    if (t) exercised[i][sec]++;
+    return t;
+}
+
+/* Fails loudly for every required ISA that a section which ran left untested. */
+static void test_coverage(void) {
+    for (int i = 0; i < NISAS; i++) {
+        bool req = isa_required(i), has = cpu_has(i);
+        CHECK_MSG(!has || llv_kernels_isa_supported(isas[i]),
+                  "the CPU has %s but dispatch.c's llv_kernels_isa_supported says no", isa_names[i]);
+        for (int sec = 0; sec < NSEC; sec++) {
+            if (!sec_ran[sec] || exercised[i][sec]) continue;
+            if (req)
+                CHECK_MSG(false, "*** %s table NOT TESTED by '%s' although %s ***", isa_names[i], sec_names[sec],
+                          has ? "this CPU has it" : "LLV_TEST_REQUIRE_ISA names it");
+            else
+                printf("  *** %s NOT TESTED by '%s': this CPU lacks it (set LLV_TEST_REQUIRE_ISA to make it a "
+                       "failure) ***\n", isa_names[i], sec_names[sec]);
+        }
+    }
+}
+
 static void test_tables(void) {
     const llv_kernels *ref = llv_kernels_ref();
     int found = 0;
     for (int i = 0; i < NISAS; i++) {
-        const llv_kernels *t = table_for(i);
+        const llv_kernels *t = section_table(SEC_TABLES, i);
         if (!t) {
-            printf("  %s: not available on this machine\n", isa_names[i]);
+            printf("  %s: no usable table on this machine\n", isa_names[i]);
             continue;
         }
         found++;
@@ -55,12 +114,11 @@ static void test_tables(void) {
             missing += ref->from_f32[ty] && !t->from_f32[ty];
         }
         CHECK_MSG(missing == 0, "%s: %d per-type entries NULL where ref has one", t->name, missing);
-        /* every quantized type has its own matmul here, not the reference one */
-        static const int qt[] = {LLV_TYPE_Q4_0, LLV_TYPE_Q4_1, LLV_TYPE_Q5_0, LLV_TYPE_Q5_1,
-                                 LLV_TYPE_Q8_0, LLV_TYPE_Q4_K, LLV_TYPE_Q6_K};
-        for (size_t q = 0; q < sizeof qt / sizeof qt[0]; q++)
-            CHECK_MSG(t->matmul[qt[q]] && t->matmul[qt[q]] != ref->matmul[qt[q]], "%s: own matmul for %s", t->name,
-                      llv_type_name((llv_type)qt[q]));
+        /* every type has its own matmul here, not the reference one */
+        for (int ty = 0; ty < LLV_KTYPE_COUNT; ty++)
+            if (ref->matmul[ty])
+                CHECK_MSG(t->matmul[ty] && t->matmul[ty] != ref->matmul[ty], "%s: own matmul for %s", t->name,
+                          llv_type_name((llv_type)ty));
         CHECK_MSG(t->dot_f32 && t->axpy_f32 && t->attn_pv && t->rmsnorm && t->layernorm && t->softmax && t->silu_mul && t->gelu &&
                       t->rope_pairs,
                   "%s: vector entries", t->name);
@@ -174,10 +232,11 @@ static void test_matmul(void) {
     static const int64_t odd[] = {1, 3, 9, 17};
     static const int64_t Ms[] = {1, 2, 5, 17}, Ns[] = {1, 3, 33}; /* more M below */
     for (int i = 0; i < NISAS; i++) {
-        const llv_kernels *t = table_for(i);
+        const llv_kernels *t = section_table(SEC_MATMUL, i);
         if (!t) continue;
-        int types = 0;
+        int types = 0, want = 0;
         for (int ty = 0; ty < LLV_KTYPE_COUNT; ty++) {
+            want += ref->matmul[ty] != NULL;
             if (!ref->matmul[ty] || !t->matmul[ty] || !ref->from_f32[ty] || !ref->to_f32[ty]) continue;
             types++;
             int64_t bs = llv_type_block_size(ty);
@@ -204,6 +263,7 @@ static void test_matmul(void) {
                    matmul_tol(t, ty));
         }
         printf("  %s: matmul checked for %d types\n", t->name, types);
+        CHECK_MSG(types == want, "%s: matmul checked for %d of the %d types ref has", t->name, types, want);
     }
     llv_threadpool_free(pool);
 }
@@ -219,11 +279,14 @@ static void test_matmul_exact(void) {
     unsigned char *w = malloc((size_t)(N * K) * 2);
     for (int64_t i = 0; i < M * K; i++) x[i] = i % 32 == 0 ? 127.0f : (float)(int)(frand() * 127.0f);
     for (int i = 0; i < NISAS; i++) {
-        const llv_kernels *t = table_for(i);
+        const llv_kernels *t = section_table(SEC_EXACT, i);
         if (!t) continue;
+        int tested = 0, want = 0;
         for (int ty = 0; ty < LLV_KTYPE_COUNT; ty++) {
             size_t rb;
+            want += llv_type_block_size(ty) > 1 && ref->matmul[ty];
             if (llv_type_block_size(ty) <= 1 || !ref->matmul[ty] || !t->matmul[ty] || !llv_type_row_bytes(ty, K, &rb)) continue;
+            tested++;
             fill(wf, N * K, 1.0f);
             for (int64_t n = 0; n < N; n++) ref->from_f32[ty](wf + n * K, w + (size_t)n * rb, K);
             for (int64_t n = 0; n < N; n++) ref->to_f32[ty](w + (size_t)n * rb, wf + n * K, K);
@@ -238,6 +301,8 @@ static void test_matmul_exact(void) {
                 }
             CHECK_MSG(worst <= 1e-5, "%s matmul type %d, exact activations: worst rel %.3g", t->name, ty, worst);
         }
+        CHECK_MSG(tested == want && tested > 0, "%s: exact activations checked for %d of %d quantized types", t->name,
+                  tested, want);
     }
     free(wf);
     free(x);
@@ -246,43 +311,123 @@ static void test_matmul_exact(void) {
     free(w);
 }
 
+/* Bitwise equality of two float arrays (any NaN matches any NaN). */
+static int64_t f32_diffs(const float *a, const float *b, int64_t n) {
+    int64_t bad = 0;
+    for (int64_t k = 0; k < n; k++) bad += isnan(a[k]) ? !isnan(b[k]) : memcmp(&a[k], &b[k], 4) != 0;
+    return bad;
+}
+
+/* to_f32 of one type: the ISA's kernel against ref, bitwise. F16/BF16: every
+ * 16-bit pattern at tail-exercising lengths; other types: rows of blocks that
+ * ref quantized from random floats, and rows of random bytes (every scale and
+ * quant bit pattern, NaN/Inf scales included). */
+static int64_t compare_to_f32(const llv_kernels *t, int ty) {
+    const llv_kernels *ref = llv_kernels_ref();
+    int64_t bs = llv_type_block_size(ty), bad = 0;
+    if (ty == LLV_TYPE_F16 || ty == LLV_TYPE_BF16) {
+        uint16_t *h = malloc(65536 * 2);
+        float *a = malloc(65536 * 4), *b = malloc(65536 * 4);
+        for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+        for (int64_t n = 1; n <= 65536; n = n * 3 + 1) { /* odd lengths exercise the tails */
+            int64_t off = 65536 - n;
+            memset(a, 0, 65536 * 4);
+            memset(b, 0, 65536 * 4);
+            ref->to_f32[ty](h + off, a, n);
+            t->to_f32[ty](h + off, b, n);
+            bad += f32_diffs(a, b, 65536);
+        }
+        ref->to_f32[ty](h, a, 65536);
+        t->to_f32[ty](h, b, 65536);
+        bad += f32_diffs(a, b, 65536);
+        free(h), free(a), free(b);
+        return bad;
+    }
+    static const int64_t nblocks[] = {1, 2, 3, 7, 16, 33};
+    for (size_t j = 0; j < sizeof nblocks / sizeof nblocks[0]; j++) {
+        int64_t n = bs * nblocks[j];
+        size_t rb = 0;
+        if (!llv_type_row_bytes(ty, n, &rb)) return -1;
+        float *src = malloc((size_t)n * 4), *a = malloc((size_t)n * 4), *b = malloc((size_t)n * 4);
+        unsigned char *q = malloc(rb);
+        fill(src, n, 4.0f);
+        ref->from_f32[ty](src, q, n);
+        ref->to_f32[ty](q, a, n);
+        t->to_f32[ty](q, b, n);
+        bad += f32_diffs(a, b, n);
+        for (size_t k = 0; k < rb; k++) q[k] = (unsigned char)(frand() * 128.0f + 128.0f);
+        ref->to_f32[ty](q, a, n);
+        t->to_f32[ty](q, b, n);
+        bad += f32_diffs(a, b, n);
+        free(src), free(a), free(b), free(q);
+    }
+    return bad;
+}
+
+/* from_f32 of one type: the ISA's bytes against ref's, over random values of
+ * several magnitudes, an all-zero row, equal values and signed extremes. */
+static int64_t compare_from_f32(const llv_kernels *t, int ty) {
+    const llv_kernels *ref = llv_kernels_ref();
+    int64_t bs = llv_type_block_size(ty), bad = 0;
+    static const int64_t nblocks[] = {1, 3, 16, 129};
+    static const float scales[] = {1e-3f, 1.0f, 300.0f, 60000.0f};
+    for (size_t j = 0; j < sizeof nblocks / sizeof nblocks[0]; j++) {
+        int64_t n = bs * nblocks[j];
+        size_t rb = 0;
+        if (!llv_type_row_bytes(ty, n, &rb)) return -1;
+        float *src = malloc((size_t)n * 4);
+        unsigned char *qa = malloc(rb), *qb = malloc(rb);
+        for (int v = 0; v < 7; v++) {
+            if (v < 4) fill(src, n, scales[v]);
+            else
+                for (int64_t k = 0; k < n; k++)
+                    src[k] = v == 4 ? 0.0f : v == 5 ? 0.75f : (k % 3 == 0 ? -8.0f : k % 3 == 1 ? 7.0f : 0.5f);
+            memset(qa, 0, rb);
+            memset(qb, 0, rb);
+            ref->from_f32[ty](src, qa, n);
+            t->from_f32[ty](src, qb, n);
+            bad += memcmp(qa, qb, rb) != 0;
+        }
+        free(src), free(qa), free(qb);
+    }
+    return bad;
+}
+
+/* Every type's row conversions. An entry that is ref's own function is
+ * reported as shared (comparing it with itself would prove nothing); every
+ * ISA-specific one is compared with ref bitwise. */
 static void test_conversions(void) {
     const llv_kernels *ref = llv_kernels_ref();
-    uint16_t *h = malloc(65536 * 2);
-    float *a = malloc(65536 * 4), *b = malloc(65536 * 4);
-    for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
     for (int i = 0; i < NISAS; i++) {
-        const llv_kernels *t = table_for(i);
+        const llv_kernels *t = section_table(SEC_CONVERSIONS, i);
         if (!t) continue;
-        const int types[] = {LLV_TYPE_F16, LLV_TYPE_BF16};
-        for (int j = 0; j < 2; j++) {
-            int ty = types[j], bad = 0;
-            for (int64_t n = 1; n <= 65536; n = n * 3 + 1) { /* odd lengths exercise the tails */
-                int64_t off = 65536 - n;
-                memset(a, 0, 65536 * 4);
-                memset(b, 0, 65536 * 4);
-                ref->to_f32[ty](h + off, a, n);
-                t->to_f32[ty](h + off, b, n);
-                for (int64_t k = 0; k < 65536; k++)
-                    bad += isnan(a[k]) ? !isnan(b[k]) : memcmp(&a[k], &b[k], 4) != 0;
+        char own[512] = "", shared[512] = "";
+        int n_own = 0, n_shared = 0;
+        for (int ty = 0; ty < LLV_KTYPE_COUNT; ty++)
+            for (int dir = 0; dir < 2; dir++) {
+                bool has_ref = dir == 0 ? ref->to_f32[ty] != NULL : ref->from_f32[ty] != NULL;
+                if (!has_ref) continue;
+                const char *what = dir == 0 ? "to_f32" : "from_f32";
+                bool same = dir == 0 ? t->to_f32[ty] == ref->to_f32[ty] : t->from_f32[ty] == ref->from_f32[ty];
+                bool null = dir == 0 ? !t->to_f32[ty] : !t->from_f32[ty];
+                char *list = same ? shared : own;
+                size_t at = strlen(list);
+                snprintf(list + at, 512 - at, "%s%s %s", at ? ", " : "", what, llv_type_name((llv_type)ty));
+                CHECK_MSG(!null, "%s %s %s: NULL where ref has one", t->name, what, llv_type_name((llv_type)ty));
+                if (same || null) {
+                    n_shared += same;
+                    continue;
+                }
+                n_own++;
+                int64_t bad = dir == 0 ? compare_to_f32(t, ty) : compare_from_f32(t, ty);
+                CHECK_MSG(bad == 0, "%s %s %s: %lld outputs differ from ref", t->name, what,
+                          llv_type_name((llv_type)ty), (long long)bad);
             }
-            ref->to_f32[ty](h, a, 65536);
-            t->to_f32[ty](h, b, 65536);
-            for (int64_t k = 0; k < 65536; k++) bad += isnan(a[k]) ? !isnan(b[k]) : memcmp(&a[k], &b[k], 4) != 0;
-            CHECK_MSG(bad == 0, "%s to_f32 type %d: %d values differ from ref", t->name, ty, bad);
-            /* from_f32 round trip of random values */
-            fill(a, 4097, 300.0f);
-            uint16_t *h1 = malloc(4097 * 2), *h2 = malloc(4097 * 2);
-            ref->from_f32[ty](a, h1, 4097);
-            t->from_f32[ty](a, h2, 4097);
-            CHECK_MSG(memcmp(h1, h2, 4097 * 2) == 0, "%s from_f32 type %d", t->name, ty);
-            free(h1);
-            free(h2);
-        }
+        printf("  %s conversions compared with ref (own code): %s\n", t->name, n_own ? own : "none");
+        printf("  %s conversions that ARE ref's functions (shared pointer, nothing ISA-specific to compare): %s\n",
+               t->name, n_shared ? shared : "none");
+        CHECK_MSG(n_own > 0, "%s: no conversion of its own was compared", t->name);
     }
-    free(h);
-    free(a);
-    free(b);
 }
 
 /* |got - ref| <= atol + rtol * |ref| element-wise */
@@ -294,7 +439,7 @@ static void test_vec(void) {
     const llv_kernels *ref = llv_kernels_ref();
     static const int64_t sizes[] = {1, 7, 31, 33, 257, 4097};
     for (int i = 0; i < NISAS; i++) {
-        const llv_kernels *t = table_for(i);
+        const llv_kernels *t = section_table(SEC_VEC, i);
         if (!t) continue;
         for (int si = 0; si < 6; si++) {
             int64_t n = sizes[si];
@@ -437,5 +582,6 @@ int main(int argc, char **argv) {
     if (llv_test_case("vec")) test_vec();
     if (llv_test_case("matmul")) test_matmul();
     if (llv_test_case("matmul exact")) test_matmul_exact();
+    test_coverage();
     return llv_test_finish();
 }

@@ -1,12 +1,10 @@
 /* llv-run - run a prompt (with images) through a model and stream the answer.
  * Uses only the public API (include/llv.h) and cJSON for --json. */
 #include "llv.h"
+#include "options.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <getopt.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,109 +16,16 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_MODEL = 3, EXIT_IMAGE
 #define MAX_IMAGES 64
 #define MAX_LORAS  16
 
-static const char *usage_text =
-    "usage: llv-run -m MODEL (-p PROMPT | -f FILE | --chat) [options]\n"
-    "\n"
-    "Runs a Llama 3.2 Vision (mllama) or Llama 3.x GGUF model on a prompt and\n"
-    "streams the answer to stdout.\n"
-    "\n"
-    "options:\n"
-    "  -m, --model FILE            model file (GGUF), required\n"
-    "  -p, --prompt TEXT           the prompt: one user turn (raw text with --raw)\n"
-    "  -f, --file FILE             read the prompt from FILE ('-' = stdin); one\n"
-    "                              trailing newline is removed\n"
-    "  -i, --image FILE            attach an image (JPEG, PNG, GIF, BMP, TGA, PNM);\n"
-    "                              repeatable; images come before the prompt text\n"
-    "  -s, --system TEXT           system message\n"
-    "  -n, --max-tokens N          maximum tokens to generate, end token included (256)\n"
-    "      --temperature T         sampling temperature, 0 = greedy (0.6; range 0..5)\n"
-    "      --top-p P               nucleus sampling, 1 = off (1.0; range 0..2)\n"
-    "      --top-k K               keep the K most likely tokens, 0 = off (0; range 1..50)\n"
-    "      --seed N                random seed, 0 = random (0)\n"
-    "      --repetition-penalty R  HF repetition penalty, 1 = off (1.0; range 0..2)\n"
-    "      --frequency-penalty F   OpenAI frequency penalty, 0 = off (0; range 0..2)\n"
-    "      --presence-penalty P    OpenAI presence penalty, 0 = off (0; range 0..2)\n"
-    "      --raw                   no chat template: the prompt is tokenized as given\n"
-    "                              (special tokens parsed, BOS added); each <|image|>\n"
-    "                              takes the next image, and if the prompt has none,\n"
-    "                              one <|image|> per image is put in front\n"
-    "      --json                  print one JSON object {response, tool_calls, usage}\n"
-    "                              instead of streaming text\n"
-    "      --chat                  interactive multi-turn chat on stdin: each line is a\n"
-    "                              user turn; '/image PATH' attaches an image to the\n"
-    "                              next turn, '/reset' starts over, '/quit' ends\n"
-    "      --lora NAME=PATH[:SCALE]\n"
-    "                              load a LoRA adapter (GGUF, see llv-convert --lora)\n"
-    "                              under NAME with SCALE (1); repeatable; a single\n"
-    "                              adapter is used, several need --use-lora\n"
-    "      --use-lora NAME         the loaded adapter to generate with\n"
-    "      --chat-template NAME    render chats as llama3 or chatml instead of the format\n"
-    "                              recognised from the file's template\n"
-    "      --dry-run               print the memory plan (weights, KV cache, images,\n"
-    "                              what this machine has) and exit: 0 fits, 1 does not\n"
-    "      --no-memory-check       load and run even when the model does not fit in\n"
-    "                              available memory (it may swap or be killed)\n"
-    "  -t, --threads N             worker threads (0 = all cores)\n"
-    "  -c, --ctx N                 context size in tokens (0 = min(model max, 4096))\n"
-    "      --verbose               print the memory plan, timings and the kernel ISA to\n"
-    "                              stderr\n"
-    "  -h, --help                  show this help and exit\n"
-    "\n"
-    "exit codes: 0 ok, 1 runtime error, 2 usage error, 3 bad or missing model file,\n"
-    "4 bad or missing image file\n";
-
 typedef struct opts {
-    const char *model, *prompt, *file, *system;
-    const char *images[MAX_IMAGES];
-    int         n_images;
-    bool        raw, json, chat, verbose, dry_run, no_memory_check;
-    int32_t     threads, ctx;
+    const char  *model, *prompt, *file, *system;
+    llv_opt_list images;
+    bool         raw, json, chat, verbose, dry_run, no_memory_check;
+    int32_t      threads, ctx;
     llv_sampling_params sp;
-    char       *loras[MAX_LORAS]; /* "NAME=PATH[:SCALE]" copies, split in place */
-    int         n_loras;
-    const char *use_lora;
-    const char *chat_template;
+    llv_opt_list loras; /* "NAME=PATH[:SCALE]", split in place when loaded */
+    const char  *use_lora;
+    const char  *chat_template;
 } opts;
-
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, "llv-run: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nTry 'llv-run --help'.\n");
-    return EXIT_USAGE;
-}
-
-static bool parse_i64(const char *s, long long lo, long long hi, long long *out) {
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_u64(const char *s, uint64_t *out) {
-    if (!s || !*s || *s == '-') return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end) return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_f(const char *s, float *out) {
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v)) return false;
-    *out = (float)v;
-    return true;
-}
 
 /* Reads a whole file ("-" = stdin), removing one trailing newline. */
 static char *read_text(const char *path) {
@@ -356,119 +261,78 @@ static int chat_loop(const opts *o, const llv_model *m, llv_session *s, int n_qu
     return EXIT_OK;
 }
 
+static const char *const synopsis = "llv-run -m MODEL (-p PROMPT | -f FILE | --chat) [options]";
+static const char *const about =
+    "Runs a Llama 3.2 Vision (mllama) or Llama 3.x GGUF model on a prompt and\n"
+    "streams the answer to stdout.\n";
+static const char *const epilog =
+    "exit codes: 0 ok, 1 runtime error, 2 usage error, 3 bad or missing model file,\n"
+    "4 bad or missing image file\n";
+
 int main(int argc, char **argv) {
-    enum {
-        O_TEMP = 256, O_TOPP, O_TOPK, O_SEED, O_REP, O_FREQ, O_PRES, O_RAW, O_JSON, O_CHAT, O_VERBOSE, O_LORA,
-        O_USE_LORA,
-        O_CHAT_TEMPLATE,
-        O_DRY_RUN,
-        O_NO_MEM_CHECK
-    };
-    static const struct option longopts[] = {
-        {"model", required_argument, 0, 'm'},
-        {"prompt", required_argument, 0, 'p'},
-        {"file", required_argument, 0, 'f'},
-        {"image", required_argument, 0, 'i'},
-        {"system", required_argument, 0, 's'},
-        {"max-tokens", required_argument, 0, 'n'},
-        {"temperature", required_argument, 0, O_TEMP},
-        {"top-p", required_argument, 0, O_TOPP},
-        {"top-k", required_argument, 0, O_TOPK},
-        {"seed", required_argument, 0, O_SEED},
-        {"repetition-penalty", required_argument, 0, O_REP},
-        {"frequency-penalty", required_argument, 0, O_FREQ},
-        {"presence-penalty", required_argument, 0, O_PRES},
-        {"raw", no_argument, 0, O_RAW},
-        {"json", no_argument, 0, O_JSON},
-        {"chat", no_argument, 0, O_CHAT},
-        {"threads", required_argument, 0, 't'},
-        {"ctx", required_argument, 0, 'c'},
-        {"verbose", no_argument, 0, O_VERBOSE},
-        {"lora", required_argument, 0, O_LORA},
-        {"use-lora", required_argument, 0, O_USE_LORA},
-        {"chat-template", required_argument, 0, O_CHAT_TEMPLATE},
-        {"dry-run", no_argument, 0, O_DRY_RUN},
-        {"no-memory-check", no_argument, 0, O_NO_MEM_CHECK},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
     opts o;
     memset(&o, 0, sizeof o);
     o.sp = llv_sampling_default_params();
-    opterr = 0;
-    int c;
-    long long v;
-    while ((c = getopt_long(argc, argv, ":m:p:f:i:s:n:t:c:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'm': o.model = optarg; break;
-        case 'p': o.prompt = optarg; break;
-        case 'f': o.file = optarg; break;
-        case 'i':
-            if (o.n_images == MAX_IMAGES) return usage_error("too many images (at most %d)", MAX_IMAGES);
-            o.images[o.n_images++] = optarg;
-            break;
-        case 's': o.system = optarg; break;
-        case 'n':
-            if (!parse_i64(optarg, 0, INT32_MAX, &v)) return usage_error("bad --max-tokens '%s'", optarg);
-            o.sp.max_tokens = (int32_t)v;
-            break;
-        case O_TEMP:
-            if (!parse_f(optarg, &o.sp.temperature)) return usage_error("bad --temperature '%s'", optarg);
-            break;
-        case O_TOPP:
-            if (!parse_f(optarg, &o.sp.top_p)) return usage_error("bad --top-p '%s'", optarg);
-            break;
-        case O_TOPK:
-            if (!parse_i64(optarg, 0, INT32_MAX, &v)) return usage_error("bad --top-k '%s'", optarg);
-            o.sp.top_k = (int32_t)v;
-            break;
-        case O_SEED:
-            if (!parse_u64(optarg, &o.sp.seed)) return usage_error("bad --seed '%s'", optarg);
-            break;
-        case O_REP:
-            if (!parse_f(optarg, &o.sp.repetition_penalty))
-                return usage_error("bad --repetition-penalty '%s'", optarg);
-            break;
-        case O_FREQ:
-            if (!parse_f(optarg, &o.sp.frequency_penalty)) return usage_error("bad --frequency-penalty '%s'", optarg);
-            break;
-        case O_PRES:
-            if (!parse_f(optarg, &o.sp.presence_penalty)) return usage_error("bad --presence-penalty '%s'", optarg);
-            break;
-        case O_RAW: o.raw = true; break;
-        case O_JSON: o.json = true; break;
-        case O_CHAT: o.chat = true; break;
-        case 't':
-            if (!parse_i64(optarg, 0, 1024, &v)) return usage_error("bad --threads '%s' (0..1024)", optarg);
-            o.threads = (int32_t)v;
-            break;
-        case 'c':
-            if (!parse_i64(optarg, 0, INT32_MAX, &v)) return usage_error("bad --ctx '%s'", optarg);
-            o.ctx = (int32_t)v;
-            break;
-        case O_VERBOSE: o.verbose = true; break;
-        case O_LORA:
-            if (o.n_loras == MAX_LORAS) return usage_error("too many --lora (at most %d)", MAX_LORAS);
-            if (!strchr(optarg, '=') || optarg[0] == '=' || !strchr(optarg, '=')[1])
-                return usage_error("bad --lora '%s' (expected NAME=PATH[:SCALE])", optarg);
-            o.loras[o.n_loras++] = optarg;
-            break;
-        case O_USE_LORA: o.use_lora = optarg; break;
-        case O_CHAT_TEMPLATE: o.chat_template = optarg; break;
-        case O_DRY_RUN: o.dry_run = true; break;
-        case O_NO_MEM_CHECK: o.no_memory_check = true; break;
-        case 'h': fputs(usage_text, stdout); return EXIT_OK;
-        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
-        default: return usage_error("unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
-    if (!o.model) return usage_error("%s", "missing -m MODEL");
-    if (o.prompt && o.file) return usage_error("%s", "give either -p or -f, not both");
+    o.images.max = MAX_IMAGES;
+    o.loras.max = MAX_LORAS;
+    const llv_opt table[] = {
+        {'m', "model", "FILE", LLV_OPT_STR, {.str = &o.model}, .help = "model file (GGUF)", .required = true},
+        {'p', "prompt", "TEXT", LLV_OPT_STR, {.str = &o.prompt}, .help = "the prompt: one user turn (raw text with --raw)"},
+        {'f', "file", "FILE", LLV_OPT_STR, {.str = &o.file},
+         .help = "read the prompt from FILE ('-' = stdin); one trailing newline is removed"},
+        {'i', "image", "FILE", LLV_OPT_CALL, {.ctx = &o.images}, .fn = llv_opt_list_add,
+         .help = "attach an image (JPEG, PNG, GIF, BMP, TGA, PNM); repeatable; images come before the prompt text"},
+        {'s', "system", "TEXT", LLV_OPT_STR, {.str = &o.system}, .help = "system message"},
+        {'n', "max-tokens", "N", LLV_OPT_INT, {.i = &o.sp.max_tokens}, 1, LLV_SAMPLING_MAX_TOKENS_MAX,
+         .help = "maximum tokens to generate, end token included"},
+        {0, "temperature", "T", LLV_OPT_FLOAT, {.f = &o.sp.temperature}, 0, LLV_SAMPLING_TEMPERATURE_MAX,
+         .help = "sampling temperature, 0 = greedy"},
+        {0, "top-p", "P", LLV_OPT_FLOAT, {.f = &o.sp.top_p}, 0, LLV_SAMPLING_TOP_P_MAX,
+         .help = "nucleus sampling, 1 = off"},
+        {0, "top-k", "K", LLV_OPT_INT, {.i = &o.sp.top_k}, 0, LLV_SAMPLING_TOP_K_MAX,
+         .help = "keep the K most likely tokens, 0 = off"},
+        {0, "seed", "N", LLV_OPT_U64, {.u64 = &o.sp.seed}, 0, (double)LLV_SAMPLING_SEED_MAX,
+         .help = "random seed, 0 = random"},
+        {0, "repetition-penalty", "R", LLV_OPT_FLOAT, {.f = &o.sp.repetition_penalty}, 0, LLV_SAMPLING_PENALTY_MAX,
+         .help = "HF repetition penalty, 1 = off"},
+        {0, "frequency-penalty", "F", LLV_OPT_FLOAT, {.f = &o.sp.frequency_penalty}, 0, LLV_SAMPLING_PENALTY_MAX,
+         .help = "OpenAI frequency penalty, 0 = off"},
+        {0, "presence-penalty", "P", LLV_OPT_FLOAT, {.f = &o.sp.presence_penalty}, 0, LLV_SAMPLING_PENALTY_MAX,
+         .help = "OpenAI presence penalty, 0 = off"},
+        {0, "raw", NULL, LLV_OPT_FLAG, {.flag = &o.raw},
+         .help = "no chat template: the prompt is tokenized as given (special tokens parsed, BOS added); each "
+                 "<|image|> takes the next image, and if the prompt has none, one <|image|> per image is put in "
+                 "front"},
+        {0, "json", NULL, LLV_OPT_FLAG, {.flag = &o.json},
+         .help = "print one JSON object {response, tool_calls, usage} instead of streaming text"},
+        {0, "chat", NULL, LLV_OPT_FLAG, {.flag = &o.chat},
+         .help = "interactive multi-turn chat on stdin: each line is a user turn; '/image PATH' attaches an image "
+                 "to the next turn, '/reset' starts over, '/quit' ends"},
+        {0, "lora", "NAME=PATH[:SCALE]", LLV_OPT_CALL, {.ctx = &o.loras}, .fn = llv_opt_lora_add,
+         .help = "load a LoRA adapter (GGUF, see llv-convert --lora) under NAME with SCALE (1); repeatable; a "
+                 "single adapter is used, several need --use-lora"},
+        {0, "use-lora", "NAME", LLV_OPT_STR, {.str = &o.use_lora}, .help = "the loaded adapter to generate with"},
+        {0, "chat-template", "NAME", LLV_OPT_STR, {.str = &o.chat_template},
+         .help = "render chats as llama3 or chatml instead of the format recognised from the file's template"},
+        {0, "dry-run", NULL, LLV_OPT_FLAG, {.flag = &o.dry_run},
+         .help = "print the memory plan (weights, KV cache, images, what this machine has) and exit: 0 fits, 1 "
+                 "does not"},
+        {0, "no-memory-check", NULL, LLV_OPT_FLAG, {.flag = &o.no_memory_check},
+         .help = "load and run even when the model does not fit in available memory (it may swap or be killed)"},
+        {'t', "threads", "N", LLV_OPT_INT, {.i = &o.threads}, 0, 1024, .help = "worker threads, 0 = all cores"},
+        {'c', "ctx", "N", LLV_OPT_INT, {.i = &o.ctx}, 0, INT32_MAX,
+         .help = "context size in tokens, 0 = min(model max, 4096)"},
+        {0, "verbose", NULL, LLV_OPT_FLAG, {.flag = &o.verbose},
+         .help = "print the memory plan, timings and the kernel ISA to stderr"},
+    };
+    const llv_cli cli = {"llv-run", synopsis, about, epilog, LLV_CLI_OPTS(table), EXIT_USAGE, NULL, 0, 0};
+    int rc = llv_cli_parse(&cli, argc, argv, NULL);
+    if (rc >= 0) return rc;
+    if (o.prompt && o.file) return llv_cli_usage_error(&cli, "give either -p or -f, not both");
     if (!o.prompt && !o.file && !o.chat && !o.dry_run)
-        return usage_error("%s", "missing -p PROMPT, -f FILE or --chat");
+        return llv_cli_usage_error(&cli, "missing -p PROMPT, -f FILE or --chat");
     llv_error err;
-    if (llv_sampling_params_validate(&o.sp, &err) != LLV_OK) return usage_error("%s", err.message);
+    if (llv_sampling_params_validate(&o.sp, &err) != LLV_OK) return llv_cli_usage_error(&cli, "%s", err.message);
     char *file_text = NULL;
     if (o.file) {
         if (!(file_text = read_text(o.file))) {
@@ -492,26 +356,15 @@ int main(int argc, char **argv) {
         return EXIT_MODEL;
     }
     if (tty) fprintf(stderr, "\r\033[K");
-    /* adapters: NAME=PATH[:SCALE]; a trailing ":number" is the scale */
-    for (int i = 0; i < o.n_loras; i++) {
-        char *arg = o.loras[i], *eq = strchr(arg, '='), *colon = strrchr(eq + 1, ':'), *end = NULL;
-        float scale = 1.0f;
-        *eq = 0;
-        if (colon && colon[1]) {
-            float f = strtof(colon + 1, &end);
-            if (!*end) scale = f, *colon = 0;
-        }
-        if (llv_model_lora_add(m, arg, eq + 1, scale, &err) != LLV_OK) {
-            fprintf(stderr, "llv-run: --lora %s: %s\n", arg, err.message);
-            llv_model_free(m);
-            free(file_text);
-            return EXIT_MODEL;
-        }
+    if (!llv_opt_loras_load("llv-run", m, &o.loras)) {
+        llv_model_free(m);
+        free(file_text);
+        return EXIT_MODEL;
     }
     if (o.use_lora) o.sp.lora = o.use_lora;
-    else if (o.n_loras == 1) o.sp.lora = o.loras[0]; /* NAME, split above */
-    else if (o.n_loras > 1) {
-        fprintf(stderr, "llv-run: %d adapters loaded: choose one with --use-lora NAME\n", o.n_loras);
+    else if (o.loras.n == 1) o.sp.lora = o.loras.v[0]; /* NAME, split when loaded */
+    else if (o.loras.n > 1) {
+        fprintf(stderr, "llv-run: %d adapters loaded: choose one with --use-lora NAME\n", o.loras.n);
         llv_model_free(m);
         free(file_text);
         return EXIT_USAGE;
@@ -535,10 +388,10 @@ int main(int argc, char **argv) {
     llv_session_params sp = llv_session_default_params();
     sp.n_threads = o.threads;
     sp.n_ctx = o.ctx;
-    if (o.n_images > sp.max_images) sp.max_images = o.n_images;
+    if (o.images.n > sp.max_images) sp.max_images = o.images.n;
     if (tty) sp.progress = progress_cb;
     llv_session *s = NULL;
-    int rc = EXIT_OK;
+    rc = EXIT_OK;
     llv_status st;
     if (o.dry_run || o.verbose) {
         llv_memory_plan plan;
@@ -559,14 +412,14 @@ int main(int argc, char **argv) {
         rc = st == LLV_ERR_INVALID_ARGUMENT ? EXIT_USAGE : EXIT_RUNTIME;
         goto done;
     }
-    for (int i = 0; i < o.n_images; i++)
-        if (llv_session_add_image_file(s, o.images[i], &err) != LLV_OK) {
-            fprintf(stderr, "llv-run: image '%s': %s\n", o.images[i], err.message);
+    for (int i = 0; i < o.images.n; i++)
+        if (llv_session_add_image_file(s, o.images.v[i], &err) != LLV_OK) {
+            fprintf(stderr, "llv-run: image '%s': %s\n", o.images.v[i], err.message);
             rc = EXIT_IMAGE;
             goto done;
         }
-    if (o.chat) rc = chat_loop(&o, m, s, o.n_images);
-    else rc = run_turn(&o, m, s, o.prompt, true, o.n_images);
+    if (o.chat) rc = chat_loop(&o, m, s, o.images.n);
+    else rc = run_turn(&o, m, s, o.prompt, true, o.images.n);
 done:
     llv_session_free(s);
     llv_model_free(m);

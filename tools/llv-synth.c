@@ -2,7 +2,7 @@
  * tokenizer) as a GGUF file or a Hugging Face checkpoint directory, and the
  * demo image. */
 #include "llv.h"
-#include "tool_cli.h"
+#include "options.h"
 #include "tool_progress.h"
 
 #include <stdint.h>
@@ -20,33 +20,35 @@
 #include <stb/stb_image_write.h>
 #pragma GCC diagnostic pop
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: llv-synth OUT [--preset tiny|demo|11b|90b|llama-tiny] [--layers N] [--seed N]\n"
-            "                 [--type f32|f16|bf16] [--vision-interm I,J,..] [--hf-dir] [--quiet]\n"
-            "       llv-synth OUT.png --image\n"
-            "       llv-synth OUT_DIR --lora-for PRESET [--rank R] [--seed N]\n"
-            "\n"
-            "Writes a random model (seeded, reproducible) with its own byte-level BPE tokenizer:\n"
-            "a GGUF file at OUT, or with --hf-dir a Hugging Face checkpoint directory (config.json,\n"
-            "safetensors, tokenizer files) for llv-convert. Presets: tiny (tests), demo\n"
-            "(models/demo.gguf), 11b (the exact Llama 3.2 11B Vision shapes, 10.7 B parameters),\n"
-            "90b (Llama 3.2 90B Vision's shapes, 88.6 B parameters: cut it with --layers),\n"
-            "llama-tiny (LlamaForCausalLM, tied embeddings). --image writes the 64x48 demo PNG.\n"
-            "\n"
-            "  --preset P   default tiny\n"
-            "  --layers N   only the preset's first N text layers (and the cross-attention layers\n"
-            "               among them); default all\n"
-            "  --seed N     default 1\n"
-            "  --vision-interm I,J,..\n"
-            "               the vision tower's intermediate_layers_indices (0..its layer count;\n"
-            "               the count is a valid index: HF's last hidden state); default the preset's\n"
-            "  --type T     weight type (default f32)\n"
-            "  --lora-for P writes a random PEFT LoRA adapter directory for preset P instead (every\n"
-            "               text projection, lora_alpha = 2 r, F32, plus the base config.json)\n"
-            "  --rank R     LoRA rank for --lora-for (default 8)\n"
-            "\n"
-            "exit status: 0 success, 1 failure, 2 usage error\n");
+static const char *const synopsis =
+    "llv-synth OUT [--preset P] [--layers N] [--seed N] [--type f32|f16|bf16] [--vision-interm I,J,..]\n"
+    "          [--hf-dir] [--quiet]\n"
+    "llv-synth OUT.png --image\n"
+    "llv-synth OUT_DIR --lora-for PRESET [--rank R] [--seed N]";
+static const char *const about =
+    "Writes a random model (seeded, reproducible) with its own byte-level BPE tokenizer:\n"
+    "a GGUF file at OUT, or with --hf-dir a Hugging Face checkpoint directory (config.json,\n"
+    "safetensors, tokenizer files) for llv-convert. Presets: tiny (tests), demo\n"
+    "(models/demo.gguf), 11b (the exact Llama 3.2 11B Vision shapes, 10.7 B parameters),\n"
+    "90b (Llama 3.2 90B Vision's shapes, 88.6 B parameters: cut it with --layers),\n"
+    "llama-tiny (LlamaForCausalLM, tied embeddings). --image writes the 64x48 demo PNG.\n";
+static const char *const epilog = "exit status: 0 success, 1 failure, 2 usage error\n";
+
+/* --vision-interm I,J,..: up to 16 layer indices (the library checks them against the preset) */
+static bool parse_interm(const char *v, void *ctx, char *why, size_t n) {
+    llv_synth_params *p = ctx;
+    p->n_v_interm = 0;
+    for (const char *c = v;;) {
+        char *end;
+        long k = strtol(c, &end, 10);
+        if (end == c || k < 0 || k > 256 || p->n_v_interm >= 16 || (*end && *end != ',')) {
+            snprintf(why, n, "expected up to 16 comma-separated layer indices");
+            return false;
+        }
+        p->v_interm[p->n_v_interm++] = (int32_t)k;
+        if (!*end) return true;
+        c = end + 1;
+    }
 }
 
 /* The demo image: a gradient with a red disc, a blue square and a yellow triangle. */
@@ -73,90 +75,27 @@ int main(int argc, char **argv) {
     bool quiet = false, image = false;
     const char *lora_for = NULL;
     int32_t rank = 8;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (llv_tool_is_help(a)) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--lora-for") || !strcmp(a, "--rank")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "llv-synth: %s needs a value\n", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--lora-for")) {
-                lora_for = v;
-            } else {
-                char *end;
-                long r = strtol(v, &end, 10);
-                if (!*v || *end || r < 1 || r > 1024) {
-                    fprintf(stderr, "llv-synth: bad rank '%s' (1..1024)\n", v);
-                    return 2;
-                }
-                rank = (int32_t)r;
-            }
-        } else if (!strcmp(a, "--layers")) {
-            const char *v = llv_tool_value("llv-synth", argc, argv, &i);
-            if (!v) return 2;
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (!*v || *end || n < 1 || n > 256) {
-                fprintf(stderr, "llv-synth: bad --layers '%s' (1..256)\n", v);
-                return 2;
-            }
-            p.layers = (int32_t)n;
-        } else if (!strcmp(a, "--preset") || !strcmp(a, "--seed") || !strcmp(a, "--type")) {
-            const char *v = llv_tool_value("llv-synth", argc, argv, &i);
-            if (!v) return 2;
-            if (!strcmp(a, "--preset")) {
-                p.preset = v;
-            } else if (!strcmp(a, "--seed")) {
-                char *end;
-                p.seed = strtoull(v, &end, 10);
-                if (!*v || *end) {
-                    fprintf(stderr, "llv-synth: bad seed '%s'\n", v);
-                    return 2;
-                }
-            } else if (!llv_tool_type("llv-synth", v, &p.type)) {
-                return 2;
-            }
-        } else if (!strcmp(a, "--vision-interm")) {
-            const char *v = llv_tool_value("llv-synth", argc, argv, &i);
-            if (!v) return 2;
-            p.n_v_interm = 0;
-            for (const char *c = v;;) {
-                char *end;
-                long k = strtol(c, &end, 10);
-                if (end == c || k < 0 || k > 256 || p.n_v_interm >= 16 || (*end && *end != ',')) {
-                    fprintf(stderr, "llv-synth: bad --vision-interm '%s' (up to 16 comma-separated layer indices)\n",
-                            v);
-                    return 2;
-                }
-                p.v_interm[p.n_v_interm++] = (int32_t)k;
-                if (!*end) break;
-                c = end + 1;
-            }
-        } else if (!strcmp(a, "--hf-dir")) {
-            p.hf_dir = true;
-        } else if (!strcmp(a, "--image")) {
-            image = true;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = true;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "llv-synth: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        } else if (!out) {
-            out = a;
-        } else {
-            fprintf(stderr, "llv-synth: unexpected argument '%s'\n", a);
-            return 2;
-        }
-    }
-    if (!out) {
-        usage(stderr);
-        return 2;
-    }
+    const llv_opt table[] = {
+        {0, "preset", "P", LLV_OPT_STR, {.str = &p.preset}, .help = "tiny, demo, 11b, 90b or llama-tiny"},
+        {0, "layers", "N", LLV_OPT_INT, {.i = &p.layers}, 1, 256, .def = "all",
+         .help = "only the preset's first N text layers (and the cross-attention layers among them)"},
+        {0, "seed", "N", LLV_OPT_U64, {.u64 = &p.seed}, .help = "random seed"},
+        {0, "type", "T", LLV_OPT_TYPE, {.type = &p.type}, .help = "weight type: f32, f16 or bf16"},
+        {0, "vision-interm", "I,J,..", LLV_OPT_CALL, {.ctx = &p}, .fn = parse_interm, .def = "the preset's",
+         .help = "the vision tower's intermediate_layers_indices (0..its layer count; the count is a valid index: "
+                 "HF's last hidden state)"},
+        {0, "hf-dir", NULL, LLV_OPT_FLAG, {.flag = &p.hf_dir},
+         .help = "write a Hugging Face checkpoint directory instead of a GGUF file"},
+        {0, "image", NULL, LLV_OPT_FLAG, {.flag = &image}, .help = "write the 64x48 demo PNG to OUT instead"},
+        {0, "lora-for", "P", LLV_OPT_STR, {.str = &lora_for},
+         .help = "write a random PEFT LoRA adapter directory for preset P instead (every text projection, "
+                 "lora_alpha = 2 r, F32, plus the base config.json)"},
+        {0, "rank", "R", LLV_OPT_INT, {.i = &rank}, 1, 1024, .help = "LoRA rank for --lora-for"},
+        {'q', "quiet", NULL, LLV_OPT_FLAG, {.flag = &quiet}, .help = "no progress or log output"},
+    };
+    const llv_cli cli = {"llv-synth", synopsis, about, epilog, LLV_CLI_OPTS(table), 2, &out, 1, 1};
+    int rc = llv_cli_parse(&cli, argc, argv, NULL);
+    if (rc >= 0) return rc;
     if (image) {
         if (write_demo_png(out)) {
             fprintf(stderr, "llv-synth: cannot write %s\n", out);

@@ -2,36 +2,12 @@
  * including vocabulary-only files) and prints the ids and pieces.
  * Exit codes: 0 ok, 1 usage, 2 model error, 3 input error. */
 #include "llv.h"
+#include "options.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: llv-tokenize -m MODEL.gguf (-p TEXT | -f FILE) [options]\n"
-            "\n"
-            "Tokenizes TEXT (or the bytes of FILE; '-' reads stdin) with the model's tokenizer.\n"
-            "\n"
-            "  -m, --model FILE       GGUF model or vocabulary-only GGUF\n"
-            "  -p, --prompt TEXT      text to tokenize\n"
-            "  -f, --file FILE        read the text from FILE (bytes as they are)\n"
-            "      --no-bos           do not prepend BOS (default: as the model's add_bos_token says)\n"
-            "      --no-parse-special treat special-token text such as <|eot_id|> as plain text\n"
-            "      --ids              print only the ids, as [1, 2, 3]\n"
-            "      --pieces           print one 'id -> piece' line per token (default)\n"
-            "      --json             print {\"n_tokens\", \"ids\", \"pieces\", \"pieces_hex\"}\n"
-            "      --chat             the text is a JSON array of messages [{\"role\", \"content\"}]:\n"
-            "                         render it with the model's chat format (and a generation\n"
-            "                         prompt), then tokenize the result\n"
-            "      --render           with --chat: print the rendered text and stop\n"
-            "      --chat-template N  with --chat: render as llama3 or chatml\n"
-            "  -h, --help             this help\n"
-            "\n"
-            "Pieces are printed with C escapes (\\n, \\t, \\xNN for bytes that are not printable\n"
-            "or not complete UTF-8). Exit codes: 0 ok, 1 usage, 2 model error, 3 input error.\n");
-}
 
 static char *read_all(const char *path, size_t *n) {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
@@ -150,40 +126,47 @@ done:
     return out;
 }
 
+static const char *const synopsis = "llv-tokenize -m MODEL.gguf (-p TEXT | -f FILE) [options]";
+static const char *const about =
+    "Tokenizes TEXT (or the bytes of FILE; '-' reads stdin) with the model's tokenizer.\n";
+static const char *const epilog =
+    "Pieces are printed with C escapes (\\n, \\t, \\xNN for bytes that are not printable\n"
+    "or not complete UTF-8). Exit codes: 0 ok, 1 usage, 2 model error, 3 input error.\n";
+
+enum { OUT_PIECES, OUT_IDS, OUT_JSON };
+
 int main(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *file = NULL;
-    bool bos = true, special = true, chat = false, render = false;
+    bool no_bos = false, no_special = false, chat = false, render = false;
     const char *chat_template = NULL;
-    enum { OUT_PIECES, OUT_IDS, OUT_JSON } mode = OUT_PIECES;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) model_path = argv[++i];
-        else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && has_val) prompt = argv[++i];
-        else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has_val) file = argv[++i];
-        else if (!strcmp(a, "--no-bos")) bos = false;
-        else if (!strcmp(a, "--no-parse-special")) special = false;
-        else if (!strcmp(a, "--ids")) mode = OUT_IDS;
-        else if (!strcmp(a, "--pieces")) mode = OUT_PIECES;
-        else if (!strcmp(a, "--json")) mode = OUT_JSON;
-        else if (!strcmp(a, "--chat")) chat = true;
-        else if (!strcmp(a, "--render")) render = chat = true;
-        else if (!strcmp(a, "--chat-template") && has_val) chat_template = argv[++i];
-        else {
-            fprintf(stderr, "llv-tokenize: %s option '%s'\n",
-                    (a[0] == '-' && !has_val && strcmp(a, "-")) ? "missing value or unknown" : "unknown", a);
-            usage(stderr);
-            return 1;
-        }
-    }
-    if (!model_path || (!prompt == !file)) {
-        fprintf(stderr, "llv-tokenize: need -m MODEL and exactly one of -p TEXT or -f FILE\n");
-        usage(stderr);
-        return 1;
-    }
+    int mode = OUT_PIECES;
+    const llv_opt table[] = {
+        {'m', "model", "FILE", LLV_OPT_STR, {.str = &model_path}, .help = "GGUF model or vocabulary-only GGUF",
+         .required = true},
+        {'p', "prompt", "TEXT", LLV_OPT_STR, {.str = &prompt}, .help = "text to tokenize"},
+        {'f', "file", "FILE", LLV_OPT_STR, {.str = &file}, .help = "read the text from FILE (bytes as they are)"},
+        {0, "no-bos", NULL, LLV_OPT_FLAG, {.flag = &no_bos},
+         .help = "do not prepend BOS (default: as the model's add_bos_token says)"},
+        {0, "no-parse-special", NULL, LLV_OPT_FLAG, {.flag = &no_special},
+         .help = "treat special-token text such as <|eot_id|> as plain text"},
+        {0, "ids", NULL, LLV_OPT_SET, {.i = &mode}, OUT_IDS, .help = "print only the ids, as [1, 2, 3]"},
+        {0, "pieces", NULL, LLV_OPT_SET, {.i = &mode}, OUT_PIECES,
+         .help = "print one 'id -> piece' line per token (default)"},
+        {0, "json", NULL, LLV_OPT_SET, {.i = &mode}, OUT_JSON,
+         .help = "print {\"n_tokens\", \"ids\", \"pieces\", \"pieces_hex\"}"},
+        {0, "chat", NULL, LLV_OPT_FLAG, {.flag = &chat},
+         .help = "the text is a JSON array of messages [{\"role\", \"content\"}]: render it with the model's "
+                 "chat format (and a generation prompt), then tokenize the result"},
+        {0, "render", NULL, LLV_OPT_FLAG, {.flag = &render}, .help = "with --chat: print the rendered text and stop"},
+        {0, "chat-template", "NAME", LLV_OPT_STR, {.str = &chat_template},
+         .help = "with --chat: render as llama3 or chatml"},
+    };
+    const llv_cli cli = {"llv-tokenize", synopsis, about, epilog, LLV_CLI_OPTS(table), 1, NULL, 0, 0};
+    int rc = llv_cli_parse(&cli, argc, argv, NULL);
+    if (rc >= 0) return rc;
+    if (!prompt == !file) return llv_cli_usage_error(&cli, "need exactly one of -p TEXT or -f FILE");
+    bool bos = !no_bos, special = !no_special;
+    chat |= render;
     size_t n = 0;
     char *text = NULL;
     if (file) {

@@ -1,7 +1,6 @@
 #include "tool_progress.h"
 
 #include <stdio.h>
-#include <string.h>
 
 void llv_tool_log_stderr(llv_log_level level, const char *msg, void *user) {
     int min = user ? *(const int *)user : LLV_LOG_INFO;
@@ -21,5 +20,3 @@ bool llv_tool_progress_stderr(const char *what, float fraction, void *user) {
     fflush(stderr);
     return true;
 }
-
-bool llv_tool_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }

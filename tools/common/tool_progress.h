@@ -16,7 +16,4 @@ void llv_tool_log_stderr(llv_log_level level, const char *msg, void *user);
  * printed, initialised to -1. Never cancels. */
 bool llv_tool_progress_stderr(const char *what, float fraction, void *user);
 
-/* true for "-h" / "--help". */
-bool llv_tool_is_help(const char *arg);
-
 #endif

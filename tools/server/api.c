@@ -345,26 +345,26 @@ static bool parse_sampling(srv_request *r, const cJSON *root, const srv_limits *
     sp->temperature = 0.6f;
     double d;
     int rc;
-    double max_cap = lim && lim->max_tokens_cap > 0 ? lim->max_tokens_cap : 131072;
+    double max_cap = lim && lim->max_tokens_cap > 0 ? lim->max_tokens_cap : LLV_SAMPLING_MAX_TOKENS_MAX;
     const char *mt_name = "max_tokens";
     if (api == SRV_API_OPENAI && cJSON_GetObjectItemCaseSensitive(root, "max_completion_tokens") &&
         !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root, "max_completion_tokens")))
         mt_name = "max_completion_tokens";
     if ((rc = get_integer(root, mt_name, 1, max_cap, &d, api, err)) < 0) return false;
     if (rc) sp->max_tokens = (int32_t)d;
-    if ((rc = get_number(root, "temperature", 0, 5, &d, api, err)) < 0) return false;
+    if ((rc = get_number(root, "temperature", 0, LLV_SAMPLING_TEMPERATURE_MAX, &d, api, err)) < 0) return false;
     if (rc) sp->temperature = (float)d;
-    if ((rc = get_number(root, "top_p", 0, 2, &d, api, err)) < 0) return false;
+    if ((rc = get_number(root, "top_p", 0, LLV_SAMPLING_TOP_P_MAX, &d, api, err)) < 0) return false;
     if (rc) sp->top_p = (float)d;
-    if ((rc = get_integer(root, "top_k", 1, 50, &d, api, err)) < 0) return false;
+    if ((rc = get_integer(root, "top_k", 1, LLV_SAMPLING_TOP_K_MAX, &d, api, err)) < 0) return false;
     if (rc) sp->top_k = (int32_t)d;
-    if ((rc = get_integer(root, "seed", api == SRV_API_OPENAI ? 0 : 1, 9999999999.0, &d, api, err)) < 0) return false;
+    if ((rc = get_integer(root, "seed", api == SRV_API_OPENAI ? 0 : 1, (double)LLV_SAMPLING_SEED_MAX, &d, api, err)) < 0) return false;
     if (rc) sp->seed = (uint64_t)d;
-    if ((rc = get_number(root, "repetition_penalty", 0, 2, &d, api, err)) < 0) return false;
+    if ((rc = get_number(root, "repetition_penalty", 0, LLV_SAMPLING_PENALTY_MAX, &d, api, err)) < 0) return false;
     if (rc) sp->repetition_penalty = (float)d;
-    if ((rc = get_number(root, "frequency_penalty", 0, 2, &d, api, err)) < 0) return false;
+    if ((rc = get_number(root, "frequency_penalty", 0, LLV_SAMPLING_PENALTY_MAX, &d, api, err)) < 0) return false;
     if (rc) sp->frequency_penalty = (float)d;
-    if ((rc = get_number(root, "presence_penalty", 0, 2, &d, api, err)) < 0) return false;
+    if ((rc = get_number(root, "presence_penalty", 0, LLV_SAMPLING_PENALTY_MAX, &d, api, err)) < 0) return false;
     if (rc) sp->presence_penalty = (float)d;
     const cJSON *lora = cJSON_GetObjectItemCaseSensitive(root, "lora");
     if (lora && !cJSON_IsNull(lora)) {

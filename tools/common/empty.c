@@ -1,2 +1,0 @@
-/* keeps the tools helper library non-empty */
-typedef int llv_tools_common_empty;
