@@ -83,12 +83,13 @@ typedef enum llv_status {
     LLV_ERR_FORMAT = 3,           /* malformed GGUF/safetensors/image/JSON data      */
     LLV_ERR_UNSUPPORTED = 4,      /* valid input the engine does not handle          */
     LLV_ERR_OUT_OF_MEMORY = 5,
-    LLV_ERR_LIMIT = 6,            /* a configured limit was exceeded (n_ctx, pixels) */
+    LLV_ERR_LIMIT = 6,            /* a configured limit was exceeded (pixels, bytes) */
     LLV_ERR_BUFFER_TOO_SMALL = 7, /* the size-needed out-parameter says how much     */
     LLV_ERR_CANCELLED = 8,        /* a callback asked to stop                        */
     LLV_ERR_STATE = 9,            /* call not valid in the object's current state    */
     LLV_ERR_NOT_FOUND = 10,       /* a named thing (adapter, tensor, key) is absent  */
-    LLV_ERR_INTERNAL = 11
+    LLV_ERR_INTERNAL = 11,
+    LLV_ERR_CONTEXT = 12          /* the conversation would not fit in n_ctx         */
 } llv_status;
 
 #define LLV_ERROR_MESSAGE_SIZE 512
@@ -366,7 +367,7 @@ LLV_API llv_status llv_memory_plan_get(const llv_model *model, const llv_session
  * image token then takes the next queued image, as "<|image|>" does in
  * add_raw (more image tokens than queued images: LLV_ERR_STATE; an image token
  * with none queued or any other id out of range: LLV_ERR_INVALID_ARGUMENT). Every add_* call is all-or-nothing: on an
- * error nothing is added. More tokens than n_ctx in all: LLV_ERR_LIMIT. */
+ * error nothing is added. More tokens than n_ctx in all: LLV_ERR_CONTEXT. */
 LLV_API llv_status llv_session_add_tokens(llv_session *s, const int32_t *tokens, size_t n, llv_error *err);
 
 /* Appends text tokenized as given (raw mode, special tokens parsed; BOS added

@@ -25,6 +25,7 @@ const char *llv_status_name(llv_status s) {
     case LLV_ERR_LIMIT: return "LLV_ERR_LIMIT";
     case LLV_ERR_BUFFER_TOO_SMALL: return "LLV_ERR_BUFFER_TOO_SMALL";
     case LLV_ERR_CANCELLED: return "LLV_ERR_CANCELLED";
+    case LLV_ERR_CONTEXT: return "LLV_ERR_CONTEXT";
     case LLV_ERR_STATE: return "LLV_ERR_STATE";
     case LLV_ERR_NOT_FOUND: return "LLV_ERR_NOT_FOUND";
     case LLV_ERR_INTERNAL: return "LLV_ERR_INTERNAL";

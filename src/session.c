@@ -527,7 +527,7 @@ static llv_status append_tokens(llv_session *s, const int32_t *toks, size_t n, b
                        "llv_session_add_image first)",
                        fn, n_img, s->n_queue);
     if ((size_t)s->n_tokens + n > (size_t)s->n_ctx)
-        return llv_err(err, LLV_ERR_LIMIT,
+        return llv_err(err, LLV_ERR_CONTEXT,
                        "%s: %zu new tokens after %d in the conversation exceed the context n_ctx = %d", fn, n,
                        s->n_tokens, s->n_ctx);
     for (size_t i = 0; i < n; i++) {

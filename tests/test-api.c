@@ -475,7 +475,7 @@ static void test_ctx_limit(void) {
     char text[2048];
     text[0] = 0;
     for (int i = 0; i < 100; i++) strcat(text, "word ");
-    CHECK_STATUS(llv_session_add_text(s, text, &err), LLV_ERR_LIMIT, &err);
+    CHECK_STATUS(llv_session_add_text(s, text, &err), LLV_ERR_CONTEXT, &err);
     CHECK_MSG(strstr(err.message, "n_ctx") != NULL, "message names n_ctx: %s", err.message);
     size_t n = 9;
     llv_session_tokens(s, &n);
@@ -490,7 +490,7 @@ static void test_ctx_limit(void) {
     llv_session_tokens(s, &n);
     CHECK(n <= (size_t)n_ctx);
     /* a full context: nothing more fits */
-    if (r.stop_reason == LLV_STOP_CONTEXT) CHECK_STATUS(llv_session_add_text(s, "More", &err), LLV_ERR_LIMIT, &err);
+    if (r.stop_reason == LLV_STOP_CONTEXT) CHECK_STATUS(llv_session_add_text(s, "More", &err), LLV_ERR_CONTEXT, &err);
     llv_result_free(&r);
     llv_session_free(s);
 }

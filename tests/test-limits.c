@@ -126,13 +126,13 @@ static void test_context_limits(void) {
     if ((s = session(&p)) == NULL) return;
     int32_t toks[17];
     for (int i = 0; i < 17; i++) toks[i] = 65 + i % 20;
-    CHECK_STATUS(llv_session_add_tokens(s, toks, 17, &err), LLV_ERR_LIMIT, &err);
+    CHECK_STATUS(llv_session_add_tokens(s, toks, 17, &err), LLV_ERR_CONTEXT, &err);
     CHECK_MSG(contains(&err, "n_ctx"), "message names n_ctx: %s", err.message);
     size_t nt = 99;
     llv_session_tokens(s, &nt);
     CHECK_EQ_I(nt, 0);
     CHECK_OK(llv_session_add_tokens(s, toks, 10, &err), &err);
-    CHECK_STATUS(llv_session_add_tokens(s, toks, 7, &err), LLV_ERR_LIMIT, &err);
+    CHECK_STATUS(llv_session_add_tokens(s, toks, 7, &err), LLV_ERR_CONTEXT, &err);
     CHECK_OK(llv_session_add_tokens(s, toks, 6, &err), &err); /* exactly n_ctx */
     llv_session_tokens(s, &nt);
     CHECK_EQ_I(nt, 16);
@@ -150,7 +150,7 @@ static void test_context_limits(void) {
     char text[400];
     for (int i = 0; i < 399; i++) text[i] = (char)('a' + (i * 7) % 26 - (i % 5 == 4 ? 'a' - ' ' : 0));
     text[399] = '\0';
-    CHECK_STATUS(llv_session_add_text(s, text, &err), LLV_ERR_LIMIT, &err);
+    CHECK_STATUS(llv_session_add_text(s, text, &err), LLV_ERR_CONTEXT, &err);
     CHECK_MSG(contains(&err, "n_ctx"), "message names n_ctx: %s", err.message);
     llv_session_tokens(s, &nt);
     CHECK_EQ_I(nt, 0);

@@ -1,9 +1,10 @@
 /* test-server-api - the server's request mapping (tools/server/api.c) and
- * response formatting (format.c), without HTTP or a model. */
+ * response formatting (format.c), Ollama's (ollama.c), without HTTP or a model. */
 #include "testing.h"
 
 #include "api.h"
 #include "format.h"
+#include "ollama.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -245,7 +246,7 @@ static void test_errors(void) {
 
 static void test_format(void) {
     if (!llv_test_case("format")) return;
-    srv_error e = {400, SRV_CODE_BAD_INPUT, "max_tokens", "AiError: Bad input: \"max_tokens\""};
+    srv_error e = {400, SRV_CODE_BAD_INPUT, "max_tokens", "AiError: Bad input: \"max_tokens\"", NULL};
     char *s = srv_fmt_error(SRV_API_WORKERS, &e);
     cJSON *o = cJSON_Parse(s);
     CHECK(o && cJSON_IsNull(cJSON_GetObjectItem(o, "result")) && cJSON_IsFalse(cJSON_GetObjectItem(o, "success")));
@@ -293,17 +294,29 @@ static void test_error_mapping(void) {
     if (!llv_test_case("error_mapping")) return;
     llv_error le = {LLV_ERR_FORMAT, "image: not a PNG or JPEG"};
     srv_error e;
-    srv_error_from_llv(&e, &le, "image");
+    srv_error_from_llv(&e, SRV_API_WORKERS, &le, "image");
     CHECK(e.http == 400 && e.code == SRV_CODE_BAD_INPUT && strstr(e.message, "image") && !strcmp(e.param, "image"));
     le.status = LLV_ERR_LIMIT;
-    srv_error_from_llv(&e, &le, "prompt");
+    srv_error_from_llv(&e, SRV_API_WORKERS, &le, "prompt");
     CHECK(e.http == 400 && strstr(e.message, "AiError: Bad input: prompt"));
     le.status = LLV_ERR_OUT_OF_MEMORY;
-    srv_error_from_llv(&e, &le, "generation");
+    srv_error_from_llv(&e, SRV_API_WORKERS, &le, "generation");
     CHECK(e.http == 503 && e.code == SRV_CODE_CAPACITY);
     le.status = LLV_ERR_INTERNAL;
-    srv_error_from_llv(&e, &le, "generation");
+    srv_error_from_llv(&e, SRV_API_WORKERS, &le, "generation");
     CHECK(e.http == 500 && e.code == SRV_CODE_INTERNAL);
+    /* a full context: 400; OpenAI's code names it; no Workers prefix elsewhere */
+    le.status = LLV_ERR_CONTEXT;
+    srv_error_from_llv(&e, SRV_API_OPENAI, &le, "messages");
+    CHECK(e.http == 400 && e.oai_code && !strcmp(e.oai_code, "context_length_exceeded") &&
+          !strstr(e.message, "AiError"));
+    char *body = srv_fmt_error(SRV_API_OPENAI, &e);
+    CHECK(body && strstr(body, "\"code\":\"context_length_exceeded\""));
+    free(body);
+    srv_error_from_llv(&e, SRV_API_OLLAMA, &le, "messages");
+    body = srv_fmt_error(SRV_API_OLLAMA, &e);
+    CHECK(body && !strncmp(body, "{\"error\":\"messages: ", 20));
+    free(body);
     /* too many JSON values is a 413, before cJSON allocates them */
     size_t n = (4u << 20) * 3;
     char *big = malloc(n + 1);
@@ -325,6 +338,73 @@ static void test_error_mapping(void) {
     }
 }
 
+static void test_ollama(void) {
+    if (!llv_test_case("ollama")) return;
+    srv_request r;
+    srv_error e;
+    memset(&e, 0, sizeof e);
+    /* defaults: streamed, the model's sampling, no answer limit but the context */
+    const char *b = "{\"model\":\"llama3.2-vision\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\","
+                    "\"images\":[\"iVBORw0KGgo=\",\"iVBORw0KGgo=\"]}]}";
+    bool ok = srv_ollama_parse(b, strlen(b), true, &LIM, &r, &e);
+    CHECK(ok);
+    if (ok) {
+        CHECK(r.stream && r.api == SRV_API_OLLAMA && !strcmp(r.model, "llama3.2-vision"));
+        CHECK(r.sampling.max_tokens == LLV_SAMPLING_MAX_TOKENS_MAX && r.sampling.temperature == 0.6f &&
+              r.sampling.top_p == 0.9f);
+        /* images before the text, in order */
+        CHECK(r.n_msgs == 1 && r.msgs[0].n_parts == 3 && r.msgs[0].parts[0].type == LLV_PART_IMAGE &&
+              r.msgs[0].parts[1].type == LLV_PART_IMAGE && r.msgs[0].parts[2].type == LLV_PART_TEXT &&
+              !strcmp(r.msgs[0].parts[2].text, "hi"));
+    }
+    srv_request_free(&r);
+    /* options map onto the sampler; -1 seed = random; num_predict -1 = the context */
+    b = "{\"model\":\"m\",\"prompt\":\"x\",\"system\":\"be brief\",\"stream\":false,\"options\":{\"temperature\":0,"
+        "\"top_k\":0,\"repeat_penalty\":1.2,\"seed\":-1,\"num_predict\":-1,\"num_ctx\":64,\"stop\":[\"a\",\"b\"],"
+        "\"num_gpu\":99}}";
+    ok = srv_ollama_parse(b, strlen(b), false, &LIM, &r, &e);
+    CHECK(ok);
+    if (ok) {
+        CHECK(!r.stream && r.sampling.temperature == 0 && r.sampling.top_k == 0 &&
+              r.sampling.repetition_penalty == 1.2f && r.sampling.seed == 0 && r.num_ctx == 64 && r.n_stop == 2);
+        CHECK(r.sampling.max_tokens == LLV_SAMPLING_MAX_TOKENS_MAX);
+        CHECK(r.n_msgs == 2 && !strcmp(r.msgs[0].role, "system") && !strcmp(r.msgs[1].content, "x"));
+    }
+    srv_request_free(&r);
+    /* no messages: a load request; keep_alive 0: unload */
+    b = "{\"model\":\"m\",\"messages\":[],\"keep_alive\":0}";
+    ok = srv_ollama_parse(b, strlen(b), true, &LIM, &r, &e);
+    CHECK(ok && r.load_only && r.unload);
+    srv_request_free(&r);
+    /* refused fields name themselves */
+    const char *badb[] = {"{\"model\":\"m\",\"prompt\":\"x\",\"template\":\"t\"}",
+                          "{\"model\":\"m\",\"prompt\":\"x\",\"options\":{\"top_p\":1.5}}",
+                          "{\"model\":\"m\",\"prompt\":\"x\",\"format\":5}", "{\"prompt\":\"x\"}"};
+    const char *field[] = {"template", "top_p", "format", "model"};
+    for (int i = 0; i < 4; i++) {
+        CHECK(!srv_ollama_parse(badb[i], strlen(badb[i]), false, &LIM, &r, &e) && e.http == 400 &&
+              strstr(e.message, field[i]) && !strstr(e.message, "AiError"));
+        srv_request_free(&r);
+    }
+    /* names: "x" is "x:latest"; the other routes' name works too */
+    CHECK(srv_ollama_name_matches("llama3.2-vision", "llama3.2-vision:latest", "@cf/x"));
+    CHECK(srv_ollama_name_matches("Llama3.2-Vision:latest", "llama3.2-vision:latest", NULL));
+    CHECK(srv_ollama_name_matches("@cf/x", "llama3.2-vision:latest", "@cf/x"));
+    CHECK(!srv_ollama_name_matches("llama3.2-vision:11b", "llama3.2-vision:latest", "@cf/x"));
+    /* answers: tool call arguments as an object, NDJSON lines, done_reason */
+    llv_tool_call tc = {.name = "get_weather", .arguments = "{\"city\":\"Paris\"}"};
+    srv_ollama_timing t = {1000, 1, 2, 3, 4, 5};
+    char *o = srv_ollama_final(true, "m", "", &tc, 1, "stop", &t);
+    CHECK(o && strstr(o, "\"arguments\":{\"city\":\"Paris\"}") && strstr(o, "\"eval_count\":5") &&
+          o[strlen(o) - 1] == '\n' && strstr(o, "\"done\":true"));
+    free(o);
+    o = srv_ollama_piece(false, "m", "ab", 1);
+    CHECK(o && strstr(o, "\"response\":\"a\"") && strstr(o, "\"done\":false") && strstr(o, "Z\""));
+    free(o);
+    CHECK(!strcmp(srv_ollama_done_reason(LLV_STOP_CONTEXT), "length") &&
+          !strcmp(srv_ollama_done_reason(LLV_STOP_EOG), "stop"));
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     test_depth_and_base64();
@@ -334,5 +414,6 @@ int main(int argc, char **argv) {
     test_errors();
     test_format();
     test_error_mapping();
+    test_ollama();
     return llv_test_finish();
 }

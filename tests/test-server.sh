@@ -251,17 +251,81 @@ req GET /v1/nope
 expect_oai_err 404 "" "oai 404"
 still_ok "openai errors"
 
-# --- npm openai client ---------------------------------------------------------
+# --- npm clients: openai and ollama ------------------------------------------------
 if command -v npm >/dev/null && command -v node >/dev/null; then
-  mkdir -p "$T/npm" && cp "$TS/package.json" "$TS/openai-client.mjs" "$T/npm/"
-  if (cd "$T/npm" && timeout 90 npm install --no-audit --no-fund --silent >/dev/null 2>&1); then
+  mkdir -p "$T/npm" && cp "$TS/package.json" "$TS/openai-client.mjs" "$TS/ollama-client.mjs" "$T/npm/"
+  if (cd "$T/npm" && timeout 120 npm install --no-audit --no-fund --silent >/dev/null 2>&1); then
     if timeout 60 node "$T/npm/openai-client.mjs" "$BASE/v1" "$NAME" "$IMAGE"; then ok; else bad "npm openai client"; fi
+    if timeout 120 node "$T/npm/ollama-client.mjs" "$BASE" "$IMAGE"; then ok; else bad "npm ollama client"; fi
   else
-    echo "SKIP (sub-test): npm install openai failed (no registry access?)"
+    echo "SKIP (sub-test): npm install openai/ollama failed (no registry access?)"
   fi
 else
   echo "SKIP (sub-test): npm/node not installed"
 fi
+
+# --- Python ollama client (pinned, venv in the cache) --------------------------------
+if CPY=$(sh "$TS/setup-clients.sh" 2>"$T/clients.log"); then
+  if timeout 300 "$CPY" "$TS/ollama-client.py" "$BASE" "$IMAGE"; then ok; else bad "python ollama client"; fi
+else
+  echo "SKIP (sub-test): the Python client venv could not be set up (no package index?): $(tail -2 "$T/clients.log")"
+fi
+
+# --- Ollama routes: shapes and errors (each followed by a working request) -------------
+post /api/chat '{"model":"llama3.2-vision","messages":[{"role":"user","content":"hi"}],"stream":false,"options":{"num_predict":2}}'
+check [ "$STATUS" = 200 ]
+check jc "$T/out" "j['done'] is True and j['eval_count'] == 2 and j['message']['role'] == 'assistant' and \
+j['created_at'].endswith('Z') and j['total_duration'] > 0"
+post /api/chat '{"model":"llama3.2-vision","messages":[{"role":"user","content":"hi"}],"options":{"num_predict":3}}'
+check [ "$STATUS" = 200 ]
+check grep -qi 'content-type: application/x-ndjson' "$T/hdr"
+check python3 -c "import json,sys; L=[json.loads(l) for l in open('$T/out') if l.strip()]; \
+sys.exit(0 if len(L)>=2 and L[-1]['done'] and L[-1]['eval_count']==3 and not any(x['done'] for x in L[:-1]) else 1)"
+for body in '' '{' '{"messages":[]}' '{"model":5}' '{"model":"llama3.2-vision","stream":"yes"}' \
+  '{"model":"llama3.2-vision","messages":[{"role":"user","content":"x"}],"options":{"top_k":99}}' \
+  '{"model":"llama3.2-vision","messages":[{"role":"user","content":"x"}],"options":{"num_predict":-3}}' \
+  '{"model":"llama3.2-vision","messages":[{"role":"user","content":"x"}],"options":"hot"}' \
+  '{"model":"llama3.2-vision","messages":[{"role":"wizard","content":"x"}]}' \
+  '{"model":"llama3.2-vision","messages":[{"role":"user","content":"x","images":["%%%"]}]}' \
+  '{"model":"llama3.2-vision","messages":[{"role":"user","content":"x"}],"template":"{{ .Prompt }}"}' \
+  '{"model":"llama3.2-vision","messages":[{"role":"user","content":"x"}],"format":"yaml"}' \
+  '{"model":"llama3.2-vision","prompt":"x","suffix":"y"}' '{"model":"llama3.2-vision","prompt":"x","context":[1,2]}' \
+  '{"model":"llama3.2-vision","prompt":"x","raw":true,"images":["aGVsbG8="]}'; do
+  route=/api/chat
+  case "$body" in *'"prompt"'*) route=/api/generate ;; esac
+  post "$route" "$body"
+  if [ "$STATUS" != 400 ]; then bad "ollama $body: status $STATUS: $(head -c 200 "$T/out")"; continue; fi
+  check jc "$T/out" "list(j) == ['error'] and isinstance(j['error'], str) and len(j['error']) > 5"
+done
+post /api/chat '{"model":"llama3.2-vision","messages":[{"role":"user","content":"x"}],"options":{"num_ctx":4}}'
+check [ "$STATUS" = 400 ]
+check jc "$T/out" "'num_ctx' in j['error']"
+post /api/chat '{"model":"nope","messages":[{"role":"user","content":"x"}]}'
+check [ "$STATUS" = 404 ]
+for r in pull push create copy delete embed embeddings blobs/sha256:00; do
+  post /api/$r '{"model":"x"}'
+  check [ "$STATUS" = 501 ]
+  check jc "$T/out" "'not supported' in j['error']"
+done
+req GET /api/tags
+check jc "$T/out" "j['models'][0]['name'] == 'llama3.2-vision:latest' and len(j['models'][0]['digest']) == 64"
+req GET /api/version
+check jc "$T/out" "isinstance(j['version'], str)"
+req GET /api/chat
+check [ "$STATUS" = 405 ]
+req GET /
+check [ "$STATUS" = 200 ]
+req GET "/v1/models/$NAME"
+check jc "$T/out" "j['id'] == '$NAME' and j['object'] == 'model'"
+req GET /v1/models/nope
+check [ "$STATUS" = 404 ]
+still_ok "ollama routes"
+# a prompt over the context: OpenAI's context_length_exceeded
+LONG=$(python3 -c "print('word ' * 6000)")
+post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"$LONG\"}],\"max_tokens\":2}"
+check [ "$STATUS" = 400 ]
+check jc "$T/out" "j['error']['code'] == 'context_length_exceeded'"
+still_ok "context overflow"
 
 # --- hostile corpus ---------------------------------------------------------------
 for body in '' '{' '}' 'null' '"str"' '{"prompt":"x",}' '{"prompt":"x","prompt":5}' $'{"prompt":"\x01"}' \

@@ -17,7 +17,8 @@
 static const char *const synopsis = "llv-server -m MODEL [options]";
 static const char *const about =
     "Serves the model over HTTP: Workers AI routes (/ai/run/<model>), the\n"
-    "OpenAI-compatible /v1/chat/completions, streaming; a pool of sessions over one\n"
+    "OpenAI-compatible /v1/chat/completions and Ollama's /api/chat, /api/generate,\n"
+    "streaming; a pool of sessions over one\n"
     "shared model. See README \"HTTP server\".\n";
 static const char *const epilog = "exit status: 0 after SIGINT/SIGTERM, 1 failure, 2 usage error\n";
 
@@ -40,6 +41,9 @@ int main(int argc, char **argv) {
         {0, "host", "H", LLV_OPT_STR, {.str = &cfg.host}, .help = "address to listen on"},
         {0, "port", "P", LLV_OPT_INT, {.i = &cfg.port}, 0, 65535, .help = "port; 0 picks a free one"},
         {0, "model-name", "NAME", LLV_OPT_STR, {.str = &cfg.model_name}, .help = "model name in routes and responses"},
+        {0, "ollama-name", "NAME", LLV_OPT_STR, {.str = &cfg.ollama_name},
+         .def = "llama3.2-vision:latest; a text model: its file name",
+         .help = "the model's name on Ollama's routes (/api/tags lists it; requests must name it or --model-name)"},
         {0, "api-key", "KEY", LLV_OPT_STR, {.str = &cfg.api_key}, .def = "none; env LLV_API_KEY",
          .help = "require 'Authorization: Bearer KEY'"},
         {0, "parallel", "N", LLV_OPT_INT, {.i = &parallel}, 1, 256,
@@ -101,6 +105,25 @@ int main(int argc, char **argv) {
     llv_session_params sp = llv_session_default_params();
     sp.n_ctx = ctx;
     if (cfg.limits.max_image_bytes) sp.max_image_bytes = cfg.limits.max_image_bytes;
+    cfg.model_path = model_path;
+    char ollama_name[256];
+    if (!cfg.ollama_name) {
+        llv_model_info mi;
+        llv_model_get_info(model, &mi);
+        const char *base = strrchr(model_path, '/') ? strrchr(model_path, '/') + 1 : model_path;
+        size_t n = strlen(base);
+        if (n > 5 && !strcmp(base + n - 5, ".gguf")) n -= 5;
+        if (mi.has_vision) snprintf(ollama_name, sizeof ollama_name, "llama3.2-vision:latest");
+        else snprintf(ollama_name, sizeof ollama_name, "%.*s:latest", (int)(n < 200 ? n : 200), base);
+        cfg.ollama_name = ollama_name;
+    }
+    llv_memory_plan plan;
+    if (llv_memory_plan_get(model, &sp, &plan, &err) == LLV_OK) cfg.kv_bytes = plan.session;
+    {
+        llv_model_info mi;
+        llv_model_get_info(model, &mi);
+        cfg.n_ctx = ctx ? ctx : mi.n_ctx_train < 4096 ? mi.n_ctx_train : 4096;
+    }
     llv_engine_params ep = llv_engine_default_params();
     ep.n_threads = threads;
     ep.image_cache_entries = (size_t)cache;

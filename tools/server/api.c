@@ -12,12 +12,12 @@
 /* Total JSON values a body may hold: a byte-array image costs one cJSON node
  * (~64 bytes) per byte, so this bounds parse memory (~256 MB). */
 #define SRV_MAX_JSON_VALUES (4u << 20)
-#define SRV_MAX_IMAGES 8
 
 void srv_error_set(srv_error *err, int http, int code, const char *param, const char *fmt, ...) {
     if (!err) return;
     err->http = http;
     err->code = code;
+    err->oai_code = NULL;
     snprintf(err->param, sizeof err->param, "%s", param ? param : "");
     va_list ap;
     va_start(ap, fmt);
@@ -27,8 +27,7 @@ void srv_error_set(srv_error *err, int http, int code, const char *param, const 
 
 /* A schema error: 400, code 5006, "AiError: Bad input: ..." on the Workers
  * routes (the hosted API's wording), the bare text on the OpenAI routes. */
-__attribute__((format(printf, 4, 5))) static bool bad(srv_error *err, srv_api api, const char *param,
-                                                      const char *fmt, ...) {
+bool srv_bad(srv_error *err, srv_api api, const char *param, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -41,7 +40,7 @@ __attribute__((format(printf, 4, 5))) static bool bad(srv_error *err, srv_api ap
     return false;
 }
 
-void srv_error_from_llv(srv_error *err, const llv_error *e, const char *what) {
+void srv_error_from_llv(srv_error *err, srv_api api, const llv_error *e, const char *what) {
     const char *msg = e ? e->message : "unknown error";
     llv_status st = e ? e->status : LLV_ERR_INTERNAL;
     switch (st) {
@@ -51,7 +50,9 @@ void srv_error_from_llv(srv_error *err, const llv_error *e, const char *what) {
     case LLV_ERR_UNSUPPORTED:
     case LLV_ERR_NOT_FOUND:
     case LLV_ERR_STATE:
-        srv_error_set(err, 400, SRV_CODE_BAD_INPUT, what, "AiError: Bad input: %s: %s", what, msg);
+    case LLV_ERR_CONTEXT:
+        srv_bad(err, api, what, "%s: %s", what, msg);
+        if (st == LLV_ERR_CONTEXT) err->oai_code = "context_length_exceeded";
         break;
     case LLV_ERR_OUT_OF_MEMORY:
         srv_error_set(err, 503, SRV_CODE_CAPACITY, what, "Out of capacity: %s: %s", what, msg);
@@ -172,7 +173,7 @@ char *srv_base64_encode(const uint8_t *p, size_t n) {
 /* Field helpers                                                             */
 /* ------------------------------------------------------------------------- */
 
-static const char *type_name(const cJSON *v) {
+const char *srv_json_type(const cJSON *v) {
     if (cJSON_IsNull(v)) return "null";
     if (cJSON_IsBool(v)) return "boolean";
     if (cJSON_IsNumber(v)) return "number";
@@ -187,7 +188,7 @@ static int get_bool(const cJSON *o, const char *name, bool *out, srv_api api, sr
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     if (!v || cJSON_IsNull(v)) return 0;
     if (!cJSON_IsBool(v)) {
-        bad(err, api, name, "Type mismatch of '%s': expected boolean, got %s", name, type_name(v));
+        srv_bad(err, api, name, "Type mismatch of '%s': expected boolean, got %s", name, srv_json_type(v));
         return -1;
     }
     *out = cJSON_IsTrue(v);
@@ -199,12 +200,12 @@ static int get_number(const cJSON *o, const char *name, double lo, double hi, do
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     if (!v || cJSON_IsNull(v)) return 0;
     if (!cJSON_IsNumber(v)) {
-        bad(err, api, name, "Type mismatch of '%s': expected number, got %s", name, type_name(v));
+        srv_bad(err, api, name, "Type mismatch of '%s': expected number, got %s", name, srv_json_type(v));
         return -1;
     }
     double d = v->valuedouble;
     if (!isfinite(d) || d < lo || d > hi) {
-        bad(err, api, name, "'%s' = %g is out of range (expected %g..%g)", name, d, lo, hi);
+        srv_bad(err, api, name, "'%s' = %g is out of range (expected %g..%g)", name, d, lo, hi);
         return -1;
     }
     *out = d;
@@ -217,14 +218,14 @@ static int get_integer(const cJSON *o, const char *name, double lo, double hi, d
     if (!v || cJSON_IsNull(v)) return 0;
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || floor(v->valuedouble) != v->valuedouble) {
         if (cJSON_IsNumber(v))
-            bad(err, api, name, "Type mismatch of '%s': expected integer, got %g", name, v->valuedouble);
+            srv_bad(err, api, name, "Type mismatch of '%s': expected integer, got %g", name, v->valuedouble);
         else
-            bad(err, api, name, "Type mismatch of '%s': expected integer, got %s", name, type_name(v));
+            srv_bad(err, api, name, "Type mismatch of '%s': expected integer, got %s", name, srv_json_type(v));
         return -1;
     }
     double d = v->valuedouble;
     if (d < lo || d > hi) {
-        bad(err, api, name, "'%s' = %.0f is out of range (expected %.0f..%.0f)", name, d, lo, hi);
+        srv_bad(err, api, name, "'%s' = %.0f is out of range (expected %.0f..%.0f)", name, d, lo, hi);
         return -1;
     }
     *out = d;
@@ -242,15 +243,15 @@ static bool add_image(srv_request *r, uint8_t *bytes, size_t n, const char *para
                       srv_error *err) {
     if (r->n_images >= SRV_MAX_IMAGES) {
         free(bytes);
-        return bad(err, r->api, param, "too many images (at most %d per request)", SRV_MAX_IMAGES);
+        return srv_bad(err, r->api, param, "too many images (at most %d per request)", SRV_MAX_IMAGES);
     }
     if (n == 0) {
         free(bytes);
-        return bad(err, r->api, param, "'%s': the image is empty", param);
+        return srv_bad(err, r->api, param, "'%s': the image is empty", param);
     }
     if (lim && lim->max_image_bytes && n > lim->max_image_bytes) {
         free(bytes);
-        return bad(err, r->api, param, "'%s': image of %zu bytes exceeds the limit of %zu bytes", param, n,
+        return srv_bad(err, r->api, param, "'%s': image of %zu bytes exceeds the limit of %zu bytes", param, n,
                    lim->max_image_bytes);
     }
     r->images[r->n_images].bytes = bytes;
@@ -259,8 +260,8 @@ static bool add_image(srv_request *r, uint8_t *bytes, size_t n, const char *para
     return true;
 }
 
-static bool base64_image(srv_request *r, const char *s, size_t n, const char *param, const srv_limits *lim,
-                         srv_error *err) {
+bool srv_request_add_base64_image(srv_request *r, const char *s, size_t n, const char *param, const srv_limits *lim,
+                                  srv_error *err) {
     uint8_t *bytes;
     size_t nb;
     if (!srv_base64_decode(s, n, &bytes, &nb)) {
@@ -277,15 +278,15 @@ static bool base64_image(srv_request *r, const char *s, size_t n, const char *pa
 static bool data_url_image(srv_request *r, const char *url, const char *param, const srv_limits *lim,
                            srv_error *err) {
     if (strncmp(url, "data:", 5) != 0)
-        return bad(err, r->api, param,
+        return srv_bad(err, r->api, param,
                    "'%s': only data URLs are accepted (e.g. data:image/png;base64,...); HTTP URLs are not fetched",
                    param);
     const char *comma = strchr(url, ',');
-    if (!comma) return bad(err, r->api, param, "'%s': malformed data URL (no ',')", param);
+    if (!comma) return srv_bad(err, r->api, param, "'%s': malformed data URL (no ',')", param);
     size_t head = (size_t)(comma - url);
     if (head < 12 || memcmp(comma - 7, ";base64", 7) != 0)
-        return bad(err, r->api, param, "'%s': only base64 data URLs are accepted (data:<type>;base64,...)", param);
-    return base64_image(r, comma + 1, strlen(comma + 1), param, lim, err);
+        return srv_bad(err, r->api, param, "'%s': only base64 data URLs are accepted (data:<type>;base64,...)", param);
+    return srv_request_add_base64_image(r, comma + 1, strlen(comma + 1), param, lim, err);
 }
 
 /* Top-level `image`: an array of byte values or a base64 string. */
@@ -293,11 +294,11 @@ static bool top_image(srv_request *r, const cJSON *v, const srv_limits *lim, srv
     if (cJSON_IsString(v)) {
         const char *s = v->valuestring;
         if (strncmp(s, "data:", 5) == 0) return data_url_image(r, s, "image", lim, err);
-        return base64_image(r, s, strlen(s), "image", lim, err);
+        return srv_request_add_base64_image(r, s, strlen(s), "image", lim, err);
     }
     if (!cJSON_IsArray(v))
-        return bad(err, r->api, "image", "Type mismatch of 'image': expected array of bytes or base64 string, got %s",
-                   type_name(v));
+        return srv_bad(err, r->api, "image", "Type mismatch of 'image': expected array of bytes or base64 string, got %s",
+                   srv_json_type(v));
     int n = cJSON_GetArraySize(v);
     uint8_t *bytes = malloc(n > 0 ? (size_t)n : 1);
     if (!bytes) {
@@ -313,9 +314,9 @@ static bool top_image(srv_request *r, const cJSON *v, const srv_limits *lim, srv
             char p[48];
             snprintf(p, sizeof p, "image[%d]", i);
             if (!cJSON_IsNumber(it))
-                return bad(err, r->api, p, "Type mismatch of '%s': expected an integer 0..255, got %s", p,
-                           type_name(it));
-            return bad(err, r->api, p, "'%s' = %g is not a byte value (expected an integer 0..255)", p,
+                return srv_bad(err, r->api, p, "Type mismatch of '%s': expected an integer 0..255, got %s", p,
+                           srv_json_type(it));
+            return srv_bad(err, r->api, p, "'%s' = %g is not a byte value (expected an integer 0..255)", p,
                        it->valuedouble);
         }
         bytes[i++] = (uint8_t)it->valuedouble;
@@ -323,7 +324,7 @@ static bool top_image(srv_request *r, const cJSON *v, const srv_limits *lim, srv
     return add_image(r, bytes, (size_t)n, "image", lim, err);
 }
 
-static char *keep(srv_request *r, char *s) {
+char *srv_request_keep(srv_request *r, char *s) {
     if (!s) return NULL;
     if (r->n_scratch >= (int)(sizeof r->scratch / sizeof r->scratch[0])) {
         free(s);
@@ -369,10 +370,10 @@ static bool parse_sampling(srv_request *r, const cJSON *root, const srv_limits *
     const cJSON *lora = cJSON_GetObjectItemCaseSensitive(root, "lora");
     if (lora && !cJSON_IsNull(lora)) {
         if (!cJSON_IsString(lora))
-            return bad(err, api, "lora", "Type mismatch of 'lora': expected string, got %s", type_name(lora));
+            return srv_bad(err, api, "lora", "Type mismatch of 'lora': expected string, got %s", srv_json_type(lora));
         if (lora->valuestring[0]) {
             if (!lim || !lim->have_lora)
-                return bad(err, api, "lora", "'lora': unknown adapter '%.100s' (this server has no LoRA adapters loaded)",
+                return srv_bad(err, api, "lora", "'lora': unknown adapter '%.100s' (this server has no LoRA adapters loaded)",
                            lora->valuestring);
             bool known = false;
             for (size_t i = 0; lim->model && llv_model_lora_name(lim->model, i); i++)
@@ -383,7 +384,7 @@ static bool parse_sampling(srv_request *r, const cJSON *root, const srv_limits *
                 for (size_t i = 0; llv_model_lora_name(lim->model, i) && n + 8 < sizeof list; i++)
                     n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "",
                                           llv_model_lora_name(lim->model, i));
-                return bad(err, api, "lora", "'lora': unknown adapter '%.100s' (loaded: %.200s)", lora->valuestring,
+                return srv_bad(err, api, "lora", "'lora': unknown adapter '%.100s' (loaded: %.200s)", lora->valuestring,
                            list);
             }
             sp->lora = lora->valuestring;
@@ -391,7 +392,7 @@ static bool parse_sampling(srv_request *r, const cJSON *root, const srv_limits *
     }
     if (lim) sp->timeout_ms = lim->timeout_ms;
     llv_error e;
-    if (llv_sampling_params_validate(sp, &e)) return bad(err, api, "", "%s", e.message);
+    if (llv_sampling_params_validate(sp, &e)) return srv_bad(err, api, "", "%s", e.message);
     return true;
 }
 
@@ -401,28 +402,55 @@ static bool parse_sampling(srv_request *r, const cJSON *root, const srv_limits *
 
 static bool check_tools(srv_request *r, const cJSON *tools, const char *name, srv_error *err) {
     if (!cJSON_IsArray(tools))
-        return bad(err, r->api, name, "Type mismatch of '%s': expected array, got %s", name, type_name(tools));
+        return srv_bad(err, r->api, name, "Type mismatch of '%s': expected array, got %s", name, srv_json_type(tools));
     int i = 0;
     const cJSON *t;
     cJSON_ArrayForEach(t, tools) {
         char p[64];
         snprintf(p, sizeof p, "%s[%d]", name, i);
-        if (!cJSON_IsObject(t)) return bad(err, r->api, p, "Type mismatch of '%s': expected object, got %s", p, type_name(t));
+        if (!cJSON_IsObject(t)) return srv_bad(err, r->api, p, "Type mismatch of '%s': expected object, got %s", p, srv_json_type(t));
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
         const cJSON *nm;
         if (fn) {
             if (!cJSON_IsObject(fn))
-                return bad(err, r->api, p, "Type mismatch of '%s.function': expected object, got %s", p, type_name(fn));
+                return srv_bad(err, r->api, p, "Type mismatch of '%s.function': expected object, got %s", p, srv_json_type(fn));
             nm = cJSON_GetObjectItemCaseSensitive(fn, "name");
-            if (!cJSON_IsString(nm)) return bad(err, r->api, p, "'%s.function.name' is required and must be a string", p);
+            if (!cJSON_IsString(nm)) return srv_bad(err, r->api, p, "'%s.function.name' is required and must be a string", p);
         } else {
             nm = cJSON_GetObjectItemCaseSensitive(t, "name");
-            if (!cJSON_IsString(nm)) return bad(err, r->api, p, "'%s.name' is required and must be a string", p);
+            if (!cJSON_IsString(nm)) return srv_bad(err, r->api, p, "'%s.name' is required and must be a string", p);
             if (!strcmp(name, "functions") && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "code")))
-                return bad(err, r->api, p, "'%s.code' is required and must be a string", p);
+                return srv_bad(err, r->api, p, "'%s.code' is required and must be a string", p);
         }
         i++;
     }
+    return true;
+}
+
+bool srv_request_set_tools(srv_request *r, const cJSON *tools, const cJSON *funcs, srv_error *err) {
+    if (tools && cJSON_IsNull(tools)) tools = NULL;
+    if (funcs && cJSON_IsNull(funcs)) funcs = NULL;
+    if (tools && !check_tools(r, tools, "tools", err)) return false;
+    if (funcs && !check_tools(r, funcs, "functions", err)) return false;
+    if (!tools && !funcs) return true;
+    cJSON *all = cJSON_CreateArray();
+    const cJSON *t;
+    if (tools) cJSON_ArrayForEach(t, tools) cJSON_AddItemToArray(all, cJSON_Duplicate(t, true));
+    if (funcs) {
+        /* legacy {name, code}: offered as a function whose description is the code */
+        cJSON_ArrayForEach(t, funcs) {
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddStringToObject(d, "name", cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring);
+            cJSON_AddStringToObject(d, "description", cJSON_GetObjectItemCaseSensitive(t, "code")->valuestring);
+            cJSON_AddItemToArray(all, d);
+        }
+    }
+    if (cJSON_GetArraySize(all) > 0) {
+        free(r->tools_json);
+        r->tools_json = cJSON_PrintUnformatted(all);
+        r->has_tools = r->tools_json != NULL;
+    }
+    cJSON_Delete(all);
     return true;
 }
 
@@ -435,19 +463,19 @@ static int count_parts(const cJSON *content) {
 /* One content part (object) into *part. */
 static bool parse_part(srv_request *r, const cJSON *o, const char *p, llv_part *part, const srv_limits *lim,
                        srv_error *err) {
-    if (!cJSON_IsObject(o)) return bad(err, r->api, p, "Type mismatch of '%s': expected object, got %s", p, type_name(o));
+    if (!cJSON_IsObject(o)) return srv_bad(err, r->api, p, "Type mismatch of '%s': expected object, got %s", p, srv_json_type(o));
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");
     const cJSON *iu = cJSON_GetObjectItemCaseSensitive(o, "image_url");
     const char *t = cJSON_IsString(type) ? type->valuestring : NULL;
-    if (type && !t) return bad(err, r->api, p, "Type mismatch of '%s.type': expected string, got %s", p, type_name(type));
+    if (type && !t) return srv_bad(err, r->api, p, "Type mismatch of '%s.type': expected string, got %s", p, srv_json_type(type));
     if (!t) t = iu ? "image_url" : "text";
     char q[128];
     if (!strcmp(t, "text")) {
         snprintf(q, sizeof q, "%s.text", p);
         if (!cJSON_IsString(text))
-            return bad(err, r->api, q, "'%s' is required for a text part and must be a string (got %s)", q,
-                       text ? type_name(text) : "nothing");
+            return srv_bad(err, r->api, q, "'%s' is required for a text part and must be a string (got %s)", q,
+                       text ? srv_json_type(text) : "nothing");
         part->type = LLV_PART_TEXT;
         part->text = text->valuestring;
         return true;
@@ -459,10 +487,10 @@ static bool parse_part(srv_request *r, const cJSON *o, const char *p, llv_part *
         else if (cJSON_IsObject(iu)) {
             const cJSON *u = cJSON_GetObjectItemCaseSensitive(iu, "url");
             snprintf(q, sizeof q, "%s.image_url.url", p);
-            if (!cJSON_IsString(u)) return bad(err, r->api, q, "'%s' is required and must be a string", q);
+            if (!cJSON_IsString(u)) return srv_bad(err, r->api, q, "'%s' is required and must be a string", q);
             url = u->valuestring;
         } else
-            return bad(err, r->api, q, "'%s' is required for an image_url part and must be an object with 'url'", q);
+            return srv_bad(err, r->api, q, "'%s' is required for an image_url part and must be an object with 'url'", q);
         if (!data_url_image(r, url, q, lim, err)) return false;
         part->type = LLV_PART_IMAGE;
         part->image = r->images[r->n_images - 1].bytes;
@@ -470,16 +498,16 @@ static bool parse_part(srv_request *r, const cJSON *o, const char *p, llv_part *
         return true;
     }
     snprintf(q, sizeof q, "%s.type", p);
-    return bad(err, r->api, q, "'%s' = '%.40s' is not supported (expected 'text' or 'image_url')", q, t);
+    return srv_bad(err, r->api, q, "'%s' = '%.40s' is not supported (expected 'text' or 'image_url')", q, t);
 }
 
 static bool parse_messages(srv_request *r, const cJSON *root, const cJSON *top_img, const srv_limits *lim,
                            srv_error *err) {
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
     if (!cJSON_IsArray(msgs))
-        return bad(err, r->api, "messages", "Type mismatch of 'messages': expected array, got %s", type_name(msgs));
+        return srv_bad(err, r->api, "messages", "Type mismatch of 'messages': expected array, got %s", srv_json_type(msgs));
     int n = cJSON_GetArraySize(msgs);
-    if (n == 0) return bad(err, r->api, "messages", "'messages' must not be empty");
+    if (n == 0) return srv_bad(err, r->api, "messages", "'messages' must not be empty");
     size_t total_parts = top_img ? 2 : 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs) {
@@ -499,17 +527,17 @@ static bool parse_messages(srv_request *r, const cJSON *root, const cJSON *top_i
         char p[64], q[96];
         snprintf(p, sizeof p, "messages[%d]", i);
         llv_message *lm = &r->msgs[i];
-        if (!cJSON_IsObject(m)) return bad(err, r->api, p, "Type mismatch of '%s': expected object, got %s", p, type_name(m));
+        if (!cJSON_IsObject(m)) return srv_bad(err, r->api, p, "Type mismatch of '%s': expected object, got %s", p, srv_json_type(m));
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         snprintf(q, sizeof q, "%s.role", p);
         if (!cJSON_IsString(role))
-            return bad(err, r->api, q, "'%s' is required and must be a string (got %s)", q,
-                       role ? type_name(role) : "nothing");
+            return srv_bad(err, r->api, q, "'%s' is required and must be a string (got %s)", q,
+                       role ? srv_json_type(role) : "nothing");
         const char *rs = role->valuestring;
         if (!strcmp(rs, "developer")) rs = "system";
         if (strcmp(rs, "system") && strcmp(rs, "user") && strcmp(rs, "assistant") && strcmp(rs, "tool") &&
             strcmp(rs, "ipython"))
-            return bad(err, r->api, q, "'%s' = '%.40s' is not a role (expected system, user, assistant or tool)", q,
+            return srv_bad(err, r->api, q, "'%s' = '%.40s' is not a role (expected system, user, assistant or tool)", q,
                        rs);
         lm->role = rs;
         if (first_user < 0 && !strcmp(rs, "user")) first_user = i;
@@ -520,22 +548,22 @@ static bool parse_messages(srv_request *r, const cJSON *root, const cJSON *top_i
         if (tcs && !cJSON_IsNull(tcs)) {
             char tq[96];
             snprintf(tq, sizeof tq, "%s.tool_calls", p);
-            if (!cJSON_IsArray(tcs)) return bad(err, r->api, tq, "Type mismatch of '%s': expected array", tq);
+            if (!cJSON_IsArray(tcs)) return srv_bad(err, r->api, tq, "Type mismatch of '%s': expected array", tq);
             const cJSON *tc0 = cJSON_GetArrayItem(tcs, 0);
             if (tc0) {
                 const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc0, "function");
                 if (!fn) fn = tc0;
                 const cJSON *nm = cJSON_GetObjectItemCaseSensitive(fn, "name");
                 const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-                if (!cJSON_IsString(nm)) return bad(err, r->api, tq, "'%s[0].function.name' must be a string", tq);
+                if (!cJSON_IsString(nm)) return srv_bad(err, r->api, tq, "'%s[0].function.name' must be a string", tq);
                 lm->tool_call_name = nm->valuestring;
                 if (cJSON_IsString(args)) lm->tool_call_arguments = args->valuestring;
-                else if (cJSON_IsObject(args)) lm->tool_call_arguments = keep(r, cJSON_PrintUnformatted(args));
+                else if (cJSON_IsObject(args)) lm->tool_call_arguments = srv_request_keep(r, cJSON_PrintUnformatted(args));
                 else lm->tool_call_arguments = "{}";
             }
         }
         if (!c || cJSON_IsNull(c)) {
-            if (!lm->tool_call_name) return bad(err, r->api, q, "'%s' is required", q);
+            if (!lm->tool_call_name) return srv_bad(err, r->api, q, "'%s' is required", q);
             lm->content = "";
         } else if (cJSON_IsString(c)) {
             lm->content = c->valuestring;
@@ -560,14 +588,14 @@ static bool parse_messages(srv_request *r, const cJSON *root, const cJSON *top_i
                 lm->content = "";
             }
         } else {
-            return bad(err, r->api, q, "Type mismatch of '%s': expected string, array or object, got %s", q,
-                       type_name(c));
+            return srv_bad(err, r->api, q, "Type mismatch of '%s': expected string, array or object, got %s", q,
+                       srv_json_type(c));
         }
         i++;
     }
     if (top_img) {
         /* deprecated top-level image: goes first into the first user turn */
-        if (first_user < 0) return bad(err, r->api, "image", "'image' needs a user message to go into");
+        if (first_user < 0) return srv_bad(err, r->api, "image", "'image' needs a user message to go into");
         if (!top_image(r, top_img, lim, err)) return false;
         llv_message *u = &r->msgs[first_user];
         llv_part img = {.type = LLV_PART_IMAGE,
@@ -595,31 +623,14 @@ static bool parse_messages(srv_request *r, const cJSON *root, const cJSON *top_i
     /* tools */
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
     const cJSON *funcs = r->api == SRV_API_WORKERS ? cJSON_GetObjectItemCaseSensitive(root, "functions") : NULL;
-    if (tools && cJSON_IsNull(tools)) tools = NULL;
-    if (funcs && cJSON_IsNull(funcs)) funcs = NULL;
-    if (tools && !check_tools(r, tools, "tools", err)) return false;
-    if (funcs && !check_tools(r, funcs, "functions", err)) return false;
     const cJSON *choice = r->api == SRV_API_OPENAI ? cJSON_GetObjectItemCaseSensitive(root, "tool_choice") : NULL;
     bool none = cJSON_IsString(choice) && !strcmp(choice->valuestring, "none");
-    if ((tools || funcs) && !none) {
-        cJSON *all = cJSON_CreateArray();
-        const cJSON *t;
-        if (tools) cJSON_ArrayForEach(t, tools) cJSON_AddItemToArray(all, cJSON_Duplicate(t, true));
-        if (funcs) {
-            /* legacy {name, code}: offered as a function whose description is the code */
-            cJSON_ArrayForEach(t, funcs) {
-                cJSON *d = cJSON_CreateObject();
-                cJSON_AddStringToObject(d, "name", cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring);
-                cJSON_AddStringToObject(d, "description", cJSON_GetObjectItemCaseSensitive(t, "code")->valuestring);
-                cJSON_AddItemToArray(all, d);
-            }
-        }
-        if (cJSON_GetArraySize(all) > 0) {
-            r->tools_json = cJSON_PrintUnformatted(all);
-            r->has_tools = r->tools_json != NULL;
-        }
-        cJSON_Delete(all);
+    if (none) {
+        /* still checked, not offered */
+        if (tools && !cJSON_IsNull(tools) && !check_tools(r, tools, "tools", err)) return false;
+        return true;
     }
+    if (!srv_request_set_tools(r, tools, funcs, err)) return false;
     return true;
 }
 
@@ -631,14 +642,14 @@ static bool parse_openai_extras(srv_request *r, const cJSON *root, srv_error *er
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (model && !cJSON_IsNull(model)) {
         if (!cJSON_IsString(model))
-            return bad(err, r->api, "model", "Type mismatch of 'model': expected string, got %s", type_name(model));
+            return srv_bad(err, r->api, "model", "Type mismatch of 'model': expected string, got %s", srv_json_type(model));
         r->model = model->valuestring;
     }
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (so && !cJSON_IsNull(so)) {
         if (!cJSON_IsObject(so))
-            return bad(err, r->api, "stream_options", "Type mismatch of 'stream_options': expected object, got %s",
-                       type_name(so));
+            return srv_bad(err, r->api, "stream_options", "Type mismatch of 'stream_options': expected object, got %s",
+                       srv_json_type(so));
         if (get_bool(so, "include_usage", &r->include_usage, r->api, err) < 0) {
             snprintf(err->param, sizeof err->param, "stream_options.include_usage");
             return false;
@@ -653,13 +664,48 @@ static bool parse_openai_extras(srv_request *r, const cJSON *root, srv_error *er
         } else if (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) <= 4) {
             const cJSON *s;
             cJSON_ArrayForEach(s, stop) {
-                if (!cJSON_IsString(s)) return bad(err, r->api, "stop", "'stop' items must be strings");
+                if (!cJSON_IsString(s)) return srv_bad(err, r->api, "stop", "'stop' items must be strings");
                 if (s->valuestring[0]) r->stop[r->n_stop++] = s->valuestring;
             }
         } else
-            return bad(err, r->api, "stop", "'stop' must be a string or an array of at most 4 strings");
+            return srv_bad(err, r->api, "stop", "'stop' must be a string or an array of at most 4 strings");
     }
     return true;
+}
+
+cJSON *srv_json_parse_body(const char *body, size_t n, srv_api api, srv_error *err) {
+    if (n == 0 || !body) {
+        srv_bad(err, api, "", "the request body is empty (expected a JSON object)");
+        return NULL;
+    }
+    if (memchr(body, 0, n)) {
+        srv_bad(err, api, "", "malformed JSON: the body contains a NUL byte");
+        return NULL;
+    }
+    if (srv_json_depth(body, n, SRV_MAX_JSON_DEPTH) > SRV_MAX_JSON_DEPTH) {
+        srv_bad(err, api, "", "JSON nested deeper than %d levels", SRV_MAX_JSON_DEPTH);
+        return NULL;
+    }
+    if (json_value_estimate(body, n) > SRV_MAX_JSON_VALUES) {
+        srv_error_set(err, 413, SRV_CODE_TOO_LARGE, "",
+                      "Request too large: more than %u JSON values (send images as base64)", SRV_MAX_JSON_VALUES);
+        return NULL;
+    }
+    char *text = malloc(n + 1);
+    if (!text) {
+        srv_error_set(err, 503, SRV_CODE_CAPACITY, "", "Out of memory for the request body");
+        return NULL;
+    }
+    memcpy(text, body, n);
+    text[n] = 0;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, true);
+    if (!root) {
+        size_t at = end && end >= text ? (size_t)(end - text) : 0;
+        srv_bad(err, api, "", "malformed JSON at byte %zu", at);
+    }
+    free(text);
+    return root;
 }
 
 bool srv_request_parse(const char *body, size_t n, srv_api api, const srv_limits *lim, srv_request *r,
@@ -667,33 +713,11 @@ bool srv_request_parse(const char *body, size_t n, srv_api api, const srv_limits
     memset(r, 0, sizeof *r);
     r->api = api;
     r->sampling = llv_sampling_default_params();
-    if (n == 0 || !body) return bad(err, api, "", "the request body is empty (expected a JSON object)");
-    if (memchr(body, 0, n)) return bad(err, api, "", "malformed JSON: the body contains a NUL byte");
-    if (srv_json_depth(body, n, SRV_MAX_JSON_DEPTH) > SRV_MAX_JSON_DEPTH)
-        return bad(err, api, "", "JSON nested deeper than %d levels", SRV_MAX_JSON_DEPTH);
-    if (json_value_estimate(body, n) > SRV_MAX_JSON_VALUES) {
-        srv_error_set(err, 413, SRV_CODE_TOO_LARGE, "",
-                      "Request too large: more than %u JSON values (send images as base64)", SRV_MAX_JSON_VALUES);
-        return false;
-    }
-    char *text = malloc(n + 1);
-    if (!text) {
-        srv_error_set(err, 503, SRV_CODE_CAPACITY, "", "Out of memory for the request body");
-        return false;
-    }
-    memcpy(text, body, n);
-    text[n] = 0;
-    const char *end = NULL;
-    r->root = cJSON_ParseWithOpts(text, &end, true);
-    if (!r->root) {
-        size_t at = end && end >= text ? (size_t)(end - text) : 0;
-        free(text);
-        return bad(err, api, "", "malformed JSON at byte %zu", at);
-    }
-    free(text);
+    r->root = srv_json_parse_body(body, n, api, err);
+    if (!r->root) return false;
     cJSON *root = r->root;
     if (!cJSON_IsObject(root))
-        return bad(err, api, "", "Type mismatch of '/': expected object, got %s", type_name(root));
+        return srv_bad(err, api, "", "Type mismatch of '/': expected object, got %s", srv_json_type(root));
 
     if (get_bool(root, "stream", &r->stream, api, err) < 0) return false;
     if (!parse_sampling(r, root, lim, err)) return false;
@@ -704,9 +728,9 @@ bool srv_request_parse(const char *body, size_t n, srv_api api, const srv_limits
     if (prompt && cJSON_IsNull(prompt)) prompt = NULL;
     if (msgs && cJSON_IsNull(msgs)) msgs = NULL;
     if (api == SRV_API_OPENAI) prompt = NULL;
-    if (prompt && msgs) return bad(err, api, "", "oneOf at '/' not met: give either 'prompt' or 'messages', not both");
+    if (prompt && msgs) return srv_bad(err, api, "", "oneOf at '/' not met: give either 'prompt' or 'messages', not both");
     if (!prompt && !msgs)
-        return bad(err, api, api == SRV_API_OPENAI ? "messages" : "",
+        return srv_bad(err, api, api == SRV_API_OPENAI ? "messages" : "",
                    api == SRV_API_OPENAI ? "'messages' is required"
                                          : "oneOf at '/' not met, 0 matches: required properties at '/' are 'prompt', "
                                            "required properties at '/' are 'messages'");
@@ -722,11 +746,11 @@ bool srv_request_parse(const char *body, size_t n, srv_api api, const srv_limits
     if (prompt) {
         r->kind = SRV_KIND_PROMPT;
         if (!cJSON_IsString(prompt))
-            return bad(err, api, "prompt", "Type mismatch of 'prompt': expected string, got %s", type_name(prompt));
+            return srv_bad(err, api, "prompt", "Type mismatch of 'prompt': expected string, got %s", srv_json_type(prompt));
         size_t chars = utf8_chars(prompt->valuestring);
-        if (chars < 1) return bad(err, api, "prompt", "'prompt' must not be empty (minLength 1)");
+        if (chars < 1) return srv_bad(err, api, "prompt", "'prompt' must not be empty (minLength 1)");
         if (chars > SRV_MAX_PROMPT_CHARS)
-            return bad(err, api, "prompt", "'prompt' has %zu characters (maxLength %d)", chars, SRV_MAX_PROMPT_CHARS);
+            return srv_bad(err, api, "prompt", "'prompt' has %zu characters (maxLength %d)", chars, SRV_MAX_PROMPT_CHARS);
         r->prompt = prompt->valuestring;
         if (get_bool(root, "raw", &r->raw, api, err) < 0) return false;
         if (img && !top_image(r, img, lim, err)) return false;
@@ -734,7 +758,7 @@ bool srv_request_parse(const char *body, size_t n, srv_api api, const srv_limits
             size_t tags = 0;
             for (const char *s = r->prompt; (s = strstr(s, "<|image|>")); s += 9) tags++;
             if (tags != r->n_images)
-                return bad(err, api, "prompt",
+                return srv_bad(err, api, "prompt",
                            "raw 'prompt' has %zu <|image|> tag(s) but %zu image(s) were given; with raw, each image "
                            "goes where <|image|> appears",
                            tags, r->n_images);

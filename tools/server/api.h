@@ -13,6 +13,8 @@
 
 #define SRV_MAX_JSON_DEPTH 64
 #define SRV_MAX_PROMPT_CHARS 131072
+#define SRV_MAX_STOP 8   /* stop strings per request (OpenAI allows 4) */
+#define SRV_MAX_IMAGES 8 /* images per request                           */
 
 /* Error codes of the hosted API (Workers AI errors table) and our additions. */
 enum {
@@ -30,7 +32,8 @@ enum {
 
 typedef enum srv_api {
     SRV_API_WORKERS = 0, /* /ai/run/<model>: envelope, {response, tool_calls, usage} */
-    SRV_API_OPENAI = 1   /* /v1/chat/completions                                      */
+    SRV_API_OPENAI = 1,  /* /v1/chat/completions                                      */
+    SRV_API_OLLAMA = 2   /* /api/chat, /api/generate (ollama.c): NDJSON, {"error": ...}  */
 } srv_api;
 
 typedef struct srv_error {
@@ -38,6 +41,8 @@ typedef struct srv_error {
     int  code;          /* envelope error code (SRV_CODE_*)             */
     char param[96];     /* offending field ("max_tokens", "messages[0].content"), or "" */
     char message[600];  /* human-readable, names the field               */
+    const char *oai_code; /* OpenAI `code` when more specific than `code`'s
+                             ("context_length_exceeded"), or NULL         */
 } srv_error;
 
 typedef struct srv_image {
@@ -68,7 +73,11 @@ typedef struct srv_request {
     char *tools_json;       /* JSON array or NULL                         */
     llv_sampling_params sampling;
     int   n_stop;
-    const char *stop[4];    /* OpenAI stop strings (point into root)      */
+    const char *stop[SRV_MAX_STOP]; /* stop strings (point into root)     */
+    const char *format;     /* Ollama `format`: "json", a JSON schema's text, or NULL */
+    int32_t num_ctx;        /* Ollama options.num_ctx: prompt + answer tokens (0 = the session's) */
+    bool    load_only;      /* Ollama: no prompt/messages: answer done_reason "load"/"unload" */
+    bool    unload;         /* ... with keep_alive 0                      */
 
     cJSON *root;            /* keeps the strings alive                    */
     char  *scratch[8];      /* other owned strings                        */
@@ -101,12 +110,33 @@ bool srv_request_parse(const char *body, size_t n, srv_api api, const srv_limits
                        srv_error *err);
 void srv_request_free(srv_request *req);
 
+/* --- shared by the request mappers (api.c, ollama.c) --- */
+
+/* Checks a body (size, NUL bytes, nesting, value count) and parses it: the
+ * root, or NULL with err filled (400, or 413 for too many values). */
+cJSON *srv_json_parse_body(const char *body, size_t n, srv_api api, srv_error *err);
+/* "null", "boolean", "number", "string", "array", "object". */
+const char *srv_json_type(const cJSON *v);
+/* A 400 schema error (the Workers routes' "AiError: Bad input: " wording);
+ * returns false. */
+bool srv_bad(srv_error *err, srv_api api, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Decodes base64 image bytes into r->images (count and size limits). */
+bool srv_request_add_base64_image(srv_request *r, const char *s, size_t n, const char *param, const srv_limits *lim,
+                                  srv_error *err);
+/* Checks an OpenAI-style `tools` array (and the Workers `functions`, either
+ * may be NULL) and keeps their definitions in r->tools_json. */
+bool srv_request_set_tools(srv_request *r, const cJSON *tools, const cJSON *funcs, srv_error *err);
+/* Keeps a malloc'd string until srv_request_free (NULL when full). */
+char *srv_request_keep(srv_request *r, char *s);
+
 /* Fills err; formats message printf-style. */
 void srv_error_set(srv_error *err, int http, int code, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 /* Maps a library failure (during session input or generation) to an HTTP
- * error: bad images/limits are 400, out of memory 503, others 500. */
-void srv_error_from_llv(srv_error *err, const llv_error *e, const char *what);
+ * error in the wording of `api`: bad images/limits are 400 (a full context
+ * with OpenAI's code context_length_exceeded), out of memory 503, others 500. */
+void srv_error_from_llv(srv_error *err, srv_api api, const llv_error *e, const char *what);
 
 #endif

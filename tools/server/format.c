@@ -72,7 +72,11 @@ char *srv_fmt_error(srv_api api, const srv_error *err) {
         cJSON_AddStringToObject(e, "type", openai_type(err->http));
         if (err->param[0]) cJSON_AddStringToObject(e, "param", err->param);
         else cJSON_AddNullToObject(e, "param");
-        cJSON_AddStringToObject(e, "code", openai_code(err->code));
+        cJSON_AddStringToObject(e, "code", err->oai_code ? err->oai_code : openai_code(err->code));
+        return print_and_free(o);
+    }
+    if (api == SRV_API_OLLAMA) {
+        cJSON_AddStringToObject(o, "error", err->message);
         return print_and_free(o);
     }
     cJSON_AddNullToObject(o, "result");
@@ -214,18 +218,24 @@ char *srv_fmt_openai_usage_chunk(const char *id, long created, const char *model
     return sse(o);
 }
 
-char *srv_fmt_openai_models(const char *model, long created) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "object", "list");
-    cJSON *data = cJSON_AddArrayToObject(o, "data");
+static cJSON *openai_model(const char *model, long created) {
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "id", model);
     cJSON_AddStringToObject(m, "object", "model");
     cJSON_AddNumberToObject(m, "created", (double)created);
     cJSON_AddStringToObject(m, "owned_by", "llv");
-    cJSON_AddItemToArray(data, m);
+    return m;
+}
+
+char *srv_fmt_openai_models(const char *model, long created) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON *data = cJSON_AddArrayToObject(o, "data");
+    cJSON_AddItemToArray(data, openai_model(model, created));
     return print_and_free(o);
 }
+
+char *srv_fmt_openai_model(const char *model, long created) { return print_and_free(openai_model(model, created)); }
 
 void srv_new_id(char *out, size_t cap, const char *prefix) {
     unsigned char r[12] = {0};

@@ -29,6 +29,8 @@ char *srv_fmt_openai_chunk(const char *id, long created, const char *model, cons
                            size_t n, const char *finish, const llv_tool_call *tc, size_t n_tc);
 char *srv_fmt_openai_usage_chunk(const char *id, long created, const char *model, srv_usage u);
 char *srv_fmt_openai_models(const char *model, long created);
+/* GET /v1/models/{id}: the one model object. */
+char *srv_fmt_openai_model(const char *model, long created);
 
 /* A new id: prefix + 24 random hex characters. */
 void srv_new_id(char *out, size_t cap, const char *prefix);

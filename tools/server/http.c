@@ -6,6 +6,7 @@
 #include "http.h"
 
 #include "format.h"
+#include "ollama.h"
 #include "run.h"
 
 #include <arpa/inet.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 struct srv_server {
@@ -34,7 +36,16 @@ typedef enum route {
     ROUTE_MODELS,
     ROUTE_CHAT,
     ROUTE_RUN,
-    ROUTE_RUN_OTHER_MODEL
+    ROUTE_RUN_OTHER_MODEL,
+    ROUTE_MODEL_ONE,        /* GET /v1/models/{id}                   */
+    ROUTE_ROOT,             /* GET / (Ollama clients probe it)       */
+    ROUTE_OLLAMA_CHAT,
+    ROUTE_OLLAMA_GENERATE,
+    ROUTE_OLLAMA_TAGS,
+    ROUTE_OLLAMA_SHOW,
+    ROUTE_OLLAMA_PS,
+    ROUTE_OLLAMA_VERSION,
+    ROUTE_OLLAMA_UNSUPPORTED /* pull, push, create, copy, delete, blobs, embed */
 } route;
 
 typedef struct conn {
@@ -76,9 +87,28 @@ static const char *strip_account(const char *url) {
     return slash;
 }
 
+static route ollama_route(const char *p) {
+    static const struct { const char *path; route r; } tab[] = {
+        {"/chat", ROUTE_OLLAMA_CHAT},       {"/generate", ROUTE_OLLAMA_GENERATE}, {"/tags", ROUTE_OLLAMA_TAGS},
+        {"/show", ROUTE_OLLAMA_SHOW},       {"/ps", ROUTE_OLLAMA_PS},             {"/version", ROUTE_OLLAMA_VERSION},
+        {"/pull", ROUTE_OLLAMA_UNSUPPORTED}, {"/push", ROUTE_OLLAMA_UNSUPPORTED}, {"/create", ROUTE_OLLAMA_UNSUPPORTED},
+        {"/copy", ROUTE_OLLAMA_UNSUPPORTED}, {"/delete", ROUTE_OLLAMA_UNSUPPORTED},
+        {"/embed", ROUTE_OLLAMA_UNSUPPORTED}, {"/embeddings", ROUTE_OLLAMA_UNSUPPORTED},
+    };
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (!strcmp(p, tab[i].path)) return tab[i].r;
+    if (!strncmp(p, "/blobs/", 7)) return ROUTE_OLLAMA_UNSUPPORTED;
+    return ROUTE_NONE;
+}
+
 static route route_of(const char *url, const char *model_name, srv_api *api) {
     *api = SRV_API_WORKERS;
     if (!strcmp(url, "/health")) return ROUTE_HEALTH;
+    if (!strcmp(url, "/")) return ROUTE_ROOT;
+    if (!strncmp(url, "/api/", 4) && url[4] == '/') {
+        *api = SRV_API_OLLAMA;
+        return ollama_route(url + 4);
+    }
     const char *rest = strip_account(url);
     const char *v1 = NULL;
     if (!strncmp(url, "/v1/", 4)) v1 = url + 3;
@@ -87,6 +117,7 @@ static route route_of(const char *url, const char *model_name, srv_api *api) {
         *api = SRV_API_OPENAI;
         if (!strcmp(v1, "/chat/completions")) return ROUTE_CHAT;
         if (!strcmp(v1, "/models")) return ROUTE_MODELS;
+        if (!strncmp(v1, "/models/", 8) && v1[8]) return ROUTE_MODEL_ONE;
         return ROUTE_NONE;
     }
     const char *run = NULL;
@@ -96,8 +127,30 @@ static route route_of(const char *url, const char *model_name, srv_api *api) {
     return ROUTE_NONE;
 }
 
+/* NULL = any method */
 static const char *route_method(route r) {
-    return r == ROUTE_HEALTH || r == ROUTE_MODELS ? "GET" : "POST";
+    switch (r) {
+    case ROUTE_HEALTH:
+    case ROUTE_MODELS:
+    case ROUTE_MODEL_ONE:
+    case ROUTE_ROOT:
+    case ROUTE_OLLAMA_TAGS:
+    case ROUTE_OLLAMA_PS:
+    case ROUTE_OLLAMA_VERSION: return "GET";
+    case ROUTE_OLLAMA_UNSUPPORTED: return NULL;
+    default: return "POST";
+    }
+}
+
+/* Routes whose body is read (the others' bodies are discarded). */
+static bool route_reads_body(route r) {
+    return r == ROUTE_CHAT || r == ROUTE_RUN || r == ROUTE_OLLAMA_CHAT || r == ROUTE_OLLAMA_GENERATE ||
+           r == ROUTE_OLLAMA_SHOW;
+}
+
+static bool route_generates(route r) {
+    return r == ROUTE_CHAT || r == ROUTE_RUN || r == ROUTE_RUN_OTHER_MODEL || r == ROUTE_OLLAMA_CHAT ||
+           r == ROUTE_OLLAMA_GENERATE;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -168,6 +221,8 @@ typedef struct job {
     char            id[48];
     long            created;
     const char     *model_name;
+    bool            ollama_chat;  /* Ollama: /api/chat (else /api/generate) */
+    int64_t         load_ns;      /* Ollama: waiting for a session          */
     int             keepalive_ms; /* SSE comment when idle this long (keeps MHD's idle timeout off) */
     /* for the log line */
     char            method[16], url[160];
@@ -206,10 +261,23 @@ static bool job_push(job *j, char *ev) {
 static bool job_emit(const char *piece, size_t n, void *user) {
     job *j = user;
     if (atomic_load(&j->cancel)) return false;
-    char *ev = j->req.api == SRV_API_OPENAI
-                   ? srv_fmt_openai_chunk(j->id, j->created, j->model_name, NULL, piece, n, NULL, NULL, 0)
-                   : srv_fmt_workers_piece(piece, n);
+    char *ev = j->req.api == SRV_API_OPENAI   ? srv_fmt_openai_chunk(j->id, j->created, j->model_name, NULL, piece, n,
+                                                                      NULL, NULL, 0)
+               : j->req.api == SRV_API_OLLAMA ? srv_ollama_piece(j->ollama_chat, j->model_name, piece, n)
+                                              : srv_fmt_workers_piece(piece, n);
     return job_push(j, ev);
+}
+
+/* Ollama's counts and durations of a finished run. */
+static srv_ollama_timing ollama_timing(const srv_run *r, const struct timespec *t0, int64_t load_ns) {
+    srv_ollama_timing t;
+    t.total_ns = (int64_t)(ms_since(t0) * 1e6);
+    t.load_ns = load_ns;
+    t.prompt_ns = (int64_t)((r->timings.image_s + r->timings.prefill_s) * 1e9);
+    t.eval_ns = (int64_t)(r->timings.decode_s * 1e9);
+    t.prompt_tokens = r->prompt_tokens;
+    t.eval_tokens = r->completion_tokens;
+    return t;
 }
 
 static void *job_main(void *arg) {
@@ -221,7 +289,11 @@ static void *job_main(void *arg) {
     bool ok = srv_run_generate(&j->run, &e);
     srv_pool_release(j->srv->pool, j->session);
     j->session = NULL;
-    if (!ok) {
+    bool ollama = j->req.api == SRV_API_OLLAMA;
+    if (!ok && ollama) {
+        job_push(j, srv_fmt_error(j->req.api, &e)); /* {"error": ...}: Ollama's clients raise it */
+        if (j->len && j->buf[j->len - 1] != '\n') job_push(j, strdup("\n"));
+    } else if (!ok) {
         /* the status line is gone already: report in the stream */
         char *body = srv_fmt_error(j->req.api, &e);
         if (body) {
@@ -233,7 +305,11 @@ static void *job_main(void *arg) {
         }
     } else if (!j->run.cancelled) {
         srv_usage u = {j->run.prompt_tokens, j->run.completion_tokens};
-        if (openai) {
+        if (ollama) {
+            srv_ollama_timing t = ollama_timing(&j->run, &j->t0, j->load_ns);
+            job_push(j, srv_ollama_final(j->ollama_chat, j->model_name, NULL, j->run.tool_calls, j->run.n_tool_calls,
+                                         srv_ollama_done_reason(j->run.stop), &t));
+        } else if (openai) {
             job_push(j, srv_fmt_openai_chunk(j->id, j->created, j->model_name, NULL, NULL, 0,
                                              srv_finish_reason(j->run.stop, j->run.n_tool_calls), j->run.tool_calls,
                                              j->run.n_tool_calls));
@@ -242,7 +318,7 @@ static void *job_main(void *arg) {
             job_push(j, srv_fmt_workers_final(j->run.tool_calls, j->run.n_tool_calls, u));
         }
     }
-    if (!j->run.cancelled) job_push(j, strdup("data: [DONE]\n\n"));
+    if (!j->run.cancelled && !ollama) job_push(j, strdup("data: [DONE]\n\n"));
     pthread_mutex_lock(&j->mu);
     j->done = true;
     pthread_cond_signal(&j->cv);
@@ -263,10 +339,13 @@ static ssize_t job_read(void *cls, uint64_t pos, char *out, size_t max) {
         if (pthread_cond_timedwait(&j->cv, &j->mu, &dl) == ETIMEDOUT) break;
     if (j->off == j->len && !j->done) {
         /* a long prefill: an SSE comment (ignored by clients) keeps the
-         * connection from timing out as idle and shows a hang-up early */
-        static const char ka[] = ": keep-alive\n\n";
+         * connection from timing out as idle and shows a hang-up early; in
+         * NDJSON a space, which the next line's JSON parse skips */
+        static const char sse_ka[] = ": keep-alive\n\n";
+        const char *ka = j->req.api == SRV_API_OLLAMA ? " " : sse_ka;
+        size_t ka_n = j->req.api == SRV_API_OLLAMA ? 1 : sizeof sse_ka - 1;
         pthread_mutex_unlock(&j->mu);
-        size_t n = sizeof ka - 1 < max ? sizeof ka - 1 : max;
+        size_t n = ka_n < max ? ka_n : max;
         memcpy(out, ka, n);
         return (ssize_t)n;
     }
@@ -300,7 +379,7 @@ static void job_free(void *cls) {
 
 /* Takes ownership of *req (zeroed) and of the session. */
 static enum MHD_Result start_stream(srv_server *s, struct MHD_Connection *c, conn *k, srv_request *req,
-                                    llv_session *sess) {
+                                    llv_session *sess, int64_t load_ns) {
     job *j = calloc(1, sizeof *j);
     if (!j) {
         srv_pool_release(s->pool, sess);
@@ -317,6 +396,11 @@ static enum MHD_Result start_stream(srv_server *s, struct MHD_Connection *c, con
     srv_new_id(j->id, sizeof j->id, "chatcmpl-");
     j->created = (long)time(NULL);
     j->model_name = s->cfg.model_name;
+    if (j->req.api == SRV_API_OLLAMA) {
+        j->model_name = s->cfg.ollama_name;
+        j->ollama_chat = k->rt == ROUTE_OLLAMA_CHAT;
+    }
+    j->load_ns = load_ns;
     j->keepalive_ms = s->cfg.conn_timeout * 1000 / 3;
     if (j->keepalive_ms > 5000) j->keepalive_ms = 5000;
     snprintf(j->method, sizeof j->method, "%s", k->method);
@@ -334,7 +418,8 @@ static enum MHD_Result start_stream(srv_server *s, struct MHD_Connection *c, con
         job_free(j);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            j->req.api == SRV_API_OLLAMA ? "application/x-ndjson" : "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     if (pthread_create(&j->th, NULL, job_main, j) != 0) {
         MHD_destroy_response(r); /* frees j through job_free */
@@ -352,17 +437,45 @@ static enum MHD_Result start_stream(srv_server *s, struct MHD_Connection *c, con
 /* Generation routes                                                         */
 /* ------------------------------------------------------------------------- */
 
+static int64_t ns_since(const struct timespec *t0) { return (int64_t)(ms_since(t0) * 1e6); }
+
 static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k) {
     srv_request req;
     srv_error e;
     memset(&e, 0, sizeof e);
-    srv_api api = k->rt == ROUTE_CHAT ? SRV_API_OPENAI : SRV_API_WORKERS;
-    if (!srv_request_parse(k->body, k->len, api, &s->cfg.limits, &req, &e)) {
+    srv_api api = k->api;
+    bool ollama = api == SRV_API_OLLAMA;
+    bool ok = ollama ? srv_ollama_parse(k->body, k->len, k->rt == ROUTE_OLLAMA_CHAT, &s->cfg.limits, &req, &e)
+                     : srv_request_parse(k->body, k->len, api, &s->cfg.limits, &req, &e);
+    if (!ok) {
         srv_request_free(&req);
         return respond_error(c, k, api, &e, NULL);
     }
+    if (ollama && !srv_ollama_name_matches(req.model, s->cfg.ollama_name, s->cfg.model_name)) {
+        enum MHD_Result ret = fail(c, k, 404, SRV_CODE_NOT_FOUND, NULL,
+                                   "model '%.100s' not found (this server runs %s; pulling models is not supported)",
+                                   req.model, s->cfg.ollama_name);
+        srv_request_free(&req);
+        return ret;
+    }
+    if (ollama && req.load_only) {
+        /* the model is loaded at start and stays: nothing to do */
+        bool chat = k->rt == ROUTE_OLLAMA_CHAT;
+        const char *why = req.unload ? "unload" : "load";
+        srv_request_free(&req);
+        return respond(c, k, 200, srv_ollama_final(chat, s->cfg.ollama_name, "", NULL, 0, why, NULL), NULL);
+    }
+    if (req.format) {
+        /* the structured-output constraint is not in this build yet */
+        srv_request_free(&req);
+        return fail(c, k, 400, SRV_CODE_BAD_INPUT, NULL,
+                    "format is not supported by this server yet (structured output); leave it out");
+    }
     llv_session *sess = NULL;
+    struct timespec tq;
+    clock_gettime(CLOCK_MONOTONIC, &tq);
     srv_pool_rc rc = srv_pool_acquire(s->pool, &sess);
+    int64_t load_ns = ns_since(&tq);
     if (rc != SRV_POOL_OK) {
         srv_request_free(&req);
         if (rc == SRV_POOL_FULL)
@@ -375,7 +488,7 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k
         srv_request_free(&req);
         return respond_error(c, k, api, &e, NULL);
     }
-    if (req.stream) return start_stream(s, c, k, &req, sess);
+    if (req.stream) return start_stream(s, c, k, &req, sess, load_ns);
 
     srv_run run;
     memset(&run, 0, sizeof run);
@@ -383,7 +496,7 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k
     run.session = sess;
     run.shutdown = &s->shutdown;
     run.client_fd = client_fd(c);
-    bool ok = srv_run_generate(&run, &e);
+    ok = srv_run_generate(&run, &e);
     srv_pool_release(s->pool, sess);
     k->pt = run.prompt_tokens;
     k->ct = run.completion_tokens;
@@ -401,7 +514,11 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k
     } else {
         srv_usage u = {run.prompt_tokens, run.completion_tokens};
         char *body;
-        if (api == SRV_API_OPENAI) {
+        if (ollama) {
+            srv_ollama_timing t = ollama_timing(&run, &k->t0, load_ns);
+            body = srv_ollama_final(k->rt == ROUTE_OLLAMA_CHAT, s->cfg.ollama_name, run.text, run.tool_calls,
+                                    run.n_tool_calls, srv_ollama_done_reason(run.stop), &t);
+        } else if (api == SRV_API_OPENAI) {
             char id[48];
             srv_new_id(id, sizeof id, "chatcmpl-");
             body = srv_fmt_openai_result(id, (long)time(NULL), s->cfg.model_name, run.text, run.tool_calls,
@@ -414,6 +531,39 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k
     srv_run_free(&run);
     srv_request_free(&req);
     return ret;
+}
+
+/* The served model as Ollama's listing routes describe it. */
+static srv_ollama_model ollama_model(const srv_server *s) {
+    srv_ollama_model m = {.name = s->cfg.ollama_name, .path = s->cfg.model_path, .started = s->created,
+                          .n_ctx = s->cfg.n_ctx, .kv_bytes = s->cfg.kv_bytes, .model = s->model};
+    struct stat st;
+    m.modified = s->cfg.model_path && stat(s->cfg.model_path, &st) == 0 ? (long)st.st_mtime : s->created;
+    return m;
+}
+
+static enum MHD_Result ollama_info(srv_server *s, struct MHD_Connection *c, conn *k) {
+    srv_ollama_model m = ollama_model(s);
+    switch (k->rt) {
+    case ROUTE_OLLAMA_TAGS: return respond(c, k, 200, srv_ollama_tags(&m), NULL);
+    case ROUTE_OLLAMA_PS: return respond(c, k, 200, srv_ollama_ps(&m), NULL);
+    case ROUTE_OLLAMA_VERSION: return respond(c, k, 200, srv_ollama_version(), NULL);
+    case ROUTE_OLLAMA_SHOW: {
+        char name[256];
+        srv_error e;
+        memset(&e, 0, sizeof e);
+        if (!srv_ollama_show_name(k->body, k->len, name, sizeof name, &e)) return respond_error(c, k, k->api, &e, NULL);
+        if (!srv_ollama_name_matches(name, s->cfg.ollama_name, s->cfg.model_name))
+            return fail(c, k, 404, SRV_CODE_NOT_FOUND, NULL, "model '%.100s' not found (this server runs %s)", name,
+                        s->cfg.ollama_name);
+        return respond(c, k, 200, srv_ollama_show(&m), NULL);
+    }
+    default:
+        return fail(c, k, 501, SRV_CODE_NOT_FOUND, NULL,
+                    "%s is not supported: llv-server serves the one model it loaded at start (%s); manage models "
+                    "as files and restart with -m FILE",
+                    k->url, s->cfg.ollama_name);
+    }
 }
 
 /* ------------------------------------------------------------------------- */
@@ -441,8 +591,7 @@ static enum MHD_Result dispatch(srv_server *s, struct MHD_Connection *c, conn *k
                     k->url);
     }
     const char *want = route_method(k->rt);
-    if (strcmp(k->method, want) && !(k->rt != ROUTE_CHAT && k->rt != ROUTE_RUN && k->rt != ROUTE_RUN_OTHER_MODEL &&
-                                      !strcmp(k->method, "HEAD")))
+    if (want && strcmp(k->method, want) && !(!route_generates(k->rt) && !strcmp(want, "GET") && !strcmp(k->method, "HEAD")))
         return fail(c, k, 405, SRV_CODE_METHOD, want, "Method not allowed: %s %s (use %s)", k->method, k->url, want);
     if (k->too_large)
         return fail(c, k, 413, SRV_CODE_TOO_LARGE, NULL, "Request too large: the body exceeds %zu bytes",
@@ -475,6 +624,31 @@ static enum MHD_Result dispatch(srv_server *s, struct MHD_Connection *c, conn *k
         }
     case ROUTE_MODELS:
         return respond(c, k, 200, srv_fmt_openai_models(s->cfg.model_name, s->created), NULL);
+    case ROUTE_MODEL_ONE: {
+        const char *id = strstr(k->url, "/models/") + 8;
+        if (strcmp(id, s->cfg.model_name))
+            return fail(c, k, 404, SRV_CODE_NO_SUCH_MODEL, NULL, "The model '%.100s' does not exist (this server runs %s)",
+                        id, s->cfg.model_name);
+        return respond(c, k, 200, srv_fmt_openai_model(s->cfg.model_name, s->created), NULL);
+    }
+    case ROUTE_ROOT: {
+        /* Ollama's clients probe GET / for a 200 */
+        static const char text[] = "llv is running (Workers AI, OpenAI and Ollama APIs)";
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(sizeof text - 1, (void *)text, MHD_RESPMEM_PERSISTENT);
+        if (!r) return MHD_NO;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+        k->status = 200;
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    case ROUTE_OLLAMA_TAGS:
+    case ROUTE_OLLAMA_PS:
+    case ROUTE_OLLAMA_VERSION:
+    case ROUTE_OLLAMA_SHOW:
+    case ROUTE_OLLAMA_UNSUPPORTED:
+        return ollama_info(s, c, k);
     case ROUTE_RUN_OTHER_MODEL:
         return fail(c, k, 400, SRV_CODE_NO_SUCH_MODEL, NULL, "No such model %s (this server runs %s)",
                     k->url, s->cfg.model_name);
@@ -505,7 +679,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         /* bodies are only kept for the generation routes; others are discarded */
-        if (k->too_large || (k->rt != ROUTE_CHAT && k->rt != ROUTE_RUN)) return MHD_YES;
+        if (k->too_large || !route_reads_body(k->rt)) return MHD_YES;
         if (k->len + n > s->cfg.max_body) {
             k->too_large = true;
             free(k->body);

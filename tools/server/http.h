@@ -17,6 +17,11 @@ typedef struct srv_config {
     int         conn_timeout;/* seconds of idle before a connection is closed */
     int         max_conns;
     srv_limits  limits;
+    /* Ollama's API (ollama.h) */
+    const char *ollama_name; /* the name /api/tags lists ("llama3.2-vision:latest") */
+    const char *model_path;  /* the GGUF file (tags, show)                   */
+    int32_t     n_ctx;       /* session context (ps)                         */
+    uint64_t    kv_bytes;    /* memory per session beyond the weights (ps)   */
 } srv_config;
 
 typedef struct srv_server srv_server;

@@ -6,16 +6,32 @@
 #include <string.h>
 #include <sys/socket.h>
 
+static bool add_input(const srv_request *req, llv_session *s, srv_error *err);
+
 bool srv_run_input(const srv_request *req, llv_session *s, srv_error *err) {
+    if (!add_input(req, s, err)) return false;
+    size_t n_prompt = 0;
+    llv_session_tokens(s, &n_prompt);
+    if (req->num_ctx > 0 && n_prompt >= (size_t)req->num_ctx) {
+        srv_bad(err, req->api, "options.num_ctx",
+                "the prompt has %zu tokens, more than options.num_ctx = %d allows (raise num_ctx)", n_prompt,
+                (int)req->num_ctx);
+        err->oai_code = "context_length_exceeded";
+        return false;
+    }
+    return true;
+}
+
+static bool add_input(const srv_request *req, llv_session *s, srv_error *err) {
     llv_error e = {0};
     if (req->kind == SRV_KIND_PROMPT && req->raw) {
         for (size_t i = 0; i < req->n_images; i++)
             if (llv_session_add_image(s, req->images[i].bytes, req->images[i].n, &e)) {
-                srv_error_from_llv(err, &e, "image");
+                srv_error_from_llv(err, req->api, &e, "image");
                 return false;
             }
         if (llv_session_add_raw(s, req->prompt, &e)) {
-            srv_error_from_llv(err, &e, "prompt");
+            srv_error_from_llv(err, req->api, &e, "prompt");
             return false;
         }
         return true;
@@ -25,7 +41,7 @@ bool srv_run_input(const srv_request *req, llv_session *s, srv_error *err) {
     if (llv_session_add_messages(s, req->msgs, req->n_msgs, &cp, &e)) {
         /* a bad or oversized image is the image's fault, name it so */
         bool img = req->n_images && (e.status == LLV_ERR_FORMAT || e.status == LLV_ERR_LIMIT);
-        srv_error_from_llv(err, &e, img ? "image" : req->kind == SRV_KIND_PROMPT ? "prompt" : "messages");
+        srv_error_from_llv(err, req->api, &e, img ? "image" : req->kind == SRV_KIND_PROMPT ? "prompt" : "messages");
         return false;
     }
     return true;
@@ -128,9 +144,18 @@ bool srv_run_generate(srv_run *r, srv_error *err) {
     llv_result res;
     llv_error e = {0};
     memset(&res, 0, sizeof res);
-    llv_status st = llv_session_generate(r->session, &r->req->sampling, on_piece, r, &res, &e);
+    llv_sampling_params sp = r->req->sampling;
+    if (r->req->num_ctx > 0) {
+        /* Ollama's num_ctx: prompt and answer within it (srv_run_input
+         * checked the prompt; the session's n_ctx stays the hard bound) */
+        size_t n_prompt = 0;
+        llv_session_tokens(r->session, &n_prompt);
+        if ((int64_t)sp.max_tokens > (int64_t)r->req->num_ctx - (int64_t)n_prompt)
+            sp.max_tokens = r->req->num_ctx - (int32_t)n_prompt;
+    }
+    llv_status st = llv_session_generate(r->session, &sp, on_piece, r, &res, &e);
     if (st) {
-        srv_error_from_llv(err, &e, "generation");
+        srv_error_from_llv(err, r->req->api, &e, "generation");
         return false;
     }
     if (!r->text) {
@@ -144,6 +169,7 @@ bool srv_run_generate(srv_run *r, srv_error *err) {
     if (!r->cancelled) flush_to(r, r->len);
     r->stop = r->stop_hit ? LLV_STOP_EOG : res.stop_reason;
     r->prompt_tokens = res.prompt_tokens;
+    r->timings = res.timings;
     r->completion_tokens = res.completion_tokens;
     llv_result_free(&res);
     if (r->req->has_tools && !r->cancelled) {

@@ -28,6 +28,7 @@ typedef struct srv_run {
     size_t           n_tool_calls;
     llv_stop_reason  stop;
     int32_t          prompt_tokens, completion_tokens;
+    llv_timings      timings;
     bool             cancelled;   /* stopped by a hang-up or shutdown */
     /* internal */
     size_t cap, emitted;
@@ -35,7 +36,8 @@ typedef struct srv_run {
     bool   stop_hit;
 } srv_run;
 
-/* Adds the request's input to the (reset) session. */
+/* Adds the request's input to the (reset) session; fails when the prompt
+ * leaves no room within the request's num_ctx (Ollama). */
 bool srv_run_input(const srv_request *req, llv_session *s, srv_error *err);
 /* Generates; on success fills the outputs. Free with srv_run_free. */
 bool srv_run_generate(srv_run *r, srv_error *err);
