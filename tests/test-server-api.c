@@ -288,6 +288,7 @@ static void test_format(void) {
     CHECK(!strcmp(srv_finish_reason(LLV_STOP_LENGTH, 0), "length"));
     CHECK(!strcmp(srv_finish_reason(LLV_STOP_EOG, 0), "stop"));
     CHECK(!strcmp(srv_finish_reason(LLV_STOP_EOG, 1), "tool_calls"));
+    CHECK(strcmp(srv_finish_reason(LLV_STOP_TIMEOUT, 0), "length") != 0); /* a timeout is not a length stop */
 }
 
 static void test_error_mapping(void) {

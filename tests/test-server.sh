@@ -65,7 +65,7 @@ still_ok() {
   if [ "$STATUS" = 200 ]; then ok; else bad "valid request after $1: $STATUS $(head -c 200 "$T/out")"; fi
 }
 
-start_server "$T/a.log" --parallel 2 --queue 64 --max-body 1m --conn-timeout 3
+start_server "$T/a.log" --parallel 2 --queue 64 --max-body 1m --conn-timeout 3 --cors https://app.example
 echo "server at $BASE"
 
 # --- health, models -------------------------------------------------------
@@ -326,6 +326,15 @@ post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"$LONG
 check [ "$STATUS" = 400 ]
 check jc "$T/out" "j['error']['code'] == 'context_length_exceeded'"
 still_ok "context overflow"
+# CORS (--cors): preflight without auth or body, the origin on every answer
+req OPTIONS /v1/chat/completions -H 'Origin: https://app.example' -H 'Access-Control-Request-Method: POST'
+check [ "$STATUS" = 204 ]
+check grep -qi '^access-control-allow-origin: https://app.example' "$T/hdr"
+check grep -qi '^access-control-allow-methods: POST, OPTIONS' "$T/hdr"
+check grep -qi '^access-control-allow-headers: .*authorization' "$T/hdr"
+post /v1/chat/completions '{"messages":[{"role":"user","content":"hi"}],"max_tokens":2}'
+check grep -qi '^access-control-allow-origin: https://app.example' "$T/hdr"
+check jc "$T/out" "j['usage']['prompt_tokens_details']['cached_tokens'] == 0"
 
 # --- hostile corpus ---------------------------------------------------------------
 for body in '' '{' '}' 'null' '"str"' '{"prompt":"x",}' '{"prompt":"x","prompt":5}' $'{"prompt":"\x01"}' \
@@ -428,12 +437,15 @@ kill -TERM "$SPID"
 # --- queue full: 429 in the envelope -------------------------------------------------
 start_server "$T/q.log" --parallel 1 --queue 0
 for i in 1 2 3 4 5 6; do
-  curl -s -m 60 -o "$T/q$i" -w '%{http_code}\n' "$BASE$RUN" -d '{"prompt":"Long answer please","max_tokens":256}' >>"$T/qs" &
+  curl -s -m 60 -D "$T/qh$i" -o "$T/q$i" -w '%{http_code}\n' "$BASE$RUN" -d '{"prompt":"Long answer please","max_tokens":256}' >>"$T/qs" &
 done
 wait_for_clients
 if grep -q 429 "$T/qs"; then
   for i in 1 2 3 4 5 6; do
-    if grep -q '"code":3040' "$T/q$i"; then ok; fi
+    if grep -q '"code":3040' "$T/q$i"; then
+      ok
+      check grep -qi '^retry-after: 1' "$T/qh$i"
+    fi
   done
 else
   echo "note: no 429 seen (generation too fast to overlap)"
@@ -449,6 +461,10 @@ case "$STATUS" in
   200) echo "note: generation finished within 1 ms" ;;
   *) bad "timeout: status $STATUS" ;;
 esac
+# streamed OpenAI: a timeout is an error event the SDKs raise, not finish_reason "length"
+post /v1/chat/completions '{"messages":[{"role":"user","content":"Write a long story."}],"stream":true,"max_tokens":4000,"temperature":1.5}'
+if grep -q '"finish_reason":"length"' "$T/out"; then bad "stream timeout reported as length"; fi
+if grep -q '"code":"timeout"' "$T/out"; then ok; else echo "note: the stream finished within 1 ms"; fi
 kill -TERM "$SPID"
 
 # --- a stream whose prefill outlasts --conn-timeout survives (SSE keep-alive comments) ---

@@ -46,6 +46,8 @@ int main(int argc, char **argv) {
          .help = "the model's name on Ollama's routes (/api/tags lists it; requests must name it or --model-name)"},
         {0, "api-key", "KEY", LLV_OPT_STR, {.str = &cfg.api_key}, .def = "none; env LLV_API_KEY",
          .help = "require 'Authorization: Bearer KEY'"},
+        {0, "cors", "ORIGIN", LLV_OPT_STR, {.str = &cfg.cors}, .def = "off",
+         .help = "allow browsers on ORIGIN (or *) to call the API: CORS headers and OPTIONS preflights"},
         {0, "parallel", "N", LLV_OPT_INT, {.i = &parallel}, 1, 256,
          .help = "requests served at once; their decode steps are merged into one pass over the weights"},
         {0, "queue", "N", LLV_OPT_INT, {.i = &queue}, 0, 100000,

@@ -342,11 +342,12 @@ static bool parse_sampling(srv_request *r, const cJSON *root, const srv_limits *
     srv_api api = r->api;
     llv_sampling_params *sp = &r->sampling;
     *sp = llv_sampling_default_params();
-    sp->max_tokens = 256;
-    sp->temperature = 0.6f;
     double d;
     int rc;
     double max_cap = lim && lim->max_tokens_cap > 0 ? lim->max_tokens_cap : LLV_SAMPLING_MAX_TOKENS_MAX;
+    /* absent: the hosted API's 256; OpenAI's "up to the context" */
+    sp->max_tokens = api == SRV_API_OPENAI ? (int32_t)max_cap : 256;
+    sp->temperature = 0.6f;
     const char *mt_name = "max_tokens";
     if (api == SRV_API_OPENAI && cJSON_GetObjectItemCaseSensitive(root, "max_completion_tokens") &&
         !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root, "max_completion_tokens")))

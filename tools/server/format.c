@@ -92,14 +92,24 @@ char *srv_fmt_error(srv_api api, const srv_error *err) {
 
 const char *srv_finish_reason(llv_stop_reason r, size_t n_tool_calls) {
     if (n_tool_calls) return "tool_calls";
-    return r == LLV_STOP_LENGTH || r == LLV_STOP_CONTEXT || r == LLV_STOP_TIMEOUT ? "length" : "stop";
+    /* a timeout is not "length": the routes answer it as an error (408, or
+     * an error event in a stream) */
+    return r == LLV_STOP_LENGTH || r == LLV_STOP_CONTEXT ? "length" : "stop";
 }
 
-static void add_usage(cJSON *o, srv_usage u) {
+static cJSON *add_usage(cJSON *o, srv_usage u) {
     cJSON *us = cJSON_AddObjectToObject(o, "usage");
     cJSON_AddNumberToObject(us, "prompt_tokens", u.prompt_tokens);
     cJSON_AddNumberToObject(us, "completion_tokens", u.completion_tokens);
     cJSON_AddNumberToObject(us, "total_tokens", (double)u.prompt_tokens + u.completion_tokens);
+    return us;
+}
+
+/* OpenAI's usage: every prompt token is computed anew (no prefix cache yet) */
+static void add_openai_usage(cJSON *o, srv_usage u) {
+    cJSON *us = add_usage(o, u);
+    cJSON *d = cJSON_AddObjectToObject(us, "prompt_tokens_details");
+    cJSON_AddNumberToObject(d, "cached_tokens", 0);
 }
 
 /* arguments as an object (Workers) when they parse, else as the text */
@@ -190,7 +200,7 @@ char *srv_fmt_openai_result(const char *id, long created, const char *model, con
     cJSON_AddNullToObject(c, "logprobs");
     cJSON_AddStringToObject(c, "finish_reason", finish);
     cJSON_AddItemToArray(choices, c);
-    add_usage(o, u);
+    add_openai_usage(o, u);
     return print_and_free(o);
 }
 
@@ -214,7 +224,7 @@ char *srv_fmt_openai_chunk(const char *id, long created, const char *model, cons
 char *srv_fmt_openai_usage_chunk(const char *id, long created, const char *model, srv_usage u) {
     cJSON *o = openai_head(id, created, model, "chat.completion.chunk");
     cJSON_AddArrayToObject(o, "choices");
-    add_usage(o, u);
+    add_openai_usage(o, u);
     return sse(o);
 }
 

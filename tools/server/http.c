@@ -60,7 +60,15 @@ typedef struct conn {
     int             status;
     int32_t         pt, ct;
     struct timespec t0;
+    const char     *cors;      /* --cors ORIGIN, or NULL */
 } conn;
+
+/* Headers every response carries: CORS when --cors is set. */
+static void common_headers(struct MHD_Response *r, const char *cors) {
+    if (!cors) return;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", cors);
+    if (strcmp(cors, "*")) MHD_add_response_header(r, "Vary", "Origin");
+}
 
 static double ms_since(const struct timespec *t0) {
     struct timespec t;
@@ -171,6 +179,10 @@ static enum MHD_Result respond(struct MHD_Connection *c, conn *k, int status, ch
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    /* busy (429) or shutting down / out of memory (503): when to come back */
+    if (status == 429) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == 503) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    common_headers(r, k->cors);
     k->status = status;
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
@@ -309,6 +321,19 @@ static void *job_main(void *arg) {
             srv_ollama_timing t = ollama_timing(&j->run, &j->t0, j->load_ns);
             job_push(j, srv_ollama_final(j->ollama_chat, j->model_name, NULL, j->run.tool_calls, j->run.n_tool_calls,
                                          srv_ollama_done_reason(j->run.stop), &t));
+        } else if (openai && j->run.stop == LLV_STOP_TIMEOUT) {
+            /* OpenAI has no finish_reason for it: an error event, which the SDKs raise */
+            srv_error te;
+            srv_error_set(&te, 408, SRV_CODE_TIMEOUT, "", "Request timeout: generation exceeded %d ms",
+                          (int)j->req.sampling.timeout_ms);
+            char *body = srv_fmt_error(SRV_API_OPENAI, &te);
+            if (body) {
+                size_t n = strlen(body);
+                char *ev = malloc(n + 9);
+                if (ev) snprintf(ev, n + 9, "data: %s\n\n", body);
+                free(body);
+                job_push(j, ev);
+            }
         } else if (openai) {
             job_push(j, srv_fmt_openai_chunk(j->id, j->created, j->model_name, NULL, NULL, 0,
                                              srv_finish_reason(j->run.stop, j->run.n_tool_calls), j->run.tool_calls,
@@ -421,6 +446,7 @@ static enum MHD_Result start_stream(srv_server *s, struct MHD_Connection *c, con
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             j->req.api == SRV_API_OLLAMA ? "application/x-ndjson" : "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    common_headers(r, k->cors);
     if (pthread_create(&j->th, NULL, job_main, j) != 0) {
         MHD_destroy_response(r); /* frees j through job_free */
         return fail(c, k, 503, SRV_CODE_CAPACITY, NULL, "Out of capacity: cannot start a thread");
@@ -584,6 +610,22 @@ static bool authorized(srv_server *s, struct MHD_Connection *c) {
 }
 
 static enum MHD_Result dispatch(srv_server *s, struct MHD_Connection *c, conn *k) {
+    if (!strcmp(k->method, "OPTIONS") && s->cfg.cors && k->rt != ROUTE_NONE) {
+        /* a browser's CORS preflight: no auth, no body */
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!r) return MHD_NO;
+        common_headers(r, s->cfg.cors);
+        const char *m = route_method(k->rt);
+        char allow[32];
+        snprintf(allow, sizeof allow, "%s, OPTIONS", m ? m : "GET, POST");
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", allow);
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+        MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+        k->status = 204;
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
     if (k->rt != ROUTE_HEALTH && !authorized(s, c))
         return fail(c, k, 401, SRV_CODE_AUTH, NULL, "Authentication error: missing or invalid Authorization: Bearer token");
     if (k->rt == ROUTE_NONE) {
@@ -638,6 +680,7 @@ static enum MHD_Result dispatch(srv_server *s, struct MHD_Connection *c, conn *k
             MHD_create_response_from_buffer(sizeof text - 1, (void *)text, MHD_RESPMEM_PERSISTENT);
         if (!r) return MHD_NO;
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+        common_headers(r, k->cors);
         k->status = 200;
         enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
         MHD_destroy_response(r);
@@ -670,6 +713,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(k->method, sizeof k->method, "%s", method);
         snprintf(k->url, sizeof k->url, "%s", url);
         k->rt = route_of(url, s->cfg.model_name, &k->api);
+        k->cors = s->cfg.cors;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) k->too_large = true;
         *con_cls = k;

@@ -13,6 +13,7 @@ typedef struct srv_config {
     int         port;        /* 0 = pick a free one                          */
     const char *model_name;  /* "@cf/meta/llama-3.2-11b-vision-instruct"     */
     const char *api_key;     /* NULL = no auth                               */
+    const char *cors;        /* Access-Control-Allow-Origin value, or NULL   */
     size_t      max_body;    /* bytes                                        */
     int         conn_timeout;/* seconds of idle before a connection is closed */
     int         max_conns;
