@@ -7,6 +7,7 @@
  *    Pillow). Grayscale → (l,l,l). CMYK/YCCK are refused (LLV_ERR_UNSUPPORTED).
  *    Every libjpeg warning (corrupt data, premature end) is an error, as
  *    Pillow refuses truncated files.
+ *  - WebP: libwebp (as Pillow), alpha composited over white; animation refused.
  *  - PNG/GIF/BMP/TGA: stb_image, after our own header checks; PNM here. Images
  *    whose Pillow mode carries alpha (RGBA, LA, P with tRNS/transparency)
  *    are composited over white with Pillow's integer alpha_composite; modes
@@ -36,6 +37,7 @@
 #include <jerror.h>
 #include <stdlib.h>
 #include <string.h>
+#include <webp/decode.h>
 
 void llv_image_limits_default(llv_image_limits *l) {
     l->max_pixels = 50000000u;
@@ -113,6 +115,49 @@ static void jpeg_on_message(j_common_ptr c, int level) {
 }
 
 static void jpeg_no_output(j_common_ptr c) { (void)c; }
+
+/* WebP through libwebp (what Pillow uses): the header's size is checked
+ * before any pixel is decoded; with alpha, composited over white as the
+ * other RGBA modes. Animated files are refused (Pillow would give frame 0). */
+static llv_status decode_webp(const uint8_t *b, size_t n, const llv_image_limits *lim, llv_rgb_image *out,
+                              llv_error *err) {
+    WebPBitstreamFeatures f;
+    VP8StatusCode vs = WebPGetFeatures(b, n, &f);
+    if (vs == VP8_STATUS_NOT_ENOUGH_DATA) return llv_err(err, LLV_ERR_FORMAT, "WebP: truncated header");
+    if (vs != VP8_STATUS_OK) return llv_err(err, LLV_ERR_FORMAT, "WebP: corrupt header (libwebp status %d)", (int)vs);
+    if (f.has_animation) return llv_err(err, LLV_ERR_UNSUPPORTED, "WebP: animated images are not supported");
+    llv_status st = llv_image_check_dims("WebP", f.width, f.height, lim, err);
+    if (st != LLV_OK) return st;
+    size_t npx = (size_t)f.width * (size_t)f.height, total, total4;
+    if (!llv_mul_size(npx, 3, &total) || !llv_mul_size(npx, 4, &total4))
+        return llv_err(err, LLV_ERR_LIMIT, "WebP: image too large");
+    uint8_t *rgb = malloc(total);
+    if (!rgb) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "WebP: cannot allocate %zu bytes", total);
+    if (!f.has_alpha) {
+        if (!WebPDecodeRGBInto(b, n, rgb, total, f.width * 3)) {
+            free(rgb);
+            return llv_err(err, LLV_ERR_FORMAT, "WebP: corrupt or truncated data");
+        }
+    } else {
+        uint8_t *px = malloc(total4);
+        if (!px) {
+            free(rgb);
+            return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "WebP: cannot allocate %zu bytes", total4);
+        }
+        if (!WebPDecodeRGBAInto(b, n, px, total4, f.width * 4)) {
+            free(px);
+            free(rgb);
+            return llv_err(err, LLV_ERR_FORMAT, "WebP: corrupt or truncated data");
+        }
+        for (size_t i = 0; i < npx; i++)
+            for (int c = 0; c < 3; c++) rgb[3 * i + c] = over_white(px[4 * i + c], px[4 * i + 3]);
+        free(px);
+    }
+    out->width = f.width;
+    out->height = f.height;
+    out->rgb = rgb;
+    return LLV_OK;
+}
 
 static llv_status decode_jpeg(const uint8_t *bytes, size_t n, const llv_image_limits *lim, llv_rgb_image *out,
                               llv_error *err) {
@@ -586,22 +631,22 @@ llv_status llv_image_decode(const void *bytes, size_t n, const llv_image_limits 
             return llv_err(err, LLV_ERR_UNSUPPORTED, "PNM: format P%c is not supported (only binary P5/P6)", b[1]);
         return decode_pnm(b, n, &lim, out, err);
     } else if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0) {
-        return llv_err(err, LLV_ERR_UNSUPPORTED, "image: WebP is not supported (JPEG, PNG, GIF, BMP, TGA, PNM are)");
+        return decode_webp(b, n, &lim, out, err);
     } else if (n >= 4 && (memcmp(b, "II*\0", 4) == 0 || memcmp(b, "MM\0*", 4) == 0)) {
-        return llv_err(err, LLV_ERR_UNSUPPORTED, "image: TIFF is not supported (JPEG, PNG, GIF, BMP, TGA, PNM are)");
+        return llv_err(err, LLV_ERR_UNSUPPORTED, "image: TIFF is not supported (JPEG, PNG, WebP, GIF, BMP, TGA, PNM are)");
     } else if (n >= 12 && memcmp(b + 4, "ftyp", 4) == 0) {
         return llv_err(err, LLV_ERR_UNSUPPORTED,
-                       "image: HEIF/AVIF is not supported (JPEG, PNG, GIF, BMP, TGA, PNM are)");
+                       "image: HEIF/AVIF is not supported (JPEG, PNG, WebP, GIF, BMP, TGA, PNM are)");
     } else if (n >= 4 && memcmp(b, "8BPS", 4) == 0) {
-        return llv_err(err, LLV_ERR_UNSUPPORTED, "image: PSD is not supported (JPEG, PNG, GIF, BMP, TGA, PNM are)");
+        return llv_err(err, LLV_ERR_UNSUPPORTED, "image: PSD is not supported (JPEG, PNG, WebP, GIF, BMP, TGA, PNM are)");
     } else {
         /* TGA has no signature: accept only what stb's TGA probe accepts. */
         int w, h, c, is16;
         if (n < 18 || (b[2] != 1 && b[2] != 2 && b[2] != 3 && b[2] != 9 && b[2] != 10 && b[2] != 11) ||
             !llv_stbi_info(b, n, &w, &h, &c, &is16))
             return llv_err(err, LLV_ERR_FORMAT,
-                           "image: unrecognised format (first bytes %02x %02x %02x %02x; expected JPEG, PNG, GIF, BMP, "
-                           "TGA or PNM)",
+                           "image: unrecognised format (first bytes %02x %02x %02x %02x; expected JPEG, PNG, WebP, GIF, "
+                           "BMP, TGA or PNM)",
                            b[0], n > 1 ? b[1] : 0, n > 2 ? b[2] : 0, n > 3 ? b[3] : 0);
         p.name = "TGA";
         if ((st = tga_check(b, n, err)) != LLV_OK) return st;

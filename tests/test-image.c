@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <webp/encode.h>
 
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -724,7 +725,7 @@ static void test_other_formats(void) {
     /* other formats and garbage */
     expect_fail("empty", "", 0, NULL, LLV_ERR_FORMAT);
     expect_fail("NULL", NULL, 0, NULL, LLV_ERR_FORMAT);
-    expect_fail("WebP", "RIFF\x10\0\0\0WEBPVP8 \0\0\0\0", 20, NULL, LLV_ERR_UNSUPPORTED);
+    expect_fail("WebP header only", "RIFF\x10\0\0\0WEBPVP8 \0\0\0\0", 20, NULL, LLV_ERR_FORMAT);
     expect_fail("TIFF", "II*\0\x08\0\0\0\0\0\0\0", 12, NULL, LLV_ERR_UNSUPPORTED);
     expect_fail("text", "hello, this is not an image at all", 34, NULL, LLV_ERR_FORMAT);
     uint8_t junk[200];
@@ -855,12 +856,54 @@ static void test_golden(void) {
     free(root);
 }
 
+/* WebP (libwebp, as Pillow): lossless files decode to their exact pixels;
+ * alpha is composited over white like PNG's RGBA; hostile files fail cleanly. */
+static void test_webp(void) {
+    enum { W = 37, H = 23 };
+    uint8_t rgb[W * H * 3], rgba[W * H * 4];
+    for (int i = 0; i < W * H; i++) {
+        for (int c = 0; c < 3; c++) rgb[3 * i + c] = (uint8_t)(i * 7 + c * 50);
+        for (int c = 0; c < 3; c++) rgba[4 * i + c] = rgb[3 * i + c];
+        rgba[4 * i + 3] = (uint8_t)(i * 13);
+    }
+    uint8_t *enc = NULL;
+    size_t n = WebPEncodeLosslessRGB(rgb, W, H, W * 3, &enc);
+    CHECK(n > 0);
+    llv_rgb_image img = {0};
+    llv_error err = {0};
+    CHECK_OK(llv_image_decode(enc, n, NULL, &img, &err), &err);
+    CHECK(img.width == W && img.height == H && img.rgb && !memcmp(img.rgb, rgb, sizeof rgb));
+    llv_rgb_image_free(&img);
+    /* every truncation fails, never crashes */
+    for (size_t k = 0; k < n; k += 1 + k / 8) {
+        char what[64];
+        snprintf(what, sizeof what, "WebP truncated at %zu of %zu", k, n);
+        expect_fail(what, enc, k, NULL, LLV_ERR_FORMAT);
+    }
+    /* the pixel limit is checked from the header */
+    llv_image_limits lim;
+    llv_image_limits_default(&lim);
+    lim.max_pixels = W * H - 1;
+    expect_fail("WebP over pixel budget", enc, n, &lim, LLV_ERR_LIMIT);
+    WebPFree(enc);
+    n = WebPEncodeLosslessRGBA(rgba, W, H, W * 4, &enc);
+    CHECK(n > 0);
+    CHECK_OK(llv_image_decode(enc, n, NULL, &img, &err), &err);
+    int bad = 0;
+    for (int i = 0; i < W * H && img.rgb; i++)
+        for (int c = 0; c < 3; c++) bad += img.rgb[3 * i + c] != ref_over_white(rgba[4 * i + c], rgba[4 * i + 3]);
+    CHECK_MSG(img.rgb && bad == 0, "WebP RGBA: %d values differ from the white composite", bad);
+    llv_rgb_image_free(&img);
+    WebPFree(enc);
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     if (llv_test_case("png_modes")) test_png_modes();
     if (llv_test_case("png_hostile")) test_png_hostile();
     if (llv_test_case("jpeg")) test_jpeg();
     if (llv_test_case("other_formats")) test_other_formats();
+    if (llv_test_case("webp")) test_webp();
     if (llv_test_case("plan")) test_plan();
     if (llv_test_case("plan_args")) test_plan_args();
     if (llv_test_case("resize")) test_resize();
