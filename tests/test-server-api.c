@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const srv_limits LIM = {0, 0, 1 << 20, false, NULL};
+static const srv_limits LIM = {0, 0, 1 << 20, false, NULL, NULL, NULL};
 
 /* Parses `body`; expects failure with `http` and an error naming `field`. */
 static void expect_err(srv_api api, const char *body, int http, int code, const char *field) {

@@ -434,6 +434,46 @@ req GET /health
 check jc "$T/out" "j['engine']['image_encodings'] == 1"
 kill -TERM "$SPID"
 
+# --- image URLs: refused by default; with --allow-image-urls fetched within limits -----
+start_server "$T/nu.log"
+post /v1/chat/completions '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"http://127.0.0.1:9/x.png"}},{"type":"text","text":"hi"}]}],"max_tokens":2}'
+expect_oai_err 400 "allow-image-urls" "image URL without --allow-image-urls"
+kill -TERM "$SPID"
+python3 "$TS/image-host.py" "$IMAGE" >"$T/host.port" 2>/dev/null &
+HPID=$!
+PIDS+=("$HPID")
+for _ in $(seq 1 50); do [ -s "$T/host.port" ] && break; sleep 0.1; done
+HOST=http://127.0.0.1:$(cat "$T/host.port")
+start_server "$T/u.log" --allow-image-urls --image-url-timeout-ms 1500 --max-image-bytes 1m
+url_req() { # URL [route]: an OpenAI request with the image at URL
+  post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"$1\"}},{\"type\":\"text\",\"text\":\"What is it?\"}]}],\"max_tokens\":2,\"seed\":3,\"temperature\":0}"
+}
+url_req "$HOST/img"
+check [ "$STATUS" = 200 ]
+cp "$T/out" "$T/url-answer"
+IMG64=$(base64 -w0 "$IMAGE")
+post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,$IMG64\"}},{\"type\":\"text\",\"text\":\"What is it?\"}]}],\"max_tokens\":2,\"seed\":3,\"temperature\":0}"
+check python3 -c "import json,sys; a=json.load(open('$T/url-answer')); b=json.load(open('$T/out')); \
+sys.exit(0 if a['choices'][0]['message']['content']==b['choices'][0]['message']['content'] and a['usage']==b['usage'] else 1)"
+url_req "$HOST/redirect/3"
+check [ "$STATUS" = 200 ]
+url_req "$HOST/redirect/5"
+expect_oai_err 400 "redirects" "too many redirects"
+url_req "$HOST/missing"
+expect_oai_err 400 "404" "404 image"
+url_req "$HOST/big"
+expect_oai_err 400 "larger than" "oversized image URL"
+url_req "$HOST/slow"
+expect_oai_err 400 "timed out" "slow image URL"
+url_req "$HOST/file-redirect"
+expect_oai_err 400 "cannot fetch" "redirect to file://"
+url_req "ftp://127.0.0.1/x.png"
+expect_oai_err 400 "data URLs" "ftp URL"
+post "$RUN" "{\"prompt\":\"What is it?\",\"image\":\"$HOST/img\",\"max_tokens\":2}"
+check [ "$STATUS" = 200 ]
+still_ok "image URLs"
+kill -TERM "$SPID"
+
 # --- queue full: 429 in the envelope -------------------------------------------------
 start_server "$T/q.log" --parallel 1 --queue 0
 for i in 1 2 3 4 5 6; do

@@ -6,7 +6,7 @@ set -eu
 # libopenblas-dev: llv-bench's SGEMM roof only (the library links no BLAS)
 # clang + libclang-rt-14-dev: the libFuzzer targets (tools/fuzz.sh); valgrind: tests/test-valgrind.sh
 PKGS="build-essential cmake pkg-config libopenblas-dev libjpeg62-turbo-dev libwebp-dev libstb-dev libcjson-dev \
-libpcre2-dev libmicrohttpd-dev curl jq python3 python3-jinja2 \
+libpcre2-dev libmicrohttpd-dev libcurl4-openssl-dev curl jq python3 python3-jinja2 \
 clang libclang-rt-14-dev valgrind"
 [ $# -eq 0 ] || PKGS="$*"
 missing=""

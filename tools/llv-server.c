@@ -5,6 +5,7 @@
 #include "options.h"
 
 #include "http.h"
+#include "fetch.h"
 #include "pool.h"
 
 #include <limits.h>
@@ -35,6 +36,8 @@ int main(int argc, char **argv) {
     cfg.limits.max_image_bytes = 20u << 20;
     const char *model_path = NULL, *chat_template = NULL;
     llv_opt_list loras = {.max = LLV_OPT_LIST_MAX};
+    bool allow_urls = false;
+    srv_fetch_config fetch = {.timeout_ms = 10000, .max_redirects = 3};
     int parallel = 1, queue = 16, ctx = 0, threads = 0, cache = 4;
     const llv_opt table[] = {
         {'m', "model", "PATH", LLV_OPT_STR, {.str = &model_path}, .help = "GGUF model to serve", .required = true},
@@ -67,6 +70,10 @@ int main(int argc, char **argv) {
          .help = "largest accepted max_tokens, 0 = the library's limit"},
         {0, "image-cache", "N", LLV_OPT_INT, {.i = &cache}, 0, 1024,
          .help = "encoded images cached, shared by all requests"},
+        {0, "allow-image-urls", NULL, LLV_OPT_FLAG, {.flag = &allow_urls},
+         .help = "fetch http(s) image URLs in requests (off: a server fetching URLs is an SSRF risk)"},
+        {0, "image-url-timeout-ms", "N", LLV_OPT_INT, {.i = &fetch.timeout_ms}, 1, 600000,
+         .help = "time limit of one image URL fetch (at most 3 redirects; size within --max-image-bytes)"},
         {0, "max-image-bytes", "N", LLV_OPT_SIZE, {.size = &cfg.limits.max_image_bytes}, 0, (double)SIZE_MAX,
          .help = "encoded image size limit"},
         {0, "chat-template", "NAME", LLV_OPT_STR, {.str = &chat_template},
@@ -103,6 +110,15 @@ int main(int argc, char **argv) {
         return 1;
     }
     cfg.limits.have_lora = loras.n > 0;
+    if (allow_urls) {
+        if (!srv_fetch_global_init()) {
+            fprintf(stderr, "llv-server: cannot initialise libcurl for --allow-image-urls\n");
+            llv_model_free(model);
+            return 1;
+        }
+        cfg.limits.fetch = srv_fetch_url;
+        cfg.limits.fetch_user = &fetch;
+    }
     cfg.limits.model = model;
     llv_session_params sp = llv_session_default_params();
     sp.n_ctx = ctx;

@@ -277,9 +277,24 @@ bool srv_request_add_base64_image(srv_request *r, const char *s, size_t n, const
 /* "data:[mediatype][;base64],DATA"; anything else (http URLs) is refused. */
 static bool data_url_image(srv_request *r, const char *url, const char *param, const srv_limits *lim,
                            srv_error *err) {
+    if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8)) {
+        if (!lim || !lim->fetch)
+            return srv_bad(err, r->api, param,
+                           "'%s': image URLs are not fetched by this server (it was started without "
+                           "--allow-image-urls); send a data URL (data:image/png;base64,...)",
+                           param);
+        uint8_t *bytes = NULL;
+        size_t nb = 0;
+        char why[256];
+        size_t cap = lim->max_image_bytes ? lim->max_image_bytes : (size_t)64 << 20;
+        if (!lim->fetch(lim->fetch_user, url, cap, &bytes, &nb, why, sizeof why))
+            return srv_bad(err, r->api, param, "'%s': cannot fetch the image: %s", param, why);
+        return add_image(r, bytes, nb, param, lim, err);
+    }
     if (strncmp(url, "data:", 5) != 0)
         return srv_bad(err, r->api, param,
-                   "'%s': only data URLs are accepted (e.g. data:image/png;base64,...); HTTP URLs are not fetched",
+                   "'%s': only data URLs (data:image/png;base64,...) and, with --allow-image-urls, http(s) URLs "
+                   "are accepted",
                    param);
     const char *comma = strchr(url, ',');
     if (!comma) return srv_bad(err, r->api, param, "'%s': malformed data URL (no ',')", param);
@@ -293,7 +308,8 @@ static bool data_url_image(srv_request *r, const char *url, const char *param, c
 static bool top_image(srv_request *r, const cJSON *v, const srv_limits *lim, srv_error *err) {
     if (cJSON_IsString(v)) {
         const char *s = v->valuestring;
-        if (strncmp(s, "data:", 5) == 0) return data_url_image(r, s, "image", lim, err);
+        if (!strncmp(s, "data:", 5) || !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8))
+            return data_url_image(r, s, "image", lim, err);
         return srv_request_add_base64_image(r, s, strlen(s), "image", lim, err);
     }
     if (!cJSON_IsArray(v))

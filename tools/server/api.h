@@ -84,12 +84,19 @@ typedef struct srv_request {
     int    n_scratch;
 } srv_request;
 
+/* Fetches an http(s) image URL into *out (malloc'd; at most max_bytes).
+ * False with `why` filled on any failure. */
+typedef bool (*srv_fetch_fn)(void *user, const char *url, size_t max_bytes, uint8_t **out, size_t *n, char *why,
+                             size_t why_cap);
+
 typedef struct srv_limits {
     int32_t max_tokens_cap;  /* upper bound for max_tokens (0 = library's)  */
     int32_t timeout_ms;      /* per-request generation limit (0 = none)     */
     size_t  max_image_bytes; /* decoded image bytes per image (0 = none)    */
     bool    have_lora;       /* adapters are loaded (--lora)                */
     const llv_model *model;  /* for the adapter names (llv_model_lora_name) */
+    srv_fetch_fn fetch;      /* image URLs (--allow-image-urls), or NULL: refused */
+    void        *fetch_user;
 } srv_limits;
 
 /* Returns the maximum nesting depth of [ and { in the JSON text (strings
