@@ -264,9 +264,10 @@ else
   echo "SKIP (sub-test): npm/node not installed"
 fi
 
-# --- Python ollama client (pinned, venv in the cache) --------------------------------
+# --- Python ollama and openai clients (pinned, venv in the cache) --------------------------------
 if CPY=$(sh "$TS/setup-clients.sh" 2>"$T/clients.log"); then
   if timeout 300 "$CPY" "$TS/ollama-client.py" "$BASE" "$IMAGE"; then ok; else bad "python ollama client"; fi
+  if timeout 300 "$CPY" "$TS/openai-client.py" "$BASE/v1" "$NAME" "$IMAGE"; then ok; else bad "python openai client"; fi
 else
   echo "SKIP (sub-test): the Python client venv could not be set up (no package index?): $(tail -2 "$T/clients.log")"
 fi

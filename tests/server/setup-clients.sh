@@ -16,5 +16,5 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements-clients.txt" "$st
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements-clients.txt" >&2
   cp "$here/requirements-clients.txt" "$stamp"
 fi
-"$venv/bin/python" -c "import ollama" >&2
+"$venv/bin/python" -c "import ollama, openai" >&2
 echo "$venv/bin/python"
