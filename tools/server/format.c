@@ -28,8 +28,7 @@ static char *sse(cJSON *o) {
     return s;
 }
 
-/* A string of n bytes (pieces are not NUL-terminated). */
-static cJSON *str_n(const char *p, size_t n) {
+cJSON *srv_json_string_n(const char *p, size_t n) {
     char *t = malloc(n + 1);
     if (!t) return NULL;
     memcpy(t, p, n);
@@ -90,6 +89,19 @@ char *srv_fmt_error(srv_api api, const srv_error *err) {
     return print_and_free(o);
 }
 
+char *srv_fmt_error_event(srv_api api, const srv_error *err) {
+    char *body = srv_fmt_error(api, err);
+    if (!body) return NULL;
+    size_t n = strlen(body);
+    char *ev = malloc(n + 9);
+    if (ev) {
+        if (api == SRV_API_OLLAMA) snprintf(ev, n + 9, "%s\n", body);
+        else snprintf(ev, n + 9, "data: %s\n\n", body);
+    }
+    free(body);
+    return ev;
+}
+
 const char *srv_finish_reason(llv_stop_reason r, size_t n_tool_calls) {
     if (n_tool_calls) return "tool_calls";
     /* a timeout is not "length": the routes answer it as an error (408, or
@@ -144,7 +156,7 @@ char *srv_fmt_workers_result(const char *text, const llv_tool_call *tc, size_t n
 
 char *srv_fmt_workers_piece(const char *piece, size_t n) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "response", str_n(piece, n));
+    cJSON_AddItemToObject(o, "response", srv_json_string_n(piece, n));
     return sse(o);
 }
 
@@ -212,7 +224,7 @@ char *srv_fmt_openai_chunk(const char *id, long created, const char *model, cons
     cJSON_AddNumberToObject(c, "index", 0);
     cJSON *d = cJSON_AddObjectToObject(c, "delta");
     if (role) cJSON_AddStringToObject(d, "role", role);
-    if (piece) cJSON_AddItemToObject(d, "content", str_n(piece, n));
+    if (piece) cJSON_AddItemToObject(d, "content", srv_json_string_n(piece, n));
     if (n_tc) cJSON_AddItemToObject(d, "tool_calls", openai_tool_calls(tc, n_tc, true));
     cJSON_AddNullToObject(c, "logprobs");
     if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);

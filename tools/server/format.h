@@ -13,6 +13,13 @@ typedef struct srv_usage {
 /* Error body for a route family (envelope or OpenAI error object). */
 char *srv_fmt_error(srv_api api, const srv_error *err);
 
+/* The error inside a stream whose status line is sent: an SSE event, or an
+ * NDJSON line on Ollama's routes. */
+char *srv_fmt_error_event(srv_api api, const srv_error *err);
+
+/* A JSON string of n bytes (pieces are not NUL-terminated). */
+cJSON *srv_json_string_n(const char *p, size_t n);
+
 /* finish_reason for a stop reason ("stop", "length", "tool_calls"). */
 const char *srv_finish_reason(llv_stop_reason r, size_t n_tool_calls);
 

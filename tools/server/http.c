@@ -302,19 +302,10 @@ static void *job_main(void *arg) {
     srv_pool_release(j->srv->pool, j->session);
     j->session = NULL;
     bool ollama = j->req.api == SRV_API_OLLAMA;
-    if (!ok && ollama) {
-        job_push(j, srv_fmt_error(j->req.api, &e)); /* {"error": ...}: Ollama's clients raise it */
-        if (j->len && j->buf[j->len - 1] != '\n') job_push(j, strdup("\n"));
-    } else if (!ok) {
-        /* the status line is gone already: report in the stream */
-        char *body = srv_fmt_error(j->req.api, &e);
-        if (body) {
-            size_t n = strlen(body);
-            char *ev = malloc(n + 9);
-            if (ev) snprintf(ev, n + 9, "data: %s\n\n", body);
-            free(body);
-            job_push(j, ev);
-        }
+    if (!ok) {
+        /* the status line is gone already: report in the stream (Ollama's
+         * clients and OpenAI's SDKs raise it) */
+        job_push(j, srv_fmt_error_event(j->req.api, &e));
     } else if (!j->run.cancelled) {
         srv_usage u = {j->run.prompt_tokens, j->run.completion_tokens};
         if (ollama) {
@@ -326,14 +317,7 @@ static void *job_main(void *arg) {
             srv_error te;
             srv_error_set(&te, 408, SRV_CODE_TIMEOUT, "", "Request timeout: generation exceeded %d ms",
                           (int)j->req.sampling.timeout_ms);
-            char *body = srv_fmt_error(SRV_API_OPENAI, &te);
-            if (body) {
-                size_t n = strlen(body);
-                char *ev = malloc(n + 9);
-                if (ev) snprintf(ev, n + 9, "data: %s\n\n", body);
-                free(body);
-                job_push(j, ev);
-            }
+            job_push(j, srv_fmt_error_event(SRV_API_OPENAI, &te));
         } else if (openai) {
             job_push(j, srv_fmt_openai_chunk(j->id, j->created, j->model_name, NULL, NULL, 0,
                                              srv_finish_reason(j->run.stop, j->run.n_tool_calls), j->run.tool_calls,

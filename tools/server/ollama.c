@@ -448,16 +448,6 @@ static char *line_and_free(cJSON *o) {
     return s;
 }
 
-static cJSON *str_n(const char *p, size_t n) {
-    char *t = malloc(n + 1);
-    if (!t) return NULL;
-    memcpy(t, p, n);
-    t[n] = 0;
-    cJSON *s = cJSON_CreateString(t);
-    free(t);
-    return s;
-}
-
 static cJSON *head(const char *model) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", model ? model : "");
@@ -470,9 +460,9 @@ char *srv_ollama_piece(bool chat, const char *model, const char *piece, size_t n
     if (chat) {
         cJSON *m = cJSON_AddObjectToObject(o, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
-        cJSON_AddItemToObject(m, "content", str_n(piece, n));
+        cJSON_AddItemToObject(m, "content", srv_json_string_n(piece, n));
     } else {
-        cJSON_AddItemToObject(o, "response", str_n(piece, n));
+        cJSON_AddItemToObject(o, "response", srv_json_string_n(piece, n));
     }
     cJSON_AddFalseToObject(o, "done");
     return line_and_free(o);
