@@ -147,3 +147,30 @@ uint16_t llv_f32_to_bf16(float f) {
     x += 0x7fff + ((x >> 16) & 1);
     return (uint16_t)(x >> 16);
 }
+
+void llv_buf_put(llv_buf *b, const void *s, size_t n) {
+    if (b->oom || n == 0) return;
+    size_t need;
+    if (!llv_add_size(b->len, n, &need) || !llv_add_size(need, 1, &need)) {
+        b->oom = true;
+        return;
+    }
+    if (need > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < need)
+            if (!llv_mul_size(cap, 2, &cap)) {
+                cap = need;
+                break;
+            }
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}

@@ -6,8 +6,10 @@
 #include "llv.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__GNUC__)
 #define LLV_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -86,6 +88,19 @@ float    llv_f16_to_f32(uint16_t h);
 uint16_t llv_f32_to_f16(float f);
 float    llv_bf16_to_f32(uint16_t h);
 uint16_t llv_f32_to_bf16(float f);
+
+/* A growable byte string, always NUL-terminated once written to. Appends
+ * never fail loudly: the first allocation failure (or size overflow) sets
+ * `oom` and later appends do nothing, so a builder checks once at the end.
+ * Zero-initialise; free(b.p) when done. */
+typedef struct llv_buf {
+    char  *p;
+    size_t len, cap;
+    bool   oom;
+} llv_buf;
+void llv_buf_put(llv_buf *b, const void *s, size_t n);
+static inline void llv_buf_str(llv_buf *b, const char *s) { llv_buf_put(b, s, strlen(s)); }
+static inline void llv_buf_chr(llv_buf *b, char c) { llv_buf_put(b, &c, 1); }
 
 #define LLV_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LLV_MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -22,6 +22,7 @@
  * order at the ids the config declares, and <|image|> = vocab_size. */
 #include "common.h"
 #include "model.h"
+#include "utf8.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -281,13 +282,6 @@ static void byte_unicode(int cp[256], int order[256]) {
     for (int b = 0; b < 256; b++) if (!printable[b]) { cp[b] = 256 + n++; order[k++] = b; }
 }
 
-static int utf8_put(char *o, int c) {
-    if (c < 0x80) { o[0] = (char)c; return 1; }
-    o[0] = (char)(0xc0 | (c >> 6));
-    o[1] = (char)(0x80 | (c & 0x3f));
-    return 2;
-}
-
 static char *cat2(const char *a, const char *sep, const char *b) {
     size_t x = strlen(a), y = strlen(sep), z = strlen(b);
     char *s = malloc(x + y + z + 1);
@@ -308,7 +302,7 @@ static llv_status bpe_train(bpe *b, int target, llv_error *err) {
     byte_unicode(cp, order);
     for (int i = 0; i < 256; i++) {
         char buf[4];
-        int n = utf8_put(buf, cp[order[i]]);
+        int n = (int)llv_utf8_encode((uint32_t)cp[order[i]], buf);
         char *s = malloc((size_t)n + 1);
         if (s) { memcpy(s, buf, (size_t)n); s[n] = 0; }
         if (push_str(&b->tok, &b->n_tok, &b->cap_tok, s)) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");

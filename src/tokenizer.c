@@ -982,26 +982,6 @@ done:
 /* streaming UTF-8 detokenizer (WHATWG decoder: maximal-subpart U+FFFD)      */
 /* ------------------------------------------------------------------------- */
 
-static inline size_t utf8_seq_len(unsigned char c) {
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) return 2;
-    if (c >= 0xe0 && c <= 0xef) return 3;
-    if (c >= 0xf0 && c <= 0xf4) return 4;
-    return 0;
-}
-
-/* Is c acceptable as continuation byte number idx (1-based) after lead? */
-static inline bool utf8_cont_ok(unsigned char lead, size_t idx, unsigned char c) {
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (idx == 1) {
-        if (lead == 0xe0) lo = 0xa0;
-        else if (lead == 0xed) hi = 0x9f;
-        else if (lead == 0xf0) lo = 0x90;
-        else if (lead == 0xf4) hi = 0x8f;
-    }
-    return c >= lo && c <= hi;
-}
-
 static inline void put(char *out, size_t cap, size_t *o, const void *p, size_t n) {
     if (*o + n > cap) n = *o < cap ? cap - *o : 0;
     memcpy(out + *o, p, n);
@@ -1023,7 +1003,7 @@ size_t llv_detok_push(llv_detok *d, const char *bytes, size_t n, char *out, size
                 i = j;
                 continue;
             }
-            size_t need = utf8_seq_len(c);
+            size_t need = llv_utf8_seq_len(c);
             if (need == 0) put(out, cap, &o, FFFD, 3);
             else {
                 d->pending[0] = c;
@@ -1032,9 +1012,9 @@ size_t llv_detok_push(llv_detok *d, const char *bytes, size_t n, char *out, size
             i++;
             continue;
         }
-        if (utf8_cont_ok(d->pending[0], d->n_pending, c)) {
+        if (llv_utf8_cont_ok(d->pending[0], d->n_pending, c)) {
             d->pending[d->n_pending++] = c;
-            if (d->n_pending == utf8_seq_len(d->pending[0])) {
+            if (d->n_pending == llv_utf8_seq_len(d->pending[0])) {
                 put(out, cap, &o, d->pending, d->n_pending);
                 d->n_pending = 0;
             }
