@@ -27,6 +27,7 @@
 #include "bench.h"
 #include "gguf.h"
 #include "llv.h"
+#include "llv-tools.h"
 #include "options.h"
 
 /* ---------------------------------------------------------------- ceilings */

@@ -7,19 +7,31 @@
  * adapted projection is  y = W x + scale * B (A x),  scale = user_scale *
  * alpha / r (user_scale when alpha is 0, as llama.cpp does). Self-attention
  * q/k lora_b rows are in the same adjacent-pair order as the base weights
- * (src/convert.c transform 1); cross-attention rows are as HF stores them.
+ * (src/tools/convert.c transform 1); cross-attention rows are as HF stores them.
  *
  * Adapted base tensors: blk.N.{attn_q,attn_k,attn_v,attn_output}.weight
  * (self layers), blk.N.cross_attn_{q,k,v,o}_proj.weight (cross layers),
  * blk.N.ffn_{gate,up,down}.weight (all layers).
  *
  * Adapters live in a registry inside the model (llv_model_lora_add); they are
- * applied unmerged by text.c when a batch names one (llv_text_batch.lora). */
+ * applied unmerged by text.c when a batch names one (llv_text_batch.lora).
+ * Offline merging and PEFT conversion (the tools library): src/tools/lora-convert.c. */
 #ifndef LLV_LORA_H
 #define LLV_LORA_H
 
 #include "model.h"
 #include "threadpool.h"
+
+#define LLV_LORA_MAX_RANK 65536
+
+/* The adaptable projections of a text layer. */
+typedef enum llv_lora_proj {
+    LLV_LORA_Q, LLV_LORA_K, LLV_LORA_V, LLV_LORA_O, LLV_LORA_GATE, LLV_LORA_UP, LLV_LORA_DOWN, LLV_LORA_PROJ_COUNT
+} llv_lora_proj;
+
+/* GGUF name part of a projection's base weight (blk.N.<part>.weight) in a
+ * self-attention (cross = false) or cross-attention layer; NULL if out of range. */
+const char *llv_lora_proj_suffix(bool cross, llv_lora_proj p);
 
 typedef struct llv_lora_pair {
     const llv_tensor *base; /* the model's bound weight (W, ne {n_in, n_out}) */
@@ -63,15 +75,5 @@ void            llv_model_loras_free(llv_model *m);
  * n * n_out floats (scratch). No-op for p == NULL or scale 0. */
 void llv_lora_apply(const llv_kernels *k, llv_threadpool *pool, const llv_lora_pair *p, const float *x, int64_t n,
                     float *t, float *u, float *y);
-
-/* Base model shapes that a PEFT conversion needs, from an HF config.json
- * (src/convert.c, which knows transformers' defaults) or a GGUF model. */
-typedef struct llv_lora_base {
-    llv_arch arch;
-    int64_t  hidden, n_head, n_kv, head_dim, ff, n_layer;
-    bool     is_cross[LLV_MAX_LAYERS];
-} llv_lora_base;
-
-llv_status llv_convert_read_base(const char *hf_dir, llv_lora_base *out, llv_error *err);
 
 #endif

@@ -700,7 +700,7 @@ llv_status llv_model_load(const char *path, const llv_model_params *params, llv_
     if (m->has_weights)
         llv_log(m->params.log, m->params.log_user, LLV_LOG_INFO,
                 "%s: %s, %d layers (%d cross), n_embd %d, vocab %d, %s%s, %.2f B params, %s, kernels %s, %.3f s", path,
-                m->hp.arch == LLV_ARCH_MLLAMA ? "mllama" : "llama", m->hp.n_layer, m->hp.n_cross, m->hp.n_embd,
+                llv_arch_name(m->hp.arch), m->hp.n_layer, m->hp.n_cross, m->hp.n_embd,
                 m->hp.n_vocab, m->hp.has_vision ? "vision, " : "",
                 llv_gguf_find_key(m->gguf, "llv.format_version") >= 0 ? "llv file" : "foreign file",
                 (double)m->n_params * 1e-9, llv_type_name(m->weight_type) ? llv_type_name(m->weight_type) : "?",
@@ -727,7 +727,7 @@ void llv_model_get_info(const llv_model *m, llv_model_info *info) {
     memset(info, 0, sizeof *info);
     if (!m) return;
     const llv_hparams *hp = &m->hp;
-    info->architecture = hp->arch == LLV_ARCH_MLLAMA ? "mllama" : "llama";
+    info->architecture = llv_arch_name(hp->arch);
     info->name = m->name ? m->name : "";
     info->has_vision = hp->has_vision;
     info->has_weights = m->has_weights;

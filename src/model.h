@@ -17,6 +17,8 @@
 #define LLV_MAX_EOG          16
 
 typedef enum llv_arch { LLV_ARCH_MLLAMA = 0, LLV_ARCH_LLAMA = 1 } llv_arch;
+/* general.architecture of a model of arch: "mllama" or "llama". */
+static inline const char *llv_arch_name(llv_arch a) { return a == LLV_ARCH_MLLAMA ? "mllama" : "llama"; }
 
 typedef struct llv_hparams {
     llv_arch arch;
@@ -51,7 +53,7 @@ typedef struct llv_text_layer {
     bool              is_cross;
     const float      *attn_norm;         /* [n_embd]                                   */
     /* self layers: attn_q/k/v/output; cross layers: cross_attn_{q,k,v,o}_proj.
-     * Self q/k rows are in adjacent-pair RoPE order (see src/convert.c). */
+     * Self q/k rows are in adjacent-pair RoPE order (see src/tools/convert.c). */
     const llv_tensor *wq, *wk, *wv, *wo;
     const float      *q_norm, *k_norm;   /* cross only: [head_dim]                     */
     float             attn_gate;         /* cross only: tanh(cross_attn_attn_gate)     */

@@ -7,6 +7,7 @@
  * Runs on models/demo.gguf, else on a tiny model made with llv_synth; the
  * embedder checks on tiny llv_synth models. */
 #include "testing.h"
+#include "llv-tools.h"
 
 #include <cjson/cJSON.h>
 #include <dlfcn.h>

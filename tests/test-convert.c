@@ -4,7 +4,9 @@
  * reproducibility of the committed demo model, and clean errors for broken
  * checkpoint directories. */
 #include "gguf.h"
+#include "llv-tools.h"
 #include "safetensors.h"
+#include "tokenizer-convert.h"
 #include "testing.h"
 #include "tokenizer.h"
 

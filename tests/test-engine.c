@@ -7,6 +7,7 @@
  * adapters of different sessions, parameter checks. Model: llv-synth's tiny
  * preset (F32), made in a temporary directory. */
 #include "engine.h"
+#include "llv-tools.h"
 #include "model.h"
 #include "testing.h"
 #include "text.h"

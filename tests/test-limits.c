@@ -7,6 +7,7 @@
  * (body size, JSON depth of requests, concurrency, per-request time) are
  * tested with the server (tests/test-server*). */
 #include "testing.h"
+#include "llv-tools.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,6 +4,7 @@
  * conversion, scale 0 = base exactly, per-session selection and switching
  * (text and image prompts). Models: llv-synth's tiny presets, F32. */
 #include "gguf.h"
+#include "llv-tools.h"
 #include "lora.h"
 #include "model.h"
 #include "safetensors.h"

@@ -4,6 +4,7 @@
  * metadata, shapes, types, token ids or layout are wrong. Broken files are
  * made by rewriting a good one with one change. */
 #include "gguf.h"
+#include "llv-tools.h"
 #include "model.h"
 #include "testing.h"
 

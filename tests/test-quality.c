@@ -9,6 +9,7 @@
  * file really holds); "wide256", a random 8-layer llama with hidden 256 and
  * ffn 512, measures the K-quants themselves. */
 #include "testing.h"
+#include "llv-tools.h"
 
 #include "../kernels/kernels.h"
 #include "gguf.h"

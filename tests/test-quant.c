@@ -4,6 +4,7 @@
  * against ggml's, quantize->dequantize error bounds, matmul[type] ==
  * dequantize + F32 matmul at awkward sizes, and the Q4_K_M type policy. */
 #include "testing.h"
+#include "llv-tools.h"
 
 #include "../kernels/kernels.h"
 #include "../kernels/ref/ref-quant.h"

@@ -34,4 +34,28 @@ cat "$TMP/out"
 "$TMP/example" "$TMP/missing.gguf" "$SRC/models/demo.png" >/dev/null 2>&1 && fail "exit 0 with a missing model"
 "$TMP/example" "$SRC/models/demo.gguf" "$TMP/missing.png" >/dev/null 2>&1 && fail "exit 0 with a missing image"
 "$TMP/example" >/dev/null 2>&1 && fail "exit 0 without arguments"
+
+# the tools library links from the installation too: write a synthetic model
+# with llv_synth (llv-tools.h) and load it with the runtime (llv.h)
+cat >"$TMP/tools.c" <<'C'
+#include <llv-tools.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    llv_error err = {0};
+    llv_synth_params sp = llv_synth_default_params();
+    sp.preset = "tiny";
+    llv_model *m = NULL;
+    if (argc < 2 || llv_synth(argv[1], &sp, &err) || llv_model_load(argv[1], NULL, &m, &err)) {
+        fprintf(stderr, "%s\n", err.message);
+        return 1;
+    }
+    llv_model_free(m);
+    puts("synth + load: ok");
+    return 0;
+}
+C
+TFLAGS=$(PKG_CONFIG_PATH=$PC pkg-config --cflags --libs llv-tools) || fail "pkg-config --cflags --libs llv-tools"
+[ -n "$SAN" ] && TFLAGS="-fsanitize=$SAN $TFLAGS"
+$CC -std=c11 -Wall -Wextra -Werror -o "$TMP/tools" "$TMP/tools.c" $TFLAGS || fail "a program on llv-tools.h does not link"
+"$TMP/tools" "$TMP/tiny.gguf" || fail "llv_synth + llv_model_load through the installed tools library"
 echo "README example: ok"

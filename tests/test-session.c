@@ -4,6 +4,7 @@
  * inside prefill and the vision encoder, raw RGB input, and image parts
  * placed as the image token. */
 #include "chat.h"
+#include "llv-tools.h"
 #include "golden/golden.h"
 #include "image-cache.h"
 #include "image.h"

@@ -5,7 +5,7 @@
 #include "gguf.h"
 #include "model.h"
 #include "testing.h"
-#include "tokenizer.h"
+#include "tokenizer-convert.h"
 
 #include <cjson/cJSON.h>
 #define PCRE2_CODE_UNIT_WIDTH 8

@@ -1,6 +1,7 @@
 /* llv-convert - converts a Hugging Face checkpoint directory
  * (MllamaForConditionalGeneration or LlamaForCausalLM) to one GGUF file. */
 #include "llv.h"
+#include "llv-tools.h"
 #include "options.h"
 #include "tool_progress.h"
 

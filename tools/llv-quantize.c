@@ -1,5 +1,6 @@
 /* llv-quantize - rewrites a GGUF model with quantized weights. */
 #include "llv.h"
+#include "llv-tools.h"
 #include "options.h"
 #include "tool_progress.h"
 

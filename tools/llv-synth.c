@@ -2,6 +2,7 @@
  * tokenizer) as a GGUF file or a Hugging Face checkpoint directory, and the
  * demo image. */
 #include "llv.h"
+#include "llv-tools.h"
 #include "options.h"
 #include "tool_progress.h"
 

@@ -10,6 +10,7 @@
  * rejected cleanly by llv_detokenize. */
 #include "fuzz.h"
 #include "llv.h"
+#include "llv-tools.h"
 #include "tokenizer.h"
 
 #include <string.h>

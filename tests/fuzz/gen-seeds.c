@@ -11,6 +11,7 @@
 
 #include "gguf.h"
 #include "llv.h"
+#include "llv-tools.h"
 #include "tensor.h"
 
 #include <cjson/cJSON.h>

@@ -8,6 +8,7 @@
  * usage: llv-golden DIR [-v] [--filter TEXT] [--keep]
  * Last output line: "N passed, N failed, N skipped"; exit 1 on any failure. */
 #include "golden.h"
+#include "llv-tools.h"
 
 #include "model.h"
 #include "safetensors.h"

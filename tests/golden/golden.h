@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "llv.h"
+#include "llv-tools.h"
 #include "safetensors.h"
 #include "text.h"
 

@@ -40,6 +40,9 @@ const llv_st_tensor *llv_st_find(const llv_st *st, const char *name);  /* NULL i
 const char          *llv_st_metadata(const llv_st *st, const char *key);
 
 size_t      llv_st_dtype_size(llv_st_dtype t);
+/* n elements of a F32, F16 or BF16 tensor's row to float32 (the kernels'
+ * reference conversions; other dtypes are the caller's error to prevent). */
+void        llv_st_row_to_f32(const llv_st_tensor *t, const void *row, int64_t n, float *out);
 const char *llv_st_dtype_name(llv_st_dtype t);
 
 /* Reads element i of a tensor as double / int64 (any dtype), for tests. */

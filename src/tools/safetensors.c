@@ -5,6 +5,7 @@
 #include "safetensors.h"
 
 #include "mmap.h"
+#include "../../kernels/kernels.h"
 #include "utf8.h"
 
 #include <cjson/cJSON.h>
@@ -662,4 +663,9 @@ int64_t llv_st_get_i64(const llv_st_tensor *t, int64_t i) {
         return (int64_t)d;
     }
     }
+}
+
+void llv_st_row_to_f32(const llv_st_tensor *t, const void *row, int64_t n, float *out) {
+    const llv_type type = t->dtype == LLV_ST_F32 ? LLV_TYPE_F32 : t->dtype == LLV_ST_F16 ? LLV_TYPE_F16 : LLV_TYPE_BF16;
+    llv_kernels_ref()->to_f32[type](row, out, n);
 }

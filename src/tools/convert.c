@@ -44,15 +44,17 @@
  * MllamaVisionConfig / LlamaConfig ones (mllama: the 11B values, vision
  * image_size 448, rope_scaling None).
  */
+#include "convert.h"
+
 #include "common.h"
 #include "gguf.h"
 #include "json-file.h"
 #include "mmap.h"
 #include "model.h"
-#include "lora.h"
 #include "quantize.h"
 #include "safetensors.h"
-#include "tokenizer.h"
+#include "tokenizer-convert.h"
+#include "../../kernels/kernels.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -682,7 +684,7 @@ static void rope_divisors(const hf_config *c, float *out) {
 
 static llv_status write_kvs(llv_gguf_writer *w, const hf_config *c, int type, bool tok_found, llv_error *err) {
     bool ml = c->arch == LLV_ARCH_MLLAMA;
-    const char *a = ml ? "mllama" : "llama";
+    const char *a = llv_arch_name(c->arch);
     char k[128];
     llv_status s;
 #define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
@@ -757,30 +759,6 @@ static llv_status write_kvs(llv_gguf_writer *w, const hf_config *c, int type, bo
 /* Streaming                                                                 */
 /* ------------------------------------------------------------------------- */
 
-static void src_row_to_f32(const llv_st_tensor *t, const void *row, int64_t n, float *out) {
-    if (t->dtype == LLV_ST_F32) {
-        memcpy(out, row, (size_t)n * 4);
-    } else if (t->dtype == LLV_ST_F16) {
-        const uint16_t *h = row;
-        for (int64_t i = 0; i < n; i++) out[i] = llv_f16_to_f32(h[i]);
-    } else {
-        const uint16_t *h = row;
-        for (int64_t i = 0; i < n; i++) out[i] = llv_bf16_to_f32(h[i]);
-    }
-}
-
-static void f32_to_dst(const float *in, int64_t n, int type, void *dst) {
-    if (type == LLV_TYPE_F32) {
-        memcpy(dst, in, (size_t)n * 4);
-    } else if (type == LLV_TYPE_F16) {
-        uint16_t *h = dst;
-        for (int64_t i = 0; i < n; i++) h[i] = llv_f32_to_f16(in[i]);
-    } else {
-        uint16_t *h = dst;
-        for (int64_t i = 0; i < n; i++) h[i] = llv_f32_to_bf16(in[i]);
-    }
-}
-
 static bool same_type(llv_st_dtype d, int t) {
     return (d == LLV_ST_F32 && t == LLV_TYPE_F32) || (d == LLV_ST_F16 && t == LLV_TYPE_F16) ||
            (d == LLV_ST_BF16 && t == LLV_TYPE_BF16);
@@ -797,7 +775,7 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
     const llv_st_tensor *t = it->src;
     if (it->x == X_GATE_ONE_MINUS_TANH || it->x == X_GATE_TANH) {
         float g;
-        src_row_to_f32(t, t->data, 1, &g);
+        llv_st_row_to_f32(t, t->data, 1, &g);
         float th = tanhf(g); /* float32, as torch computes it */
         float v = it->x == X_GATE_TANH ? th : 1.0f - th;
         return llv_gguf_writer_write(w, &v, 4, err);
@@ -820,10 +798,7 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
     llv_status s = LLV_OK;
     for (int64_t r = 0; r < rows; r++) {
         int64_t sr = r;
-        if (hd) { /* out row h*hd + 2i + j <- in row h*hd + j*hd/2 + i */
-            int64_t h = r / hd, q = r % hd, i = q / 2, j = q % 2;
-            sr = h * hd + j * (hd / 2) + i;
-        }
+        if (hd) sr = llv_convert_rope_src_row(r, hd);
         const uint8_t *src = (const uint8_t *)t->data + (size_t)sr * (size_t)ne0 * ssz;
         for (int64_t e0 = 0; e0 < ne0; e0 += PIECE_ELEMS) {
             int64_t m = LLV_MIN((int64_t)PIECE_ELEMS, ne0 - e0);
@@ -844,11 +819,11 @@ static llv_status stream_item(llv_gguf_writer *w, const plan_item *it, const flo
             } else if (quant) {
                 if (nf + m > (int64_t)PIECE_ELEMS) QFLUSH();
                 if (nf == 0) q0 = fill;
-                src_row_to_f32(t, src + (size_t)e0 * ssz, m, rowf + nf);
+                llv_st_row_to_f32(t, src + (size_t)e0 * ssz, m, rowf + nf);
                 nf += m;
             } else {
-                src_row_to_f32(t, src + (size_t)e0 * ssz, m, rowf);
-                f32_to_dst(rowf, m, it->type, chunk + fill);
+                llv_st_row_to_f32(t, src + (size_t)e0 * ssz, m, rowf);
+                llv_kernels_ref()->from_f32[it->type](rowf, chunk + fill, m);
             }
             fill += nb;
         }
@@ -904,7 +879,7 @@ llv_status llv_convert(const char *hf_dir, const char *out_path, const llv_conve
 
     if ((s = parse_config(hf_dir, &c, p.log, p.log_user, err))) goto fail;
     llv_log(p.log, p.log_user, LLV_LOG_INFO, "%s: %s, %lld layers, hidden %lld, vocab %lld",
-            hf_dir, c.arch == LLV_ARCH_MLLAMA ? "mllama" : "llama", (long long)c.n_layer, (long long)c.hidden,
+            hf_dir, llv_arch_name(c.arch), (long long)c.n_layer, (long long)c.hidden,
             (long long)c.vocab);
     if ((s = llv_st_open(hf_dir, &st, err))) {
         llv_err_prefix(err, "%s", hf_dir);
@@ -1002,7 +977,7 @@ fail:
 }
 
 /* ------------------------------------------------------------------------- */
-/* Base shapes for LoRA conversion (src/lora.c)                              */
+/* Base shapes for LoRA conversion (lora-convert.c)                          */
 /* ------------------------------------------------------------------------- */
 
 llv_status llv_convert_read_base(const char *hf_dir, llv_lora_base *out, llv_error *err) {

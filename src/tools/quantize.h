@@ -5,6 +5,7 @@
 #define LLV_QUANTIZE_H
 
 #include "common.h"
+#include "llv-tools.h"
 #include "threadpool.h"
 
 #include <stdbool.h>

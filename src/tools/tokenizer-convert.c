@@ -1,6 +1,8 @@
 /* tokenizer-convert.c - HF tokenizer.json (+ tokenizer_config.json,
  * generation_config.json, chat_template.*) to the tokenizer.ggml.* GGUF keys
  * llama.cpp writes for Llama 3 ("gpt2" model, "llama-bpe" pre-tokenizer). */
+#include "tokenizer-convert.h"
+
 #include "gguf.h"
 #include "mmap.h"
 #include "tokenizer.h"

@@ -21,6 +21,7 @@
  * from a small built-in English text, the Llama 3 special tokens in Llama's
  * order at the ids the config declares, and <|image|> = vocab_size. */
 #include "common.h"
+#include "llv-tools.h"
 #include "model.h"
 #include "utf8.h"
 
