@@ -9,7 +9,10 @@
  *
  * Each input line: {"text": "...", "chat": false, "max_tokens": 64}: chat =
  * true sends the text as one user turn of the model's chat format, false
- * tokenizes it as given (special tokens parsed, BOS as the model says). Each
+ * tokenizes it as given (special tokens parsed, BOS as the model says); or
+ * {"ids": [...], "images": ["a.png", ...]}: the image files are queued and
+ * the ids appended as given (each image token takes the next image), the
+ * Python package's tests compare with this (python/tests). Each
  * output line: {"ids": [...], "logits": [n_vocab floats], "greedy": [...]} or
  * {"error": "..."}. With "follow": [ids] (another engine's answer) the
  * prompt is instead continued with those tokens one at a time (teacher
@@ -37,15 +40,35 @@ static void run(const llv_model *m, llv_session *s, const cJSON *req) {
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(req, "text");
     const cJSON *chat = cJSON_GetObjectItemCaseSensitive(req, "chat");
     const cJSON *max = cJSON_GetObjectItemCaseSensitive(req, "max_tokens");
+    const cJSON *in_ids = cJSON_GetObjectItemCaseSensitive(req, "ids");
+    const cJSON *images = cJSON_GetObjectItemCaseSensitive(req, "images");
     cJSON *o = cJSON_CreateObject();
-    if (!cJSON_IsString(text)) {
-        cJSON_AddStringToObject(o, "error", "text: expected a string");
+    if (!cJSON_IsString(text) && !cJSON_IsArray(in_ids)) {
+        cJSON_AddStringToObject(o, "error", "text: expected a string (or ids: an array)");
         emit(o);
         return;
     }
     llv_session_reset(s);
-    llv_status st = cJSON_IsTrue(chat) ? llv_session_add_text(s, text->valuestring, &err)
-                                       : llv_session_add_raw(s, text->valuestring, &err);
+    llv_status st = LLV_OK;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, images) {
+        if (st == LLV_OK && cJSON_IsString(it)) st = llv_session_add_image_file(s, it->valuestring, &err);
+    }
+    if (st == LLV_OK && cJSON_IsArray(in_ids)) {
+        int n_in = cJSON_GetArraySize(in_ids), k = 0;
+        int32_t *buf = malloc(sizeof *buf * (size_t)(n_in > 0 ? n_in : 1));
+        if (!buf) {
+            cJSON_AddStringToObject(o, "error", "out of memory");
+            emit(o);
+            return;
+        }
+        cJSON_ArrayForEach(it, in_ids) buf[k++] = (int32_t)it->valuedouble;
+        st = llv_session_add_tokens(s, buf, (size_t)n_in, &err);
+        free(buf);
+    } else if (st == LLV_OK) {
+        st = cJSON_IsTrue(chat) ? llv_session_add_text(s, text->valuestring, &err)
+                                : llv_session_add_raw(s, text->valuestring, &err);
+    }
     const float *logits = NULL;
     if (st == LLV_OK) st = llv_session_eval(s, &logits, &err);
     if (st != LLV_OK) {
@@ -67,7 +90,6 @@ static void run(const llv_model *m, llv_session *s, const cJSON *req) {
         llv_model_info mi;
         llv_model_get_info(m, &mi);
         cJSON *f = cJSON_AddArrayToObject(o, "forced");
-        const cJSON *it;
         cJSON_ArrayForEach(it, follow) {
             int32_t best = 0, want = (int32_t)it->valueint;
             for (int32_t i = 1; i < mi.n_vocab; i++)

@@ -11,19 +11,9 @@
 # Test and training dependencies only: nothing here is needed to run llv.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${LLV_CACHE_DIR:-${HOME:-/root}/.cache/llv}
-venv=$cache/venv-demo
 sh "$here/../install-deps.sh" python3 python3-venv python3-pip python3-torch python3-numpy python3-pil \
   python3-requests python3-yaml python3-psutil libopenblas0-pthread >&2
-stamp=$venv/.llv-requirements
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then
-  echo "llv demo: creating $venv" >&2
-  rm -rf "$venv"
-  mkdir -p "$cache"
-  # Debian's interpreter: its dist-packages hold python3-torch
-  /usr/bin/python3 -m venv --system-site-packages "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt" >&2
-  cp "$here/requirements.txt" "$stamp"
-fi
-"$venv/bin/python" -c "import torch, transformers, PIL, numpy" >&2
-echo "$venv/bin/python"
+# Debian's interpreter: its dist-packages hold python3-torch
+py=$(sh "$here/../venv.sh" demo "$here/requirements.txt" --system-site-packages)
+"$py" -c "import torch, transformers, PIL, numpy" >&2
+echo "$py"

@@ -12,32 +12,18 @@
 # Test and bench dependencies only: llv never needs any of this to run.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${LLV_CACHE_DIR:-${HOME:-/root}/.cache/llv}
-venv=$cache/venv-peer
 sh "$here/../install-deps.sh" python3 python3-venv python3-pip cmake g++ >&2
 
 gguf=$(sh "$here/fetch-model.sh") || exit 3
 
-stamp=$venv/.llv-requirements
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then
-  echo "llv peer: building llama-cpp-python into $venv (several minutes, once)" >&2
-  rm -rf "$venv"
-  mkdir -p "$cache"
-  /usr/bin/python3 -m venv "$venv"
-  # llama.cpp for this CPU (-march=native) without AMX: these VMs advertise AMX tiles
-  # that the guest cannot use (llama.cpp's AMX path segfaults), and llv does not use
-  # them either, so both engines run the same AVX-512 VNNI/BF16 arithmetic. No tools,
-  # tests or multimodal library.
-  if ! CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAVA_BUILD=OFF -DLLAMA_CURL=OFF" \
-      CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" CXXFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" \
-      CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
-      "$venv/bin/pip" install -q --disable-pip-version-check --no-binary llama-cpp-python -r "$here/requirements.txt" >&2; then
-    rm -rf "$venv"
-    echo "llv peer: cannot install llama-cpp-python (package index unreachable or build failed)" >&2
-    exit 3
-  fi
-  cp "$here/requirements.txt" "$stamp"
-fi
-"$venv/bin/python" -c "import llama_cpp" >&2
-echo "$venv/bin/python"
+# llama.cpp for this CPU (-march=native) without AMX: these VMs advertise AMX tiles
+# that the guest cannot use (llama.cpp's AMX path segfaults), and llv does not use
+# them either, so both engines run the same AVX-512 VNNI/BF16 arithmetic. No tools,
+# tests or multimodal library. Several minutes, once.
+py=$(CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAVA_BUILD=OFF -DLLAMA_CURL=OFF" \
+  CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" CXXFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" \
+  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
+  sh "$here/../venv.sh" peer "$here/requirements.txt" -- --no-binary llama-cpp-python) || exit 3
+"$py" -c "import llama_cpp" >&2
+echo "$py"
 echo "$gguf"
