@@ -341,6 +341,20 @@ LLV_API void       llv_session_free(llv_session *s);
  * does not run the encoder again. NULL is a no-op. */
 LLV_API void llv_session_reset(llv_session *s);
 
+/* A prefix cache: starts a new conversation as llv_session_reset does, but
+ * keeps the old conversation's KV cache, and the next prefill (eval or
+ * generate) reuses the rows the new conversation shares with the old one
+ * from its start -- the same token ids with the same images (by content) at
+ * the same places, and the same adapter -- computing only the rest. The
+ * results are bitwise those of a fresh prefill (rows do not depend on how
+ * they were batched). A chat client that resends the growing conversation
+ * pays only for the new turn. When nothing matches it is a plain reset.
+ * NULL is a no-op. */
+LLV_API void llv_session_reset_keep_prefix(llv_session *s);
+/* Rows the first prefill after llv_session_reset_keep_prefix took from the
+ * kept cache (0 after llv_session_reset, or before that prefill). */
+LLV_API int32_t llv_session_cached_tokens(const llv_session *s);
+
 /* Bytes held by the KV cache, and by all session buffers together. */
 LLV_API void llv_session_memory(const llv_session *s, uint64_t *kv_bytes, uint64_t *total_bytes);
 

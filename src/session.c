@@ -48,6 +48,8 @@ struct llv_session {
 
     int32_t  *tokens; /* [n_ctx] history */
     uint64_t *masks;  /* [n_ctx] image bitmask per row */
+    uint8_t  *row_nimg; /* [n_ctx] images of the conversation when the row's KV was computed: a row
+                           without an image still attends to all of them (HF), so its KV depends on them */
     int32_t   n_tokens;
     uint64_t  cur_mask; /* mask of the last row */
 
@@ -57,6 +59,16 @@ struct llv_session {
     int32_t  n_queue;
 
     int32_t encoder_runs;
+
+    /* prefix cache (llv_session_reset_keep_prefix): the KV rows of the old
+     * conversation stay; appends compare each new row with the old one it
+     * overwrites, and the next prefill keeps the rows that matched */
+    bool     prefix_open;    /* still matching: every new row so far equals the old one */
+    int32_t  prefix_old_n;   /* rows of the old conversation */
+    int32_t  prefix_match;   /* leading rows equal to the old conversation's */
+    uint64_t prefix_hash[LLV_MAX_IMAGES]; /* the old conversation's images, in order */
+    int32_t  prefix_n_imgs;
+    int32_t  n_cached;       /* rows the last prefill reused */
 
     /* accounting between generate calls */
     double  image_s;         /* decode + encode since the last generate */
@@ -152,8 +164,9 @@ static llv_status session_create(const llv_model *model, const llv_session_param
     if ((st = llv_text_state_create(m, p.n_ctx, 0, p.kv_type, &s->ts, err)) != LLV_OK) goto fail;
     s->tokens = malloc((size_t)p.n_ctx * sizeof *s->tokens);
     s->masks = malloc((size_t)p.n_ctx * sizeof *s->masks);
+    s->row_nimg = malloc((size_t)p.n_ctx);
     s->logits = malloc((size_t)LLV_MAX(m->hp.n_vocab, 1) * sizeof *s->logits);
-    if (!s->tokens || !s->masks || !s->logits) {
+    if (!s->tokens || !s->masks || !s->row_nimg || !s->logits) {
         st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "llv_session_create: out of memory for %d-token history",
                      p.n_ctx);
         goto fail;
@@ -189,6 +202,8 @@ static void clear_conversation(llv_session *s) {
     s->n_at_gen_end = 0;
     s->open_answer = false;
     s->closed_answer = false;
+    s->prefix_open = false;
+    s->prefix_old_n = s->prefix_match = s->prefix_n_imgs = 0;
 }
 
 void llv_session_free(llv_session *s) {
@@ -201,6 +216,7 @@ void llv_session_free(llv_session *s) {
     }
     free(s->tokens);
     free(s->masks);
+    free(s->row_nimg);
     free(s->logits);
     free(s);
 }
@@ -248,7 +264,28 @@ void llv_session_reset(llv_session *s) {
     if (!s) return;
     clear_conversation(s);
     llv_text_state_truncate(s->ts, 0);
+    s->n_cached = 0;
 }
+
+void llv_session_reset_keep_prefix(llv_session *s) {
+    if (!s) return;
+    int32_t old_n = LLV_MIN(s->n_tokens, llv_text_state_n_past(s->ts)); /* rows whose KV is there */
+    int32_t n_imgs = s->n_imgs;
+    uint64_t hash[LLV_MAX_IMAGES];
+    for (int32_t i = 0; i < n_imgs; i++) hash[i] = s->imgs[i].hash;
+    clear_conversation(s);
+    s->n_cached = 0;
+    if (old_n <= 0 || s->kv_lora != s->lora) {
+        llv_text_state_truncate(s->ts, 0);
+        return;
+    }
+    s->prefix_open = true;
+    s->prefix_old_n = old_n;
+    s->prefix_n_imgs = n_imgs;
+    memcpy(s->prefix_hash, hash, (size_t)n_imgs * sizeof hash[0]);
+}
+
+int32_t llv_session_cached_tokens(const llv_session *s) { return s ? s->n_cached : 0; }
 
 void llv_session_memory(const llv_session *s, uint64_t *kv_bytes, uint64_t *total_bytes) {
     uint64_t kv = 0, total = 0;
@@ -541,9 +578,16 @@ static llv_status append_tokens(llv_session *s, const int32_t *toks, size_t n, b
             memset(&s->queue[s->n_queue], 0, sizeof s->queue[0]);
             bool prev_img = s->n_tokens > 0 && s->tokens[s->n_tokens - 1] == s->image_token;
             s->cur_mask = (prev_img ? s->cur_mask : 0) | (1ull << k);
+            /* an image the old conversation did not have at this place ends the match */
+            if (k >= s->prefix_n_imgs || s->imgs[k].hash != s->prefix_hash[k]) s->prefix_open = false;
         }
-        s->tokens[s->n_tokens] = t;
-        s->masks[s->n_tokens] = s->cur_mask;
+        const int32_t r = s->n_tokens;
+        if (s->prefix_open) { /* the old row r is still there: compare before overwriting it */
+            if (r < s->prefix_old_n && s->tokens[r] == t && s->masks[r] == s->cur_mask) s->prefix_match = r + 1;
+            else s->prefix_open = false;
+        }
+        s->tokens[r] = t;
+        s->masks[r] = s->cur_mask;
         s->n_tokens++;
     }
     if (n > 0) s->logits_ready = false;
@@ -812,6 +856,7 @@ static llv_status forward_rows(llv_session *s, int32_t from, int32_t to, bool re
         b.logits = r0 + b.n == to ? s->logits : NULL;
         llv_status st = llv_engine_forward(s->eng, s->ts, &b, s->generating, err);
         if (st != LLV_OK) return st;
+        memset(s->row_nimg + r0, s->n_imgs, (size_t)b.n);
         s->logits_ready = r0 + b.n == to;
         if (report && s->p.progress &&
             !s->p.progress("prefill", (float)(r0 + b.n - from) / (float)(to - from), s->p.progress_user))
@@ -827,6 +872,22 @@ static llv_status prefill(llv_session *s, double *prefill_s, llv_error *err) {
     if (s->n_tokens == 0)
         return llv_err(err, LLV_ERR_STATE, "nothing to process: the conversation is empty (add text or tokens first)");
     llv_status st;
+    if (s->prefix_old_n > 0) { /* after llv_session_reset_keep_prefix: keep the rows that match */
+        int32_t keep = LLV_MIN(s->prefix_match, s->n_tokens - 1); /* the last row is computed for its logits */
+        if (s->lora != s->kv_lora || keep < 0) keep = 0;
+        /* rows without an image saw every image of their conversation: the same ones are needed */
+        bool same_imgs = s->n_imgs <= s->prefix_n_imgs;
+        for (int32_t i = 0; same_imgs && i < s->n_imgs; i++) same_imgs = s->imgs[i].hash == s->prefix_hash[i];
+        for (int32_t r = 0; r < keep; r++)
+            if (s->masks[r] == 0 && (s->row_nimg[r] != s->n_imgs || !same_imgs)) {
+                keep = r;
+                break;
+            }
+        llv_text_state_truncate(s->ts, keep);
+        s->n_cached = keep;
+        s->prefix_open = false;
+        s->prefix_old_n = s->prefix_match = s->prefix_n_imgs = 0;
+    }
     if (s->lora != s->kv_lora) { /* the cached rows belong to another adapter */
         llv_text_state_truncate(s->ts, 0);
         s->logits_ready = false;

@@ -1,8 +1,8 @@
 /* test-session.c - session internals: the image cache (hash, LRU, reference
  * counts), the per-row image bitmask (HF get_cross_attention_token_mask
  * semantics, incl. consecutive image tokens and generated rows), cancelling
- * inside prefill and the vision encoder, raw RGB input, and image parts
- * placed as the image token. */
+ * inside prefill and the vision encoder, raw RGB input, image parts
+ * placed as the image token, and the prefix cache (bitwise a fresh prefill). */
 #include "chat.h"
 #include "llv-tools.h"
 #include "golden/golden.h"
@@ -605,6 +605,144 @@ static void test_image_tokens(llv_model *m) {
     free(img);
 }
 
+/* ------------------------------------------------------------------------- */
+/* prefix cache (llv_session_reset_keep_prefix)                              */
+/* ------------------------------------------------------------------------- */
+
+/* A conversation: image `img` (NULL = none), then either the first turn,
+ * the model's answer to it when `answer`, and the second turn; or, with
+ * `replay`, those tokens as given (a client resending the conversation so
+ * far) and the second turn. */
+typedef struct conv {
+    const uint8_t *img;
+    size_t         ni;
+    const char    *first;
+    bool           answer;
+    const char    *second;
+    const int32_t *replay;
+    size_t         n_replay;
+} conv;
+
+static void build(llv_session *s, const conv *c) {
+    llv_error err;
+    if (c->img) CHECK_OK(llv_session_add_image(s, c->img, c->ni, &err), &err);
+    if (c->replay) {
+        CHECK_OK(llv_session_add_tokens_with_images(s, c->replay, c->n_replay, &err), &err);
+    } else {
+        CHECK_OK(llv_session_add_text(s, c->first, &err), &err);
+        if (c->answer) {
+            llv_sampling_params sp = llv_sampling_default_params();
+            sp.temperature = 0;
+            sp.max_tokens = 6;
+            CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, NULL, &err), &err);
+        }
+    }
+    if (c->second) CHECK_OK(llv_session_add_text(s, c->second, &err), &err);
+}
+
+/* Logits of the conversation's last row, and the answer, from `s`; and the
+ * same from a fresh session: they must be equal bitwise. Returns the rows s
+ * reused. */
+static int32_t check_like_fresh(llv_model *m, llv_session *s, const conv *c, const char *what) {
+    llv_error err;
+    llv_model_info info;
+    llv_model_get_info(m, &info);
+    llv_session *f = NULL;
+    CHECK_OK(llv_session_create(m, NULL, &f, &err), &err);
+    if (!f) return -1;
+    build(f, c);
+    size_t nf = 0, ns = 0;
+    const int32_t *tf = llv_session_tokens(f, &nf), *ts = llv_session_tokens(s, &ns);
+    CHECK_MSG(nf == ns && !memcmp(tf, ts, nf * sizeof *tf), "%s: the conversations differ", what);
+    const float *lf = NULL, *ls = NULL;
+    float *copy = malloc((size_t)info.n_vocab * sizeof *copy);
+    CHECK_OK(llv_session_eval(f, &lf, &err), &err);
+    if (lf && copy) memcpy(copy, lf, (size_t)info.n_vocab * sizeof *copy);
+    CHECK_OK(llv_session_eval(s, &ls, &err), &err);
+    CHECK_MSG(ls && copy && !memcmp(ls, copy, (size_t)info.n_vocab * sizeof *copy),
+              "%s: logits after the kept prefix differ from a fresh prefill's", what);
+    int32_t cached = llv_session_cached_tokens(s);
+    llv_sampling_params sp = llv_sampling_default_params();
+    sp.temperature = 0;
+    sp.max_tokens = 8;
+    llv_result a, b;
+    CHECK_OK(llv_session_generate(f, &sp, NULL, NULL, &a, &err), &err);
+    CHECK_OK(llv_session_generate(s, &sp, NULL, NULL, &b, &err), &err);
+    CHECK_MSG(a.text && b.text && !strcmp(a.text, b.text), "%s: answers differ", what);
+    llv_result_free(&a);
+    llv_result_free(&b);
+    free(copy);
+    llv_session_free(f);
+    return cached;
+}
+
+static void test_prefix_cache(llv_model *m) {
+    if (!llv_test_case("prefix")) return;
+    llv_model_info info;
+    llv_model_get_info(m, &info);
+    llv_error err;
+    llv_session *s = NULL;
+    CHECK_OK(llv_session_create(m, NULL, &s, &err), &err);
+    if (!s) return;
+    size_t ni = 0, nj = 0;
+    uint8_t *img = info.has_vision ? llv_test_ppm(40, 30, 1, &ni) : NULL;
+    uint8_t *other = info.has_vision ? llv_test_ppm(40, 30, 2, &nj) : NULL;
+    const char *q1 = "Describe the picture in detail.", *q2 = "And what colour is it?";
+
+    /* a chat client resending the conversation with one more turn: all of it is reused */
+    conv first = {img, ni, q1, true, NULL, NULL, 0};
+    build(s, &first);
+    size_t n_first = 0;
+    const int32_t *t = llv_session_tokens(s, &n_first);
+    int32_t *sent = malloc(n_first * sizeof *sent);
+    if (sent) memcpy(sent, t, n_first * sizeof *sent);
+    llv_session_reset_keep_prefix(s);
+    CHECK_EQ_I(llv_session_cached_tokens(s), 0);
+    conv next = {img, ni, NULL, false, q2, sent, n_first};
+    build(s, &next);
+    int32_t c = check_like_fresh(m, s, &next, "next turn");
+    /* the answer's end token had no KV row yet */
+    CHECK_MSG(c == (int32_t)n_first - 1, "next turn: reused %d rows of the first turn's %zu", c, n_first);
+    CHECK_EQ_I(llv_session_encoder_runs(s), info.has_vision ? 1 : 0); /* the cached image is not encoded again */
+
+    /* the same conversation built the same way: the rows up to the first answer's prefill */
+    llv_session_reset_keep_prefix(s);
+    conv both = {img, ni, q1, true, q2, NULL, 0};
+    build(s, &both);
+    c = check_like_fresh(m, s, &both, "same turns");
+    CHECK(c > 0);
+
+    if (info.has_vision) {
+        /* another image at the same place: rows before it saw the old image, so nothing is reused */
+        llv_session_reset_keep_prefix(s);
+        conv alt = {other, nj, q1, false, NULL, NULL, 0};
+        build(s, &alt);
+        c = check_like_fresh(m, s, &alt, "other image");
+        CHECK_EQ_I(c, 0);
+    }
+    /* without the image: the rows before the difference were computed with an image: nothing */
+    llv_session_reset_keep_prefix(s);
+    conv text = {NULL, 0, "Hello there", false, NULL, NULL, 0};
+    build(s, &text);
+    c = check_like_fresh(m, s, &text, "text only after an image");
+    CHECK_EQ_I(c, 0);
+    /* text after text: the template's shared start (BOS, the system block) */
+    llv_session_reset_keep_prefix(s);
+    conv text2 = {NULL, 0, "Hello you", false, NULL, NULL, 0};
+    build(s, &text2);
+    c = check_like_fresh(m, s, &text2, "another text");
+    CHECK_MSG(c > 5, "another text: reused %d rows", c);
+    /* a plain reset keeps nothing */
+    llv_session_reset(s);
+    build(s, &text2);
+    c = check_like_fresh(m, s, &text2, "after reset");
+    CHECK_EQ_I(c, 0);
+    free(sent);
+    free(img);
+    free(other);
+    llv_session_free(s);
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     printf("system: %s\n", llv_system_info());
@@ -640,6 +778,7 @@ int main(int argc, char **argv) {
         test_cancel(m);
         test_rgb(m);
         test_image_tokens(m);
+        test_prefix_cache(m);
         llv_model_free(m);
     }
     return llv_test_finish();
