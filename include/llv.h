@@ -586,6 +586,10 @@ typedef struct llv_engine_params {
                                     image holds about 210 MB with F16 KV), <= 1024         */
     int32_t gather_us;           /* how long a ready step waits for the other generating
                                     sessions, in microseconds (1000); 0..10,000,000      */
+    int32_t slice_ms;            /* no stalls (250; 0 = off; 0..60,000): while other sessions
+                                    generate, a prompt is processed in chunks cut so that a
+                                    pass takes about this long, and an image encode lets
+                                    their passes run between its encoder layers         */
 } llv_engine_params;
 
 LLV_API void llv_engine_params_init(llv_engine_params *p, size_t size);

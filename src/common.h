@@ -43,7 +43,7 @@ llv_status llv_params_copy(void *dst, size_t lib_size, size_t first_size, const 
  * when a field is appended, its constant becomes offsetof(T, that field). */
 #define LLV_FIRST_SIZE_llv_model_params    sizeof(llv_model_params)
 #define LLV_FIRST_SIZE_llv_session_params  sizeof(llv_session_params)
-#define LLV_FIRST_SIZE_llv_engine_params   sizeof(llv_engine_params)
+#define LLV_FIRST_SIZE_llv_engine_params   offsetof(llv_engine_params, slice_ms)
 #define LLV_FIRST_SIZE_llv_chat_params     sizeof(llv_chat_params)
 #define LLV_FIRST_SIZE_llv_sampling_params sizeof(llv_sampling_params)
 #define LLV_FIRST_SIZE_llv_convert_params  sizeof(llv_convert_params)

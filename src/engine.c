@@ -45,6 +45,14 @@ struct llv_engine {
     int             n_pending, n_pending_gen;
     int64_t         pending_rows;
     int             n_attached, n_generating, hold;
+    uint64_t        passes;       /* passes run, failed ones included                  */
+    /* no stalls (slice_ms): an image encode runs under vision_busy and, between
+     * encoder layers, lets one pass of the waiting requests run (yielding: no
+     * other compute user meanwhile); pass times (base + rows * row) size the
+     * prompt chunks of a session while others generate */
+    bool            vision_busy, yielding;
+    uint64_t        yield_passes; /* passes when the encode yielded                    */
+    double          pass_base_s, pass_row_s; /* estimates; 0 = not measured yet     */
     llv_image_cache cache;
     llv_engine_stats stats;
 };
@@ -56,6 +64,7 @@ void llv_engine_params_init(llv_engine_params *out, size_t size) {
     p.max_rows = 512;
     p.image_cache_entries = 4;
     p.gather_us = 1000;
+    p.slice_ms = 250;
     llv_params_out(out, size, &p, sizeof p);
 }
 
@@ -104,6 +113,9 @@ llv_status llv_engine_create(const llv_model *model, const llv_engine_params *pa
     if (p.gather_us < 0 || p.gather_us > 10000000)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "engine params: gather_us = %d out of range (0..10000000)",
                        p.gather_us);
+    if (p.slice_ms < 0 || p.slice_ms > 60000)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "engine params: slice_ms = %d out of range (0..60000)",
+                       p.slice_ms);
     if (p.max_rows == 0) p.max_rows = 512;
     st = llv_engine_new(model, &p, INT_MAX, out, err);
     if (st != LLV_OK) llv_err_prefix(err, "llv_engine_create");
@@ -211,7 +223,7 @@ void llv_engine_hold(llv_engine *e, int n) {
 
 void llv_engine_compute_begin(llv_engine *e) {
     pthread_mutex_lock(&e->mu);
-    while (e->busy) pthread_cond_wait(&e->cv, &e->mu);
+    while (e->busy || e->vision_busy) pthread_cond_wait(&e->cv, &e->mu);
     e->busy = true;
     pthread_mutex_unlock(&e->mu);
 }
@@ -221,6 +233,61 @@ void llv_engine_compute_end(llv_engine *e) {
     e->busy = false;
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
+}
+
+static struct timespec deadline_after_us(int32_t us);
+
+void llv_engine_vision_begin(llv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    while (e->busy || e->vision_busy) pthread_cond_wait(&e->cv, &e->mu);
+    e->busy = e->vision_busy = true;
+    pthread_mutex_unlock(&e->mu);
+}
+
+void llv_engine_vision_end(llv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    e->busy = e->vision_busy = false;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+void llv_engine_yield(llv_engine *e, bool self_generating) {
+    pthread_mutex_lock(&e->mu);
+    if (e->hold > 0) { /* a test's held pass waits for this session's request too: no pass can run now */
+        pthread_mutex_unlock(&e->mu);
+        return;
+    }
+    const int others = e->n_generating - (self_generating ? 1 : 0);
+    if (e->p.slice_ms > 0 && others > 0 && e->p.gather_us > 0) { /* as a leader gathers: let them submit */
+        struct timespec dl = deadline_after_us(e->p.gather_us);
+        while (e->n_pending_gen < others)
+            if (pthread_cond_timedwait(&e->cv, &e->mu, &dl) != 0) break;
+    }
+    if (e->p.slice_ms > 0 && e->n_pending > 0) {
+        e->yielding = true;
+        e->yield_passes = e->passes;
+        e->busy = false;
+        pthread_cond_broadcast(&e->cv);
+        /* one pass of what waits, then the encode goes on before any later pass */
+        while (e->busy || (e->passes == e->yield_passes && (e->n_pending > 0 || e->leading)))
+            pthread_cond_wait(&e->cv, &e->mu);
+        e->yielding = false;
+        e->busy = true;
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+int32_t llv_engine_chunk_rows(llv_engine *e, int32_t want, bool self_generating) {
+    pthread_mutex_lock(&e->mu);
+    int others = e->n_generating - (self_generating ? 1 : 0);
+    int32_t rows = want;
+    if (e->p.slice_ms > 0 && others > 0) {
+        const double budget = e->p.slice_ms / 1000.0 - e->pass_base_s;
+        double fit = e->pass_row_s > 0 ? budget / e->pass_row_s : 16; /* before any measurement: 16 rows */
+        rows = fit < 1 ? 1 : fit < want ? (int32_t)fit : want;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rows;
 }
 
 llv_vision_state *llv_engine_vision(llv_engine *e) { return e->vs; }
@@ -341,7 +408,8 @@ static void lead_pass(llv_engine *e) {
         while (e->n_pending_gen < e->n_generating && e->pending_rows < e->p.max_rows)
             if (pthread_cond_timedwait(&e->cv, &e->mu, &dl) != 0) break; /* ETIMEDOUT */
     }
-    while (e->busy) pthread_cond_wait(&e->cv, &e->mu);
+    /* after the one pass a yielding image encode allowed, the encode goes first */
+    while (e->busy || (e->yielding && e->passes != e->yield_passes)) pthread_cond_wait(&e->cv, &e->mu);
     e->busy = true;
     e->leading = false; /* the next leader may gather while this pass runs */
     int64_t rows = 0;
@@ -353,9 +421,19 @@ static void lead_pass(llv_engine *e) {
         e->sel_b[i] = *e->sel[i]->b;
     }
     llv_error perr = {0};
+    const double t0 = llv_time_s();
     llv_status s = llv_text_forward_multi(e->m, e->pool, e->sel_st, e->sel_b, n, e->work, &perr);
+    const double dt = llv_time_s() - t0;
 
     pthread_mutex_lock(&e->mu);
+    e->passes++;
+    if (s == LLV_OK) { /* pass time = base + rows * row: a decode-sized pass measures the base */
+        if (rows <= 2) e->pass_base_s = e->pass_base_s > 0 ? 0.8 * e->pass_base_s + 0.2 * dt : dt;
+        else {
+            double per = (dt - e->pass_base_s) / (double)rows;
+            if (per > 0) e->pass_row_s = e->pass_row_s > 0 ? 0.7 * e->pass_row_s + 0.3 * per : per;
+        }
+    }
     for (int i = 0; i < n; i++) {
         e->sel[i]->status = s;
         if (s != LLV_OK) e->sel[i]->err = perr;

@@ -41,10 +41,23 @@ llv_status llv_engine_forward(llv_engine *e, llv_text_state *st, const llv_text_
                               llv_error *err);
 
 /* The compute lock: one pass, vision encode or cross K/V computation on the
- * engine's pool at a time. Between begin and end the caller may use
+ * engine's pool at a time (it waits while an image encode runs). Between begin and end the caller may use
  * llv_engine_pool, llv_engine_vision and llv_engine_cross_states. */
 void llv_engine_compute_begin(llv_engine *e);
 void llv_engine_compute_end(llv_engine *e);
+/* An image encode: the compute lock plus the vision buffers, held for the
+ * whole encode; llv_engine_yield, called between encoder layers, lets one
+ * pass of the requests waiting meanwhile run (slice_ms > 0; the generating
+ * sessions get up to gather_us to submit their next step first), so
+ * sessions that decode are not stalled for the whole encode. Only the encoding
+ * thread may call yield, between vision_begin and vision_end. */
+void llv_engine_vision_begin(llv_engine *e);
+void llv_engine_vision_end(llv_engine *e);
+void llv_engine_yield(llv_engine *e, bool self_generating);
+/* Rows of the next prompt chunk of a session that wants `want`: want when no
+ * other session generates; else as many as fit a pass of slice_ms by the
+ * measured pass times (at least 1). */
+int32_t llv_engine_chunk_rows(llv_engine *e, int32_t want, bool self_generating);
 /* The engine's vision state (NULL without vision) and projector output
  * scratch of n floats (allocated on first use). Only under the compute lock. */
 llv_vision_state *llv_engine_vision(llv_engine *e);

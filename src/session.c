@@ -486,6 +486,15 @@ static llv_status adapt_slot(llv_session *s, img_slot *sl, llv_error *err) {
     return LLV_OK;
 }
 
+/* Between encoder layers: the user's progress (which may cancel), then the
+ * other sessions' waiting passes run (llv_engine_yield). */
+static bool encode_progress(const char *what, float fraction, void *user) {
+    llv_session *s = user;
+    if (s->p.progress && !s->p.progress(what, fraction, s->p.progress_user)) return false;
+    if (fraction < 1.0f) llv_engine_yield(s->eng, s->generating);
+    return true;
+}
+
 /* Encodes a placed image unless it already has K/V (also from the cache, which
  * catches the same image placed twice before the first encode, or encoded by
  * another session of the engine meanwhile). Under the compute lock. */
@@ -508,7 +517,7 @@ static llv_status encode_slot_locked(llv_session *s, img_slot *sl, llv_error *er
     if (st != LLV_OK) return st;
     llv_threadpool *pool = llv_engine_pool(s->eng);
     st = llv_vision_encode(s->m, llv_engine_vision(s->eng), pool, sl->tiles.pixels, sl->tiles.aspect_ratio_id,
-                           sl->tiles.n_tiles, cross_states, NULL, s->p.progress, s->p.progress_user, err);
+                           sl->tiles.n_tiles, cross_states, NULL, encode_progress, s, err);
     if (st != LLV_OK) return st;
     const llv_cross_kv_input in = {cross_states, n_tok, sl->tiles.n_tiles, hp->v_P};
     llv_cross_kv *kv = NULL;
@@ -526,9 +535,9 @@ static llv_status encode_slot_locked(llv_session *s, img_slot *sl, llv_error *er
 }
 
 static llv_status encode_slot(llv_session *s, img_slot *sl, llv_error *err) {
-    llv_engine_compute_begin(s->eng);
+    llv_engine_vision_begin(s->eng);
     llv_status st = encode_slot_locked(s, sl, err);
-    llv_engine_compute_end(s->eng);
+    llv_engine_vision_end(s->eng);
     return st;
 }
 
@@ -848,8 +857,10 @@ static llv_status forward_rows(llv_session *s, int32_t from, int32_t to, bool re
     b.n_images = s->n_imgs;
     b.lora = s->lora;
     s->logits_ready = false;
-    const int32_t chunk = LLV_MIN(s->p.n_batch, llv_engine_max_rows(s->eng));
-    for (int32_t r0 = from; r0 < to; r0 += chunk) {
+    const int32_t max_chunk = LLV_MIN(s->p.n_batch, llv_engine_max_rows(s->eng));
+    for (int32_t r0 = from, chunk; r0 < to; r0 += chunk) {
+        /* while other sessions decode, chunks stay short enough not to stall them */
+        chunk = llv_engine_chunk_rows(s->eng, max_chunk, s->generating);
         b.tokens = s->tokens + r0;
         b.n = LLV_MIN(chunk, to - r0);
         b.row_images = s->masks + r0;

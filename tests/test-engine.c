@@ -4,7 +4,8 @@
  * request on a session of its own. Also: llv_text_forward_multi against
  * llv_text_forward per state, the shared image cache (one encoder run for the
  * same image asked by two sessions), invalid requests failing alone, LoRA
- * adapters of different sessions, parameter checks. Model: llv-synth's tiny
+ * adapters of different sessions, an image encode that lets decoding
+ * sessions go on between its layers (no stalls), parameter checks. Model: llv-synth's tiny
  * preset (F32), made in a temporary directory. */
 #include "engine.h"
 #include "llv-tools.h"
@@ -13,6 +14,7 @@
 #include "text.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,6 +516,131 @@ static void test_text_multi(const llv_model *m, bool vision) {
     llv_threadpool_free(pool);
 }
 
+/* ------------------------------------------------------------------------- */
+/* No stalls: an image encode lets the decoding sessions' passes run         */
+/* ------------------------------------------------------------------------- */
+
+typedef struct stall_rec {
+    atomic_int tokens;     /* A's pieces so far */
+    atomic_bool b_started; /* B is about to encode */
+    llv_engine *e;
+    uint64_t   pass_first, pass_last; /* the engine's passes at B's first/last "image" progress */
+    int        images;     /* B's "image" progress calls */
+} stall_rec;
+
+static bool count_piece(const char *piece, size_t n, int32_t token, void *user) {
+    stall_rec *r = user;
+    atomic_fetch_add(&r->tokens, 1);
+    while (!atomic_load(&r->b_started)) usleep(100); /* A goes on decoding once B's encode begins */
+    return true;
+}
+
+static bool image_progress(const char *what, float f, void *user) {
+    stall_rec *r = user;
+    if (strcmp(what, "image") != 0) return true;
+    llv_engine_stats st;
+    llv_engine_get_stats(r->e, &st);
+    if (r->images++ == 0) r->pass_first = st.forwards;
+    r->pass_last = st.forwards;
+    return true;
+}
+
+typedef struct gen_job {
+    llv_session *s;
+    stall_rec   *rec;
+    uint64_t     seed;
+    llv_status   st;
+    char        *text;
+} gen_job;
+
+static llv_sampling_params long_answer(uint64_t seed) {
+    llv_sampling_params p = llv_sampling_default_params();
+    p.max_tokens = 120;
+    p.temperature = 3.0f;
+    p.seed = seed;
+    return p;
+}
+
+/* A seed with which the tiny random model answers A's prompt with all 120
+ * tokens (no early end token), so A is still decoding while B encodes. */
+static uint64_t long_seed(const llv_model *m, const char *prompt) {
+    for (uint64_t seed = 1; seed < 200; seed++) {
+        llv_session *s = NULL;
+        llv_error err = {0};
+        llv_session_params sp = llv_session_default_params();
+        sp.n_ctx = 256;
+        if (llv_session_create(m, &sp, &s, &err) != LLV_OK) return 0;
+        llv_sampling_params p = long_answer(seed);
+        llv_result r;
+        bool ok = llv_session_add_text(s, prompt, &err) == LLV_OK &&
+                  llv_session_generate(s, &p, NULL, NULL, &r, &err) == LLV_OK;
+        bool full = ok && r.stop_reason == LLV_STOP_LENGTH;
+        if (ok) llv_result_free(&r);
+        llv_session_free(s);
+        if (full) return seed;
+    }
+    return 0;
+}
+
+static void *gen_main(void *arg) {
+    gen_job *j = arg;
+    llv_sampling_params p = long_answer(j->seed);
+    llv_result res;
+    llv_error err = {0};
+    j->st = llv_session_generate(j->s, &p, count_piece, j->rec, &res, &err);
+    if (j->st == LLV_OK) {
+        j->text = res.text;
+        res.text = NULL;
+        llv_result_free(&res);
+    }
+    return NULL;
+}
+
+static void test_no_stalls(const llv_model *m) {
+    llv_engine *e = make_engine(m, 200000); /* generating sessions get up to 200 ms to submit: deterministic */
+    if (!e) return;
+    const char *prompt = "Tell me a long story about a fox.";
+    const uint64_t seed = long_seed(m, prompt);
+    CHECK_MSG(seed > 0, "no seed gives a long answer");
+    stall_rec rec = {.e = e};
+    llv_error err = {0};
+    llv_session_params sp = llv_session_default_params();
+    sp.n_ctx = 256;
+    sp.engine = e;
+    llv_session *a = NULL, *b = NULL;
+    CHECK_OK(llv_session_create(m, &sp, &a, &err), &err);
+    sp.progress = image_progress;
+    sp.progress_user = &rec;
+    CHECK_OK(llv_session_create(m, &sp, &b, &err), &err);
+    if (!a || !b) goto done;
+    CHECK_OK(llv_session_add_text(a, prompt, &err), &err);
+    gen_job j = {a, &rec, seed, LLV_OK, NULL};
+    pthread_t th;
+    pthread_create(&th, NULL, gen_main, &j);
+    while (atomic_load(&rec.tokens) < 1) usleep(1000); /* A is decoding (and waits in its callback) */
+    size_t n = 0;
+    uint8_t *img = llv_test_ppm(40, 30, 9, &n);
+    CHECK_OK(llv_session_add_image(b, img, n, &err), &err);
+    CHECK_OK(llv_session_add_text(b, "What is in this image?", &err), &err);
+    const float *lg = NULL;
+    atomic_store(&rec.b_started, true);
+    CHECK_OK(llv_session_eval(b, &lg, &err), &err);
+    pthread_join(th, NULL);
+    int during = (int)(rec.pass_last - rec.pass_first);
+    printf("no-stalls: %d encoder steps, %d of session A's decode passes ran during the encode\n", rec.images,
+           during);
+    /* every step but the last lets one pass run */
+    CHECK_MSG(rec.images >= 3 && during == rec.images - 1,
+              "%d passes of A ran during B's %d encoder steps: the encode stalled it", during, rec.images);
+    CHECK_OK(j.st, &err);
+    free(j.text);
+    free(img);
+done:
+    llv_session_free(a);
+    llv_session_free(b);
+    llv_engine_free(e);
+}
+
 static void test_params(const llv_model *m, const char *gguf) {
     llv_error err = {0};
     llv_engine *e = NULL;
@@ -521,6 +648,11 @@ static void test_params(const llv_model *m, const char *gguf) {
     CHECK_EQ_I(ep.max_rows, 512);
     CHECK_EQ_I(ep.image_cache_entries, 4);
     CHECK_EQ_I(ep.gather_us, 1000);
+    CHECK_EQ_I(ep.slice_ms, 250);
+    ep.slice_ms = 60001;
+    CHECK_STATUS(llv_engine_create(m, &ep, &e, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK(strstr(err.message, "slice_ms") != NULL);
+    ep = llv_engine_default_params();
     ep.gather_us = -1;
     CHECK_STATUS(llv_engine_create(m, &ep, &e, &err), LLV_ERR_INVALID_ARGUMENT, &err);
     CHECK(strstr(err.message, "gather_us") != NULL);
@@ -573,6 +705,7 @@ int main(int argc, char **argv) {
         if (llv_test_case("merged")) test_merged(m, vision);
         if (vision && llv_test_case("shared-cache")) test_shared_cache(m);
         if (llv_test_case("invalid")) test_invalid(m, vision);
+        if (vision && llv_test_case("no-stalls")) test_no_stalls(m);
         if (llv_test_case("params")) test_params(m, gguf);
         if (llv_test_case("lora")) test_lora(gguf, vision);
         llv_model_free(m);
