@@ -9,7 +9,9 @@
  *   peak_rss_bytes, decode_bw_efficiency, prefill_gemm_efficiency,
  *   vision_gemm_efficiency, tokenizer_mb_per_s (one thread),
  *   streams: aggregate decode tokens/s of S sessions generating at once on
- *   one llv_engine (their steps merged into shared passes over the weights).
+ *   one llv_engine (their steps merged into shared passes over the weights),
+ *   stalls (--stalls): the worst gap between a decoding stream's pieces while
+ *   another session encodes an image and reads a prompt, sliced and not.
  * Every figure is the median of --runs runs after a warm-up. Timings are
  * reported, never asserted. */
 #include <cblas.h>
@@ -329,6 +331,97 @@ static double measure_streams(llv_model *m, const llv_session_params *base, int 
     return bench_median(v, runs);
 }
 
+/* ---------------------------------------------------------------- stalls */
+
+typedef struct stall_job {
+    llv_session *s;
+    int          n_gen;
+    double       t[4096];  /* piece times */
+    int          n;
+    llv_status   st;
+    llv_error    err;
+} stall_job;
+
+static bool stall_piece(const char *piece, size_t n, int32_t token, void *user) {
+    stall_job *j = user;
+    if (j->n < 4096) j->t[j->n++] = bench_now_s();
+    return true;
+}
+
+static void *stall_main(void *arg) {
+    stall_job *j = arg;
+    llv_sampling_params p = llv_sampling_default_params();
+    p.max_tokens = j->n_gen;
+    p.temperature = 0;
+    llv_result r;
+    j->st = llv_session_generate(j->s, &p, stall_piece, j, &r, &j->err);
+    if (j->st == LLV_OK) llv_result_free(&r);
+    return NULL;
+}
+
+/* Worst gap between two answer pieces of a decoding session A while session
+ * B, on the same engine, encodes an image and processes an n_prompt-token
+ * prompt (the window from B's start to B's first logits); with
+ * slice_ms = 0 too (the stalls without slicing), and B's time to its first
+ * token in both. */
+static bool measure_stalls(llv_model *m, const llv_session_params *base, const char *image, const int32_t *prompt,
+                           int n_prompt, int32_t slice_ms, double *max_gap, double *b_ttft, int *pieces) {
+    llv_engine_params ep = llv_engine_default_params();
+    ep.n_threads = base->n_threads;
+    ep.slice_ms = slice_ms;
+    llv_engine *e = NULL;
+    llv_error err;
+    if (llv_engine_create(m, &ep, &e, &err) != LLV_OK) {
+        fprintf(stderr, "llv-bench: stalls: %s\n", err.message);
+        return false;
+    }
+    llv_session_params sp = *base;
+    sp.engine = e;
+    sp.n_ctx = n_prompt + 2048;
+    llv_session *a = NULL, *b = NULL;
+    static stall_job j;
+    memset(&j, 0, sizeof j);
+    bool ok = llv_session_create(m, &sp, &a, &err) == LLV_OK && llv_session_create(m, &sp, &b, &err) == LLV_OK &&
+              llv_session_add_tokens(a, prompt, 16, &err) == LLV_OK;
+    double t0 = 0, t1 = 0;
+    if (ok) {
+        j.s = a;
+        j.n_gen = 2000;
+        pthread_t th;
+        pthread_create(&th, NULL, stall_main, &j);
+        while (j.n < 4 && j.st == LLV_OK) usleep(1000); /* A is decoding */
+        const float *lg;
+        t0 = bench_now_s();
+        ok = (!image || (llv_session_add_image_file(b, image, &err) == LLV_OK &&
+                         llv_session_add_raw(b, "<|image|>", &err) == LLV_OK)) &&
+             llv_session_add_tokens(b, prompt, (size_t)n_prompt, &err) == LLV_OK &&
+             llv_session_eval(b, &lg, &err) == LLV_OK;
+        t1 = bench_now_s();
+        llv_session_free(b); /* frees B's rows; A goes on */
+        b = NULL;
+        pthread_join(th, NULL); /* A's 2000 tokens: the window is far inside them */
+        if (j.st != LLV_OK) ok = false, err = j.err;
+    }
+    double worst = 0;
+    int n_in = 0;
+    for (int i = 1; i < j.n; i++)
+        if (j.t[i] > t0 && j.t[i - 1] < t1) {
+            worst = fmax(worst, j.t[i] - j.t[i - 1]);
+            n_in++;
+        }
+    llv_session_free(a);
+    llv_session_free(b);
+    llv_engine_free(e);
+    if (!ok) {
+        fprintf(stderr, "llv-bench: stalls: %s\n", err.message);
+        return false;
+    }
+    *max_gap = worst;
+    *b_ttft = t1 - t0;
+    *pieces = n_in;
+    return true;
+}
+
 /* --streams "1,2,4" -> counts; "" or "0" -> none */
 typedef struct stream_sets {
     int v[MAX_STREAM_SETS], n;
@@ -366,6 +459,7 @@ int main(int argc, char **argv) {
     const char *model_path = NULL, *synth = NULL, *image = "models/demo.png";
     llv_type    type = LLV_TYPE_F16;
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), runs = 5, n_prompt = 512, n_gen = 32;
+    bool stalls = false;
     bool json = false, no_vision = false, no_ceil = false, kernels = false;
     const char *lora_arg = NULL;
     stream_sets ss = {{1, 2, 4}, 3};
@@ -391,6 +485,9 @@ int main(int argc, char **argv) {
         {0, "streams", "LIST", LLV_OPT_CALL, {.ctx = &ss}, .fn = parse_streams, .def = "1,2,4",
          .help = "concurrent sessions on one engine for the aggregate decode figures, comma-separated (0 or \"\" = "
                  "skip)"},
+        {0, "stalls", NULL, LLV_OPT_FLAG, {.flag = &stalls},
+         .help = "also measure the worst gap between a decoding session's pieces while another session of the "
+                 "engine encodes --image and reads a --prompt-token prompt, with and without slicing"},
         {0, "json", NULL, LLV_OPT_FLAG, {.flag = &json}, .help = "print one JSON object instead of a table"},
         {0, "kernels", NULL, LLV_OPT_FLAG, {.flag = &kernels},
          .help = "instead of a model: each type's matmul kernel on one large matrix against the read ceiling over "
@@ -547,6 +644,19 @@ int main(int argc, char **argv) {
         if (streams[k] == 1) stream_one = stream_tps[k];
     }
 
+    /* no stalls: one run each, with slicing (the default slice_ms) and without */
+    double gap = -1, gap_off = -1, b_ttft = 0, b_ttft_off = 0;
+    int gap_pieces = 0, gap_pieces_off = 0;
+    if (stalls) {
+        const char *img = !no_vision && info.has_vision && access(image, R_OK) == 0 ? image : NULL;
+        fprintf(stderr, "llv-bench: stalls (a decoding session while another reads %s%d tokens) ...\n",
+                img ? "an image and " : "", n_prompt);
+        if (!measure_stalls(m, &sp, img, prompt, n_prompt, llv_engine_default_params().slice_ms, &gap, &b_ttft,
+                            &gap_pieces) ||
+            !measure_stalls(m, &sp, img, prompt, n_prompt, 0, &gap_off, &b_ttft_off, &gap_pieces_off))
+            return 2;
+    }
+
     double vis[32], ttft[32], dimg[32];
     int    have_vision = 0;
     if (!no_vision && info.has_vision && access(image, R_OK) == 0) {
@@ -684,7 +794,12 @@ int main(int argc, char **argv) {
             printf("%s{\"n\": %d, \"tokens_per_s\": %.3f, \"per_stream_tokens_per_s\": %.3f, \"scaling\": %s}",
                    k ? ", " : "", streams[k], stream_tps[k], stream_tps[k] / streams[k], sc);
         }
-        printf("]}\n");
+        printf("]");
+        if (stalls)
+            printf(", \"stall_max_gap_s\": %.4f, \"stall_pieces\": %d, \"stall_other_ttft_s\": %.3f, "
+                   "\"stall_max_gap_unsliced_s\": %.4f, \"stall_other_ttft_unsliced_s\": %.3f",
+                   gap, gap_pieces, b_ttft, gap_off, b_ttft_off);
+        printf("}\n");
     } else {
         printf("| figure | value |\n|---|---|\n");
         printf("| model | %s (%s, isa %s, %d threads) |\n", model_path,
@@ -711,6 +826,10 @@ int main(int argc, char **argv) {
             printf("| streams %d: aggregate decode tokens/s | %.2f (%.2f per stream, scaling %s) |\n", streams[k],
                    stream_tps[k], stream_tps[k] / streams[k], sc);
         }
+        if (stalls)
+            printf("| stalls: worst gap between a stream's pieces while another request is read | %.3f s (%d pieces; "
+                   "the other's first token after %.2f s) / unsliced %.3f s (first token after %.2f s) |\n",
+                   gap, gap_pieces, b_ttft, gap_off, b_ttft_off);
     }
     free(prompt);
     llv_model_free(m);

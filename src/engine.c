@@ -52,6 +52,8 @@ struct llv_engine {
      * prompt chunks of a session while others generate */
     bool            vision_busy, yielding;
     uint64_t        yield_passes; /* passes when the encode yielded                    */
+    double          vision_run_s; /* when the encode last (re)started computing: the
+                                     encoding thread's alone, under vision_busy        */
     double          pass_base_s, pass_row_s; /* estimates; 0 = not measured yet     */
     llv_image_cache cache;
     llv_engine_stats stats;
@@ -242,6 +244,7 @@ void llv_engine_vision_begin(llv_engine *e) {
     while (e->busy || e->vision_busy) pthread_cond_wait(&e->cv, &e->mu);
     e->busy = e->vision_busy = true;
     pthread_mutex_unlock(&e->mu);
+    e->vision_run_s = llv_time_s();
 }
 
 void llv_engine_vision_end(llv_engine *e) {
@@ -252,6 +255,8 @@ void llv_engine_vision_end(llv_engine *e) {
 }
 
 void llv_engine_yield(llv_engine *e, bool self_generating) {
+    /* at most once per slice of encoding, so the encode is not slowed by a pass per piece */
+    if (e->p.slice_ms <= 0 || llv_time_s() - e->vision_run_s < e->p.slice_ms / 1000.0) return;
     pthread_mutex_lock(&e->mu);
     if (e->hold > 0) { /* a test's held pass waits for this session's request too: no pass can run now */
         pthread_mutex_unlock(&e->mu);
@@ -275,6 +280,7 @@ void llv_engine_yield(llv_engine *e, bool self_generating) {
         e->busy = true;
     }
     pthread_mutex_unlock(&e->mu);
+    e->vision_run_s = llv_time_s();
 }
 
 int32_t llv_engine_chunk_rows(llv_engine *e, int32_t want, bool self_generating) {

@@ -46,10 +46,11 @@ llv_status llv_engine_forward(llv_engine *e, llv_text_state *st, const llv_text_
 void llv_engine_compute_begin(llv_engine *e);
 void llv_engine_compute_end(llv_engine *e);
 /* An image encode: the compute lock plus the vision buffers, held for the
- * whole encode; llv_engine_yield, called between encoder layers, lets one
- * pass of the requests waiting meanwhile run (slice_ms > 0; the generating
- * sessions get up to gather_us to submit their next step first), so
- * sessions that decode are not stalled for the whole encode. Only the encoding
+ * whole encode; llv_engine_yield, called between pieces of the encode, lets
+ * one pass of the requests waiting meanwhile run once slice_ms of encoding
+ * went by since the encode began or last yielded (the generating sessions
+ * get up to gather_us to submit their next step first), so sessions that
+ * decode are not stalled for the whole encode. Only the encoding
  * thread may call yield, between vision_begin and vision_end. */
 void llv_engine_vision_begin(llv_engine *e);
 void llv_engine_vision_end(llv_engine *e);

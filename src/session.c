@@ -486,13 +486,11 @@ static llv_status adapt_slot(llv_session *s, img_slot *sl, llv_error *err) {
     return LLV_OK;
 }
 
-/* Between encoder layers: the user's progress (which may cancel), then the
- * other sessions' waiting passes run (llv_engine_yield). */
-static bool encode_progress(const char *what, float fraction, void *user) {
+/* Between pieces of an image encode: the other sessions' waiting passes may
+ * run (llv_engine_yield: at most one per slice_ms of encoding). */
+static void encode_yield(void *user) {
     llv_session *s = user;
-    if (s->p.progress && !s->p.progress(what, fraction, s->p.progress_user)) return false;
-    if (fraction < 1.0f) llv_engine_yield(s->eng, s->generating);
-    return true;
+    llv_engine_yield(s->eng, s->generating);
 }
 
 /* Encodes a placed image unless it already has K/V (also from the cache, which
@@ -516,8 +514,11 @@ static llv_status encode_slot_locked(llv_session *s, img_slot *sl, llv_error *er
     llv_status st = llv_engine_cross_states(s->eng, n, &cross_states, err);
     if (st != LLV_OK) return st;
     llv_threadpool *pool = llv_engine_pool(s->eng);
-    st = llv_vision_encode(s->m, llv_engine_vision(s->eng), pool, sl->tiles.pixels, sl->tiles.aspect_ratio_id,
-                           sl->tiles.n_tiles, cross_states, NULL, encode_progress, s, err);
+    llv_vision_state *vs = llv_engine_vision(s->eng);
+    llv_vision_set_yield(vs, encode_yield, s);
+    st = llv_vision_encode(s->m, vs, pool, sl->tiles.pixels, sl->tiles.aspect_ratio_id, sl->tiles.n_tiles,
+                           cross_states, NULL, s->p.progress, s->p.progress_user, err);
+    llv_vision_set_yield(vs, NULL, NULL);
     if (st != LLV_OK) return st;
     const llv_cross_kv_input in = {cross_states, n_tok, sl->tiles.n_tiles, hp->v_P};
     llv_cross_kv *kv = NULL;

@@ -35,7 +35,18 @@ struct llv_vision_state {
     float  *vecD;    /* [D] one embedding row                                 */
     unsigned char *pad; /* [N] 1 for padding tokens (rows >= P, padding tiles) */
     size_t  bytes;
+    void  (*yield)(void *user); /* called between pieces of work (llv_vision_set_yield) */
+    void   *yield_user;
 };
+
+void llv_vision_set_yield(llv_vision_state *vs, void (*fn)(void *user), void *user) {
+    vs->yield = fn;
+    vs->yield_user = user;
+}
+
+static void yield_point(const llv_vision_state *vs) {
+    if (vs->yield) vs->yield(vs->yield_user);
+}
 
 /* ------------------------------------------------------------------------- */
 /* validation                                                                */
@@ -402,6 +413,7 @@ static void attention(const llv_kernels *k, llv_threadpool *pool, llv_vision_sta
             for (int64_t n = 0; n < N; n++) /* [H, hd, N] */
                 for (int64_t c = 0; c < D; c++) vt[c * N + n] = vs->tmp[n * D + c];
         }
+        yield_point(vs);
     }
     /* tmp now receives the concatenated head outputs [N, H*hd] */
     const float scale = (float)sqrt((double)hd);
@@ -417,8 +429,10 @@ static void attention(const llv_kernels *k, llv_threadpool *pool, llv_vision_sta
             for (int64_t i = 0; i < nb; i++)
                 memcpy(vs->tmp + (q0 + i) * D + hh * hd, vs->oh + i * hd, (size_t)hd * sizeof(float));
         }
+        yield_point(vs);
     }
     llv_op_linear(k, pool, l->wo, NULL, vs->tmp, N, vs->x);
+    yield_point(vs);
 }
 
 static void residual_add(float *h, const float *x, float gate, int64_t n) {
@@ -441,6 +455,7 @@ static void encoder_layer(const llv_kernels *k, llv_threadpool *pool, llv_vision
         gelu_ctx gc = {k, vs->ff, F};
         llv_threadpool_parallel_for(pool, nb, 1, gelu_task, &gc);
         llv_op_linear(k, pool, l->fc2, l->fc2_b, vs->ff, nb, vs->tmp + r0 * D);
+        yield_point(vs);
     }
     if (gated)
         residual_add(vs->h, vs->tmp, l->gate_ffn, N * D);

@@ -542,6 +542,7 @@ static bool image_progress(const char *what, float f, void *user) {
     llv_engine_get_stats(r->e, &st);
     if (r->images++ == 0) r->pass_first = st.forwards;
     r->pass_last = st.forwards;
+    usleep(3000); /* an encoder layer as slow as a large model's, against slice_ms = 1 */
     return true;
 }
 
@@ -597,7 +598,13 @@ static void *gen_main(void *arg) {
 }
 
 static void test_no_stalls(const llv_model *m) {
-    llv_engine *e = make_engine(m, 200000); /* generating sessions get up to 200 ms to submit: deterministic */
+    llv_engine_params ep = llv_engine_default_params();
+    ep.n_threads = 2;
+    ep.gather_us = 200000; /* generating sessions get up to 200 ms to submit: deterministic */
+    ep.slice_ms = 1;
+    llv_engine *e = NULL;
+    llv_error err0 = {0};
+    CHECK_OK(llv_engine_create(m, &ep, &e, &err0), &err0);
     if (!e) return;
     const char *prompt = "Tell me a long story about a fox.";
     const uint64_t seed = long_seed(m, prompt);
@@ -629,8 +636,8 @@ static void test_no_stalls(const llv_model *m) {
     int during = (int)(rec.pass_last - rec.pass_first);
     printf("no-stalls: %d encoder steps, %d of session A's decode passes ran during the encode\n", rec.images,
            during);
-    /* every step but the last lets one pass run */
-    CHECK_MSG(rec.images >= 3 && during == rec.images - 1,
+    /* after each slow step, the next piece of the encode lets one pass run (the projector has none) */
+    CHECK_MSG(rec.images >= 3 && during >= rec.images - 2,
               "%d passes of A ran during B's %d encoder steps: the encode stalled it", during, rec.images);
     CHECK_OK(j.st, &err);
     free(j.text);
