@@ -273,7 +273,7 @@ static void test_format(void) {
     CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "usage"), "total_tokens")->valueint == 7);
     cJSON_Delete(o);
     free(s);
-    s = srv_fmt_openai_result("chatcmpl-1", 5, "m", "x", &tc, 1, "tool_calls", u);
+    s = srv_fmt_openai_result("chatcmpl-1", 5, "m", "x", &tc, 1, "tool_calls", u, NULL);
     o = cJSON_Parse(s);
     cJSON *msg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "choices"), 0), "message");
     cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(msg, "tool_calls"), 0);

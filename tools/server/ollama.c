@@ -281,16 +281,7 @@ static bool parse_generate(srv_request *r, const cJSON *root, const cJSON *promp
     const cJSON *sys = field(root, "system");
     if (sys && !cJSON_IsString(sys)) return srv_bad(err, API, "system", "invalid system: expected a string");
     r->kind = SRV_KIND_PROMPT;
-    if (r->raw) {
-        size_t tags = 0;
-        for (const char *s = r->prompt; (s = strstr(s, "<|image|>")); s += 9) tags++;
-        if (tags != r->n_images)
-            return srv_bad(err, API, "prompt",
-                           "raw prompt has %zu <|image|> tag(s) but %zu image(s) were given; with raw, each image goes "
-                           "where <|image|> appears",
-                           tags, r->n_images);
-        return true;
-    }
+    if (r->raw) return srv_request_check_raw_images(r, "prompt", err);
     /* [system,] user(images..., prompt) */
     r->msgs = calloc(2, sizeof *r->msgs);
     r->parts = calloc(r->n_images + 1, sizeof *r->parts);
