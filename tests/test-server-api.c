@@ -395,11 +395,11 @@ static void test_ollama(void) {
     /* answers: tool call arguments as an object, NDJSON lines, done_reason */
     llv_tool_call tc = {.name = "get_weather", .arguments = "{\"city\":\"Paris\"}"};
     srv_ollama_timing t = {1000, 1, 2, 3, 4, 5};
-    char *o = srv_ollama_final(true, "m", "", &tc, 1, "stop", &t);
+    char *o = srv_ollama_final(true, "m", "", &tc, 1, "stop", &t, NULL);
     CHECK(o && strstr(o, "\"arguments\":{\"city\":\"Paris\"}") && strstr(o, "\"eval_count\":5") &&
           o[strlen(o) - 1] == '\n' && strstr(o, "\"done\":true"));
     free(o);
-    o = srv_ollama_piece(false, "m", "ab", 1);
+    o = srv_ollama_piece(false, "m", "ab", 1, NULL);
     CHECK(o && strstr(o, "\"response\":\"a\"") && strstr(o, "\"done\":false") && strstr(o, "Z\""));
     free(o);
     CHECK(!strcmp(srv_ollama_done_reason(LLV_STOP_CONTEXT), "length") &&

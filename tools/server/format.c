@@ -122,7 +122,7 @@ static bool utf8_valid(const unsigned char *p, size_t n) {
     return true;
 }
 
-static void add_token_logprob(cJSON *o, const llv_model *m, const llv_token_logprob *t) {
+static void add_token_logprob(cJSON *o, const llv_model *m, const llv_token_logprob *t, bool omit_empty) {
     size_t nb = 0;
     const unsigned char *b = (const unsigned char *)llv_token_bytes(m, t->token, &nb);
     if (!b) nb = 0;
@@ -138,20 +138,22 @@ static void add_token_logprob(cJSON *o, const llv_model *m, const llv_token_logp
         }
     }
     cJSON_AddNumberToObject(o, "logprob", isfinite(t->logprob) ? (double)t->logprob : -9999.0);
-    cJSON *bytes = cJSON_AddArrayToObject(o, "bytes");
-    for (size_t i = 0; i < nb; i++) cJSON_AddItemToArray(bytes, cJSON_CreateNumber(b[i]));
+    if (nb || !omit_empty) {
+        cJSON *bytes = cJSON_AddArrayToObject(o, "bytes");
+        for (size_t i = 0; i < nb; i++) cJSON_AddItemToArray(bytes, cJSON_CreateNumber(b[i]));
+    }
 }
 
-cJSON *srv_json_logprobs(const srv_logprobs *lp) {
+cJSON *srv_json_logprobs(const srv_logprobs *lp, bool omit_empty) {
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; lp && i < lp->n; i++) {
         const llv_logprob_entry *e = &lp->v[i].e;
         cJSON *o = cJSON_CreateObject();
-        add_token_logprob(o, lp->model, &e->chosen);
-        cJSON *top = cJSON_AddArrayToObject(o, "top_logprobs");
+        add_token_logprob(o, lp->model, &e->chosen, omit_empty);
+        cJSON *top = e->n_top || !omit_empty ? cJSON_AddArrayToObject(o, "top_logprobs") : NULL;
         for (int32_t j = 0; j < e->n_top; j++) {
             cJSON *t = cJSON_CreateObject();
-            add_token_logprob(t, lp->model, &e->top[j]);
+            add_token_logprob(t, lp->model, &e->top[j], omit_empty);
             cJSON_AddItemToArray(top, t);
         }
         cJSON_AddItemToArray(arr, o);
@@ -165,7 +167,7 @@ static void add_openai_logprobs(cJSON *choice, const srv_logprobs *lp) {
         return;
     }
     cJSON *o = cJSON_AddObjectToObject(choice, "logprobs");
-    cJSON_AddItemToObject(o, "content", srv_json_logprobs(lp));
+    cJSON_AddItemToObject(o, "content", srv_json_logprobs(lp, false));
     cJSON_AddNullToObject(o, "refusal");
 }
 

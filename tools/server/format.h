@@ -34,7 +34,8 @@ typedef struct srv_logprobs {
  * their own (a piece of a character) or hold a NUL is named by its bytes,
  * "bytes:\xe2\x80", as OpenAI does; "bytes" is always the exact bytes. A
  * logprob of -inf (a token ruled out) is -9999, OpenAI's "very unlikely". */
-cJSON *srv_json_logprobs(const srv_logprobs *lp);
+cJSON *srv_json_logprobs(const srv_logprobs *lp, bool omit_empty);
+/* omit_empty (Ollama's): no "top_logprobs" / "bytes" when empty */
 
 /* finish_reason for a stop reason ("stop", "length", "tool_calls"). */
 const char *srv_finish_reason(llv_stop_reason r, size_t n_tool_calls);
