@@ -453,8 +453,8 @@ typedef struct llv_sampling_params {
     int32_t  timeout_ms;          /* 0 = none; exceeding it stops with LLV_STOP_TIMEOUT */
     bool     logprobs;            /* false; true: record the log-probabilities of
                                      every generated token (llv_session_logprobs) */
-    int32_t  top_logprobs;        /* 0; with logprobs, also the this many most
-                                     likely tokens of each step (0..20)           */
+    int32_t  top_logprobs;        /* 0; with logprobs, also record this many of the
+                                     most likely tokens of each step (0..20)      */
 } llv_sampling_params;
 
 LLV_API void llv_sampling_params_init(llv_sampling_params *p, size_t size);
@@ -541,7 +541,8 @@ typedef struct llv_token_logprob {
 
 typedef struct llv_logprob_entry {
     llv_token_logprob chosen;   /* the generated token                            */
-    int32_t           n_top;    /* top_logprobs (fewer only with a smaller vocab) */
+    int32_t           n_top;    /* top_logprobs (fewer only with a smaller vocab
+                                   or NaN logits)                                 */
     llv_token_logprob top[LLV_SAMPLING_TOP_LOGPROBS_MAX];
 } llv_logprob_entry;
 
