@@ -450,6 +450,7 @@ LLV_API llv_status llv_session_add_text(llv_session *s, const char *text, llv_er
 #define LLV_SAMPLING_MIN_P_MAX       1.0f
 #define LLV_SAMPLING_SEED_MAX        9999999999ull
 #define LLV_SAMPLING_PENALTY_MAX     2.0f         /* repetition, frequency, presence */
+#define LLV_SAMPLING_TOP_LOGPROBS_MAX 20          /* top_logprobs: 0..this (OpenAI's) */
 
 typedef struct llv_sampling_params {
     size_t   size;                /* sizeof (llv_sampling_default_params sets it)  */
@@ -464,6 +465,10 @@ typedef struct llv_sampling_params {
     float    presence_penalty;    /* 0 = off (0..2), OpenAI semantics              */
     const char *lora;             /* adapter name, NULL = none                     */
     int32_t  timeout_ms;          /* 0 = none; exceeding it stops with LLV_STOP_TIMEOUT */
+    bool     logprobs;            /* false; true: record the log-probabilities of
+                                     every generated token (llv_session_logprobs) */
+    int32_t  top_logprobs;        /* 0; with logprobs, also record this many of the
+                                     most likely tokens of each step (0..20)      */
 } llv_sampling_params;
 
 LLV_API void llv_sampling_params_init(llv_sampling_params *p, size_t size);
@@ -531,6 +536,39 @@ typedef bool (*llv_piece_fn)(const char *piece, size_t n_bytes, int32_t token, v
 LLV_API llv_status llv_session_generate(llv_session *s, const llv_sampling_params *params, llv_piece_fn on_piece,
                                         void *user, llv_result *result, llv_error *err);
 LLV_API void       llv_result_free(llv_result *r);
+
+/* Log-probabilities (llv_sampling_params.logprobs). Each generated token gets
+ * an entry: the log-probability of the chosen token and of the top_logprobs
+ * most likely tokens of that step. The distribution is the model's own:
+ * log-softmax of the raw logits, before any penalty, temperature or top-k/p,
+ * min-p cut (OpenAI's "log probability of this token", vLLM's default),
+ * computed in double and stored as float. So the chosen token may have a
+ * lower log-probability than top[n_top - 1] when it was sampled, and at
+ * temperature 0 without penalties it is top[0]. top is ordered by logprob
+ * descending, ties by token id ascending. Computing them costs a pass over
+ * the logits per token (nothing when logprobs is false) and never changes
+ * which tokens are sampled. */
+typedef struct llv_token_logprob {
+    int32_t token;
+    float   logprob; /* <= 0; -INFINITY for a token the model rules out */
+} llv_token_logprob;
+
+typedef struct llv_logprob_entry {
+    llv_token_logprob chosen;   /* the generated token                            */
+    int32_t           n_top;    /* top_logprobs (fewer only with a smaller vocab
+                                   or NaN logits)                                 */
+    llv_token_logprob top[LLV_SAMPLING_TOP_LOGPROBS_MAX];
+} llv_logprob_entry;
+
+/* The entries of the tokens generated so far by the running llv_session_generate
+ * (called from its piece callback: the entry of the token that callback reports
+ * is there, with those of earlier tokens that gave no piece of their own) or by
+ * the last one: one entry per generated token in order, the end token
+ * included (*n = result->completion_tokens). NULL and *n = 0 when that
+ * generate did not set logprobs, or for a NULL session. Owned by the session;
+ * valid until the next llv_session_generate, llv_session_reset or
+ * llv_session_free. */
+LLV_API const llv_logprob_entry *llv_session_logprobs(const llv_session *s, size_t *n);
 
 /* Low-level: runs prefill over pending input and returns the logits of the last
  * position (n_vocab floats, valid until the next call on the session). Queued

@@ -45,7 +45,7 @@ llv_status llv_params_copy(void *dst, size_t lib_size, size_t first_size, const 
 #define LLV_FIRST_SIZE_llv_session_params  sizeof(llv_session_params)
 #define LLV_FIRST_SIZE_llv_engine_params   offsetof(llv_engine_params, slice_ms)
 #define LLV_FIRST_SIZE_llv_chat_params     sizeof(llv_chat_params)
-#define LLV_FIRST_SIZE_llv_sampling_params sizeof(llv_sampling_params)
+#define LLV_FIRST_SIZE_llv_sampling_params offsetof(llv_sampling_params, logprobs)
 #define LLV_FIRST_SIZE_llv_convert_params  sizeof(llv_convert_params)
 #define LLV_FIRST_SIZE_llv_synth_params    sizeof(llv_synth_params)
 /* At the top of a public function taking `const T *p` (NULL = defaults):

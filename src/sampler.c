@@ -41,6 +41,8 @@ void llv_sampling_params_init(llv_sampling_params *out, size_t size) {
     p.presence_penalty = 0.0f;
     p.lora = NULL;
     p.timeout_ms = 0;
+    p.logprobs = false;
+    p.top_logprobs = 0;
     llv_params_out(out, size, &p, sizeof p);
 }
 
@@ -78,6 +80,10 @@ llv_status llv_sampling_params_validate(const llv_sampling_params *p, llv_error 
     if (p->timeout_ms < 0)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "sampling parameter timeout_ms = %d is negative",
                        (int)p->timeout_ms);
+    if (p->top_logprobs < 0 || p->top_logprobs > LLV_SAMPLING_TOP_LOGPROBS_MAX)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
+                       "sampling parameter top_logprobs = %d is out of range (expected 0..%d)", (int)p->top_logprobs,
+                       LLV_SAMPLING_TOP_LOGPROBS_MAX);
     return LLV_OK;
 }
 
@@ -383,4 +389,53 @@ int32_t llv_sampler_sample(llv_sampler *s, float *logits, const int32_t *prompt,
         if (cum > target) return i;
     }
     return last; /* rounding left target at the very end */
+}
+
+/* ------------------------------------------------------------------------- */
+/* Log-probabilities                                                         */
+/* ------------------------------------------------------------------------- */
+
+/* a before b in the top list: higher logit, then lower id */
+static bool lp_before(float va, int32_t ia, float vb, int32_t ib) { return va > vb || (va == vb && ia < ib); }
+
+void llv_logprobs_fill(const float *logits, int32_t n, int32_t chosen, int32_t k, llv_logprob_entry *e) {
+    if (k > LLV_SAMPLING_TOP_LOGPROBS_MAX) k = LLV_SAMPLING_TOP_LOGPROBS_MAX;
+    if (k > n) k = n;
+    if (k < 0) k = 0;
+    /* log-softmax in double: x - max - log(sum exp(x - max)); NaN entries are
+     * left out of the sum and of the top list */
+    double mx = -INFINITY;
+    for (int32_t i = 0; i < n; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0.0;
+    if (mx > -INFINITY)
+        for (int32_t i = 0; i < n; i++)
+            if (logits[i] > -INFINITY) sum += exp((double)logits[i] - mx);
+    const double lse = mx > -INFINITY ? mx + log(sum) : INFINITY; /* all -inf: every logprob -inf */
+    /* the k best by a bounded insertion (log-softmax keeps the order of the
+     * logits): one pass, no sort of the vocabulary */
+    llv_token_logprob top[LLV_SAMPLING_TOP_LOGPROBS_MAX];
+    float tv[LLV_SAMPLING_TOP_LOGPROBS_MAX];
+    int32_t m = 0;
+    for (int32_t i = 0; i < n && k > 0; i++) {
+        float v = logits[i];
+        if (v != v) continue;
+        if (m == k && !lp_before(v, i, tv[k - 1], top[k - 1].token)) continue;
+        int32_t j = m < k ? m++ : k - 1;
+        while (j > 0 && lp_before(v, i, tv[j - 1], top[j - 1].token)) {
+            tv[j] = tv[j - 1];
+            top[j] = top[j - 1];
+            j--;
+        }
+        tv[j] = v;
+        top[j].token = i;
+    }
+    memset(e, 0, sizeof *e);
+    for (int32_t j = 0; j < m; j++) {
+        e->top[j].token = top[j].token;
+        e->top[j].logprob = (float)((double)tv[j] - lse);
+    }
+    e->n_top = m;
+    e->chosen.token = chosen;
+    e->chosen.logprob = chosen >= 0 && chosen < n ? (float)((double)logits[chosen] - lse) : -INFINITY;
 }

@@ -46,6 +46,11 @@ llv_status llv_sampler_process(const llv_sampling_params *p, float *logits, int3
  * computed in double. All -inf (or n == 0): all zeros. */
 void llv_softmax_kept(const float *logits, int32_t n, float *probs);
 
+/* Fills *e for the token `chosen` sampled from raw logits[n] (llv.h,
+ * llv_logprob_entry): log-softmax in double with the max subtracted, the
+ * min(k, n, LLV_SAMPLING_TOP_LOGPROBS_MAX) best by logprob, ties by lower id
+ * (NaN logits excluded). */
+void llv_logprobs_fill(const float *logits, int32_t n, int32_t chosen, int32_t k, llv_logprob_entry *e);
 /* First index of the largest value (NaN ignored; 0 if none). */
 int32_t llv_argmax_f32(const float *logits, int32_t n);
 

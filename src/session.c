@@ -46,6 +46,12 @@ struct llv_session {
     const llv_lora    *lora;         /* adapter selected for the next prefill (NULL: none) */
     const llv_lora    *kv_lora;      /* adapter the cached KV rows were computed with      */
 
+    /* log-probabilities of the last generate (llv_session_logprobs) */
+    bool               lp_on;        /* that generate asked for them                  */
+    llv_logprob_entry *lp;           /* [cap_lp], n_lp used                           */
+    size_t             n_lp, cap_lp;
+    float             *lp_raw;       /* [n_vocab] the raw logits the sampler mutates  */
+
     int32_t  *tokens; /* [n_ctx] history */
     uint64_t *masks;  /* [n_ctx] image bitmask per row */
     uint8_t  *row_nimg; /* [n_ctx] images of the conversation when the row's KV was computed: a row
@@ -204,6 +210,8 @@ static void clear_conversation(llv_session *s) {
     s->closed_answer = false;
     s->prefix_open = false;
     s->prefix_old_n = s->prefix_match = s->prefix_n_imgs = 0;
+    s->lp_on = false;
+    s->n_lp = 0;
 }
 
 void llv_session_free(llv_session *s) {
@@ -218,6 +226,8 @@ void llv_session_free(llv_session *s) {
     free(s->masks);
     free(s->row_nimg);
     free(s->logits);
+    free(s->lp);
+    free(s->lp_raw);
     free(s);
 }
 
@@ -294,6 +304,7 @@ void llv_session_memory(const llv_session *s, uint64_t *kv_bytes, uint64_t *tota
         total = llv_text_state_bytes(s->ts);
         total += (uint64_t)s->n_ctx * (sizeof(int32_t) + sizeof(uint64_t));
         total += (uint64_t)s->m->hp.n_vocab * sizeof(float);
+        total += (uint64_t)s->cap_lp * sizeof *s->lp + (s->lp_raw ? (uint64_t)s->m->hp.n_vocab * sizeof(float) : 0);
         /* its own engine's buffers (scratch, vision, cache); a shared engine's are not the session's */
         if (s->own_eng) total += llv_engine_bytes(s->eng);
         /* conversation images not held by the cache */
@@ -978,6 +989,25 @@ static bool text_append(text_buf *b, const char *s, size_t n) {
     return true;
 }
 
+const llv_logprob_entry *llv_session_logprobs(const llv_session *s, size_t *n) {
+    if (n) *n = s && s->lp_on ? s->n_lp : 0;
+    return s && s->lp_on ? s->lp : NULL;
+}
+
+/* One more entry (grown by doubling, up to max_tokens); NULL when out of memory. */
+static llv_logprob_entry *lp_next(llv_session *s, int32_t max_tokens) {
+    if (s->n_lp == s->cap_lp) {
+        size_t cap = s->cap_lp ? s->cap_lp * 2 : 64;
+        if (cap > (size_t)max_tokens) cap = (size_t)max_tokens;
+        if (cap <= s->n_lp) cap = s->n_lp + 1;
+        llv_logprob_entry *q = realloc(s->lp, cap * sizeof *q);
+        if (!q) return NULL;
+        s->lp = q;
+        s->cap_lp = cap;
+    }
+    return &s->lp[s->n_lp++];
+}
+
 void llv_result_free(llv_result *r) {
     if (!r) return;
     free(r->text);
@@ -1005,6 +1035,13 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
                        fn, s->n_queue);
     llv_sampler *smp = NULL;
     if ((st = llv_sampler_create(&sp, m->hp.n_vocab, &smp, err)) != LLV_OK) return st;
+    s->lp_on = sp.logprobs;
+    s->n_lp = 0;
+    if (sp.logprobs && !s->lp_raw && !(s->lp_raw = malloc((size_t)m->hp.n_vocab * sizeof *s->lp_raw))) {
+        llv_sampler_free(smp);
+        s->lp_on = false;
+        return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory for the logprobs", fn);
+    }
 
     double t_start = llv_time_s();
     llv_timings tm;
@@ -1027,7 +1064,7 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
     int32_t text_tok = -1; /* the last token whose bytes went to the detokenizer */
     const int32_t gen_start = s->n_tokens;
     llv_stop_reason stop = LLV_STOP_NONE;
-    bool oom = false;
+    bool oom = false, lp_oom = false;
     double t_dec = llv_time_s();
     int32_t completion = 0;
     for (;;) {
@@ -1039,9 +1076,19 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
             stop = LLV_STOP_CONTEXT;
             break;
         }
+        /* the sampler processes the logits in place: logprobs need them raw */
+        if (sp.logprobs) memcpy(s->lp_raw, s->logits, (size_t)m->hp.n_vocab * sizeof *s->lp_raw);
         int32_t tok = llv_sampler_sample(smp, s->logits, s->tokens, (size_t)gen_start, s->tokens + gen_start,
                                          (size_t)(s->n_tokens - gen_start));
         s->logits_ready = false;
+        if (sp.logprobs) {
+            llv_logprob_entry *lp = lp_next(s, sp.max_tokens);
+            if (!lp) {
+                lp_oom = oom = true;
+                break;
+            }
+            llv_logprobs_fill(s->lp_raw, m->hp.n_vocab, tok, sp.top_logprobs, lp);
+        }
         s->tokens[s->n_tokens] = tok;
         s->masks[s->n_tokens] = s->cur_mask; /* generated rows copy the last row's mask */
         s->n_tokens++;
@@ -1106,7 +1153,9 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
     s->n_at_gen_end = s->n_tokens;
     s->image_s = 0;
     s->n_encoded = 0;
-    if (oom && st == LLV_OK) st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory for the answer text", fn);
+    if (oom && st == LLV_OK)
+        st = llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory for the answer %s", fn,
+                     lp_oom ? "logprobs" : "text");
     if (st != LLV_OK) {
         free(out.p);
         return st;

@@ -832,6 +832,28 @@ static void test_embedder(void) {
         CHECK(old.p.size == cut && old.p.n_batch == 512 && old.b[cut] == 0xab);
         /* smaller than the first layout: refused */
         CHECK_FAILS(llv_session_create(m, &old.p, &s, &e), LLV_ERR_INVALID_ARGUMENT, "first layout", &e);
+        /* llv_sampling_params as before logprobs were appended: accepted, logprobs off */
+        union {
+            llv_sampling_params p;
+            unsigned char       b[sizeof(llv_sampling_params)];
+        } osp;
+        memset(&osp, 0xab, sizeof osp);
+        size_t cut_sp = offsetof(llv_sampling_params, logprobs);
+        llv_sampling_params_init(&osp.p, cut_sp);
+        CHECK(osp.p.size == cut_sp && osp.b[cut_sp] == 0xab);
+        CHECK_CLEAN(llv_sampling_params_validate(&osp.p, &e), &e);
+        osp.p.max_tokens = 2;
+        s = NULL;
+        CHECK_CLEAN(llv_session_create(m, NULL, &s, &e), &e);
+        if (s) {
+            CHECK_CLEAN(llv_session_add_text(s, "Hi", &e), &e);
+            CHECK_CLEAN(llv_session_generate(s, &osp.p, NULL, NULL, NULL, &e), &e);
+            size_t n_lp = 1;
+            CHECK(llv_session_logprobs(s, &n_lp) == NULL && n_lp == 0);
+        }
+        llv_session_free(s);
+        osp.p.size = cut_sp - 1;
+        CHECK_FAILS(llv_sampling_params_validate(&osp.p, &e), LLV_ERR_INVALID_ARGUMENT, "first layout", &e);
     }
 
     /* the library never prints: no log callback, stdout and stderr stay empty */

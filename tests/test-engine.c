@@ -36,6 +36,7 @@ typedef struct req {
     const char *lora;
     int32_t     n_batch; /* 0 = default */
     llv_kv_type kv;
+    int32_t     logprobs; /* 0: off; else 1 + top_logprobs */
 } req;
 
 typedef struct outcome {
@@ -46,12 +47,15 @@ typedef struct outcome {
     char      *text;
     float     *logits; /* llv_session_eval after the answer: the last row recomputed */
     int32_t    n_vocab;
+    llv_logprob_entry *lp; /* with req.logprobs */
+    size_t     n_lp;
 } outcome;
 
 static void outcome_free(outcome *o) {
     free(o->tokens);
     free(o->text);
     free(o->logits);
+    free(o->lp);
     memset(o, 0, sizeof *o);
 }
 
@@ -88,7 +92,15 @@ static void run_req(const llv_model *m, llv_engine *e, const req *r, outcome *o)
         p.repetition_penalty = r->rep ? r->rep : 1.0f;
         p.seed = r->seed;
         p.lora = r->lora;
+        p.logprobs = r->logprobs > 0;
+        p.top_logprobs = r->logprobs > 0 ? r->logprobs - 1 : 0;
         st = llv_session_generate(s, &p, NULL, NULL, &res, &err);
+        size_t n_lp = 0;
+        const llv_logprob_entry *lp = llv_session_logprobs(s, &n_lp);
+        if (st == LLV_OK && lp && n_lp && (o->lp = malloc(n_lp * sizeof *lp))) {
+            memcpy(o->lp, lp, n_lp * sizeof *lp);
+            o->n_lp = n_lp;
+        }
     }
     const float *lg = NULL;
     if (st == LLV_OK) st = llv_session_eval(s, &lg, &err);
@@ -123,6 +135,8 @@ static void check_same(const char *what, const outcome *got, const outcome *ref)
     CHECK_MSG(got->text && ref->text && !strcmp(got->text, ref->text), "%s: text differs", what);
     CHECK_MSG(!memcmp(got->logits, ref->logits, (size_t)ref->n_vocab * sizeof(float)),
               "%s: final logits differ from the solo run (not bitwise)", what);
+    CHECK_MSG(got->n_lp == ref->n_lp && (!ref->n_lp || !memcmp(got->lp, ref->lp, ref->n_lp * sizeof *ref->lp)),
+              "%s: logprobs differ from the solo run (%zu vs %zu entries)", what, got->n_lp, ref->n_lp);
 }
 
 typedef struct job {
@@ -168,11 +182,12 @@ static llv_engine *make_engine_rows(const llv_model *m, int32_t gather_us, int32
 static llv_engine *make_engine(const llv_model *m, int32_t gather_us) { return make_engine_rows(m, gather_us, 0); }
 
 static const req g_reqs[] = {
-    {.text = "Tell me a story about a fox.", .max_tokens = 12, .temperature = 0, .seed = 1, .kv = LLV_KV_F32},
+    {.text = "Tell me a story about a fox.", .max_tokens = 12, .temperature = 0, .seed = 1, .kv = LLV_KV_F32,
+     .logprobs = 1 + 5},
     {.text = "What is in this image?", .image = 1, .max_tokens = 10, .temperature = 0.8f, .top_p = 0.9f, .seed = 7,
      .kv = LLV_KV_F16},
     {.text = "Count to ten, please.", .max_tokens = 5, .temperature = 1.0f, .top_k = 20, .seed = 3, .n_batch = 4,
-     .kv = LLV_KV_F16},
+     .kv = LLV_KV_F16, .logprobs = 1 + 20},
     {.text = "Describe the colours.", .image = 2, .max_tokens = 9, .temperature = 0.6f, .min_p = 0.05f, .rep = 1.1f,
      .seed = 11, .kv = LLV_KV_F32},
 };
@@ -192,6 +207,8 @@ static void test_merged(const llv_model *m, bool vision) {
         if (!vision) reqs[i].image = 0;
         run_req(m, NULL, &reqs[i], &solo[i]);
         CHECK_MSG(solo[i].st == LLV_OK, "solo %d: %s", i, solo[i].msg);
+        CHECK_MSG(!reqs[i].logprobs || (solo[i].n_lp > 0 && solo[i].lp[0].n_top == reqs[i].logprobs - 1),
+                  "solo %d: %zu logprobs entries", i, solo[i].n_lp);
     }
     const int ns[] = {1, 2, 4};
     for (int k = 0; k < 3; k++) {

@@ -64,6 +64,12 @@ static void test_defaults_and_validate(void) {
     EXPECT_BAD("frequency_penalty", q.frequency_penalty = -0.5f);
     EXPECT_BAD("presence_penalty", q.presence_penalty = 3);
     EXPECT_BAD("timeout_ms", q.timeout_ms = -1);
+    EXPECT_BAD("top_logprobs", q.top_logprobs = 21);
+    EXPECT_BAD("top_logprobs", q.top_logprobs = -1);
+    EXPECT_BAD("top_logprobs", (q.logprobs = true, q.top_logprobs = 21));
+    EXPECT_OK((q.logprobs = true, q.top_logprobs = 20));
+    EXPECT_OK((q.logprobs = true, q.top_logprobs = 0));
+    CHECK(!p.logprobs && p.top_logprobs == 0);
     EXPECT_OK(q.temperature = 0);
     EXPECT_OK(q.temperature = 5);
     EXPECT_OK(q.top_p = 2);
@@ -86,6 +92,63 @@ static void test_defaults_and_validate(void) {
     CHECK_OK(llv_sampler_create(NULL, 10, &s, &err), &err); /* defaults, random seed */
     llv_sampler_free(s);
     llv_sampler_free(NULL);
+}
+
+/* log-softmax in double over the whole array, the order of the top list */
+static void test_logprobs_fill(void) {
+    if (!llv_test_case("logprobs")) return;
+    enum { N = 1000 };
+    static float l[N];
+    uint64_t x = 12345;
+    for (int i = 0; i < N; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        l[i] = (float)((x >> 40) % 2000) / 100.0f - 10.0f; /* many ties: 2000 values over 1000 ids */
+    }
+    l[7] = l[900] = l[31] = 25.0f; /* a tie at the top: ids 7, 31, 900 in that order */
+    llv_logprob_entry e;
+    llv_logprobs_fill(l, N, 900, 20, &e);
+    double mx = 25.0, sum = 0;
+    for (int i = 0; i < N; i++) sum += exp((double)l[i] - mx);
+    double lse = mx + log(sum);
+    CHECK_EQ_I(e.n_top, 20);
+    CHECK_EQ_I(e.chosen.token, 900);
+    CHECK_CLOSE(e.chosen.logprob, 25.0 - lse, 1e-6);
+    CHECK(e.top[0].token == 7 && e.top[1].token == 31 && e.top[2].token == 900);
+    bool sorted = true, exact = true;
+    for (int j = 0; j < e.n_top; j++) {
+        exact &= fabs((double)e.top[j].logprob - ((double)l[e.top[j].token] - lse)) < 1e-6;
+        if (j) sorted &= e.top[j - 1].logprob > e.top[j].logprob ||
+                         (e.top[j - 1].logprob == e.top[j].logprob && e.top[j - 1].token < e.top[j].token);
+    }
+    CHECK_MSG(sorted, "top list ordered by logprob, then id");
+    CHECK_MSG(exact, "top logprobs = logit - logsumexp");
+    /* nothing left out: every id not listed is below the last listed (or tied with a higher id) */
+    bool complete = true;
+    for (int i = 0; i < N; i++) {
+        bool listed = false;
+        for (int j = 0; j < e.n_top; j++) listed |= e.top[j].token == i;
+        const llv_token_logprob *last = &e.top[e.n_top - 1];
+        if (!listed) complete &= l[i] < l[last->token] || (l[i] == l[last->token] && i > last->token);
+    }
+    CHECK_MSG(complete, "the top 20 are the 20 largest");
+    /* the whole distribution sums to 1 (a vocabulary of 20, all listed) */
+    llv_logprobs_fill(l, 20, 3, 20, &e);
+    double p = 0;
+    for (int j = 0; j < e.n_top; j++) p += exp((double)e.top[j].logprob);
+    CHECK_CLOSE(p, 1.0, 1e-6);
+    /* k above the vocabulary or the maximum, k = 0, -inf entries */
+    llv_logprobs_fill(l, 5, 0, 20, &e);
+    CHECK_EQ_I(e.n_top, 5);
+    llv_logprobs_fill(l, N, 0, 99, &e);
+    CHECK_EQ_I(e.n_top, LLV_SAMPLING_TOP_LOGPROBS_MAX);
+    llv_logprobs_fill(l, N, 5, 0, &e);
+    CHECK_EQ_I(e.n_top, 0);
+    CHECK_EQ_I(e.chosen.token, 5);
+    float t[4] = {-INFINITY, 0.0f, -INFINITY, 0.0f};
+    llv_logprobs_fill(t, 4, 2, 4, &e);
+    CHECK(e.top[0].token == 1 && e.top[1].token == 3 && e.top[2].token == 0 && e.top[3].token == 2);
+    CHECK_CLOSE(e.top[0].logprob, -log(2.0), 1e-7);
+    CHECK(isinf(e.chosen.logprob) && e.chosen.logprob < 0);
 }
 
 static void test_processors(void) {
@@ -371,6 +434,7 @@ int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     test_defaults_and_validate();
     test_processors();
+    test_logprobs_fill();
     test_determinism();
     test_frequencies();
     test_top_p_large();

@@ -1,13 +1,17 @@
 /* test-server-api - the server's request mapping (tools/server/api.c) and
- * response formatting (format.c), Ollama's (ollama.c), without HTTP or a model. */
+ * response formatting (format.c), Ollama's (ollama.c), without HTTP (a synthetic
+ * model only for the logprobs entries' token bytes). */
+#include "llv-tools.h"
 #include "testing.h"
 
 #include "api.h"
 #include "format.h"
 #include "ollama.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const srv_limits LIM = {0, 0, 1 << 20, false, NULL, NULL, NULL};
 
@@ -273,7 +277,7 @@ static void test_format(void) {
     CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "usage"), "total_tokens")->valueint == 7);
     cJSON_Delete(o);
     free(s);
-    s = srv_fmt_openai_result("chatcmpl-1", 5, "m", "x", &tc, 1, "tool_calls", u);
+    s = srv_fmt_openai_result("chatcmpl-1", 5, "m", "x", &tc, 1, "tool_calls", u, NULL);
     o = cJSON_Parse(s);
     cJSON *msg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "choices"), 0), "message");
     cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(msg, "tool_calls"), 0);
@@ -395,15 +399,111 @@ static void test_ollama(void) {
     /* answers: tool call arguments as an object, NDJSON lines, done_reason */
     llv_tool_call tc = {.name = "get_weather", .arguments = "{\"city\":\"Paris\"}"};
     srv_ollama_timing t = {1000, 1, 2, 3, 4, 5};
-    char *o = srv_ollama_final(true, "m", "", &tc, 1, "stop", &t);
+    char *o = srv_ollama_final(true, "m", "", &tc, 1, "stop", &t, NULL);
     CHECK(o && strstr(o, "\"arguments\":{\"city\":\"Paris\"}") && strstr(o, "\"eval_count\":5") &&
           o[strlen(o) - 1] == '\n' && strstr(o, "\"done\":true"));
     free(o);
-    o = srv_ollama_piece(false, "m", "ab", 1);
+    o = srv_ollama_piece(false, "m", "ab", 1, NULL);
     CHECK(o && strstr(o, "\"response\":\"a\"") && strstr(o, "\"done\":false") && strstr(o, "Z\""));
     free(o);
     CHECK(!strcmp(srv_ollama_done_reason(LLV_STOP_CONTEXT), "length") &&
           !strcmp(srv_ollama_done_reason(LLV_STOP_EOG), "stop"));
+}
+
+/* logprobs: the request fields (both APIs), the one raw-prompt image rule,
+ * and the response entries (token names, bytes, -inf, Ollama's omitted
+ * fields) on a synthetic model's byte-level vocabulary */
+static void test_logprobs(void) {
+    if (!llv_test_case("logprobs")) return;
+    srv_request r;
+    if (parse_ok(SRV_API_OPENAI, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logprobs\":true,"
+                                 "\"top_logprobs\":20}", &r))
+        CHECK(r.sampling.logprobs && r.sampling.top_logprobs == 20);
+    srv_request_free(&r);
+    if (parse_ok(SRV_API_OPENAI, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logprobs\":null}", &r))
+        CHECK(!r.sampling.logprobs && r.sampling.top_logprobs == 0);
+    srv_request_free(&r);
+    const char *m = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],";
+    char b[256];
+    const char *bad[] = {"\"top_logprobs\":1}", "\"logprobs\":false,\"top_logprobs\":0}",
+                         "\"logprobs\":true,\"top_logprobs\":21}", "\"logprobs\":true,\"top_logprobs\":-1}",
+                         "\"logprobs\":true,\"top_logprobs\":1.5}", "\"logprobs\":3}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(b, sizeof b, "%s%s", m, bad[i]);
+        expect_err(SRV_API_OPENAI, b, 400, SRV_CODE_BAD_INPUT, strstr(bad[i], "top_") ? "top_logprobs" : "logprobs");
+    }
+    srv_error e;
+    const char *ob = "{\"model\":\"m\",\"prompt\":\"hi\",\"logprobs\":true,\"top_logprobs\":3}";
+    bool ok = srv_ollama_parse(ob, strlen(ob), false, &LIM, &r, &e);
+    CHECK(ok && r.sampling.logprobs && r.sampling.top_logprobs == 3);
+    srv_request_free(&r);
+    ob = "{\"model\":\"m\",\"prompt\":\"hi\",\"top_logprobs\":3}";
+    ok = srv_ollama_parse(ob, strlen(ob), false, &LIM, &r, &e);
+    CHECK(ok && !r.sampling.logprobs && r.sampling.top_logprobs == 0);
+    srv_request_free(&r);
+    ob = "{\"model\":\"m\",\"prompt\":\"hi\",\"logprobs\":true,\"top_logprobs\":21}";
+    CHECK(!srv_ollama_parse(ob, strlen(ob), false, &LIM, &r, &e) && e.http == 400 && strstr(e.message, "top_logprobs"));
+    srv_request_free(&r);
+    /* the raw-prompt rule, in both APIs' words */
+    ob = "{\"model\":\"m\",\"prompt\":\"<|image|><|image|>x\",\"raw\":true,\"images\":[\"aGVsbG8=\"]}";
+    CHECK(!srv_ollama_parse(ob, strlen(ob), false, &LIM, &r, &e) && strstr(e.message, "2 <|image|> tag(s) but 1 image"));
+    srv_request_free(&r);
+    expect_err(SRV_API_WORKERS, "{\"prompt\":\"x\",\"raw\":true,\"image\":\"aGVsbG8=\"}", 400, SRV_CODE_BAD_INPUT,
+               "0 <|image|> tag(s) but 1 image");
+
+    /* entries on a model: a synthetic one with a byte-level vocabulary */
+    char *dir = llv_test_tmpdir();
+    char *path = llv_test_path(dir, "tiny.gguf");
+    llv_synth_params sp = llv_synth_default_params();
+    sp.preset = "tiny";
+    llv_error err;
+    llv_model *mdl = NULL;
+    CHECK_OK(llv_synth(path, &sp, &err), &err);
+    CHECK_OK(llv_model_load(path, NULL, &mdl, &err), &err);
+    remove(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+    if (!mdl) return;
+    int32_t ascii = -1, part = -1;
+    for (int32_t t = 0; t < 100000 && (ascii < 0 || part < 0); t++) {
+        size_t n = 0;
+        const char *p = llv_token_bytes(mdl, t, &n);
+        if (!p) break;
+        if (n == 2 && p[0] == 'h' && p[1] == 'e') ascii = t;
+        if (n == 1 && (unsigned char)p[0] == 0xe2) part = t;
+    }
+    CHECK(ascii >= 0 && part >= 0);
+    srv_logprob lp[2];
+    memset(lp, 0, sizeof lp);
+    lp[0].e = (llv_logprob_entry){.chosen = {ascii, -0.25f}, .n_top = 2, .top = {{ascii, -0.25f}, {part, -INFINITY}}};
+    lp[1].e = (llv_logprob_entry){.chosen = {part, -1.5f}, .n_top = 0};
+    srv_logprobs l = {mdl, lp, 2};
+    cJSON *arr = srv_json_logprobs(&l, false);
+    char *j = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    CHECK_MSG(j && !strcmp(j, "[{\"token\":\"he\",\"logprob\":-0.25,\"bytes\":[104,101],\"top_logprobs\":["
+                                "{\"token\":\"he\",\"logprob\":-0.25,\"bytes\":[104,101]},"
+                                "{\"token\":\"bytes:\\\\xe2\",\"logprob\":-9999,\"bytes\":[226]}]},"
+                                "{\"token\":\"bytes:\\\\xe2\",\"logprob\":-1.5,\"bytes\":[226],\"top_logprobs\":[]}]"),
+              "OpenAI entries: %s", j ? j : "(null)");
+    free(j);
+    char *o = srv_ollama_piece(true, "m", "x", 1, &l);
+    CHECK_MSG(o && strstr(o, "\"logprobs\":[{\"token\":\"he\"") &&
+                  strstr(o, "{\"token\":\"bytes:\\\\xe2\",\"logprob\":-1.5,\"bytes\":[226]}]"),
+              "Ollama's: no empty top_logprobs: %s", o ? o : "(null)");
+    free(o);
+    l.n = 0;
+    o = srv_ollama_piece(true, "m", "x", 1, &l);
+    CHECK(o && !strstr(o, "logprobs"));
+    free(o);
+    char *c = srv_fmt_openai_chunk("id", 1, "m", NULL, "x", 1, NULL, NULL, 0, &l);
+    CHECK(c && strstr(c, "\"logprobs\":{\"content\":[],\"refusal\":null}"));
+    free(c);
+    c = srv_fmt_openai_chunk("id", 1, "m", NULL, "x", 1, NULL, NULL, 0, NULL);
+    CHECK(c && strstr(c, "\"logprobs\":null"));
+    free(c);
+    llv_model_free(mdl);
 }
 
 int main(int argc, char **argv) {
@@ -416,5 +516,6 @@ int main(int argc, char **argv) {
     test_format();
     test_error_mapping();
     test_ollama();
+    test_logprobs();
     return llv_test_finish();
 }

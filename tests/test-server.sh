@@ -149,6 +149,82 @@ post /v1/chat/completions '{"messages":[{"role":"user","content":"Count"}],"max_
 check [ "$STATUS" = 200 ]
 check jc "$T/out" "'e' not in j['choices'][0]['message']['content']"
 
+# --- logprobs (OpenAI) ---------------------------------------------------------
+# lpcheck FILE TOP: the entries are OpenAI's shape, TOP alternatives each, sorted, the chosen
+# token first at temperature 0, and their bytes joined are the answer's text
+lpcheck() {
+  check jc "$1" "(lambda c, L: isinstance(L, list) and len(L) > 0 and c['logprobs']['refusal'] is None and \
+all(isinstance(e['token'], str) and isinstance(e['logprob'], float) and e['logprob'] <= 0 and \
+all(isint(b) and 0 <= b < 256 for b in e['bytes']) and len(e['top_logprobs']) == $2 and \
+all(set(t) == {'token', 'logprob', 'bytes'} for t in e['top_logprobs']) and \
+all(a['logprob'] >= b['logprob'] for a, b in zip(e['top_logprobs'], e['top_logprobs'][1:])) and \
+($2 == 0 or (e['top_logprobs'][0]['token'] == e['token'] and e['top_logprobs'][0]['logprob'] == e['logprob'])) and \
+(e['token'] == bytes(e['bytes']).decode('utf-8', 'replace') or e['token'] == 'bytes:' + ''.join('\\\\x%02x' % b for b in e['bytes'])) \
+for e in L) and b''.join(bytes(e['bytes']) for e in L).decode('utf-8', 'replace') == c['message']['content'])\
+(j['choices'][0], j['choices'][0]['logprobs']['content'])"
+}
+LP='{"messages":[{"role":"user","content":"Tell me about foxes."}],"max_tokens":24,"temperature":0,"logprobs":true,"top_logprobs":5'
+post /v1/chat/completions "$LP}"
+check [ "$STATUS" = 200 ]
+cp "$T/out" "$T/lp.json"
+lpcheck "$T/lp.json" 5
+check jc "$T/lp.json" "len(j['choices'][0]['logprobs']['content']) <= j['usage']['completion_tokens']"
+# streamed: the chunks' entries joined are the non-streamed list, each chunk carries its own tokens
+post /v1/chat/completions "$LP,\"stream\":true}"
+python3 "$TS/sse.py" "$T/out" openai >"$T/lps.json"
+LPC=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["choices"][0]["logprobs"]["content"]))' "$T/lp.json")
+LPT=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["choices"][0]["message"]["content"]))' "$T/lp.json")
+check jc "$T/lps.json" "j['logprobs'] == $LPC and j['text'] == $LPT and j['lp_in_chunk'] and j['done_last']"
+# with a stop string too (the tokens whose text is in the answer)
+post /v1/chat/completions "${LP%,\"top_logprobs\":5},\"stop\":[\"o\"]}"
+cp "$T/out" "$T/lpstop.json"
+check jc "$T/lpstop.json" "'o' not in j['choices'][0]['message']['content'] and \
+b''.join(bytes(e['bytes']) for e in j['choices'][0]['logprobs']['content']).decode('utf-8', 'replace').startswith(j['choices'][0]['message']['content'])"
+post /v1/chat/completions "${LP%,\"top_logprobs\":5},\"stop\":[\"o\"],\"stream\":true}"
+python3 "$TS/sse.py" "$T/out" openai >"$T/lps.json"
+check jc "$T/lps.json" "j['logprobs'] == $(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["choices"][0]["logprobs"]["content"]))' "$T/lpstop.json")"
+# top_logprobs 0 (and absent): the chosen tokens only, the same ones
+post /v1/chat/completions "${LP%5}0}"
+lpcheck "$T/out" 0
+check jc "$T/out" "[e['token'] for e in j['choices'][0]['logprobs']['content']] == [e['token'] for e in $LPC]"
+post /v1/chat/completions "${LP%,\"top_logprobs\":5}}"
+lpcheck "$T/out" 0
+# sampled: the same answer with and without logprobs
+post /v1/chat/completions '{"messages":[{"role":"user","content":"Tell me about foxes."}],"max_tokens":24,"temperature":1.2,"seed":9,"top_k":40}'
+cp "$T/out" "$T/nolp.json"
+check jc "$T/nolp.json" "j['choices'][0]['logprobs'] is None"
+post /v1/chat/completions '{"messages":[{"role":"user","content":"Tell me about foxes."}],"max_tokens":24,"temperature":1.2,"seed":9,"top_k":40,"logprobs":true,"top_logprobs":20}'
+check jc "$T/out" "j['choices'][0]['message']['content'] == $(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["choices"][0]["message"]["content"]))' "$T/nolp.json") and \
+all(len(e['top_logprobs']) == 20 for e in j['choices'][0]['logprobs']['content'])"
+# without logprobs a stream's chunks all say "logprobs": null
+post /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":4,"stream":true}'
+python3 "$TS/sse.py" "$T/out" openai >"$T/lps.json"
+check jc "$T/lps.json" "j['logprobs'] is None"
+# 400s in OpenAI's error shape, each followed by a request that works
+for b in '"top_logprobs":2' '"logprobs":false,"top_logprobs":0' '"logprobs":true,"top_logprobs":21' \
+  '"logprobs":true,"top_logprobs":-1' '"logprobs":true,"top_logprobs":2.5' '"logprobs":"yes"' '"logprobs":1'; do
+  post /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":2,'"$b"'}'
+  case "$b" in *top_logprobs*) f=top_logprobs ;; *) f=logprobs ;; esac
+  expect_oai_err 400 "$f" "logprobs $b"
+  check jc "$T/out" "j['error']['param'] == '$f' and j['error']['code'] == 'invalid_value'"
+done
+still_ok "logprobs errors"
+# Ollama's: a top-level array per streamed line; the lines' entries are the whole answer's
+OLP='{"model":"llama3.2-vision","messages":[{"role":"user","content":"Tell me about foxes."}],"options":{"num_predict":12,"temperature":0},"logprobs":true,"top_logprobs":2'
+post /api/chat "$OLP,\"stream\":false}"
+check [ "$STATUS" = 200 ]
+cp "$T/out" "$T/olp.json"
+check jc "$T/olp.json" "len(j['logprobs']) > 0 and all(len(e['top_logprobs']) == 2 and e['top_logprobs'][0]['token'] == e['token'] \
+for e in j['logprobs']) and b''.join(bytes(e['bytes']) for e in j['logprobs']).decode('utf-8', 'replace') == j['message']['content']"
+post /api/chat "$OLP}"
+check python3 -c "import json,sys; L=[json.loads(l) for l in open('$T/out') if l.strip()]; \
+W=json.load(open('$T/olp.json')); sys.exit(0 if sum((x.get('logprobs', []) for x in L), []) == W['logprobs'] else 1)"
+post /api/generate '{"model":"llama3.2-vision","prompt":"Hi","stream":false,"options":{"num_predict":3}}'
+check jc "$T/out" "'logprobs' not in j"
+post /api/generate '{"model":"llama3.2-vision","prompt":"Hi","logprobs":true,"top_logprobs":21}'
+check [ "$STATUS" = 400 ]
+check jc "$T/out" "'top_logprobs' in j['error']"
+
 # --- images ------------------------------------------------------------------
 B64=$(base64 -w0 "$IMAGE")
 python3 -c 'import json,sys; print(json.dumps({"prompt":"Describe the image.","image":list(open(sys.argv[1],"rb").read()),"max_tokens":8,"seed":2}))' "$IMAGE" >"$T/img-array.json"

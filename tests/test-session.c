@@ -13,6 +13,7 @@
 #include "testing.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -263,6 +264,246 @@ out:
     rmdir(tmp);
     free(tmp);
     cJSON_Delete(man);
+    free(root);
+}
+
+/* ------------------------------------------------------------------------- */
+/* logprobs: log-softmax of the raw logits, on the golden tiny model         */
+/* ------------------------------------------------------------------------- */
+
+typedef struct lp_watch {
+    llv_session *s;
+    int          calls;
+    int          first_bad;  /* call where the reported token's entry was not the last (0 = none) */
+    bool         ok;         /* the reported token has an entry, the entries only grow */
+    size_t       k;
+} lp_watch;
+
+/* inside the piece callback the entry of the reported token is there: the
+ * last one, except in the final piece (bytes held back, after the end token) */
+static bool lp_on_piece(const char *piece, size_t n, int32_t token, void *user) {
+    (void)piece;
+    (void)n;
+    lp_watch *w = user;
+    size_t k = 0;
+    const llv_logprob_entry *e = llv_session_logprobs(w->s, &k);
+    w->calls++;
+    bool found = false;
+    for (size_t j = 0; e && j < k; j++) found |= e[j].chosen.token == token;
+    w->ok = w->ok && found && k >= w->k;
+    w->k = k;
+    if (!w->first_bad && !(e && k >= 1 && e[k - 1].chosen.token == token)) w->first_bad = w->calls;
+    return true;
+}
+
+/* e against log_softmax(lg) computed here in double: values, order, the k largest */
+static void lp_check_entry(const char *what, const llv_logprob_entry *e, const float *lg, int32_t V, int32_t k) {
+    double mx = -INFINITY, sum = 0;
+    for (int32_t i = 0; i < V; i++) mx = lg[i] > mx ? lg[i] : mx;
+    for (int32_t i = 0; i < V; i++) sum += exp((double)lg[i] - mx);
+    const double lse = mx + log(sum);
+    double p = 0;
+    for (int32_t i = 0; i < V; i++) p += exp((double)lg[i] - lse);
+    CHECK_CLOSE(p, 1.0, 1e-9);
+    CHECK_MSG(fabs(e->chosen.logprob - ((double)lg[e->chosen.token] - lse)) < 1e-5, "%s: chosen %d: %g vs %g", what,
+              (int)e->chosen.token, (double)e->chosen.logprob, (double)lg[e->chosen.token] - lse);
+    CHECK_MSG(e->n_top == k, "%s: %d top entries (expected %d)", what, (int)e->n_top, (int)k);
+    bool ok = true;
+    for (int32_t j = 0; j < e->n_top && j < k; j++) {
+        const llv_token_logprob *t = &e->top[j];
+        ok &= t->token >= 0 && t->token < V && fabs(t->logprob - ((double)lg[t->token] - lse)) < 1e-5;
+        if (j) ok &= e->top[j - 1].logprob > t->logprob || (e->top[j - 1].logprob == t->logprob && e->top[j - 1].token < t->token);
+        int32_t above = 0; /* ids ranked before t: exactly j */
+        for (int32_t i = 0; i < V; i++) above += lg[i] > lg[t->token] || (lg[i] == lg[t->token] && i < t->token);
+        ok &= above == j;
+    }
+    CHECK_MSG(ok, "%s: the top list is the %d best of log_softmax(logits), in order", what, (int)k);
+}
+
+/* entries[i] against the logits llv_session_eval gives for the prompt plus
+ * the first i generated tokens */
+static void lp_check_run(const char *what, llv_session *b, const int32_t *toks, size_t n_prompt,
+                         const llv_logprob_entry *lp, size_t n_lp, int32_t V, int32_t k) {
+    llv_error err;
+    for (size_t i = 0; i < n_lp; i++) {
+        llv_session_reset(b);
+        const float *lg = NULL;
+        CHECK_OK(llv_session_add_tokens(b, toks, n_prompt + i, &err), &err);
+        CHECK_OK(llv_session_eval(b, &lg, &err), &err);
+        CHECK(lp[i].chosen.token == toks[n_prompt + i]);
+        char w[96];
+        snprintf(w, sizeof w, "%s, token %zu", what, i);
+        if (lg) lp_check_entry(w, &lp[i], lg, V, k);
+    }
+}
+
+/* with a tokenizer: the piece callback sees its token's entry; the same
+ * answer with and without logprobs */
+static void test_logprobs_pieces(llv_model *m) {
+    if (!llv_test_case("logprobs")) return;
+    llv_error err;
+    llv_session *s = NULL;
+    CHECK_OK(llv_session_create(m, NULL, &s, &err), &err);
+    if (!s) return;
+    llv_sampling_params p = llv_sampling_default_params();
+    p.max_tokens = 24;
+    p.seed = 5;
+    p.temperature = 0.9f;
+    llv_result r1, r2;
+    CHECK_OK(llv_session_add_text(s, "Tell me about foxes.", &err), &err);
+    CHECK_OK(llv_session_generate(s, &p, NULL, NULL, &r1, &err), &err);
+    llv_session_reset(s);
+    CHECK_OK(llv_session_add_text(s, "Tell me about foxes.", &err), &err);
+    p.logprobs = true;
+    p.top_logprobs = 3;
+    lp_watch w = {s, 0, 0, true, 0};
+    CHECK_OK(llv_session_generate(s, &p, lp_on_piece, &w, &r2, &err), &err);
+    CHECK_MSG(w.ok && w.calls > 0 && (!w.first_bad || w.first_bad == w.calls),
+              "piece callback: the reported token's entry is the last (%d calls, first other at %d)", w.calls,
+              w.first_bad);
+    CHECK_MSG(r1.text && r2.text && !strcmp(r1.text, r2.text), "same seed with and without logprobs: the same text");
+    size_t n = 0;
+    CHECK(llv_session_logprobs(s, &n) != NULL && n == (size_t)r2.completion_tokens);
+    llv_result_free(&r1);
+    llv_result_free(&r2);
+    llv_session_free(s);
+}
+
+static void test_logprobs(void) {
+    if (!llv_test_case("logprobs")) return;
+    const char *shared = llv_test_shared_dir();
+    if (!shared) {
+        printf("logprobs: no shared dir, skipped\n");
+        return;
+    }
+    char *root = llv_test_path(shared, "golden");
+    char *models = llv_test_path(root, "models");
+    char *dir = llv_test_path(models, "tiny-a");
+    char *tmp = llv_test_tmpdir();
+    char *gguf = llv_test_path(tmp, "m.gguf");
+    llv_convert_params cp = llv_convert_default_params();
+    cp.type = LLV_TYPE_F32;
+    llv_error err;
+    llv_model *m = NULL;
+    llv_session *a = NULL, *b = NULL;
+    CHECK_OK(llv_convert(dir, gguf, &cp, &err), &err);
+    CHECK_OK(llv_model_load(gguf, NULL, &m, &err), &err);
+    if (!m) goto out;
+    llv_session_params sp = llv_session_default_params();
+    sp.n_threads = 1;
+    sp.n_ctx = 256;
+    sp.kv_type = LLV_KV_F32;
+    CHECK_OK(llv_session_create(m, &sp, &a, &err), &err);
+    CHECK_OK(llv_session_create(m, &sp, &b, &err), &err);
+    if (!a || !b) goto out;
+    const int32_t V = m->hp.n_vocab;
+    /* the golden models have no tokenizer: a prompt of ids (none the image token) */
+    int32_t prompt[12] = {1, 17, 42, 99, 5, 230, 12, 77, 64, 3, 150, 201};
+    for (int i = 0; i < 12; i++)
+        if (prompt[i] == m->hp.image_token_id) prompt[i] = 2;
+#define ADD_PROMPT(s) CHECK_OK(llv_session_add_tokens(s, prompt, 12, &err), &err)
+
+    /* greedy, top 5: every step equals log_softmax of eval's logits, chosen = top[0] */
+    ADD_PROMPT(a);
+    size_t n_prompt = 0;
+    llv_session_tokens(a, &n_prompt);
+    llv_sampling_params gp = llv_sampling_default_params();
+    gp.temperature = 0;
+    gp.max_tokens = 6;
+    gp.logprobs = true;
+    gp.top_logprobs = 5;
+    llv_result r;
+    CHECK_OK(llv_session_generate(a, &gp, NULL, NULL, &r, &err), &err);
+    size_t n_lp = 0, n_tok = 0;
+    const llv_logprob_entry *lp = llv_session_logprobs(a, &n_lp);
+    const int32_t *toks = llv_session_tokens(a, &n_tok);
+    CHECK(lp != NULL);
+    CHECK_EQ_I(n_lp, r.completion_tokens);
+    CHECK_EQ_I(n_tok, n_prompt + n_lp);
+    bool top1 = true;
+    for (size_t i = 0; i < n_lp; i++) top1 &= lp[i].n_top == 5 && lp[i].top[0].token == lp[i].chosen.token &&
+                                              lp[i].top[0].logprob == lp[i].chosen.logprob;
+    CHECK_MSG(top1, "greedy: the chosen token is the top-1 entry");
+    int32_t *greedy = malloc(n_tok * sizeof *greedy);
+    memcpy(greedy, toks, n_tok * sizeof *greedy);
+    llv_logprob_entry *saved = malloc((n_lp ? n_lp : 1) * sizeof *saved);
+    memcpy(saved, lp, n_lp * sizeof *saved);
+    lp_check_run("greedy top 5", b, greedy, n_prompt, saved, n_lp, V, 5);
+    llv_result_free(&r);
+
+    /* top_logprobs 0: the chosen token's entry only, the same tokens */
+    llv_session_reset(a);
+    ADD_PROMPT(a);
+    gp.top_logprobs = 0;
+    CHECK_OK(llv_session_generate(a, &gp, NULL, NULL, NULL, &err), &err);
+    size_t n0 = 0;
+    lp = llv_session_logprobs(a, &n0);
+    toks = llv_session_tokens(a, &n_tok);
+    CHECK_EQ_I(n0, n_lp);
+    bool same0 = lp && n_tok == n_prompt + n_lp && !memcmp(toks, greedy, n_tok * sizeof *toks);
+    for (size_t i = 0; same0 && i < n0; i++)
+        same0 = lp[i].n_top == 0 && lp[i].chosen.token == saved[i].chosen.token &&
+                lp[i].chosen.logprob == saved[i].chosen.logprob;
+    CHECK_MSG(same0, "top_logprobs 0: only the chosen entries, equal to top 5's");
+    /* logprobs off: none, and the reset forgets the last ones */
+    llv_session_reset(a);
+    CHECK(llv_session_logprobs(a, &n0) == NULL && n0 == 0);
+    ADD_PROMPT(a);
+    gp.logprobs = false;
+    CHECK_OK(llv_session_generate(a, &gp, NULL, NULL, NULL, &err), &err);
+    CHECK(llv_session_logprobs(a, &n0) == NULL && n0 == 0);
+
+    /* sampled with penalties and cuts: the same text with and without logprobs,
+     * and the entries are still the raw distribution's */
+    llv_sampling_params sp2 = llv_sampling_default_params();
+    sp2.temperature = 1.3f;
+    sp2.top_k = 20;
+    sp2.top_p = 0.95f;
+    sp2.repetition_penalty = 1.3f;
+    sp2.frequency_penalty = 0.5f;
+    sp2.seed = 77;
+    sp2.max_tokens = 8;
+    llv_result r1, r2;
+    llv_session_reset(a);
+    ADD_PROMPT(a);
+    CHECK_OK(llv_session_generate(a, &sp2, NULL, NULL, &r1, &err), &err);
+    int32_t sampled[64] = {0};
+    toks = llv_session_tokens(a, &n_tok);
+    memcpy(sampled, toks, (n_tok < 64 ? n_tok : 64) * sizeof *toks);
+    llv_session_reset(a);
+    ADD_PROMPT(a);
+    sp2.logprobs = true;
+    sp2.top_logprobs = 20;
+    CHECK_OK(llv_session_generate(a, &sp2, NULL, NULL, &r2, &err), &err);
+    lp = llv_session_logprobs(a, &n_lp);
+    toks = llv_session_tokens(a, &n_tok);
+    CHECK_MSG(n_tok == n_prompt + (size_t)r1.completion_tokens && !memcmp(toks, sampled, n_tok * sizeof *toks) &&
+                  r1.completion_tokens == r2.completion_tokens && n_lp == (size_t)r2.completion_tokens,
+              "same seed with and without logprobs: the same tokens");
+    if (lp && n_lp) {
+        int32_t *t2 = malloc(n_tok * sizeof *t2);
+        llv_logprob_entry *s2 = malloc(n_lp * sizeof *s2);
+        memcpy(t2, toks, n_tok * sizeof *t2);
+        memcpy(s2, lp, n_lp * sizeof *s2);
+        lp_check_run("sampled top 20", b, t2, n_prompt, s2, n_lp, V, 20);
+        free(t2);
+        free(s2);
+    }
+    llv_result_free(&r1);
+    llv_result_free(&r2);
+    free(greedy);
+    free(saved);
+#undef ADD_PROMPT
+out:
+    llv_session_free(a);
+    llv_session_free(b);
+    llv_model_free(m);
+    remove(gguf);
+    rmdir(tmp);
+    free(gguf);
+    free(tmp);
+    free(dir);
+    free(models);
     free(root);
 }
 
@@ -749,6 +990,7 @@ int main(int argc, char **argv) {
     test_hash();
     test_lru();
     test_golden();
+    test_logprobs();
     llv_error err;
     const char *src = getenv("LLV_SOURCE_DIR");
     char *demo = src ? llv_test_path(src, "models/demo.gguf") : NULL;
@@ -779,6 +1021,7 @@ int main(int argc, char **argv) {
         test_rgb(m);
         test_image_tokens(m);
         test_prefix_cache(m);
+        test_logprobs_pieces(m);
         llv_model_free(m);
     }
     return llv_test_finish();

@@ -1,6 +1,7 @@
 """Drives llv-server's OpenAI routes with the unmodified official `openai`
 Python SDK (pinned in requirements-clients.txt): a completion, a stream with
-usage (the same text), an image as a data URL, models.retrieve, and the errors
+usage (the same text), logprobs (streamed and not, as the SDK's types), an
+image as a data URL, models.retrieve, and the errors
 the SDK raises (context_length_exceeded, unknown model).
 Usage: python openai-client.py BASE_URL MODEL IMAGE. Exit 0 = all passed."""
 import base64
@@ -32,6 +33,27 @@ for ch in c.chat.completions.create(model=model, messages=msgs, max_tokens=10, t
         usage = ch.usage
 check(text == r.choices[0].message.content, "stream: same text as non-streamed")
 check(usage is not None and usage.completion_tokens == r.usage.completion_tokens, "stream: usage")
+# logprobs, parsed into the SDK's types: the streamed chunks' entries are the completion's
+lp = c.chat.completions.create(model=model, messages=msgs, max_tokens=10, temperature=0, seed=5, logprobs=True,
+                               top_logprobs=3)
+content = lp.choices[0].logprobs.content if lp.choices[0].logprobs else None
+check(bool(content) and all(len(e.top_logprobs) == 3 and e.top_logprobs[0].token == e.token and
+                            e.top_logprobs[0].logprob >= e.top_logprobs[-1].logprob and e.logprob <= 0 and
+                            isinstance(e.bytes, list) for e in content), f"logprobs {lp.choices[0].logprobs}")
+check(bool(content) and type(content[0].top_logprobs[0]).__name__ == "TopLogprob", "logprobs: the SDK's TopLogprob")
+check(lp.choices[0].message.content == r.choices[0].message.content, "logprobs: the same answer")
+streamed = []
+for ch in c.chat.completions.create(model=model, messages=msgs, max_tokens=10, temperature=0, seed=5, stream=True,
+                                    logprobs=True, top_logprobs=3):
+    if ch.choices and ch.choices[0].logprobs and ch.choices[0].logprobs.content:
+        streamed += ch.choices[0].logprobs.content
+check(content is not None and [e.model_dump() for e in streamed] == [e.model_dump() for e in content],
+      "logprobs: stream entries equal the completion's")
+try:
+    c.chat.completions.create(model=model, messages=msgs, max_tokens=2, logprobs=True, top_logprobs=21)
+    check(False, "top_logprobs 21: no error")
+except openai.BadRequestError as e:
+    check(e.param == "top_logprobs", f"top_logprobs 21: param {e.param}")
 url = "data:image/png;base64," + base64.b64encode(open(image, "rb").read()).decode()
 ri = c.chat.completions.create(model=model, max_tokens=4, messages=[{"role": "user", "content": [
     {"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "What is it?"}]}])

@@ -340,6 +340,16 @@ static bool top_image(srv_request *r, const cJSON *v, const srv_limits *lim, srv
     return add_image(r, bytes, (size_t)n, "image", lim, err);
 }
 
+bool srv_request_check_raw_images(const srv_request *r, const char *param, srv_error *err) {
+    size_t tags = 0;
+    for (const char *s = r->prompt; s && (s = strstr(s, "<|image|>")); s += 9) tags++;
+    if (tags == r->n_images) return true;
+    return srv_bad(err, r->api, param,
+                   "raw '%s' has %zu <|image|> tag(s) but %zu image(s) were given; with raw, each image goes where "
+                   "<|image|> appears",
+                   param, tags, r->n_images);
+}
+
 char *srv_request_keep(srv_request *r, char *s) {
     if (!s) return NULL;
     if (r->n_scratch >= (int)(sizeof r->scratch / sizeof r->scratch[0])) {
@@ -674,6 +684,14 @@ static bool parse_openai_extras(srv_request *r, const cJSON *root, srv_error *er
     }
     double d;
     if (get_integer(root, "n", 1, 1, &d, r->api, err) < 0) return false;
+    /* logprobs (bool) and top_logprobs (0..20, only with logprobs true) */
+    bool lp = false;
+    if (get_bool(root, "logprobs", &lp, r->api, err) < 0) return false;
+    int rc = get_integer(root, "top_logprobs", 0, LLV_SAMPLING_TOP_LOGPROBS_MAX, &d, r->api, err);
+    if (rc < 0) return false;
+    if (rc && !lp) return srv_bad(err, r->api, "top_logprobs", "'top_logprobs' requires 'logprobs' to be true");
+    r->sampling.logprobs = lp;
+    r->sampling.top_logprobs = rc ? (int32_t)d : 0;
     const cJSON *stop = cJSON_GetObjectItemCaseSensitive(root, "stop");
     if (stop && !cJSON_IsNull(stop)) {
         if (cJSON_IsString(stop)) {
@@ -772,13 +790,7 @@ bool srv_request_parse(const char *body, size_t n, srv_api api, const srv_limits
         if (get_bool(root, "raw", &r->raw, api, err) < 0) return false;
         if (img && !top_image(r, img, lim, err)) return false;
         if (r->raw) {
-            size_t tags = 0;
-            for (const char *s = r->prompt; (s = strstr(s, "<|image|>")); s += 9) tags++;
-            if (tags != r->n_images)
-                return srv_bad(err, api, "prompt",
-                           "raw 'prompt' has %zu <|image|> tag(s) but %zu image(s) were given; with raw, each image "
-                           "goes where <|image|> appears",
-                           tags, r->n_images);
+            if (!srv_request_check_raw_images(r, "prompt", err)) return false;
         } else {
             /* one user turn: the image first, then the text */
             r->msgs = calloc(1, sizeof *r->msgs);

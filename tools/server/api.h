@@ -52,6 +52,13 @@ typedef struct srv_image {
 
 typedef enum srv_kind { SRV_KIND_PROMPT = 0, SRV_KIND_MESSAGES = 1 } srv_kind;
 
+/* One answer token's log-probabilities (llv_session_logprobs) and the byte
+ * offset in the answer text where the token's text starts. */
+typedef struct srv_logprob {
+    llv_logprob_entry e;
+    size_t            start;
+} srv_logprob;
+
 typedef struct srv_request {
     srv_api  api;
     srv_kind kind;
@@ -71,7 +78,7 @@ typedef struct srv_request {
     size_t       n_parts;
 
     char *tools_json;       /* JSON array or NULL                         */
-    llv_sampling_params sampling;
+    llv_sampling_params sampling; /* .logprobs/.top_logprobs: OpenAI's logprobs, top_logprobs */
     int   n_stop;
     const char *stop[SRV_MAX_STOP]; /* stop strings (point into root)     */
     const char *format;     /* Ollama `format`: "json", a JSON schema's text, or NULL */
@@ -134,6 +141,9 @@ bool srv_request_add_base64_image(srv_request *r, const char *s, size_t n, const
 /* Checks an OpenAI-style `tools` array (and the Workers `functions`, either
  * may be NULL) and keeps their definitions in r->tools_json. */
 bool srv_request_set_tools(srv_request *r, const cJSON *tools, const cJSON *funcs, srv_error *err);
+/* A raw prompt's rule: exactly one <|image|> per image given (else a 400 on
+ * `param`, false). */
+bool srv_request_check_raw_images(const srv_request *r, const char *param, srv_error *err);
 /* Keeps a malloc'd string until srv_request_free (NULL when full). */
 char *srv_request_keep(srv_request *r, char *s);
 

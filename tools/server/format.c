@@ -2,6 +2,7 @@
  * string is escaped correctly. */
 #include "format.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,74 @@ char *srv_fmt_error_event(srv_api api, const srv_error *err) {
     return ev;
 }
 
+/* Well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
+static bool utf8_valid(const unsigned char *p, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (!len || i + len > n) return false;
+        unsigned cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) return false;
+            cp = cp << 6 | (p[i + k] & 0x3F);
+        }
+        static const unsigned min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += len;
+    }
+    return true;
+}
+
+static void add_token_logprob(cJSON *o, const llv_model *m, const llv_token_logprob *t, bool omit_empty) {
+    size_t nb = 0;
+    const unsigned char *b = (const unsigned char *)llv_token_bytes(m, t->token, &nb);
+    if (!b) nb = 0;
+    if (utf8_valid(b, nb) && !memchr(b, 0, nb)) {
+        cJSON_AddItemToObject(o, "token", srv_json_string_n((const char *)b, nb));
+    } else {
+        char *s = malloc(6 + 4 * nb + 1);
+        if (s) {
+            size_t w = (size_t)sprintf(s, "bytes:");
+            for (size_t i = 0; i < nb; i++) w += (size_t)sprintf(s + w, "\\x%02x", b[i]);
+            cJSON_AddStringToObject(o, "token", s);
+            free(s);
+        }
+    }
+    cJSON_AddNumberToObject(o, "logprob", isfinite(t->logprob) ? (double)t->logprob : -9999.0);
+    if (nb || !omit_empty) {
+        cJSON *bytes = cJSON_AddArrayToObject(o, "bytes");
+        for (size_t i = 0; i < nb; i++) cJSON_AddItemToArray(bytes, cJSON_CreateNumber(b[i]));
+    }
+}
+
+cJSON *srv_json_logprobs(const srv_logprobs *lp, bool omit_empty) {
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; lp && i < lp->n; i++) {
+        const llv_logprob_entry *e = &lp->v[i].e;
+        cJSON *o = cJSON_CreateObject();
+        add_token_logprob(o, lp->model, &e->chosen, omit_empty);
+        cJSON *top = e->n_top || !omit_empty ? cJSON_AddArrayToObject(o, "top_logprobs") : NULL;
+        for (int32_t j = 0; j < e->n_top; j++) {
+            cJSON *t = cJSON_CreateObject();
+            add_token_logprob(t, lp->model, &e->top[j], omit_empty);
+            cJSON_AddItemToArray(top, t);
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+static void add_openai_logprobs(cJSON *choice, const srv_logprobs *lp) {
+    if (!lp) {
+        cJSON_AddNullToObject(choice, "logprobs");
+        return;
+    }
+    cJSON *o = cJSON_AddObjectToObject(choice, "logprobs");
+    cJSON_AddItemToObject(o, "content", srv_json_logprobs(lp, false));
+    cJSON_AddNullToObject(o, "refusal");
+}
+
 const char *srv_finish_reason(llv_stop_reason r, size_t n_tool_calls) {
     if (n_tool_calls) return "tool_calls";
     /* a timeout is not "length": the routes answer it as an error (408, or
@@ -196,7 +265,8 @@ static cJSON *openai_head(const char *id, long created, const char *model, const
 }
 
 char *srv_fmt_openai_result(const char *id, long created, const char *model, const char *text,
-                            const llv_tool_call *tc, size_t n_tc, const char *finish, srv_usage u) {
+                            const llv_tool_call *tc, size_t n_tc, const char *finish, srv_usage u,
+                            const srv_logprobs *lp) {
     cJSON *o = openai_head(id, created, model, "chat.completion");
     cJSON *choices = cJSON_AddArrayToObject(o, "choices");
     cJSON *c = cJSON_CreateObject();
@@ -209,7 +279,7 @@ char *srv_fmt_openai_result(const char *id, long created, const char *model, con
     } else {
         cJSON_AddStringToObject(m, "content", text ? text : "");
     }
-    cJSON_AddNullToObject(c, "logprobs");
+    add_openai_logprobs(c, lp);
     cJSON_AddStringToObject(c, "finish_reason", finish);
     cJSON_AddItemToArray(choices, c);
     add_openai_usage(o, u);
@@ -217,7 +287,8 @@ char *srv_fmt_openai_result(const char *id, long created, const char *model, con
 }
 
 char *srv_fmt_openai_chunk(const char *id, long created, const char *model, const char *role, const char *piece,
-                           size_t n, const char *finish, const llv_tool_call *tc, size_t n_tc) {
+                           size_t n, const char *finish, const llv_tool_call *tc, size_t n_tc,
+                           const srv_logprobs *lp) {
     cJSON *o = openai_head(id, created, model, "chat.completion.chunk");
     cJSON *choices = cJSON_AddArrayToObject(o, "choices");
     cJSON *c = cJSON_CreateObject();
@@ -226,7 +297,7 @@ char *srv_fmt_openai_chunk(const char *id, long created, const char *model, cons
     if (role) cJSON_AddStringToObject(d, "role", role);
     if (piece) cJSON_AddItemToObject(d, "content", srv_json_string_n(piece, n));
     if (n_tc) cJSON_AddItemToObject(d, "tool_calls", openai_tool_calls(tc, n_tc, true));
-    cJSON_AddNullToObject(c, "logprobs");
+    add_openai_logprobs(c, lp);
     if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);
     else cJSON_AddNullToObject(c, "finish_reason");
     cJSON_AddItemToArray(choices, c);

@@ -270,12 +270,14 @@ static bool job_push(job *j, char *ev) {
     return true;
 }
 
-static bool job_emit(const char *piece, size_t n, void *user) {
+static bool job_emit(const char *piece, size_t n, const srv_logprob *lp, size_t n_lp, void *user) {
     job *j = user;
     if (atomic_load(&j->cancel)) return false;
+    srv_logprobs l = {j->srv->model, lp, n_lp};
+    const srv_logprobs *lpp = j->req.sampling.logprobs ? &l : NULL;
     char *ev = j->req.api == SRV_API_OPENAI   ? srv_fmt_openai_chunk(j->id, j->created, j->model_name, NULL, piece, n,
-                                                                      NULL, NULL, 0)
-               : j->req.api == SRV_API_OLLAMA ? srv_ollama_piece(j->ollama_chat, j->model_name, piece, n)
+                                                                      NULL, NULL, 0, lpp)
+               : j->req.api == SRV_API_OLLAMA ? srv_ollama_piece(j->ollama_chat, j->model_name, piece, n, lpp)
                                               : srv_fmt_workers_piece(piece, n);
     return job_push(j, ev);
 }
@@ -297,7 +299,8 @@ static void *job_main(void *arg) {
     srv_error e;
     memset(&e, 0, sizeof e);
     bool openai = j->req.api == SRV_API_OPENAI;
-    if (openai) job_push(j, srv_fmt_openai_chunk(j->id, j->created, j->model_name, "assistant", "", 0, NULL, NULL, 0));
+    if (openai)
+        job_push(j, srv_fmt_openai_chunk(j->id, j->created, j->model_name, "assistant", "", 0, NULL, NULL, 0, NULL));
     bool ok = srv_run_generate(&j->run, &e);
     srv_pool_release(j->srv->pool, j->session);
     j->session = NULL;
@@ -311,7 +314,7 @@ static void *job_main(void *arg) {
         if (ollama) {
             srv_ollama_timing t = ollama_timing(&j->run, &j->t0, j->load_ns);
             job_push(j, srv_ollama_final(j->ollama_chat, j->model_name, NULL, j->run.tool_calls, j->run.n_tool_calls,
-                                         srv_ollama_done_reason(j->run.stop), &t));
+                                         srv_ollama_done_reason(j->run.stop), &t, NULL));
         } else if (openai && j->run.stop == LLV_STOP_TIMEOUT) {
             /* OpenAI has no finish_reason for it: an error event, which the SDKs raise */
             srv_error te;
@@ -321,7 +324,7 @@ static void *job_main(void *arg) {
         } else if (openai) {
             job_push(j, srv_fmt_openai_chunk(j->id, j->created, j->model_name, NULL, NULL, 0,
                                              srv_finish_reason(j->run.stop, j->run.n_tool_calls), j->run.tool_calls,
-                                             j->run.n_tool_calls));
+                                             j->run.n_tool_calls, NULL));
             if (j->req.include_usage) job_push(j, srv_fmt_openai_usage_chunk(j->id, j->created, j->model_name, u));
         } else {
             job_push(j, srv_fmt_workers_final(j->run.tool_calls, j->run.n_tool_calls, u));
@@ -417,6 +420,7 @@ static enum MHD_Result start_stream(srv_server *s, struct MHD_Connection *c, con
     j->t0 = k->t0;
     j->run.req = &j->req;
     j->run.session = sess;
+    j->run.model = s->model;
     j->run.emit = job_emit;
     j->run.emit_user = j;
     j->run.cancel = &j->cancel;
@@ -473,7 +477,7 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k
         bool chat = k->rt == ROUTE_OLLAMA_CHAT;
         const char *why = req.unload ? "unload" : "load";
         srv_request_free(&req);
-        return respond(c, k, 200, srv_ollama_final(chat, s->cfg.ollama_name, "", NULL, 0, why, NULL), NULL);
+        return respond(c, k, 200, srv_ollama_final(chat, s->cfg.ollama_name, "", NULL, 0, why, NULL, NULL), NULL);
     }
     if (req.format) {
         /* the structured-output constraint is not in this build yet */
@@ -504,6 +508,7 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k
     memset(&run, 0, sizeof run);
     run.req = &req;
     run.session = sess;
+    run.model = s->model;
     run.shutdown = &s->shutdown;
     run.client_fd = client_fd(c);
     ok = srv_run_generate(&run, &e);
@@ -523,16 +528,19 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k
                    (int)req.sampling.timeout_ms);
     } else {
         srv_usage u = {run.prompt_tokens, run.completion_tokens};
+        srv_logprobs lp = {s->model, run.lp, run.n_lp};
         char *body;
         if (ollama) {
             srv_ollama_timing t = ollama_timing(&run, &k->t0, load_ns);
             body = srv_ollama_final(k->rt == ROUTE_OLLAMA_CHAT, s->cfg.ollama_name, run.text, run.tool_calls,
-                                    run.n_tool_calls, srv_ollama_done_reason(run.stop), &t);
+                                    run.n_tool_calls, srv_ollama_done_reason(run.stop), &t,
+                                    req.sampling.logprobs ? &lp : NULL);
         } else if (api == SRV_API_OPENAI) {
             char id[48];
             srv_new_id(id, sizeof id, "chatcmpl-");
             body = srv_fmt_openai_result(id, (long)time(NULL), s->cfg.model_name, run.text, run.tool_calls,
-                                         run.n_tool_calls, srv_finish_reason(run.stop, run.n_tool_calls), u);
+                                         run.n_tool_calls, srv_finish_reason(run.stop, run.n_tool_calls), u,
+                                         req.sampling.logprobs ? &lp : NULL);
         } else {
             body = srv_fmt_workers_result(run.text, run.tool_calls, run.n_tool_calls, u);
         }

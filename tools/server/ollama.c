@@ -281,16 +281,7 @@ static bool parse_generate(srv_request *r, const cJSON *root, const cJSON *promp
     const cJSON *sys = field(root, "system");
     if (sys && !cJSON_IsString(sys)) return srv_bad(err, API, "system", "invalid system: expected a string");
     r->kind = SRV_KIND_PROMPT;
-    if (r->raw) {
-        size_t tags = 0;
-        for (const char *s = r->prompt; (s = strstr(s, "<|image|>")); s += 9) tags++;
-        if (tags != r->n_images)
-            return srv_bad(err, API, "prompt",
-                           "raw prompt has %zu <|image|> tag(s) but %zu image(s) were given; with raw, each image goes "
-                           "where <|image|> appears",
-                           tags, r->n_images);
-        return true;
-    }
+    if (r->raw) return srv_request_check_raw_images(r, "prompt", err);
     /* [system,] user(images..., prompt) */
     r->msgs = calloc(2, sizeof *r->msgs);
     r->parts = calloc(r->n_images + 1, sizeof *r->parts);
@@ -344,6 +335,15 @@ bool srv_ollama_parse(const char *body, size_t n, bool chat, const srv_limits *l
     sp->top_p = 0.9f;
     sp->max_tokens = lim && lim->max_tokens_cap > 0 ? lim->max_tokens_cap : LLV_SAMPLING_MAX_TOKENS_MAX;
     if (!parse_options(r, field(root, "options"), lim, err)) return false;
+    /* top-level, as Ollama has them: top_logprobs counts only with logprobs */
+    const cJSON *lp = field(root, "logprobs"), *tl = field(root, "top_logprobs");
+    if (lp && !cJSON_IsBool(lp)) return srv_bad(err, API, "logprobs", "invalid logprobs: expected a boolean");
+    if (tl && (!cJSON_IsNumber(tl) || floor(tl->valuedouble) != tl->valuedouble || tl->valuedouble < 0 ||
+               tl->valuedouble > LLV_SAMPLING_TOP_LOGPROBS_MAX))
+        return srv_bad(err, API, "top_logprobs", "top_logprobs must be between 0 and %d",
+                       LLV_SAMPLING_TOP_LOGPROBS_MAX);
+    sp->logprobs = lp && cJSON_IsTrue(lp);
+    sp->top_logprobs = sp->logprobs && tl ? (int32_t)tl->valuedouble : 0;
     if (lim) sp->timeout_ms = lim->timeout_ms;
     llv_error e;
     if (llv_sampling_params_validate(sp, &e)) return srv_bad(err, API, "options", "invalid options: %s", e.message);
@@ -455,7 +455,12 @@ static cJSON *head(const char *model) {
     return o;
 }
 
-char *srv_ollama_piece(bool chat, const char *model, const char *piece, size_t n) {
+/* Ollama's "logprobs": a top-level array, omitted when empty */
+static void add_logprobs(cJSON *o, const srv_logprobs *lp) {
+    if (lp && lp->n) cJSON_AddItemToObject(o, "logprobs", srv_json_logprobs(lp, true));
+}
+
+char *srv_ollama_piece(bool chat, const char *model, const char *piece, size_t n, const srv_logprobs *lp) {
     cJSON *o = head(model);
     if (chat) {
         cJSON *m = cJSON_AddObjectToObject(o, "message");
@@ -465,6 +470,7 @@ char *srv_ollama_piece(bool chat, const char *model, const char *piece, size_t n
         cJSON_AddItemToObject(o, "response", srv_json_string_n(piece, n));
     }
     cJSON_AddFalseToObject(o, "done");
+    add_logprobs(o, lp);
     return line_and_free(o);
 }
 
@@ -497,7 +503,7 @@ static cJSON *tool_calls(const llv_tool_call *tc, size_t n) {
 }
 
 char *srv_ollama_final(bool chat, const char *model, const char *text, const llv_tool_call *tc, size_t n_tc,
-                       const char *done_reason, const srv_ollama_timing *t) {
+                       const char *done_reason, const srv_ollama_timing *t, const srv_logprobs *lp) {
     cJSON *o = head(model);
     bool gen = t != NULL; /* load/unload answers carry no counts */
     if (chat) {
@@ -518,6 +524,7 @@ char *srv_ollama_final(bool chat, const char *model, const char *text, const llv
         cJSON_AddNumberToObject(o, "eval_count", t->eval_tokens);
         cJSON_AddNumberToObject(o, "eval_duration", (double)t->eval_ns);
     }
+    add_logprobs(o, lp);
     return line_and_free(o);
 }
 

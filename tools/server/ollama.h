@@ -47,13 +47,14 @@ typedef struct srv_ollama_timing {
     int32_t prompt_tokens, eval_tokens;
 } srv_ollama_timing;
 
-/* One streamed piece: a JSON line ending in "\n". */
-char *srv_ollama_piece(bool chat, const char *model, const char *piece, size_t n);
+/* One streamed piece: a JSON line ending in "\n". lp: its tokens' "logprobs"
+ * (Ollama's top-level array, left out when empty or NULL). */
+char *srv_ollama_piece(bool chat, const char *model, const char *piece, size_t n, const srv_logprobs *lp);
 /* The last object (stream) or the whole answer (text = the answer; NULL in a
  * stream, whose pieces carried it). done_reason: "stop", "length", "load",
  * "unload". A JSON line ending in "\n". */
 char *srv_ollama_final(bool chat, const char *model, const char *text, const llv_tool_call *tc, size_t n_tc,
-                       const char *done_reason, const srv_ollama_timing *t);
+                       const char *done_reason, const srv_ollama_timing *t, const srv_logprobs *lp);
 /* done_reason for a stop reason. */
 const char *srv_ollama_done_reason(llv_stop_reason r);
 

@@ -70,18 +70,56 @@ static size_t max_stop_len(const srv_request *q) {
     return m;
 }
 
-/* Passes on text[emitted..upto), keeping UTF-8 sequences whole. */
+/* Passes on text[emitted..upto), keeping UTF-8 sequences whole, with the
+ * logprobs of the tokens whose text starts there. */
 static bool flush_to(srv_run *r, size_t upto) {
     while (upto > r->emitted && upto < r->len && ((unsigned char)r->text[upto] & 0xC0) == 0x80) upto--;
     if (upto <= r->emitted) return true;
-    bool ok = r->emit ? r->emit(r->text + r->emitted, upto - r->emitted, r->emit_user) : true;
+    size_t k = r->lp_sent;
+    while (k < r->n_lp && r->lp[k].start < upto) k++;
+    bool ok = r->emit ? r->emit(r->text + r->emitted, upto - r->emitted, r->lp + r->lp_sent, k - r->lp_sent,
+                                r->emit_user)
+                      : true;
     r->emitted = upto;
+    r->lp_sent = k;
     return ok;
+}
+
+/* A token whose bytes are in the answer text (not a special token). */
+static bool text_token(const llv_model *m, int32_t tok) {
+    char c[8];
+    size_t n = 0;
+    llv_status st = llv_detokenize(m, &tok, 1, true, c, sizeof c, &n, NULL);
+    return (st == LLV_OK || st == LLV_ERR_BUFFER_TOO_SMALL) && n > 0;
+}
+
+/* Takes the library's entries of the tokens that came with this piece (text
+ * starting at `start`). */
+static bool take_logprobs(srv_run *r, size_t start) {
+    size_t k = 0;
+    const llv_logprob_entry *e = llv_session_logprobs(r->session, &k);
+    for (; r->lp_seen < k; r->lp_seen++) {
+        if (!text_token(r->model, e[r->lp_seen].chosen.token)) continue;
+        if (r->n_lp == r->cap_lp) {
+            size_t cap = r->cap_lp ? r->cap_lp * 2 : 64;
+            srv_logprob *q = realloc(r->lp, cap * sizeof *q);
+            if (!q) return false;
+            r->lp = q;
+            r->cap_lp = cap;
+        }
+        r->lp[r->n_lp++] = (srv_logprob){.e = e[r->lp_seen], .start = start};
+    }
+    return true;
 }
 
 static bool on_piece(const char *piece, size_t n, int32_t token, void *user) {
     (void)token;
     srv_run *r = user;
+    if (r->stop_hit || r->cancelled || r->oom) return false; /* the final flush after a stop */
+    if (r->req->sampling.logprobs && r->model && !take_logprobs(r, r->len)) {
+        r->oom = true;
+        return false;
+    }
     if ((r->cancel && atomic_load(r->cancel)) || (r->shutdown && atomic_load(r->shutdown)) ||
         ((r->pieces++ & 7) == 0 && client_gone(r->client_fd))) {
         r->cancelled = true;
@@ -96,7 +134,10 @@ static bool on_piece(const char *piece, size_t n, int32_t token, void *user) {
         size_t cap = r->cap ? r->cap * 2 : 256;
         while (cap < r->len + m + 1) cap *= 2;
         char *t = realloc(r->text, cap);
-        if (!t) return false;
+        if (!t) {
+            r->oom = true;
+            return false;
+        }
         r->text = t;
         r->cap = cap;
     }
@@ -158,15 +199,17 @@ bool srv_run_generate(srv_run *r, srv_error *err) {
         srv_error_from_llv(err, r->req->api, &e, "generation");
         return false;
     }
-    if (!r->text) {
-        r->text = calloc(1, 1);
-        if (!r->text) {
+    if (!r->text || r->oom) {
+        if (!r->text) r->text = calloc(1, 1);
+        if (!r->text || r->oom) {
             llv_result_free(&res);
             srv_error_set(err, 503, SRV_CODE_CAPACITY, "", "Out of memory");
             return false;
         }
     }
     if (!r->cancelled) flush_to(r, r->len);
+    /* the answer's tokens: those with text before a stop string's cut */
+    while (r->n_lp > 0 && r->lp[r->n_lp - 1].start >= r->len) r->n_lp--;
     r->stop = r->stop_hit ? LLV_STOP_EOG : res.stop_reason;
     r->prompt_tokens = res.prompt_tokens;
     r->timings = res.timings;
@@ -183,6 +226,9 @@ bool srv_run_generate(srv_run *r, srv_error *err) {
 
 void srv_run_free(srv_run *r) {
     free(r->text);
+    free(r->lp);
+    r->lp = NULL;
+    r->n_lp = r->cap_lp = 0;
     llv_tool_calls_free(r->tool_calls, r->n_tool_calls);
     r->text = NULL;
     r->tool_calls = NULL;
