@@ -175,7 +175,20 @@ class SamplingParams(Structure):
         ("presence_penalty", c_float),
         ("lora", c_char_p),
         ("timeout_ms", c_int32),
+        ("logprobs", c_bool),
+        ("top_logprobs", c_int32),
     ]
+
+
+TOP_LOGPROBS_MAX = 20
+
+
+class TokenLogprob(Structure):
+    _fields_ = [("token", c_int32), ("logprob", c_float)]
+
+
+class LogprobEntry(Structure):
+    _fields_ = [("chosen", TokenLogprob), ("n_top", c_int32), ("top", TokenLogprob * TOP_LOGPROBS_MAX)]
 
 
 class Timings(Structure):
@@ -280,6 +293,9 @@ _proto("llv_result_free", None, P(Result))
 _proto("llv_session_eval", c_int, c_void_p, P(P(c_float)), P(Error))
 _proto("llv_session_tokens", P(c_int32), c_void_p, P(c_size_t))
 _proto("llv_session_encoder_runs", c_int32, c_void_p)
+_proto("llv_session_logprobs", P(LogprobEntry), c_void_p, P(c_size_t))
+_proto("llv_session_reset_keep_prefix", None, c_void_p)
+_proto("llv_session_cached_tokens", c_int32, c_void_p)
 
 
 def defaults(struct_type, init_name: str):

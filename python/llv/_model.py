@@ -32,6 +32,8 @@ _SAMPLING_FIELDS = {
     "presence_penalty": "presence_penalty",
     "lora": "lora",
     "timeout_ms": "timeout_ms",
+    "logprobs": "logprobs",
+    "top_logprobs": "top_logprobs",
 }
 
 
@@ -57,7 +59,10 @@ def sampling_params(**kw: Any) -> C.SamplingParams:
         if name == "lora":
             v = _b(v)
             keep.append(v)
-        elif name in ("max_tokens", "top_k", "timeout_ms", "seed"):
+        elif name == "logprobs":
+            if not isinstance(v, bool):
+                raise TypeError(f"logprobs: expected a bool, got {type(v).__name__}")
+        elif name in ("max_tokens", "top_k", "timeout_ms", "seed", "top_logprobs"):
             if isinstance(v, bool) or not isinstance(v, int):
                 raise TypeError(f"{k}: expected an int, got {type(v).__name__}")
             if name == "seed" and v < 0:
@@ -87,6 +92,10 @@ class Result:
     tool_calls: list[dict[str, str]] = field(default_factory=list)  # [{"name": ..., "arguments": JSON text}]
     timings: dict[str, float] = field(default_factory=dict)
     stopped_by: str | None = None  # the stop string that ended the answer
+    # with logprobs=True: per generated token {"token", "logprob", "top": [(token, logprob), ...]}, the
+    # model's log-softmax of the raw logits (llv_session_logprobs)
+    logprobs: list[dict[str, Any]] | None = None
+    cached_tokens: int = 0  # prompt rows reused from the kept prefix (Session.reset(keep_prefix=True))
 
     @property
     def finish_reason(self) -> str:
@@ -95,6 +104,11 @@ class Result:
         if self.tool_calls:
             return "tool_calls"
         return "length" if self.stop_reason in ("length", "context") else "stop"
+
+
+def _entry(e: C.LogprobEntry) -> dict[str, Any]:
+    return {"token": e.chosen.token, "logprob": e.chosen.logprob,
+            "top": [(e.top[j].token, e.top[j].logprob) for j in range(e.n_top)]}
 
 
 class _StopStrings:
@@ -140,8 +154,9 @@ class Stream:
     or calling close() stops generation (the answer so far stays in the
     session's conversation)."""
 
-    def __init__(self, session: "Session", sp: C.SamplingParams, stop: Sequence[str]):
+    def __init__(self, session: "Session", sp: C.SamplingParams, stop: Sequence[str], with_logprobs: bool = False):
         self._session = session
+        self._with_logprobs = with_logprobs
         self._q: queue.Queue = queue.Queue()
         self.result: Result | None = None
         self._error: BaseException | None = None
@@ -151,7 +166,7 @@ class Stream:
 
     def _run(self, sp: C.SamplingParams, stop: Sequence[str]) -> None:
         try:
-            self.result = self._session._generate(sp, stop, lambda piece: self._q.put(piece) or True)
+            self.result = self._session._generate(sp, stop, lambda piece, entries: self._q.put((piece, entries)) or True)
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
             self._error = e
         finally:
@@ -177,7 +192,9 @@ class Stream:
                 e, self._error = self._error, None
                 raise e
             raise StopIteration
-        return piece
+        if not self._with_logprobs and not piece[0]:
+            return self.__next__()  # entries without text (the end token's)
+        return piece if self._with_logprobs else piece[0]
 
     def close(self) -> None:
         """Stops generation and waits for it to end."""
@@ -294,11 +311,14 @@ class Session:
         check(code, err)
 
     # -- input -------------------------------------------------------------
-    def reset(self) -> None:
-        """Forgets the conversation; keeps buffers and the image cache."""
+    def reset(self, keep_prefix: bool = False) -> None:
+        """Forgets the conversation; keeps buffers and the image cache. With
+        keep_prefix, the old conversation's KV cache serves as a prefix
+        cache: the next prompt reuses the rows it shares with the old one
+        from the start (bitwise the same results; Result.cached_tokens)."""
         self._check_open()
         with self._lock:
-            C.lib.llv_session_reset(self._h)
+            (C.lib.llv_session_reset_keep_prefix if keep_prefix else C.lib.llv_session_reset)(self._h)
 
     def add_tokens(self, tokens: Iterable[int]) -> None:
         ids = list(tokens)
@@ -402,19 +422,36 @@ class Session:
         out = self.generate(stream=stream, **sampling)
         return out if stream else out.text
 
-    def _generate(self, sp: C.SamplingParams, stops: Sequence[str], on_text: Callable[[str], bool] | None) -> Result:
+    def _generate(
+        self, sp: C.SamplingParams, stops: Sequence[str], on_text: Callable[[str, list], bool] | None
+    ) -> Result:
+        """Runs generation; on_text(text, entries) gets the answer as it can
+        be shown (stop strings held back) with the logprobs entries of the
+        tokens completed since the last call (when sp.logprobs)."""
         matcher = _StopStrings(stops)
         raised: list[BaseException] = []
-        generated: list[int] = []
+        seen = [0]  # logprobs entries handed on so far
+        pending: list[dict[str, Any]] = []
+
+        def new_entries() -> None:
+            if not sp.logprobs:
+                return
+            n = ctypes.c_size_t()
+            arr = C.lib.llv_session_logprobs(self._h, byref(n))
+            pending.extend(_entry(arr[i]) for i in range(seen[0], n.value))
+            seen[0] = n.value
 
         def on_piece(ptr, n, token, user) -> bool:
             try:
-                generated.append(token)
                 if self._cancel.is_set():
                     return False
+                new_entries()
                 out = matcher.push(ctypes.string_at(ptr, n).decode("utf-8", "replace"))
-                if out and on_text is not None and not on_text(out):
-                    return False
+                if out and on_text is not None:
+                    entries = pending[:]
+                    pending.clear()
+                    if not on_text(out, entries):
+                        return False
                 return matcher.hit is None
             except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt, or the consumer's error
                 raised.append(e)
@@ -434,13 +471,20 @@ class Session:
                 raise (raised or self._raised).pop()
             check(code, err)
             rest = matcher.flush() if matcher.hit is None else ""
-            if rest and on_text is not None:
-                on_text(rest)
+            if matcher.hit is None:
+                new_entries()  # the end token's, and those of tokens that gave no piece
+            if (rest or pending) and on_text is not None and matcher.hit is None:
+                on_text(rest, pending[:])
             tool_calls = [
                 {"name": _s(res.tool_calls[i].name) or "", "arguments": _s(res.tool_calls[i].arguments) or "{}"}
                 for i in range(res.n_tool_calls)
             ]
             t = res.timings
+            lp = None
+            if sp.logprobs:
+                n = ctypes.c_size_t()
+                arr = C.lib.llv_session_logprobs(self._h, byref(n))
+                lp = [_entry(arr[i]) for i in range(n.value)]
             return Result(
                 text=matcher.text,
                 tokens=self.tokens[n0:],
@@ -451,6 +495,8 @@ class Session:
                 timings={"load_s": t.load_s, "image_s": t.image_s, "prefill_s": t.prefill_s,
                          "decode_s": t.decode_s, "images_encoded": t.n_images_encoded},
                 stopped_by=matcher.hit,
+                logprobs=lp,
+                cached_tokens=int(C.lib.llv_session_cached_tokens(self._h)),
             )
         finally:
             C.lib.llv_result_free(byref(res))
@@ -580,6 +626,15 @@ class Model:
             return buf.raw[: n.value]
         raise LLVError(C.ERR_BUFFER_TOO_SMALL, "detokenize: the size changed between calls")
 
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes of one token (special tokens: their text)."""
+        self._check_open()
+        n = ctypes.c_size_t()
+        p = C.lib.llv_token_bytes(self._h, token, byref(n))
+        if not p:
+            raise ValueError(f"token {token} is outside the vocabulary")
+        return ctypes.string_at(p, n.value)
+
     def token_is_eog(self, token: int) -> bool:
         self._check_open()
         return bool(C.lib.llv_token_is_eog(self._h, token))
@@ -679,6 +734,8 @@ class Model:
         stop: Sequence[str] | str | None = None,
         stream_options: Mapping[str, Any] | None = None,
         response_format: Mapping[str, Any] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
         **sampling: Any,
     ):
         """An OpenAI chat.completion dict (or, with stream=True, an iterator
@@ -693,6 +750,10 @@ class Model:
             raise ValueError("tool_choice: only 'auto' and 'none' are supported yet")
         if tool_choice == "none":
             tools = None
+        if top_logprobs is not None and not logprobs:
+            raise ValueError("top_logprobs: needs logprobs=True (as OpenAI says)")
+        sampling["logprobs"] = bool(logprobs)
+        sampling["top_logprobs"] = top_logprobs
         limit = max_completion_tokens if max_completion_tokens is not None else max_tokens
         sampling["max_tokens"] = limit if limit is not None else C.SAMPLING_MAX_TOKENS_MAX
         cm = convert_messages(messages, images)
@@ -704,7 +765,7 @@ class Model:
                 s = self._one_shot()
                 s._add_converted(cm, tools, True, None)
                 r = s._generate(sp, stops, None)
-            return _openai.completion(r, name)
+            return _openai.completion(r, name, self)
         include_usage = bool((stream_options or {}).get("include_usage"))
         return self._stream_chunks(cm, tools, sp, stops, name, include_usage)
 
@@ -714,23 +775,24 @@ class Model:
         with self._lock:
             s = self._one_shot()
             s._add_converted(cm, tools, True, None)
-            st = Stream(s, sp, stops)
-            chunks = _openai.Chunks(name)
+            st = Stream(s, sp, stops, with_logprobs=True)
+            chunks = _openai.Chunks(name, self if sp.logprobs else None)
             try:
                 yield chunks.first()
-                held = []  # with tools the answer may be a call: sent whole at the end
-                for piece in st:
+                held, held_lp = [], []  # with tools the answer may be a call: sent whole at the end
+                for piece, entries in st:
                     if tools:
                         held.append(piece)
-                    else:
-                        yield chunks.content(piece)
+                        held_lp += entries
+                    elif piece or entries:
+                        yield chunks.content(piece, entries)
                 r = st.result
                 if r is None:
                     return
                 if r.tool_calls:
                     yield chunks.tool_calls(r.tool_calls)
-                elif held:
-                    yield chunks.content("".join(held))
+                elif held or held_lp:
+                    yield chunks.content("".join(held), held_lp)
                 yield chunks.finish(r.finish_reason)
                 if include_usage:
                     yield chunks.usage(r)

@@ -19,8 +19,32 @@ def _usage(r: Result) -> dict[str, Any]:
         "prompt_tokens": r.prompt_tokens,
         "completion_tokens": r.completion_tokens,
         "total_tokens": r.prompt_tokens + r.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": r.cached_tokens},
     }
+
+
+def _token(model: Any, token: int, logprob: float) -> dict[str, Any]:
+    """OpenAI's token entry: the text, or "bytes:\\xNN..." when the token's bytes
+    are not UTF-8 on their own (as llv-server and OpenAI name them)."""
+    b = model.token_bytes(token)
+    try:
+        text = b.decode("utf-8")
+        if "\0" in text:
+            raise UnicodeDecodeError("utf-8", b, 0, 1, "NUL")
+    except UnicodeDecodeError:
+        text = "bytes:" + "".join(f"\\x{c:02x}" for c in b)
+    return {"token": text, "logprob": logprob if logprob > -1e30 else -9999.0, "bytes": list(b)}
+
+
+def _logprobs(model: Any, entries: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    if entries is None:
+        return None
+    content = []
+    for e in entries:
+        d = _token(model, e["token"], e["logprob"])
+        d["top_logprobs"] = [_token(model, t, lp) for t, lp in e["top"]]
+        content.append(d)
+    return {"content": content, "refusal": None}
 
 
 def _tool_calls(calls: list[dict[str, str]], indexed: bool) -> list[dict[str, Any]]:
@@ -34,7 +58,7 @@ def _tool_calls(calls: list[dict[str, str]], indexed: bool) -> list[dict[str, An
     return out
 
 
-def completion(r: Result, model: str) -> dict[str, Any]:
+def completion(r: Result, model: str, m: Any) -> dict[str, Any]:
     msg: dict[str, Any] = {"role": "assistant", "content": None if r.tool_calls else r.text}
     if r.tool_calls:
         msg["tool_calls"] = _tool_calls(r.tool_calls, False)
@@ -43,7 +67,8 @@ def completion(r: Result, model: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": r.finish_reason}],
+        "choices": [{"index": 0, "message": msg, "logprobs": _logprobs(m, r.logprobs),
+                     "finish_reason": r.finish_reason}],
         "usage": _usage(r),
     }
 
@@ -51,18 +76,20 @@ def completion(r: Result, model: str) -> dict[str, Any]:
 class Chunks:
     """Builds the chunks of one streamed completion (one id and time)."""
 
-    def __init__(self, model: str):
+    def __init__(self, model: str, m: Any = None):
         self.base = {"id": _id("chatcmpl-"), "object": "chat.completion.chunk", "created": int(time.time()),
                      "model": model}
+        self.m = m  # the Model when logprobs were asked for
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {**self.base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None, entries: list | None = None) -> dict[str, Any]:
+        lp = _logprobs(self.m, entries) if self.m is not None and entries is not None else None
+        return {**self.base, "choices": [{"index": 0, "delta": delta, "logprobs": lp, "finish_reason": finish}]}
 
     def first(self) -> dict[str, Any]:
         return self._chunk({"role": "assistant", "content": ""})
 
-    def content(self, text: str) -> dict[str, Any]:
-        return self._chunk({"content": text})
+    def content(self, text: str, entries: list | None = None) -> dict[str, Any]:
+        return self._chunk({"content": text}, None, entries)
 
     def tool_calls(self, calls: list[dict[str, str]]) -> dict[str, Any]:
         return self._chunk({"tool_calls": _tool_calls(calls, True)})

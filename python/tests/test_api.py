@@ -159,3 +159,51 @@ def test_gil_is_released_during_generation(demo_model):
     t.join()
     s.close()
     assert during > 1000, f"a Python thread ran only {during} steps while the library generated"
+
+
+def test_logprobs_openai_shape(demo_model):
+    msgs = [{"role": "user", "content": Q}]
+    kw = dict(images=[str(DEMO_PNG)], logprobs=True, top_logprobs=3, **GREEDY)
+    r = demo_model.create_chat_completion(msgs, **kw)
+    content = r["choices"][0]["logprobs"]["content"]
+    assert len(content) == r["usage"]["completion_tokens"]
+    for e in content:
+        assert len(e["top_logprobs"]) == 3 and e["logprob"] <= 0
+        assert e["top_logprobs"][0]["token"] == e["token"]  # greedy: the chosen one is the most likely
+        lps = [t["logprob"] for t in e["top_logprobs"]]
+        assert lps == sorted(lps, reverse=True)
+        assert e["token"].startswith("bytes:") or bytes(e["bytes"]).decode("utf-8") == e["token"]
+    text = b"".join(bytes(e["bytes"]) for e in content[:-1]) if r["choices"][0]["finish_reason"] == "stop" else \
+        b"".join(bytes(e["bytes"]) for e in content)
+    assert text.decode("utf-8", "replace") == r["choices"][0]["message"]["content"]
+    chunks = list(demo_model.create_chat_completion(msgs, stream=True, **kw))
+    streamed = [e for c in chunks if c["choices"] and c["choices"][0]["logprobs"]
+                for e in c["choices"][0]["logprobs"]["content"]]
+    strip = lambda es: [(e["token"], e["logprob"], e["bytes"]) for e in es]  # noqa: E731
+    assert strip(streamed) == strip(content)
+    plain = demo_model.create_chat_completion(msgs, images=[str(DEMO_PNG)], **GREEDY)
+    assert plain["choices"][0]["logprobs"] is None
+    assert plain["choices"][0]["message"]["content"] == r["choices"][0]["message"]["content"]
+    with pytest.raises(ValueError):
+        demo_model.create_chat_completion(msgs, top_logprobs=2)
+    with pytest.raises(llv.LLVError) as e:
+        demo_model.create_chat_completion(msgs, logprobs=True, top_logprobs=21)
+    assert "top_logprobs" in e.value.message
+
+
+def test_prefix_cache_from_python(demo_model):
+    s = demo_model.session()
+    s.add_messages([{"role": "user", "content": Q}], images=[str(DEMO_PNG)])
+    first = s.generate(**GREEDY)
+    sent = s.tokens
+    s.reset(keep_prefix=True)
+    s.add_image(str(DEMO_PNG))
+    s.add_tokens(sent)
+    s.add_text("And then?")
+    again = s.generate(**GREEDY)
+    assert again.cached_tokens == len(sent) - 1 and first.cached_tokens == 0
+    fresh = demo_model.session()
+    fresh.add_image(str(DEMO_PNG))
+    fresh.add_tokens(sent)
+    fresh.add_text("And then?")
+    assert fresh.generate(**GREEDY).text == again.text

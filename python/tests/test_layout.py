@@ -24,6 +24,8 @@ STRUCTS = {
     "llv_sampling_params": C.SamplingParams,
     "llv_timings": C.Timings,
     "llv_result": C.Result,
+    "llv_token_logprob": C.TokenLogprob,
+    "llv_logprob_entry": C.LogprobEntry,
 }
 
 
