@@ -267,7 +267,7 @@ static void test_format(void) {
     cJSON_Delete(o);
     free(s);
     llv_tool_call tc = {"get_weather", "{\"city\":\"Paris\"}"};
-    srv_usage u = {3, 4};
+    srv_usage u = {3, 4, 0};
     s = srv_fmt_workers_result("a\"b", &tc, 1, u);
     o = cJSON_Parse(s);
     cJSON *res = cJSON_GetObjectItem(o, "result");

@@ -411,7 +411,8 @@ check grep -qi '^access-control-allow-methods: POST, OPTIONS' "$T/hdr"
 check grep -qi '^access-control-allow-headers: .*authorization' "$T/hdr"
 post /v1/chat/completions '{"messages":[{"role":"user","content":"hi"}],"max_tokens":2}'
 check grep -qi '^access-control-allow-origin: https://app.example' "$T/hdr"
-check jc "$T/out" "j['usage']['prompt_tokens_details']['cached_tokens'] == 0"
+# the prefix cache may have kept the template's start from an earlier request: never more than the prompt
+check jc "$T/out" "0 <= j['usage']['prompt_tokens_details']['cached_tokens'] < j['usage']['prompt_tokens']"
 
 # --- hostile corpus ---------------------------------------------------------------
 for body in '' '{' '}' 'null' '"str"' '{"prompt":"x",}' '{"prompt":"x","prompt":5}' $'{"prompt":"\x01"}' \
@@ -531,7 +532,8 @@ cp "$T/out" "$T/url-answer"
 IMG64=$(base64 -w0 "$IMAGE")
 post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,$IMG64\"}},{\"type\":\"text\",\"text\":\"What is it?\"}]}],\"max_tokens\":2,\"seed\":3,\"temperature\":0}"
 check python3 -c "import json,sys; a=json.load(open('$T/url-answer')); b=json.load(open('$T/out')); \
-sys.exit(0 if a['choices'][0]['message']['content']==b['choices'][0]['message']['content'] and a['usage']==b['usage'] else 1)"
+u=lambda j: (j['usage']['prompt_tokens'], j['usage']['completion_tokens']); \
+sys.exit(0 if a['choices'][0]['message']['content']==b['choices'][0]['message']['content'] and u(a)==u(b) else 1)"
 url_req "$HOST/redirect/3"
 check [ "$STATUS" = 200 ]
 url_req "$HOST/redirect/5"

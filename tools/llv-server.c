@@ -21,7 +21,9 @@ static const char *const about =
     "OpenAI-compatible /v1/chat/completions and Ollama's /api/chat, /api/generate,\n"
     "streaming; a pool of sessions over one\n"
     "shared model. See README \"HTTP server\".\n";
-static const char *const epilog = "exit status: 0 after SIGINT/SIGTERM, 1 failure, 2 usage error\n";
+static const char *const epilog =
+    "SIGTERM drains (no new requests, /ready answers 503, running ones finish within --drain-timeout); SIGINT "
+    "stops at once.\nexit status: 0 after SIGINT/SIGTERM, 1 failure, 2 usage error\n";
 
 int main(int argc, char **argv) {
     srv_config cfg;
@@ -33,12 +35,16 @@ int main(int argc, char **argv) {
     cfg.max_body = 32u << 20;
     cfg.conn_timeout = 10;
     cfg.max_conns = 256;
+    cfg.queue_timeout_ms = 30000;
+    cfg.max_body_total = (size_t)256 << 20;
     cfg.limits.max_image_bytes = 20u << 20;
     const char *model_path = NULL, *chat_template = NULL;
     llv_opt_list loras = {.max = LLV_OPT_LIST_MAX};
     bool allow_urls = false;
     srv_fetch_config fetch = {.timeout_ms = 10000, .max_redirects = 3};
     int parallel = 1, queue = 16, ctx = 0, threads = 0, cache = 4;
+    size_t cache_mem = 0;
+    int drain_ms = 30000;
     const llv_opt table[] = {
         {'m', "model", "PATH", LLV_OPT_STR, {.str = &model_path}, .help = "GGUF model to serve", .required = true},
         {0, "host", "H", LLV_OPT_STR, {.str = &cfg.host}, .help = "address to listen on"},
@@ -55,6 +61,11 @@ int main(int argc, char **argv) {
          .help = "requests served at once; their decode steps are merged into one pass over the weights"},
         {0, "queue", "N", LLV_OPT_INT, {.i = &queue}, 0, 100000,
          .help = "requests that may wait for a session; more get 429"},
+        {0, "queue-timeout", "MS", LLV_OPT_INT, {.i = &cfg.queue_timeout_ms}, 0, INT_MAX, .def = "30000",
+         .help = "longest wait for a session; then 503 with Retry-After (0 = no limit)"},
+        {0, "cache-mem", "BYTES", LLV_OPT_SIZE, {.size = &cache_mem}, 0, (double)SIZE_MAX, .def = "0",
+         .help = "memory for conversations kept beyond the --parallel sessions (prefix cache; LRU): a request "
+                 "continuing one reuses its KV cache"},
         {0, "timeout-ms", "N", LLV_OPT_INT, {.i = &cfg.limits.timeout_ms}, 0, INT_MAX,
          .help = "generation time limit per request, 0 = none"},
         {0, "max-body", "BYTES", LLV_OPT_SIZE, {.size = &cfg.max_body}, 1, (double)SIZE_MAX,
@@ -62,6 +73,10 @@ int main(int argc, char **argv) {
         {0, "conn-timeout", "S", LLV_OPT_INT, {.i = &cfg.conn_timeout}, 1, 86400,
          .help = "close connections idle for S seconds"},
         {0, "max-conns", "N", LLV_OPT_INT, {.i = &cfg.max_conns}, 1, 100000, .help = "simultaneous connections"},
+        {0, "max-body-total", "BYTES", LLV_OPT_SIZE, {.size = &cfg.max_body_total}, 1, (double)SIZE_MAX,
+         .def = "256m", .help = "request bodies held at once, all connections together; over it: 503"},
+        {0, "drain-timeout", "MS", LLV_OPT_INT, {.i = &drain_ms}, 0, INT_MAX, .def = "30000",
+         .help = "on SIGTERM, how long running requests may take to finish (0 = no limit)"},
         {0, "ctx", "N", LLV_OPT_INT, {.i = &ctx}, 0, INT_MAX,
          .help = "context tokens per session, 0 = min(model, 4096)"},
         {0, "threads", "N", LLV_OPT_INT, {.i = &threads}, 0, 4096,
@@ -145,9 +160,15 @@ int main(int argc, char **argv) {
     llv_engine_params ep = llv_engine_default_params();
     ep.n_threads = threads;
     ep.image_cache_entries = (size_t)cache;
+    /* --cache-mem: more sessions kept with their conversations (each costs its KV cache and scratch) */
+    int n_keep = parallel;
+    if (cache_mem > 0 && cfg.kv_bytes > 0) {
+        uint64_t more = cache_mem / cfg.kv_bytes;
+        n_keep += more > 4096 ? 4096 : (int)more;
+    }
     srv_pool *pool = NULL;
-    if (srv_pool_create(model, parallel, queue, &ep, &sp, &pool, &err)) {
-        fprintf(stderr, "llv-server: cannot create %d session(s): %s\n", parallel, err.message);
+    if (srv_pool_create(model, n_keep, parallel, queue, &ep, &sp, &pool, &err)) {
+        fprintf(stderr, "llv-server: cannot create %d session(s): %s\n", n_keep, err.message);
         llv_model_free(model);
         return 1;
     }
@@ -162,13 +183,21 @@ int main(int argc, char **argv) {
     }
     const char *h = cfg.host;
     bool v6 = strchr(h, ':') != NULL;
-    fprintf(stderr, "llv-server: model %s as %s, %d session(s), queue %d\n", model_path, cfg.model_name, parallel,
-            queue);
+    fprintf(stderr, "llv-server: model %s as %s, %d session(s) at once, %d kept (prefix cache), queue %d\n",
+            model_path, cfg.model_name, parallel, n_keep, queue);
     fprintf(stderr, "listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", port);
     fflush(stderr);
 
     int sig = 0;
     sigwait(&set, &sig);
+    if (sig == SIGTERM) {
+        fprintf(stderr, "llv-server: SIGTERM, draining (%d request(s) running, up to %d ms)\n",
+                srv_server_inflight(server), drain_ms);
+        fflush(stderr);
+        if (!srv_server_drain(server, drain_ms))
+            fprintf(stderr, "llv-server: %d request(s) still running after --drain-timeout: cancelled\n",
+                    srv_server_inflight(server));
+    }
     fprintf(stderr, "llv-server: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     srv_server_stop(server);
     llv_engine_stats es;

@@ -830,3 +830,56 @@ void srv_request_free(srv_request *r) {
     cJSON_Delete(r->root);
     memset(r, 0, sizeof *r);
 }
+
+/* ------------------------------------------------------------------------- */
+/* Conversation keys (prefix cache)                                          */
+/* ------------------------------------------------------------------------- */
+
+/* FNV-1a: enough to tell conversations apart; the session checks the tokens */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+static uint64_t fnv_str(uint64_t h, const char *s) { return s ? fnv(fnv(h, s, strlen(s)), "", 1) : fnv(h, "\1", 1); }
+
+/* text parts and content strings hash alike, so a resent message matches however it is written */
+static uint64_t message_hash(const llv_message *m) {
+    uint64_t h = fnv_str(0xcbf29ce484222325ull, m->role);
+    if (m->content) h = fnv_str(fnv(h, "t", 1), m->content);
+    for (size_t i = 0; i < m->n_parts; i++) {
+        const llv_part *p = &m->parts[i];
+        if (p->type == LLV_PART_TEXT) h = fnv_str(fnv(h, "t", 1), p->text);
+        else h = fnv(fnv(h, "i", 1), p->image, p->image_bytes);
+    }
+    if (m->tool_call_name) h = fnv_str(fnv_str(fnv(h, "c", 1), m->tool_call_name), m->tool_call_arguments);
+    return h;
+}
+
+size_t srv_request_key(const srv_request *r, uint64_t *key, size_t cap) {
+    if (cap == 0) return 0;
+    if (r->kind == SRV_KIND_PROMPT && r->raw) {
+        uint64_t h = fnv_str(0x84222325cbf29ce4ull, r->prompt);
+        for (size_t i = 0; i < r->n_images; i++) h = fnv(h, r->images[i].bytes, r->images[i].n);
+        key[0] = h;
+        return 1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_msgs && n < cap; i++) key[n++] = message_hash(&r->msgs[i]);
+    return n;
+}
+
+uint64_t srv_key_answer(const char *text, size_t n) {
+    llv_message m;
+    memset(&m, 0, sizeof m);
+    m.role = "assistant";
+    char *t = malloc(n + 1);
+    if (!t) return 0;
+    memcpy(t, text, n);
+    t[n] = 0;
+    m.content = t;
+    uint64_t h = message_hash(&m);
+    free(t);
+    return h;
+}
+

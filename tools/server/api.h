@@ -147,6 +147,16 @@ bool srv_request_check_raw_images(const srv_request *r, const char *param, srv_e
 /* Keeps a malloc'd string until srv_request_free (NULL when full). */
 char *srv_request_keep(srv_request *r, char *s);
 
+/* The request's conversation as a list of hashes, one per message (role,
+ * text, images, tool call) or one for a raw prompt (with its images), so the
+ * pool can pick the kept session that holds the longest equal start
+ * (prefix cache). At most cap entries; returns the count. */
+#define SRV_KEY_MAX 64
+size_t   srv_request_key(const srv_request *r, uint64_t *key, size_t cap);
+/* The hash of an assistant message whose content is text[0..n): what a
+ * client resending the conversation sends for this answer. */
+uint64_t srv_key_answer(const char *text, size_t n);
+
 /* Fills err; formats message printf-style. */
 void srv_error_set(srv_error *err, int http, int code, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

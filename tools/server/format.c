@@ -186,11 +186,11 @@ static cJSON *add_usage(cJSON *o, srv_usage u) {
     return us;
 }
 
-/* OpenAI's usage: every prompt token is computed anew (no prefix cache yet) */
+/* OpenAI's usage: the prompt tokens the prefix cache spared are in the details */
 static void add_openai_usage(cJSON *o, srv_usage u) {
     cJSON *us = add_usage(o, u);
     cJSON *d = cJSON_AddObjectToObject(us, "prompt_tokens_details");
-    cJSON_AddNumberToObject(d, "cached_tokens", 0);
+    cJSON_AddNumberToObject(d, "cached_tokens", u.cached_tokens);
 }
 
 /* arguments as an object (Workers) when they parse, else as the text */

@@ -8,6 +8,7 @@
 typedef struct srv_usage {
     int32_t prompt_tokens;
     int32_t completion_tokens;
+    int32_t cached_tokens; /* of prompt_tokens, reused from the prefix cache (OpenAI's details) */
 } srv_usage;
 
 /* Error body for a route family (envelope or OpenAI error object). */

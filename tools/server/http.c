@@ -6,6 +6,7 @@
 #include "http.h"
 
 #include "format.h"
+#include "metrics.h"
 #include "ollama.h"
 #include "run.h"
 
@@ -20,6 +21,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 struct srv_server {
     srv_config         cfg;
@@ -27,12 +29,18 @@ struct srv_server {
     srv_pool          *pool;
     struct MHD_Daemon *d;
     atomic_bool        shutdown;
+    atomic_bool        draining;  /* SIGTERM: new generations get 503, /ready 503   */
+    atomic_int         inflight;  /* generation requests accepted and not finished */
+    atomic_size_t      body_bytes; /* request bodies held now (--max-body-total)      */
     long               created;
+    srv_metrics        metrics;
 };
 
 typedef enum route {
     ROUTE_NONE = 0,
     ROUTE_HEALTH,
+    ROUTE_READY,            /* GET /ready: 200 while serving, 503 while draining */
+    ROUTE_METRICS,          /* GET /metrics: Prometheus text                   */
     ROUTE_MODELS,
     ROUTE_CHAT,
     ROUTE_RUN,
@@ -56,9 +64,11 @@ typedef struct conn {
     char           *body;
     size_t          len, cap;
     bool            too_large;
+    bool            over_budget; /* the bodies held at once would exceed --max-body-total */
+    size_t          charged;     /* bytes of this body counted in body_bytes */
     bool            streaming; /* the stream job logs this request */
     int             status;
-    int32_t         pt, ct;
+    int32_t         pt, ct, cached;
     struct timespec t0;
     const char     *cors;      /* --cors ORIGIN, or NULL */
 } conn;
@@ -112,6 +122,8 @@ static route ollama_route(const char *p) {
 static route route_of(const char *url, const char *model_name, srv_api *api) {
     *api = SRV_API_WORKERS;
     if (!strcmp(url, "/health")) return ROUTE_HEALTH;
+    if (!strcmp(url, "/ready")) return ROUTE_READY;
+    if (!strcmp(url, "/metrics")) return ROUTE_METRICS;
     if (!strcmp(url, "/")) return ROUTE_ROOT;
     if (!strncmp(url, "/api/", 4) && url[4] == '/') {
         *api = SRV_API_OLLAMA;
@@ -139,6 +151,8 @@ static route route_of(const char *url, const char *model_name, srv_api *api) {
 static const char *route_method(route r) {
     switch (r) {
     case ROUTE_HEALTH:
+    case ROUTE_READY:
+    case ROUTE_METRICS:
     case ROUTE_MODELS:
     case ROUTE_MODEL_ONE:
     case ROUTE_ROOT:
@@ -159,6 +173,30 @@ static bool route_reads_body(route r) {
 static bool route_generates(route r) {
     return r == ROUTE_CHAT || r == ROUTE_RUN || r == ROUTE_RUN_OTHER_MODEL || r == ROUTE_OLLAMA_CHAT ||
            r == ROUTE_OLLAMA_GENERATE;
+}
+
+/* The route's family in /metrics. */
+static srv_metric_route metric_route(route r) {
+    switch (r) {
+    case ROUTE_RUN:
+    case ROUTE_RUN_OTHER_MODEL: return SRV_MR_WORKERS;
+    case ROUTE_CHAT: return SRV_MR_OPENAI;
+    case ROUTE_OLLAMA_CHAT: return SRV_MR_OLLAMA_CHAT;
+    case ROUTE_OLLAMA_GENERATE: return SRV_MR_OLLAMA_GENERATE;
+    case ROUTE_HEALTH:
+    case ROUTE_READY: return SRV_MR_HEALTH;
+    case ROUTE_METRICS: return SRV_MR_METRICS;
+    case ROUTE_NONE: return SRV_MR_OTHER;
+    default: return SRV_MR_INFO;
+    }
+}
+
+/* A finished request in the metrics (called once per request). */
+static void count_request(srv_server *s, route rt, int status, int32_t pt, int32_t ct, int32_t cached, double ms) {
+    srv_metrics_request(&s->metrics, metric_route(rt), status, ms / 1e3);
+    if (pt > 0) atomic_fetch_add(&s->metrics.prompt_tokens, (uint_fast64_t)pt);
+    if (ct > 0) atomic_fetch_add(&s->metrics.completion_tokens, (uint_fast64_t)ct);
+    if (cached > 0) atomic_fetch_add(&s->metrics.cached_tokens, (uint_fast64_t)cached);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -236,8 +274,9 @@ typedef struct job {
     bool            ollama_chat;  /* Ollama: /api/chat (else /api/generate) */
     int64_t         load_ns;      /* Ollama: waiting for a session          */
     int             keepalive_ms; /* SSE comment when idle this long (keeps MHD's idle timeout off) */
-    /* for the log line */
+    /* for the log line and the metrics */
     char            method[16], url[160];
+    route           rt;
     struct timespec t0;
 } job;
 
@@ -289,9 +328,17 @@ static srv_ollama_timing ollama_timing(const srv_run *r, const struct timespec *
     t.load_ns = load_ns;
     t.prompt_ns = (int64_t)((r->timings.image_s + r->timings.prefill_s) * 1e9);
     t.eval_ns = (int64_t)(r->timings.decode_s * 1e9);
-    t.prompt_tokens = r->prompt_tokens;
+    t.prompt_tokens = r->prompt_tokens - r->cached_tokens; /* Ollama counts the prompt tokens it evaluated */
     t.eval_tokens = r->completion_tokens;
     return t;
+}
+
+/* Gives the session back; after a whole answer, the pool learns that the
+ * session's conversation now ends with it (the next turn's request starts so). */
+static void release_run(srv_server *s, llv_session *sess, const srv_run *run, bool ok) {
+    bool whole = ok && run && !run->cancelled && run->stop != LLV_STOP_TIMEOUT && run->text;
+    uint64_t answer = whole ? srv_key_answer(run->text, run->len) : 0;
+    srv_pool_release(s->pool, sess, answer, answer ? run->cached_tokens : 0);
 }
 
 static void *job_main(void *arg) {
@@ -302,7 +349,7 @@ static void *job_main(void *arg) {
     if (openai)
         job_push(j, srv_fmt_openai_chunk(j->id, j->created, j->model_name, "assistant", "", 0, NULL, NULL, 0, NULL));
     bool ok = srv_run_generate(&j->run, &e);
-    srv_pool_release(j->srv->pool, j->session);
+    release_run(j->srv, j->session, &j->run, ok);
     j->session = NULL;
     bool ollama = j->req.api == SRV_API_OLLAMA;
     if (!ok) {
@@ -310,7 +357,7 @@ static void *job_main(void *arg) {
          * clients and OpenAI's SDKs raise it) */
         job_push(j, srv_fmt_error_event(j->req.api, &e));
     } else if (!j->run.cancelled) {
-        srv_usage u = {j->run.prompt_tokens, j->run.completion_tokens};
+        srv_usage u = {j->run.prompt_tokens, j->run.completion_tokens, j->run.cached_tokens};
         if (ollama) {
             srv_ollama_timing t = ollama_timing(&j->run, &j->t0, j->load_ns);
             job_push(j, srv_ollama_final(j->ollama_chat, j->model_name, NULL, j->run.tool_calls, j->run.n_tool_calls,
@@ -378,9 +425,12 @@ static void job_free(void *cls) {
     job *j = cls;
     atomic_store(&j->cancel, true);
     if (j->started) pthread_join(j->th, NULL);
-    if (j->session) srv_pool_release(j->srv->pool, j->session);
-    log_line(j->method, j->url, j->run.cancelled ? 499 : 200, j->run.prompt_tokens, j->run.completion_tokens,
-             ms_since(&j->t0));
+    if (j->session) srv_pool_release(j->srv->pool, j->session, 0, 0);
+    int status = j->run.cancelled ? 499 : 200;
+    double ms = ms_since(&j->t0);
+    log_line(j->method, j->url, status, j->run.prompt_tokens, j->run.completion_tokens, ms);
+    count_request(j->srv, j->rt, status, j->run.prompt_tokens, j->run.completion_tokens, j->run.cached_tokens, ms);
+    atomic_fetch_sub(&j->srv->inflight, 1);
     srv_run_free(&j->run);
     srv_request_free(&j->req);
     pthread_mutex_destroy(&j->mu);
@@ -394,7 +444,7 @@ static enum MHD_Result start_stream(srv_server *s, struct MHD_Connection *c, con
                                     llv_session *sess, int64_t load_ns) {
     job *j = calloc(1, sizeof *j);
     if (!j) {
-        srv_pool_release(s->pool, sess);
+        srv_pool_release(s->pool, sess, 0, 0);
         srv_request_free(req);
         return fail(c, k, 503, SRV_CODE_CAPACITY, NULL, "Out of capacity: out of memory");
     }
@@ -417,10 +467,13 @@ static enum MHD_Result start_stream(srv_server *s, struct MHD_Connection *c, con
     if (j->keepalive_ms > 5000) j->keepalive_ms = 5000;
     snprintf(j->method, sizeof j->method, "%s", k->method);
     snprintf(j->url, sizeof j->url, "%s", k->url);
+    j->rt = k->rt;
     j->t0 = k->t0;
     j->run.req = &j->req;
     j->run.session = sess;
     j->run.model = s->model;
+    j->run.metrics = &s->metrics;
+    j->run.t0 = k->t0;
     j->run.emit = job_emit;
     j->run.emit_user = j;
     j->run.cancel = &j->cancel;
@@ -453,7 +506,20 @@ static enum MHD_Result start_stream(srv_server *s, struct MHD_Connection *c, con
 
 static int64_t ns_since(const struct timespec *t0) { return (int64_t)(ms_since(t0) * 1e6); }
 
+static enum MHD_Result generate_one(srv_server *s, struct MHD_Connection *c, conn *k);
+
+/* A generation request: refused while draining; counted in flight until it
+ * is answered (a stream: until its job ends). */
 static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k) {
+    if (atomic_load(&s->draining))
+        return fail(c, k, 503, SRV_CODE_CAPACITY, NULL, "Out of capacity: this server is draining (shutting down)");
+    atomic_fetch_add(&s->inflight, 1);
+    enum MHD_Result ret = generate_one(s, c, k);
+    if (!k->streaming) atomic_fetch_sub(&s->inflight, 1);
+    return ret;
+}
+
+static enum MHD_Result generate_one(srv_server *s, struct MHD_Connection *c, conn *k) {
     srv_request req;
     srv_error e;
     memset(&e, 0, sizeof e);
@@ -488,17 +554,24 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k
     llv_session *sess = NULL;
     struct timespec tq;
     clock_gettime(CLOCK_MONOTONIC, &tq);
-    srv_pool_rc rc = srv_pool_acquire(s->pool, &sess);
+    uint64_t key[SRV_KEY_MAX];
+    size_t n_key = srv_request_key(&req, key, SRV_KEY_MAX);
+    atomic_fetch_add(&s->metrics.images, (uint_fast64_t)req.n_images);
+    srv_pool_rc rc = srv_pool_acquire(s->pool, key, n_key, s->cfg.queue_timeout_ms, &sess);
     int64_t load_ns = ns_since(&tq);
     if (rc != SRV_POOL_OK) {
         srv_request_free(&req);
         if (rc == SRV_POOL_FULL)
             return fail(c, k, 429, SRV_CODE_CAPACITY, NULL,
                         "Out of capacity: all sessions are busy and the queue is full; retry later");
+        if (rc == SRV_POOL_TIMEOUT)
+            return fail(c, k, 503, SRV_CODE_CAPACITY, NULL,
+                        "Out of capacity: waited %d ms for a free session (--queue-timeout); retry later",
+                        s->cfg.queue_timeout_ms);
         return fail(c, k, 503, SRV_CODE_CAPACITY, NULL, "Out of capacity: the server is shutting down");
     }
     if (!srv_run_input(&req, sess, &e)) {
-        srv_pool_release(s->pool, sess);
+        srv_pool_release(s->pool, sess, 0, 0);
         srv_request_free(&req);
         return respond_error(c, k, api, &e, NULL);
     }
@@ -509,12 +582,15 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k
     run.req = &req;
     run.session = sess;
     run.model = s->model;
+    run.metrics = &s->metrics;
+    run.t0 = k->t0;
     run.shutdown = &s->shutdown;
     run.client_fd = client_fd(c);
     ok = srv_run_generate(&run, &e);
-    srv_pool_release(s->pool, sess);
+    release_run(s, sess, &run, ok);
     k->pt = run.prompt_tokens;
     k->ct = run.completion_tokens;
+    k->cached = run.cached_tokens;
     enum MHD_Result ret;
     if (!ok) {
         ret = respond_error(c, k, api, &e, NULL);
@@ -527,7 +603,7 @@ static enum MHD_Result generate(srv_server *s, struct MHD_Connection *c, conn *k
         ret = fail(c, k, 408, SRV_CODE_TIMEOUT, NULL, "Request timeout: generation exceeded %d ms",
                    (int)req.sampling.timeout_ms);
     } else {
-        srv_usage u = {run.prompt_tokens, run.completion_tokens};
+        srv_usage u = {run.prompt_tokens, run.completion_tokens, run.cached_tokens};
         srv_logprobs lp = {s->model, run.lp, run.n_lp};
         char *body;
         if (ollama) {
@@ -618,7 +694,7 @@ static enum MHD_Result dispatch(srv_server *s, struct MHD_Connection *c, conn *k
         MHD_destroy_response(r);
         return ret;
     }
-    if (k->rt != ROUTE_HEALTH && !authorized(s, c))
+    if (k->rt != ROUTE_HEALTH && k->rt != ROUTE_READY && !authorized(s, c))
         return fail(c, k, 401, SRV_CODE_AUTH, NULL, "Authentication error: missing or invalid Authorization: Bearer token");
     if (k->rt == ROUTE_NONE) {
         return fail(c, k, 404, SRV_CODE_NOT_FOUND, NULL, "Could not route to %s, perhaps your object identifier is invalid?",
@@ -630,6 +706,10 @@ static enum MHD_Result dispatch(srv_server *s, struct MHD_Connection *c, conn *k
     if (k->too_large)
         return fail(c, k, 413, SRV_CODE_TOO_LARGE, NULL, "Request too large: the body exceeds %zu bytes",
                     s->cfg.max_body);
+    if (k->over_budget)
+        return fail(c, k, 503, SRV_CODE_CAPACITY, NULL,
+                    "Out of capacity: the request bodies held at once exceed --max-body-total (%zu bytes); retry later",
+                    s->cfg.max_body_total);
     switch (k->rt) {
     case ROUTE_HEALTH:
         if (atomic_load(&s->shutdown))
@@ -644,6 +724,16 @@ static enum MHD_Result dispatch(srv_server *s, struct MHD_Connection *c, conn *k
             srv_pool_engine_stats(s->pool, &es);
             cJSON_AddNumberToObject(o, "busy", busy);
             cJSON_AddNumberToObject(o, "waiting", waiting);
+            cJSON_AddBoolToObject(o, "draining", atomic_load(&s->draining));
+            srv_pool_counters pc;
+            int kept = 0, parallel = 0;
+            srv_pool_counters_get(s->pool, &pc, &kept, &parallel);
+            cJSON *pcj = cJSON_AddObjectToObject(o, "prefix_cache");
+            if (pcj) {
+                cJSON_AddNumberToObject(pcj, "sessions_kept", kept);
+                cJSON_AddNumberToObject(pcj, "hits", (double)pc.prefix_hits);
+                cJSON_AddNumberToObject(pcj, "cached_tokens", (double)pc.cached_tokens);
+            }
             cJSON *e = cJSON_AddObjectToObject(o, "engine");
             if (e) {
                 cJSON_AddNumberToObject(e, "forward_passes", (double)es.forwards);
@@ -656,6 +746,44 @@ static enum MHD_Result dispatch(srv_server *s, struct MHD_Connection *c, conn *k
             cJSON_Delete(o);
             return respond(c, k, 200, b, NULL);
         }
+    case ROUTE_READY: {
+        /* readiness: the model is loaded (it is, once we listen) and we are not draining */
+        bool ready = !atomic_load(&s->draining) && !atomic_load(&s->shutdown);
+        if (!ready) return fail(c, k, 503, SRV_CODE_CAPACITY, NULL, "Not ready: the server is draining");
+        return respond(c, k, 200, strdup("{\"status\":\"ready\"}"), NULL);
+    }
+    case ROUTE_METRICS: {
+        srv_metrics_live l;
+        memset(&l, 0, sizeof l);
+        srv_pool_stats(s->pool, &l.busy, &l.waiting);
+        srv_pool_counters pc;
+        srv_pool_counters_get(s->pool, &pc, &l.kept, &l.parallel);
+        llv_engine_stats es;
+        srv_pool_engine_stats(s->pool, &es);
+        l.inflight = atomic_load(&s->inflight);
+        l.draining = atomic_load(&s->draining);
+        l.prefix_hits = pc.prefix_hits;
+        l.prefix_cached_tokens = pc.cached_tokens;
+        l.rejected_full = pc.rejected_full;
+        l.rejected_timeout = pc.rejected_timeout;
+        l.forward_passes = es.forwards;
+        l.merged_passes = es.merged;
+        l.image_encodes = es.encoder_runs;
+        l.rss_bytes = srv_rss_bytes();
+        char *body = srv_metrics_render(&s->metrics, &l);
+        if (!body) return fail(c, k, 500, SRV_CODE_INTERNAL, NULL, "Internal error: out of memory");
+        struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+            free(body);
+            return MHD_NO;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+        common_headers(r, k->cors);
+        k->status = 200;
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
     case ROUTE_MODELS:
         return respond(c, k, 200, srv_fmt_openai_models(s->cfg.model_name, s->created), NULL);
     case ROUTE_MODEL_ONE: {
@@ -720,15 +848,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             k->too_large = true;
             free(k->body);
             k->body = NULL;
-            k->len = k->cap = 0;
+            atomic_fetch_sub(&s->body_bytes, k->charged);
+            k->charged = k->len = k->cap = 0;
             return MHD_YES;
         }
+        if (k->over_budget) return MHD_YES;
         if (k->len + n > k->cap) {
             size_t cap = k->cap ? k->cap : 4096;
             while (cap < k->len + n) cap *= 2;
             if (cap > s->cfg.max_body) cap = s->cfg.max_body;
+            /* one budget for every body held: memory stays bounded whatever the connection count */
+            size_t more = cap - k->charged;
+            if (atomic_fetch_add(&s->body_bytes, more) + more > s->cfg.max_body_total) {
+                atomic_fetch_sub(&s->body_bytes, more);
+                k->over_budget = true;
+                free(k->body);
+                k->body = NULL;
+                atomic_fetch_sub(&s->body_bytes, k->charged);
+                k->charged = k->len = k->cap = 0;
+                return MHD_YES;
+            }
+            k->charged = cap;
             char *b = realloc(k->body, cap);
-            if (!b) return MHD_NO;
+            if (!b) return MHD_NO; /* on_completed gives the charge back */
             k->body = b;
             k->cap = cap;
         }
@@ -740,15 +882,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls;
     (void)c;
     conn *k = *con_cls;
     if (!k) return;
     if (!k->streaming) {
         int status = k->status ? k->status : 499;
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status == 200) status = 499;
-        log_line(k->method, k->url, status, k->pt, k->ct, ms_since(&k->t0));
+        double ms = ms_since(&k->t0);
+        log_line(k->method, k->url, status, k->pt, k->ct, ms);
+        count_request(cls, k->rt, status, k->pt, k->ct, k->cached, ms);
     }
+    srv_server *s = cls;
+    atomic_fetch_sub(&s->body_bytes, k->charged);
     free(k->body);
     free(k);
     *con_cls = NULL;
@@ -780,7 +925,12 @@ bool srv_server_start(const srv_config *cfg, const llv_model *model, srv_pool *p
     s->pool = pool;
     s->created = (long)time(NULL);
     atomic_init(&s->shutdown, false);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+    atomic_init(&s->draining, false);
+    atomic_init(&s->inflight, 0);
+    atomic_init(&s->body_bytes, 0);
+    srv_metrics_init(&s->metrics);
+    /* ITC: MHD_quiesce_daemon (draining) needs it with internal threads */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -799,6 +949,23 @@ bool srv_server_start(const srv_config *cfg, const llv_model *model, srv_pool *p
     *out = s;
     return true;
 }
+
+bool srv_server_drain(srv_server *s, int timeout_ms) {
+    atomic_store(&s->draining, true);
+    /* stop accepting: a load balancer's new connections go to the other backends */
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (atomic_load(&s->inflight) > 0) {
+        if (timeout_ms > 0 && ms_since(&t0) >= timeout_ms) return false;
+        struct timespec d = {0, 20 * 1000 * 1000};
+        nanosleep(&d, NULL);
+    }
+    return true;
+}
+
+int srv_server_inflight(const srv_server *s) { return atomic_load(&s->inflight); }
 
 void srv_server_stop(srv_server *s) {
     if (!s) return;

@@ -112,10 +112,21 @@ static bool take_logprobs(srv_run *r, size_t start) {
     return true;
 }
 
+static double seconds_between(const struct timespec *a, const struct timespec *b) {
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
 static bool on_piece(const char *piece, size_t n, int32_t token, void *user) {
     (void)token;
     srv_run *r = user;
     if (r->stop_hit || r->cancelled || r->oom) return false; /* the final flush after a stop */
+    if (r->metrics) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (r->pieces == 0) srv_histo_observe(&r->metrics->ttft, seconds_between(&r->t0, &now));
+        else srv_histo_observe(&r->metrics->itl, seconds_between(&r->last_piece, &now));
+        r->last_piece = now;
+    }
     if (r->req->sampling.logprobs && r->model && !take_logprobs(r, r->len)) {
         r->oom = true;
         return false;
@@ -212,6 +223,7 @@ bool srv_run_generate(srv_run *r, srv_error *err) {
     while (r->n_lp > 0 && r->lp[r->n_lp - 1].start >= r->len) r->n_lp--;
     r->stop = r->stop_hit ? LLV_STOP_EOG : res.stop_reason;
     r->prompt_tokens = res.prompt_tokens;
+    r->cached_tokens = llv_session_cached_tokens(r->session);
     r->timings = res.timings;
     r->completion_tokens = res.completion_tokens;
     llv_result_free(&res);

@@ -10,8 +10,10 @@
 #define LLV_SERVER_RUN_H
 
 #include "api.h"
+#include "metrics.h"
 
 #include <stdatomic.h>
+#include <time.h>
 
 /* Receives answer pieces (with their tokens' logprobs, n_lp = 0 without);
  * return false to cancel generation. */
@@ -27,6 +29,8 @@ typedef struct srv_run {
     atomic_bool       *cancel;    /* set by others to stop (disconnect, shutdown); may be NULL */
     atomic_bool       *shutdown;  /* server shutting down; may be NULL */
     int                client_fd; /* polled for a hang-up while generating; -1 = don't */
+    srv_metrics       *metrics;   /* time to first piece and between pieces; may be NULL */
+    struct timespec    t0;        /* the request's arrival (CLOCK_MONOTONIC)          */
     /* out */
     char            *text;        /* final answer (stop strings cut), owned */
     size_t           len;
@@ -34,6 +38,7 @@ typedef struct srv_run {
     size_t           n_tool_calls;
     llv_stop_reason  stop;
     int32_t          prompt_tokens, completion_tokens;
+    int32_t          cached_tokens; /* prompt rows reused from the session's kept conversation */
     llv_timings      timings;
     bool             cancelled;   /* stopped by a hang-up or shutdown */
     srv_logprob     *lp;          /* req->sampling.logprobs: the answer's tokens, owned */
@@ -41,6 +46,7 @@ typedef struct srv_run {
     /* internal */
     size_t cap, emitted;
     size_t pieces;
+    struct timespec last_piece;
     bool   stop_hit;
     size_t cap_lp, lp_seen, lp_sent; /* library entries looked at; entries emitted */
     bool   oom;
