@@ -45,6 +45,7 @@ int main(int argc, char **argv) {
     int parallel = 1, queue = 16, ctx = 0, threads = 0, cache = 4;
     size_t cache_mem = 0;
     int drain_ms = 30000;
+    bool no_prefix = false;
     const llv_opt table[] = {
         {'m', "model", "PATH", LLV_OPT_STR, {.str = &model_path}, .help = "GGUF model to serve", .required = true},
         {0, "host", "H", LLV_OPT_STR, {.str = &cfg.host}, .help = "address to listen on"},
@@ -75,6 +76,8 @@ int main(int argc, char **argv) {
         {0, "max-conns", "N", LLV_OPT_INT, {.i = &cfg.max_conns}, 1, 100000, .help = "simultaneous connections"},
         {0, "max-body-total", "BYTES", LLV_OPT_SIZE, {.size = &cfg.max_body_total}, 1, (double)SIZE_MAX,
          .def = "256m", .help = "request bodies held at once, all connections together; over it: 503"},
+        {0, "no-prefix-cache", NULL, LLV_OPT_FLAG, {.flag = &no_prefix},
+         .help = "start every request from an empty session (for comparisons: the prefix cache is on by default)"},
         {0, "drain-timeout", "MS", LLV_OPT_INT, {.i = &drain_ms}, 0, INT_MAX, .def = "30000",
          .help = "on SIGTERM, how long running requests may take to finish (0 = no limit)"},
         {0, "ctx", "N", LLV_OPT_INT, {.i = &ctx}, 0, INT_MAX,
@@ -167,7 +170,7 @@ int main(int argc, char **argv) {
         n_keep += more > 4096 ? 4096 : (int)more;
     }
     srv_pool *pool = NULL;
-    if (srv_pool_create(model, n_keep, parallel, queue, &ep, &sp, &pool, &err)) {
+    if (srv_pool_create(model, n_keep, parallel, queue, !no_prefix, &ep, &sp, &pool, &err)) {
         fprintf(stderr, "llv-server: cannot create %d session(s): %s\n", n_keep, err.message);
         llv_model_free(model);
         return 1;

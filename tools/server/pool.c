@@ -27,6 +27,7 @@ struct srv_pool {
     int             n, parallel, busy, waiting, queue_max;
     uint64_t        clock;
     bool            closed;
+    bool            prefix;   /* keep conversations (else every request starts empty) */
     srv_pool_counters c;
 };
 
@@ -36,7 +37,7 @@ static void set_err(llv_error *err, const char *msg) {
     snprintf(err->message, sizeof err->message, "%s", msg);
 }
 
-llv_status srv_pool_create(const llv_model *model, int n_keep, int parallel, int queue_max,
+llv_status srv_pool_create(const llv_model *model, int n_keep, int parallel, int queue_max, bool prefix,
                            const llv_engine_params *ep, const llv_session_params *sp, srv_pool **out, llv_error *err) {
     *out = NULL;
     if (n_keep < parallel) n_keep = parallel;
@@ -54,6 +55,7 @@ llv_status srv_pool_create(const llv_model *model, int n_keep, int parallel, int
     pthread_condattr_destroy(&ca);
     p->queue_max = queue_max;
     p->parallel = parallel;
+    p->prefix = prefix;
     llv_status st = llv_engine_create(model, ep, &p->engine, err);
     if (st) {
         srv_pool_free(p);
@@ -144,7 +146,8 @@ srv_pool_rc srv_pool_acquire(srv_pool *p, const uint64_t *key, size_t n_key, int
     *s = sl->s;
     pthread_mutex_unlock(&p->mu);
     /* the session keeps the rows the new conversation shares with its last one */
-    llv_session_reset_keep_prefix(*s);
+    if (p->prefix) llv_session_reset_keep_prefix(*s);
+    else llv_session_reset(*s);
     return SRV_POOL_OK;
 }
 

@@ -32,8 +32,9 @@ typedef struct srv_pool_counters {
 
 /* Creates an engine (ep) and n_keep sessions attached to it (sp; its engine
  * field is set here), `parallel` of which may be busy at once; at most
- * queue_max requests wait for one. */
-llv_status srv_pool_create(const llv_model *model, int n_keep, int parallel, int queue_max,
+ * queue_max requests wait for one. prefix = false: every request starts from
+ * an empty session (llv_session_reset), for comparisons. */
+llv_status srv_pool_create(const llv_model *model, int n_keep, int parallel, int queue_max, bool prefix,
                            const llv_engine_params *ep, const llv_session_params *sp, srv_pool **out, llv_error *err);
 /* Takes the free session whose kept conversation shares the longest start
  * with key (srv_request_key), waiting in the queue (at most
