@@ -464,7 +464,10 @@ typedef struct llv_sampling_params {
     float    frequency_penalty;   /* 0 = off (0..2), OpenAI semantics              */
     float    presence_penalty;    /* 0 = off (0..2), OpenAI semantics              */
     const char *lora;             /* adapter name, NULL = none                     */
-    int32_t  timeout_ms;          /* 0 = none; exceeding it stops with LLV_STOP_TIMEOUT */
+    int32_t  timeout_ms;          /* 0 = none; the time of the whole generate: image
+                                     encodes and prompt included (checked between
+                                     encoder layers, prompt chunks and tokens);
+                                     exceeding it stops with LLV_STOP_TIMEOUT */
     bool     logprobs;            /* false; true: record the log-probabilities of
                                      every generated token (llv_session_logprobs) */
     int32_t  top_logprobs;        /* 0; with logprobs, also record this many of the

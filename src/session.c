@@ -76,6 +76,10 @@ struct llv_session {
     int32_t  prefix_n_imgs;
     int32_t  n_cached;       /* rows the last prefill reused */
 
+    /* llv_sampling_params.timeout_ms also covers the prefill and image encodes of a generate */
+    double   deadline_s;     /* llv_time_s() deadline of the running generate, 0 = none */
+    bool     timed_out;      /* the prefill stopped at it                               */
+
     /* accounting between generate calls */
     double  image_s;         /* decode + encode since the last generate */
     int32_t n_encoded;       /* encoder runs since the last generate */
@@ -497,6 +501,17 @@ static llv_status adapt_slot(llv_session *s, img_slot *sl, llv_error *err) {
     return LLV_OK;
 }
 
+/* After each encoder layer: a generate's time limit, then the user's
+ * progress (either may stop the encode). */
+static bool encode_progress(const char *what, float fraction, void *user) {
+    llv_session *s = user;
+    if (s->deadline_s > 0 && llv_time_s() >= s->deadline_s) {
+        s->timed_out = true;
+        return false;
+    }
+    return !s->p.progress || s->p.progress(what, fraction, s->p.progress_user);
+}
+
 /* Between pieces of an image encode: the other sessions' waiting passes may
  * run (llv_engine_yield: at most one per slice_ms of encoding). */
 static void encode_yield(void *user) {
@@ -528,7 +543,7 @@ static llv_status encode_slot_locked(llv_session *s, img_slot *sl, llv_error *er
     llv_vision_state *vs = llv_engine_vision(s->eng);
     llv_vision_set_yield(vs, encode_yield, s);
     st = llv_vision_encode(s->m, vs, pool, sl->tiles.pixels, sl->tiles.aspect_ratio_id, sl->tiles.n_tiles,
-                           cross_states, NULL, s->p.progress, s->p.progress_user, err);
+                           cross_states, NULL, encode_progress, s, err);
     llv_vision_set_yield(vs, NULL, NULL);
     if (st != LLV_OK) return st;
     const llv_cross_kv_input in = {cross_states, n_tok, sl->tiles.n_tiles, hp->v_P};
@@ -881,6 +896,11 @@ static llv_status forward_rows(llv_session *s, int32_t from, int32_t to, bool re
         if (st != LLV_OK) return st;
         memset(s->row_nimg + r0, s->n_imgs, (size_t)b.n);
         s->logits_ready = r0 + b.n == to;
+        if (report && s->deadline_s > 0 && llv_time_s() >= s->deadline_s) {
+            s->timed_out = true;
+            return llv_err(err, LLV_ERR_CANCELLED, "time limit reached after %d of %d prompt rows", r0 + b.n - from,
+                           to - from);
+        }
         if (report && s->p.progress &&
             !s->p.progress("prefill", (float)(r0 + b.n - from) / (float)(to - from), s->p.progress_user))
             return llv_err(err, LLV_ERR_CANCELLED, "prefill cancelled after %d of %d rows", r0 + b.n - from,
@@ -1048,7 +1068,16 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
     memset(&tm, 0, sizeof tm);
     tm.load_s = m->load_s;
     int32_t prompt_tokens = s->n_tokens - s->n_at_gen_end;
+    s->deadline_s = sp.timeout_ms > 0 ? t_start + sp.timeout_ms / 1000.0 : 0;
+    s->timed_out = false;
     st = prefill(s, &tm.prefill_s, err); /* encodes placed images first (image time) */
+    s->deadline_s = 0;
+    /* the time limit reached while reading the prompt: an answer of nothing, stopped by the timeout */
+    const bool prefill_timeout = st == LLV_ERR_CANCELLED && s->timed_out;
+    if (prefill_timeout) {
+        llv_err_clear(err);
+        st = LLV_OK;
+    }
     if (st != LLV_OK) {
         llv_sampler_free(smp);
         llv_err_prefix(err, "%s", fn);
@@ -1067,7 +1096,8 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
     bool oom = false, lp_oom = false;
     double t_dec = llv_time_s();
     int32_t completion = 0;
-    for (;;) {
+    if (prefill_timeout) stop = LLV_STOP_TIMEOUT;
+    while (!prefill_timeout) {
         if (completion >= sp.max_tokens) {
             stop = LLV_STOP_LENGTH;
             break;

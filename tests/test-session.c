@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static llv_kv_ref *fake_ref(void) { return llv_kv_ref_new(calloc(1, sizeof(llv_cross_kv))); }
@@ -984,6 +985,49 @@ static void test_prefix_cache(llv_model *m) {
     llv_session_free(s);
 }
 
+/* timeout_ms covers the prompt and the image encode: a limit already passed
+ * stops a generate before its first token, with LLV_STOP_TIMEOUT, and the
+ * next generate (no limit) goes on from the rows computed. */
+static bool slow_progress(const char *what, float f, void *user) {
+    struct timespec d = {0, 2 * 1000 * 1000}; /* each step outlasts the 1 ms limit */
+    nanosleep(&d, NULL);
+    return true;
+}
+
+static void test_timeout_prefill(llv_model *m) {
+    if (!llv_test_case("timeout")) return;
+    llv_error err;
+    llv_session *s = NULL;
+    llv_session_params sp = llv_session_default_params();
+    sp.n_batch = 4;
+    sp.progress = slow_progress;
+    CHECK_OK(llv_session_create(m, &sp, &s, &err), &err);
+    if (!s) return;
+    llv_model_info info;
+    llv_model_get_info(m, &info);
+    size_t ni = 0;
+    uint8_t *img = info.has_vision ? llv_test_ppm(40, 30, 4, &ni) : NULL;
+    if (img) CHECK_OK(llv_session_add_image(s, img, ni, &err), &err);
+    CHECK_OK(llv_session_add_text(s, "Count the things in the picture, then tell me what colour each of them is.",
+                                  &err), &err);
+    llv_sampling_params p = llv_sampling_default_params();
+    p.temperature = 0;
+    p.max_tokens = 4;
+    p.timeout_ms = 1;
+    llv_result r;
+    CHECK_OK(llv_session_generate(s, &p, NULL, NULL, &r, &err), &err);
+    CHECK_MSG(r.stop_reason == LLV_STOP_TIMEOUT && r.completion_tokens == 0,
+              "a 1 ms limit did not stop the prompt (stop %d, %d tokens)", r.stop_reason, r.completion_tokens);
+    CHECK(r.text && r.text[0] == 0);
+    llv_result_free(&r);
+    p.timeout_ms = 0;
+    CHECK_OK(llv_session_generate(s, &p, NULL, NULL, &r, &err), &err);
+    CHECK(r.stop_reason != LLV_STOP_TIMEOUT && r.completion_tokens > 0);
+    llv_result_free(&r);
+    free(img);
+    llv_session_free(s);
+}
+
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
     printf("system: %s\n", llv_system_info());
@@ -1021,6 +1065,7 @@ int main(int argc, char **argv) {
         test_rgb(m);
         test_image_tokens(m);
         test_prefix_cache(m);
+        test_timeout_prefill(m);
         test_logprobs_pieces(m);
         llv_model_free(m);
     }
