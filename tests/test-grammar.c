@@ -704,7 +704,622 @@ out:
     tvocab_free(&tv);
 }
 
-/* SCHEMA_TESTS */
+/* ---- (b) JSON schema -> grammar -> documents ----------------------------- */
+
+static pcre2_code *re_compile(const char *pat) {
+    int ec;
+    PCRE2_SIZE eo;
+    return pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_ALT_BSUX, &ec, &eo, NULL);
+}
+static bool re_search(const char *pat, const char *s) {
+    pcre2_code *code = re_compile(pat);
+    if (!code) return false;
+    pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+    int rc = pcre2_match(code, (PCRE2_SPTR)s, strlen(s), 0, 0, md, NULL);
+    pcre2_match_data_free(md);
+    pcre2_code_free(code);
+    return rc >= 0;
+}
+
+static size_t utf8_len(const char *s) {
+    size_t n = 0;
+    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+static const cJSON *resolve_ref(const cJSON *root, const char *ref) {
+    if (strcmp(ref, "#") == 0) return root;
+    const char *pre[] = {"#/$defs/", "#/definitions/"};
+    for (int i = 0; i < 2; i++)
+        if (strncmp(ref, pre[i], strlen(pre[i])) == 0)
+            return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, i ? "definitions" : "$defs"),
+                                                    ref + strlen(pre[i]));
+    return NULL;
+}
+
+static bool has_type(const cJSON *v, const char *t) {
+    if (strcmp(t, "string") == 0) return cJSON_IsString(v);
+    if (strcmp(t, "number") == 0) return cJSON_IsNumber(v);
+    if (strcmp(t, "integer") == 0) return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble);
+    if (strcmp(t, "boolean") == 0) return cJSON_IsBool(v);
+    if (strcmp(t, "null") == 0) return cJSON_IsNull(v);
+    if (strcmp(t, "object") == 0) return cJSON_IsObject(v);
+    if (strcmp(t, "array") == 0) return cJSON_IsArray(v);
+    return false;
+}
+
+/* An independent validator for the subset the tests generate (JSON Schema
+ * semantics: keywords of other types do not apply; pattern searches). */
+static bool validate(const cJSON *v, const cJSON *s, const cJSON *root, int depth) {
+    if (depth > 100) return false;
+    if (cJSON_IsTrue(s)) return true;
+    if (!cJSON_IsObject(s)) return false;
+    const cJSON *k;
+    if ((k = cJSON_GetObjectItemCaseSensitive(s, "$ref"))) {
+        const cJSON *t = resolve_ref(root, k->valuestring);
+        if (!t || !validate(v, t, root, depth + 1)) return false;
+    }
+    if ((k = cJSON_GetObjectItemCaseSensitive(s, "type"))) {
+        bool ok = false;
+        if (cJSON_IsString(k)) ok = has_type(v, k->valuestring);
+        else
+            for (const cJSON *t = k->child; t && !ok; t = t->next) ok = has_type(v, t->valuestring);
+        if (!ok) return false;
+    }
+    if ((k = cJSON_GetObjectItemCaseSensitive(s, "enum"))) {
+        bool ok = false;
+        for (const cJSON *e = k->child; e && !ok; e = e->next) ok = cJSON_Compare(v, e, true);
+        if (!ok) return false;
+    }
+    if ((k = cJSON_GetObjectItemCaseSensitive(s, "const")) && !cJSON_Compare(v, k, true)) return false;
+    if ((k = cJSON_GetObjectItemCaseSensitive(s, "anyOf"))) {
+        bool ok = false;
+        for (const cJSON *e = k->child; e && !ok; e = e->next) ok = validate(v, e, root, depth + 1);
+        if (!ok) return false;
+    }
+    if ((k = cJSON_GetObjectItemCaseSensitive(s, "oneOf"))) {
+        int n = 0;
+        for (const cJSON *e = k->child; e; e = e->next) n += validate(v, e, root, depth + 1);
+        if (n != 1) return false;
+    }
+    if ((k = cJSON_GetObjectItemCaseSensitive(s, "allOf")))
+        for (const cJSON *e = k->child; e; e = e->next)
+            if (!validate(v, e, root, depth + 1)) return false;
+    if (cJSON_IsNumber(v)) {
+        double x = v->valuedouble;
+        if ((k = cJSON_GetObjectItemCaseSensitive(s, "minimum")) && !(x >= k->valuedouble)) return false;
+        if ((k = cJSON_GetObjectItemCaseSensitive(s, "maximum")) && !(x <= k->valuedouble)) return false;
+        if ((k = cJSON_GetObjectItemCaseSensitive(s, "exclusiveMinimum")) && !(x > k->valuedouble)) return false;
+        if ((k = cJSON_GetObjectItemCaseSensitive(s, "exclusiveMaximum")) && !(x < k->valuedouble)) return false;
+    }
+    if (cJSON_IsString(v)) {
+        size_t L = utf8_len(v->valuestring);
+        if ((k = cJSON_GetObjectItemCaseSensitive(s, "minLength")) && L < (size_t)k->valuedouble) return false;
+        if ((k = cJSON_GetObjectItemCaseSensitive(s, "maxLength")) && L > (size_t)k->valuedouble) return false;
+        if ((k = cJSON_GetObjectItemCaseSensitive(s, "pattern")) && !re_search(k->valuestring, v->valuestring))
+            return false;
+        if ((k = cJSON_GetObjectItemCaseSensitive(s, "format"))) {
+            static const char *d = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])";
+            static const char *t = "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])";
+            char pat[512];
+            const char *f = k->valuestring;
+            if (strcmp(f, "date") == 0) snprintf(pat, sizeof pat, "^%s$", d);
+            else if (strcmp(f, "time") == 0) snprintf(pat, sizeof pat, "^%s$", t);
+            else if (strcmp(f, "date-time") == 0) snprintf(pat, sizeof pat, "^%sT%s$", d, t);
+            else snprintf(pat, sizeof pat, "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+            if (!re_search(pat, v->valuestring)) return false;
+        }
+    }
+    if (cJSON_IsObject(v)) {
+        const cJSON *props = cJSON_GetObjectItemCaseSensitive(s, "properties");
+        const cJSON *addl = cJSON_GetObjectItemCaseSensitive(s, "additionalProperties");
+        for (const cJSON *m = v->child; m; m = m->next) {
+            const cJSON *ps = props ? cJSON_GetObjectItemCaseSensitive(props, m->string) : NULL;
+            if (ps) {
+                if (!validate(m, ps, root, depth + 1)) return false;
+            } else if (addl) {
+                if (!validate(m, addl, root, depth + 1)) return false;
+            }
+        }
+        if ((k = cJSON_GetObjectItemCaseSensitive(s, "required")))
+            for (const cJSON *r = k->child; r; r = r->next)
+                if (!cJSON_GetObjectItemCaseSensitive(v, r->valuestring)) return false;
+    }
+    if (cJSON_IsArray(v)) {
+        int n = cJSON_GetArraySize(v), np = 0;
+        if ((k = cJSON_GetObjectItemCaseSensitive(s, "minItems")) && n < (int)k->valuedouble) return false;
+        if ((k = cJSON_GetObjectItemCaseSensitive(s, "maxItems")) && n > (int)k->valuedouble) return false;
+        const cJSON *pre = cJSON_GetObjectItemCaseSensitive(s, "prefixItems");
+        const cJSON *items = cJSON_GetObjectItemCaseSensitive(s, "items");
+        int i = 0;
+        for (const cJSON *e = v->child; e; e = e->next, i++) {
+            const cJSON *ps = pre ? cJSON_GetArrayItem(pre, i) : NULL;
+            if (pre) np = cJSON_GetArraySize(pre);
+            if (ps) {
+                if (!validate(e, ps, root, depth + 1)) return false;
+            } else if (items && i >= np && !validate(e, items, root, depth + 1)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static const char *prop_names[] = {"name", "age", "id", "tags", "a\"b", "caf\xc3\xa9", "x-y", "value", "nested",
+                                   "list", "k", "ok", "n", "when", "a\\b"};
+static const char *patterns[] = {"^[a-z]{2,5}$", "^\\d{3}-\\d{4}$", "^(foo|bar)+$", "^[A-Z][a-z]*( [A-Z][a-z]*)?$",
+                                 "^a.c$", "^[^\"\\\\]{1,3}$", "^x\\.y\\\\z$", "[0-9a-f]+", "^[\"\\\\a]{2}$",
+                                 "^(ab|c)?d{0,2}\\w\\s?$", "^\\u00e9+\\.$"};
+static const char *formats[] = {"date", "time", "date-time", "uuid"};
+
+static cJSON *gen_value(uint64_t *rng, int depth) {
+    switch (rnd(rng, depth > 1 ? 5 : 7)) {
+    case 0: return cJSON_CreateNumber((double)((int)rnd(rng, 2001) - 1000));
+    case 1: return cJSON_CreateNumber(((int)rnd(rng, 2001) - 1000) / 8.0);
+    case 2: {
+        static const char *ss[] = {"red", "green", "blue \"quoted\"", "tab\there", "\xe2\x82\xac", "", "back\\slash"};
+        return cJSON_CreateString(ss[rnd(rng, 7)]);
+    }
+    case 3: return cJSON_CreateBool(rnd(rng, 2));
+    case 4: return cJSON_CreateNull();
+    case 5: {
+        cJSON *a = cJSON_CreateArray();
+        for (uint32_t i = rnd(rng, 3); i > 0; i--) cJSON_AddItemToArray(a, gen_value(rng, depth + 1));
+        return a;
+    }
+    default: {
+        cJSON *o = cJSON_CreateObject();
+        for (uint32_t i = rnd(rng, 3); i > 0; i--) {
+            const char *nm = prop_names[rnd(rng, 4)];
+            if (!cJSON_GetObjectItemCaseSensitive(o, nm)) cJSON_AddItemToObject(o, nm, gen_value(rng, depth + 1));
+        }
+        return o;
+    }
+    }
+}
+
+static cJSON *gen_schema(uint64_t *rng, int depth, bool *uses_defs) {
+    cJSON *s = cJSON_CreateObject();
+    uint32_t k = rnd(rng, depth >= 3 ? 9 : 14);
+    switch (k) {
+    case 0: case 1: { /* string */
+        cJSON_AddStringToObject(s, "type", "string");
+        uint32_t f = rnd(rng, 6);
+        if (f == 0) {
+            uint32_t mn = rnd(rng, 4);
+            cJSON_AddNumberToObject(s, "minLength", mn);
+            if (rnd(rng, 2)) cJSON_AddNumberToObject(s, "maxLength", mn + rnd(rng, 5));
+        } else if (f == 1) {
+            cJSON_AddStringToObject(s, "pattern", patterns[rnd(rng, sizeof patterns / sizeof patterns[0])]);
+        } else if (f == 2) {
+            cJSON_AddStringToObject(s, "format", formats[rnd(rng, 4)]);
+        } else if (f == 3) {
+            cJSON *e = cJSON_AddArrayToObject(s, "enum");
+            static const char *ss[] = {"alpha", "beta", "gamma \"g\"", "\xc3\xa9t\xc3\xa9", "a\\b", "new\nline"};
+            for (uint32_t i = 1 + rnd(rng, 4); i > 0; i--) cJSON_AddItemToArray(e, cJSON_CreateString(ss[rnd(rng, 6)]));
+        }
+        break;
+    }
+    case 2: case 3: { /* integer */
+        cJSON_AddStringToObject(s, "type", "integer");
+        long long scale = rnd(rng, 4) == 0 ? 1000000000000LL : rnd(rng, 2) ? 1000 : 20;
+        long long a = (long long)(rng_next(rng) % (uint64_t)(2 * scale + 1)) - scale;
+        long long b = a + (long long)(rng_next(rng) % (uint64_t)(scale + 1));
+        uint32_t m = rnd(rng, 16);
+        if (m & 1) cJSON_AddNumberToObject(s, (m & 4) ? "exclusiveMinimum" : "minimum", (double)a);
+        if (m & 2) cJSON_AddNumberToObject(s, (m & 8) ? "exclusiveMaximum" : "maximum", (double)(b + ((m & 12) == 12 ? 2 : 0)));
+        break;
+    }
+    case 4: { /* number */
+        cJSON_AddStringToObject(s, "type", "number");
+        uint32_t m = rnd(rng, 8);
+        long long a = (long long)rnd(rng, 41) - 20, b = a + 1 + (long long)rnd(rng, 20);
+        if (m & 1) cJSON_AddNumberToObject(s, (m & 4) ? "exclusiveMinimum" : "minimum", (double)a);
+        if (m & 2) cJSON_AddNumberToObject(s, (m & 4) ? "exclusiveMaximum" : "maximum", (double)b);
+        break;
+    }
+    case 5: cJSON_AddStringToObject(s, "type", rnd(rng, 2) ? "boolean" : "null"); break;
+    case 6: { /* enum / const of any values */
+        if (rnd(rng, 3) == 0) {
+            cJSON_AddItemToObject(s, "const", gen_value(rng, 0));
+        } else {
+            cJSON *e = cJSON_AddArrayToObject(s, "enum");
+            for (uint32_t i = 1 + rnd(rng, 5); i > 0; i--) cJSON_AddItemToArray(e, gen_value(rng, 0));
+        }
+        break;
+    }
+    case 7: { /* nullable via a type array */
+        cJSON *t = cJSON_AddArrayToObject(s, "type");
+        cJSON_AddItemToArray(t, cJSON_CreateString(rnd(rng, 2) ? "string" : "integer"));
+        cJSON_AddItemToArray(t, cJSON_CreateString("null"));
+        if (rnd(rng, 2)) cJSON_AddNumberToObject(s, "maxLength", 4);
+        if (rnd(rng, 2)) cJSON_AddNumberToObject(s, "minimum", 3);
+        break;
+    }
+    case 8:
+        if (rnd(rng, 3) == 0) {
+            cJSON_Delete(s);
+            return rnd(rng, 2) ? cJSON_CreateTrue() : cJSON_CreateObject(); /* any value */
+        }
+        cJSON_AddStringToObject(s, "type", "boolean");
+        break;
+    case 9: case 10: case 11: { /* object */
+        cJSON_AddStringToObject(s, "type", "object");
+        cJSON *props = cJSON_AddObjectToObject(s, "properties");
+        cJSON *req = cJSON_CreateArray();
+        uint32_t np = 1 + rnd(rng, 4);
+        for (uint32_t i = 0; i < np; i++) {
+            const char *nm = prop_names[rnd(rng, sizeof prop_names / sizeof prop_names[0])];
+            if (cJSON_GetObjectItemCaseSensitive(props, nm)) continue;
+            cJSON_AddItemToObject(props, nm, gen_schema(rng, depth + 1, uses_defs));
+            if (rnd(rng, 3)) cJSON_AddItemToArray(req, cJSON_CreateString(nm));
+        }
+        cJSON_AddItemToObject(s, "required", req);
+        uint32_t ap = rnd(rng, 5);
+        if (ap == 0) cJSON_AddFalseToObject(s, "additionalProperties");
+        else if (ap == 1) cJSON_AddTrueToObject(s, "additionalProperties");
+        else if (ap == 2) cJSON_AddItemToObject(s, "additionalProperties", gen_schema(rng, depth + 2, uses_defs));
+        break;
+    }
+    case 12: { /* array */
+        cJSON_AddStringToObject(s, "type", "array");
+        if (rnd(rng, 4) == 0) {
+            cJSON *pre = cJSON_AddArrayToObject(s, "prefixItems");
+            for (uint32_t i = 1 + rnd(rng, 2); i > 0; i--) cJSON_AddItemToArray(pre, gen_schema(rng, depth + 1, uses_defs));
+        }
+        if (rnd(rng, 4)) cJSON_AddItemToObject(s, "items", gen_schema(rng, depth + 1, uses_defs));
+        uint32_t mn = rnd(rng, 3);
+        if (rnd(rng, 2)) cJSON_AddNumberToObject(s, "minItems", mn);
+        if (rnd(rng, 2)) cJSON_AddNumberToObject(s, "maxItems", mn + 2 + rnd(rng, 3));
+        break;
+    }
+    default: { /* anyOf, or oneOf of disjoint types, or a $ref */
+        uint32_t w = rnd(rng, 3);
+        if (w == 2 && depth > 0) {
+            cJSON_AddStringToObject(s, "$ref", "#/$defs/item");
+            *uses_defs = true;
+            break;
+        }
+        cJSON *l = cJSON_AddArrayToObject(s, w ? "oneOf" : "anyOf");
+        if (w) {
+            cJSON *a = cJSON_CreateObject(), *b = cJSON_CreateObject();
+            cJSON_AddStringToObject(a, "type", "string");
+            cJSON_AddNumberToObject(a, "maxLength", 3);
+            cJSON_AddStringToObject(b, "type", "integer");
+            cJSON_AddNumberToObject(b, "minimum", 0);
+            cJSON_AddItemToArray(l, a);
+            cJSON_AddItemToArray(l, b);
+        } else {
+            cJSON_AddItemToArray(l, gen_schema(rng, depth + 1, uses_defs));
+            cJSON_AddItemToArray(l, gen_schema(rng, depth + 1, uses_defs));
+        }
+        break;
+    }
+    }
+    if (rnd(rng, 6) == 0) cJSON_AddStringToObject(s, "description", "an annotation");
+    return s;
+}
+
+static llv_grammar *schema_grammar(const char *schema, llv_status want, const char *needle) {
+    char *gbnf = NULL;
+    llv_error err;
+    double t0 = llv_time_s();
+    llv_status st = llv_json_schema_to_grammar(schema, strlen(schema), &gbnf, &err);
+    CHECK_MSG(llv_time_s() - t0 < 2.0, "converted quickly: %.80s", schema);
+    CHECK_MSG(st == want, "schema %.200s -> %s (%s), expected %s", schema, llv_status_name(st), llv_test_errmsg(&err),
+              llv_status_name(want));
+    if (st != LLV_OK) {
+        if (needle) CHECK_MSG(strstr(err.message, needle) != NULL, "message '%s' names '%s'", err.message, needle);
+        CHECK(gbnf == NULL);
+        return NULL;
+    }
+    llv_grammar *g = NULL;
+    CHECK_OK(llv_grammar_parse(gbnf, strlen(gbnf), &g, &err), &err);
+    free(gbnf);
+    return g;
+}
+
+/* doc accepted by the grammar <=> (for these cases) it validates */
+static void expect_doc(const llv_grammar *g, const char *doc, bool want) {
+    if (!g) return;
+    CHECK_MSG(matches_z(g, doc) == want, "document %s: expected %s", doc, want ? "accepted" : "rejected");
+}
+
+static void test_schema_cases(void) {
+    if (!llv_test_case("schema-cases")) return;
+    llv_grammar *g = schema_grammar("{\"type\":\"integer\",\"minimum\":-15,\"exclusiveMaximum\":120}", LLV_OK, NULL);
+    if (g) {
+        for (int x = -300; x <= 300; x++) {
+            char b[32];
+            snprintf(b, sizeof b, "%d", x);
+            bool want = x >= -15 && x < 120;
+            if (matches_z(g, b) != want) CHECK_MSG(false, "integer %d: want %d", x, want);
+        }
+        expect_doc(g, "5.5", false);
+        expect_doc(g, "-0", false);
+        expect_doc(g, "007", false);
+        expect_doc(g, " 5", false);
+        expect_doc(g, "5 ", true);
+    }
+    llv_grammar_free(g);
+    /* random integer ranges, exact */
+    uint64_t rng = 77;
+    for (int t = 0; t < 40; t++) {
+        long long a = (long long)rnd(&rng, 20001) - 10000, b = a + (long long)rnd(&rng, 3000);
+        char sc[160];
+        snprintf(sc, sizeof sc, "{\"type\":\"integer\",\"minimum\":%lld,\"maximum\":%lld}", a, b);
+        g = schema_grammar(sc, LLV_OK, NULL);
+        int bad = 0;
+        for (int i = 0; g && i < 400; i++) {
+            long long x = i < 200 ? a - 100 + (long long)rnd(&rng, (uint32_t)(b - a + 201)) : (long long)rnd(&rng, 40001) - 20000;
+            char d[32];
+            snprintf(d, sizeof d, "%lld", x);
+            bool want = x >= a && x <= b;
+            if (matches_z(g, d) != want && bad++ < 3) CHECK_MSG(false, "%s: %lld want %d", sc, x, want);
+        }
+        llv_grammar_free(g);
+    }
+    /* numbers with whole bounds, exact on decimals */
+    g = schema_grammar("{\"type\":\"number\",\"exclusiveMinimum\":-2,\"maximum\":3}", LLV_OK, NULL);
+    if (g) {
+        const char *yes[] = {"-1.999", "-1", "0", "0.5", "2.99", "3", "3.000", "-0.5", "1.25"};
+        const char *no[] = {"-2", "-2.0", "-2.5", "3.01", "4", "1e2", "-3", "03"};
+        for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) expect_doc(g, yes[i], true);
+        for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) expect_doc(g, no[i], false);
+    }
+    llv_grammar_free(g);
+    /* objects: order, required, optional, additionalProperties */
+    g = schema_grammar("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":\"string\"},"
+                       "\"c\":{\"type\":\"boolean\"}},\"required\":[\"b\"],\"additionalProperties\":false}",
+                       LLV_OK, NULL);
+    expect_doc(g, "{\"b\":\"x\"}", true);
+    expect_doc(g, "{\"a\":1,\"b\":\"x\",\"c\":true}", true);
+    expect_doc(g, "{ \"a\": 1, \"b\": \"x\" }", true);
+    expect_doc(g, "{\"a\":1}", false);
+    expect_doc(g, "{\"b\":\"x\",\"d\":1}", false);
+    expect_doc(g, "{\"b\":1}", false);
+    expect_doc(g, "{\"b\":\"x\",}", false);
+    expect_doc(g, "{,\"b\":\"x\"}", false);
+    expect_doc(g, "{\"b\":\"x\"\n\n\n\n}", false); /* whitespace is bounded */
+    llv_grammar_free(g);
+    g = schema_grammar("{\"properties\":{\"a\":{\"type\":\"integer\"}},\"additionalProperties\":{\"type\":\"string\"}}",
+                       LLV_OK, NULL);
+    expect_doc(g, "{\"a\":1,\"ab\":\"x\",\"b\":\"y\"}", true);
+    expect_doc(g, "{\"a\":\"x\"}", false); /* a is declared: an extra 'a' must not slip in */
+    expect_doc(g, "{\"ab\":1}", false);
+    expect_doc(g, "{}", true);
+    llv_grammar_free(g);
+    /* arrays */
+    g = schema_grammar("{\"type\":\"array\",\"items\":{\"enum\":[1,\"two\",null,[3],{\"four\":4}]},\"minItems\":2,\"maxItems\":3}",
+                       LLV_OK, NULL);
+    expect_doc(g, "[1,\"two\"]", true);
+    expect_doc(g, "[null,[3],{\"four\":4}]", true);
+    expect_doc(g, "[1]", false);
+    expect_doc(g, "[1,1,1,1]", false);
+    expect_doc(g, "[1,2]", false);
+    llv_grammar_free(g);
+    g = schema_grammar("{\"prefixItems\":[{\"type\":\"string\"},{\"type\":\"integer\"}],\"items\":{\"type\":\"boolean\"}}", LLV_OK, NULL);
+    expect_doc(g, "[\"a\",1]", true);
+    expect_doc(g, "[\"a\",1,true,false]", true);
+    expect_doc(g, "[\"a\"]", false);
+    expect_doc(g, "[1,\"a\"]", false);
+    llv_grammar_free(g);
+    /* strings */
+    g = schema_grammar("{\"type\":\"string\",\"pattern\":\"^\\\\d{3}-[a-c]+(x|yz)?$\"}", LLV_OK, NULL);
+    expect_doc(g, "\"123-abca\"", true);
+    expect_doc(g, "\"123-ayz\"", true);
+    expect_doc(g, "\"12-a\"", false);
+    expect_doc(g, "\"123-\"", false);
+    llv_grammar_free(g);
+    g = schema_grammar("{\"type\":\"string\",\"minLength\":2,\"maxLength\":3}", LLV_OK, NULL);
+    expect_doc(g, "\"ab\"", true);
+    expect_doc(g, "\"\\u00e9\\\"x\"", true);
+    expect_doc(g, "\"\\ud83d\\ude00x\"", true); /* a surrogate pair is one character */
+    expect_doc(g, "\"a\"", false);
+    expect_doc(g, "\"abcd\"", false);
+    expect_doc(g, "\"a\\ud83d\"", false); /* a lone surrogate */
+    expect_doc(g, "\"a\\u0000\"", false);
+    llv_grammar_free(g);
+    g = schema_grammar("{\"type\":\"string\",\"format\":\"date-time\"}", LLV_OK, NULL);
+    expect_doc(g, "\"2024-02-29T13:45:00Z\"", true);
+    expect_doc(g, "\"2024-02-29T13:45:00.123+02:00\"", true);
+    expect_doc(g, "\"2024-13-29T13:45:00Z\"", false);
+    llv_grammar_free(g);
+    g = schema_grammar("{\"format\":\"uuid\"}", LLV_OK, NULL);
+    expect_doc(g, "\"123e4567-e89b-12d3-a456-426614174000\"", true);
+    expect_doc(g, "\"123e4567-e89b-12d3-a456-42661417400\"", false);
+    llv_grammar_free(g);
+    /* type arrays, anyOf, const, $ref recursion, allOf */
+    g = schema_grammar("{\"type\":[\"string\",\"null\"],\"maxLength\":2}", LLV_OK, NULL);
+    expect_doc(g, "null", true);
+    expect_doc(g, "\"ab\"", true);
+    expect_doc(g, "\"abc\"", false);
+    expect_doc(g, "1", false);
+    llv_grammar_free(g);
+    g = schema_grammar("{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{\"v\":{\"const\":1},\"kids\":{\"type\":\"array\","
+                       "\"items\":{\"$ref\":\"#/$defs/node\"}}},\"required\":[\"v\"]}},\"$ref\":\"#/$defs/node\"}",
+                       LLV_OK, NULL);
+    expect_doc(g, "{\"v\":1,\"kids\":[{\"v\":1},{\"v\":1,\"kids\":[]}]}", true);
+    expect_doc(g, "{\"v\":1,\"kids\":[{\"v\":2}]}", false);
+    llv_grammar_free(g);
+    g = schema_grammar("{\"allOf\":[{\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]},"
+                       "{\"properties\":{\"b\":{\"type\":\"integer\"}}}],\"type\":\"object\"}",
+                       LLV_OK, NULL);
+    expect_doc(g, "{\"a\":1,\"b\":2}", true);
+    expect_doc(g, "{\"b\":2}", false);
+    llv_grammar_free(g);
+    /* any value; json_object mode */
+    g = schema_grammar("{}", LLV_OK, NULL);
+    expect_doc(g, "[1,{\"a\":null}]", true);
+    llv_grammar_free(g);
+    g = parse_ok(llv_json_object_grammar());
+    expect_doc(g, "{\"a\":[1,2,{\"b\":\"c\"}]}", true);
+    expect_doc(g, "[1]", false);
+    llv_grammar_free(g);
+}
+
+static void test_schema_errors(void) {
+    if (!llv_test_case("schema-errors")) return;
+    static const struct { const char *schema, *needle; } unsup[] = {
+        {"{\"not\":{\"type\":\"string\"}}", "'not'"},
+        {"{\"if\":{},\"then\":{}}", "'if'"},
+        {"{\"type\":\"object\",\"patternProperties\":{\"^a\":{}}}", "patternProperties"},
+        {"{\"type\":\"array\",\"uniqueItems\":true}", "uniqueItems"},
+        {"{\"type\":\"object\",\"dependentRequired\":{}}", "dependentRequired"},
+        {"{\"type\":\"object\",\"minProperties\":1}", "minProperties"},
+        {"{\"type\":\"array\",\"contains\":{}}", "contains"},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"strict\":true}}}", "/properties/a/strict"},
+        {"{\"type\":\"string\",\"format\":\"email\"}", "email"},
+        {"{\"type\":\"string\",\"pattern\":\"^(?=a)b$\"}", "lookaround"},
+        {"{\"type\":\"string\",\"pattern\":\"^a\\\\bc$\"}", "word boundary"},
+        {"{\"type\":\"string\",\"pattern\":\"(a)\\\\1\"}", "escape"},
+        {"{\"type\":\"number\",\"minimum\":0.5}", "whole-number"},
+        {"{\"type\":\"integer\",\"maximum\":1e300}", "digits"},
+        {"{\"anyOf\":[{\"type\":\"string\"}],\"type\":\"string\"}", "beside 'anyOf'"},
+        {"{\"items\":{\"type\":\"string\",\"multipleOf\":2}}", "/items/multipleOf"},
+    };
+    for (size_t i = 0; i < sizeof unsup / sizeof unsup[0]; i++) schema_grammar(unsup[i].schema, LLV_ERR_UNSUPPORTED, unsup[i].needle);
+    static const struct { const char *schema, *needle; llv_status st; } bad[] = {
+        {"{\"type\":", "not valid JSON", LLV_ERR_FORMAT},
+        {"{\"type\":\"string\"} x", "trailing", LLV_ERR_FORMAT},
+        {"", "not valid JSON", LLV_ERR_FORMAT},
+        {"{\"type\":\"strng\"}", "unknown type", LLV_ERR_INVALID_ARGUMENT},
+        {"{\"$ref\":\"#/$defs/missing\"}", "does not resolve", LLV_ERR_INVALID_ARGUMENT},
+        {"{\"$ref\":\"http://example.com/s.json\"}", "does not resolve", LLV_ERR_INVALID_ARGUMENT},
+        {"{\"type\":\"integer\",\"minimum\":5,\"maximum\":4}", "empty", LLV_ERR_INVALID_ARGUMENT},
+        {"{\"type\":\"array\",\"minItems\":3,\"maxItems\":2}", "below", LLV_ERR_INVALID_ARGUMENT},
+        {"{\"type\":\"array\",\"maxItems\":100000}", "limit", LLV_ERR_INVALID_ARGUMENT},
+        {"{\"enum\":[]}", "non-empty", LLV_ERR_INVALID_ARGUMENT},
+        /* $ref cycles that make no progress */
+        {"{\"$ref\":\"#/$defs/a\",\"$defs\":{\"a\":{\"$ref\":\"#/$defs/a\"}}}", "left recursion", LLV_ERR_INVALID_ARGUMENT},
+        {"{\"$ref\":\"#/$defs/a\",\"$defs\":{\"a\":{\"anyOf\":[{\"$ref\":\"#/$defs/b\"},{\"type\":\"null\"}]},"
+         "\"b\":{\"$ref\":\"#/$defs/a\"}}}", "left recursion", LLV_ERR_INVALID_ARGUMENT},
+        {"{\"$ref\":\"#\"}", "left recursion", LLV_ERR_INVALID_ARGUMENT},
+        /* recursion that can never end */
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#\"}},\"required\":[\"a\"]}", "can never match",
+         LLV_ERR_INVALID_ARGUMENT},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) schema_grammar(bad[i].schema, bad[i].st, bad[i].needle);
+    /* hostile: 100k-deep nesting, moderately deep nesting, a huge enum, a huge schema */
+    sbuf b = {0};
+    for (int i = 0; i < 100000; i++) sb_puts(&b, "{\"items\":");
+    sb_puts(&b, "{}");
+    for (int i = 0; i < 100000; i++) sb_puts(&b, "}");
+    if (b.n <= LLV_SCHEMA_MAX_BYTES) schema_grammar(b.p, LLV_ERR_FORMAT, NULL);
+    else schema_grammar(b.p, LLV_ERR_INVALID_ARGUMENT, "limit");
+    b.n = 0;
+    for (int i = 0; i < 200; i++) sb_puts(&b, "{\"items\":");
+    sb_puts(&b, "{}");
+    for (int i = 0; i < 200; i++) sb_puts(&b, "}");
+    schema_grammar(b.p, LLV_ERR_INVALID_ARGUMENT, "deeper than");
+    b.n = 0;
+    sb_puts(&b, "{\"enum\":[");
+    for (int i = 0; i < 10000; i++) sb_printf(&b, "%s%d", i ? "," : "", i);
+    sb_puts(&b, "]}");
+    schema_grammar(b.p, LLV_ERR_INVALID_ARGUMENT, "more than");
+    b.n = 0;
+    sb_puts(&b, "{\"enum\":[");
+    for (int i = 0; i < 4000; i++) sb_printf(&b, "%s\"%0300d\"", i ? "," : "", i);
+    sb_puts(&b, "]}");
+    schema_grammar(b.p, LLV_ERR_INVALID_ARGUMENT, "");
+    /* wide: many $defs referencing each other in a chain, breadth of anyOf */
+    b.n = 0;
+    sb_puts(&b, "{\"$ref\":\"#/$defs/d0\",\"$defs\":{");
+    for (int i = 0; i < 3000; i++)
+        sb_printf(&b, "%s\"d%d\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/d%d\"},\"maxItems\":1}", i ? "," : "", i,
+                  (i + 1) % 3000);
+    sb_puts(&b, "}}");
+    schema_grammar(b.p, LLV_ERR_INVALID_ARGUMENT, "deeper than");
+    free(b.p);
+}
+
+/* Mutations of a valid document: the grammar may accept one only if it validates. */
+static void mutate(uint64_t *rng, const char *src, sbuf *out) {
+    static const char ins[] = "\"{}[],:0123456789-.eE \\atrufnl";
+    out->n = 0;
+    sb_puts(out, src);
+    size_t n = out->n;
+    if (!n) return;
+    size_t at = rnd(rng, (uint32_t)n);
+    switch (rnd(rng, 3)) {
+    case 0: memmove(out->p + at, out->p + at + 1, n - at), out->n--; break;
+    case 1: out->p[at] = ins[rnd(rng, sizeof ins - 1)]; break;
+    default: {
+        char c = ins[rnd(rng, sizeof ins - 1)];
+        sb_putn(out, "x", 1);
+        memmove(out->p + at + 1, out->p + at, n - at);
+        out->p[at] = c;
+        break;
+    }
+    }
+}
+
+static void test_schema_random(void) {
+    if (!llv_test_case("schema-random")) return;
+    uint64_t rng = 2024;
+    int n_schemas = 0, n_docs = 0, n_unfinished = 0, n_mut_accepted = 0, bad = 0;
+    sbuf doc = {0}, mut = {0};
+    for (int i = 0; i < 240; i++) {
+        bool uses_defs = false;
+        cJSON *s = gen_schema(&rng, 0, &uses_defs);
+        if (uses_defs || rnd(&rng, 5) == 0) {
+            cJSON *defs = cJSON_AddObjectToObject(s, "$defs");
+            bool dummy = false;
+            cJSON *item = gen_schema(&rng, 3, &dummy);
+            if (cJSON_IsObject(item) && !cJSON_GetObjectItemCaseSensitive(item, "$ref")) cJSON_AddItemToObject(defs, "item", item);
+            else cJSON_Delete(item), cJSON_AddItemToObject(defs, "item", cJSON_CreateObject());
+        }
+        if (!cJSON_IsObject(s)) { /* true: any value */
+            cJSON_Delete(s);
+            s = cJSON_CreateObject();
+        }
+        char *text = cJSON_PrintUnformatted(s);
+        char *gbnf = NULL;
+        llv_error err;
+        llv_status st = llv_json_schema_to_grammar(text, strlen(text), &gbnf, &err);
+        CHECK_MSG(st == LLV_OK, "schema %d %s: %s", i, text, llv_test_errmsg(&err));
+        llv_grammar *g = NULL;
+        if (st == LLV_OK) CHECK_OK(llv_grammar_parse(gbnf, strlen(gbnf), &g, &err), &err);
+        if (g) n_schemas++;
+        for (int w = 0; g && w < 6; w++) {
+            long len = random_walk(g, &rng, 40 + 40 * (size_t)rnd(&rng, 4), 20000, &doc);
+            if (len < 0) {
+                n_unfinished++;
+                continue;
+            }
+            n_docs++;
+            if (getenv("LLV_TEST_SHOW") && w == 0) printf("%s\n  -> %s\n", text, doc.p);
+            cJSON *v = cJSON_ParseWithOpts(doc.p, NULL, true);
+            bool ok = v && validate(v, s, s, 0);
+            if (!ok && bad++ < 8)
+                CHECK_MSG(false, "schema %s\ndocument %s: %s\ngrammar:\n%s", text, doc.p, v ? "does not validate" : "does not parse",
+                          gbnf);
+            cJSON_Delete(v);
+            for (int m = 0; m < 4 && ok; m++) {
+                mutate(&rng, doc.p, &mut);
+                if (!matches(g, mut.p, mut.n)) continue;
+                n_mut_accepted++;
+                cJSON *mv = cJSON_ParseWithOpts(mut.p, NULL, true);
+                bool mok = mv && validate(mv, s, s, 0);
+                if (!mok && bad++ < 8)
+                    CHECK_MSG(false, "schema %s\nmutated document %s accepted but %s", text, mut.p,
+                              mv ? "does not validate" : "does not parse");
+                cJSON_Delete(mv);
+            }
+        }
+        llv_grammar_free(g);
+        free(gbnf);
+        free(text);
+        cJSON_Delete(s);
+    }
+    CHECK_EQ_I(bad, 0);
+    CHECK(n_schemas >= 200);
+    CHECK_MSG(n_unfinished * 50 <= n_docs, "random walks end (%d unfinished of %d)", n_unfinished, n_docs + n_unfinished);
+    printf("schema: %d schemas, %d documents validated, %d accepted mutations validated, %d walks unfinished\n", n_schemas,
+           n_docs, n_mut_accepted, n_unfinished);
+    free(doc.p);
+    free(mut.p);
+}
 
 int main(int argc, char **argv) {
     llv_test_init(argc, argv);
@@ -713,6 +1328,8 @@ int main(int argc, char **argv) {
     test_regex_reference();
     test_tokens();
     test_mask_time();
-    /* SCHEMA_MAIN */
+    test_schema_cases();
+    test_schema_errors();
+    test_schema_random();
     return llv_test_finish();
 }
