@@ -278,7 +278,7 @@ static bool emit(parser *p, int32_t rule, uint32_t sym) {
 static int32_t add_charset(parser *p, const uint32_t *pairs, size_t n, bool negated) {
     if (!u32_reserve(&p->ranges, 2 * n + 4)) return oom(p), -1;
     uint32_t *r = p->ranges.v + p->ranges.n;
-    memcpy(r, pairs, 2 * n * sizeof *r);
+    if (n) memcpy(r, pairs, 2 * n * sizeof *r);
     size_t m = cs_normalize(r, n, negated);
     if (m == SIZE_MAX) return oom(p), -1;
     if (p->cs_off.n == 0 && !u32_push(&p->cs_off, 0)) return oom(p), -1;
@@ -682,7 +682,8 @@ typedef struct expander {
     u32vec canon;
     struct sref { const uint32_t *p; uint32_t n; } *refs;
     size_t n_refs, cap_refs;
-    uint32_t steps;
+    uint64_t cost;  /* steps + stack entries copied, this code point */
+    uint64_t total; /* cost since the caller last cleared it (mask budget) */
 } expander;
 
 static void expander_free(expander *e) {
@@ -695,6 +696,7 @@ static void expander_free(expander *e) {
 
 static bool push_item(expander *e, const uint32_t *st, uint32_t n, uint32_t extra) {
     if (n + 1 > LLV_GRAMMAR_MAX_STACK_DEPTH) return false;
+    if ((e->cost += n + 1) > LLV_GRAMMAR_MAX_EXPAND) return false;
     if (!u32_reserve(&e->work, n + 2)) return false;
     if (n) memcpy(e->work.v + e->work.n, st, n * sizeof *st);
     e->work.v[e->work.n + n] = extra;
@@ -709,12 +711,13 @@ static bool expand(const llv_grammar *g, expander *e) {
     while (e->work.n) {
         uint32_t n = e->work.v[e->work.n - 1];
         e->work.n -= n + 1;
+        if ((e->cost += n) > LLV_GRAMMAR_MAX_EXPAND) return false;
         e->cur.n = 0;
         if (!u32_reserve(&e->cur, n + 1)) return false;
         if (n) memcpy(e->cur.v, e->work.v + e->work.n, n * sizeof(uint32_t));
         uint32_t *c = e->cur.v;
         for (;;) {
-            if (++e->steps > LLV_GRAMMAR_MAX_EXPAND) return false;
+            if (++e->cost > LLV_GRAMMAR_MAX_EXPAND) return false;
             if (n == 0) break;
             uint32_t top = c[n - 1];
             gsym s = g->syms[top];
@@ -957,6 +960,15 @@ typedef struct cache {
     size_t   n_next, cap_next;
     int32_t *table; /* open addressing over cfgs, -1 empty */
     size_t   tcap;
+    /* completed code points: (stacks offset, which stacks match) -> result,
+     * so code points that match the same stacks (and the configurations of
+     * partial code points over the same stacks) share one expansion. Keys
+     * are pairs: (off + 1, match bits) with bit 63 set in the first when the
+     * configuration has <= 64 stacks, else (off + 1, code point); 0 empty. */
+    uint64_t *cp_keys;
+    int32_t  *cp_vals;
+    size_t    cp_n, cp_cap;
+    uint32_t  epoch; /* flushes so far */
     expander ex;
     /* ids the caller holds across a flush (remapped in place) */
     int32_t *pin;
@@ -976,7 +988,7 @@ struct llv_grammar_state {
 };
 
 static size_t cache_bytes(const cache *c) {
-    return c->cap_cfgs * sizeof(cfg) + c->words.cap * 4 + c->cap_next * 4 + c->tcap * 4;
+    return c->cap_cfgs * sizeof(cfg) + c->words.cap * 4 + c->cap_next * 4 + c->tcap * 4 + c->cp_cap * 20;
 }
 
 static uint32_t hash_cfg(const uint32_t *w, size_t n, uint32_t partial) {
@@ -1052,6 +1064,8 @@ static bool cache_flush(cache *c) {
     c->words = (u32vec){0};
     c->next = NULL, c->n_next = c->cap_next = 0;
     c->table = NULL, c->tcap = 0;
+    c->cp_keys = NULL, c->cp_vals = NULL, c->cp_n = c->cp_cap = 0;
+    c->epoch++;
     cache_clear_masks(c);
     bool ok = true;
     for (size_t i = 0; i < c->npin && ok; i++) {
@@ -1065,6 +1079,8 @@ static bool cache_flush(cache *c) {
     free(old.words.v);
     free(old.next);
     free(old.table);
+    free(old.cp_keys);
+    free(old.cp_vals);
     return ok;
 }
 
@@ -1107,6 +1123,43 @@ static bool utf8_prefix(const uint8_t *b, int k, uint32_t *lo, uint32_t *hi, int
     return true;
 }
 
+static size_t cp_slot(const cache *c, uint64_t a, uint64_t b) {
+    uint64_t h = (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full);
+    h ^= h >> 31;
+    size_t i = (size_t)h & (c->cp_cap - 1);
+    while (c->cp_keys[2 * i] && (c->cp_keys[2 * i] != a || c->cp_keys[2 * i + 1] != b)) i = (i + 1) & (c->cp_cap - 1);
+    return i;
+}
+
+static void cp_put(cache *c, uint64_t a, uint64_t b, int32_t v) {
+    if ((c->cp_n + 1) * 2 > c->cp_cap) {
+        size_t cap = c->cp_cap ? c->cp_cap * 2 : 1024;
+        uint64_t *k = calloc(2 * cap, sizeof *k);
+        int32_t *vals = malloc(cap * sizeof *vals);
+        if (!k || !vals) {
+            free(k);
+            free(vals);
+            return; /* not remembered */
+        }
+        uint64_t *ok = c->cp_keys;
+        int32_t *ov = c->cp_vals;
+        size_t ocap = c->cp_cap;
+        c->cp_keys = k, c->cp_vals = vals, c->cp_cap = cap;
+        for (size_t i = 0; i < ocap; i++)
+            if (ok[2 * i]) {
+                size_t j = cp_slot(c, ok[2 * i], ok[2 * i + 1]);
+                c->cp_keys[2 * j] = ok[2 * i], c->cp_keys[2 * j + 1] = ok[2 * i + 1], c->cp_vals[j] = ov[i];
+            }
+        free(ok);
+        free(ov);
+    }
+    size_t i = cp_slot(c, a, b);
+    if (!c->cp_keys[2 * i]) c->cp_n++;
+    c->cp_keys[2 * i] = a;
+    c->cp_keys[2 * i + 1] = b;
+    c->cp_vals[i] = v;
+}
+
 /* Computes the transition of configuration id on byte b (not cached). */
 static int32_t transition(cache *c, int32_t id, uint8_t b) {
     const llv_grammar *g = c->g;
@@ -1123,26 +1176,48 @@ static int32_t transition(cache *c, int32_t id, uint8_t b) {
         bool any = false;
         for (uint32_t i = 0; i < f.n && !any; i += w[i] + 1)
             if (w[i] && cs_intersects(g, g->syms[w[i + w[i]]].v, lo, hi)) any = true;
+        c->ex.total += f.n;
         if (!any) return NEXT_REJECT;
         uint32_t partial = (uint32_t)k;
         for (int i = 0; i < k; i++) partial |= (uint32_t)bytes[i] << (8 * (i + 1));
         return cache_intern(c, w, f.n, partial, f.off);
     }
     uint32_t cp = lo;
+    uint64_t match = 0;
+    uint32_t ns = 0;
+    for (uint32_t i = 0; i < f.n && ns <= 64; i += w[i] + 1)
+        if (w[i]) {
+            if (ns < 64 && cs_match(g, g->syms[w[i + w[i]]].v, cp)) match |= 1ull << ns;
+            ns++;
+        }
+    if (ns <= 64 && !match) return NEXT_REJECT;
+    uint64_t ka = ((uint64_t)f.off + 1) | (ns <= 64 ? 1ull << 63 : 0), kb = ns <= 64 ? match : cp;
+    if (c->cp_cap) {
+        size_t i = cp_slot(c, ka, kb);
+        if (c->cp_keys[2 * i]) return c->cp_vals[i];
+    }
     expander *e = &c->ex;
     e->work.n = e->out.n = 0;
-    e->steps = 0;
-    for (uint32_t i = 0; i < f.n; i += w[i] + 1) {
+    e->cost = f.n;
+    bool ok = true;
+    for (uint32_t i = 0; i < f.n && ok; i += w[i] + 1) {
         uint32_t n = w[i];
         if (!n) continue;
         uint32_t top = w[i + n];
         if (!cs_match(g, g->syms[top].v, cp)) continue;
-        if (!push_item(e, w + i + 1, n - 1, top + 1)) return NEXT_REJECT;
-        if (!expand(g, e)) return NEXT_REJECT;
+        ok = push_item(e, w + i + 1, n - 1, top + 1) && expand(g, e);
     }
-    if (!canonicalize(e)) return NEXT_REJECT;
-    int32_t r = cache_intern(c, e->canon.v, e->canon.n, 0, -1);
-    return r < 0 ? NEXT_REJECT : r;
+    if (ok) e->cost += e->out.n, ok = canonicalize(e);
+    e->total += e->cost;
+    int32_t r = NEXT_REJECT;
+    if (ok) {
+        uint32_t epoch = c->epoch;
+        r = cache_intern(c, e->canon.v, e->canon.n, 0, -1);
+        if (r < 0) return NEXT_REJECT;
+        if (c->epoch != epoch) return r; /* flushed: offsets renumbered, the key is stale */
+    }
+    cp_put(c, ka, kb, r);
+    return r;
 }
 
 /* The configuration after byte b from *srcp (a pinned slot, remapped if the
@@ -1153,7 +1228,7 @@ static inline int32_t step(cache *c, int32_t *srcp, uint8_t b) {
     int32_t r = transition(c, *srcp, b);
     if (c->cfgs[*srcp].next < 0) {
         if (c->n_next + 256 > c->cap_next) {
-            size_t cap = c->cap_next ? c->cap_next * 2 : 256 * 64;
+            size_t cap = c->cap_next ? c->cap_next * 2 : 256 * 8;
             int32_t *t = realloc(c->next, cap * sizeof *t);
             if (!t) return r;
             c->next = t;
@@ -1180,6 +1255,8 @@ static void cache_free(cache *c) {
     free(c->words.v);
     free(c->next);
     free(c->table);
+    free(c->cp_keys);
+    free(c->cp_vals);
     free(c->mask_bits);
     expander_free(&c->ex);
 }
@@ -1416,6 +1493,7 @@ static int32_t walk_mask(llv_grammar_state *s, const llv_grammar_vocab *v, uint6
     int32_t path[LLV_GRAMMAR_MAX_TOKEN_BYTES + 1];
     path[0] = s->cur;
     c->pin = path;
+    c->ex.total = 0;
     int32_t count = 0;
     const tnode *nodes = v->nodes;
     for (size_t i = 0; i < v->n_nodes;) {
@@ -1428,6 +1506,13 @@ static int32_t walk_mask(llv_grammar_state *s, const llv_grammar_vocab *v, uint6
         } else {
             c->npin = d; /* path[0..d) are live */
             nx = step(c, &path[d - 1], nd->byte);
+            if (c->ex.total > LLV_GRAMMAR_MASK_BUDGET) { /* a grammar too costly to mask */
+                s->cur = path[0];
+                c->pin = NULL;
+                c->npin = 0;
+                memset(bits, 0, words * sizeof *bits);
+                return -1;
+            }
         }
         if (nx < 0) {
             i = nd->skip;
@@ -1475,6 +1560,7 @@ int32_t llv_grammar_mask_bits(llv_grammar_state *s, const llv_grammar_vocab *v, 
         return c->mask_count[slot];
     }
     int32_t count = walk_mask(s, v, bits);
+    if (count < 0) return -1;
     if (!c->mask_bits) c->mask_bits = malloc((size_t)LLV_GRAMMAR_MASK_CACHE * words * sizeof *bits);
     if (c->mask_bits) {
         slot = c->mask_clock;
@@ -1494,7 +1580,7 @@ int32_t llv_grammar_mask(llv_grammar_state *s, const llv_grammar_vocab *v, float
     uint64_t stackbits[64], *bits = words <= 64 ? stackbits : malloc(words * sizeof *bits);
     if (!bits) return -1;
     int32_t count = llv_grammar_mask_bits(s, v, bits);
-    for (size_t w = 0; w < words; w++) {
+    for (size_t w = 0; count >= 0 && w < words; w++) {
         uint64_t m = bits[w];
         if (m == ~0ull) continue;
         size_t base = w * 64, end = base + 64 < (size_t)n_vocab ? base + 64 : (size_t)n_vocab;

@@ -35,7 +35,8 @@
 #define LLV_GRAMMAR_MAX_STACKS       4096       /* live parse stacks in one configuration        */
 #define LLV_GRAMMAR_MAX_STACK_DEPTH  2048       /* entries of one parse stack (output nesting)   */
 #define LLV_GRAMMAR_MAX_CONFIG_WORDS (1u << 18) /* all stacks of one configuration, in entries   */
-#define LLV_GRAMMAR_MAX_EXPAND       (1u << 16) /* expansion steps per code point                */
+#define LLV_GRAMMAR_MAX_EXPAND       (1u << 20) /* expansion work per code point (steps + copies) */
+#define LLV_GRAMMAR_MASK_BUDGET      (1ull << 27) /* expansion work of one mask (then it fails)   */
 #define LLV_GRAMMAR_CACHE_BYTES      (48u << 20) /* a state's DFA cache; flushed when over        */
 #define LLV_GRAMMAR_MASK_CACHE       64         /* token masks remembered per state              */
 #define LLV_GRAMMAR_MAX_TOKEN_BYTES  1024       /* a vocabulary token's bytes                    */
@@ -88,11 +89,14 @@ int32_t    llv_grammar_vocab_size(const llv_grammar_vocab *v);
  * (n_vocab + 63) / 64 words. One walk of the vocabulary trie, pruning a
  * subtree at its first rejected byte; remembered per configuration. Returns
  * the number of allowed tokens (0: a dead end, e.g. the vocabulary cannot
- * spell any continuation; the caller should stop with an error). */
+ * spell any continuation; the caller should stop with an error), or -1 when
+ * the walk would cost more than LLV_GRAMMAR_MASK_BUDGET (a pathologically
+ * ambiguous grammar; bits are all zero; stop with an error too). */
 int32_t llv_grammar_mask_bits(llv_grammar_state *s, const llv_grammar_vocab *v, uint64_t *bits);
 /* Sets logits[i] = -INFINITY for every token not allowed in s (n_vocab must
  * be the vocabulary's size, else nothing is done and -1 is returned).
- * Returns the number of allowed tokens, as llv_grammar_mask_bits. */
+ * Returns the number of allowed tokens, as llv_grammar_mask_bits (on -1 the
+ * logits are left unchanged). */
 int32_t llv_grammar_mask(llv_grammar_state *s, const llv_grammar_vocab *v, float *logits, int32_t n_vocab);
 /* Advances over a sampled token: an eog id succeeds (state unchanged) iff
  * llv_grammar_can_end; a token without bytes fails; others as accept_bytes. */

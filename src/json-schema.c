@@ -835,57 +835,59 @@ static bool string_rule(conv *c, const cJSON *s, jbuf *b) {
 
 /* ---- objects and arrays ------------------------------------------------------ */
 
-/* JSON string contents (no escapes) other than any of names: a trie walk. */
+/* JSON string contents (no escapes) other than any of names[i] + depth
+ * (all sharing their first depth bytes): a trie walk by code points. */
 static void not_names(conv *c, jbuf *b, const char **names, size_t n, size_t depth) {
-    /* distinct next characters among names longer than depth */
-    bool end_here = false;
-    jbuf alts = {0};
-    jbuf excl = {0};
-    bool any = false;
+    bool end_here = false, any = false;
+    jbuf alts = {0}, excl = {0};
+    const char **sub = malloc((n ? n : 1) * sizeof *sub);
+    if (!sub) {
+        c->out.oom = true;
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         size_t L = strlen(names[i]);
         if (L == depth) {
             end_here = true;
             continue;
         }
-        unsigned char ch = (unsigned char)names[i][depth];
+        uint32_t cp;
+        size_t l = llv_utf8_decode((const unsigned char *)names[i] + depth, L - depth, &cp);
+        if (!l || cp < 0x20 || cp == '"' || cp == '\\' || cp == 0x7F) continue; /* key-char never writes it */
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++)
-            seen = strlen(names[j]) > depth && memcmp(names[j], names[i], depth) == 0 &&
-                   (unsigned char)names[j][depth] == ch;
+            seen = strlen(names[j]) >= depth + l && memcmp(names[j] + depth, names[i] + depth, l) == 0;
         if (seen) continue;
-        /* the names continuing with ch */
-        const char **sub = malloc(n * sizeof *sub);
         size_t ns = 0;
-        if (!sub) {
+        for (size_t j = 0; j < n; j++)
+            if (strlen(names[j]) >= depth + l && memcmp(names[j] + depth, names[i] + depth, l) == 0) sub[ns++] = names[j];
+        if (any) jb_puts(&alts, " | ");
+        gbnf_literal(&alts, names[i] + depth, l);
+        jb_puts(&alts, " (");
+        /* sub is reused by the recursion: copy it */
+        const char **copy = malloc(ns * sizeof *copy);
+        if (!copy) {
             c->out.oom = true;
             break;
         }
-        for (size_t j = 0; j < n; j++)
-            if (strlen(names[j]) > depth && (unsigned char)names[j][depth] == ch) sub[ns++] = names[j];
-        uint32_t cp = 0;
-        size_t l = llv_utf8_decode((const unsigned char *)names[i] + depth, strlen(names[i]) - depth, &cp);
-        if (l != 1) { /* multi-byte first characters: compare byte-wise is not expressible per code point here */
-            free(sub);
-            continue;
-        }
-        if (any) jb_puts(&alts, " | ");
-        gbnf_literal(&alts, (const char *)&ch, 1);
-        jb_puts(&alts, " (");
-        not_names(c, &alts, sub, ns, depth + 1);
+        memcpy(copy, sub, ns * sizeof *copy);
+        not_names(c, &alts, copy, ns, depth + l);
+        free(copy);
         jb_puts(&alts, ")");
         class_cp(&excl, cp);
         any = true;
-        free(sub);
     }
+    free(sub);
     use(c, P_KEYCHAR);
-    /* a character none of the names has here, then anything */
+    /* a character none of the names has here, then anything; or a name's next
+     * character, then not the rest of it; or the end where no name ends */
     jb_puts(b, "(");
     if (excl.n) jb_printf(b, "[^\\x22\\x5C\\x7F\\x00-\\x1F%s] key-char*", excl.p);
     else jb_puts(b, "key-char+");
     if (any) jb_printf(b, " | %s", alts.p);
     if (!end_here) jb_puts(b, " | \"\"");
     jb_puts(b, ")");
+    if (alts.oom || excl.oom) c->out.oom = true;
     free(alts.p);
     free(excl.p);
 }
@@ -1035,7 +1037,11 @@ static bool object_rule(conv *c, const cJSON *s, jbuf *b, const char *hint) {
             if (!ok) { ok = false; goto done; }
         }
         const char *names[LLV_SCHEMA_MAX_PROPS];
-        for (size_t i = 0; i < n; i++) names[i] = list[i].name;
+        for (size_t i = 0; i < n; i++) {
+            names[i] = list[i].name;
+            if (strlen(names[i]) > 128) /* the exclusion nests one group per character */
+                FAILRET(c, LLV_ERR_UNSUPPORTED, "property names over 128 bytes with additionalProperties are not supported");
+        }
         jbuf body = {0};
         jb_puts(&body, "\"\\\"\" ");
         if (n) not_names(c, &body, names, n, 0);

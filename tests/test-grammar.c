@@ -1089,6 +1089,14 @@ static void test_schema_cases(void) {
     expect_doc(g, "{\"ab\":1}", false);
     expect_doc(g, "{}", true);
     llv_grammar_free(g);
+    g = schema_grammar("{\"properties\":{\"caf\xc3\xa9\":{\"type\":\"integer\"},\"\xe2\x82\xac\":{\"type\":\"integer\"},"
+                       "\"ab\":{\"type\":\"integer\"}},\"additionalProperties\":{\"type\":\"string\"}}", LLV_OK, NULL);
+    expect_doc(g, "{\"caf\xc3\xa9\":1,\"\xe2\x82\xac\":2}", true);
+    expect_doc(g, "{\"caf\xc3\xa9\":\"x\"}", false);
+    expect_doc(g, "{\"\xe2\x82\xac\":\"x\"}", false);
+    expect_doc(g, "{\"ab\":\"x\"}", false);
+    expect_doc(g, "{\"caf\":\"x\",\"caf\xc3\xa9s\":\"y\",\"\xe2\x82\xac\xe2\x82\xac\":\"z\",\"a\":\"w\",\"\":\"v\"}", true);
+    llv_grammar_free(g);
     /* arrays */
     g = schema_grammar("{\"type\":\"array\",\"items\":{\"enum\":[1,\"two\",null,[3],{\"four\":4}]},\"minItems\":2,\"maxItems\":3}",
                        LLV_OK, NULL);
