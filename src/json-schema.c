@@ -1114,7 +1114,6 @@ static bool array_rule(conv *c, const cJSON *s, jbuf *b) {
         if (!ok) return false;
     } else {
         use(c, P_VALUE);
-        if (prefix && !items) more = false; /* a subset: exactly the tuple */
     }
     long k = 0;
     jb_puts(b, "\"[\" space ");
@@ -1134,6 +1133,7 @@ static bool array_rule(conv *c, const cJSON *s, jbuf *b) {
     }
     long emin = mn > k ? mn - k : 0, emax = mx < 0 ? -1 : mx - k;
     if (!more) emax = 0;
+    else if (prefix && !items) emax = emin; /* a subset: the tuple, then only what minItems needs */
     if (emax >= 0 && emin > emax) return fail(c, LLV_ERR_INVALID_ARGUMENT, "minItems cannot be met");
     if (emax != 0) {
         char one[96];
@@ -1451,20 +1451,7 @@ llv_status llv_json_schema_to_grammar(const char *schema_json, size_t n, char **
     return LLV_OK;
 }
 
-const char *llv_json_object_grammar(void) {
-    return "root ::= object\n"
-           "object ::= \"{\" space ( string \":\" space value (\",\" space string \":\" space value)* )? \"}\" space\n"
-           "value ::= object | array | string | number | boolean | null\n"
-           "array ::= \"[\" space ( value (\",\" space value)* )? \"]\" space\n"
-           "string ::= \"\\\"\" char* \"\\\"\" space\n"
-           "char ::= [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" u-esc)\n"
-           "u-esc ::= [1-9a-cA-CeEfF] hex{3} | \"0\" ([1-9a-fA-F] hex{2} | \"0\" ([1-9a-fA-F] hex | \"0\" [1-9a-fA-F])) | "
-           "[dD] [0-7] hex{2} | [dD] [89abAB] hex{2} \"\\\\u\" [dD] [c-fC-F] hex{2}\n"
-           "hex ::= [0-9a-fA-F]\n"
-           "number ::= (\"-\"? integral-part) (\".\" decimal-part)? ([eE] [-+]? integral-part)? space\n"
-           "integral-part ::= [0] | [1-9] [0-9]{0,14}\n"
-           "decimal-part ::= [0-9]{1,15}\n"
-           "boolean ::= (\"true\" | \"false\") space\n"
-           "null ::= \"null\" space\n"
-           "space ::= | \" \" | \"\\n\"{1,2} [ \\t]{0,20}\n";
+llv_status llv_json_object_grammar(char **gbnf_out, llv_error *err) {
+    static const char any_object[] = "{\"type\":\"object\"}";
+    return llv_json_schema_to_grammar(any_object, sizeof any_object - 1, gbnf_out, err);
 }

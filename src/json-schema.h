@@ -27,7 +27,7 @@
 llv_status llv_json_schema_to_grammar(const char *schema_json, size_t n, char **gbnf_out, llv_error *err);
 
 /* The grammar of any JSON object (response_format json_object / Ollama
- * "json"): a static string, do not free. */
-const char *llv_json_object_grammar(void);
+ * "json"): the conversion of {"type":"object"}, malloc'd as above. */
+llv_status llv_json_object_grammar(char **gbnf_out, llv_error *err);
 
 #endif

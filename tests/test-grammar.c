@@ -1160,9 +1160,19 @@ static void test_schema_cases(void) {
     g = schema_grammar("{}", LLV_OK, NULL);
     expect_doc(g, "[1,{\"a\":null}]", true);
     llv_grammar_free(g);
-    g = parse_ok(llv_json_object_grammar());
+    char *obj = NULL;
+    llv_error err;
+    CHECK_OK(llv_json_object_grammar(&obj, &err), &err);
+    g = obj ? parse_ok(obj) : NULL;
+    free(obj);
     expect_doc(g, "{\"a\":[1,2,{\"b\":\"c\"}]}", true);
+    expect_doc(g, "{ }", true);
     expect_doc(g, "[1]", false);
+    expect_doc(g, "\"x\"", false);
+    llv_grammar_free(g);
+    g = schema_grammar("{\"prefixItems\":[{\"type\":\"string\"}],\"minItems\":3}", LLV_OK, NULL);
+    expect_doc(g, "[\"a\",1,null]", true);
+    expect_doc(g, "[\"a\",1]", false);
     llv_grammar_free(g);
 }
 
@@ -1262,9 +1272,52 @@ static void mutate(uint64_t *rng, const char *src, sbuf *out) {
     }
 }
 
+/* Generation as a sampler would do it: a random allowed token of the mask
+ * each step (eog once allowed, more likely as the text grows) until eog.
+ * Returns false when no eog came within max_tokens. */
+static bool token_walk(const llv_grammar *g, const tvocab *tv, const llv_grammar_vocab *v, int32_t eog, uint64_t *rng,
+                       int max_tokens, sbuf *out) {
+    llv_grammar_state *st = llv_grammar_state_new(g);
+    size_t words = ((size_t)tv->n + 63) / 64;
+    uint64_t *bits = malloc(words * sizeof *bits);
+    int32_t *allowed = malloc((size_t)tv->n * sizeof *allowed);
+    out->n = 0;
+    sb_putn(out, "", 0);
+    bool done = false;
+    for (int t = 0; t < max_tokens && !done; t++) {
+        int32_t count = llv_grammar_mask_bits(st, v, bits), k = 0;
+        CHECK(count > 0);
+        if (count <= 0) break;
+        for (int32_t i = 0; i < tv->n; i++)
+            if ((bits[i >> 6] >> (i & 63)) & 1) allowed[k++] = i;
+        CHECK_EQ_I(k, count);
+        bool can_end = (bits[eog >> 6] >> (eog & 63)) & 1;
+        CHECK(can_end == llv_grammar_can_end(st));
+        int32_t pick = can_end && (out->n > 30 || rnd(rng, 4) == 0) ? eog : allowed[rnd(rng, (uint32_t)k)];
+        if (out->n > 60) { /* prefer closing tokens: short ones with a quote or bracket */
+            for (int tries = 0; tries < 64 && pick != eog; tries++) {
+                int32_t c = allowed[rnd(rng, (uint32_t)k)];
+                if (c != eog && tv->len[c] <= 2 && memchr(tv->tok[c], '"', tv->len[c])) pick = c;
+                if (c != eog && tv->len[c] == 1 && (tv->tok[c][0] == ']' || tv->tok[c][0] == '}')) pick = c;
+            }
+        }
+        CHECK(llv_grammar_accept_token(st, v, pick));
+        if (pick == eog) done = true;
+        else sb_putn(out, tv->tok[pick], tv->len[pick]);
+    }
+    free(bits);
+    free(allowed);
+    llv_grammar_state_free(st);
+    return done;
+}
+
 static void test_schema_random(void) {
     if (!llv_test_case("schema-random")) return;
     uint64_t rng = 2024;
+    tvocab tv = make_vocab(5, 4000);
+    int32_t eog = 257;
+    llv_grammar_vocab *voc = build_vocab(&tv, &eog, 1);
+    int n_token_docs = 0, n_token_unfinished = 0;
     int n_schemas = 0, n_docs = 0, n_unfinished = 0, n_mut_accepted = 0, bad = 0;
     sbuf doc = {0}, mut = {0};
     for (int i = 0; i < 240; i++) {
@@ -1315,11 +1368,30 @@ static void test_schema_random(void) {
                 cJSON_Delete(mv);
             }
         }
+        /* token-level generation through the mask */
+        for (int w = 0; g && voc && w < 2; w++) {
+            if (!token_walk(g, &tv, voc, eog, &rng, 400, &doc)) {
+                n_token_unfinished++;
+                continue;
+            }
+            n_token_docs++;
+            cJSON *v = cJSON_ParseWithOpts(doc.p, NULL, true);
+            bool ok = v && validate(v, s, s, 0);
+            if (!ok && bad++ < 8)
+                CHECK_MSG(false, "schema %s\ntoken-generated document %s: %s", text, doc.p,
+                          v ? "does not validate" : "does not parse");
+            cJSON_Delete(v);
+        }
+        if (g && voc && i % 40 == 0) check_mask_consistency(g, &tv, voc, eog, 300 + (uint64_t)i, 6);
         llv_grammar_free(g);
         free(gbnf);
         free(text);
         cJSON_Delete(s);
     }
+    llv_grammar_vocab_free(voc);
+    tvocab_free(&tv);
+    printf("schema: %d token-level documents validated, %d unfinished\n", n_token_docs, n_token_unfinished);
+    CHECK_MSG(n_token_unfinished * 20 <= n_token_docs, "token walks end (%d unfinished)", n_token_unfinished);
     CHECK_EQ_I(bad, 0);
     CHECK(n_schemas >= 200);
     CHECK_MSG(n_unfinished * 50 <= n_docs, "random walks end (%d unfinished of %d)", n_unfinished, n_docs + n_unfinished);
