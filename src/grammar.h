@@ -13,6 +13,19 @@
  *   llv_grammar_vocab  per vocabulary, independent of any grammar: the token
  *                      byte strings in a byte trie. Immutable; shareable.
  *
+ * Use in a sampler (one generation):
+ *   once per model:  llv_grammar_vocab_new(token byte strings, eog ids)
+ *   once per request: llv_grammar_parse (GBNF, or llv_json_schema_to_grammar's
+ *                    output, json-schema.h), llv_grammar_state_new
+ *   every step:      n = llv_grammar_mask(state, vocab, logits, n_vocab) before
+ *                    any other logits processing (penalties, temperature,
+ *                    top-k/p see only allowed tokens); n <= 0: stop with an
+ *                    error (nothing can follow); sample; then
+ *                    llv_grammar_accept_token(state, vocab, id) (true for
+ *                    every id the mask allowed); stop at an eog id.
+ * Token byte strings are what the token adds to the output text (byte-level
+ * BPE pieces decoded to raw bytes, possibly partial UTF-8).
+ *
  * Bounded by the limits below (one place): parsing fails with
  * LLV_ERR_INVALID_ARGUMENT (message "line:col: ..."), and at match time a
  * step that would exceed a limit is rejected (the byte or token is not
