@@ -18,6 +18,7 @@ int llv_fuzz_image(const uint8_t *data, size_t size);
 int llv_fuzz_tokenizer(const uint8_t *data, size_t size);
 int llv_fuzz_chat(const uint8_t *data, size_t size);
 int llv_fuzz_model(const uint8_t *data, size_t size);
+int llv_fuzz_grammar(const uint8_t *data, size_t size);
 /* the HTTP request mapping needs the server sources; absent in builds without them */
 int llv_fuzz_request(const uint8_t *data, size_t size) __attribute__((weak));
 
@@ -27,6 +28,7 @@ static const struct {
 } targets[] = {
     {"gguf", llv_fuzz_gguf},   {"safetensors", llv_fuzz_safetensors}, {"image", llv_fuzz_image},
     {"tokenizer", llv_fuzz_tokenizer}, {"chat", llv_fuzz_chat}, {"model", llv_fuzz_model},
+    {"grammar", llv_fuzz_grammar},
     {"request", NULL}, /* weak: set below */
 };
 
