@@ -472,6 +472,16 @@ typedef struct llv_sampling_params {
                                      every generated token (llv_session_logprobs) */
     int32_t  top_logprobs;        /* 0; with logprobs, also record this many of the
                                      most likely tokens of each step (0..20)      */
+    /* Structured output (at most one; NULL/false = free text; docs/grammar.md):
+     * only tokens that keep the answer a prefix of the language are sampled,
+     * and the end token only where it is complete (max_tokens can still cut
+     * it: stop_reason LLV_STOP_LENGTH). Applied before every other setting,
+     * with any of them and with LoRA. A bad grammar or schema fails generate
+     * with LLV_ERR_INVALID_ARGUMENT / LLV_ERR_UNSUPPORTED / LLV_ERR_FORMAT,
+     * the message naming what (an unsupported keyword and its JSON pointer). */
+    const char *grammar;          /* GBNF text (llama.cpp's syntax), start rule root */
+    const char *json_schema;      /* a JSON Schema (JSON text): a document of it     */
+    bool        json_object;      /* any JSON object                                 */
 } llv_sampling_params;
 
 LLV_API void llv_sampling_params_init(llv_sampling_params *p, size_t size);

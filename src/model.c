@@ -3,6 +3,8 @@
  * metadata, every tensor bound by name with its shape and type checked
  * against them, fix-ups for files of other writers, tokenizer and ids. */
 #include "model.h"
+
+#include "grammar.h"
 #include "lora.h"
 
 #include "tokenizer.h"
@@ -662,6 +664,7 @@ llv_status llv_model_load(const char *path, const llv_model_params *params, llv_
     double t0 = llv_time_s();
     llv_model *m = calloc(1, sizeof *m);
     if (!m) return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "out of memory");
+    pthread_mutex_init(&m->grammar_mu, NULL);
     m->params = params ? *params : llv_model_default_params();
     m->bos_id = m->pad_id = -1;
     m->default_temperature = 0.6f;
@@ -711,6 +714,8 @@ llv_status llv_model_load(const char *path, const llv_model_params *params, llv_
 
 void llv_model_free(llv_model *model) {
     if (!model) return;
+    llv_grammar_vocab_free(model->grammar_vocab);
+    pthread_mutex_destroy(&model->grammar_mu);
     llv_model_loras_free(model);
     llv_tokenizer_free(model->tok);
     llv_gguf_close(model->gguf);

@@ -10,6 +10,8 @@
 #include "gguf.h"
 #include "tensor.h"
 
+#include <pthread.h>
+
 #define LLV_MAX_LAYERS       256
 #define LLV_MAX_CROSS        64
 #define LLV_MAX_INTERMEDIATE 16
@@ -101,6 +103,7 @@ typedef struct llv_vision_weights {
 
 struct llv_tokenizer;
 struct llv_lora;
+struct llv_grammar_vocab;
 
 struct llv_model {
     llv_gguf             *gguf;
@@ -131,6 +134,11 @@ struct llv_model {
      * use the model, read-only afterwards; freed with the model */
     struct llv_lora     **loras;
     size_t                n_loras;
+    /* structured output (src/constraint.c): the vocabulary's byte trie, built
+     * at the first constrained generate, under grammar_mu (the model stays
+     * usable from any thread) */
+    struct llv_grammar_vocab *grammar_vocab;
+    pthread_mutex_t           grammar_mu;
 };
 
 /* Computes the RoPE inverse frequencies exactly as HF does in float32

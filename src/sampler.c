@@ -84,6 +84,11 @@ llv_status llv_sampling_params_validate(const llv_sampling_params *p, llv_error 
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
                        "sampling parameter top_logprobs = %d is out of range (expected 0..%d)", (int)p->top_logprobs,
                        LLV_SAMPLING_TOP_LOGPROBS_MAX);
+    const int n_constraints = (p->grammar != NULL) + (p->json_schema != NULL) + (p->json_object ? 1 : 0);
+    if (n_constraints > 1)
+        return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
+                       "sampling parameters grammar, json_schema and json_object are exclusive (%d are set)",
+                       n_constraints);
     return LLV_OK;
 }
 

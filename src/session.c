@@ -6,6 +6,7 @@
  * pieces. Pool, vision buffers, image cache and row scratch are the
  * engine's: the one the session attaches to, or its own engine of one. */
 #include "chat.h"
+#include "constraint.h"
 #include "cross-kv.h"
 #include "engine.h"
 #include "image-cache.h"
@@ -1055,10 +1056,17 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
                        fn, s->n_queue);
     llv_sampler *smp = NULL;
     if ((st = llv_sampler_create(&sp, m->hp.n_vocab, &smp, err)) != LLV_OK) return st;
+    llv_constraint *con = NULL; /* structured output */
+    if ((st = llv_constraint_create(m, &sp, &con, err)) != LLV_OK) {
+        llv_sampler_free(smp);
+        llv_err_prefix(err, "%s", fn);
+        return st;
+    }
     s->lp_on = sp.logprobs;
     s->n_lp = 0;
     if (sp.logprobs && !s->lp_raw && !(s->lp_raw = malloc((size_t)m->hp.n_vocab * sizeof *s->lp_raw))) {
         llv_sampler_free(smp);
+        llv_constraint_free(con);
         s->lp_on = false;
         return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory for the logprobs", fn);
     }
@@ -1080,6 +1088,7 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
     }
     if (st != LLV_OK) {
         llv_sampler_free(smp);
+        llv_constraint_free(con);
         llv_err_prefix(err, "%s", fn);
         return st;
     }
@@ -1108,9 +1117,12 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
         }
         /* the sampler processes the logits in place: logprobs need them raw */
         if (sp.logprobs) memcpy(s->lp_raw, s->logits, (size_t)m->hp.n_vocab * sizeof *s->lp_raw);
+        /* structured output first: the sampler's settings act on the allowed tokens only */
+        if (con && (st = llv_constraint_mask(con, s->logits, m->hp.n_vocab, err)) != LLV_OK) break;
         int32_t tok = llv_sampler_sample(smp, s->logits, s->tokens, (size_t)gen_start, s->tokens + gen_start,
                                          (size_t)(s->n_tokens - gen_start));
         s->logits_ready = false;
+        if (con && (st = llv_constraint_accept(con, tok, err)) != LLV_OK) break;
         if (sp.logprobs) {
             llv_logprob_entry *lp = lp_next(s, sp.max_tokens);
             if (!lp) {
@@ -1170,6 +1182,7 @@ static llv_status generate(llv_session *s, const llv_sampling_params *params, ll
     }
     tm.decode_s = llv_time_s() - t_dec;
     llv_sampler_free(smp);
+    llv_constraint_free(con);
     if (!oom && st == LLV_OK) {
         size_t w = llv_detok_flush(&det, piece, sizeof piece);
         if (w > 0) {

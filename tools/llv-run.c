@@ -25,6 +25,7 @@ typedef struct opts {
     llv_opt_list loras; /* "NAME=PATH[:SCALE]", split in place when loaded */
     const char  *use_lora;
     const char  *chat_template;
+    const char  *grammar_file, *schema_file; /* structured output */
 } opts;
 
 /* Reads a whole file ("-" = stdin), removing one trailing newline. */
@@ -305,6 +306,12 @@ int main(int argc, char **argv) {
                  "front"},
         {0, "json", NULL, LLV_OPT_FLAG, {.flag = &o.json},
          .help = "print one JSON object {response, tool_calls, usage} instead of streaming text"},
+        {0, "json-schema", "FILE", LLV_OPT_STR, {.str = &o.schema_file},
+         .help = "constrain the answer to a JSON document of the JSON Schema in FILE (docs/grammar.md)"},
+        {0, "json-object", NULL, LLV_OPT_FLAG, {.flag = &o.sp.json_object},
+         .help = "constrain the answer to a JSON object"},
+        {0, "grammar", "FILE", LLV_OPT_STR, {.str = &o.grammar_file},
+         .help = "constrain the answer to the GBNF grammar in FILE (llama.cpp's syntax, docs/grammar.md)"},
         {0, "chat", NULL, LLV_OPT_FLAG, {.flag = &o.chat},
          .help = "interactive multi-turn chat on stdin: each line is a user turn; '/image PATH' attaches an image "
                  "to the next turn, '/reset' starts over, '/quit' ends"},
@@ -332,7 +339,20 @@ int main(int argc, char **argv) {
     if (!o.prompt && !o.file && !o.chat && !o.dry_run)
         return llv_cli_usage_error(&cli, "missing -p PROMPT, -f FILE or --chat");
     llv_error err;
-    if (llv_sampling_params_validate(&o.sp, &err) != LLV_OK) return llv_cli_usage_error(&cli, "%s", err.message);
+    char *grammar_text = NULL, *schema_text = NULL;
+    if (o.grammar_file && !(grammar_text = read_text(o.grammar_file)))
+        return llv_cli_usage_error(&cli, "cannot read the grammar file '%s': %s", o.grammar_file, strerror(errno));
+    if (o.schema_file && !(schema_text = read_text(o.schema_file))) {
+        free(grammar_text);
+        return llv_cli_usage_error(&cli, "cannot read the JSON schema file '%s': %s", o.schema_file, strerror(errno));
+    }
+    o.sp.grammar = grammar_text;
+    o.sp.json_schema = schema_text;
+    if (llv_sampling_params_validate(&o.sp, &err) != LLV_OK) {
+        free(grammar_text);
+        free(schema_text);
+        return llv_cli_usage_error(&cli, "%s", err.message);
+    }
     char *file_text = NULL;
     if (o.file) {
         if (!(file_text = read_text(o.file))) {
@@ -353,12 +373,16 @@ int main(int argc, char **argv) {
         if (tty) fprintf(stderr, "\r\033[K");
         fprintf(stderr, "llv-run: cannot load model '%s': %s\n", o.model, err.message);
         free(file_text);
+        free(grammar_text);
+        free(schema_text);
         return EXIT_MODEL;
     }
     if (tty) fprintf(stderr, "\r\033[K");
     if (!llv_opt_loras_load("llv-run", m, &o.loras)) {
         llv_model_free(m);
         free(file_text);
+        free(grammar_text);
+        free(schema_text);
         return EXIT_MODEL;
     }
     if (o.use_lora) o.sp.lora = o.use_lora;
@@ -367,6 +391,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llv-run: %d adapters loaded: choose one with --use-lora NAME\n", o.loras.n);
         llv_model_free(m);
         free(file_text);
+        free(grammar_text);
+        free(schema_text);
         return EXIT_USAGE;
     }
     bool known = false;
@@ -375,6 +401,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llv-run: --use-lora %s: no adapter of that name is loaded (--lora NAME=PATH)\n", o.sp.lora);
         llv_model_free(m);
         free(file_text);
+        free(grammar_text);
+        free(schema_text);
         return EXIT_USAGE;
     }
     llv_model_info info;
@@ -383,6 +411,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llv-run: model '%s' has no weights (vocabulary-only file)\n", o.model);
         llv_model_free(m);
         free(file_text);
+        free(grammar_text);
+        free(schema_text);
         return EXIT_MODEL;
     }
     llv_session_params sp = llv_session_default_params();
@@ -424,5 +454,7 @@ done:
     llv_session_free(s);
     llv_model_free(m);
     free(file_text);
+    free(grammar_text);
+    free(schema_text);
     return rc;
 }
