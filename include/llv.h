@@ -491,7 +491,8 @@ static inline llv_sampling_params llv_sampling_default_params(void) {
     return p;
 }
 
-/* Checks every field; the message names the offending one. */
+/* Checks every field; the message names the offending one. A grammar or
+ * JSON schema is compiled (so its errors come before anything runs). */
 LLV_API llv_status llv_sampling_params_validate(const llv_sampling_params *p, llv_error *err);
 
 typedef enum llv_stop_reason {

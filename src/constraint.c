@@ -46,35 +46,50 @@ static llv_status model_vocab(const llv_model *cm, const llv_grammar_vocab **out
     return st;
 }
 
+/* The constraint's grammar: parsed GBNF, or the schema (or object) converted first. */
+static llv_status compile(const llv_sampling_params *p, llv_grammar **g, llv_error *err) {
+    *g = NULL;
+    char *gbnf = NULL;
+    llv_status st = LLV_OK;
+    const char *what = p->grammar ? "grammar" : p->json_schema ? "json_schema" : "json_object";
+    if (p->json_schema) st = llv_json_schema_to_grammar(p->json_schema, strlen(p->json_schema), &gbnf, err);
+    else if (p->json_object) st = llv_json_object_grammar(&gbnf, err);
+    if (st == LLV_OK) {
+        const char *text = gbnf ? gbnf : p->grammar;
+        st = llv_grammar_parse(text, strlen(text), g, err);
+    }
+    free(gbnf);
+    if (st != LLV_OK) llv_err_prefix(err, "%s", what);
+    return st;
+}
+
+llv_status llv_constraint_check(const llv_sampling_params *p, llv_error *err) {
+    if (!p->grammar && !p->json_schema && !p->json_object) return LLV_OK;
+    llv_grammar *g = NULL;
+    llv_status st = compile(p, &g, err);
+    llv_grammar_free(g);
+    return st;
+}
+
 llv_status llv_constraint_create(const llv_model *m, const llv_sampling_params *p, llv_constraint **out,
                                  llv_error *err) {
     *out = NULL;
     /* exclusive: llv_sampling_params_validate */
     if (!p->grammar && !p->json_schema && !p->json_object) return LLV_OK;
     if (!m->tok) return llv_err(err, LLV_ERR_UNSUPPORTED, "structured output: the model file has no tokenizer");
-    char *gbnf = NULL;
-    llv_status st = LLV_OK;
-    const char *what = p->grammar ? "grammar" : p->json_schema ? "json_schema" : "json_object";
-    if (p->json_schema) st = llv_json_schema_to_grammar(p->json_schema, strlen(p->json_schema), &gbnf, err);
-    else if (p->json_object) st = llv_json_object_grammar(&gbnf, err);
     const llv_grammar_vocab *v = NULL;
     llv_grammar *g = NULL;
-    if (st == LLV_OK) {
-        const char *text = gbnf ? gbnf : p->grammar;
-        st = llv_grammar_parse(text, strlen(text), &g, err);
-    }
-    free(gbnf);
+    llv_status st = compile(p, &g, err);
     if (st == LLV_OK) st = model_vocab(m, &v, err);
     if (st != LLV_OK) {
         llv_grammar_free(g);
-        llv_err_prefix(err, "%s", what);
         return st;
     }
     llv_constraint *c = calloc(1, sizeof *c);
     if (!c || !(c->st = llv_grammar_state_new(g))) {
         free(c);
         llv_grammar_free(g);
-        return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+        return llv_err(err, LLV_ERR_OUT_OF_MEMORY, "structured output: out of memory");
     }
     c->g = g;
     c->v = v;

@@ -17,6 +17,9 @@ typedef struct llv_constraint llv_constraint;
 llv_status llv_constraint_create(const llv_model *m, const llv_sampling_params *p, llv_constraint **out,
                                  llv_error *err);
 void       llv_constraint_free(llv_constraint *c);
+/* The grammar parses and the schema converts (no model needed): what
+ * llv_sampling_params_validate checks. */
+llv_status llv_constraint_check(const llv_sampling_params *p, llv_error *err);
 
 /* Masks logits[n_vocab] in place. LLV_ERR_STATE when no token can continue
  * (the model's vocabulary cannot spell what the language needs next, or the

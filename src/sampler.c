@@ -4,6 +4,8 @@
  * kept sets equal HF's on the golden data. */
 #include "sampler.h"
 
+#include "constraint.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +91,8 @@ llv_status llv_sampling_params_validate(const llv_sampling_params *p, llv_error 
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT,
                        "sampling parameters grammar, json_schema and json_object are exclusive (%d are set)",
                        n_constraints);
+    llv_status cst = llv_constraint_check(p, err); /* the grammar parses, the schema converts */
+    if (cst != LLV_OK) return cst;
     return LLV_OK;
 }
 

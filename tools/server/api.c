@@ -481,6 +481,77 @@ bool srv_request_set_tools(srv_request *r, const cJSON *tools, const cJSON *func
     return true;
 }
 
+/* tool_choice "required" or {"type": "function", "function": {"name": ...}}:
+ * the answer is forced to be a call in the Llama 3.1 JSON format,
+ * {"name": ..., "parameters": {...}}, of any offered tool or the named one,
+ * through the structured-output constraint (a JSON schema); "auto" (and
+ * absent) leaves it to the model; "none" is handled by the caller. */
+static bool apply_tool_choice(srv_request *r, const cJSON *choice, srv_error *err) {
+    const char *want = NULL;
+    if (cJSON_IsNull(choice)) return true;
+    if (cJSON_IsString(choice)) {
+        if (!strcmp(choice->valuestring, "auto")) return true;
+        if (strcmp(choice->valuestring, "required"))
+            return srv_bad(err, r->api, "tool_choice", "'tool_choice' must be 'none', 'auto', 'required' or "
+                           "{\"type\": \"function\", \"function\": {\"name\": ...}}, got '%.40s'",
+                           choice->valuestring);
+    } else if (cJSON_IsObject(choice)) {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(choice, "function");
+        const cJSON *name = cJSON_IsObject(fn) ? cJSON_GetObjectItemCaseSensitive(fn, "name") : NULL;
+        if (!cJSON_IsString(name))
+            return srv_bad(err, r->api, "tool_choice.function.name", "'tool_choice.function.name' must be a string");
+        want = name->valuestring;
+    } else {
+        return srv_bad(err, r->api, "tool_choice", "Type mismatch of 'tool_choice': expected string or object, got %s",
+                       srv_json_type(choice));
+    }
+    if (!r->tools_json) return srv_bad(err, r->api, "tool_choice", "'tool_choice' needs 'tools'");
+    if (r->sampling.json_schema || r->sampling.json_object)
+        return srv_bad(err, r->api, "tool_choice", "a forced 'tool_choice' cannot be combined with 'response_format'");
+    cJSON *tools = cJSON_Parse(r->tools_json), *any = cJSON_CreateArray();
+    const cJSON *t;
+    int found = 0;
+    cJSON_ArrayForEach(t, tools) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "function");
+        if (!cJSON_IsObject(f)) f = t; /* {name, parameters} as given */
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+        if (!cJSON_IsString(name) || (want && strcmp(want, name->valuestring))) continue;
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(f, "parameters");
+        cJSON *call = cJSON_CreateObject(), *props = cJSON_AddObjectToObject(call, "properties");
+        cJSON_AddStringToObject(call, "type", "object");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(props, "name"), "const", name->valuestring);
+        cJSON_AddItemToObject(props, "parameters", cJSON_IsObject(params) ? cJSON_Duplicate(params, true)
+                                                                          : cJSON_CreateObject());
+        cJSON *req = cJSON_AddArrayToObject(call, "required");
+        cJSON_AddItemToArray(req, cJSON_CreateString("name"));
+        cJSON_AddItemToArray(req, cJSON_CreateString("parameters"));
+        cJSON_AddItemToArray(any, call);
+        found++;
+    }
+    cJSON_Delete(tools);
+    if (!found) {
+        cJSON_Delete(any);
+        return srv_bad(err, r->api, "tool_choice.function.name", "'tool_choice' names '%.60s', which is not in 'tools'",
+                       want ? want : "");
+    }
+    cJSON *schema = cJSON_CreateObject();
+    cJSON_AddItemToObject(schema, "anyOf", any);
+    r->sampling.json_schema = srv_request_keep(r, cJSON_PrintUnformatted(schema));
+    cJSON_Delete(schema);
+    if (!r->sampling.json_schema) {
+        srv_error_set(err, 503, SRV_CODE_CAPACITY, "tool_choice", "out of memory");
+        return false;
+    }
+    r->forced_tool = true;
+    return true;
+}
+
+bool srv_request_check_constraint(srv_request *r, const char *param, srv_error *err) {
+    llv_error e = {0};
+    if (llv_sampling_params_validate(&r->sampling, &e) == LLV_OK) return true;
+    return srv_bad(err, r->api, param, "%s: %s", param, e.message);
+}
+
 static int count_parts(const cJSON *content) {
     if (cJSON_IsArray(content)) return cJSON_GetArraySize(content);
     if (cJSON_IsObject(content)) return 1;
@@ -658,14 +729,53 @@ static bool parse_messages(srv_request *r, const cJSON *root, const cJSON *top_i
         return true;
     }
     if (!srv_request_set_tools(r, tools, funcs, err)) return false;
-    return true;
+    return choice ? apply_tool_choice(r, choice, err) : true;
 }
 
 /* ------------------------------------------------------------------------- */
 /* Entry                                                                     */
 /* ------------------------------------------------------------------------- */
 
+/* response_format: {"type": "text"} | {"type": "json_object"} |
+ * {"type": "json_schema", "json_schema": {"name", "schema", "strict"}} */
+static bool parse_response_format(srv_request *r, const cJSON *root, srv_error *err) {
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(root, "response_format");
+    if (!rf || cJSON_IsNull(rf)) return true;
+    if (!cJSON_IsObject(rf))
+        return srv_bad(err, r->api, "response_format", "Type mismatch of 'response_format': expected object, got %s",
+                       srv_json_type(rf));
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(rf, "type");
+    const char *t = cJSON_IsString(type) ? type->valuestring : "";
+    if (!strcmp(t, "text")) return true;
+    if (!strcmp(t, "json_object")) {
+        r->sampling.json_object = true;
+        return true;
+    }
+    if (strcmp(t, "json_schema"))
+        return srv_bad(err, r->api, "response_format.type",
+                       "'response_format.type' must be 'text', 'json_object' or 'json_schema', got '%.40s'", t);
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
+    const cJSON *schema = cJSON_IsObject(js) ? cJSON_GetObjectItemCaseSensitive(js, "schema") : NULL;
+    const cJSON *strict = cJSON_IsObject(js) ? cJSON_GetObjectItemCaseSensitive(js, "strict") : NULL;
+    if (!cJSON_IsObject(js))
+        return srv_bad(err, r->api, "response_format.json_schema", "'response_format.json_schema' must be an object");
+    if (strict && !cJSON_IsBool(strict) && !cJSON_IsNull(strict))
+        return srv_bad(err, r->api, "response_format.json_schema.strict", "'strict' must be a boolean");
+    /* the answer always follows the schema (strict or not: the constraint is exact) */
+    if (!schema) r->sampling.json_schema = "{}";
+    else if (!cJSON_IsObject(schema) && !cJSON_IsBool(schema))
+        return srv_bad(err, r->api, "response_format.json_schema.schema",
+                       "Type mismatch of 'response_format.json_schema.schema': expected object, got %s",
+                       srv_json_type(schema));
+    else if (!(r->sampling.json_schema = srv_request_keep(r, cJSON_PrintUnformatted(schema)))) {
+        srv_error_set(err, 503, SRV_CODE_CAPACITY, "response_format", "out of memory");
+        return false;
+    }
+    return srv_request_check_constraint(r, "response_format.json_schema.schema", err);
+}
+
 static bool parse_openai_extras(srv_request *r, const cJSON *root, srv_error *err) {
+    if (!parse_response_format(r, root, err)) return false;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (model && !cJSON_IsNull(model)) {
         if (!cJSON_IsString(model))
@@ -815,7 +925,8 @@ bool srv_request_parse(const char *body, size_t n, srv_api api, const srv_limits
         return true;
     }
     r->kind = SRV_KIND_MESSAGES;
-    return parse_messages(r, root, img, lim, err);
+    if (!parse_messages(r, root, img, lim, err)) return false;
+    return r->forced_tool ? srv_request_check_constraint(r, "tools", err) : true;
 }
 
 void srv_request_free(srv_request *r) {

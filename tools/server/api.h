@@ -66,6 +66,7 @@ typedef struct srv_request {
     bool     raw;           /* prompt variant: no chat template           */
     bool     include_usage; /* OpenAI stream_options.include_usage       */
     bool     has_tools;
+    bool     forced_tool;   /* OpenAI tool_choice required / named: the answer must be a call */
     const char *prompt;     /* prompt variant (points into root)          */
     const char *model;      /* OpenAI "model" or NULL                     */
 
@@ -141,6 +142,9 @@ bool srv_request_add_base64_image(srv_request *r, const char *s, size_t n, const
 /* Checks an OpenAI-style `tools` array (and the Workers `functions`, either
  * may be NULL) and keeps their definitions in r->tools_json. */
 bool srv_request_set_tools(srv_request *r, const cJSON *tools, const cJSON *funcs, srv_error *err);
+/* The structured-output constraint in r->sampling compiles (else a 400 on
+ * `param` naming the library's message, e.g. an unsupported schema keyword). */
+bool srv_request_check_constraint(srv_request *r, const char *param, srv_error *err);
 /* A raw prompt's rule: exactly one <|image|> per image given (else a 400 on
  * `param`, false). */
 bool srv_request_check_raw_images(const srv_request *r, const char *param, srv_error *err);

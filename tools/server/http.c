@@ -274,6 +274,13 @@ typedef struct job {
     bool            ollama_chat;  /* Ollama: /api/chat (else /api/generate) */
     int64_t         load_ns;      /* Ollama: waiting for a session          */
     int             keepalive_ms; /* SSE comment when idle this long (keeps MHD's idle timeout off) */
+    /* with tools, an answer that starts like a call is held back: it goes out as a tool call (or, if it does
+     * not parse as one, as text) at the end, never as text deltas of JSON */
+    int             hold;         /* -1 undecided, 0 streaming, 1 holding */
+    char           *held;
+    size_t          held_n;
+    srv_logprob    *held_lp;
+    size_t          held_lp_n;
     /* for the log line and the metrics */
     char            method[16], url[160];
     route           rt;
@@ -309,9 +316,47 @@ static bool job_push(job *j, char *ev) {
     return true;
 }
 
+static bool job_emit_now(job *j, const char *piece, size_t n, const srv_logprob *lp, size_t n_lp);
+
+/* Keeps a held piece (and its logprobs entries). */
+static bool job_hold(job *j, const char *piece, size_t n, const srv_logprob *lp, size_t n_lp) {
+    char *h = realloc(j->held, j->held_n + n + 1);
+    srv_logprob *l = n_lp ? realloc(j->held_lp, (j->held_lp_n + n_lp) * sizeof *l) : j->held_lp;
+    if (!h || (n_lp && !l)) {
+        if (h) j->held = h;
+        if (l) j->held_lp = l;
+        j->oom = true;
+        return false;
+    }
+    memcpy(h + j->held_n, piece, n);
+    j->held = h;
+    j->held_n += n;
+    h[j->held_n] = 0;
+    if (n_lp) memcpy(l + j->held_lp_n, lp, n_lp * sizeof *l);
+    j->held_lp = l;
+    j->held_lp_n += n_lp;
+    return true;
+}
+
 static bool job_emit(const char *piece, size_t n, const srv_logprob *lp, size_t n_lp, void *user) {
     job *j = user;
     if (atomic_load(&j->cancel)) return false;
+    if (j->hold < 0) { /* decided at the first non-blank byte of the answer */
+        size_t i = 0;
+        while (i < n && (piece[i] == ' ' || piece[i] == '\n' || piece[i] == '\t' || piece[i] == '\r')) i++;
+        if (i < n) j->hold = piece[i] == '{' ? 1 : 0;
+        else return job_hold(j, piece, n, lp, n_lp); /* blanks only: undecided yet */
+        if (!j->hold && j->held_n) { /* the blanks before: as text */
+            bool ok = job_emit_now(j, j->held, j->held_n, j->held_lp, j->held_lp_n);
+            j->held_n = j->held_lp_n = 0;
+            if (!ok) return false;
+        }
+    }
+    if (j->hold > 0) return job_hold(j, piece, n, lp, n_lp);
+    return job_emit_now(j, piece, n, lp, n_lp);
+}
+
+static bool job_emit_now(job *j, const char *piece, size_t n, const srv_logprob *lp, size_t n_lp) {
     srv_logprobs l = {j->srv->model, lp, n_lp};
     const srv_logprobs *lpp = j->req.sampling.logprobs ? &l : NULL;
     char *ev = j->req.api == SRV_API_OPENAI   ? srv_fmt_openai_chunk(j->id, j->created, j->model_name, NULL, piece, n,
@@ -351,6 +396,8 @@ static void *job_main(void *arg) {
     bool ok = srv_run_generate(&j->run, &e);
     release_run(j->srv, j->session, &j->run, ok);
     j->session = NULL;
+    if (ok && !j->run.cancelled && j->held_n && j->run.n_tool_calls == 0) /* held, but not a call: text after all */
+        job_emit_now(j, j->held, j->held_n, j->held_lp, j->held_lp_n);
     bool ollama = j->req.api == SRV_API_OLLAMA;
     if (!ok) {
         /* the status line is gone already: report in the stream (Ollama's
@@ -433,6 +480,8 @@ static void job_free(void *cls) {
     atomic_fetch_sub(&j->srv->inflight, 1);
     srv_run_free(&j->run);
     srv_request_free(&j->req);
+    free(j->held);
+    free(j->held_lp);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j->buf);
@@ -463,6 +512,7 @@ static enum MHD_Result start_stream(srv_server *s, struct MHD_Connection *c, con
         j->ollama_chat = k->rt == ROUTE_OLLAMA_CHAT;
     }
     j->load_ns = load_ns;
+    j->hold = j->req.forced_tool ? 1 : j->req.has_tools ? -1 : 0;
     j->keepalive_ms = s->cfg.conn_timeout * 1000 / 3;
     if (j->keepalive_ms > 5000) j->keepalive_ms = 5000;
     snprintf(j->method, sizeof j->method, "%s", k->method);
@@ -544,12 +594,6 @@ static enum MHD_Result generate_one(srv_server *s, struct MHD_Connection *c, con
         const char *why = req.unload ? "unload" : "load";
         srv_request_free(&req);
         return respond(c, k, 200, srv_ollama_final(chat, s->cfg.ollama_name, "", NULL, 0, why, NULL, NULL), NULL);
-    }
-    if (req.format) {
-        /* the structured-output constraint is not in this build yet */
-        srv_request_free(&req);
-        return fail(c, k, 400, SRV_CODE_BAD_INPUT, NULL,
-                    "format is not supported by this server yet (structured output); leave it out");
     }
     llv_session *sess = NULL;
     struct timespec tq;

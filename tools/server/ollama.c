@@ -184,6 +184,7 @@ static bool parse_format(srv_request *r, const cJSON *root, srv_error *err) {
             return srv_bad(err, API, "format", "invalid format '%.40s': expected \"json\" or a JSON schema object",
                            f->valuestring);
         r->format = "json";
+        r->sampling.json_object = true; /* as Ollama: any JSON object */
         return true;
     }
     if (!cJSON_IsObject(f))
@@ -194,7 +195,8 @@ static bool parse_format(srv_request *r, const cJSON *root, srv_error *err) {
         srv_error_set(err, 503, SRV_CODE_CAPACITY, "format", "out of memory for the format");
         return false;
     }
-    return true;
+    r->sampling.json_schema = r->format;
+    return srv_request_check_constraint(r, "format", err);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -325,7 +327,6 @@ bool srv_ollama_parse(const char *body, size_t n, bool chat, const srv_limits *l
     if (!refuse_unsupported(root, chat, err)) return false;
     bool ka0;
     if (!keep_alive_zero(field(root, "keep_alive"), &ka0, err)) return false;
-    if (!parse_format(r, root, err)) return false;
 
     /* Ollama's defaults for this model (its Modelfile): temperature 0.6,
      * top_p 0.9; no answer limit but the context */
@@ -347,6 +348,7 @@ bool srv_ollama_parse(const char *body, size_t n, bool chat, const srv_limits *l
     if (lim) sp->timeout_ms = lim->timeout_ms;
     llv_error e;
     if (llv_sampling_params_validate(sp, &e)) return srv_bad(err, API, "options", "invalid options: %s", e.message);
+    if (!parse_format(r, root, err)) return false; /* on the sampling params above */
 
     r->images = calloc(SRV_MAX_IMAGES, sizeof *r->images);
     if (!r->images) {
