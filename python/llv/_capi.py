@@ -177,6 +177,9 @@ class SamplingParams(Structure):
         ("timeout_ms", c_int32),
         ("logprobs", c_bool),
         ("top_logprobs", c_int32),
+        ("grammar", c_char_p),
+        ("json_schema", c_char_p),
+        ("json_object", c_bool),
     ]
 
 

@@ -34,6 +34,9 @@ _SAMPLING_FIELDS = {
     "timeout_ms": "timeout_ms",
     "logprobs": "logprobs",
     "top_logprobs": "top_logprobs",
+    "grammar": "grammar",          # GBNF text (docs/grammar.md)
+    "json_schema": "json_schema",  # a JSON Schema: a dict, or its JSON text
+    "json_object": "json_object",  # any JSON object
 }
 
 
@@ -56,12 +59,16 @@ def sampling_params(**kw: Any) -> C.SamplingParams:
         if v is None:
             continue
         name = _SAMPLING_FIELDS[k]
-        if name == "lora":
+        if name in ("lora", "grammar", "json_schema"):
+            if name == "json_schema" and not isinstance(v, str):
+                v = json.dumps(v)
+            if not isinstance(v, str):
+                raise TypeError(f"{k}: expected a string, got {type(v).__name__}")
             v = _b(v)
             keep.append(v)
-        elif name == "logprobs":
+        elif name in ("logprobs", "json_object"):
             if not isinstance(v, bool):
-                raise TypeError(f"logprobs: expected a bool, got {type(v).__name__}")
+                raise TypeError(f"{k}: expected a bool, got {type(v).__name__}")
         elif name in ("max_tokens", "top_k", "timeout_ms", "seed", "top_logprobs"):
             if isinstance(v, bool) or not isinstance(v, int):
                 raise TypeError(f"{k}: expected an int, got {type(v).__name__}")
@@ -744,12 +751,11 @@ class Model:
         URLs. max_tokens None = up to the context."""
         from . import _openai
 
-        if response_format is not None and response_format.get("type", "text") != "text":
-            raise ValueError("response_format: structured output is not supported yet (only {'type': 'text'})")
-        if tool_choice not in (None, "auto", "none"):
-            raise ValueError("tool_choice: only 'auto' and 'none' are supported yet")
+        _openai.response_format(response_format, sampling)
         if tool_choice == "none":
             tools = None
+        elif tool_choice not in (None, "auto"):
+            _openai.force_tool(tools, tool_choice, sampling)
         if top_logprobs is not None and not logprobs:
             raise ValueError("top_logprobs: needs logprobs=True (as OpenAI says)")
         sampling["logprobs"] = bool(logprobs)

@@ -3,9 +3,10 @@ objects (the shapes llama-cpp-python's create_chat_completion returns)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from ._model import Result
 
@@ -99,3 +100,47 @@ class Chunks:
 
     def usage(self, r: Result) -> dict[str, Any]:
         return {**self.base, "choices": [], "usage": _usage(r)}
+
+
+def response_format(rf: Mapping[str, Any] | None, sampling: dict[str, Any]) -> None:
+    """OpenAI's response_format into the sampling keywords (json_object / json_schema)."""
+    if rf is None:
+        return
+    kind = rf.get("type", "text")
+    if kind == "text":
+        return
+    if kind == "json_object":
+        sampling["json_object"] = True
+    elif kind == "json_schema":
+        js = rf.get("json_schema")
+        if not isinstance(js, Mapping):
+            raise ValueError("response_format.json_schema: expected {'name': ..., 'schema': {...}}")
+        sampling["json_schema"] = json.dumps(js.get("schema", {}))
+    else:
+        raise ValueError(f"response_format.type: expected 'text', 'json_object' or 'json_schema', got {kind!r}")
+
+
+def force_tool(tools: Sequence[Mapping[str, Any]] | None, choice: Any, sampling: dict[str, Any]) -> None:
+    """tool_choice 'required' or {'type': 'function', 'function': {'name': ...}}: the answer is forced to be a
+    call in the Llama 3.1 JSON format ({"name": ..., "parameters": {...}}), as llv-server does."""
+    if not tools:
+        raise ValueError("tool_choice: needs tools")
+    want = None
+    if isinstance(choice, Mapping):
+        want = (choice.get("function") or {}).get("name")
+        if not isinstance(want, str):
+            raise ValueError("tool_choice.function.name: expected a string")
+    elif choice != "required":
+        raise ValueError(f"tool_choice: expected 'none', 'auto', 'required' or a function, got {choice!r}")
+    calls = []
+    for t in tools:
+        f = t.get("function", t)
+        if want is not None and f.get("name") != want:
+            continue
+        calls.append({"type": "object", "properties": {"name": {"const": f.get("name")},
+                                                        "parameters": f.get("parameters") or {}},
+                      "required": ["name", "parameters"]})
+    if not calls:
+        raise ValueError(f"tool_choice: {want!r} is not among the tools")
+    sampling["json_schema"] = json.dumps({"anyOf": calls})
+
