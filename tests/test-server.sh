@@ -225,6 +225,45 @@ post /api/generate '{"model":"llama3.2-vision","prompt":"Hi","logprobs":true,"to
 check [ "$STATUS" = 400 ]
 check jc "$T/out" "'top_logprobs' in j['error']"
 
+# --- structured output: response_format, forced tool calls, Ollama format -----------------
+SCHEMA='{"type":"object","properties":{"name":{"type":"string","maxLength":8},"n":{"type":"integer","minimum":0,"maximum":9},"tags":{"type":"array","items":{"enum":["a","b"]},"maxItems":2}},"required":["name","n"],"additionalProperties":false}'
+VALID="(lambda d: isinstance(d['name'], str) and len(d['name']) <= 8 and isint(d['n']) and 0 <= d['n'] <= 9 and set(d) <= {'name','n','tags'} and all(t in ('a','b') for t in d.get('tags', [])))"
+for seed in 1 2 3 4; do
+  post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"a record\"}],\"temperature\":1,\"seed\":$seed,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"rec\",\"strict\":true,\"schema\":$SCHEMA}}}"
+  check [ "$STATUS" = 200 ]
+  check jc "$T/out" "j['choices'][0]['finish_reason'] == 'stop' and $VALID(json.loads(j['choices'][0]['message']['content']))"
+done
+post /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"temperature":1,"seed":2,"max_tokens":2000,"response_format":{"type":"json_object"}}'
+check [ "$STATUS" = 200 ]
+check jc "$T/out" "j['choices'][0]['finish_reason'] == 'length' or isinstance(json.loads(j['choices'][0]['message']['content']), dict)"
+post /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","patternProperties":{"a":{}}}}}}'
+expect_oai_err 400 "patternProperties" "an unsupported schema keyword"
+check jc "$T/out" "j['error']['param'] == 'response_format.json_schema.schema'"
+post /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"xml"}}'
+expect_oai_err 400 "response_format.type" "an unknown response_format type"
+post /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"$ref":"#/$defs/a","$defs":{"a":{"$ref":"#/$defs/a"}}}}}}'
+expect_oai_err 400 "" "a \$ref cycle"
+still_ok "structured output errors"
+TOOLS='[{"type":"function","function":{"name":"forecast","parameters":{"type":"object","properties":{"city":{"type":"string","maxLength":10},"days":{"type":"integer","minimum":1,"maximum":7}},"required":["city","days"]}}}]'
+for choice in '"required"' '{"type":"function","function":{"name":"forecast"}}'; do
+  post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"}],\"temperature\":1,\"seed\":7,\"max_tokens\":400,\"tools\":$TOOLS,\"tool_choice\":$choice}"
+  check [ "$STATUS" = 200 ]
+  check jc "$T/out" "j['choices'][0]['finish_reason'] == 'tool_calls' and j['choices'][0]['message']['tool_calls'][0]['function']['name'] == 'forecast' and (lambda a: len(a['city']) <= 10 and 1 <= a['days'] <= 7)(json.loads(j['choices'][0]['message']['tool_calls'][0]['function']['arguments']))"
+done
+# streamed, the forced call goes out as one tool_calls delta, no JSON text deltas
+curl -sN -m 60 "$BASE/v1/chat/completions" -H 'Content-Type: application/json' -d "{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"}],\"temperature\":1,\"seed\":7,\"max_tokens\":400,\"tools\":$TOOLS,\"tool_choice\":\"required\"}" >"$T/tc.sse"
+check python3 -c "import json,sys; ev=[json.loads(l[6:]) for l in open('$T/tc.sse') if l.startswith('data: {')]; \
+d=[c['choices'][0]['delta'] for c in ev if c['choices']]; text=''.join(x.get('content') or '' for x in d); \
+calls=[t for x in d for t in x.get('tool_calls', [])]; sys.exit(0 if text == '' and len(calls) == 1 and calls[0]['function']['name'] == 'forecast' and ev[-1]['choices'][0]['finish_reason'] == 'tool_calls' else 1)"
+post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":$TOOLS,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"nope\"}}}"
+expect_oai_err 400 "tool_choice" "tool_choice naming an unknown tool"
+post /api/chat "{\"model\":\"llama3.2-vision\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"a record\"}],\"format\":$SCHEMA,\"options\":{\"temperature\":1,\"seed\":3}}"
+check [ "$STATUS" = 200 ]
+check jc "$T/out" "j['done_reason'] == 'stop' and $VALID(json.loads(j['message']['content']))"
+post /api/generate '{"model":"llama3.2-vision","stream":false,"prompt":"x","format":{"type":"object","not":{}}}'
+check [ "$STATUS" = 400 ]
+check jc "$T/out" "'not' in j['error']"
+
 # --- images ------------------------------------------------------------------
 B64=$(base64 -w0 "$IMAGE")
 python3 -c 'import json,sys; print(json.dumps({"prompt":"Describe the image.","image":list(open(sys.argv[1],"rb").read()),"max_tokens":8,"seed":2}))' "$IMAGE" >"$T/img-array.json"

@@ -10,7 +10,7 @@ except Exception as e:  # noqa: BLE001
     print(f"jcheck: {sys.argv[1]} is not JSON: {e}", file=sys.stderr)
     sys.exit(1)
 try:
-    ok = eval(sys.argv[2], {"j": j, "isint": lambda v: isinstance(v, int) and not isinstance(v, bool)})
+    ok = eval(sys.argv[2], {"j": j, "json": json, "isint": lambda v: isinstance(v, int) and not isinstance(v, bool)})
 except Exception as e:  # noqa: BLE001
     ok = False
     print(f"jcheck: {sys.argv[2]}: {type(e).__name__}: {e}", file=sys.stderr)

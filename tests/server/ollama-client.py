@@ -2,8 +2,10 @@
 Python client (pinned in requirements-clients.txt): list, show, ps, chat with
 an image (streaming and not: the same text at temperature 0), generate, a
 conversation that carries a tool call, options, and the errors the client
-raises (unknown model, pull, format while unsupported, bad options).
+structured output (format: a JSON schema, and "json"), and the errors the
+client raises (unknown model, pull, an unsupported schema keyword, bad options).
 Usage: python ollama-client.py BASE IMAGE. Exit 0 = all passed."""
+import json
 import sys
 
 import ollama
@@ -74,6 +76,18 @@ check(t.done and t.message.role == "assistant", "chat: tools conversation")
 # load / unload requests (no messages)
 check(c.generate(model=name).done_reason == "load", "generate: load")
 check(c.chat(model=name, messages=[], keep_alive=0).done_reason == "unload", "chat: unload")
+
+# structured output: format as a JSON schema (what ollama-python's docs show with pydantic's model_json_schema)
+schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 10},
+                                           "sunny": {"type": "boolean"}}, "required": ["city", "sunny"]}
+s = c.chat(model=name, messages=[{"role": "user", "content": "Weather?"}], format=schema,
+           options={"temperature": 1, "seed": 4})
+doc = json.loads(s.message.content)
+check(s.done_reason == "stop" and set(doc) == {"city", "sunny"} and isinstance(doc["sunny"], bool), f"format {doc}")
+g = c.generate(model=name, prompt="JSON please", format="json", options={"temperature": 1, "seed": 5,
+                                                                          "num_predict": 2000})
+check(g.done_reason == "length" or isinstance(json.loads(g.response), dict), "format json")
+raises(lambda: c.chat(model=name, messages=msgs, format={"type": "object", "not": {}}), 400, "unsupported keyword")
 
 raises(lambda: c.chat(model="nope", messages=msgs), 404, "unknown model")
 raises(lambda: c.pull("llama3.2-vision"), 501, "pull")

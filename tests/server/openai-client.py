@@ -72,5 +72,25 @@ try:
     check(False, "unknown model: no error")
 except openai.NotFoundError:
     pass
+# structured output through the SDK's own parse(): a pydantic model as response_format
+import pydantic  # noqa: E402 - the openai SDK depends on it
+
+
+class Record(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    name: str = pydantic.Field(max_length=8)
+    count: int = pydantic.Field(ge=0, le=9)
+    ok: bool
+
+
+p = c.beta.chat.completions.parse(model=model, messages=[{"role": "user", "content": "a record"}],
+                                  response_format=Record, temperature=1, seed=3)
+check(isinstance(p.choices[0].message.parsed, Record), f"parse(): {p.choices[0].message}")
+tools = [{"type": "function", "function": {"name": "forecast", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string", "maxLength": 10}}, "required": ["city"]}}}]
+r = c.chat.completions.create(model=model, messages=[{"role": "user", "content": "weather?"}], tools=tools,
+                              tool_choice="required", temperature=1, seed=2, max_tokens=300)
+check(r.choices[0].finish_reason == "tool_calls" and r.choices[0].message.tool_calls[0].function.name == "forecast",
+      f"tool_choice required: {r.choices[0]}")
 print("openai python client:", "FAILED" if fails else "all passed", f"({len(fails)} failures)")
 sys.exit(1 if fails else 0)
