@@ -10,6 +10,8 @@
  *   vision_gemm_efficiency, tokenizer_mb_per_s (one thread),
  *   streams: aggregate decode tokens/s of S sessions generating at once on
  *   one llv_engine (their steps merged into shared passes over the weights),
+ *   grammar_overhead: a JSON-schema constrained decode's time per token
+ *   over a free one's (structured output's cost),
  *   stalls (--stalls): the worst gap between a decoding stream's pieces while
  *   another session encodes an image and reads a prompt, sliced and not.
  * Every figure is the median of --runs runs after a warm-up. Timings are
@@ -422,6 +424,44 @@ static bool measure_stalls(llv_model *m, const llv_session_params *base, const c
     return true;
 }
 
+/* ---------------------------------------------------------------- grammar */
+
+/* Decode seconds per token of a generate with a JSON-schema constraint and
+ * without (the same prompt, greedy, n_gen tokens, the median of runs): the
+ * structured output's cost per token. The schema keeps the answer inside one
+ * long string, where the most tokens are allowed (the mask's worst case). */
+static bool measure_grammar(llv_model *m, const llv_session_params *base, const int32_t *prompt, int n_prompt,
+                            int n_gen, int runs, double *free_s, double *con_s) {
+    static const char schema[] = "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\","
+                                 "\"minLength\":1000,\"maxLength\":1000}},\"required\":[\"text\"]}";
+    double v[2][32];
+    llv_error err;
+    for (int r = 0; r <= runs; r++)
+        for (int k = 0; k < 2; k++) {
+            llv_session *s = NULL;
+            llv_session_params sp = *base;
+            sp.n_ctx = 64 + n_gen + 16;
+            llv_sampling_params p = llv_sampling_default_params();
+            p.max_tokens = n_gen;
+            p.temperature = 0;
+            if (k) p.json_schema = schema;
+            llv_result res;
+            if (llv_session_create(m, &sp, &s, &err) != LLV_OK ||
+                llv_session_add_tokens(s, prompt, (size_t)(n_prompt < 64 ? n_prompt : 64), &err) != LLV_OK ||
+                llv_session_generate(s, &p, NULL, NULL, &res, &err) != LLV_OK) {
+                fprintf(stderr, "llv-bench: grammar: %s\n", err.message);
+                llv_session_free(s);
+                return false;
+            }
+            if (r > 0) v[k][r - 1] = res.timings.decode_s / (res.completion_tokens > 0 ? res.completion_tokens : 1);
+            llv_result_free(&res);
+            llv_session_free(s);
+        }
+    *free_s = bench_median(v[0], runs);
+    *con_s = bench_median(v[1], runs);
+    return true;
+}
+
 /* --streams "1,2,4" -> counts; "" or "0" -> none */
 typedef struct stream_sets {
     int v[MAX_STREAM_SETS], n;
@@ -644,6 +684,14 @@ int main(int argc, char **argv) {
         if (streams[k] == 1) stream_one = stream_tps[k];
     }
 
+    /* structured output's cost per token */
+    double gram_free = 0, gram_con = 0;
+    if (info.has_weights) {
+        fprintf(stderr, "llv-bench: a JSON-schema constrained decode against a free one ...\n");
+        if (!measure_grammar(m, &sp, prompt, n_prompt, n_gen, runs, &gram_free, &gram_con)) return 2;
+    }
+    const double gram_over = gram_free > 0 ? gram_con / gram_free - 1 : 0;
+
     /* no stalls: one run each, with slicing (the default slice_ms) and without */
     double gap = -1, gap_off = -1, b_ttft = 0, b_ttft_off = 0;
     int gap_pieces = 0, gap_pieces_off = 0;
@@ -795,6 +843,8 @@ int main(int argc, char **argv) {
                    k ? ", " : "", streams[k], stream_tps[k], stream_tps[k] / streams[k], sc);
         }
         printf("]");
+        printf(", \"grammar_overhead\": %.4f, \"grammar_ms_per_token\": %.3f", gram_over,
+               (gram_con - gram_free) * 1e3);
         if (stalls)
             printf(", \"stall_max_gap_s\": %.4f, \"stall_pieces\": %d, \"stall_other_ttft_s\": %.3f, "
                    "\"stall_max_gap_unsliced_s\": %.4f, \"stall_other_ttft_unsliced_s\": %.3f",
@@ -826,6 +876,8 @@ int main(int argc, char **argv) {
             printf("| streams %d: aggregate decode tokens/s | %.2f (%.2f per stream, scaling %s) |\n", streams[k],
                    stream_tps[k], stream_tps[k] / streams[k], sc);
         }
+        printf("| grammar_overhead (JSON schema, inside a string) | %.3f (%.2f ms per token over %.2f ms) |\n",
+               gram_over, (gram_con - gram_free) * 1e3, gram_free * 1e3);
         if (stalls)
             printf("| stalls: worst gap between a stream's pieces while another request is read | %.3f s (%d pieces; "
                    "the other's first token after %.2f s) / unsliced %.3f s (first token after %.2f s) |\n",
