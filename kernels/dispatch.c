@@ -13,6 +13,7 @@
 #elif defined(__aarch64__)
 #include <sys/auxv.h>
 #define LLV_ARM 1
+#include "arm/arm-kernels.h"
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1UL << 20)
 #endif
@@ -83,6 +84,10 @@ static const llv_kernels *isa_table(llv_isa isa) {
 #ifdef LLV_X86
     case LLV_ISA_AVX2: return llv_kernels_avx2();
     case LLV_ISA_AVX512: return llv_kernels_avx512();
+#endif
+#ifdef LLV_ARM
+    case LLV_ISA_NEON: return llv_kernels_neon();
+    case LLV_ISA_NEON_DOTPROD: return llv_kernels_neon_dotprod();
 #endif
     default: return NULL;
     }

@@ -17,7 +17,7 @@ t0=$(date +%s)
 B=build-aarch64
 cmake -S . -B "$B" -DCMAKE_TOOLCHAIN_FILE=tools/aarch64-toolchain.cmake -DCMAKE_BUILD_TYPE=Release \
   -DLLV_BUILD_SERVER=OFF -DLLV_BUILD_BENCH=OFF >/dev/null
-cmake --build "$B" -j "${LLV_AARCH64_JOBS:-2}" --target test-kernels test-tokenizer llv-tokenize llv-golden
+cmake --build "$B" -j "${LLV_AARCH64_JOBS:-2}" --target test-kernels test-kernels-isa test-tokenizer llv-tokenize llv-golden
 t1=$(date +%s)
 echo "== aarch64 build: $((t1 - t0)) s"
 
@@ -49,8 +49,11 @@ for cpu in max cortex-a53; do
   export QEMU_CPU=$cpu
   echo "== qemu-aarch64 -cpu $cpu"
   run test-kernels qemu-aarch64 "$B/tests/test-kernels"
+  # every NEON table this CPU runs against ref (the test fails itself when one goes untested)
+  run test-kernels-isa qemu-aarch64 "$B/tests/test-kernels-isa"
+  grep -E "ISA tables tested|no usable table|matmul checked for" "$log" | sed 's/^ */   /'
   if [ -f "$shared/golden/manifest.jsonl" ]; then
-    run "golden (kernels: ref)" qemu-aarch64 "$B/bin/llv-golden" "$shared/golden"
+    run "golden (kernels: $(grep -o 'AUTO = .*' "$log" | head -n 1))" qemu-aarch64 "$B/bin/llv-golden" "$shared/golden"
   else
     echo "   golden: SKIP (no $shared/golden)"
   fi
