@@ -11,14 +11,15 @@
 #define LLV_X86 1
 #include "x86/x86-kernels.h"
 #elif defined(__aarch64__)
-#include <sys/auxv.h>
 #define LLV_ARM 1
 #include "arm/arm-kernels.h"
-#ifndef HWCAP_ASIMDDP
-#define HWCAP_ASIMDDP (1UL << 20)
-#endif
-#ifndef HWCAP2_I8MM
-#define HWCAP2_I8MM (1UL << 13)
+#define LLV_HWCAP_ASIMDDP (1UL << 20) /* <asm/hwcap.h>'s HWCAP_ASIMDDP */
+#define LLV_HWCAP2_I8MM (1UL << 13)   /* HWCAP2_I8MM */
+#ifdef __linux__
+#include <sys/auxv.h>
+static unsigned long hwcap(int second) { return getauxval(second ? AT_HWCAP2 : AT_HWCAP); }
+#else
+static unsigned long hwcap(int second) { return (void)second, 0UL; } /* no HWCAP: the ARMv8.0 table only */
 #endif
 #endif
 
@@ -69,9 +70,8 @@ int llv_kernels_isa_supported(llv_isa isa) {
 #ifdef LLV_ARM
     /* Advanced SIMD is mandatory in ARMv8-A Linux userspace; the rest the kernel reports in HWCAP */
     case LLV_ISA_NEON: return 1;
-    case LLV_ISA_NEON_DOTPROD: return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-    case LLV_ISA_NEON_I8MM:
-        return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0 && (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
+    case LLV_ISA_NEON_DOTPROD: return (hwcap(0) & LLV_HWCAP_ASIMDDP) != 0;
+    case LLV_ISA_NEON_I8MM: return (hwcap(0) & LLV_HWCAP_ASIMDDP) != 0 && (hwcap(1) & LLV_HWCAP2_I8MM) != 0;
 #endif
     default: return 0;
     }
