@@ -88,6 +88,7 @@ static const llv_kernels *isa_table(llv_isa isa) {
 #ifdef LLV_ARM
     case LLV_ISA_NEON: return llv_kernels_neon();
     case LLV_ISA_NEON_DOTPROD: return llv_kernels_neon_dotprod();
+    case LLV_ISA_NEON_I8MM: return llv_kernels_neon_i8mm();
 #endif
     default: return NULL;
     }

@@ -6,8 +6,8 @@
  * An ISA the CPU has (asked of the compiler's own CPUID code, not of
  * dispatch.c) whose table is not exercised by every section that ran is a
  * failure, not a skip: on an AVX-512 machine both x86 tables must be tested,
- * on aarch64 neon always and neon-dotprod where HWCAP has dotprod.
- * LLV_TEST_REQUIRE_ISA=avx2,avx512 (neon,neon-dotprod) demands them even where
+ * on aarch64 neon always, neon-dotprod and neon-i8mm where HWCAP has them.
+ * LLV_TEST_REQUIRE_ISA=avx2,avx512 (neon,neon-dotprod,neon-i8mm) demands them even where
  * the CPU lacks them (a CI runner of the wrong kind then fails instead of passing). */
 #include "testing.h"
 
@@ -39,13 +39,14 @@ static void fill(float *x, int64_t n, float scale) {
 #else
 #define getauxval(what) 0UL /* no HWCAP off Linux: dispatch.c runs the ARMv8.0 table only */
 #endif
-static const llv_isa isas[] = {LLV_ISA_NEON, LLV_ISA_NEON_DOTPROD};
-static const char *const isa_names[] = {"neon", "neon-dotprod"};
+static const llv_isa isas[] = {LLV_ISA_NEON, LLV_ISA_NEON_DOTPROD, LLV_ISA_NEON_I8MM};
+static const char *const isa_names[] = {"neon", "neon-dotprod", "neon-i8mm"};
+#define NISAS 3
 #else
 static const llv_isa isas[] = {LLV_ISA_AVX2, LLV_ISA_AVX512};
 static const char *const isa_names[] = {"avx2", "avx512"};
-#endif
 #define NISAS 2
+#endif
 
 /* The table for an ISA if this machine runs it and a table exists, else NULL. */
 static const llv_kernels *table_for(int i) {
@@ -57,13 +58,14 @@ static const llv_kernels *table_for(int i) {
 /* Whether the CPU has ISA i, by the compiler's CPUID code (independent of
  * dispatch.c): the features the avx2 and avx512 kernel files are built for;
  * on aarch64 by this test's own read of the kernel's HWCAP bits (Advanced
- * SIMD is bit 1, dotprod bit 20, as in <asm/hwcap.h>). */
+ * SIMD is bit 1, dotprod bit 20, i8mm HWCAP2 bit 13, as in <asm/hwcap.h>). */
 static bool cpu_has(int i) {
 #if defined(__aarch64__)
-    unsigned long hw = getauxval(AT_HWCAP);
-    bool neon = (hw >> 1) & 1 || !hw;
+    unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+    bool neon = (hw >> 1) & 1 || !hw, dotprod = neon && ((hw >> 20) & 1);
     if (isas[i] == LLV_ISA_NEON) return neon;
-    return neon && ((hw >> 20) & 1);
+    if (isas[i] == LLV_ISA_NEON_DOTPROD) return dotprod;
+    return dotprod && ((hw2 >> 13) & 1); /* i8mm: HWCAP2 bit 13 */
 #else
     __builtin_cpu_init();
     bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -146,8 +148,11 @@ static void test_tables(void) {
     /* AUTO picks the best table the CPU runs (the AVX-512 machines the project runs on: avx512) */
     unsetenv("LLV_ISA");
     const llv_kernels *a = llv_kernels_get(LLV_ISA_AUTO);
-    if (table_for(1)) CHECK_MSG(strcmp(a->name, isa_names[1]) == 0, "AUTO = %s, not %s", a->name, isa_names[1]);
-    else if (table_for(0)) CHECK_MSG(strcmp(a->name, isa_names[0]) == 0, "AUTO = %s, not %s", a->name, isa_names[0]);
+    for (int i = NISAS - 1; i >= 0; i--) /* isas[] runs from the least to the most capable */
+        if (table_for(i)) {
+            CHECK_MSG(strcmp(a->name, isa_names[i]) == 0, "AUTO = %s, not %s", a->name, isa_names[i]);
+            break;
+        }
     /* LLV_ISA forcing */
     setenv("LLV_ISA", "ref", 1);
     CHECK(llv_kernels_get(LLV_ISA_AUTO) == ref);
@@ -332,9 +337,11 @@ static void test_matmul_exact(void) {
                   tested, want);
     }
 #if defined(__aarch64__)
-    /* neon and neon-dotprod sum the same exact int32 per block: equal bits on any activations */
-    const llv_kernels *t0 = table_for(0), *t1 = table_for(1);
-    if (t0 && t1) {
+    /* the NEON tables sum the same exact int32 per block: equal bits on any activations */
+    const llv_kernels *t0 = table_for(0);
+    for (int i = 1; i < NISAS && t0; i++) {
+        const llv_kernels *t1 = table_for(i);
+        if (!t1) continue;
         int types = 0;
         fill(x, M * K, 3.0f);
         for (int ty = 0; ty < LLV_KTYPE_COUNT; ty++) {

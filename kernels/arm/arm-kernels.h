@@ -1,6 +1,7 @@
 /* arm-kernels.h - the aarch64 Advanced SIMD (NEON) kernel tables: "neon"
- * (ARMv8.0-A, every aarch64 CPU) and "neon-dotprod" (+ SDOT, ARMv8.2-A,
- * entered only when HWCAP_ASIMDDP says the CPU has it), and the functions
+ * (ARMv8.0-A, every aarch64 CPU), "neon-dotprod" (+ SDOT, ARMv8.2-A, entered
+ * only when HWCAP_ASIMDDP says the CPU has it) and "neon-i8mm" (+ SMMLA,
+ * HWCAP2_I8MM as well), and the functions
  * they share across files. As on x86, every matmul gives each output a
  * summation order that depends only on K (not on M, the row range or the
  * tile), so results are independent of the thread split and prefill equals
@@ -12,6 +13,7 @@
 
 const llv_kernels *llv_kernels_neon(void);
 const llv_kernels *llv_kernels_neon_dotprod(void);
+const llv_kernels *llv_kernels_neon_i8mm(void);
 
 #define LLV_NEON_MATMUL_ARGS                                                                                         \
     const void *w, size_t w_row_bytes, const float *x, int64_t ldx, int64_t M, int64_t K, float *y, int64_t ldy,   \
@@ -35,8 +37,9 @@ void  llv_neon_silu_mul(float *g, const float *u, int64_t n);
 void  llv_neon_gelu(float *x, int64_t n);
 void  llv_neon_rope_pairs(float *x, const float *cos_t, const float *sin_t, int64_t hd);
 
-/* neon-quant.c (ARMv8.0 widening multiplies) and neon-dotprod-quant.c (SDOT):
- * the same kernels (neon-quant-impl.h), bitwise equal results; plus the
+/* neon-quant.c (ARMv8.0 widening multiplies), neon-dotprod-quant.c (SDOT) and
+ * neon-i8mm-quant.c (SMMLA): the same kernels (neon-quant-impl.h), bitwise
+ * equal results; plus the
  * quantized types' row dequantization, bitwise equal to ref's (neon-quant.c). */
 #define LLV_NEON_QUANT_DECL(PFX)                                                                                     \
     void PFX##matmul_q8_0(LLV_NEON_MATMUL_ARGS);                                                                     \
@@ -51,6 +54,7 @@ void  llv_neon_rope_pairs(float *x, const float *cos_t, const float *sin_t, int6
     void PFX##matmul_q6_K(LLV_NEON_MATMUL_ARGS);
 LLV_NEON_QUANT_DECL(llv_neon_)
 LLV_NEON_QUANT_DECL(llv_neon_dotprod_)
+LLV_NEON_QUANT_DECL(llv_neon_i8mm_)
 void llv_neon_q8_0_to_f32(const void *src, float *dst, int64_t n);
 void llv_neon_q4_0_to_f32(const void *src, float *dst, int64_t n);
 void llv_neon_q4_K_to_f32(const void *src, float *dst, int64_t n);

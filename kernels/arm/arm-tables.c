@@ -54,5 +54,15 @@ static const llv_kernels neon_dotprod_table = {
     NEON_VEC,
 };
 
+/* i8mm: the quantized matmuls on SMMLA 2 x 2 tiles */
+static const llv_kernels neon_i8mm_table = {
+    .name = "neon-i8mm",
+    .matmul = NEON_MATMUL(llv_neon_i8mm_),
+    .to_f32 = NEON_TO_F32,
+    .from_f32 = NEON_FROM_F32,
+    NEON_VEC,
+};
+
 const llv_kernels *llv_kernels_neon(void) { return &neon_table; }
 const llv_kernels *llv_kernels_neon_dotprod(void) { return &neon_dotprod_table; }
+const llv_kernels *llv_kernels_neon_i8mm(void) { return &neon_i8mm_table; }

@@ -5,6 +5,8 @@
  *   PFX(name)          function name prefix
  *   DOT(acc, a, b)     acc + the products of int8x16 a and b, summed into the
  *                      4 int32 lanes (any grouping: only the lane total is used)
+ *   QI8MM              (optional) tiles of 2 x rows x 2 weight rows on SMMLA
+ *                      (neon-i8mm-quant.c), the same int32 per block
  *
  * Activations are quantized on the fly as on x86 (kernels/x86/quant-impl.h):
  * per 32 values (d = amax/127, rounded to nearest even, and each block's sum
@@ -283,8 +285,10 @@ QI void unpack_k(const int t, const unsigned char *blk, wk *r) {
 /* tiles: mr (<= QMT) x rows against one weight row                          */
 /* ------------------------------------------------------------------------- */
 
-QI void tile32(const int t, int mr, const xq_buf *xb, const unsigned char *w, size_t bsz, int64_t K, float *y,
-               int64_t ldy) {
+#ifndef QI8MM
+#define QNR 1
+QI void tile32(const int t, int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int nv, size_t bsz,
+               int64_t K, float *y, int64_t ldy) {
     float acc[QMT];
     for (int i = 0; i < mr; i++) acc[i] = 0.0f;
     const bool has_m = t == LLV_TYPE_Q4_1 || t == LLV_TYPE_Q5_1;
@@ -301,8 +305,8 @@ QI void tile32(const int t, int mr, const xq_buf *xb, const unsigned char *w, si
     for (int i = 0; i < mr; i++) y[i * ldy] = acc[i];
 }
 
-QI void tilek(const int t, int mr, const xq_buf *xb, const unsigned char *w, size_t bsz, int64_t K, float *y,
-              int64_t ldy) {
+QI void tilek(const int t, int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int nv, size_t bsz,
+              int64_t K, float *y, int64_t ldy) {
     float acc[QMT];
     for (int i = 0; i < mr; i++) acc[i] = 0.0f;
     const bool has_m = t == LLV_TYPE_Q4_K || t == LLV_TYPE_Q5_K || t == LLV_TYPE_Q2_K;
@@ -326,15 +330,113 @@ QI void tilek(const int t, int mr, const xq_buf *xb, const unsigned char *w, siz
     }
     for (int i = 0; i < mr; i++) y[i * ldy] = acc[i];
 }
+#else
+/* SMMLA: one instruction takes 2 rows x 8 int8 of each operand and adds the
+ * 2 x 2 dot products to int32 lanes [x0.w0, x0.w1, x1.w0, x1.w1]; x and w
+ * vectors hold 8 values of two rows each (ZIP1/ZIP2 of 64-bit halves). A
+ * missing second x row repeats the first (its outputs are not stored). Each
+ * output gets the same int32 per block and the same float steps as tile32 /
+ * tilek: the neon table's bits. */
+#define QNR 2
+QI int8x16_t zip_lo(int8x16_t a, int8x16_t b) {
+    return vreinterpretq_s8_s64(vzip1q_s64(vreinterpretq_s64_s8(a), vreinterpretq_s64_s8(b)));
+}
+QI int8x16_t zip_hi(int8x16_t a, int8x16_t b) {
+    return vreinterpretq_s8_s64(vzip2q_s64(vreinterpretq_s64_s8(a), vreinterpretq_s64_s8(b)));
+}
 
-typedef void (*qtile_fn)(int mr, const xq_buf *xb, const unsigned char *w, size_t bsz, int64_t K, float *y,
-                         int64_t ldy);
+QI void tile32(const int t, int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int nv, size_t bsz,
+               int64_t K, float *y, int64_t ldy) {
+    float acc[QMT][2];
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = 0.0f;
+    const bool has_m = t == LLV_TYPE_Q4_1 || t == LLV_TYPE_Q5_1;
+    const unsigned char *w1 = nv > 1 ? w + rb : w;
+    for (int64_t b = 0; b < K / 32; b++) {
+        const w32 wa = unpack32(t, w + (size_t)b * bsz), wc = unpack32(t, w1 + (size_t)b * bsz);
+        const int8x16_t B0 = zip_lo(wa.lo, wc.lo), B1 = zip_hi(wa.lo, wc.lo), B2 = zip_lo(wa.hi, wc.hi),
+                        B3 = zip_hi(wa.hi, wc.hi);
+        for (int i = 0; i < mr; i += 2) {
+            const int i1 = i + 1 < mr ? i + 1 : i;
+            const int8_t *a0 = XQ_QS(xb, i) + 32 * b, *a1 = XQ_QS(xb, i1) + 32 * b;
+            const int8x16_t x0l = vld1q_s8(a0), x0h = vld1q_s8(a0 + 16), x1l = vld1q_s8(a1), x1h = vld1q_s8(a1 + 16);
+            int32x4_t s = vmmlaq_s32(vdupq_n_s32(0), zip_lo(x0l, x1l), B0);
+            s = vmmlaq_s32(s, zip_hi(x0l, x1l), B1);
+            s = vmmlaq_s32(s, zip_lo(x0h, x1h), B2);
+            s = vmmlaq_s32(s, zip_hi(x0h, x1h), B3);
+            int32_t l[4];
+            vst1q_s32(l, s);
+            for (int r = 0; r < 2 && i + r < mr; r++) {
+                const float dx = XQ_D(xb, i + r)[b];
+                for (int j = 0; j < 2; j++) {
+                    const w32 *wj = j ? &wc : &wa;
+                    acc[i + r][j] = fmaf((float)l[2 * r + j], wj->d * dx, acc[i + r][j]);
+                    if (has_m) acc[i + r][j] = fmaf(wj->m, dx * (float)XQ_S(xb, i + r)[b], acc[i + r][j]);
+                }
+            }
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nv; j++) y[i * ldy + j] = acc[i][j];
+}
+
+QI void tilek(const int t, int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int nv, size_t bsz,
+              int64_t K, float *y, int64_t ldy) {
+    float acc[QMT][2];
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = 0.0f;
+    const bool has_m = t == LLV_TYPE_Q4_K || t == LLV_TYPE_Q5_K || t == LLV_TYPE_Q2_K;
+    const unsigned char *w1 = nv > 1 ? w + rb : w;
+    wk wb[2];
+    _Alignas(16) int8_t bq[16][2][16]; /* per 16 values: the two weight rows' halves, zipped */
+    int32_t scv[16][4];
+    for (int64_t b = 0; b < K / 256; b++) {
+        unpack_k(t, w + (size_t)b * bsz, &wb[0]);
+        unpack_k(t, w1 + (size_t)b * bsz, &wb[1]);
+        for (int j = 0; j < 16; j++) {
+            const int8x16_t p = vld1q_s8(wb[0].q + 16 * j), q = vld1q_s8(wb[1].q + 16 * j);
+            vst1q_s8(bq[j][0], zip_lo(p, q));
+            vst1q_s8(bq[j][1], zip_hi(p, q));
+            scv[j][0] = scv[j][2] = wb[0].sc[j];
+            scv[j][1] = scv[j][3] = wb[1].sc[j];
+        }
+        for (int i = 0; i < mr; i += 2) {
+            const int i1 = i + 1 < mr ? i + 1 : i;
+            const int8_t *a0 = XQ_QS(xb, i) + 256 * b, *a1 = XQ_QS(xb, i1) + 256 * b;
+            int32x4_t s = vdupq_n_s32(0);
+            for (int j = 0; j < 16; j++) {
+                const int8x16_t x0 = vld1q_s8(a0 + 16 * j), x1 = vld1q_s8(a1 + 16 * j);
+                int32x4_t d = vmmlaq_s32(vdupq_n_s32(0), zip_lo(x0, x1), vld1q_s8(bq[j][0]));
+                d = vmmlaq_s32(d, zip_hi(x0, x1), vld1q_s8(bq[j][1]));
+                s = vmlaq_s32(s, d, vld1q_s32(scv[j]));
+            }
+            int32_t l[4];
+            vst1q_s32(l, s);
+            for (int r = 0; r < 2 && i + r < mr; r++) {
+                const float dx = XQ_D(xb, i + r)[b];
+                const int16_t *bs = XQ_BS(xb, i + r) + 16 * b;
+                for (int j = 0; j < 2; j++) {
+                    acc[i + r][j] = fmaf((float)l[2 * r + j], wb[j].d * dx, acc[i + r][j]);
+                    if (has_m) {
+                        int32_t mt = 0;
+                        for (int k = 0; k < 16; k++) mt += wb[j].mn[k] * bs[k];
+                        acc[i + r][j] = fmaf((float)mt, -(wb[j].dmin * dx), acc[i + r][j]);
+                    }
+                }
+            }
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nv; j++) y[i * ldy + j] = acc[i][j];
+}
+#endif
+
+typedef void (*qtile_fn)(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int nv, size_t bsz, int64_t K,
+                         float *y, int64_t ldy);
 typedef void (*quant_fn)(const float *x, int64_t ldx, int mr, int64_t K, xq_buf *b);
 
 /* Quantizes as many x rows as the stack buffer holds (all of them for decode
  * and short prompts), then runs weight rows in L2-sized blocks with every
- * QMT-row tile of x passing over each block, each weight row's blocks in
- * address order. */
+ * QMT-row tile of x passing over each block, QNR weight rows at a time, each
+ * weight row's blocks in address order. */
 static void qmatmul(int type, qtile_fn tile, quant_fn quant, int64_t bs, size_t bsz, LLV_NEON_MATMUL_ARGS) {
     if (M <= 0) return;
     if (K > XQ_MAX_K) {
@@ -345,8 +447,8 @@ static void qmatmul(int type, qtile_fn tile, quant_fn quant, int64_t bs, size_t 
     const unsigned char *wb = w;
     const size_t row = (size_t)(K / bs) * bsz;
     const int64_t cap = (int64_t)((XQ_STACK - 4 * 64) / xq_row_bytes(K)); /* >= 2 rows */
-    int64_t nb = (int64_t)((512u << 10) / (row + 1));
-    if (nb < 1) nb = 1;
+    int64_t nb = (int64_t)((512u << 10) / (row + 1)) / QNR * QNR;
+    if (nb < QNR) nb = QNR;
     for (int64_t m0 = 0; m0 < M; m0 += cap) {
         const int64_t rows = M - m0 < cap ? M - m0 : cap;
         xq_buf xb;
@@ -357,16 +459,19 @@ static void qmatmul(int type, qtile_fn tile, quant_fn quant, int64_t bs, size_t 
             for (int64_t m = 0; m < rows; m += QMT) {
                 const int mr = (int)(rows - m < QMT ? rows - m : QMT);
                 xq_buf v = xq_rows(&xb, m);
-                for (int64_t n = b0; n < b1; n++) tile(mr, &v, wb + (size_t)n * w_row_bytes, bsz, K, y + (m0 + m) * ldy + n, ldy);
+                for (int64_t n = b0; n < b1; n += QNR) {
+                    const int nv = (int)(b1 - n < QNR ? b1 - n : QNR);
+                    tile(mr, &v, wb + (size_t)n * w_row_bytes, w_row_bytes, nv, bsz, K, y + (m0 + m) * ldy + n, ldy);
+                }
             }
         }
     }
 }
 
 #define QDEF(name, T, TILE, QUANT, BS, BLOCK)                                                                        \
-    static void tile_##name(int mr, const xq_buf *xb, const unsigned char *w, size_t bsz, int64_t K, float *y,       \
-                            int64_t ldy) {                                                                           \
-        TILE(T, mr, xb, w, bsz, K, y, ldy);                                                                          \
+    static void tile_##name(int mr, const xq_buf *xb, const unsigned char *w, size_t rb, int nv, size_t bsz,         \
+                            int64_t K, float *y, int64_t ldy) {                                                      \
+        TILE(T, mr, xb, w, rb, nv, bsz, K, y, ldy);                                                                  \
     }                                                                                                                \
     void PFX(matmul_##name)(LLV_NEON_MATMUL_ARGS) {                                                                  \
         qmatmul(T, tile_##name, QUANT, BS, sizeof(BLOCK), w, w_row_bytes, x, ldx, M, K, y, ldy, n0, n1);             \
