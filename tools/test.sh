@@ -25,7 +25,7 @@ else
 fi
 jobs=$(nproc)
 ctest --test-dir build --output-on-failure -j "$jobs"
-# the aarch64 pass: cross build + NEON kernels, tokenizer and golden cases under qemu-user (~4 minutes)
+# the aarch64 pass: cross build + NEON kernels, tokenizer and golden cases under qemu-user (~5 minutes)
 echo "== aarch64 (cross build, qemu-aarch64)"
 rc=0
 sh tools/test-aarch64.sh || rc=$?

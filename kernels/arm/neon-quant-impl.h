@@ -173,7 +173,8 @@ QI w32 unpack32(const int t, const unsigned char *blk) {
  * the 32-value sub-block types repeat theirs), d and dmin. */
 typedef struct wk {
     _Alignas(16) int8_t q[256];
-    int32_t sc[16], mn[16];
+    int32_t sc[16];
+    int16_t mn[16];
     float   d, dmin;
 } wk;
 
@@ -182,7 +183,7 @@ QI void q4k_scales(const uint8_t *scales, wk *r) {
         uint8_t sc, m;
         llv_q4k_scale_min(j, scales, &sc, &m);
         r->sc[2 * j] = r->sc[2 * j + 1] = sc;
-        r->mn[2 * j] = r->mn[2 * j + 1] = m;
+        r->mn[2 * j] = r->mn[2 * j + 1] = (int16_t)m;
     }
 }
 
@@ -250,7 +251,7 @@ QI void unpack_k(const int t, const unsigned char *blk, wk *r) {
             r->dmin = f16(b2->dmin);
             for (int s = 0; s < 16; s++) {
                 r->sc[s] = b2->scales[s] & 0xF;
-                r->mn[s] = b2->scales[s] >> 4;
+                r->mn[s] = (int16_t)(b2->scales[s] >> 4);
             }
         } else {
             int8_t sc[16];
@@ -279,6 +280,15 @@ QI void unpack_k(const int t, const unsigned char *blk, wk *r) {
             }
         }
     }
+}
+
+/* sum of mn[j] * bs[j] over the 16 sub-blocks, exactly */
+QI int32_t mins_dot(const int16_t *mn, const int16_t *bs) {
+    const int16x8_t m0 = vld1q_s16(mn), m1 = vld1q_s16(mn + 8), b0 = vld1q_s16(bs), b1 = vld1q_s16(bs + 8);
+    int32x4_t t = vmull_s16(vget_low_s16(m0), vget_low_s16(b0));
+    t = vmlal_high_s16(t, m0, b0);
+    t = vmlal_s16(t, vget_low_s16(m1), vget_low_s16(b1));
+    return vaddvq_s32(vmlal_high_s16(t, m1, b1));
 }
 
 /* ------------------------------------------------------------------------- */
@@ -316,14 +326,18 @@ QI void tilek(const int t, int mr, const xq_buf *xb, const unsigned char *w, siz
         for (int i = 0; i < mr; i++) {
             const int8_t *a = XQ_QS(xb, i) + 256 * b;
             int32x4_t s = vdupq_n_s32(0);
-            for (int j = 0; j < 16; j++)
-                s = vmlaq_n_s32(s, DOT(vdupq_n_s32(0), vld1q_s8(wb.q + 16 * j), vld1q_s8(a + 16 * j)), wb.sc[j]);
+            if (t == LLV_TYPE_Q4_K || t == LLV_TYPE_Q5_K) /* one scale per 32 values */
+                for (int j = 0; j < 16; j += 2) {
+                    int32x4_t d = DOT(vdupq_n_s32(0), vld1q_s8(wb.q + 16 * j), vld1q_s8(a + 16 * j));
+                    s = vmlaq_n_s32(s, DOT(d, vld1q_s8(wb.q + 16 * j + 16), vld1q_s8(a + 16 * j + 16)), wb.sc[j]);
+                }
+            else
+                for (int j = 0; j < 16; j++)
+                    s = vmlaq_n_s32(s, DOT(vdupq_n_s32(0), vld1q_s8(wb.q + 16 * j), vld1q_s8(a + 16 * j)), wb.sc[j]);
             const float dx = XQ_D(xb, i)[b];
             acc[i] = fmaf((float)vaddvq_s32(s), wb.d * dx, acc[i]);
             if (has_m) {
-                const int16_t *bs = XQ_BS(xb, i) + 16 * b;
-                int32_t mt = 0;
-                for (int j = 0; j < 16; j++) mt += wb.mn[j] * bs[j];
+                const int32_t mt = mins_dot(wb.mn, XQ_BS(xb, i) + 16 * b);
                 acc[i] = fmaf((float)mt, -(wb.dmin * dx), acc[i]);
             }
         }
@@ -415,11 +429,7 @@ QI void tilek(const int t, int mr, const xq_buf *xb, const unsigned char *w, siz
                 const int16_t *bs = XQ_BS(xb, i + r) + 16 * b;
                 for (int j = 0; j < 2; j++) {
                     acc[i + r][j] = fmaf((float)l[2 * r + j], wb[j].d * dx, acc[i + r][j]);
-                    if (has_m) {
-                        int32_t mt = 0;
-                        for (int k = 0; k < 16; k++) mt += wb[j].mn[k] * bs[k];
-                        acc[i + r][j] = fmaf((float)mt, -(wb[j].dmin * dx), acc[i + r][j]);
-                    }
+                    if (has_m) acc[i + r][j] = fmaf((float)mins_dot(wb[j].mn, bs), -(wb[j].dmin * dx), acc[i + r][j]);
                 }
             }
         }
