@@ -121,8 +121,18 @@ typedef void (*llv_log_fn)(llv_log_level level, const char *msg, void *user);
 typedef bool (*llv_progress_fn)(const char *what, float fraction, void *user);
 
 /* Kernel instruction set. AUTO picks the best the CPU and OS support; the
- * environment variable LLV_ISA=ref|avx2|avx512 overrides AUTO. */
-typedef enum llv_isa { LLV_ISA_AUTO = 0, LLV_ISA_REF = 1, LLV_ISA_AVX2 = 2, LLV_ISA_AVX512 = 3 } llv_isa;
+ * environment variable LLV_ISA=ref|avx2|avx512|neon|neon-dotprod|neon-i8mm
+ * overrides AUTO. The x86 values exist on ARM and the ARM ones on x86 (they
+ * then fall back to the best usable table). */
+typedef enum llv_isa {
+    LLV_ISA_AUTO = 0,
+    LLV_ISA_REF = 1,
+    LLV_ISA_AVX2 = 2,
+    LLV_ISA_AVX512 = 3,
+    LLV_ISA_NEON = 4,         /* ARMv8.0-A Advanced SIMD (every aarch64 CPU)  */
+    LLV_ISA_NEON_DOTPROD = 5, /* + SDOT (ARMv8.2-A dotprod, HWCAP_ASIMDDP)    */
+    LLV_ISA_NEON_I8MM = 6     /* + SMMLA (ARMv8.6-A i8mm, HWCAP2_I8MM)        */
+} llv_isa;
 
 /* Weight/KV element types; values are ggml's type ids. */
 typedef enum llv_type {
@@ -204,7 +214,7 @@ typedef struct llv_model_info {
     llv_type    weight_type;      /* predominant type of the text weights              */
     uint64_t    n_params;
     uint64_t    file_bytes;
-    const char *isa;              /* kernels chosen: "ref", "avx2", "avx512"          */
+    const char *isa;              /* kernels chosen: "ref", "avx2", "avx512", "neon"... */
     const char *chat_template;    /* Jinja text from the file, or NULL                 */
     const char *chat_format;      /* how llv renders chats: "llama3", "chatml", or
                                      "unsupported" (raw prompts only)                  */

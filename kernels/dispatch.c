@@ -6,10 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
 #include <cpuid.h>
 #define LLV_X86 1
 #include "x86/x86-kernels.h"
+#elif defined(__aarch64__)
+#define LLV_ARM 1
+#include "arm/arm-kernels.h"
+#define LLV_HWCAP_ASIMDDP (1UL << 20) /* <asm/hwcap.h>'s HWCAP_ASIMDDP */
+#define LLV_HWCAP2_I8MM (1UL << 13)   /* HWCAP2_I8MM */
+#ifdef __linux__
+#include <sys/auxv.h>
+static unsigned long hwcap(int second) { return getauxval(second ? AT_HWCAP2 : AT_HWCAP); }
+#else
+static unsigned long hwcap(int second) { return (void)second, 0UL; } /* no HWCAP: the ARMv8.0 table only */
+#endif
 #endif
 
 #ifdef LLV_X86
@@ -56,6 +67,12 @@ int llv_kernels_isa_supported(llv_isa isa) {
     case LLV_ISA_AVX2: return cpu_features().avx2;
     case LLV_ISA_AVX512: return cpu_features().avx512;
 #endif
+#ifdef LLV_ARM
+    /* Advanced SIMD is mandatory in ARMv8-A Linux userspace; the rest the kernel reports in HWCAP */
+    case LLV_ISA_NEON: return 1;
+    case LLV_ISA_NEON_DOTPROD: return (hwcap(0) & LLV_HWCAP_ASIMDDP) != 0;
+    case LLV_ISA_NEON_I8MM: return (hwcap(0) & LLV_HWCAP_ASIMDDP) != 0 && (hwcap(1) & LLV_HWCAP2_I8MM) != 0;
+#endif
     default: return 0;
     }
 }
@@ -68,12 +85,18 @@ static const llv_kernels *isa_table(llv_isa isa) {
     case LLV_ISA_AVX2: return llv_kernels_avx2();
     case LLV_ISA_AVX512: return llv_kernels_avx512();
 #endif
+#ifdef LLV_ARM
+    case LLV_ISA_NEON: return llv_kernels_neon();
+    case LLV_ISA_NEON_DOTPROD: return llv_kernels_neon_dotprod();
+    case LLV_ISA_NEON_I8MM: return llv_kernels_neon_i8mm();
+#endif
     default: return NULL;
     }
 }
 
 static const llv_kernels *best_supported(void) {
-    static const llv_isa order[] = {LLV_ISA_AVX512, LLV_ISA_AVX2, LLV_ISA_REF};
+    static const llv_isa order[] = {LLV_ISA_AVX512, LLV_ISA_AVX2, LLV_ISA_NEON_I8MM, LLV_ISA_NEON_DOTPROD,
+                                    LLV_ISA_NEON, LLV_ISA_REF};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         const llv_kernels *t = isa_table(order[i]);
         if (t && llv_kernels_isa_supported(order[i])) return t;
@@ -84,11 +107,12 @@ static const llv_kernels *best_supported(void) {
 const llv_kernels *llv_kernels_get(llv_isa isa) {
     if (isa == LLV_ISA_AUTO) {
         const char *env = getenv("LLV_ISA");
-        if (env && *env) {
-            if (!strcmp(env, "ref")) isa = LLV_ISA_REF;
-            else if (!strcmp(env, "avx2")) isa = LLV_ISA_AVX2;
-            else if (!strcmp(env, "avx512")) isa = LLV_ISA_AVX512;
-        }
+        static const struct { const char *name; llv_isa isa; } names[] = {
+            {"ref", LLV_ISA_REF},   {"avx2", LLV_ISA_AVX2},
+            {"avx512", LLV_ISA_AVX512}, {"neon", LLV_ISA_NEON},
+            {"neon-dotprod", LLV_ISA_NEON_DOTPROD}, {"neon-i8mm", LLV_ISA_NEON_I8MM}};
+        for (size_t i = 0; env && i < sizeof names / sizeof names[0]; i++)
+            if (!strcmp(env, names[i].name)) isa = names[i].isa;
     }
     if (isa == LLV_ISA_AUTO) return best_supported();
     const llv_kernels *t = isa_table(isa);
@@ -100,6 +124,21 @@ const llv_kernels *llv_kernels_get(llv_isa isa) {
 /* Static description of the CPU and the kernels AUTO selects (public API). */
 const char *llv_system_info(void) {
     /* no BLAS: every matrix product runs on llv's own kernels */
+#ifdef LLV_ARM
+    static const char *const info[3][4] = {
+        {"cpu: aarch64 neon | kernels: ref", "cpu: aarch64 neon | kernels: neon",
+         "cpu: aarch64 neon | kernels: neon-dotprod", "cpu: aarch64 neon | kernels: neon-i8mm"},
+        {"cpu: aarch64 neon+dotprod | kernels: ref", "cpu: aarch64 neon+dotprod | kernels: neon",
+         "cpu: aarch64 neon+dotprod | kernels: neon-dotprod", "cpu: aarch64 neon+dotprod | kernels: neon-i8mm"},
+        {"cpu: aarch64 neon+dotprod+i8mm | kernels: ref", "cpu: aarch64 neon+dotprod+i8mm | kernels: neon",
+         "cpu: aarch64 neon+dotprod+i8mm | kernels: neon-dotprod",
+         "cpu: aarch64 neon+dotprod+i8mm | kernels: neon-i8mm"},
+    };
+    int cpu = llv_kernels_isa_supported(LLV_ISA_NEON_I8MM) ? 2 : llv_kernels_isa_supported(LLV_ISA_NEON_DOTPROD) ? 1 : 0;
+    const char *name = llv_kernels_get(LLV_ISA_AUTO)->name;
+    int k = !strcmp(name, "neon-i8mm") ? 3 : !strcmp(name, "neon-dotprod") ? 2 : !strcmp(name, "neon") ? 1 : 0;
+    return info[cpu][k];
+#else
     static const char *const info[3][3] = {
         {"cpu: baseline x86-64 | kernels: ref", "cpu: baseline x86-64 | kernels: avx2",
          "cpu: baseline x86-64 | kernels: avx512"},
@@ -111,4 +150,5 @@ const char *llv_system_info(void) {
     const char *name = llv_kernels_get(LLV_ISA_AUTO)->name;
     int k = !strcmp(name, "avx512") ? 2 : !strcmp(name, "avx2") ? 1 : 0;
     return info[cpu][k];
+#endif
 }

@@ -13,7 +13,7 @@
 #define LLV_KTYPE_COUNT 40 /* per-type tables are indexed by ggml type id */
 
 typedef struct llv_kernels {
-    const char *name; /* "ref", "avx2", "avx512" */
+    const char *name; /* "ref", "avx2", "avx512", "neon", "neon-dotprod", "neon-i8mm" */
 
     /* y[m*ldy + n] = sum_k x[m*ldx + k] * W[n][k]  for m in [0,M), n in [n0,n1).
      * W is a row-major matrix of `type` rows (K elements, w_row_bytes bytes each).

@@ -55,7 +55,7 @@ jcheck "$TMP/m.json" 'all(isinstance(d[k],(int,float)) and math.isfinite(d[k]) a
     "model run: figures finite and positive"
 jcheck "$TMP/m.json" '[s["n"] for s in d["streams"]]==[1,2] and all(s["tokens_per_s"]>0 for s in d["streams"])' \
     "model run: one streams entry per --streams count"
-jcheck "$TMP/m.json" 'd["isa"] in ("ref","avx2","avx512") and d["threads"]>=1' "model run: isa and threads"
+jcheck "$TMP/m.json" 'd["isa"] in ("ref","avx2","avx512","neon","neon-dotprod","neon-i8mm") and d["threads"]>=1' "model run: isa and threads"
 LLV_ISA=ref "$BENCH" -m "$MODEL" --runs 1 --prompt 4 --gen 2 --no-vision --streams 0 --no-ceilings --json \
     >"$TMP/ref.json" 2>/dev/null
 jcheck "$TMP/ref.json" 'd["isa"]=="ref" and d["vision_s_per_tile"] is None and d["decode_image_tokens_per_s"] is None

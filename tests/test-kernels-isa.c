@@ -5,9 +5,10 @@
  * vector ops, every type's row conversions, and LLV_ISA forcing.
  * An ISA the CPU has (asked of the compiler's own CPUID code, not of
  * dispatch.c) whose table is not exercised by every section that ran is a
- * failure, not a skip: on an AVX-512 machine both x86 tables must be tested.
- * LLV_TEST_REQUIRE_ISA=avx2,avx512 demands them even where the CPU lacks
- * them (a CI runner of the wrong kind then fails instead of passing). */
+ * failure, not a skip: on an AVX-512 machine both x86 tables must be tested,
+ * on aarch64 neon always, neon-dotprod and neon-i8mm where HWCAP has them.
+ * LLV_TEST_REQUIRE_ISA=avx2,avx512 (neon,neon-dotprod,neon-i8mm) demands them even where
+ * the CPU lacks them (a CI runner of the wrong kind then fails instead of passing). */
 #include "testing.h"
 
 #include "../kernels/kernels.h"
@@ -32,9 +33,20 @@ static void fill(float *x, int64_t n, float scale) {
     for (int64_t i = 0; i < n; i++) x[i] = frand() * scale;
 }
 
+#if defined(__aarch64__)
+#ifdef __linux__
+#include <sys/auxv.h>
+#else
+#define getauxval(what) 0UL /* no HWCAP off Linux: dispatch.c runs the ARMv8.0 table only */
+#endif
+static const llv_isa isas[] = {LLV_ISA_NEON, LLV_ISA_NEON_DOTPROD, LLV_ISA_NEON_I8MM};
+static const char *const isa_names[] = {"neon", "neon-dotprod", "neon-i8mm"};
+#define NISAS 3
+#else
 static const llv_isa isas[] = {LLV_ISA_AVX2, LLV_ISA_AVX512};
 static const char *const isa_names[] = {"avx2", "avx512"};
 #define NISAS 2
+#endif
 
 /* The table for an ISA if this machine runs it and a table exists, else NULL. */
 static const llv_kernels *table_for(int i) {
@@ -44,14 +56,24 @@ static const llv_kernels *table_for(int i) {
 }
 
 /* Whether the CPU has ISA i, by the compiler's CPUID code (independent of
- * dispatch.c): the features the avx2 and avx512 kernel files are built for. */
+ * dispatch.c): the features the avx2 and avx512 kernel files are built for;
+ * on aarch64 by this test's own read of the kernel's HWCAP bits (Advanced
+ * SIMD is bit 1, dotprod bit 20, i8mm HWCAP2 bit 13, as in <asm/hwcap.h>). */
 static bool cpu_has(int i) {
+#if defined(__aarch64__)
+    unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+    bool neon = (hw >> 1) & 1 || !hw, dotprod = neon && ((hw >> 20) & 1);
+    if (isas[i] == LLV_ISA_NEON) return neon;
+    if (isas[i] == LLV_ISA_NEON_DOTPROD) return dotprod;
+    return dotprod && ((hw2 >> 13) & 1); /* i8mm: HWCAP2 bit 13 */
+#else
     __builtin_cpu_init();
     bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (isas[i] == LLV_ISA_AVX2) return avx2;
     return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
            __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");
+#endif
 }
 
 /* ISA i must be tested: the CPU has it, or LLV_TEST_REQUIRE_ISA names it. */
@@ -123,18 +145,28 @@ static void test_tables(void) {
                       t->rope_pairs,
                   "%s: vector entries", t->name);
     }
-    /* AVX-512 machines (the project's) must get their table by AUTO */
+    /* AUTO picks the best table the CPU runs (the AVX-512 machines the project runs on: avx512) */
     unsetenv("LLV_ISA");
     const llv_kernels *a = llv_kernels_get(LLV_ISA_AUTO);
-    if (llv_kernels_isa_supported(LLV_ISA_AVX512)) CHECK(strcmp(a->name, "avx512") == 0);
-    else if (llv_kernels_isa_supported(LLV_ISA_AVX2)) CHECK(strcmp(a->name, "avx2") == 0);
+    for (int i = NISAS - 1; i >= 0; i--) /* isas[] runs from the least to the most capable */
+        if (table_for(i)) {
+            CHECK_MSG(strcmp(a->name, isa_names[i]) == 0, "AUTO = %s, not %s", a->name, isa_names[i]);
+            break;
+        }
     /* LLV_ISA forcing */
     setenv("LLV_ISA", "ref", 1);
     CHECK(llv_kernels_get(LLV_ISA_AUTO) == ref);
-    if (llv_kernels_isa_supported(LLV_ISA_AVX2)) {
-        setenv("LLV_ISA", "avx2", 1);
-        CHECK(strcmp(llv_kernels_get(LLV_ISA_AUTO)->name, "avx2") == 0);
+    if (table_for(0)) {
+        setenv("LLV_ISA", isa_names[0], 1);
+        CHECK(strcmp(llv_kernels_get(LLV_ISA_AUTO)->name, isa_names[0]) == 0);
     }
+    /* an ISA of the other architecture (or one without a table) degrades to the best usable table */
+#if defined(__aarch64__)
+    setenv("LLV_ISA", "avx512", 1);
+#else
+    setenv("LLV_ISA", "neon-dotprod", 1);
+#endif
+    CHECK(llv_kernels_get(LLV_ISA_AUTO) == a);
     unsetenv("LLV_ISA");
     CHECK(llv_kernels_get(LLV_ISA_AUTO) == a);
     printf("  %d ISA tables tested; AUTO = %s\n", found, a->name);
@@ -304,6 +336,27 @@ static void test_matmul_exact(void) {
         CHECK_MSG(tested == want && tested > 0, "%s: exact activations checked for %d of %d quantized types", t->name,
                   tested, want);
     }
+#if defined(__aarch64__)
+    /* the NEON tables sum the same exact int32 per block: equal bits on any activations */
+    const llv_kernels *t0 = table_for(0);
+    for (int i = 1; i < NISAS && t0; i++) {
+        const llv_kernels *t1 = table_for(i);
+        if (!t1) continue;
+        int types = 0;
+        fill(x, M * K, 3.0f);
+        for (int ty = 0; ty < LLV_KTYPE_COUNT; ty++) {
+            size_t rb;
+            if (llv_type_block_size(ty) <= 1 || !ref->matmul[ty] || !llv_type_row_bytes(ty, K, &rb)) continue;
+            fill(wf, N * K, 1.0f);
+            for (int64_t n = 0; n < N; n++) ref->from_f32[ty](wf + n * K, w + (size_t)n * rb, K);
+            t0->matmul[ty](w, rb, x, K, M, K, yr, N, 0, N);
+            t1->matmul[ty](w, rb, x, K, M, K, yi, N, 0, N);
+            types++;
+            CHECK_MSG(memcmp(yr, yi, (size_t)(M * N) * 4) == 0, "%s and %s matmul type %d differ", t0->name, t1->name, ty);
+        }
+        printf("  %s and %s: quantized matmuls bitwise equal for %d types\n", t0->name, t1->name, types);
+    }
+#endif
     free(wf);
     free(x);
     free(yr);

@@ -167,7 +167,7 @@ static bool suite_open(suite *s, const char *label, const char *f32_path, const 
     llv_error err = {0};
     llv_model_params mp = llv_model_default_params();
     /* the reference kernels isolate the weight types' own error (SIMD kernels
-     * may also round activations); LLV_ISA=avx2|avx512|ref selects a table */
+     * may also round activations); LLV_ISA=avx2|avx512|neon|neon-dotprod|ref selects a table */
     mp.isa = getenv("LLV_ISA") ? LLV_ISA_AUTO : LLV_ISA_REF;
     llv_status st = llv_model_load(f32_path, &mp, &s->ref, &err);
     CHECK_MSG(st == LLV_OK, "%s: load f32: %s", label, err.message);

@@ -2,7 +2,8 @@
 # Installs missing dependencies (tools/install-deps.sh; tools/demo/setup.sh for the
 # demo model's Python checks; tools/peer/setup.sh for the real model and llama.cpp),
 # builds llv, and runs the whole test suite:
-# the Release build, then the same suite under ASan+UBSan, then a short fuzz
+# the Release build, the aarch64 pass (tools/test-aarch64.sh: NEON kernels, tokenizer
+# and golden cases cross-built and run under qemu-user), then the same suite under ASan+UBSan, then a short fuzz
 # budget when clang's libFuzzer is available. Exits non-zero on any failure.
 # LLV_TEST_QUICK=1 skips the sanitizer and fuzz passes (for local iteration).
 set -eu
@@ -24,6 +25,11 @@ else
 fi
 jobs=$(nproc)
 ctest --test-dir build --output-on-failure -j "$jobs"
+# the aarch64 pass: cross build + NEON kernels, tokenizer and golden cases under qemu-user (~5 minutes)
+echo "== aarch64 (cross build, qemu-aarch64)"
+rc=0
+sh tools/test-aarch64.sh || rc=$?
+if [ "$rc" = 77 ]; then echo "llv: aarch64 pass skipped (no cross tools)" >&2; elif [ "$rc" != 0 ]; then exit "$rc"; fi
 if [ "${LLV_TEST_QUICK:-0}" = 1 ]; then exit 0; fi
 echo "== sanitizer build (address,undefined)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLV_SANITIZE=address,undefined -DLLV_BUILD_BENCH=OFF >/dev/null
