@@ -338,6 +338,7 @@ static double measure_streams(llv_model *m, const llv_session_params *base, int 
 typedef struct stall_job {
     llv_session *s;
     int          n_gen;
+    volatile int stop;     /* B is done: A may stop */
     double       t[4096];  /* piece times */
     int          n;
     llv_status   st;
@@ -347,7 +348,7 @@ typedef struct stall_job {
 static bool stall_piece(const char *piece, size_t n, int32_t token, void *user) {
     stall_job *j = user;
     if (j->n < 4096) j->t[j->n++] = bench_now_s();
-    return true;
+    return !__atomic_load_n(&j->stop, __ATOMIC_ACQUIRE);
 }
 
 static void *stall_main(void *arg) {
@@ -399,9 +400,10 @@ static bool measure_stalls(llv_model *m, const llv_session_params *base, const c
              llv_session_add_tokens(b, prompt, (size_t)n_prompt, &err) == LLV_OK &&
              llv_session_eval(b, &lg, &err) == LLV_OK;
         t1 = bench_now_s();
-        llv_session_free(b); /* frees B's rows; A goes on */
+        llv_session_free(b);
         b = NULL;
-        pthread_join(th, NULL); /* A's 2000 tokens: the window is far inside them */
+        __atomic_store_n(&j.stop, 1, __ATOMIC_RELEASE); /* A's next piece ends it: the window is closed */
+        pthread_join(th, NULL);
         if (j.st != LLV_OK) ok = false, err = j.err;
     }
     double worst = 0;
