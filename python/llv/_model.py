@@ -283,7 +283,10 @@ class Session:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
 
     def _check_open(self) -> None:
         if not self._h:

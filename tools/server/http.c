@@ -227,6 +227,22 @@ static enum MHD_Result respond(struct MHD_Connection *c, conn *k, int status, ch
     return ret;
 }
 
+/* A 200 plain-text answer (the body is freed by MHD when mode says so). */
+static enum MHD_Result respond_text(struct MHD_Connection *c, conn *k, const char *type, char *body, size_t n,
+                                    enum MHD_ResponseMemoryMode mode) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(n, body, mode);
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE) free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    common_headers(r, k->cors);
+    k->status = 200;
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result respond_error(struct MHD_Connection *c, conn *k, srv_api api, const srv_error *e,
                                      const char *allow) {
     return respond(c, k, e->http, srv_fmt_error(api, e), allow);
@@ -816,17 +832,8 @@ static enum MHD_Result dispatch(srv_server *s, struct MHD_Connection *c, conn *k
         l.rss_bytes = srv_rss_bytes();
         char *body = srv_metrics_render(&s->metrics, &l);
         if (!body) return fail(c, k, 500, SRV_CODE_INTERNAL, NULL, "Internal error: out of memory");
-        struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-        if (!r) {
-            free(body);
-            return MHD_NO;
-        }
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
-        common_headers(r, k->cors);
-        k->status = 200;
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-        MHD_destroy_response(r);
-        return ret;
+        return respond_text(c, k, "text/plain; version=0.0.4; charset=utf-8", body, strlen(body),
+                            MHD_RESPMEM_MUST_FREE);
     }
     case ROUTE_MODELS:
         return respond(c, k, 200, srv_fmt_openai_models(s->cfg.model_name, s->created), NULL);
@@ -840,15 +847,7 @@ static enum MHD_Result dispatch(srv_server *s, struct MHD_Connection *c, conn *k
     case ROUTE_ROOT: {
         /* Ollama's clients probe GET / for a 200 */
         static const char text[] = "llv is running (Workers AI, OpenAI and Ollama APIs)";
-        struct MHD_Response *r =
-            MHD_create_response_from_buffer(sizeof text - 1, (void *)text, MHD_RESPMEM_PERSISTENT);
-        if (!r) return MHD_NO;
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-        common_headers(r, k->cors);
-        k->status = 200;
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-        MHD_destroy_response(r);
-        return ret;
+        return respond_text(c, k, "text/plain; charset=utf-8", (char *)text, sizeof text - 1, MHD_RESPMEM_PERSISTENT);
     }
     case ROUTE_OLLAMA_TAGS:
     case ROUTE_OLLAMA_PS:
