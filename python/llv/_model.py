@@ -217,13 +217,42 @@ class Stream:
             pass
 
 
-class Session:
+class _Handle:
+    """A library handle's Python lifetime: close() frees it (with, or when
+    garbage-collected); methods call _check_open first."""
+
+    _what = "handle"
+    _h = None
+
+    def close(self) -> None:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def _check_open(self) -> None:
+        if not self._h:
+            raise ValueError(f"the {self._what} is closed")
+
+
+class Session(_Handle):
     """One conversation with its KV cache: turns added later reuse
     everything computed before. Use a session from one thread at a time;
     cancel() may be called from any thread. ``progress(what, fraction)`` is
     called during image encoding ("image", per encoder layer) and prompt
     processing ("prefill", per chunk of n_batch tokens); returning False
     cancels the call (CancelledError), as cancel() does."""
+
+    _what = "session"
 
     def __init__(
         self,
@@ -276,21 +305,6 @@ class Session:
             with self._lock:
                 C.lib.llv_session_free(h)
 
-    def __enter__(self) -> "Session":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
-
-    def _check_open(self) -> None:
-        if not self._h:
-            raise ValueError("the session is closed")
 
     # -- callbacks ---------------------------------------------------------
     def _on_progress(self, what: bytes, fraction: float, user: object) -> bool:
@@ -512,12 +526,14 @@ class Session:
             C.lib.llv_result_free(byref(res))
 
 
-class Model:
+class Model(_Handle):
     """A loaded GGUF model (read-only, shared by its sessions).
 
     >>> m = llv.Model("models/demo.gguf")
     >>> m.chat([{"role": "user", "content": "What is in this image?"}], images=["models/demo.png"])
     """
+
+    _what = "model"
 
     def __init__(
         self,
@@ -583,21 +599,6 @@ class Model:
         if h:
             C.lib.llv_model_free(h)
 
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
-
-    def _check_open(self) -> None:
-        if not self._h:
-            raise ValueError("the model is closed")
 
     # -- tokens ------------------------------------------------------------
     def tokenize(self, text: str | bytes, *, add_bos: bool = True, special: bool = False) -> list[int]:
