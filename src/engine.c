@@ -288,9 +288,16 @@ int32_t llv_engine_chunk_rows(llv_engine *e, int32_t want, bool self_generating)
     int others = e->n_generating - (self_generating ? 1 : 0);
     int32_t rows = want;
     if (e->p.slice_ms > 0 && others > 0) {
-        const double budget = e->p.slice_ms / 1000.0 - e->pass_base_s;
-        double fit = e->pass_row_s > 0 ? budget / e->pass_row_s : 16; /* before any measurement: 16 rows */
-        rows = fit < 1 ? 1 : fit < want ? (int32_t)fit : want;
+        /* the others wait for the whole pass: its rows cost pass_row_s each on top of
+         * the base a pass costs anyway. Keep the pass within slice_ms or, where one
+         * decode pass alone takes longer (a big model on few cores), within twice the
+         * base: the decoders' gap at most doubles, and the prompt still advances by
+         * enough rows per pass to be worth the weights streamed for it */
+        const double limit = LLV_MAX(e->p.slice_ms / 1000.0, 2 * e->pass_base_s);
+        const double fit = e->pass_row_s > 0 ? (limit - e->pass_base_s) / e->pass_row_s : 16; /* unmeasured */
+        /* at least LLV_MIN_CHUNK_ROWS: the row cost is measured from passes of more than 2 */
+        rows = fit < LLV_MIN_CHUNK_ROWS ? LLV_MIN_CHUNK_ROWS : fit < want ? (int32_t)fit : want;
+        rows = LLV_MIN(rows, want);
     }
     pthread_mutex_unlock(&e->mu);
     return rows;
