@@ -47,7 +47,7 @@ static void split_heads(const llv_kernels *kern, const float *src, int32_t n_tok
  * [n_tok, n_head_kv * head_dim]; with an adapter, lt [n_tok, max rank] and
  * lu [n_tok, max out]. */
 static llv_status fill(const llv_model *m, const llv_lora *lora, llv_threadpool *pool, const float *states,
-                       llv_cross_kv *kv, llv_error *err) {
+                       const llv_cross_kv_input *in, llv_cross_kv *kv, llv_error *err) {
     const llv_hparams *hp = &m->hp;
     const int32_t Hkv = hp->n_head_kv, hd = hp->head_dim, n_tok = kv->n_tok;
     size_t nt = 0, nu = 0, per;
@@ -70,9 +70,11 @@ static llv_status fill(const llv_model *m, const llv_lora *lora, llv_threadpool 
         llv_op_linear(m->kern, pool, L->wk, NULL, states, n_tok, tmp);
         if (lora) llv_lora_apply(m->kern, pool, lora->layers[l].wk, states, n_tok, lt, lu, tmp);
         split_heads(m->kern, tmp, n_tok, Hkv, hd, L->k_norm, hp->rms_eps, kv->type, row, kv->k[c]);
+        if (in && in->yield) in->yield(in->yield_user);
         llv_op_linear(m->kern, pool, L->wv, NULL, states, n_tok, tmp);
         if (lora) llv_lora_apply(m->kern, pool, lora->layers[l].wv, states, n_tok, lt, lu, tmp);
         split_heads(m->kern, tmp, n_tok, Hkv, hd, NULL, 0, kv->type, row, kv->v[c]);
+        if (in && in->yield) in->yield(in->yield_user);
     }
     kv->lora = lora;
     llv_free_aligned(tmp);
@@ -140,7 +142,7 @@ llv_status llv_cross_kv_compute(const llv_model *m, llv_threadpool *pool, const 
                        "cross K/V: the image was encoded before adapters were added to the model, so its K/V cannot "
                        "be recomputed for adapter '%s'; reset the session",
                        lora && lora->name ? lora->name : "(none)");
-    if (!in) return (*kv)->lora == lora ? LLV_OK : fill(m, lora, pool, states, *kv, err);
+    if (!in) return (*kv)->lora == lora ? LLV_OK : fill(m, lora, pool, states, NULL, *kv, err);
     if (type != LLV_KV_F32 && type != LLV_KV_F16)
         return llv_err(err, LLV_ERR_INVALID_ARGUMENT, "cross K/V: type %d (expected LLV_KV_F32 or LLV_KV_F16)", (int)type);
     if (in->n_tok <= 0)
@@ -151,7 +153,7 @@ llv_status llv_cross_kv_compute(const llv_model *m, llv_threadpool *pool, const 
                        in->tile_tokens, in->n_tok);
     llv_cross_kv *nk = NULL;
     llv_status s = alloc_kv(m, in, type, &nk, err);
-    if (s == LLV_OK && (s = fill(m, lora, pool, states, nk, err)) != LLV_OK) llv_cross_kv_free(nk);
+    if (s == LLV_OK && (s = fill(m, lora, pool, states, in, nk, err)) != LLV_OK) llv_cross_kv_free(nk);
     if (s == LLV_OK) *kv = nk;
     return s;
 }

@@ -33,6 +33,10 @@ typedef struct llv_cross_kv {
 typedef struct llv_cross_kv_input {
     const float *states; /* [n_tok, n_embd]; NULL: not kept (LLV_ERR_STATE)     */
     int32_t      n_tok, n_tiles, tile_tokens;
+    /* optional: called between the projections (an engine lets other sessions'
+     * passes run there, as between the pieces of an image encode) */
+    void       (*yield)(void *user);
+    void        *yield_user;
 } llv_cross_kv_input;
 
 /* Computes the cross K/V of an image with the cross-attention k/v projections

@@ -491,7 +491,8 @@ static llv_status adapt_slot(llv_session *s, img_slot *sl, llv_error *err) {
     if (kv->lora == s->lora) return LLV_OK;
     llv_threadpool *pool = llv_engine_pool(s->eng);
     if (s->own_eng) return llv_cross_kv_compute(s->m, pool, s->lora, NULL, kv->type, &kv, err);
-    const llv_cross_kv_input in = {kv->states, kv->n_tok, kv->n_tiles, kv->tile_tokens};
+    const llv_cross_kv_input in = {
+        .states = kv->states, .n_tok = kv->n_tok, .n_tiles = kv->n_tiles, .tile_tokens = kv->tile_tokens};
     llv_cross_kv *nk = NULL;
     llv_status st = llv_cross_kv_compute(s->m, pool, s->lora, &in, kv->type, &nk, err);
     if (st != LLV_OK) return st;
@@ -547,7 +548,9 @@ static llv_status encode_slot_locked(llv_session *s, img_slot *sl, llv_error *er
                            cross_states, NULL, encode_progress, s, err);
     llv_vision_set_yield(vs, NULL, NULL);
     if (st != LLV_OK) return st;
-    const llv_cross_kv_input in = {cross_states, n_tok, sl->tiles.n_tiles, hp->v_P};
+    /* the K/V projections yield too: they and the projector are seconds of work at the 11B shapes */
+    const llv_cross_kv_input in = {.states = cross_states, .n_tok = n_tok, .n_tiles = sl->tiles.n_tiles,
+                                   .tile_tokens = hp->v_P, .yield = encode_yield, .yield_user = s};
     llv_cross_kv *kv = NULL;
     if ((st = llv_cross_kv_compute(s->m, pool, s->lora, &in, s->p.kv_type, &kv, err)) != LLV_OK) return st;
     if (!(sl->ref = llv_kv_ref_new(kv)))

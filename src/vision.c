@@ -638,7 +638,11 @@ llv_status llv_vision_encode(const llv_model *m, llv_vision_state *vs, llv_threa
     if (capture && capture->output) memcpy(capture->output, vs->out, (size_t)(T * P * vs->OD) * sizeof(float));
 
     /* projector: cross_attention_states [T*P, n_embd] */
-    llv_op_linear(k, pool, w->proj, w->proj_b, vs->out, T * P, cross_states);
+    for (int64_t r0 = 0; r0 < T * P; r0 += vs->bm) { /* in blocks: the other sessions may run between */
+        const int64_t nb = LLV_MIN(vs->bm, T * P - r0);
+        llv_op_linear(k, pool, w->proj, w->proj_b, vs->out + r0 * vs->OD, nb, cross_states + r0 * vs->E);
+        yield_point(vs);
+    }
     if (!report(progress, progress_user, total_steps, total_steps))
         return llv_err(err, LLV_ERR_CANCELLED, "vision_encode: cancelled after the projector");
     return LLV_OK;

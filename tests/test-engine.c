@@ -466,7 +466,7 @@ static void test_text_multi(const llv_model *m, bool vision) {
         int32_t n_tok = 8;
         float *cs = malloc((size_t)n_tok * hp->n_embd * sizeof *cs);
         for (size_t i = 0; cs && i < (size_t)n_tok * hp->n_embd; i++) cs[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
-        ok = cs && llv_cross_kv_compute(m, pool, NULL, &(llv_cross_kv_input){cs, n_tok, 1, 4}, LLV_KV_F32, &img, &err) == LLV_OK;
+        ok = cs && llv_cross_kv_compute(m, pool, NULL, &(llv_cross_kv_input){.states = cs, .n_tok = n_tok, .n_tiles = 1, .tile_tokens = 4}, LLV_KV_F32, &img, &err) == LLV_OK;
         free(cs);
     }
     CHECK_MSG(ok, "text multi fixture: %s", err.message);

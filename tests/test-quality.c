@@ -77,7 +77,7 @@ static float *run(const llv_model *m, const input *in) {
             llv_status s = llv_vision_encode(m, vs, NULL, in->pixels[i], in->ar_id[i], in->n_tiles[i], cs, NULL, NULL,
                                              NULL, &err);
             if (s == LLV_OK)
-                s = llv_cross_kv_compute(m, NULL, NULL, &(llv_cross_kv_input){cs, (int32_t)ntok, in->n_tiles[i], (int32_t)P},
+                s = llv_cross_kv_compute(m, NULL, NULL, &(llv_cross_kv_input){.states = cs, .n_tok = (int32_t)ntok, .n_tiles = in->n_tiles[i], .tile_tokens = (int32_t)P},
                                          LLV_KV_F32, &kvs[i], &err);
             CHECK_MSG(s == LLV_OK, "image %d: %s", i, err.message);
             ok = s == LLV_OK;

@@ -51,8 +51,7 @@ static bool load_case_kv(const llv_model *m, const char *config, const char *nam
         c->M = (int32_t)nt;
         for (int32_t i = 0; i < c->M; i++)
             CHECK_OK(llv_cross_kv_compute(m, NULL, NULL,
-                                          &(llv_cross_kv_input){cs + (size_t)i * 4 * P * m->hp.n_embd, (int32_t)(4 * P),
-                                                                (int32_t)tiles[i], (int32_t)P},
+                                          &(llv_cross_kv_input){.states = cs + (size_t)i * 4 * P * m->hp.n_embd, .n_tok = (int32_t)(4 * P), .n_tiles = (int32_t)tiles[i], .tile_tokens = (int32_t)P},
                                           kvt, &c->kv[i], &err),
                      &err);
         golden_mask_rows(mask, T, c->M, 4, c->rows);
@@ -328,10 +327,10 @@ static void test_limits(const llv_model *m) {
     uint64_t row = 2;
     llv_cross_kv *kv = NULL;
     float *cs = calloc((size_t)4 * 3 * hp->n_embd, sizeof(float));
-    CHECK_OK(llv_cross_kv_compute(m, NULL, NULL, &(llv_cross_kv_input){cs, 12, 2, 3}, LLV_KV_F32, &kv, &err), &err);
+    CHECK_OK(llv_cross_kv_compute(m, NULL, NULL, &(llv_cross_kv_input){.states = cs, .n_tok = 12, .n_tiles = 2, .tile_tokens = 3}, LLV_KV_F32, &kv, &err), &err);
     CHECK(llv_cross_kv_bytes(kv) == (size_t)hp->n_cross * 2 * 12 * hp->n_head_kv * hp->head_dim * 4);
     llv_cross_kv *kv2 = NULL;
-    CHECK_STATUS(llv_cross_kv_compute(m, NULL, NULL, &(llv_cross_kv_input){cs, 12, 5, 3}, LLV_KV_F32, &kv2, &err), LLV_ERR_INVALID_ARGUMENT, &err);
+    CHECK_STATUS(llv_cross_kv_compute(m, NULL, NULL, &(llv_cross_kv_input){.states = cs, .n_tok = 12, .n_tiles = 5, .tile_tokens = 3}, LLV_KV_F32, &kv2, &err), LLV_ERR_INVALID_ARGUMENT, &err);
     CHECK(kv2 == NULL);
     const llv_cross_kv *ims[1] = {kv};
     llv_text_batch bi = {.tokens = toks, .n = 1, .images = ims, .n_images = 1, .row_images = &row};

@@ -302,7 +302,7 @@ int golden_check_e2e_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
                                       NULL, NULL, NULL, &err);
             if (s == LLV_OK)
                 s = llv_cross_kv_compute(m, pool, NULL,
-                                         &(llv_cross_kv_input){xstates, (int32_t)(MT * P), tiles.n_tiles, (int32_t)P},
+                                         &(llv_cross_kv_input){.states = xstates, .n_tok = (int32_t)(MT * P), .n_tiles = tiles.n_tiles, .tile_tokens = (int32_t)P},
                                          LLV_KV_F32, &kvs[i], &err);
             num_tiles[i] = tiles.n_tiles;
             llv_image_tiles_free(&tiles);

@@ -78,8 +78,7 @@ int golden_check_text_case(golden_ctx *ctx, const cJSON *entry, llv_model *m) {
         }
         for (int32_t i = 0; i < M; i++) {
             if (llv_cross_kv_compute(m, NULL, NULL,
-                                     &(llv_cross_kv_input){cstates + (size_t)i * mt * P * D, (int32_t)(mt * P),
-                                                           (int32_t)num_tiles[i], (int32_t)P},
+                                     &(llv_cross_kv_input){.states = cstates + (size_t)i * mt * P * D, .n_tok = (int32_t)(mt * P), .n_tiles = (int32_t)num_tiles[i], .tile_tokens = (int32_t)P},
                                      LLV_KV_F32, &kvs[i], &err) != LLV_OK) {
                 golden_record(ctx, cname, "cross_kv", false, "%s", err.message);
                 goto done;
