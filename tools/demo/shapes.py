@@ -6,7 +6,7 @@ and answers on every machine. Used by train.py (seed 1), eval.py (seed 2 and
 up) and to make models/demo.png.
 
 A picture has 1-3 shapes (circle, square, triangle) in 4 colours (red, green,
-blue, yellow), each in its own third of the width (left, middle, right), on a
+blue, yellow), no two of the same colour or form, each in its own third of the width (left, middle, right), on a
 light background. Picture sizes and aspect ratios are drawn so that the Mllama
 image processor puts them on canvases of 1, 2, 3 and 4 tiles of TILE pixels.
 """
@@ -44,18 +44,10 @@ TEXT_QA = [
 ]
 
 
-def canvas_tiles(width, height, tile=TILE, max_tiles=4):
-    """Tiles of the canvas HF's MllamaImageProcessor picks (get_optimal_tiled_canvas)."""
-    best = None
-    options = []
-    for h in range(1, max_tiles + 1):
-        for w in range(1, max_tiles // h + 1):
-            scale = min(h * tile / height, w * tile / width)
-            options.append((scale, h * w))
-    ups = [s for s, _ in options if s >= 1]
-    sel = min(ups) if ups else max(s for s, _ in options)
-    best = min(n for s, n in options if s == sel)
-    return best
+def canvas_tiles(width, height):
+    """Tiles of the canvas HF's MllamaImageProcessor picks."""
+    (r, c), _ = fit(width, height)
+    return r * c
 
 
 class Picture:
@@ -105,26 +97,39 @@ def inside(shape, cx, cy, r, x, y):
     return (y >= top) & (y <= base) & (np.abs(x - cx) <= half)
 
 
-def _size(rng):
-    """Width and height: 1, 2, 3 or 4 tiles once HF's processor picks a canvas."""
-    t = TILE
-    kind = rng.choice(["small", "wide", "tall", "large", "very wide"], p=[0.25, 0.2, 0.15, 0.3, 0.1])
-    if kind == "small":
-        w = int(rng.integers(int(0.6 * t), t + 1))
-        h = int(w * rng.uniform(0.75, 1.33))
-    elif kind == "wide":
-        h = int(rng.integers(int(0.65 * t), t + 1))
-        w = int(h * rng.uniform(1.7, 2.3))
-    elif kind == "tall":
-        w = int(rng.integers(int(0.7 * t), t + 1))
-        h = int(w * rng.uniform(1.6, 2.2))
-    elif kind == "large":
-        w = int(rng.integers(int(1.15 * t), int(3.5 * t)))
-        h = int(w * rng.uniform(0.75, 1.33))
+LAYOUTS = ((1, 1), (1, 2), (2, 1), (2, 2), (1, 3), (1, 4))  # canvases (rows, columns) of tiles
+LAYOUT_P = (0.25, 0.2, 0.15, 0.3, 0.05, 0.05)
+
+
+def fit(width, height, tile=TILE, max_tiles=4):
+    """The canvas (rows, columns) HF's MllamaImageProcessor picks and the picture's size
+    on it: get_optimal_tiled_canvas and get_image_size_fit_to_canvas, restated."""
+    options = [(min(r * tile / height, c * tile / width), r * c, (r, c))
+               for r in range(1, max_tiles + 1) for c in range(1, max_tiles // r + 1)]
+    ups = [s for s, _, _ in options if s >= 1]
+    sel = min(ups) if ups else max(s for s, _, _ in options)
+    _, _, (r, c) = min((o for o in options if o[0] == sel), key=lambda o: o[1])
+    tw, th = min(max(width, tile), c * tile), min(max(height, tile), r * tile)
+    sw, sh = tw / width, th / height
+    if sw < sh:
+        nw, nh = tw, min(int(np.floor(height * sw)), th)
     else:
-        h = int(rng.integers(int(0.6 * t), int(0.9 * t)))
-        w = int(h * rng.uniform(2.8, 3.6))
-    return max(w, 40), max(h, 40)
+        nw, nh = min(int(np.floor(width * sh)), tw), th
+    return (r, c), (nw, nh)
+
+
+def _size(rng):
+    """Width and height of a picture on a canvas of 1, 2, 3 or 4 tiles that it fills
+    across (any padding is at the bottom), so its thirds are the canvas's: exactly as
+    wide as the canvas, narrower than a tile (scaled up) or wider (scaled down)."""
+    while True:
+        r, c = LAYOUTS[int(rng.choice(len(LAYOUTS), p=LAYOUT_P))]
+        u = rng.random()
+        w = int(c * TILE * (1.0 if u < 0.5 else rng.uniform(0.6, 1.0) if u < 0.75 else rng.uniform(1.0, 1.8)))
+        h = max(int(w * r / c / rng.uniform(1.0, 1.5)), 40)
+        (fr, fc), (nw, _) = fit(w, h)
+        if (fr, fc) == (r, c) and nw == c * TILE:
+            return w, h
 
 
 def random_picture(rng, n=None):
@@ -135,11 +140,11 @@ def random_picture(rng, n=None):
     if n is None:
         n = int(rng.choice([1, 2, 3], p=[0.3, 0.35, 0.35]))
     slots = sorted(rng.choice(3, size=n, replace=False).tolist())
-    kinds = set()
-    while len(kinds) < n:  # distinct (colour, shape) pairs
-        kinds.add((str(rng.choice(list(COLOURS))), str(rng.choice(SHAPES))))
-    kinds = list(kinds)
-    rng.shuffle(kinds)
+    # every shape of a picture has a colour and a form of its own, so a colour or a
+    # form alone names it ("the red one", "the circle")
+    colours = rng.permutation(len(COLOURS))[:n]
+    forms = rng.permutation(len(SHAPES))[:n]
+    kinds = [(list(COLOURS)[int(c)], SHAPES[int(f)]) for c, f in zip(colours, forms)]
     third = w / 3.0
     shapes = []
     for (colour, shape), slot in zip(kinds, slots):

@@ -1,16 +1,18 @@
 """Trains the demo model with Hugging Face transformers' own Mllama code.
 
     PY=$(sh tools/demo/setup.sh)      # the pinned Python environment
-    $PY tools/demo/train.py           # ~21 min on 2 cores: models/demo-hf, demo.gguf, demo.png
+    $PY tools/demo/train.py           # ~28 min on 2 cores: models/demo-hf, demo.gguf, demo.png
 
 Steps: a byte-level BPE vocabulary learnt from the task's own sentences, a
 MllamaForConditionalGeneration of the sizes below initialised by transformers
-(gates opened), AdamW on generated conversations (pictures from shapes.py, seed
---seed; each picture's vision states shared by several single-question rows;
-plus a linear probe of the vision output on what each patch shows, discarded
-after training), then save_pretrained into --out-dir (models/demo-hf) and
-llv-convert (the user's path) into models/demo.gguf as F32. Everything is drawn
-from --seed; on the same machine and software the run is repeatable.
+(gates opened, the per-canvas position embedding started with each patch's place),
+AdamW on generated conversations (pictures from shapes.py, seed --seed; each
+picture's vision states shared by several single-question rows, the kinds weighted
+by KIND_WEIGHT; plus a linear probe of the projected vision output on what each
+patch shows and what the whole picture holds, discarded after training), then
+save_pretrained into --out-dir (models/demo-hf) and llv-convert (the user's path)
+into models/demo.gguf as F32. Everything is drawn from --seed; on the same machine
+and software the run is repeatable.
 """
 
 import argparse
@@ -174,12 +176,23 @@ def referents(pic, kind, q, a):
     return x, y
 
 
+KIND_WEIGHT = {"describe": 3.0, "where": 2.0, "left": 2.0, "right": 2.0, "colour": 1.5, "shape": 1.5}
+
+
 def picture_rows(rng, max_single, chat):
     """One picture and its rows: each of its questions alone (at most max_single), and when
     `chat` one conversation of 3-5 turns (sometimes with a text-only turn inside). A single
     row is ([(q, a)], (x, y)) with the referents of its question."""
     pic = shapes.random_picture(rng)
-    singles = [([(q, a)], referents(pic, k, q, a)) for k, q, a in shapes.questions(pic, rng)[:max_single]]
+    qa = shapes.questions(pic, rng)
+    # each kind's share of the rows by KIND_WEIGHT (the evaluation weighs kinds alike; the
+    # ones that need the picture's layout are learnt last and get more)
+    per_kind = {}
+    for k, _, _ in qa:
+        per_kind[k] = per_kind.get(k, 0) + 1
+    w = np.array([KIND_WEIGHT.get(k, 1.0) / per_kind[k] for k, _, _ in qa])
+    pick = rng.choice(len(qa), size=min(max_single, len(qa)), replace=False, p=w / w.sum())
+    singles = [([(q, a)], referents(pic, k, q, a), k) for k, q, a in (qa[int(i)] for i in pick)]
     chats = []
     if chat:
         turns = [(q, a) for _, q, a in shapes.questions(pic, rng)[:int(rng.integers(3, 6))]]
@@ -190,6 +203,13 @@ def picture_rows(rng, max_single, chat):
 
 
 N_LABELS = 2 + len(shapes.COLOURS) * len(shapes.SHAPES) * len(shapes.SLOTS)  # padding, background, objects
+N_KINDS = len(shapes.COLOURS) * len(shapes.SHAPES)
+# the probe's heads, (name, classes): what the patch shows; and, on every token of the
+# picture's tiles, the whole scene: what is in each third (0 = nothing, else 1 + colour
+# x form) and how many shapes there are. Taught the scene everywhere, the vision output
+# answers the questions through any cross-attention pattern, even a uniform one: the
+# text side need not first learn to find the object a question names
+HEADS = (("object", N_LABELS),) + tuple((slot, 1 + N_KINDS) for slot in shapes.SLOTS) + (("count", 3),)
 
 
 def object_label(colour, shape, slot):
@@ -198,27 +218,38 @@ def object_label(colour, shape, slot):
         len(shapes.SLOTS) + shapes.SLOTS.index(slot)
 
 
+def kind_label(colour, shape):
+    return 1 + list(shapes.COLOURS).index(colour) * len(shapes.SHAPES) + shapes.SHAPES.index(shape)
+
+
 def patch_labels(pic):
-    """What each patch of each tile shows, for the auxiliary loss: 0 = padding (outside the
-    resized picture), 1 = background, else (colour, shape, slot) of the shape at the patch
-    centre. Tiles and patches in the processor's order; -100 for unused tiles and CLS tokens."""
+    """The probe's labels of every token of every tile, one column per head of HEADS:
+    object 0 = padding (outside the resized picture), 1 = background, else (colour, shape,
+    slot) of the shape at the patch centre (-100 on CLS tokens); then the scene, the same
+    on every token of the picture's tiles. Tiles and patches in the processor's order;
+    -100 for unused tiles."""
     from transformers.models.mllama.image_processing_mllama import (get_image_size_fit_to_canvas,
                                                                     get_optimal_tiled_canvas)
     t, p = TILE, VISION["patch_size"]
     ch, cw = get_optimal_tiled_canvas(pic.height, pic.width, 4, t)
     nh, nw = get_image_size_fit_to_canvas(pic.height, pic.width, ch, cw, t)
     n = t // p
-    lab = np.full((4, 1 + n * n), -100, dtype=np.int64)
+    lab = np.full((4, 1 + n * n, len(HEADS)), -100, dtype=np.int64)
+    scene = [0] * len(shapes.SLOTS)
+    for colour, shape, slot, *_ in pic.shapes:
+        scene[shapes.SLOTS.index(slot)] = kind_label(colour, shape)
     for tile in range((ch // t) * (cw // t)):
         ty, tx = divmod(tile, cw // t)
         py, px = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
         yc, xc = (ty * t + (py + 0.5) * p).ravel(), (tx * t + (px + 0.5) * p).ravel()
-        out = np.where((xc < nw) & (yc < nh), 1, 0)
+        obj = np.where((xc < nw) & (yc < nh), 1, 0)
         x, y = xc * pic.width / nw, yc * pic.height / nh
         for colour, shape, slot, cx, cy, r, _ in pic.shapes:
-            k = object_label(colour, shape, slot)
-            out = np.where((out == 1) & shapes.inside(shape, cx, cy, r, x, y), k, out)
-        lab[tile, 1:] = out
+            m = (obj == 1) & shapes.inside(shape, cx, cy, r, x, y)
+            obj = np.where(m, object_label(colour, shape, slot), obj)
+        lab[tile, 1:, 0] = obj
+        lab[tile, :, 1:1 + len(scene)] = scene
+        lab[tile, :, -1] = len(pic.shapes) - 1
     return lab
 
 
@@ -247,13 +278,15 @@ def make_batch(rng, enc, proc, pictures, max_single, chats, n_text):
     from transformers.models.mllama.processing_mllama import (convert_sparse_cross_attention_mask_to_dense,
                                                               get_cross_attention_token_mask)
     pics, groups, labels = [], {"single": ([], []), "chat": ([], [])}, []
+    kinds = []  # per single row: its question kind
     targets = ([], [])  # per single row: key mask of the named object, and of the answer's object
     for k in range(pictures):
         pic, singles, chat = picture_rows(rng, max_single, k < chats)
         pics.append([pic.render()])
         labels.append(patch_labels(pic))
-        flat = labels[-1].reshape(-1)
-        for turns, (x, y) in singles:
+        flat = labels[-1][..., 0].reshape(-1)
+        for turns, (x, y), kind in singles:
+            kinds.append(kind)
             groups["single"][0].append(enc.conversation(turns, True))
             groups["single"][1].append(k)
             targets[0].append(flat == object_label(*x) if x else np.zeros_like(flat, dtype=bool))
@@ -273,6 +306,7 @@ def make_batch(rng, enc, proc, pictures, max_single, chats, n_text):
         g.update(cross_attention_mask=torch.from_numpy(cam), row_image=torch.tensor(row_image))
         if name == "single":
             g["attn_targets"] = [torch.from_numpy(np.stack(t)) for t in targets]
+            g["kinds"] = kinds
         out.append(g)
     if n_text:
         out.append(pad_rows([enc.conversation(t, False, random_date(rng)) for t in text_rows(rng, n_text)]))
@@ -293,7 +327,7 @@ def attention_loss(attn, target, labels):
     return -(torch.log(mass.clamp_min(1e-6)) * use).sum() / use.sum()
 
 
-def step_loss(model, probe, vision, groups, labels, aux_weight, attn_weight=0.0, attn_layers=(1, 3)):
+def step_loss(model, probe, vision, groups, labels, aux_weight, tally, attn_weight=0.0, attn_layers=(1, 3)):
     """Mean answer-token loss over the step's groups plus aux_weight times the patch-label
     loss, and the single-question loss. The vision tower runs once per picture; its
     projected states go to every row of that picture as cross_attention_states (what
@@ -303,12 +337,19 @@ def step_loss(model, probe, vision, groups, labels, aux_weight, attn_weight=0.0,
     only faintly through the cross-attention."""
     import torch
     out = model.vision_model(**vision)[0]               # (pictures, 1, tiles, patches, vision_output_dim)
-    aux = torch.nn.functional.cross_entropy(probe(out[:, 0]).reshape(-1, N_LABELS), labels.reshape(-1),
-                                            ignore_index=-100)
     v = model.multi_modal_projector(out)                # (pictures, 1, tiles, patches, hidden)
+    logits = probe(v[:, 0])
+    heads, at = [], 0
+    for h, (_, classes) in enumerate(HEADS):
+        heads.append(torch.nn.functional.cross_entropy(logits[..., at:at + classes].reshape(-1, classes),
+                                                       labels[..., h].reshape(-1), ignore_index=-100))
+        at += classes
+    aux = sum(heads) / len(heads)
+    for (name, _), x in zip(HEADS, heads):
+        tally["probe " + name] = tally.get("probe " + name, 0.0) + float(x)
     total, count, first, att = 0.0, 0, None, 0.0
     for g in groups:
-        rows = {k: t for k, t in g.items() if k not in ("row_image", "attn_targets")}
+        rows = {k: t for k, t in g.items() if k not in ("row_image", "attn_targets", "kinds")}
         if "row_image" in g:
             x = v[g["row_image"]]
             rows["cross_attention_states"] = x.reshape(-1, x.shape[-2], x.shape[-1])  # as forward does
@@ -318,10 +359,43 @@ def step_loss(model, probe, vision, groups, labels, aux_weight, attn_weight=0.0,
         if supervise:
             for layer, t in zip(attn_layers, g["attn_targets"]):
                 att = att + attention_loss(res.attentions[layer], t, g["labels"]) / len(attn_layers)
+        if "kinds" in g:  # teacher-forced: is every answer token the argmax?
+            lab = g["labels"][:, 1:]
+            hit = (res.logits[:, :-1].argmax(-1) == lab) | (lab == -100)
+            right = hit.all(-1).tolist()
+            for k, r in zip(g["kinds"], right):
+                a, b = tally.get(k, (0, 0))
+                tally[k] = (a + r, b + 1)
         n = int((g["labels"][:, 1:] != -100).sum())
         total, count = total + loss * n, count + n
         first = loss if first is None else first
     return total / count + aux_weight * aux + attn_weight * att, first, aux, att
+
+
+def init_tile_positions(weight, strength=2.0):
+    """Starts the per-canvas position embedding (one vector per aspect ratio, tile and
+    patch; transformers starts it at N(0, 0.02)) with where each patch lies on its
+    canvas: the third of the width (one-hot) and sines of x and y. Where a shape is
+    (left, middle, right) is then plain in the vision input from the first step, instead
+    of being learnt from random vectors, which 30 minutes do not teach."""
+    import torch
+    from transformers.models.mllama.image_processing_mllama import get_all_supported_aspect_ratios
+    n = TILE // VISION["patch_size"]
+    tiles, patches, hidden = VISION["max_num_tiles"], 1 + n * n, VISION["hidden_size"]
+    w = weight.data.view(-1, tiles, patches, hidden)
+    for rid, (rows, cols) in enumerate(get_all_supported_aspect_ratios(tiles), start=1):
+        for t in range(rows * cols):
+            ty, tx = divmod(t, cols)
+            for p in range(1, patches):
+                py, px = divmod(p - 1, n)
+                x, y = (tx * n + px + 0.5) / (cols * n), (ty * n + py + 0.5) / (rows * n)
+                v = torch.zeros(3 + 8)
+                v[min(int(x * 3), 2)] = 1.0
+                for k in range(2):
+                    f = math.pi * (k + 1)
+                    v[3 + 4 * k:7 + 4 * k] = torch.tensor([math.sin(f * x), math.cos(f * x),
+                                                           math.sin(f * y), math.cos(f * y)])
+                w[rid, t, p, :v.numel()] = strength * v
 
 
 # --------------------------------------------------------------------------- checkpoint
@@ -354,13 +428,13 @@ def write_checkpoint(model, tokens, merges, out_dir, llv_bin):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=650)
+    ap.add_argument("--steps", type=int, default=950)
     ap.add_argument("--pictures", type=int, default=8, help="pictures per step")
     ap.add_argument("--max-single", type=int, default=10, help="single-question rows per picture")
     ap.add_argument("--chats", type=int, default=2, help="picture chats per step")
     ap.add_argument("--text-rows", type=int, default=4, help="text-only chats per step")
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the patch-label loss")
+    ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the probe loss")
     ap.add_argument("--attn-weight", type=float, default=0.0,
                     help="weight of the cross-attention supervision (head 0 of each cross-attention layer "
                          "looks at the object the question names, then at the one the answer names)")
@@ -398,6 +472,7 @@ def main():
                 p.fill_(0.5)
             elif n == "vision_model.gated_positional_embedding.embedding":
                 p.mul_(args.pos_init_scale)  # transformers: 0.125 N(0, 1), ~7x weaker than the patches
+        init_tile_positions(model.vision_model.gated_positional_embedding.tile_embedding.weight)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.2f} M parameters")
 
@@ -418,7 +493,7 @@ def main():
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "norm" in n or "gate" in n or "embedding" in n else decay).append(p)
-    probe = torch.nn.Linear(VISION["vision_output_dim"], N_LABELS)
+    probe = torch.nn.Linear(TEXT["hidden_size"], sum(c for _, c in HEADS))
     decay += list(probe.parameters())
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
@@ -433,13 +508,15 @@ def main():
     model.train()
     t_start = time.time()
     ema = None
+    tally = {}  # question kind: (answers right teacher-forced, answers) since the last report
     steps = args.bench or args.steps
     for step in range(steps):
         vision, groups, labels = make_batch(rng, enc, proc, args.pictures, args.max_single, args.chats,
                                             args.text_rows)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        loss, img_loss, aux, att = step_loss(model, probe, vision, groups, labels, args.aux_weight, args.attn_weight)
+        loss, img_loss, aux, att = step_loss(model, probe, vision, groups, labels, args.aux_weight, tally,
+                                             args.attn_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(probe.parameters()), 1.0)
@@ -452,6 +529,11 @@ def main():
             el = time.time() - t_start
             log(f"step {step + 1}/{steps}  question loss {ema:.4f}  patch loss {ema_aux:.4f}  attention loss {ema_att:.3f}  lr {lr_at(step):.2e}  {el:.0f} s "
                 f"(eta {el / (step + 1) * (steps - step - 1):.0f} s)")
+            n = max(1, 1 if step == 0 else 50)
+            log("  teacher-forced: " + "  ".join(f"{k} {v[0] / v[1]:.2f}" for k, v in sorted(tally.items())
+                                                 if isinstance(v, tuple)))
+            log("  probe loss: " + "  ".join(f"{k[6:]} {v / n:.3f}" for k, v in tally.items() if isinstance(v, float)))
+            tally.clear()
     if args.bench:
         log(f"{(time.time() - t_start) / args.bench:.3f} s/step")
         return
