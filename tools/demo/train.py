@@ -509,6 +509,7 @@ def main():
     t_start = time.time()
     ema = None
     tally = {}  # question kind: (answers right teacher-forced, answers) since the last report
+    last_report = 0
     steps = args.bench or args.steps
     for step in range(steps):
         vision, groups, labels = make_batch(rng, enc, proc, args.pictures, args.max_single, args.chats,
@@ -529,7 +530,8 @@ def main():
             el = time.time() - t_start
             log(f"step {step + 1}/{steps}  question loss {ema:.4f}  patch loss {ema_aux:.4f}  attention loss {ema_att:.3f}  lr {lr_at(step):.2e}  {el:.0f} s "
                 f"(eta {el / (step + 1) * (steps - step - 1):.0f} s)")
-            n = max(1, 1 if step == 0 else 50)
+            n = step + 1 - last_report  # steps since the last report
+            last_report = step + 1
             log("  teacher-forced: " + "  ".join(f"{k} {v[0] / v[1]:.2f}" for k, v in sorted(tally.items())
                                                  if isinstance(v, tuple)))
             log("  probe loss: " + "  ".join(f"{k[6:]} {v / n:.3f}" for k, v in tally.items() if isinstance(v, float)))
