@@ -43,6 +43,10 @@ static void split_heads(const llv_kernels *kern, const float *src, int32_t n_tok
         }
 }
 
+static void yield(const llv_cross_kv_input *in) {
+    if (in && in->yield) in->yield(in->yield_user);
+}
+
 /* Fills kv->k/v (allocated) from `states` with the adapter `lora`: tmp is
  * [n_tok, n_head_kv * head_dim]; with an adapter, lt [n_tok, max rank] and
  * lu [n_tok, max out]. */
@@ -70,11 +74,11 @@ static llv_status fill(const llv_model *m, const llv_lora *lora, llv_threadpool 
         llv_op_linear(m->kern, pool, L->wk, NULL, states, n_tok, tmp);
         if (lora) llv_lora_apply(m->kern, pool, lora->layers[l].wk, states, n_tok, lt, lu, tmp);
         split_heads(m->kern, tmp, n_tok, Hkv, hd, L->k_norm, hp->rms_eps, kv->type, row, kv->k[c]);
-        if (in && in->yield) in->yield(in->yield_user);
+        yield(in);
         llv_op_linear(m->kern, pool, L->wv, NULL, states, n_tok, tmp);
         if (lora) llv_lora_apply(m->kern, pool, lora->layers[l].wv, states, n_tok, lt, lu, tmp);
         split_heads(m->kern, tmp, n_tok, Hkv, hd, NULL, 0, kv->type, row, kv->v[c]);
-        if (in && in->yield) in->yield(in->yield_user);
+        yield(in);
     }
     kv->lora = lora;
     llv_free_aligned(tmp);

@@ -296,8 +296,7 @@ int32_t llv_engine_chunk_rows(llv_engine *e, int32_t want, bool self_generating)
         const double limit = LLV_MAX(e->p.slice_ms / 1000.0, 2 * e->pass_base_s);
         const double fit = e->pass_row_s > 0 ? (limit - e->pass_base_s) / e->pass_row_s : 16; /* unmeasured */
         /* at least LLV_MIN_CHUNK_ROWS: the row cost is measured from passes of more than 2 */
-        rows = fit < LLV_MIN_CHUNK_ROWS ? LLV_MIN_CHUNK_ROWS : fit < want ? (int32_t)fit : want;
-        rows = LLV_MIN(rows, want);
+        rows = fit >= want ? want : LLV_MIN(want, LLV_MAX(LLV_MIN_CHUNK_ROWS, (int32_t)fit));
     }
     pthread_mutex_unlock(&e->mu);
     return rows;

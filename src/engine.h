@@ -55,11 +55,11 @@ void llv_engine_compute_end(llv_engine *e);
 void llv_engine_vision_begin(llv_engine *e);
 void llv_engine_vision_end(llv_engine *e);
 void llv_engine_yield(llv_engine *e, bool self_generating);
+#define LLV_MIN_CHUNK_ROWS 4
 /* Rows of the next prompt chunk of a session that wants `want`: want when no
  * other session generates; else as many as fit a pass of slice_ms (or of
  * twice a decode pass, when that alone is longer) by the measured pass times,
  * at least LLV_MIN_CHUNK_ROWS. */
-#define LLV_MIN_CHUNK_ROWS 4
 int32_t llv_engine_chunk_rows(llv_engine *e, int32_t want, bool self_generating);
 /* The engine's vision state (NULL without vision) and projector output
  * scratch of n floats (allocated on first use). Only under the compute lock. */
