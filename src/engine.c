@@ -283,21 +283,24 @@ void llv_engine_yield(llv_engine *e, bool self_generating) {
     e->vision_run_s = llv_time_s();
 }
 
+int32_t llv_chunk_rows_fit(int32_t want, double slice_s, double base_s, double row_s) {
+    /* the others wait for the whole pass: its rows cost row_s each on top of the
+     * base a pass costs anyway. Keep the pass within slice_s or, where one decode
+     * pass alone takes longer (a big model on few cores), within twice the base:
+     * the decoders' gap at most doubles, and the prompt still advances by enough
+     * rows per pass to be worth the weights streamed for it */
+    const double limit = LLV_MAX(slice_s, 2 * base_s);
+    const double fit = row_s > 0 ? (limit - base_s) / row_s : 16; /* unmeasured */
+    /* at least LLV_MIN_CHUNK_ROWS: the row cost is measured from passes of more than 2 */
+    return fit >= want ? want : LLV_MIN(want, LLV_MAX(LLV_MIN_CHUNK_ROWS, (int32_t)fit));
+}
+
 int32_t llv_engine_chunk_rows(llv_engine *e, int32_t want, bool self_generating) {
     pthread_mutex_lock(&e->mu);
     int others = e->n_generating - (self_generating ? 1 : 0);
     int32_t rows = want;
-    if (e->p.slice_ms > 0 && others > 0) {
-        /* the others wait for the whole pass: its rows cost pass_row_s each on top of
-         * the base a pass costs anyway. Keep the pass within slice_ms or, where one
-         * decode pass alone takes longer (a big model on few cores), within twice the
-         * base: the decoders' gap at most doubles, and the prompt still advances by
-         * enough rows per pass to be worth the weights streamed for it */
-        const double limit = LLV_MAX(e->p.slice_ms / 1000.0, 2 * e->pass_base_s);
-        const double fit = e->pass_row_s > 0 ? (limit - e->pass_base_s) / e->pass_row_s : 16; /* unmeasured */
-        /* at least LLV_MIN_CHUNK_ROWS: the row cost is measured from passes of more than 2 */
-        rows = fit >= want ? want : LLV_MIN(want, LLV_MAX(LLV_MIN_CHUNK_ROWS, (int32_t)fit));
-    }
+    if (e->p.slice_ms > 0 && others > 0)
+        rows = llv_chunk_rows_fit(want, e->p.slice_ms / 1000.0, e->pass_base_s, e->pass_row_s);
     pthread_mutex_unlock(&e->mu);
     return rows;
 }

@@ -61,6 +61,9 @@ void llv_engine_yield(llv_engine *e, bool self_generating);
  * twice a decode pass, when that alone is longer) by the measured pass times,
  * at least LLV_MIN_CHUNK_ROWS. */
 int32_t llv_engine_chunk_rows(llv_engine *e, int32_t want, bool self_generating);
+/* The rule itself, on the measured times of a pass (base_s) and of each row
+ * in it (row_s; 0 = not measured yet). */
+int32_t llv_chunk_rows_fit(int32_t want, double slice_s, double base_s, double row_s);
 /* The engine's vision state (NULL without vision) and projector output
  * scratch of n floats (allocated on first use). Only under the compute lock. */
 llv_vision_state *llv_engine_vision(llv_engine *e);

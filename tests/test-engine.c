@@ -448,6 +448,8 @@ static void test_lora(const char *gguf, bool vision) {
 
 /* llv_text_forward_multi over states of different KV types, lengths and
  * images (one batch with, one without, one with logits_all) == each alone. */
+static void count_yield(void *user) { ++*(int *)user; }
+
 static void test_text_multi(const llv_model *m, bool vision) {
     const llv_hparams *hp = &m->hp;
     const int32_t V = hp->n_vocab;
@@ -466,7 +468,14 @@ static void test_text_multi(const llv_model *m, bool vision) {
         int32_t n_tok = 8;
         float *cs = malloc((size_t)n_tok * hp->n_embd * sizeof *cs);
         for (size_t i = 0; cs && i < (size_t)n_tok * hp->n_embd; i++) cs[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
-        ok = cs && llv_cross_kv_compute(m, pool, NULL, &(llv_cross_kv_input){.states = cs, .n_tok = n_tok, .n_tiles = 1, .tile_tokens = 4}, LLV_KV_F32, &img, &err) == LLV_OK;
+        int yields = 0;
+        ok = cs && llv_cross_kv_compute(m, pool, NULL,
+                                        &(llv_cross_kv_input){.states = cs, .n_tok = n_tok, .n_tiles = 1,
+                                                              .tile_tokens = 4, .yield = count_yield,
+                                                              .yield_user = &yields},
+                                        LLV_KV_F32, &img, &err) == LLV_OK;
+        /* a server's other streams may run between the K and the V of every layer */
+        CHECK_MSG(!ok || yields == 2 * hp->n_cross, "cross K/V yielded %d times for %d layers", yields, hp->n_cross);
         free(cs);
     }
     CHECK_MSG(ok, "text multi fixture: %s", err.message);
@@ -542,6 +551,7 @@ typedef struct stall_rec {
     atomic_bool b_started; /* B is about to encode */
     llv_engine *e;
     uint64_t   pass_first, pass_last; /* the engine's passes at B's first/last "image" progress */
+    uint64_t   pass_prev;  /* ... and at the one before the last (after the last encoder layer) */
     int        images;     /* B's "image" progress calls */
 } stall_rec;
 
@@ -558,6 +568,7 @@ static bool image_progress(const char *what, float f, void *user) {
     llv_engine_stats st;
     llv_engine_get_stats(r->e, &st);
     if (r->images++ == 0) r->pass_first = st.forwards;
+    r->pass_prev = r->pass_last;
     r->pass_last = st.forwards;
     usleep(3000); /* an encoder layer as slow as a large model's, against slice_ms = 1 */
     return true;
@@ -656,6 +667,8 @@ static void test_no_stalls(const llv_model *m) {
     /* after each slow step, the next piece of the encode lets one pass run (the projector has none) */
     CHECK_MSG(rec.images >= 3 && during >= rec.images - 2,
               "%d passes of A ran during B's %d encoder steps: the encode stalled it", during, rec.images);
+    /* the last step (the projector, after the last layer's 3 ms) lets a pass in too */
+    CHECK_MSG(rec.pass_last > rec.pass_prev, "no pass of A ran during the projector");
     CHECK_OK(j.st, &err);
     free(j.text);
     free(img);
@@ -663,6 +676,17 @@ done:
     llv_session_free(a);
     llv_session_free(b);
     llv_engine_free(e);
+}
+
+/* The prompt-chunk rule with the pass times of a tiny model and of the 11B
+ * shapes on 2 cores. */
+static void test_chunk_rule(void) {
+    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.002, 0.0005), 496); /* fits the slice */
+    CHECK_EQ_I(llv_chunk_rows_fit(8, 0.25, 0.002, 0.0005), 8);
+    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0, 0), 16);          /* not measured yet */
+    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.5, 0.0625), 8);    /* twice a decode pass: 0.5 s more */
+    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.6, 0.5), LLV_MIN_CHUNK_ROWS); /* never fewer rows */
+    CHECK_EQ_I(llv_chunk_rows_fit(3, 0.25, 0.6, 0.5), 3);
 }
 
 static void test_params(const llv_model *m, const char *gguf) {
@@ -731,6 +755,7 @@ int main(int argc, char **argv) {
         if (llv_test_case("invalid")) test_invalid(m, vision);
         if (vision && llv_test_case("no-stalls")) test_no_stalls(m);
         if (llv_test_case("params")) test_params(m, gguf);
+        if (llv_test_case("chunk-rule")) test_chunk_rule();
         if (llv_test_case("lora")) test_lora(gguf, vision);
         llv_model_free(m);
     }
