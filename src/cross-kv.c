@@ -28,13 +28,17 @@ void llv_cross_kv_free(llv_cross_kv *kv) {
 
 size_t llv_cross_kv_bytes(const llv_cross_kv *kv) { return kv ? ((const cross_kv_priv *)kv)->bytes : 0; }
 
-/* [n_tok, H*hd] row-major -> [H, n_tok, hd] of type kt, optionally RMSNorm'ing
- * each head vector (row: hd floats of scratch) */
-static void split_heads(const llv_kernels *kern, const float *src, int32_t n_tok, int32_t H, int32_t hd,
-                        const float *norm_w, float eps, llv_kv_type kt, float *row, unsigned char *dst) {
-    for (int32_t t = 0; t < n_tok; t++)
+/* Rows of states projected at a time: the other streams' passes may run
+ * between blocks (at the 11B shapes a layer's K over 4 tiles is ~54 GFLOP). */
+#define CROSS_KV_BLOCK 1024
+
+/* Rows t0..t0+nb of [n_tok, H*hd] (src holds those nb rows) -> [H, n_tok, hd] of
+ * type kt, optionally RMSNorm'ing each head vector (row: hd floats of scratch) */
+static void split_heads(const llv_kernels *kern, const float *src, int32_t t0, int32_t nb, int32_t n_tok, int32_t H,
+                        int32_t hd, const float *norm_w, float eps, llv_kv_type kt, float *row, unsigned char *dst) {
+    for (int32_t t = t0; t < t0 + nb; t++)
         for (int32_t g = 0; g < H; g++) {
-            const float *s = src + ((size_t)t * H + g) * hd;
+            const float *s = src + ((size_t)(t - t0) * H + g) * hd;
             const size_t off = ((size_t)g * n_tok + t) * hd;
             float *d = kt == LLV_KV_F32 ? (float *)(void *)dst + off : row;
             if (norm_w) kern->rmsnorm(s, norm_w, d, hd, eps);
@@ -47,17 +51,18 @@ static void yield(const llv_cross_kv_input *in) {
     if (in && in->yield) in->yield(in->yield_user);
 }
 
-/* Fills kv->k/v (allocated) from `states` with the adapter `lora`: tmp is
- * [n_tok, n_head_kv * head_dim]; with an adapter, lt [n_tok, max rank] and
- * lu [n_tok, max out]. */
+/* Fills kv->k/v (allocated) from `states` with the adapter `lora`, a block of
+ * rows at a time: tmp is [block, n_head_kv * head_dim]; with an adapter, lt
+ * [block, max rank] and lu [block, max out]. */
 static llv_status fill(const llv_model *m, const llv_lora *lora, llv_threadpool *pool, const float *states,
                        const llv_cross_kv_input *in, llv_cross_kv *kv, llv_error *err) {
     const llv_hparams *hp = &m->hp;
     const int32_t Hkv = hp->n_head_kv, hd = hp->head_dim, n_tok = kv->n_tok;
+    const size_t rows = (size_t)LLV_MIN(n_tok, CROSS_KV_BLOCK);
     size_t nt = 0, nu = 0, per;
-    if (!llv_mul_size((size_t)n_tok, (size_t)Hkv * (size_t)hd * sizeof(float), &per) ||
-        (lora && (!llv_mul_size((size_t)n_tok, (size_t)lora->max_rank * sizeof(float), &nt) ||
-                  !llv_mul_size((size_t)n_tok, (size_t)lora->max_out * sizeof(float), &nu))))
+    if (!llv_mul_size(rows, (size_t)Hkv * (size_t)hd * sizeof(float), &per) ||
+        (lora && (!llv_mul_size(rows, (size_t)lora->max_rank * sizeof(float), &nt) ||
+                  !llv_mul_size(rows, (size_t)lora->max_out * sizeof(float), &nu))))
         return llv_err(err, LLV_ERR_LIMIT, "cross K/V: scratch size overflow (n_tok %d)", n_tok);
     float *tmp = llv_alloc_aligned(per), *lt = lora ? llv_alloc_aligned(nt) : NULL,
           *lu = lora ? llv_alloc_aligned(nu) : NULL;
@@ -71,14 +76,17 @@ static llv_status fill(const llv_model *m, const llv_lora *lora, llv_threadpool 
     for (int32_t c = 0; c < hp->n_cross; c++) {
         int32_t l = hp->cross_layers[c];
         const llv_text_layer *L = &m->text.layers[l];
-        llv_op_linear(m->kern, pool, L->wk, NULL, states, n_tok, tmp);
-        if (lora) llv_lora_apply(m->kern, pool, lora->layers[l].wk, states, n_tok, lt, lu, tmp);
-        split_heads(m->kern, tmp, n_tok, Hkv, hd, L->k_norm, hp->rms_eps, kv->type, row, kv->k[c]);
-        yield(in);
-        llv_op_linear(m->kern, pool, L->wv, NULL, states, n_tok, tmp);
-        if (lora) llv_lora_apply(m->kern, pool, lora->layers[l].wv, states, n_tok, lt, lu, tmp);
-        split_heads(m->kern, tmp, n_tok, Hkv, hd, NULL, 0, kv->type, row, kv->v[c]);
-        yield(in);
+        for (int which = 0; which < 2; which++) /* K, then V */
+            for (int32_t t0 = 0; t0 < n_tok; t0 += CROSS_KV_BLOCK) {
+                const int32_t nb = LLV_MIN(CROSS_KV_BLOCK, n_tok - t0);
+                const float *x = states + (size_t)t0 * hp->n_embd;
+                llv_op_linear(m->kern, pool, which ? L->wv : L->wk, NULL, x, nb, tmp);
+                if (lora)
+                    llv_lora_apply(m->kern, pool, which ? lora->layers[l].wv : lora->layers[l].wk, x, nb, lt, lu, tmp);
+                split_heads(m->kern, tmp, t0, nb, n_tok, Hkv, hd, which ? NULL : L->k_norm, hp->rms_eps, kv->type, row,
+                            which ? kv->v[c] : kv->k[c]);
+                yield(in);
+            }
     }
     kv->lora = lora;
     llv_free_aligned(tmp);

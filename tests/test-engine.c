@@ -13,6 +13,7 @@
 #include "testing.h"
 #include "text.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -450,6 +451,51 @@ static void test_lora(const char *gguf, bool vision) {
  * images (one batch with, one without, one with logits_all) == each alone. */
 static void count_yield(void *user) { ++*(int *)user; }
 
+/* The cross K/V of 2500 rows (three blocks of rows, with a yield after each)
+ * equals each row's K/V computed alone. */
+static void test_cross_kv_blocks(const llv_model *m) {
+    const llv_hparams *hp = &m->hp;
+    const int32_t n_tok = 2500, E = hp->n_embd, H = hp->n_head_kv, hd = hp->head_dim;
+    float *cs = malloc((size_t)n_tok * E * sizeof *cs);
+    if (!cs) return;
+    for (size_t i = 0; i < (size_t)n_tok * E; i++) cs[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    llv_error err = {0};
+    llv_cross_kv *all = NULL;
+    int yields = 0;
+    CHECK_OK(llv_cross_kv_compute(m, NULL, NULL,
+                                  &(llv_cross_kv_input){.states = cs, .n_tok = n_tok, .n_tiles = 1,
+                                                        .tile_tokens = n_tok, .yield = count_yield,
+                                                        .yield_user = &yields},
+                                  LLV_KV_F32, &all, &err),
+             &err);
+    CHECK_MSG(yields == 2 * hp->n_cross * 3, "%d yields for %d layers of 3 blocks", yields, hp->n_cross);
+    const int32_t rows[] = {0, 1023, 1024, 2047, 2048, 2499};
+    for (size_t i = 0; all && i < sizeof rows / sizeof *rows; i++) {
+        const int32_t t = rows[i];
+        llv_cross_kv *one = NULL;
+        CHECK_OK(llv_cross_kv_compute(m, NULL, NULL,
+                                      &(llv_cross_kv_input){.states = cs + (size_t)t * E, .n_tok = 1, .n_tiles = 1,
+                                                            .tile_tokens = 1},
+                                      LLV_KV_F32, &one, &err),
+                 &err);
+        /* a row's kernel may sum in another order than a block's: equal within rounding */
+        double worst = 0;
+        for (int32_t c = 0; one && c < hp->n_cross; c++)
+            for (int32_t g = 0; g < H; g++)
+                for (int32_t d = 0; d < hd; d++) {
+                    const size_t off = ((size_t)g * n_tok + t) * hd + d, o1 = (size_t)g * hd + d;
+                    const float *ka = (const float *)(const void *)all->k[c], *k1 = (const float *)(const void *)one->k[c];
+                    const float *va = (const float *)(const void *)all->v[c], *v1 = (const float *)(const void *)one->v[c];
+                    worst = fmax(worst, fabs(ka[off] - k1[o1]) / (1 + fabs(k1[o1])));
+                    worst = fmax(worst, fabs(va[off] - v1[o1]) / (1 + fabs(v1[o1])));
+                }
+        CHECK_MSG(one && worst < 1e-4, "cross K/V row %d differs from the row alone by %g", t, worst);
+        llv_cross_kv_free(one);
+    }
+    llv_cross_kv_free(all);
+    free(cs);
+}
+
 static void test_text_multi(const llv_model *m, bool vision) {
     const llv_hparams *hp = &m->hp;
     const int32_t V = hp->n_vocab;
@@ -750,6 +796,7 @@ int main(int argc, char **argv) {
         bool vision = info.has_vision;
         printf("model: tiny, vision %d, %d cross layers\n", vision, info.n_cross_layers);
         if (llv_test_case("text-multi")) test_text_multi(m, vision);
+        if (vision && llv_test_case("cross-kv-blocks")) test_cross_kv_blocks(m);
         if (llv_test_case("merged")) test_merged(m, vision);
         if (vision && llv_test_case("shared-cache")) test_shared_cache(m);
         if (llv_test_case("invalid")) test_invalid(m, vision);
