@@ -729,7 +729,7 @@ done:
 static void test_chunk_rule(void) {
     CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.002, 0.0005), 496); /* fits the slice */
     CHECK_EQ_I(llv_chunk_rows_fit(8, 0.25, 0.002, 0.0005), 8);
-    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0, 0), 16);          /* not measured yet */
+    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0, 0), LLV_MIN_CHUNK_ROWS); /* not measured yet */
     CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.5, 0.0625), 8);    /* twice a decode pass: 0.5 s more */
     CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.6, 0.5), LLV_MIN_CHUNK_ROWS); /* never fewer rows */
     CHECK_EQ_I(llv_chunk_rows_fit(3, 0.25, 0.6, 0.5), 3);
