@@ -291,7 +291,7 @@ int32_t llv_chunk_rows_fit(int32_t want, double slice_s, double base_s, double r
      * rows per pass to be worth the weights streamed for it */
     const double limit = LLV_MAX(slice_s, 2 * base_s);
     /* unmeasured: the smallest chunk, which measures it (16 rows at the 11B shapes on
-     * 2 cores made the first chunk's pass a 3 s gap) */
+     * 2 cores would be a pass of ~3 s) */
     const double fit = row_s > 0 ? (limit - base_s) / row_s : LLV_MIN_CHUNK_ROWS;
     /* at least LLV_MIN_CHUNK_ROWS: the row cost is measured from passes of more than 2 */
     return fit >= want ? want : LLV_MIN(want, LLV_MAX(LLV_MIN_CHUNK_ROWS, (int32_t)fit));
