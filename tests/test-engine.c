@@ -447,8 +447,6 @@ static void test_lora(const char *gguf, bool vision) {
     free(peft), free(ad1), free(ad2);
 }
 
-/* llv_text_forward_multi over states of different KV types, lengths and
- * images (one batch with, one without, one with logits_all) == each alone. */
 static void count_yield(void *user) { ++*(int *)user; }
 
 /* The cross K/V of 2500 rows (three blocks of rows, with a yield after each)
@@ -457,6 +455,7 @@ static void test_cross_kv_blocks(const llv_model *m) {
     const llv_hparams *hp = &m->hp;
     const int32_t n_tok = 2500, E = hp->n_embd, H = hp->n_head_kv, hd = hp->head_dim;
     float *cs = malloc((size_t)n_tok * E * sizeof *cs);
+    CHECK_MSG(cs != NULL, "out of memory");
     if (!cs) return;
     for (size_t i = 0; i < (size_t)n_tok * E; i++) cs[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     llv_error err = {0};
@@ -496,6 +495,8 @@ static void test_cross_kv_blocks(const llv_model *m) {
     free(cs);
 }
 
+/* llv_text_forward_multi over states of different KV types, lengths and
+ * images (one batch with, one without, one with logits_all) == each alone. */
 static void test_text_multi(const llv_model *m, bool vision) {
     const llv_hparams *hp = &m->hp;
     const int32_t V = hp->n_vocab;
@@ -710,7 +711,7 @@ static void test_no_stalls(const llv_model *m) {
     int during = (int)(rec.pass_last - rec.pass_first);
     printf("no-stalls: %d encoder steps, %d of session A's decode passes ran during the encode\n", rec.images,
            during);
-    /* after each slow step, the next piece of the encode lets one pass run (the projector has none) */
+    /* after each slow step, the next piece of the encode lets one pass run */
     CHECK_MSG(rec.images >= 3 && during >= rec.images - 2,
               "%d passes of A ran during B's %d encoder steps: the encode stalled it", during, rec.images);
     /* the last step (the projector, after the last layer's 3 ms) lets a pass in too */
