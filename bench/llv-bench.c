@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "engine.h"
 #include "gguf.h"
 #include "llv.h"
 #include "llv-tools.h"
@@ -335,6 +336,7 @@ static double measure_streams(llv_model *m, const llv_session_params *base, int 
 
 /* ---------------------------------------------------------------- stalls */
 
+#define STALL_HOLDS 65536
 typedef struct stall_job {
     llv_session *s;
     int          n_gen;
@@ -343,7 +345,41 @@ typedef struct stall_job {
     int          n;
     llv_status   st;
     llv_error    err;
+    /* what held the engine's compute lock (llv_engine_set_trace), in order */
+    llv_engine_trace_hold holds[STALL_HOLDS];
+    int             n_holds;
 } stall_job;
+
+static void stall_trace(const llv_engine_trace_hold *h, void *user) {
+    stall_job *j = user;
+    if (j->n_holds < STALL_HOLDS) j->holds[j->n_holds++] = *h;
+}
+
+/* What ran between the two pieces of A around the worst gap [g0, g1]:
+ * each hold of the compute lock in it, on stderr; returns the longest one's
+ * name ("idle" when the lock was free for most of it). */
+static const char *stall_report(const stall_job *j, double g0, double g1, const char *label) {
+    const llv_engine_trace_hold *longest = NULL;
+    double busy = 0;
+    fprintf(stderr, "llv-bench: stalls (%s): worst gap %.3f s; what held the engine in it (start after the "
+                    "earlier piece, duration):\n", label, g1 - g0);
+    for (int i = 0; i < j->n_holds; i++) {
+        const llv_engine_trace_hold *h = &j->holds[i];
+        if (h->t1 <= g0 || h->t0 >= g1) continue;
+        const double d = fmin(h->t1, g1) - fmax(h->t0, g0);
+        busy += d;
+        if (!longest || h->t1 - h->t0 > longest->t1 - longest->t0) longest = h;
+        if (h->what && strcmp(h->what, "pass") == 0)
+            fprintf(stderr, "  %+8.3f s %7.3f s  pass: %d rows, %d requests (%d decode steps)\n", h->t0 - g0,
+                    h->t1 - h->t0, h->rows, h->requests, h->gen_requests);
+        else
+            fprintf(stderr, "  %+8.3f s %7.3f s  encode, up to: %s\n", h->t0 - g0, h->t1 - h->t0,
+                    h->what ? h->what : "?");
+    }
+    fprintf(stderr, "  (the lock was held %.3f s of the %.3f s)\n", busy, g1 - g0);
+    if (!longest || busy < 0.5 * (g1 - g0)) return "idle";
+    return longest->what;
+}
 
 static bool stall_piece(const char *piece, size_t n, int32_t token, void *user) {
     stall_job *j = user;
@@ -368,7 +404,8 @@ static void *stall_main(void *arg) {
  * slice_ms = 0 too (the stalls without slicing), and B's time to its first
  * token in both. */
 static bool measure_stalls(llv_model *m, const llv_session_params *base, const char *image, const int32_t *prompt,
-                           int n_prompt, int32_t slice_ms, double *max_gap, double *b_ttft, int *pieces) {
+                           int n_prompt, int32_t slice_ms, double *max_gap, double *b_ttft, int *pieces,
+                           const char **worst_what) {
     llv_engine_params ep = llv_engine_default_params();
     ep.n_threads = base->n_threads;
     ep.slice_ms = slice_ms;
@@ -384,6 +421,7 @@ static bool measure_stalls(llv_model *m, const llv_session_params *base, const c
     llv_session *a = NULL, *b = NULL;
     static stall_job j;
     memset(&j, 0, sizeof j);
+    llv_engine_set_trace(e, stall_trace, &j);
     bool ok = llv_session_create(m, &sp, &a, &err) == LLV_OK && llv_session_create(m, &sp, &b, &err) == LLV_OK &&
               llv_session_add_tokens(a, prompt, 16, &err) == LLV_OK;
     double t0 = 0, t1 = 0;
@@ -407,12 +445,13 @@ static bool measure_stalls(llv_model *m, const llv_session_params *base, const c
         if (j.st != LLV_OK) ok = false, err = j.err;
     }
     double worst = 0;
-    int n_in = 0;
+    int n_in = 0, at = 0;
     for (int i = 1; i < j.n; i++)
         if (j.t[i] > t0 && j.t[i - 1] < t1) {
-            worst = fmax(worst, j.t[i] - j.t[i - 1]);
+            if (j.t[i] - j.t[i - 1] > worst) worst = j.t[i] - j.t[i - 1], at = i;
             n_in++;
         }
+    *worst_what = at > 0 ? stall_report(&j, j.t[at - 1], j.t[at], slice_ms > 0 ? "sliced" : "unsliced") : "none";
     llv_session_free(a);
     llv_session_free(b);
     llv_engine_free(e);
@@ -501,7 +540,7 @@ int main(int argc, char **argv) {
     const char *model_path = NULL, *synth = NULL, *image = "models/demo.png";
     llv_type    type = LLV_TYPE_F16;
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), runs = 5, n_prompt = 512, n_gen = 32;
-    bool stalls = false;
+    bool stalls = false, stalls_only = false;
     bool json = false, no_vision = false, no_ceil = false, kernels = false;
     const char *lora_arg = NULL;
     stream_sets ss = {{1, 2, 4}, 3};
@@ -529,7 +568,10 @@ int main(int argc, char **argv) {
                  "skip)"},
         {0, "stalls", NULL, LLV_OPT_FLAG, {.flag = &stalls},
          .help = "also measure the worst gap between a decoding session's pieces while another session of the "
-                 "engine encodes --image and reads a --prompt-token prompt, with and without slicing"},
+                 "engine encodes --image and reads a --prompt-token prompt, with and without slicing, and what held "
+                 "the engine in the worst gap (on stderr)"},
+        {0, "stalls-only", NULL, LLV_OPT_FLAG, {.flag = &stalls_only},
+         .help = "only the --stalls measurement with slicing: no other figure, no ceilings, no unsliced run"},
         {0, "json", NULL, LLV_OPT_FLAG, {.flag = &json}, .help = "print one JSON object instead of a table"},
         {0, "kernels", NULL, LLV_OPT_FLAG, {.flag = &kernels},
          .help = "instead of a model: each type's matmul kernel on one large matrix against the read ceiling over "
@@ -542,6 +584,7 @@ int main(int argc, char **argv) {
     int rc = llv_cli_parse(&cli, argc, argv, NULL);
     if (rc >= 0) return rc;
     ko.mib = (size_t)mib;
+    if (stalls_only) stalls = no_ceil = true;
     int *streams = ss.v, n_streams = ss.n;
     if (kernels) {
         ko.threads = threads, ko.runs = runs, ko.json = json;
@@ -640,6 +683,31 @@ int main(int argc, char **argv) {
         prompt[i] = (int32_t)(rng % (uint64_t)(info.n_vocab > 1000 ? 1000 : info.n_vocab));
     }
 
+    if (stalls_only) {
+        const char *img = !no_vision && info.has_vision && access(image, R_OK) == 0 ? image : NULL, *what = "none";
+        double gap = 0, b_ttft = 0;
+        int pieces = 0;
+        fprintf(stderr, "llv-bench: stalls (a decoding session while another reads %s%d tokens) ...\n",
+                img ? "an image and " : "", n_prompt);
+        if (!measure_stalls(m, &sp, img, prompt, n_prompt, llv_engine_default_params().slice_ms, &gap, &b_ttft,
+                            &pieces, &what))
+            return 2;
+        if (json)
+            printf("{\"model\": \"%s\", \"isa\": \"%s\", \"threads\": %d, \"prompt_tokens\": %d, "
+                   "\"stall_max_gap_s\": %.4f, \"stall_pieces\": %d, \"stall_other_ttft_s\": %.3f, "
+                   "\"stall_worst_in\": \"%s\"}\n",
+                   model_path, info.isa, threads, n_prompt, gap, pieces, b_ttft, what);
+        else
+            printf("| figure | value |\n|---|---|\n| model | %s (isa %s, %d threads) |\n"
+                   "| stalls: worst gap between a stream's pieces while another request is read | %.3f s (%d pieces; "
+                   "the other's first token after %.2f s; longest hold in it: %s) |\n",
+                   model_path, info.isa, threads, gap, pieces, b_ttft, what);
+        free(prompt);
+        llv_model_free(m);
+        if (synth_path[0]) unlink(synth_path);
+        return 0;
+    }
+
     double pp[32], tg[32], bw_eff_run[32], bw_samples[64];
     int    n_bw = 0, n_eff = 0;
     for (int r = 0; r <= runs; r++) {
@@ -697,13 +765,14 @@ int main(int argc, char **argv) {
     /* no stalls: one run each, with slicing (the default slice_ms) and without */
     double gap = -1, gap_off = -1, b_ttft = 0, b_ttft_off = 0;
     int gap_pieces = 0, gap_pieces_off = 0;
+    const char *gap_what = "none", *gap_what_off = "none";
     if (stalls) {
         const char *img = !no_vision && info.has_vision && access(image, R_OK) == 0 ? image : NULL;
         fprintf(stderr, "llv-bench: stalls (a decoding session while another reads %s%d tokens) ...\n",
                 img ? "an image and " : "", n_prompt);
         if (!measure_stalls(m, &sp, img, prompt, n_prompt, llv_engine_default_params().slice_ms, &gap, &b_ttft,
-                            &gap_pieces) ||
-            !measure_stalls(m, &sp, img, prompt, n_prompt, 0, &gap_off, &b_ttft_off, &gap_pieces_off))
+                            &gap_pieces, &gap_what) ||
+            !measure_stalls(m, &sp, img, prompt, n_prompt, 0, &gap_off, &b_ttft_off, &gap_pieces_off, &gap_what_off))
             return 2;
     }
 
@@ -849,8 +918,9 @@ int main(int argc, char **argv) {
                (gram_con - gram_free) * 1e3);
         if (stalls)
             printf(", \"stall_max_gap_s\": %.4f, \"stall_pieces\": %d, \"stall_other_ttft_s\": %.3f, "
-                   "\"stall_max_gap_unsliced_s\": %.4f, \"stall_other_ttft_unsliced_s\": %.3f",
-                   gap, gap_pieces, b_ttft, gap_off, b_ttft_off);
+                   "\"stall_worst_in\": \"%s\", \"stall_max_gap_unsliced_s\": %.4f, "
+                   "\"stall_other_ttft_unsliced_s\": %.3f, \"stall_worst_in_unsliced\": \"%s\"",
+                   gap, gap_pieces, b_ttft, gap_what, gap_off, b_ttft_off, gap_what_off);
         printf("}\n");
     } else {
         printf("| figure | value |\n|---|---|\n");
@@ -882,8 +952,9 @@ int main(int argc, char **argv) {
                gram_over, (gram_con - gram_free) * 1e3, gram_free * 1e3);
         if (stalls)
             printf("| stalls: worst gap between a stream's pieces while another request is read | %.3f s (%d pieces; "
-                   "the other's first token after %.2f s) / unsliced %.3f s (first token after %.2f s) |\n",
-                   gap, gap_pieces, b_ttft, gap_off, b_ttft_off);
+                   "the other's first token after %.2f s; longest hold in it: %s) / unsliced %.3f s (first token "
+                   "after %.2f s; %s) |\n",
+                   gap, gap_pieces, b_ttft, gap_what, gap_off, b_ttft_off, gap_what_off);
     }
     free(prompt);
     llv_model_free(m);

@@ -48,7 +48,7 @@ static void split_heads(const llv_kernels *kern, const float *src, int32_t t0, i
 }
 
 static void yield(const llv_cross_kv_input *in) {
-    if (in && in->yield) in->yield(in->yield_user);
+    if (in && in->yield) in->yield("cross K/V block", in->yield_user);
 }
 
 /* Fills kv->k/v (allocated) from `states` with the adapter `lora`, a block of

@@ -34,8 +34,9 @@ typedef struct llv_cross_kv_input {
     const float *states; /* [n_tok, n_embd]; NULL: not kept (LLV_ERR_STATE)     */
     int32_t      n_tok, n_tiles, tile_tokens;
     /* optional: called between the projections (an engine lets other sessions'
-     * passes run there, as between the pieces of an image encode) */
-    void       (*yield)(void *user);
+     * passes run there, as between the pieces of an image encode); `what`
+     * names the piece that ended */
+    void       (*yield)(const char *what, void *user);
     void        *yield_user;
 } llv_cross_kv_input;
 

@@ -48,13 +48,16 @@ struct llv_engine {
     uint64_t        passes;       /* passes run, failed ones included                  */
     /* no stalls (slice_ms): an image encode runs under vision_busy and, between
      * encoder layers, lets one pass of the waiting requests run (yielding: no
-     * other compute user meanwhile); pass times (base + rows * row) size the
-     * prompt chunks of a session while others generate */
+     * other compute user meanwhile); pass times, fitted as c0 + c1 * rows,
+     * size the prompt chunks of a session while others generate */
     bool            vision_busy, yielding;
     uint64_t        yield_passes; /* passes when the encode yielded                    */
     double          vision_run_s; /* when the encode last (re)started computing: the
                                      encoding thread's alone, under vision_busy        */
-    double          pass_base_s, pass_row_s; /* estimates; 0 = not measured yet     */
+    llv_pass_fit    fit;
+    llv_engine_trace_fn trace; /* what held the compute lock (llv-bench --stalls) */
+    void               *trace_user;
+    double              encode_hold_s; /* the encode last took the lock: its piece's start */
     llv_image_cache cache;
     llv_engine_stats stats;
 };
@@ -243,18 +246,33 @@ void llv_engine_vision_begin(llv_engine *e) {
     pthread_mutex_lock(&e->mu);
     while (e->busy || e->vision_busy) pthread_cond_wait(&e->cv, &e->mu);
     e->busy = e->vision_busy = true;
+    e->vision_run_s = e->encode_hold_s = llv_time_s();
     pthread_mutex_unlock(&e->mu);
-    e->vision_run_s = llv_time_s();
+}
+
+void llv_engine_set_trace(llv_engine *e, llv_engine_trace_fn fn, void *user) {
+    pthread_mutex_lock(&e->mu);
+    e->trace = fn;
+    e->trace_user = user;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* with the mutex held: the piece of the encode that ends now */
+static void trace_encode_piece(llv_engine *e, const char *what) {
+    if (!e->trace) return;
+    const llv_engine_trace_hold h = {e->encode_hold_s, llv_time_s(), what, 0, 0, 0};
+    e->trace(&h, e->trace_user);
 }
 
 void llv_engine_vision_end(llv_engine *e) {
     pthread_mutex_lock(&e->mu);
+    trace_encode_piece(e, "encode end");
     e->busy = e->vision_busy = false;
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
 }
 
-void llv_engine_yield(llv_engine *e, bool self_generating) {
+void llv_engine_yield(llv_engine *e, bool self_generating, const char *what) {
     /* at most once per slice of encoding, so the encode is not slowed by a pass per piece */
     if (e->p.slice_ms <= 0 || llv_time_s() - e->vision_run_s < e->p.slice_ms / 1000.0) return;
     pthread_mutex_lock(&e->mu);
@@ -269,6 +287,7 @@ void llv_engine_yield(llv_engine *e, bool self_generating) {
             if (pthread_cond_timedwait(&e->cv, &e->mu, &dl) != 0) break;
     }
     if (e->p.slice_ms > 0 && e->n_pending > 0) {
+        trace_encode_piece(e, what);
         e->yielding = true;
         e->yield_passes = e->passes;
         e->busy = false;
@@ -278,31 +297,51 @@ void llv_engine_yield(llv_engine *e, bool self_generating) {
             pthread_cond_wait(&e->cv, &e->mu);
         e->yielding = false;
         e->busy = true;
+        e->encode_hold_s = llv_time_s();
     }
     pthread_mutex_unlock(&e->mu);
     e->vision_run_s = llv_time_s();
 }
 
-int32_t llv_chunk_rows_fit(int32_t want, double slice_s, double base_s, double row_s) {
-    /* the others wait for the whole pass: its rows cost row_s each on top of the
-     * base a pass costs anyway. Keep the pass within slice_s or, where one decode
-     * pass alone takes longer (a big model on few cores), within twice the base:
-     * the decoders' gap at most doubles, and the prompt still advances by enough
-     * rows per pass to be worth the weights streamed for it */
-    const double limit = LLV_MAX(slice_s, 2 * base_s);
-    /* unmeasured: the smallest chunk, which measures it (16 rows at the 11B shapes on
-     * 2 cores would be a pass of ~3 s) */
-    const double fit = row_s > 0 ? (limit - base_s) / row_s : LLV_MIN_CHUNK_ROWS;
-    /* at least LLV_MIN_CHUNK_ROWS: the row cost is measured from passes of more than 2 */
-    return fit >= want ? want : LLV_MIN(want, LLV_MAX(LLV_MIN_CHUNK_ROWS, (int32_t)fit));
+void llv_pass_fit_add(llv_pass_fit *f, double rows, double s) {
+    const double keep = 0.9; /* recent passes count most: the machine's speed moves */
+    f->n = keep * f->n + 1;
+    f->x = keep * f->x + rows;
+    f->y = keep * f->y + s;
+    f->xx = keep * f->xx + rows * rows;
+    f->xy = keep * f->xy + rows * s;
+}
+
+bool llv_pass_fit_get(const llv_pass_fit *f, double *c0, double *c1) {
+    const double var = f->n * f->xx - f->x * f->x;
+    if (f->n <= 0 || var <= 1e-9 * f->n * f->xx) return false; /* passes of one size only */
+    *c1 = (f->n * f->xy - f->x * f->y) / var;
+    *c0 = (f->y - *c1 * f->x) / f->n;
+    return *c1 > 0;
+}
+
+int32_t llv_chunk_rows_fit(int32_t want, double slice_s, double c0, double c1, int decoders) {
+    /* the decoders wait for the whole pass: their own pass costs c0 + c1 * decoders,
+     * each row of the chunk c1 more. Keep the pass within slice_s or, where the
+     * decoders' pass alone takes longer (a big model on few cores), within twice
+     * that: their gap at most doubles */
+    const double alone = c0 + c1 * decoders, limit = LLV_MAX(slice_s, 2 * alone);
+    /* unmeasured: one row, the smallest chunk, whose pass measures it (4 rows at
+     * the 11B shapes on 2 AVX2 cores were a pass of 3 s: a row there costs 3/4 of
+     * a decode pass) */
+    const double fit = c1 > 0 ? (limit - alone) / c1 : 1;
+    return fit >= want ? want : LLV_MAX(1, (int32_t)fit);
 }
 
 int32_t llv_engine_chunk_rows(llv_engine *e, int32_t want, bool self_generating) {
     pthread_mutex_lock(&e->mu);
     int others = e->n_generating - (self_generating ? 1 : 0);
     int32_t rows = want;
-    if (e->p.slice_ms > 0 && others > 0)
-        rows = llv_chunk_rows_fit(want, e->p.slice_ms / 1000.0, e->pass_base_s, e->pass_row_s);
+    double c0 = 0, c1 = 0;
+    if (e->p.slice_ms > 0 && others > 0) {
+        if (!llv_pass_fit_get(&e->fit, &c0, &c1)) c0 = c1 = 0;
+        rows = llv_chunk_rows_fit(want, e->p.slice_ms / 1000.0, c0, c1, others);
+    }
     pthread_mutex_unlock(&e->mu);
     return rows;
 }
@@ -430,7 +469,8 @@ static void lead_pass(llv_engine *e) {
     e->busy = true;
     e->leading = false; /* the next leader may gather while this pass runs */
     int64_t rows = 0;
-    int n = select_pass(e, &rows);
+    int n = select_pass(e, &rows), n_gen = 0;
+    for (int i = 0; i < n; i++) n_gen += e->sel[i]->gen;
     pthread_mutex_unlock(&e->mu);
 
     for (int i = 0; i < n; i++) {
@@ -443,14 +483,12 @@ static void lead_pass(llv_engine *e) {
     const double dt = llv_time_s() - t0;
 
     pthread_mutex_lock(&e->mu);
-    e->passes++;
-    if (s == LLV_OK) { /* pass time = base + rows * row: a decode-sized pass measures the base */
-        if (rows <= 2) e->pass_base_s = e->pass_base_s > 0 ? 0.8 * e->pass_base_s + 0.2 * dt : dt;
-        else {
-            double per = (dt - e->pass_base_s) / (double)rows;
-            if (per > 0) e->pass_row_s = e->pass_row_s > 0 ? 0.7 * e->pass_row_s + 0.3 * per : per;
-        }
+    if (e->trace) {
+        const llv_engine_trace_hold h = {t0, t0 + dt, "pass", (int32_t)rows, n, n_gen};
+        e->trace(&h, e->trace_user);
     }
+    e->passes++;
+    if (s == LLV_OK) llv_pass_fit_add(&e->fit, (double)rows, dt);
     for (int i = 0; i < n; i++) {
         e->sel[i]->status = s;
         if (s != LLV_OK) e->sel[i]->err = perr;

@@ -54,16 +54,40 @@ void llv_engine_compute_end(llv_engine *e);
  * thread may call yield, between vision_begin and vision_end. */
 void llv_engine_vision_begin(llv_engine *e);
 void llv_engine_vision_end(llv_engine *e);
-void llv_engine_yield(llv_engine *e, bool self_generating);
-#define LLV_MIN_CHUNK_ROWS 4
+/* `what` names the piece of the encode that just ended (for the trace) */
+void llv_engine_yield(llv_engine *e, bool self_generating, const char *what);
+
+/* What held the compute lock, for llv-bench --stalls: a forward pass, or a
+ * piece of an image encode from its start or last yield to the yield that
+ * let others in (or to its end). */
+typedef struct llv_engine_trace_hold {
+    double      t0, t1;   /* llv_time_s()                                          */
+    const char *what;     /* "pass", or the encode piece that ended it (static)     */
+    int32_t     rows;     /* a pass: its rows and requests, and those of generating */
+    int32_t     requests; /* sessions (decode steps)                                */
+    int32_t     gen_requests;
+} llv_engine_trace_hold;
+/* fn is called at the end of every hold with the engine's mutex held: it
+ * must not call into the engine. NULL = none. Set it while no session
+ * computes on the engine. */
+typedef void (*llv_engine_trace_fn)(const llv_engine_trace_hold *h, void *user);
+void llv_engine_set_trace(llv_engine *e, llv_engine_trace_fn fn, void *user);
 /* Rows of the next prompt chunk of a session that wants `want`: want when no
  * other session generates; else as many as fit a pass of slice_ms (or of
  * twice a decode pass, when that alone is longer) by the measured pass times,
- * at least LLV_MIN_CHUNK_ROWS. */
+ * at least 1. */
 int32_t llv_engine_chunk_rows(llv_engine *e, int32_t want, bool self_generating);
-/* The rule itself, on the measured times of a pass (base_s) and of each row
- * in it (row_s; 0 = not measured yet). */
-int32_t llv_chunk_rows_fit(int32_t want, double slice_s, double base_s, double row_s);
+/* The rule itself: `decoders` sessions decode meanwhile, and a pass of r rows
+ * takes c0 + c1 * r seconds (c1 = 0: not measured yet). */
+int32_t llv_chunk_rows_fit(int32_t want, double slice_s, double c0, double c1, int decoders);
+/* The pass times, fitted by least squares over the recent passes (each older
+ * one weighs 0.9 of the next): get is false while the passes had one size
+ * only or the fit gives rows no cost. */
+typedef struct llv_pass_fit {
+    double n, x, y, xx, xy;
+} llv_pass_fit;
+void llv_pass_fit_add(llv_pass_fit *f, double rows, double s);
+bool llv_pass_fit_get(const llv_pass_fit *f, double *c0, double *c1);
 /* The engine's vision state (NULL without vision) and projector output
  * scratch of n floats (allocated on first use). Only under the compute lock. */
 llv_vision_state *llv_engine_vision(llv_engine *e);

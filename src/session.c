@@ -516,9 +516,9 @@ static bool encode_progress(const char *what, float fraction, void *user) {
 
 /* Between pieces of an image encode: the other sessions' waiting passes may
  * run (llv_engine_yield: at most one per slice_ms of encoding). */
-static void encode_yield(void *user) {
+static void encode_yield(const char *what, void *user) {
     llv_session *s = user;
-    llv_engine_yield(s->eng, s->generating);
+    llv_engine_yield(s->eng, s->generating, what);
 }
 
 /* Encodes a placed image unless it already has K/V (also from the cache, which

@@ -35,17 +35,17 @@ struct llv_vision_state {
     float  *vecD;    /* [D] one embedding row                                 */
     unsigned char *pad; /* [N] 1 for padding tokens (rows >= P, padding tiles) */
     size_t  bytes;
-    void  (*yield)(void *user); /* called between pieces of work (llv_vision_set_yield) */
+    void  (*yield)(const char *what, void *user); /* between pieces of work (llv_vision_set_yield) */
     void   *yield_user;
 };
 
-void llv_vision_set_yield(llv_vision_state *vs, void (*fn)(void *user), void *user) {
+void llv_vision_set_yield(llv_vision_state *vs, void (*fn)(const char *what, void *user), void *user) {
     vs->yield = fn;
     vs->yield_user = user;
 }
 
-static void yield_point(const llv_vision_state *vs) {
-    if (vs->yield) vs->yield(vs->yield_user);
+static void yield_point(const llv_vision_state *vs, const char *what) {
+    if (vs->yield) vs->yield(what, vs->yield_user);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -413,7 +413,7 @@ static void attention(const llv_kernels *k, llv_threadpool *pool, llv_vision_sta
             for (int64_t n = 0; n < N; n++) /* [H, hd, N] */
                 for (int64_t c = 0; c < D; c++) vt[c * N + n] = vs->tmp[n * D + c];
         }
-        yield_point(vs);
+        yield_point(vs, "vision q/k/v projection");
     }
     /* tmp now receives the concatenated head outputs [N, H*hd] */
     const float scale = (float)sqrt((double)hd);
@@ -429,10 +429,10 @@ static void attention(const llv_kernels *k, llv_threadpool *pool, llv_vision_sta
             for (int64_t i = 0; i < nb; i++)
                 memcpy(vs->tmp + (q0 + i) * D + hh * hd, vs->oh + i * hd, (size_t)hd * sizeof(float));
         }
-        yield_point(vs);
+        yield_point(vs, "vision attention head");
     }
     llv_op_linear(k, pool, l->wo, NULL, vs->tmp, N, vs->x);
-    yield_point(vs);
+    yield_point(vs, "vision output projection");
 }
 
 static void residual_add(float *h, const float *x, float gate, int64_t n) {
@@ -455,7 +455,7 @@ static void encoder_layer(const llv_kernels *k, llv_threadpool *pool, llv_vision
         gelu_ctx gc = {k, vs->ff, F};
         llv_threadpool_parallel_for(pool, nb, 1, gelu_task, &gc);
         llv_op_linear(k, pool, l->fc2, l->fc2_b, vs->ff, nb, vs->tmp + r0 * D);
-        yield_point(vs);
+        yield_point(vs, "vision MLP block");
     }
     if (gated)
         residual_add(vs->h, vs->tmp, l->gate_ffn, N * D);
@@ -641,7 +641,7 @@ llv_status llv_vision_encode(const llv_model *m, llv_vision_state *vs, llv_threa
     for (int64_t r0 = 0; r0 < T * P; r0 += vs->bm) { /* in blocks: the other sessions may run between */
         const int64_t nb = LLV_MIN(vs->bm, T * P - r0);
         llv_op_linear(k, pool, w->proj, w->proj_b, vs->out + r0 * vs->OD, nb, cross_states + r0 * vs->E);
-        yield_point(vs);
+        yield_point(vs, "projector block");
     }
     if (!report(progress, progress_user, total_steps, total_steps))
         return llv_err(err, LLV_ERR_CANCELLED, "vision_encode: cancelled after the projector");

@@ -26,10 +26,11 @@ typedef struct llv_vision_state llv_vision_state; /* scratch, per session */
 llv_status llv_vision_state_create(const llv_model *m, llv_vision_state **out, llv_error *err);
 void       llv_vision_state_free(llv_vision_state *vs);
 size_t     llv_vision_state_bytes(const llv_vision_state *vs);
-/* fn(user) is called between pieces of an encode (each projection, attention
- * head and MLP block) so other work can be let in (llv_engine_yield); NULL =
- * none. The pieces run in the same order whatever fn does. */
-void       llv_vision_set_yield(llv_vision_state *vs, void (*fn)(void *user), void *user);
+/* fn(what, user) is called between pieces of an encode (each projection,
+ * attention head and MLP block; `what` names the piece that just ended) so
+ * other work can be let in (llv_engine_yield); NULL = none. The pieces run in
+ * the same order whatever fn does. */
+void       llv_vision_set_yield(llv_vision_state *vs, void (*fn)(const char *what, void *user), void *user);
 
 /* Encodes one image. pixels: float32 [max_tiles, 3, S, S] as the HF processor
  * makes them (tiles >= n_tiles are exact zeros). Writes the projector output

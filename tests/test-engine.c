@@ -447,7 +447,10 @@ static void test_lora(const char *gguf, bool vision) {
     free(peft), free(ad1), free(ad2);
 }
 
-static void count_yield(void *user) { ++*(int *)user; }
+static void count_yield(const char *what, void *user) {
+    (void)what;
+    ++*(int *)user;
+}
 
 /* The cross K/V of 2500 rows (three blocks of rows, with a yield after each)
  * equals each row's K/V computed alone. */
@@ -621,6 +624,17 @@ static bool image_progress(const char *what, float f, void *user) {
     return true;
 }
 
+/* llv_engine_set_trace: what held the compute lock */
+typedef struct hold_rec {
+    llv_engine_trace_hold h[4096];
+    int                   n;
+} hold_rec;
+
+static void record_hold(const llv_engine_trace_hold *h, void *user) {
+    hold_rec *r = user;
+    if (r->n < 4096) r->h[r->n++] = *h;
+}
+
 typedef struct gen_job {
     llv_session *s;
     stall_rec   *rec;
@@ -685,6 +699,9 @@ static void test_no_stalls(const llv_model *m) {
     const uint64_t seed = long_seed(m, prompt);
     CHECK_MSG(seed > 0, "no seed gives a long answer");
     stall_rec rec = {.e = e};
+    static hold_rec holds;
+    holds.n = 0;
+    llv_engine_set_trace(e, record_hold, &holds);
     llv_error err = {0};
     llv_session_params sp = llv_session_default_params();
     sp.n_ctx = 256;
@@ -716,6 +733,28 @@ static void test_no_stalls(const llv_model *m) {
               "%d passes of A ran during B's %d encoder steps: the encode stalled it", during, rec.images);
     /* the last step (the projector, after the last layer's 3 ms) lets a pass in too */
     CHECK_MSG(rec.pass_last > rec.pass_prev, "no pass of A ran during the projector");
+    /* the trace: the holds of the lock never overlap, the encode's pieces
+     * alternate with passes of A's decode step, the last piece is the encode's end */
+    int pieces = 0, decode_passes = 0, last_piece = -1;
+    for (int i = 0; i < holds.n; i++) {
+        const llv_engine_trace_hold *h = &holds.h[i];
+        CHECK_MSG(h->t1 >= h->t0 && (i == 0 || h->t0 >= holds.h[i - 1].t1 - 1e-6),
+                  "hold %d (%s) overlaps the one before it", i, h->what);
+        if (strcmp(h->what, "pass") == 0) {
+            decode_passes += h->gen_requests == 1;
+            CHECK_MSG(h->rows >= h->requests && h->requests >= 1, "pass %d: %d rows, %d requests", i, h->rows,
+                      h->requests);
+        } else {
+            pieces++;
+            last_piece = i;
+        }
+    }
+    printf("no-stalls: trace of %d holds: %d encode pieces, %d passes with A's decode step\n", holds.n, pieces,
+           decode_passes);
+    CHECK_MSG(pieces >= rec.images - 1 && decode_passes >= pieces - 1, "%d encode pieces, %d decode passes", pieces,
+              decode_passes);
+    CHECK_MSG(last_piece >= 0 && strcmp(holds.h[last_piece].what, "encode end") == 0, "the encode's last piece is %s",
+              last_piece >= 0 ? holds.h[last_piece].what : "missing");
     CHECK_OK(j.st, &err);
     free(j.text);
     free(img);
@@ -728,12 +767,32 @@ done:
 /* The prompt-chunk rule with the pass times of a tiny model and of the 11B
  * shapes on 2 cores. */
 static void test_chunk_rule(void) {
-    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.002, 0.0005), 496); /* fits the slice */
-    CHECK_EQ_I(llv_chunk_rows_fit(8, 0.25, 0.002, 0.0005), 8);
-    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0, 0), LLV_MIN_CHUNK_ROWS); /* not measured yet */
-    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.5, 0.0625), 8);    /* twice a decode pass: 0.5 s more */
-    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.6, 0.5), LLV_MIN_CHUNK_ROWS); /* never fewer rows */
-    CHECK_EQ_I(llv_chunk_rows_fit(3, 0.25, 0.6, 0.5), 3);
+    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.002, 0.0005, 1), 495); /* fits the slice */
+    CHECK_EQ_I(llv_chunk_rows_fit(8, 0.25, 0.002, 0.0005, 1), 8);
+    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0, 0, 1), 1);            /* not measured yet */
+    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.5, 0.0625, 1), 9);     /* twice the decode pass: 0.5625 s more */
+    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.5, 0.0625, 3), 11);    /* three decoders: their pass 0.6875 s */
+    /* 11B on 2 AVX2 cores: a decode pass 0.44 s, each further row 0.33 s */
+    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.11, 0.33, 1), 1);
+    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, 0.6, 0.9, 1), 1);        /* never fewer than one */
+    CHECK_EQ_I(llv_chunk_rows_fit(3, 0.25, 0.002, 0.0005, 1), 3);
+    /* the fit: passes of one size say nothing of a row's cost; two sizes do */
+    llv_pass_fit f = {0};
+    double c0 = 0, c1 = 0;
+    for (int i = 0; i < 5; i++) llv_pass_fit_add(&f, 1, 0.44);
+    CHECK(!llv_pass_fit_get(&f, &c0, &c1));
+    llv_pass_fit_add(&f, 2, 0.77);
+    CHECK(llv_pass_fit_get(&f, &c0, &c1));
+    CHECK_MSG(fabs(c1 - 0.33) < 1e-9 && fabs(c0 - 0.11) < 1e-9, "c0 %g c1 %g", c0, c1);
+    /* and follow the machine: after many passes at a new speed the old ones weigh little */
+    for (int i = 0; i < 60; i++) llv_pass_fit_add(&f, 1 + i % 3, 0.2 + 0.1 * (1 + i % 3));
+    CHECK(llv_pass_fit_get(&f, &c0, &c1));
+    CHECK_MSG(fabs(c1 - 0.1) < 0.01 && fabs(c0 - 0.2) < 0.02, "c0 %g c1 %g", c0, c1);
+    /* a fit that gives rows no cost is no measurement */
+    llv_pass_fit g = {0};
+    llv_pass_fit_add(&g, 1, 0.5);
+    llv_pass_fit_add(&g, 4, 0.4);
+    CHECK(!llv_pass_fit_get(&g, &c0, &c1));
 }
 
 static void test_params(const llv_model *m, const char *gguf) {
