@@ -62,6 +62,16 @@ jcheck "$TMP/ref.json" 'd["isa"]=="ref" and d["vision_s_per_tile"] is None and d
     and d["streams"]==[]' \
     "LLV_ISA=ref is reported; --no-vision and --streams 0 leave those figures out"
 
+# --- --stalls-only: the gap figures and what held the engine in the worst ---
+"$BENCH" -m "$MODEL" --image "$SRC/models/demo.png" --prompt 16 --stalls-only --json >"$TMP/s.json" 2>"$TMP/err"
+check '[ $? -eq 0 ]' "--stalls-only exits 0 ($(tail -1 "$TMP/err"))"
+jcheck "$TMP/s.json" 'd["stall_pieces"]>0 and 0<=d["stall_gap_p50_s"]<=d["stall_gap_p99_s"]<=d["stall_max_gap_s"]
+    and 0<=d["stall_gaps_over_1s"]<=d["stall_pieces"] and d["stall_other_ttft_s"]>0 and
+    (d["stall_worst_in"] in ("pass","idle","encode end") or d["stall_worst_in"].startswith(("vision","projector","cross")))
+    and "prompt_tokens_per_s" not in d' "--stalls-only: ordered gap figures, the worst one's hold, no other figure"
+check 'grep -qE "worst gap 1 of 3\): [0-9.]+ s" "$TMP/err" && grep -qE "^ +[-+][0-9.]+ s +[0-9.]+ s +(pass|encode)" "$TMP/err"' \
+    "--stalls-only: the holds of the worst gap on stderr"
+
 # --- --kernels -------------------------------------------------------------
 "$BENCH" --kernels --kernel-mib 16 --runs 1 --kernel-types q4_0,q4_1,q5_0,q5_1,q8_0,q2_k,q3_k,q4_k,q5_k,q6_k,f16,bf16,f32 \
     --kernel-rows 1,3 --json >"$TMP/k.json" 2>"$TMP/err"
