@@ -346,14 +346,24 @@ typedef struct stall_job {
     int          n;
     llv_status   st;
     llv_error    err;
-    /* what held the engine's compute lock (llv_engine_set_trace), in order */
+    /* what held the engine's compute lock (llv_engine_set_trace), in order, and
+     * the process's page faults and CPU time at the end of each */
     llv_engine_trace_hold holds[STALL_HOLDS];
+    long            minflt[STALL_HOLDS], majflt[STALL_HOLDS];
+    double          cpu_s[STALL_HOLDS];
     int             n_holds;
 } stall_job;
 
 static void stall_trace(const llv_engine_trace_hold *h, void *user) {
     stall_job *j = user;
-    if (j->n_holds < STALL_HOLDS) j->holds[j->n_holds++] = *h;
+    if (j->n_holds >= STALL_HOLDS) return;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    j->minflt[j->n_holds] = ru.ru_minflt;
+    j->majflt[j->n_holds] = ru.ru_majflt;
+    j->cpu_s[j->n_holds] = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+                           ru.ru_stime.tv_usec * 1e-6;
+    j->holds[j->n_holds++] = *h;
 }
 
 /* What ran between the two pieces of A around the worst gap [g0, g1]:
@@ -370,12 +380,18 @@ static const char *stall_report(const stall_job *j, double g0, double g1, const 
         const double d = fmin(h->t1, g1) - fmax(h->t0, g0);
         busy += d;
         if (!longest || h->t1 - h->t0 > longest->t1 - longest->t0) longest = h;
+        /* since the hold before: page faults, and the CPU time of all threads (2 x the hold's time when
+         * both threads of a 2-thread pool computed throughout) */
+        char since[96] = "";
+        if (i > 0)
+            snprintf(since, sizeof since, "  [%ld minor / %ld major faults, %.3f s CPU]",
+                     j->minflt[i] - j->minflt[i - 1], j->majflt[i] - j->majflt[i - 1], j->cpu_s[i] - j->cpu_s[i - 1]);
         if (h->what && strcmp(h->what, "pass") == 0)
-            fprintf(stderr, "  %+8.3f s %7.3f s  pass: %d rows, %d requests (%d decode steps)\n", h->t0 - g0,
-                    h->t1 - h->t0, h->rows, h->requests, h->gen_requests);
+            fprintf(stderr, "  %+8.3f s %7.3f s  pass: %d rows, %d requests (%d decode steps)%s\n", h->t0 - g0,
+                    h->t1 - h->t0, h->rows, h->requests, h->gen_requests, since);
         else
-            fprintf(stderr, "  %+8.3f s %7.3f s  encode, up to: %s\n", h->t0 - g0, h->t1 - h->t0,
-                    h->what ? h->what : "?");
+            fprintf(stderr, "  %+8.3f s %7.3f s  encode, up to: %s%s\n", h->t0 - g0, h->t1 - h->t0,
+                    h->what ? h->what : "?", since);
     }
     fprintf(stderr, "  (the lock was held %.3f s of the %.3f s)\n", busy, g1 - g0);
     if (!longest || busy < 0.5 * (g1 - g0)) return "idle";

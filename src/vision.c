@@ -557,7 +557,7 @@ llv_status llv_vision_encode(const llv_model *m, llv_vision_state *vs, llv_threa
     pe.ne[1] = D;
     pe.ne[2] = pe.ne[3] = 1;
     float *patches = vs->tmp; /* [T, g2, D] */
-    llv_op_linear(k, pool, &pe, NULL, col, T * g2, patches);
+    linear_blocks(k, pool, vs, &pe, NULL, col, CPP, T * g2, patches, D, vs->bm, "vision patch embedding");
     if (capture && capture->patch_embeds) memcpy(capture->patch_embeds, patches, (size_t)(T * g2 * D) * sizeof(float));
 
     /* 2. pre-tile embedding: h += tanh(gate) * e[aspect_ratio_id][t] */
