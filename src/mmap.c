@@ -107,6 +107,16 @@ char *llv_path_join(const char *dir, const char *name) {
     return p;
 }
 
+void llv_touch_pages(const void *data, size_t n) {
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0 || n == 0 || !data) return;
+    uintptr_t a = (uintptr_t)data & ~((uintptr_t)ps - 1), b = (uintptr_t)data + n;
+    (void)madvise((void *)a, b - a, MADV_WILLNEED); /* read ahead what is not cached, all at once */
+    volatile unsigned char sink = 0;
+    for (uintptr_t p = (uintptr_t)data; p < b; p += (uintptr_t)ps) sink ^= *(const volatile unsigned char *)p;
+    (void)sink;
+}
+
 void llv_drop_pages(const void *data, size_t n) {
     long ps = sysconf(_SC_PAGESIZE);
     if (ps <= 0 || n == 0) return;

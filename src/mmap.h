@@ -23,6 +23,11 @@ void llv_file_unmap(llv_mapping *map);
  * the page cache), so RSS does not grow with a streamed file's size. */
 void llv_drop_pages(const void *data, size_t n);
 
+/* Maps the pages of [data, data + n) of a mapping into the process (reading
+ * them from the file where they are not in the page cache): a pass that
+ * first uses those weights then takes no page faults. */
+void llv_touch_pages(const void *data, size_t n);
+
 /* "dir/name" (malloc'd; NULL when out of memory). */
 char *llv_path_join(const char *dir, const char *name);
 

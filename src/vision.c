@@ -551,6 +551,9 @@ llv_status llv_vision_encode(const llv_model *m, llv_vision_state *vs, llv_threa
                         memcpy(dst + (c * p + ky) * p, src, (size_t)p * sizeof(float));
                     }
             }
+    /* the front's loops run on one thread, and the first encode of an engine also
+     * maps its buffers (48 000 page faults at the 11B shapes): pieces of their own */
+    yield_point(vs, "vision im2col");
     llv_tensor pe = *w->patch_embd;
     pe.n_dims = 2;
     pe.ne[0] = CPP;
@@ -571,6 +574,7 @@ llv_status llv_vision_encode(const llv_model *m, llv_vision_state *vs, llv_threa
     }
     if (capture && capture->after_pre_tile)
         memcpy(capture->after_pre_tile, patches, (size_t)(T * g2 * D) * sizeof(float));
+    yield_point(vs, "vision pre-tile embedding");
 
     /* 3-4. class token, gated position embedding, gated tile position embedding -> x [T, P, D] */
     llv_tensor tpe = row_view(w->tile_pos_embd, aspect_ratio_id, D);
@@ -588,6 +592,7 @@ llv_status llv_vision_encode(const llv_model *m, llv_vision_state *vs, llv_threa
         }
     if (capture && capture->after_position)
         memcpy(capture->after_position, vs->x, (size_t)(T * P * D) * sizeof(float));
+    yield_point(vs, "vision position embedding");
 
     /* 5-6. layernorm_pre, then zero rows up to Ppad per tile: h [T*Ppad, D] */
     memset(vs->h, 0, (size_t)(N * D) * sizeof(float));
@@ -597,6 +602,7 @@ llv_status llv_vision_encode(const llv_model *m, llv_vision_state *vs, llv_threa
     if (capture && capture->after_layernorm_pre)
         for (int64_t t = 0; t < T; t++)
             memcpy(capture->after_layernorm_pre + t * P * D, vs->h + t * Ppad * D, (size_t)(P * D) * sizeof(float));
+    yield_point(vs, "vision pre-layernorm");
 
     /* 7. padding vector of the outer-product mask */
     for (int64_t t = 0; t < T; t++)
@@ -613,6 +619,7 @@ llv_status llv_vision_encode(const llv_model *m, llv_vision_state *vs, llv_threa
         if (capture && capture->local_hidden_states)
             memcpy(capture->local_hidden_states + li * N * D, vs->h, (size_t)(N * D) * sizeof(float));
         store_intermediate(vs, hp, (int)li);
+        yield_point(vs, "vision intermediate states"); /* strided over 200 MB of output at the 11B shapes */
     }
 
     /* 9. layernorm_post (padding rows included) */
@@ -630,6 +637,7 @@ llv_status llv_vision_encode(const llv_model *m, llv_vision_state *vs, llv_threa
         }
     }
     if (capture && capture->after_post_tile) memcpy(capture->after_post_tile, vs->h, (size_t)(N * D) * sizeof(float));
+    yield_point(vs, "vision post-tile embedding");
 
     /* 11. global transformer (gated) */
     for (int64_t gi = 0; gi < vs->G; gi++) {
@@ -646,6 +654,7 @@ llv_status llv_vision_encode(const llv_model *m, llv_vision_state *vs, llv_threa
         for (int64_t i = 0; i < P; i++)
             memcpy(vs->out + (t * P + i) * vs->OD, vs->h + (t * Ppad + i) * D, (size_t)D * sizeof(float));
     if (capture && capture->output) memcpy(capture->output, vs->out, (size_t)(T * P * vs->OD) * sizeof(float));
+    yield_point(vs, "vision output");
 
     /* projector: cross_attention_states [T*P, n_embd], in blocks of half the MLP's
      * (7680 x 4096 at the 11B shapes: 256 rows are 16 GFLOP) */

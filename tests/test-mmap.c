@@ -1,12 +1,15 @@
 /* test-mmap.c - whole-file access (src/mmap.c): mapping and whole reads of
  * missing, empty, non-regular, exactly-at-the-limit and over-the-limit files,
- * reads that grow the buffer several times, and path joining. */
+ * reads that grow the buffer several times, mapping a range's pages ahead
+ * (llv_touch_pages), and path joining. */
 #include "testing.h"
 
 #include "mmap.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static char *write_tmp(const char *dir, const char *name, size_t n) {
@@ -16,6 +19,17 @@ static char *write_tmp(const char *dir, const char *name, size_t n) {
     for (size_t i = 0; f && i < n; i++) fputc((int)(i * 31 % 251), f);
     if (f) fclose(f);
     return p;
+}
+
+/* Minor and major page faults of reading one byte per page of [p, p + n). */
+static long read_faults(const void *p, size_t n) {
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    volatile unsigned char sink = 0;
+    for (size_t i = 0; i < n; i += 4096) sink ^= ((const volatile unsigned char *)p)[i];
+    (void)sink;
+    getrusage(RUSAGE_SELF, &r1);
+    return (r1.ru_minflt - r0.ru_minflt) + (r1.ru_majflt - r0.ru_majflt);
 }
 
 static bool pattern_ok(const char *b, size_t n) {
@@ -47,6 +61,26 @@ int main(int argc, char **argv) {
         llv_file_unmap(&m);
         CHECK(m.data == NULL && m.size == 0);
         llv_file_unmap(&m); /* a zeroed mapping is a no-op */
+    }
+
+    if (llv_test_case("touch")) {
+        /* after llv_touch_pages, reading every page of the mapping faults no more:
+         * the pages are mapped (without it, each 4 KiB page or fault-around group
+         * of a fresh mapping faults once) */
+        char *t = write_tmp(dir, "touch", (size_t)8 << 20);
+        llv_mapping a, b;
+        CHECK_OK(llv_file_map(t, &a, &err), &err);
+        CHECK_OK(llv_file_map(t, &b, &err), &err);
+        long fresh = read_faults(a.data, a.size);
+        llv_touch_pages((const char *)b.data + 1, b.size - 1); /* an unaligned start still covers its page */
+        long touched = read_faults(b.data, b.size);
+        printf("touch: reading 8 MiB of a fresh mapping: %ld faults; after llv_touch_pages: %ld\n", fresh, touched);
+        CHECK_MSG(fresh >= 8 && touched <= 1, "%ld faults fresh, %ld after touching", fresh, touched);
+        CHECK(pattern_ok(b.data, b.size));
+        llv_touch_pages(NULL, 0); /* nothing to do */
+        llv_file_unmap(&a);
+        llv_file_unmap(&b);
+        free(t);
     }
 
     if (llv_test_case("read")) {
