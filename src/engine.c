@@ -304,6 +304,10 @@ void llv_engine_yield(llv_engine *e, bool self_generating, const char *what) {
 }
 
 void llv_pass_fit_add(llv_pass_fit *f, double rows, double s) {
+    /* the fit sizes chunks beside decoding sessions, passes of a few rows where a
+     * row costs most (on 2 AVX2 cores at the 11B shapes 3/4 of a decode pass, in
+     * a pass of hundreds 0.4 of it): a long prompt's passes would make chunks too long */
+    if (rows > LLV_PASS_FIT_MAX_ROWS) return;
     const double keep = 0.9; /* recent passes count most: the machine's speed moves */
     f->n = keep * f->n + 1;
     f->x = keep * f->x + rows;
@@ -323,9 +327,10 @@ bool llv_pass_fit_get(const llv_pass_fit *f, double *c0, double *c1) {
 int32_t llv_chunk_rows_fit(int32_t want, double slice_s, double c0, double c1, int decoders) {
     /* the decoders wait for the whole pass: their own pass costs c0 + c1 * decoders,
      * each row of the chunk c1 more. Keep the pass within slice_s or, where the
-     * decoders' pass alone takes longer (a big model on few cores), within twice
-     * that: their gap at most doubles */
-    const double alone = c0 + c1 * decoders, limit = LLV_MAX(slice_s, 2 * alone);
+     * decoders' pass alone takes longer (a big model on few cores), within 1.5 x
+     * that: their gap grows by half at most (at the 11B shapes on 2 AVX2 cores,
+     * 0.44 s passes became 0.94 s with twice) */
+    const double alone = c0 + c1 * decoders, limit = LLV_MAX(slice_s, 1.5 * alone);
     /* unmeasured: one row, the smallest chunk, whose pass measures it (4 rows at
      * the 11B shapes on 2 AVX2 cores were a pass of 3 s: a row there costs 3/4 of
      * a decode pass) */

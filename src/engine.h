@@ -74,18 +74,19 @@ typedef void (*llv_engine_trace_fn)(const llv_engine_trace_hold *h, void *user);
 void llv_engine_set_trace(llv_engine *e, llv_engine_trace_fn fn, void *user);
 /* Rows of the next prompt chunk of a session that wants `want`: want when no
  * other session generates; else as many as fit a pass of slice_ms (or of
- * twice a decode pass, when that alone is longer) by the measured pass times,
- * at least 1. */
+ * 1.5 x the decoders' pass, when that alone is longer) by the measured pass
+ * times, at least 1. */
 int32_t llv_engine_chunk_rows(llv_engine *e, int32_t want, bool self_generating);
 /* The rule itself: `decoders` sessions decode meanwhile, and a pass of r rows
  * takes c0 + c1 * r seconds (c1 = 0: not measured yet). */
 int32_t llv_chunk_rows_fit(int32_t want, double slice_s, double c0, double c1, int decoders);
-/* The pass times, fitted by least squares over the recent passes (each older
- * one weighs 0.9 of the next): get is false while the passes had one size
- * only or the fit gives rows no cost. */
+/* The pass times, fitted by least squares over the recent passes of at most
+ * LLV_PASS_FIT_MAX_ROWS rows (each older one weighs 0.9 of the next): get is
+ * false while the passes had one size only or the fit gives rows no cost. */
 typedef struct llv_pass_fit {
     double n, x, y, xx, xy;
 } llv_pass_fit;
+#define LLV_PASS_FIT_MAX_ROWS 64 /* passes of more rows are left out of the fit */
 void llv_pass_fit_add(llv_pass_fit *f, double rows, double s);
 bool llv_pass_fit_get(const llv_pass_fit *f, double *c0, double *c1);
 /* The engine's vision state (NULL without vision) and projector output
