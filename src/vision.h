@@ -26,8 +26,9 @@ typedef struct llv_vision_state llv_vision_state; /* scratch, per session */
 llv_status llv_vision_state_create(const llv_model *m, llv_vision_state **out, llv_error *err);
 void       llv_vision_state_free(llv_vision_state *vs);
 size_t     llv_vision_state_bytes(const llv_vision_state *vs);
-/* fn(what, user) is called between pieces of an encode (each projection,
- * attention head and MLP block; `what` names the piece that just ended) so
+/* fn(what, user) is called between pieces of an encode (each step of the
+ * front, each block of rows of a projection or MLP, each query block of an
+ * attention head; `what` names the piece that just ended) so
  * other work can be let in (llv_engine_yield); NULL = none. The pieces run in
  * the same order whatever fn does. */
 void       llv_vision_set_yield(llv_vision_state *vs, void (*fn)(const char *what, void *user), void *user);
