@@ -7,7 +7,8 @@
 
 double bench_now_s(void);
 /* median of v[0..n) (sorts v); 0 when n <= 0 */
-double bench_median(double *v, int n);
+double bench_median(double *v, int n); /* sorts v */
+void   bench_sort(double *v, int n);   /* ascending */
 /* one pass of every read pattern (unrolled AVX-512 with and without software
  * prefetch, AVX2) over buf[0..n) floats with `threads` threads: the best GB/s */
 double bench_best_read(const float *buf, size_t n, int threads);

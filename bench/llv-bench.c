@@ -422,11 +422,6 @@ typedef struct stall_result {
     const char *worst_in;                /* the longest hold in the worst gap     */
 } stall_result;
 
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The gaps between two answer pieces of a decoding session A while session
  * B, on the same engine, encodes an image and processes an n_prompt-token
  * prompt (the window from B's start to B's first logits), and what held the
@@ -494,7 +489,7 @@ static bool measure_stalls(llv_model *m, const llv_session_params *base, const c
         at[k] = -at[k]; /* taken */
     }
     for (int i = 0; i < n_in; i++) res->over_1s += gaps[i] > 1.0;
-    qsort(gaps, (size_t)n_in, sizeof gaps[0], cmp_double);
+    bench_sort(gaps, n_in);
     if (n_in > 0) {
         res->max_gap_s = gaps[n_in - 1];
         res->p50_s = gaps[(n_in - 1) / 2];
