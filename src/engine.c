@@ -320,8 +320,11 @@ bool llv_pass_fit_get(const llv_pass_fit *f, double *c0, double *c1) {
     const double var = f->n * f->xx - f->x * f->x;
     if (f->n <= 0 || var <= 1e-9 * f->n * f->xx) return false; /* passes of one size only */
     *c1 = (f->n * f->xy - f->x * f->y) / var;
+    /* rows that cost nothing measurable (a tiny model, where a pass is its
+     * overhead): as good as free, not unmeasured, or chunks would stay 1 row */
+    if (*c1 <= 0) *c1 = 1e-12;
     *c0 = (f->y - *c1 * f->x) / f->n;
-    return *c1 > 0;
+    return true;
 }
 
 int32_t llv_chunk_rows_fit(int32_t want, double slice_s, double c0, double c1, int decoders) {

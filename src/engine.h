@@ -82,7 +82,8 @@ int32_t llv_engine_chunk_rows(llv_engine *e, int32_t want, bool self_generating)
 int32_t llv_chunk_rows_fit(int32_t want, double slice_s, double c0, double c1, int decoders);
 /* The pass times, fitted by least squares over the recent passes of at most
  * LLV_PASS_FIT_MAX_ROWS rows (each older one weighs 0.9 of the next): get is
- * false while the passes had one size only or the fit gives rows no cost. */
+ * false while the passes had one size only; rows that cost nothing measurable
+ * get c1 = 1e-12 (free). */
 typedef struct llv_pass_fit {
     double n, x, y, xx, xy;
 } llv_pass_fit;

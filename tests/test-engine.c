@@ -792,11 +792,12 @@ static void test_chunk_rule(void) {
     const double c1_small = c1;
     llv_pass_fit_add(&f, 512, 0.2 + 0.04 * 512);
     CHECK(llv_pass_fit_get(&f, &c0, &c1) && c1 == c1_small);
-    /* a fit that gives rows no cost is no measurement */
+    /* rows that cost nothing measurable are free: the whole chunk fits */
     llv_pass_fit g = {0};
-    llv_pass_fit_add(&g, 1, 0.5);
-    llv_pass_fit_add(&g, 4, 0.4);
-    CHECK(!llv_pass_fit_get(&g, &c0, &c1));
+    llv_pass_fit_add(&g, 1, 0.002);
+    llv_pass_fit_add(&g, 4, 0.0019);
+    CHECK(llv_pass_fit_get(&g, &c0, &c1) && c1 > 0 && c1 < 1e-9);
+    CHECK_EQ_I(llv_chunk_rows_fit(512, 0.25, c0, c1, 1), 512);
 }
 
 static void test_params(const llv_model *m, const char *gguf) {
